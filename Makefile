@@ -1,0 +1,32 @@
+# The README's two commands: `make reproduce` (the whole study) and `make test` (install + tests).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test reproduce lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch==2.13.0 first: on this machine it resolves to a CPU build from local disk; users with GPUs
+# install their own build beforehand and pip keeps it (pyproject only asks torch>=2.4).
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+reproduce: $(STAMP)
+	$(PY) -m mdlm_study.runner --full
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mdlm_study tests benchmarks
+
+clean:
+	rm -rf build .pytest_cache

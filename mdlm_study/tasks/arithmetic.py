@@ -1,0 +1,303 @@
+"""Synthetic arithmetic word problems in GSM8K's format, with exact step-by-step grading.
+
+A problem is a chain: a start value, then ``n`` operations each stated in its own sentence
+("He buys 15 more.", "He gives away 7.", "Then the number doubles."). The gold answer has one
+reasoning step per line and ends with ``#### <answer>`` (GSM8K's format).
+
+The task is built to show the paper's effects (issue 6): the distribution over correct traces is
+genuinely multi-modal, so positions decoded in the same step can be jointly uncertain:
+
+- operand order is free for ``+`` and ``*`` (``23 + 15 = 38`` or ``15 + 23 = 38``);
+- consecutive additive operations commute, so their steps may appear in any order that keeps every
+  intermediate value non-negative;
+- numbers have one to three digits (the digits of one number depend on each other) and traces have
+  variable length (the reasoning slot is padded with EOS).
+
+Every step of any trace (gold, sampled or corrupted) is machine-checked by :func:`grade_trace`.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+NAMES = ("Tom", "Ann", "Sam", "Mia", "Leo", "Eva", "Ben", "Zoe")
+PRONOUNS = {"Tom": "He", "Sam": "He", "Leo": "He", "Ben": "He", "Ann": "She", "Mia": "She", "Eva": "She", "Zoe": "She"}
+ITEMS = ("apples", "pens", "cards", "coins", "books", "shells")
+ADD_VERBS = ("buys", "finds", "gets")
+SUB_VERBS = ("gives away", "loses", "sells")
+MUL_WORDS = {2: "doubles", 3: "triples"}
+OPS = ("add", "sub", "mul")
+SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
+STEP_PATTERN = re.compile(r"^\s*(\d+)\s*([+\-*])\s*(\d+)\s*=\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class ArithmeticConfig:
+    """Knobs of the generator; every value is validated (``ValueError`` names the bad one)."""
+
+    min_steps: int = 1  # fewest operations per problem
+    max_steps: int = 4  # most operations per problem
+    start_range: tuple[int, int] = (10, 59)  # inclusive range of the start value
+    operand_range: tuple[int, int] = (2, 19)  # inclusive range of added / subtracted numbers
+    multipliers: tuple[int, ...] = (2, 3)  # allowed factors ("doubles", "triples")
+    ops: tuple[str, ...] = OPS  # allowed operations
+    max_value: int = 999  # every intermediate value stays in [0, max_value]
+    shuffle_order: bool = True  # sample a random valid order of commuting steps
+    swap_operands: bool = True  # sample the operand order of + and *
+
+    def __post_init__(self) -> None:
+        if self.min_steps < 1:
+            raise ValueError(f"min_steps must be >= 1, got {self.min_steps}")
+        if self.max_steps < self.min_steps:
+            raise ValueError(f"max_steps must be >= min_steps={self.min_steps}, got {self.max_steps}")
+        for name in ("start_range", "operand_range"):
+            lo, hi = getattr(self, name)
+            if lo > hi or lo < 0:
+                raise ValueError(f"{name} must be a non-empty range of non-negative ints, got {(lo, hi)}")
+        if not self.ops or any(op not in OPS for op in self.ops):
+            raise ValueError(f"ops must be a non-empty subset of {OPS}, got {self.ops}")
+        if "mul" in self.ops and (not self.multipliers or any(m not in MUL_WORDS for m in self.multipliers)):
+            raise ValueError(f"multipliers must be a non-empty subset of {tuple(MUL_WORDS)}, got {self.multipliers}")
+        if self.max_value < self.start_range[1]:
+            raise ValueError(f"max_value must be >= the largest start value, got {self.max_value}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: its text, its structure, and one gold trace (a sample of the valid ones)."""
+
+    question: str
+    start: int
+    ops: tuple[tuple[str, int], ...]  # (operation, operand) in the order the question states them
+    steps: tuple[str, ...]  # the gold trace, one step per line
+    answer: str
+    uid: str = field(default="")
+
+    @property
+    def reasoning(self) -> str:
+        return "\n".join(self.steps)
+
+    @property
+    def gsm8k_answer(self) -> str:
+        """The answer field in GSM8K's format: the steps, then ``#### <answer>``."""
+        return f"{self.reasoning}\n#### {self.answer}"
+
+
+@dataclass(frozen=True)
+class StepGrade:
+    """Result of grading a trace: ``first_wrong`` is the 0-based index of the first wrong step
+    (``len(steps)`` when all given steps are right but the chain is unfinished), else ``None``."""
+
+    correct: bool
+    first_wrong: int | None
+    n_steps: int
+    n_correct_steps: int
+
+
+def apply(op: str, value: int, operand: int) -> int:
+    """The result of one operation."""
+    if op == "add":
+        return value + operand
+    if op == "sub":
+        return value - operand
+    if op == "mul":
+        return value * operand
+    raise ValueError(f"unknown operation {op!r}; expected one of {OPS}")
+
+
+def final_value(start: int, ops) -> int:
+    value = start
+    for op, operand in ops:
+        value = apply(op, value, operand)
+    return value
+
+
+def format_step(op: str, value: int, operand: int, *, swap: bool = False) -> str:
+    """``"23 + 15 = 38"``; with ``swap`` the commutative form ``"15 + 23 = 38"``."""
+    left, right = (operand, value) if swap and op != "sub" else (value, operand)
+    return f"{left} {SYMBOL[op]} {right} = {apply(op, value, operand)}"
+
+
+def _sample_ops(config: ArithmeticConfig, rng: random.Random, start: int) -> list[tuple[str, int]] | None:
+    n = rng.randint(config.min_steps, config.max_steps)
+    value, ops = start, []
+    for _ in range(n):
+        choices = []
+        for op in config.ops:
+            operand = rng.choice(config.multipliers) if op == "mul" else rng.randint(*config.operand_range)
+            if 0 <= apply(op, value, operand) <= config.max_value:
+                choices.append((op, operand))
+        if not choices:
+            return None
+        op, operand = rng.choice(choices)
+        ops.append((op, operand))
+        value = apply(op, value, operand)
+    return ops
+
+
+def _valid_next(value: int, remaining: list[tuple[str, int]]) -> list[int]:
+    """Indices of the remaining operations that may come next: the first one, or any operation of
+    the leading run of additive operations whose result stays non-negative (they commute)."""
+    if remaining[0][0] == "mul":
+        return [0]
+    run = []
+    for i, (op, _) in enumerate(remaining):
+        if op == "mul":
+            break
+        run.append(i)
+    return [i for i in run if apply(remaining[i][0], value, remaining[i][1]) >= 0]
+
+
+def sample_trace(start: int, ops, config: ArithmeticConfig, rng: random.Random) -> tuple[str, ...]:
+    """One valid trace: a random valid order of commuting steps and random operand orders."""
+    value, remaining, steps = start, list(ops), []
+    while remaining:
+        candidates = _valid_next(value, remaining)
+        index = rng.choice(candidates) if config.shuffle_order else candidates[0]
+        op, operand = remaining.pop(index)
+        swap = config.swap_operands and op != "sub" and rng.random() < 0.5
+        steps.append(format_step(op, value, operand, swap=swap))
+        value = apply(op, value, operand)
+    return tuple(steps)
+
+
+def _question(start: int, ops, rng: random.Random) -> str:
+    name, item = rng.choice(NAMES), rng.choice(ITEMS)
+    pronoun = PRONOUNS[name]
+    sentences = [f"{name} has {start} {item}."]
+    for op, operand in ops:
+        if op == "add":
+            sentences.append(f"{pronoun} {rng.choice(ADD_VERBS)} {operand} more.")
+        elif op == "sub":
+            sentences.append(f"{pronoun} {rng.choice(SUB_VERBS)} {operand}.")
+        else:
+            sentences.append(f"Then it {MUL_WORDS[operand]}.")
+    sentences.append(f"How many {item} now?")
+    return " ".join(sentences)
+
+
+def make_problem(config: ArithmeticConfig, rng: random.Random) -> Problem:
+    """Draw one problem and one gold trace from ``rng``."""
+    while True:
+        start = rng.randint(*config.start_range)
+        ops = _sample_ops(config, rng, start)
+        if ops is not None:
+            break
+    answer = str(final_value(start, ops))
+    return Problem(
+        question=_question(start, ops, rng),
+        start=start,
+        ops=tuple(ops),
+        steps=sample_trace(start, ops, config, rng),
+        answer=answer,
+    )
+
+
+def problem_key(problem: Problem) -> tuple:
+    """What makes two problems the same (used to keep train and test disjoint)."""
+    return (problem.start, problem.ops)
+
+
+def generate_problems(config: ArithmeticConfig, n: int, *, seed: int, exclude=frozenset()) -> list[Problem]:
+    """``n`` distinct problems, deterministic from ``seed``; problems whose :func:`problem_key` is in
+    ``exclude`` are skipped (pass the test keys when drawing a training set)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng, seen, problems = random.Random(seed), set(exclude), []
+    attempts = 0
+    while len(problems) < n:
+        attempts += 1
+        if attempts > 50 * n + 1000:
+            raise ValueError(f"could not draw {n} distinct problems from {config}; widen the ranges")
+        problem = make_problem(config, rng)
+        key = problem_key(problem)
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append(
+            Problem(problem.question, problem.start, problem.ops, problem.steps, problem.answer, f"{seed}-{len(problems)}")
+        )
+    return problems
+
+
+def parse_step(line: str) -> tuple[int, str, int, int] | None:
+    """``"23 + 15 = 38"`` → ``(23, "add", 15, 38)``; ``None`` when the line is not an equation."""
+    match = STEP_PATTERN.match(line)
+    if match is None:
+        return None
+    left, symbol, right, result = match.groups()
+    op = {v: k for k, v in SYMBOL.items()}[symbol]
+    return int(left), op, int(right), int(result)
+
+
+def _step_ok(parsed, value: int, remaining: list[tuple[str, int]]) -> int | None:
+    """Index into ``remaining`` of the operation this step correctly performs, else ``None``."""
+    if parsed is None:
+        return None
+    left, op, right, result = parsed
+    for i in _valid_next(value, remaining):
+        want_op, operand = remaining[i]
+        if op != want_op or result != apply(op, value, operand):
+            continue
+        if (left, right) == (value, operand) or (op != "sub" and (left, right) == (operand, value)):
+            return i
+    return None
+
+
+def split_steps(reasoning: str) -> list[str]:
+    """The non-empty lines of a reasoning text (the step separator is a newline, as in GSM8K)."""
+    return [line for line in reasoning.split("\n") if line.strip()]
+
+
+def grade_trace(problem: Problem, reasoning: str | list[str]) -> StepGrade:
+    """Grade every step of a trace exactly.
+
+    A step is correct when it applies, to the previous result (the start value for the first step),
+    an operation that may come next (:func:`_valid_next`), with the right operands in an allowed
+    order and the right result. The trace is correct when every step is and the chain is complete.
+    """
+    steps = split_steps(reasoning) if isinstance(reasoning, str) else list(reasoning)
+    value, remaining = problem.start, list(problem.ops)
+    for i, line in enumerate(steps):
+        if not remaining:
+            return StepGrade(False, i, len(steps), i)
+        index = _step_ok(parse_step(line), value, remaining)
+        if index is None:
+            return StepGrade(False, i, len(steps), i)
+        op, operand = remaining.pop(index)
+        value = apply(op, value, operand)
+    if remaining:
+        return StepGrade(False, len(steps), len(steps), len(steps))
+    return StepGrade(True, None, len(steps), len(steps))
+
+
+def corrupt_trace(
+    problem: Problem, steps, *, step: int, rng: random.Random, propagate: bool = True
+) -> tuple[str, ...]:
+    """Change the result of step ``step`` (0-based) of a correct trace by a non-zero offset.
+
+    With ``propagate`` the later steps are recomputed from the wrong value (a consistent but wrong
+    chain, as a model that made one slip would write); without it they are left unchanged. Either
+    way :func:`grade_trace` reports ``first_wrong == step``.
+    """
+    steps = list(steps)
+    if not 0 <= step < len(steps):
+        raise ValueError(f"step must be in [0, {len(steps)}), got {step}")
+    parsed = [parse_step(line) for line in steps]
+    if any(p is None for p in parsed):
+        raise ValueError(f"corrupt_trace needs a well-formed trace, got {steps!r}")
+    left, op, right, result = parsed[step]
+    offsets = [d for d in (-10, -2, -1, 1, 2, 10) if result + d >= 0]
+    wrong = result + rng.choice(offsets)
+    steps[step] = f"{left} {SYMBOL[op]} {right} = {wrong}"
+    if propagate:
+        value, previous = wrong, result
+        for j in range(step + 1, len(steps)):
+            left_j, op_j, right_j, _ = parsed[j]
+            operand = right_j if left_j == previous else left_j
+            swap = left_j != previous
+            steps[j] = format_step(op_j, value, operand, swap=swap)
+            previous, value = parsed[j][3], apply(op_j, value, operand)
+    return tuple(steps)

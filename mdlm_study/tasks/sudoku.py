@@ -1,0 +1,92 @@
+"""4x4 Sudoku (PAPER.md D19): the constraint-satisfaction task where any-order decoding can beat
+left-to-right, because some cells are determined by the clues while the top-left one may not be.
+
+A puzzle is a 16-character string of digits 1-4 with ``.`` for blanks; its solution is the unique
+completed grid. Rows, columns and the four 2x2 boxes each hold 1-4 once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+
+SIZE = 4
+UNITS = tuple(
+    [tuple(range(r * 4, r * 4 + 4)) for r in range(4)]
+    + [tuple(range(c, 16, 4)) for c in range(4)]
+    + [tuple(r * 4 + c for r in (br, br + 1) for c in (bc, bc + 1)) for br in (0, 2) for bc in (0, 2)]
+)
+
+
+@dataclass(frozen=True)
+class SudokuPuzzle:
+    puzzle: str  # 16 characters, "." for blanks
+    solution: str  # 16 digits
+
+    @property
+    def question(self) -> str:
+        """The prompt text: the four rows of the puzzle."""
+        rows = [" ".join(self.puzzle[r * 4 : r * 4 + 4]) for r in range(4)]
+        return "Solve: " + " / ".join(rows)
+
+    @property
+    def answer(self) -> str:
+        """The answer text: the 16 digits of the solution, space separated."""
+        return " ".join(self.solution)
+
+
+def is_valid_solution(grid: str) -> bool:
+    """True when ``grid`` is 16 digits 1-4 with every row, column and box a permutation."""
+    if len(grid) != 16 or any(ch not in "1234" for ch in grid):
+        return False
+    return all(sorted(grid[i] for i in unit) == ["1", "2", "3", "4"] for unit in UNITS)
+
+
+def solves(puzzle: str, grid: str) -> bool:
+    """True when ``grid`` is a valid solution that keeps every clue of ``puzzle``."""
+    return is_valid_solution(grid) and all(p in (".", g) for p, g in zip(puzzle, grid, strict=True))
+
+
+@lru_cache(maxsize=1)
+def all_grids() -> tuple[str, ...]:
+    """The 288 valid 4x4 Sudoku grids, in lexicographic order."""
+    rows = ["".join(p) for p in itertools.permutations("1234")]
+    grids = []
+    for a, b, c, d in itertools.product(rows, repeat=4):
+        grid = a + b + c + d
+        if is_valid_solution(grid):
+            grids.append(grid)
+    return tuple(grids)
+
+
+def count_solutions(puzzle: str) -> int:
+    return sum(all(p in (".", g) for p, g in zip(puzzle, grid, strict=True)) for grid in all_grids())
+
+
+def make_puzzle(rng: random.Random, *, n_blanks: int) -> SudokuPuzzle:
+    """A puzzle with ``n_blanks`` blanks and a unique solution, drawn from ``rng``."""
+    if not 1 <= n_blanks <= 12:
+        raise ValueError(f"n_blanks must be in [1, 12] for a unique 4x4 solution, got {n_blanks}")
+    grids = all_grids()
+    while True:
+        grid = rng.choice(grids)
+        blanks = set(rng.sample(range(16), n_blanks))
+        puzzle = "".join("." if i in blanks else ch for i, ch in enumerate(grid))
+        if count_solutions(puzzle) == 1:
+            return SudokuPuzzle(puzzle, grid)
+
+
+def generate_puzzles(n: int, *, seed: int, blanks: tuple[int, int] = (6, 10), exclude=frozenset()) -> list[SudokuPuzzle]:
+    """``n`` distinct puzzles, deterministic from ``seed``, skipping puzzles in ``exclude``."""
+    lo, hi = blanks
+    if lo > hi:
+        raise ValueError(f"blanks must be a non-empty range, got {blanks}")
+    rng, seen, out = random.Random(seed), set(exclude), []
+    while len(out) < n:
+        puzzle = make_puzzle(rng, n_blanks=rng.randint(lo, hi))
+        if puzzle.puzzle not in seen:
+            seen.add(puzzle.puzzle)
+            out.append(puzzle)
+    return out

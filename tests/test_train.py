@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from mdlm_study.model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
+from mdlm_study.templates import Template
+from mdlm_study.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, train
+
+SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+
+
+@pytest.fixture(scope="module")
+def data(tokenizer, problems):
+    ps = problems[:64]
+    return tokenize_examples(tokenizer, [p.question for p in ps], [p.reasoning for p in ps], [p.answer for p in ps], Template())
+
+
+def test_tokenized_set_masks_only_the_slots(data):
+    assert data.response_mask.sum(1).eq(48).all()
+    assert not (data.response_mask & ~data.attention_mask.bool()).any()
+
+
+def test_loss_only_on_masked_response_tokens(tokenizer, data):
+    model = build_model(SMALL, tokenizer, seed=0)
+    ids, attn, resp = data.batch(torch.arange(8))
+    g = torch.Generator().manual_seed(0)
+    loss, n = mdlm_loss(model, ids, attn, resp, mask_id=tokenizer.mask_token_id, eps=1e-3, generator=g)
+    assert loss.item() > 0 and 0 < n <= int(resp.sum())
+    none = torch.zeros_like(resp)
+    loss0, n0 = mdlm_loss(model, ids, attn, none, mask_id=tokenizer.mask_token_id, eps=1e-3, generator=torch.Generator().manual_seed(0))
+    assert n0 == 0 and loss0.item() == 0
+
+
+def test_training_reduces_loss(tokenizer, data):
+    model = build_model(SMALL, tokenizer, seed=0)
+    config = TrainConfig(steps=40, batch_size=16, lr=3e-3, warmup=5, eval_every=0, save_every=0, log_every=5, bf16=False)
+    history = train(model, data, config, mask_id=tokenizer.mask_token_id, progress=False)
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert sum(losses[-2:]) < sum(losses[:2])
+
+
+def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
+    config = TrainConfig(steps=12, batch_size=8, warmup=2, eval_every=0, save_every=0, log_every=4, bf16=False, seed=5)
+    straight = build_model(SMALL, tokenizer, seed=1)
+    train(straight, data, config, mask_id=tokenizer.mask_token_id, progress=False)
+
+    interrupted = build_model(SMALL, tokenizer, seed=1)
+    train(interrupted, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, tokenizer=tokenizer, stop_after=5, progress=False)
+    resumed = build_model(SMALL, tokenizer, seed=99)  # different init: everything must come from the checkpoint
+    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, resume=True, progress=False)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path):
+    model = build_model(SMALL, tokenizer, seed=0)
+    model.save_pretrained(tmp_path / "ckpt")
+    tokenizer.save_pretrained(tmp_path / "ckpt")
+    assert is_checkpoint(tmp_path / "ckpt")
+    loaded, tok = load_tiny(tmp_path / "ckpt")
+    ids = torch.tensor([[tok.bos_token_id, tok.mask_token_id, tok.eos_token_id]])
+    assert torch.equal(model(input_ids=ids).logits, loaded(input_ids=ids).logits)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        load_tiny(tmp_path / "empty")
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "empty", resume=True, progress=False)
+
+
+def test_left_padding_does_not_change_logits(tokenizer):
+    model = build_model(SMALL, tokenizer, seed=0).eval()
+    row = torch.tensor([[tokenizer.bos_token_id, 10, 11, tokenizer.mask_token_id, 12]])
+    padded = torch.cat([torch.full((1, 3), tokenizer.pad_token_id), row], dim=1)
+    attn = torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 5, dtype=torch.long)], dim=1)
+    alone = model(input_ids=row, attention_mask=torch.ones_like(row)).logits
+    with_pad = model(input_ids=padded, attention_mask=attn).logits[:, 3:]
+    torch.testing.assert_close(alone, with_pad, rtol=1e-5, atol=1e-5)
+
+
+def test_too_long_sequence_is_rejected(tokenizer):
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_length=8), tokenizer, seed=0)
+    with pytest.raises(ValueError, match="exceeds max_position_embeddings=8"):
+        model(input_ids=torch.zeros(1, 9, dtype=torch.long))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"eps": 1.5}, "eps")])
+def test_bad_train_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"hidden_size": 0}, "hidden_size"), ({"hidden_size": 30, "num_heads": 4}, "divisible")])
+def test_bad_model_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ModelConfig(**kwargs)
+
+
+def test_schedule_warms_up_then_decays():
+    config = TrainConfig(steps=100, lr=1.0, warmup=10, min_lr_ratio=0.1)
+    assert lr_at(0, config) == pytest.approx(0.1)
+    assert lr_at(9, config) == pytest.approx(1.0)
+    assert lr_at(99, config) == pytest.approx(0.1, abs=1e-3)
+    assert count_parameters(build_model(SMALL, __import__("mdlm_study.tokenizer").tokenizer.build_tokenizer(["a"]), seed=0)) > 0
