@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, BertForMaskedLM
+from transformers import AutoConfig, AutoModelForMaskedLM, BertConfig, BertForMaskedLM, ModernBertConfig, ModernBertForMaskedLM
 
 
 class TinyMDLMConfig(BertConfig):
@@ -40,8 +40,28 @@ class TinyMDLM(BertForMaskedLM):
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
 
 
-AutoConfig.register("mdlm-tiny", TinyMDLMConfig, exist_ok=True)
-AutoModelForMaskedLM.register(TinyMDLMConfig, TinyMDLM, exist_ok=True)
+class TinyModernMDLMConfig(ModernBertConfig):
+    model_type = "mdlm-tiny-modern"
+
+
+class TinyModernMDLM(ModernBertForMaskedLM):
+    """``ModernBertForMaskedLM`` (pre-norm, rotary positions) with the same position-id rule."""
+
+    config_class = TinyModernMDLMConfig
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, **kwargs):
+        if position_ids is None and attention_mask is not None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        if input_ids is not None and input_ids.shape[-1] > self.config.max_position_embeddings:
+            raise ValueError(
+                f"sequence length {input_ids.shape[-1]} exceeds max_position_embeddings={self.config.max_position_embeddings}"
+            )
+        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+
+
+for _config, _model in ((TinyMDLMConfig, TinyMDLM), (TinyModernMDLMConfig, TinyModernMDLM)):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModelForMaskedLM.register(_config, _model, exist_ok=True)
 
 
 @dataclass(frozen=True)
@@ -53,20 +73,40 @@ class ModelConfig:
     num_heads: int = 4  # attention heads
     intermediate_size: int = 768  # MLP width
     max_length: int = 128  # maximum canvas length, in tokens
+    arch: str = "bert"  # "bert" (post-norm, learned positions) or "modernbert" (pre-norm, rotary)
 
     def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         for name, value in asdict(self).items():
-            if value < 1:
+            if name != "arch" and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")
 
 
-def build_model(config: ModelConfig, tokenizer, *, seed: int) -> TinyMDLM:
-    """A freshly initialised tiny MDLM for ``tokenizer`` (seeded, so bit-reproducible on CPU)."""
-    if tokenizer.mask_token_id is None:
-        raise ValueError("tokenizer has no mask token; a masked diffusion LM needs one")
-    hf_config = TinyMDLMConfig(
+ARCHS = ("bert", "modernbert")
+
+
+def _hf_config(config: ModelConfig, tokenizer):
+    if config.arch == "modernbert":
+        return TinyModernMDLMConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_layers,
+            num_attention_heads=config.num_heads,
+            intermediate_size=config.intermediate_size,
+            max_position_embeddings=config.max_length,
+            global_attn_every_n_layers=1,
+            local_attention=2 * config.max_length,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            cls_token_id=tokenizer.bos_token_id,
+            sep_token_id=tokenizer.eos_token_id,
+            attn_implementation="sdpa",
+        )
+    return TinyMDLMConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden_size,
         num_hidden_layers=config.num_layers,
@@ -81,10 +121,18 @@ def build_model(config: ModelConfig, tokenizer, *, seed: int) -> TinyMDLM:
         eos_token_id=tokenizer.eos_token_id,
         attn_implementation="sdpa",
     )
+
+
+def build_model(config: ModelConfig, tokenizer, *, seed: int):
+    """A freshly initialised tiny MDLM for ``tokenizer`` (seeded, so bit-reproducible on CPU)."""
+    if tokenizer.mask_token_id is None:
+        raise ValueError("tokenizer has no mask token; a masked diffusion LM needs one")
+    hf_config = _hf_config(config, tokenizer)
     hf_config.mask_token_id = tokenizer.mask_token_id
+    cls = TinyModernMDLM if config.arch == "modernbert" else TinyMDLM
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return TinyMDLM(hf_config)
+        return cls(hf_config)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -1,8 +1,9 @@
 """The tiny model's tokenizer: a Hugging Face ``PreTrainedTokenizerFast`` built with ``tokenizers``.
 
 Word-level, closed vocabulary. Spaces become ``▁`` and stay attached to the next piece (as in
-SentencePiece), so decoding is an exact round trip; every digit is its own token (``" 38"`` →
-``"▁3", "8"``); a newline is its own token (the step separator); ``####`` is one token (GSM8K's
+SentencePiece), so decoding is an exact round trip; every digit is its own token and a space
+before a number is a token of its own (``" 38"`` → ``"▁", "3", "8"``), so a digit has one embedding
+wherever it appears; a newline is its own token (the step separator); ``####`` is one token (GSM8K's
 answer delimiter). Special tokens: ``[PAD] [UNK] [BOS] [EOS] [MASK]``.
 """
 
@@ -16,7 +17,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]", "mask_token": "[MASK]"}
 SPACE = "\u2581"
-PIECE_PATTERN = rf"{SPACE}?#+|{SPACE}?[A-Za-z]+|{SPACE}?\d|{SPACE}?[^\sA-Za-z\d{SPACE}]|\n|{SPACE}"
+PIECE_PATTERN = rf"{SPACE}?#+|{SPACE}?[A-Za-z]+|{SPACE}(?=\d)|\d|{SPACE}?[^\sA-Za-z\d{SPACE}]|\n|{SPACE}"
 
 
 def _pre_tokenize(text: str) -> list[str]:
@@ -38,7 +39,7 @@ def build_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
     for text in texts:
         pieces.update(_pre_tokenize(text))
     pieces.update(str(d) for d in range(10))
-    pieces.update(SPACE + str(d) for d in range(10))
+    pieces.add(SPACE)
     pieces.update({"\n", "####", SPACE + "####"})
     specials = list(SPECIAL_TOKENS.values())
     vocab = {token: i for i, token in enumerate(specials + sorted(pieces - set(specials)))}

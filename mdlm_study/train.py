@@ -40,6 +40,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm
     eps: float = 1e-3  # minimum masking probability (LLaDA's epsilon)
     mask_prompt: bool = False  # also mask prompt tokens (pre-training style)
+    loss_weighting: str = "elbo"  # "elbo": CE / p_mask (LLaDA); "flat": mean CE over masked tokens
     bf16: bool = True  # bf16 autocast for the forward pass (measured ~2x faster on this CPU)
     seed: int = 0  # seeds batches and masks
     eval_every: int = 500  # steps between evaluations (0 = only at the end)
@@ -53,6 +54,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.eps < 1:
             raise ValueError(f"eps must be in (0, 1), got {self.eps}")
+        if self.loss_weighting not in ("elbo", "flat"):
+            raise ValueError(f"loss_weighting must be 'elbo' or 'flat', got {self.loss_weighting!r}")
         if self.warmup < 0 or self.eval_every < 0 or self.save_every < 0 or self.log_every < 1:
             raise ValueError("warmup, eval_every and save_every must be >= 0 and log_every >= 1")
 
@@ -102,8 +105,12 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
-def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: float, generator, bf16: bool = False):
-    """LLaDA's SFT loss on one batch (module docstring); returns (loss, number of masked tokens)."""
+def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: float, generator, bf16: bool = False,
+              weighting: str = "elbo"):
+    """LLaDA's SFT loss on one batch (module docstring); returns (loss, number of masked tokens).
+
+    ``weighting="flat"`` replaces the 1/p_mask weights by a plain mean over the masked tokens (a
+    lower-variance surrogate used by many small-scale MDLM codebases; not an ELBO)."""
     batch = input_ids.shape[0]
     t = torch.rand(batch, 1, generator=generator)
     p_mask = (1 - eps) * t + eps
@@ -113,6 +120,8 @@ def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: 
         out = model(input_ids=noisy, attention_mask=attention_mask)
     logits = out.logits if hasattr(out, "logits") else out
     ce = F.cross_entropy(logits[masked].float(), input_ids[masked], reduction="none")
+    if weighting == "flat":
+        return ce.sum() / masked.sum().clamp(min=1), int(masked.sum())
     weights = (1.0 / p_mask).expand_as(input_ids)[masked]
     rows = masked.nonzero()[:, 0]
     per_row = torch.zeros(batch).index_add_(0, rows, ce * weights)
@@ -192,7 +201,8 @@ def train(
         maskable = attn.bool() if config.mask_prompt else response
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        loss, _ = mdlm_loss(model, input_ids, attn, maskable, mask_id=mask_id, eps=config.eps, generator=generator, bf16=config.bf16)
+        loss, _ = mdlm_loss(model, input_ids, attn, maskable, mask_id=mask_id, eps=config.eps, generator=generator, bf16=config.bf16,
+                           weighting=config.loss_weighting)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

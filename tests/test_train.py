@@ -30,9 +30,11 @@ def test_loss_only_on_masked_response_tokens(tokenizer, data):
     assert n0 == 0 and loss0.item() == 0
 
 
-def test_training_reduces_loss(tokenizer, data):
+@pytest.mark.parametrize("weighting", ["elbo", "flat"])
+def test_training_reduces_loss(tokenizer, data, weighting):
     model = build_model(SMALL, tokenizer, seed=0)
-    config = TrainConfig(steps=40, batch_size=16, lr=3e-3, warmup=5, eval_every=0, save_every=0, log_every=5, bf16=False)
+    config = TrainConfig(steps=40, batch_size=16, lr=3e-3, warmup=5, eval_every=0, save_every=0, log_every=5, bf16=False,
+                         loss_weighting=weighting)
     history = train(model, data, config, mask_id=tokenizer.mask_token_id, progress=False)
     losses = [h["loss"] for h in history if "loss" in h]
     assert sum(losses[-2:]) < sum(losses[:2])
@@ -51,8 +53,9 @@ def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
         assert torch.equal(a, b), name
 
 
-def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path):
-    model = build_model(SMALL, tokenizer, seed=0)
+@pytest.mark.parametrize("arch", ["bert", "modernbert"])
+def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path, arch):
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=arch), tokenizer, seed=0)
     model.save_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
     assert is_checkpoint(tmp_path / "ckpt")
@@ -66,8 +69,9 @@ def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path):
         train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "empty", resume=True, progress=False)
 
 
-def test_left_padding_does_not_change_logits(tokenizer):
-    model = build_model(SMALL, tokenizer, seed=0).eval()
+@pytest.mark.parametrize("arch", ["bert", "modernbert"])
+def test_left_padding_does_not_change_logits(tokenizer, arch):
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=arch), tokenizer, seed=0).eval()
     row = torch.tensor([[tokenizer.bos_token_id, 10, 11, tokenizer.mask_token_id, 12]])
     padded = torch.cat([torch.full((1, 3), tokenizer.pad_token_id), row], dim=1)
     attn = torch.cat([torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 5, dtype=torch.long)], dim=1)
@@ -82,13 +86,17 @@ def test_too_long_sequence_is_rejected(tokenizer):
         model(input_ids=torch.zeros(1, 9, dtype=torch.long))
 
 
-@pytest.mark.parametrize("kwargs, match", [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"eps": 1.5}, "eps")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"eps": 1.5}, "eps"), ({"loss_weighting": "x"}, "loss_weighting")]
+)
 def test_bad_train_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"hidden_size": 0}, "hidden_size"), ({"hidden_size": 30, "num_heads": 4}, "divisible")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"hidden_size": 0}, "hidden_size"), ({"hidden_size": 30, "num_heads": 4}, "divisible"), ({"arch": "gpt"}, "arch")]
+)
 def test_bad_model_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ModelConfig(**kwargs)

@@ -7,7 +7,7 @@ reasoning step per line and ends with ``#### <answer>`` (GSM8K's format).
 The task is built to show the paper's effects (issue 6): the distribution over correct traces is
 genuinely multi-modal, so positions decoded in the same step can be jointly uncertain:
 
-- operand order is free for ``+`` and ``*`` (``23 + 15 = 38`` or ``15 + 23 = 38``);
+- operand order is free for ``+`` and ``*`` (``23+5=28`` or ``5+23=28``);
 - consecutive additive operations commute, so their steps may appear in any order that keeps every
   intermediate value non-negative;
 - numbers have one to three digits (the digits of one number depend on each other) and traces have
@@ -40,7 +40,7 @@ class ArithmeticConfig:
     min_steps: int = 1  # fewest operations per problem
     max_steps: int = 4  # most operations per problem
     start_range: tuple[int, int] = (10, 59)  # inclusive range of the start value
-    operand_range: tuple[int, int] = (2, 19)  # inclusive range of added / subtracted numbers
+    operand_range: tuple[int, int] = (2, 9)  # inclusive range of added / subtracted numbers
     multipliers: tuple[int, ...] = (2, 3)  # allowed factors ("doubles", "triples")
     ops: tuple[str, ...] = OPS  # allowed operations
     max_value: int = 999  # every intermediate value stays in [0, max_value]
@@ -115,9 +115,10 @@ def final_value(start: int, ops) -> int:
 
 
 def format_step(op: str, value: int, operand: int, *, swap: bool = False) -> str:
-    """``"23 + 15 = 38"``; with ``swap`` the commutative form ``"15 + 23 = 38"``."""
+    """``"23+15=38"`` (compact, like GSM8K's ``<<23+15=38>>`` annotations); with ``swap`` the
+    commutative form ``"15+23=38"``."""
     left, right = (operand, value) if swap and op != "sub" else (value, operand)
-    return f"{left} {SYMBOL[op]} {right} = {apply(op, value, operand)}"
+    return f"{left}{SYMBOL[op]}{right}={apply(op, value, operand)}"
 
 
 def _sample_ops(config: ArithmeticConfig, rng: random.Random, start: int) -> list[tuple[str, int]] | None:
@@ -223,7 +224,7 @@ def generate_problems(config: ArithmeticConfig, n: int, *, seed: int, exclude=fr
 
 
 def parse_step(line: str) -> tuple[int, str, int, int] | None:
-    """``"23 + 15 = 38"`` → ``(23, "add", 15, 38)``; ``None`` when the line is not an equation."""
+    """``"23+15=38"`` (spaces allowed) → ``(23, "add", 15, 38)``; ``None`` when the line is not an equation."""
     match = STEP_PATTERN.match(line)
     if match is None:
         return None
@@ -291,7 +292,7 @@ def corrupt_trace(
     left, op, right, result = parsed[step]
     offsets = [d for d in (-10, -2, -1, 1, 2, 10) if result + d >= 0]
     wrong = result + rng.choice(offsets)
-    steps[step] = f"{left} {SYMBOL[op]} {right} = {wrong}"
+    steps[step] = f"{left}{SYMBOL[op]}{right}={wrong}"
     if propagate:
         value, previous = wrong, result
         for j in range(step + 1, len(steps)):

@@ -1,0 +1,46 @@
+import hashlib
+import json
+
+import pytest
+
+from mdlm_study.data import read_problems, study_data, study_tokenizer, write_study_data
+from mdlm_study.tasks.arithmetic import problem_key
+
+
+@pytest.fixture(scope="module")
+def small():
+    return study_data(n_train=300, n_test=40, n_posterior=20, n_sudoku_train=50, n_sudoku_test=10, seed=0)
+
+
+def test_sets_are_disjoint_and_sized(small):
+    test = {problem_key(p) for p in small.arithmetic_test}
+    post = {problem_key(p) for p in small.arithmetic_posterior}
+    train = {problem_key(p) for p in small.arithmetic_train}
+    assert len(test) == 40 and len(post) == 20 and len(train) == 300
+    assert not (test & post) and not (train & (test | post))
+    assert all(len(p.ops) == 3 for p in small.arithmetic_test)
+    assert not {p.puzzle for p in small.sudoku_test} & {p.puzzle for p in small.sudoku_train}
+
+
+def test_manifest_records_checksums_and_round_trips(small, tmp_path):
+    manifest = write_study_data(small, tmp_path)
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    for name, entry in manifest.items():
+        text = (tmp_path / entry["file"]).read_bytes()
+        assert hashlib.sha256(text).hexdigest() == entry["sha256"]
+        assert entry["size"] == len(getattr(small, name))
+    assert read_problems(tmp_path / "arithmetic_test.jsonl") == small.arithmetic_test
+    again = study_data(n_train=300, n_test=40, n_posterior=20, n_sudoku_train=50, n_sudoku_test=10, seed=0)
+    assert write_study_data(again, tmp_path / "again") == manifest
+
+
+def test_tokenizer_covers_every_text(small):
+    tok = study_tokenizer(small)
+    for p in small.arithmetic_test[:20]:
+        assert tok.unk_token_id not in tok(p.question + "\n" + p.gsm8k_answer)["input_ids"]
+
+
+def test_read_problems_names_missing_field(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"question": "q"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: missing field 'start'"):
+        read_problems(tmp_path / "bad.jsonl")
