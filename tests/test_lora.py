@@ -1,0 +1,91 @@
+"""LoRA on tiny stand-ins: loss falls, only LoRA weights move, save/reload and merge keep the logits."""
+
+import pytest
+import torch
+from stand_ins import save_dream, save_llada, save_tiny
+
+from mdlm_study.lora import (
+    LoraSettings,
+    add_lora,
+    load_adapter,
+    lora_targets,
+    merge_adapter,
+    save_adapter,
+    train_lora,
+)
+from mdlm_study.models import load_mdlm
+from mdlm_study.study import ARITHMETIC_TEMPLATE
+from mdlm_study.train import TrainConfig, mdlm_loss, tokenize_examples
+
+CONFIG = TrainConfig(steps=60, batch_size=16, lr=3e-2, warmup=2, bf16=False, eval_every=0, save_every=0, log_every=10)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory, tokenizer):
+    return save_tiny(tmp_path_factory.mktemp("lora") / "tiny", tokenizer)
+
+
+@pytest.fixture(scope="module")
+def data(problems, tokenizer):
+    items = problems[:32]
+    return tokenize_examples(tokenizer, [p.question for p in items], [p.reasoning for p in items], [p.answer for p in items],
+                             ARITHMETIC_TEMPLATE)
+
+
+def fixed_loss(loaded, data) -> float:
+    """The objective on the whole set with one fixed draw of masks (a deterministic yardstick)."""
+    with torch.no_grad():
+        loss, _ = mdlm_loss(loaded.denoiser(aligned=True), data.input_ids, data.attention_mask, data.response_mask,
+                            mask_id=loaded.special.mask_id, eps=1e-3, generator=torch.Generator().manual_seed(0))
+    return loss.item()
+
+
+def test_lora_training_lowers_the_loss_and_touches_only_lora_weights(tiny_dir, data, tmp_path):
+    loaded = add_lora(load_mdlm(tiny_dir), LoraSettings(r=8, alpha=16))
+    before_loss = fixed_loss(loaded, data)
+    frozen = {n: p.detach().clone() for n, p in loaded.model.named_parameters() if "lora_" not in n}
+    lora_before = {n: p.detach().clone() for n, p in loaded.model.named_parameters() if "lora_" in n}
+    train_lora(loaded, data, CONFIG, out_dir=tmp_path / "adapter")
+    after_loss = fixed_loss(loaded, data)
+    assert after_loss < before_loss - 0.2
+    params = dict(loaded.model.named_parameters())
+    assert all(torch.equal(params[n], p) for n, p in frozen.items())
+    assert any(not torch.equal(params[n], p) for n, p in lora_before.items())
+
+    ids = data.input_ids[:4].clone()
+    ids[data.response_mask[:4]] = loaded.special.mask_id
+    attn = data.attention_mask[:4]
+    with torch.no_grad():
+        trained = loaded.denoiser()(ids, attention_mask=attn).logits
+        reloaded = load_adapter(load_mdlm(tiny_dir), tmp_path / "adapter")
+        torch.testing.assert_close(reloaded.denoiser()(ids, attention_mask=attn).logits, trained, rtol=0, atol=0)
+        merged = merge_adapter(reloaded)
+        torch.testing.assert_close(merged.denoiser()(ids, attention_mask=attn).logits, trained, rtol=1e-4, atol=1e-4)
+    assert not any("lora_" in n for n, _ in merged.model.named_parameters())
+
+
+@pytest.mark.parametrize("save, family_modules", [
+    (save_llada, {"q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out"}),
+    (save_dream, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+])
+def test_remote_families_get_every_block_projection_and_never_the_head(tmp_path, save, family_modules):
+    loaded = add_lora(load_mdlm(save(tmp_path / "m"), trust_remote_code=True), LoraSettings(r=2))
+    wrapped = {n.rsplit(".", 1)[-1] for n, m in loaded.model.named_modules() if hasattr(m, "lora_A")}
+    assert wrapped == family_modules
+    heads = [n for n, m in loaded.model.named_modules() if n.endswith(("transformer.ff_out", "lm_head"))]
+    assert heads and not any(hasattr(dict(loaded.model.named_modules())[n], "lora_A") for n in heads)
+
+
+def test_bad_input(tiny_dir, data, tmp_path):
+    plain = load_mdlm(tiny_dir)
+    with pytest.raises(ValueError, match="add_lora"):
+        train_lora(plain, data, CONFIG)
+    with pytest.raises(ValueError, match="no LoRA adapter"):
+        save_adapter(plain, tmp_path)
+    with pytest.raises(ValueError, match="not a LoRA adapter"):
+        load_adapter(plain, tmp_path)
+    with pytest.raises(ValueError, match="r=0"):
+        LoraSettings(r=0)
+    plain.model.config.model_type = "roberta"
+    with pytest.raises(ValueError, match="'roberta'"):
+        lora_targets(plain)

@@ -1,0 +1,119 @@
+"""load_mdlm on a tiny stand-in of every family (tests/stand_ins.py), the adapter, and bad input."""
+
+import json
+
+import pytest
+import torch
+from stand_ins import save_bert, save_dream, save_llada, save_tiny, save_without_mask
+
+from mdlm_study.models import KNOWN_IDS, ModelAdapter, detect_family, dream_attention, load_mdlm, shift_right
+
+
+@pytest.fixture(scope="module")
+def ckpts(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("families")
+    return {
+        "llada": save_llada(root / "llada"),
+        "dream": save_dream(root / "dream"),
+        "bert": save_bert(root / "bert"),
+        "modernbert": save_bert(root / "modernbert", arch="modernbert"),
+        "tiny": save_tiny(root / "tiny", tokenizer),
+    }
+
+
+@pytest.mark.parametrize(
+    "name, family, shift, remote",
+    [("llada", "llada", False, True), ("dream", "dream", True, True), ("bert", "masked_lm", False, False),
+     ("modernbert", "masked_lm", False, False), ("tiny", "tiny", False, False)],
+)
+def test_every_family_loads_and_is_called_the_same_way(ckpts, name, family, shift, remote):
+    loaded = load_mdlm(ckpts[name], trust_remote_code=remote)
+    assert (loaded.family, loaded.shift_logits) == (family, shift)
+    vocab = loaded.model.get_input_embeddings().weight.shape[0] if name != "llada" else loaded.model.config.vocab_size
+    ids = torch.full((2, 6), loaded.special.mask_id)
+    attn = torch.tensor([[0, 0, 1, 1, 1, 1], [1] * 6])
+    logits = loaded.denoiser()(ids, attention_mask=attn).logits
+    assert logits.shape == (2, 6, vocab) and torch.isfinite(logits).all()
+
+
+def test_llada_ids_come_from_the_tokenizer_or_the_one_table(ckpts):
+    loaded = load_mdlm(ckpts["llada"], trust_remote_code=True)
+    assert loaded.tokenizer.mask_token_id is None  # like the real tokenizer: the table supplies it
+    assert loaded.special.mask_id == KNOWN_IDS["llada"]["mask_id"] == 126336
+    assert loaded.special.eos_id == 126081 and loaded.eot_id == 126348
+    assert loaded.stop_ids == [126081, 126348]
+
+
+def test_dream_shift_and_4d_mask_keep_a_padded_row_equal_to_the_row_alone(ckpts):
+    loaded = load_mdlm(ckpts["dream"], trust_remote_code=True)
+    tok = loaded.tokenizer
+    row = torch.tensor(tok("Q: 1 + 2 = ? A:")["input_ids"])
+    alone = loaded.denoiser(aligned=True)(row[None]).logits[0]
+    padded = torch.cat([torch.full((3,), loaded.special.pad_id), row])[None]
+    attn = torch.cat([torch.zeros(3, dtype=torch.long), torch.ones(len(row), dtype=torch.long)])[None]
+    batched = loaded.denoiser(aligned=True)(padded, attention_mask=attn).logits[0, 3:]
+    # position 0 of a row (always prompt) has no left neighbour in the row: compare from position 1
+    torch.testing.assert_close(batched[1:], alone[1:], atol=1e-5, rtol=1e-5)
+    raw = loaded.denoiser()(row[None]).logits
+    torch.testing.assert_close(loaded.denoiser(aligned=True)(row[None]).logits[:, 1:], raw[:, :-1])
+
+
+def test_dream_attention_never_leaves_an_attention_row_empty():
+    mask4d, pos = dream_attention(torch.tensor([[0, 0, 1, 1]]))
+    assert mask4d.shape == (1, 1, 4, 4) and mask4d.any(-1).all()
+    assert not mask4d[0, 0, 2, :2].any() and pos.tolist() == [[0, 0, 0, 1]]
+
+
+def test_shift_right_moves_predictions_one_position():
+    logits = torch.arange(6.0).view(1, 3, 2)
+    assert shift_right(logits)[0].tolist() == [[0, 1], [0, 1], [2, 3]]
+
+
+def test_detect_family_from_config_dicts():
+    assert detect_family({"model_type": "llada", "architectures": ["LLaDAModelLM"]}) == "llada"
+    assert detect_family({"model_type": "Dream"}) == "dream"
+    assert detect_family({"model_type": "bert"}) == "masked_lm"
+    assert detect_family({"model_type": "mdlm-tiny-modern"}) == "tiny"
+    with pytest.raises(ValueError, match="gpt2"):
+        detect_family({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]})
+
+
+def test_remote_code_needs_explicit_consent(ckpts):
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        load_mdlm(ckpts["llada"])
+
+
+def test_unknown_family_and_family_override(ckpts):
+    with pytest.raises(ValueError, match="'gpt'"):
+        load_mdlm(ckpts["bert"], family="gpt")
+    with pytest.raises(ValueError, match="'gpt'"):
+        ModelAdapter(torch.nn.Identity(), family="gpt")
+    assert load_mdlm(ckpts["tiny"], family="masked_lm").family == "masked_lm"
+
+
+def test_model_without_a_mask_token_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="mask token"):
+        load_mdlm(save_without_mask(tmp_path / "nomask"))
+
+
+@pytest.mark.parametrize("bad", ["/no/such/dir", "not a name", "a/b/c/d"])
+def test_path_that_is_neither_checkpoint_nor_hub_name(bad):
+    with pytest.raises(ValueError, match="neither a checkpoint"):
+        load_mdlm(bad)
+
+
+def test_directory_without_config(tmp_path):
+    with pytest.raises(ValueError, match="no config.json"):
+        load_mdlm(tmp_path)
+
+
+def test_diffusion_gemma_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "diffusion_gemma"}))
+    with pytest.raises(ValueError, match="no mask token"):
+        load_mdlm(tmp_path)
+
+
+def test_bad_dtype(ckpts):
+    with pytest.raises(ValueError, match="'float13'"):
+        load_mdlm(ckpts["tiny"], dtype="float13")
+    assert next(load_mdlm(ckpts["tiny"], dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
