@@ -38,8 +38,11 @@ class StudyData:
 TEST_CONFIG = ArithmeticConfig(min_steps=3, max_steps=3)
 
 
+DEFAULT_CONFIG = ArithmeticConfig()
+
+
 def study_data(*, n_train: int, n_test: int, n_posterior: int, n_sudoku_train: int, n_sudoku_test: int, seed: int = 0,
-               config: ArithmeticConfig = ArithmeticConfig()) -> StudyData:
+               config: ArithmeticConfig = DEFAULT_CONFIG) -> StudyData:
     """All problem sets, disjoint by construction (test and posterior keys are excluded from train)."""
     seeds = {"arithmetic_test": seed + 1000, "arithmetic_posterior": seed + 2000, "arithmetic_train": seed + 1,
              "sudoku_test": seed + 3000, "sudoku_train": seed + 2}

@@ -112,11 +112,11 @@ def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: 
     ``weighting="flat"`` replaces the 1/p_mask weights by a plain mean over the masked tokens (a
     lower-variance surrogate used by many small-scale MDLM codebases; not an ELBO)."""
     batch = input_ids.shape[0]
-    t = torch.rand(batch, 1, generator=generator)
+    t = torch.rand(batch, 1, generator=generator).to(input_ids.device)
     p_mask = (1 - eps) * t + eps
-    masked = (torch.rand(input_ids.shape, generator=generator) < p_mask) & maskable
+    masked = (torch.rand(input_ids.shape, generator=generator).to(input_ids.device) < p_mask) & maskable
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(input_ids=noisy, attention_mask=attention_mask)
     logits = out.logits if hasattr(out, "logits") else out
     ce = F.cross_entropy(logits[masked].float(), input_ids[masked], reduction="none")
@@ -124,7 +124,7 @@ def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: 
         return ce.sum() / masked.sum().clamp(min=1), int(masked.sum())
     weights = (1.0 / p_mask).expand_as(input_ids)[masked]
     rows = masked.nonzero()[:, 0]
-    per_row = torch.zeros(batch).index_add_(0, rows, ce * weights)
+    per_row = torch.zeros(batch, device=ce.device).index_add_(0, rows, ce * weights)
     loss = (per_row / maskable.sum(1).clamp(min=1)).mean()
     return loss, int(masked.sum())
 
@@ -191,13 +191,14 @@ def train(
     optimizer = _optimizer(model, config)
     start, history = (_resume(model, optimizer, out_dir) if resume else (0, []))
     model.train()
+    device = next(model.parameters()).device  # batches and masks are drawn on CPU (reproducible), then moved
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     timer, tokens = time.perf_counter(), 0
     bar = tqdm(range(start, end), disable=not progress, desc="train", initial=start, total=config.steps)
     for step in bar:
         generator = step_generator(config.seed, step)
         index = torch.randint(len(data), (config.batch_size,), generator=generator)
-        input_ids, attn, response = data.batch(index)
+        input_ids, attn, response = (t.to(device) for t in data.batch(index))
         maskable = attn.bool() if config.mask_prompt else response
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)

@@ -55,11 +55,6 @@ def test_parse_params_and_jsonl(tmp_path):
 
 @pytest.mark.slow
 def test_accelerate_launch_two_cpu_processes_equals_one_process(tmp_path, tokenizer):
-    pytest.importorskip("mdlm_study.sampling", reason="engine not written yet")
-    from mdlm_study import sampling
-
-    if not hasattr(sampling, "generate"):
-        pytest.skip("mdlm_study.sampling.generate is not importable yet")
     ckpt = save_tiny(tmp_path / "tiny", tokenizer)
     args = ["--checkpoint", str(ckpt), "--task", "arithmetic", "--n-problems", "7", "--batch-size", "2", "--sampler", "l2r",
             "--reasoning-len", "12", "--cpu"]

@@ -39,13 +39,6 @@ GEN = ('doc_to_target: "{{choices[label]}}"\ngeneration_kwargs:\n  until: ["\\n"
        "metric_list:\n  - metric: exact_match\n    aggregation: mean\n    higher_is_better: true")
 
 
-def sampling_engine():
-    try:
-        from mdlm_study.sampling import generate  # noqa: F401
-    except ImportError:
-        pytest.skip("mdlm_study.sampling.generate is not importable yet")
-
-
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("tasks")
@@ -75,7 +68,6 @@ def test_multiple_choice_task_runs_offline_through_the_mc_likelihood(task_dir, t
 
 
 def test_generation_task_runs_offline_through_the_engine(task_dir, tiny):
-    sampling_engine()
     lm = MDLMHarnessLM(loaded=tiny, sampler="l2r", gen_length=8, batch_size=2)
     results = lm_eval.simple_evaluate(model=lm, tasks=["toy_gen"], task_manager=TaskManager(include_path=str(task_dir)))
     assert results["results"]["toy_gen"]["exact_match,none"] in (0.0, 1 / 3, 2 / 3, 1.0)
@@ -83,7 +75,6 @@ def test_generation_task_runs_offline_through_the_engine(task_dir, tiny):
 
 
 def test_batched_generation_equals_one_at_a_time(tiny):
-    sampling_engine()
     requests = [Instance("generate_until", {}, (d["question"] + "\n", {"until": ["\n"]}), i) for i, d in enumerate(DOCS)]
     one = MDLMHarnessLM(loaded=tiny, sampler="l2r", gen_length=8, batch_size=1).generate_until(requests)
     three = MDLMHarnessLM(loaded=tiny, sampler="l2r", gen_length=8, batch_size=3).generate_until(requests)
@@ -91,7 +82,6 @@ def test_batched_generation_equals_one_at_a_time(tiny):
 
 
 def test_template_canvas_with_early_exit(tiny):
-    sampling_engine()
     lm = MDLMHarnessLM(loaded=tiny, sampler="l2r", gen_length=12, answer_len=4, delimiter="\n####", suffix="", exit_gamma=0.1,
                        batch_size=2)
     texts = lm.generate_until([Instance("generate_until", {}, (d["question"] + "\n", {"until": []}), i) for i, d in enumerate(DOCS)])

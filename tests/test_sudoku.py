@@ -2,7 +2,14 @@ import random
 
 import pytest
 
-from mdlm_study.tasks.sudoku import all_grids, count_solutions, generate_puzzles, is_valid_solution, make_puzzle, solves
+from mdlm_study.tasks.sudoku import (
+    all_grids,
+    count_solutions,
+    generate_puzzles,
+    is_valid_solution,
+    make_puzzle,
+    solves,
+)
 
 
 def test_there_are_288_grids_all_valid():

@@ -1,0 +1,55 @@
+"""Counter-based randomness: per-row streams that do not depend on batch composition or padding.
+
+Each row gets one seed, drawn at the start of decoding from its own ``torch.Generator`` (or ``B``
+seeds from one generator). Every random number is then a pure function of
+``(row seed, step, position counted from the row's first real token, vocabulary id)``, computed by
+a vectorised integer hash. So a left-padded row decodes exactly as it would alone with an equal
+generator, and no Python loop over rows is needed inside a step.
+
+The hash is the 32-bit "xorshift-multiply" mixer (constants ``0x45d9f3b``) applied to each key in
+turn; products stay below 2**63, so int64 arithmetic never overflows.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_M32 = 0xFFFFFFFF
+_MUL = 0x45D9F3B
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    x = x & _M32
+    x = x ^ (x >> 16)
+    x = (x * _MUL) & _M32
+    x = x ^ (x >> 16)
+    x = (x * _MUL) & _M32
+    return x ^ (x >> 16)
+
+
+def row_seeds(generator, batch: int) -> torch.Tensor:
+    """LongTensor [B] of 62-bit seeds: one draw per row from a list of generators, or ``B`` draws
+    from a single generator."""
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != batch:
+            raise ValueError(f"got {len(generator)} generators for a batch of {batch} rows")
+        return torch.cat([torch.randint(2**62, (1,), generator=g) for g in generator])
+    return torch.randint(2**62, (batch,), generator=generator)
+
+
+def hash_uniform(seeds: torch.Tensor, step: torch.Tensor, position: torch.Tensor, vocab: int | None = None) -> torch.Tensor:
+    """Uniforms in (0, 1), float64, from the keys. ``seeds`` and ``step`` are [N] (one per element
+    row), ``position`` is [N]; with ``vocab`` the result is [N, vocab], else [N]."""
+    h = _mix(seeds & _M32) ^ (seeds >> 32)
+    h = _mix(h) ^ step
+    h = _mix(h) ^ position
+    h = _mix(h)
+    if vocab is not None:
+        h = _mix(h[:, None] ^ torch.arange(vocab, device=h.device)[None, :])
+    return (h.to(torch.float64) + 0.5) / 2.0**32
+
+
+def gumbel(uniform: torch.Tensor) -> torch.Tensor:
+    """Gumbel(0, 1) noise from uniforms, in float64 (LLaDA's reason: float32 Gumbel-max is visibly
+    biased at low temperature)."""
+    return -torch.log(-torch.log(uniform))

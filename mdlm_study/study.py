@@ -1,0 +1,104 @@
+"""The study's models: one recipe per model, full and smoke sizes, trained and loaded by name.
+
+Recipes (full sizes measured on this 2-core CPU; see README):
+- ``default``: the reasoning model, trained on 1-4-step arithmetic with the reasoning template;
+- ``answer_only``: same size and budget, trained with no reasoning slot (the value of reasoning);
+- ``sudoku``: 4x4 Sudoku, answer slot = the 16 cells (any-order vs left-to-right);
+- ``base``: the fine-tuning experiment's base model (fewer steps: below its ceiling; issue 3 §5).
+
+Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
+from mdlm_study.model import ModelConfig, build_model, count_parameters, load_tiny
+from mdlm_study.templates import Template
+from mdlm_study.train import TrainConfig, tokenize_examples, train
+
+ARITHMETIC_TEMPLATE = Template(reasoning_len=44, answer_len=4, delimiter="\n####", answer_prefix=" ")
+ANSWER_ONLY_TEMPLATE = replace(ARITHMETIC_TEMPLATE, reasoning_len=0)
+SUDOKU_TEMPLATE = Template(reasoning_len=0, answer_len=16, delimiter="\n####", answer_prefix=" ")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    task: str  # "arithmetic" or "sudoku"
+    template: Template
+    model: ModelConfig
+    train: TrainConfig
+
+
+_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768)
+_TRAIN = TrainConfig(steps=2500, batch_size=128, lr=2e-3, warmup=100, eval_every=500, save_every=500)
+RECIPES = {
+    "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
+    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
+    "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
+                     TrainConfig(steps=1500, batch_size=128, lr=2e-3, warmup=100, eval_every=500, save_every=500)),
+    "base": Recipe("base", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, replace(_TRAIN, steps=700, eval_every=350, save_every=350)),
+}
+DATA_SIZES = {"n_train": 150_000, "n_test": 500, "n_posterior": 300, "n_sudoku_train": 60_000, "n_sudoku_test": 500}
+SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}
+SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+
+
+def recipe(name: str, *, smoke: bool = False) -> Recipe:
+    """The named recipe; ``smoke`` shrinks it to a seconds-long run with the same code path."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(RECIPES)}")
+    r = RECIPES[name]
+    if smoke:
+        r = replace(r, model=SMOKE_MODEL, train=replace(r.train, steps=30, batch_size=16, warmup=5, eval_every=15, save_every=15, log_every=5))
+    return r
+
+
+def prepare_data(data_dir: str | Path, *, smoke: bool = False, seed: int = 0) -> StudyData:
+    """Generate every problem set, write it with its manifest, return it."""
+    data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=seed)
+    write_study_data(data, data_dir)
+    return data
+
+
+def training_set(r: Recipe, data: StudyData, tokenizer):
+    if r.task == "sudoku":
+        items = data.sudoku_train
+        return tokenize_examples(tokenizer, [p.question for p in items], [""] * len(items), [p.answer for p in items], r.template)
+    items = data.arithmetic_train
+    reasonings = [p.reasoning if r.template.reasoning_len else "" for p in items]
+    return tokenize_examples(tokenizer, [p.question for p in items], reasonings, [p.answer for p in items], r.template)
+
+
+def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, seed: int = 0, eval_fn=None, resume: bool = False,
+                 progress: bool = True) -> dict:
+    """Train one recipe from scratch (or resume it); save the checkpoint, the tokenizer and a
+    ``training.json`` with the history, the configs, the parameter count and the wall time."""
+    out_dir = Path(checkpoints_dir) / r.name
+    tokenizer = study_tokenizer(data)
+    model = build_model(r.model, tokenizer, seed=seed)
+    config = replace(r.train, seed=seed)
+    started = time.perf_counter()
+    history = train(model, training_set(r, data, tokenizer), config, mask_id=tokenizer.mask_token_id, out_dir=out_dir,
+                    tokenizer=tokenizer, eval_fn=eval_fn, resume=resume and (out_dir / "trainer_state.pt").exists(), progress=progress)
+    record = {
+        "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
+        "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": time.perf_counter() - started,
+        "history": history,
+    }
+    (out_dir / "training.json").write_text(json.dumps(record, indent=2))
+    return record
+
+
+def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
+    """(model, tokenizer, recipe record) of a trained study model."""
+    path = Path(checkpoints_dir) / name
+    model, tokenizer = load_tiny(path, device=device)
+    record = json.loads((path / "training.json").read_text()) if (path / "training.json").exists() else {}
+    return model, tokenizer, record

@@ -1,0 +1,76 @@
+"""Statistics helpers on known values."""
+
+import numpy as np
+import pytest
+
+from mdlm_study.stats import auroc, bootstrap_ci, wilson_interval
+
+
+@pytest.mark.parametrize(
+    "k, n, expected",
+    [
+        (5, 10, (0.2365931, 0.7634069)),  # textbook values (e.g. statsmodels method="wilson")
+        (0, 10, (0.0, 0.2775328)),
+        (10, 10, (0.7224672, 1.0)),
+        (81, 263, (0.2552885, 0.3662096)),  # by hand: centre 0.310745, half-width 0.055457
+    ],
+)
+def test_wilson_known_values(k, n, expected):
+    assert wilson_interval(k, n) == pytest.approx(expected, abs=1e-6)
+
+
+def test_wilson_empty_is_uninformative():
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("k, n", [(-1, 5), (6, 5), (0, -1)])
+def test_wilson_bad_input(k, n):
+    with pytest.raises(ValueError, match=str(k)):
+        wilson_interval(k, n)
+
+
+def test_auroc_known_values():
+    assert auroc([3, 4, 5], [0, 1, 2]) == 1.0
+    assert auroc([0, 1, 2], [3, 4, 5]) == 0.0
+    assert auroc([1, 1, 1], [1, 1]) == 0.5
+    assert auroc([0.9, 0.8], [0.1, 0.85]) == 0.75
+    assert auroc([1, 2], [1]) == 0.75  # one tie (1/2) and one win
+
+
+def test_auroc_matches_pairwise_definition():
+    rng = np.random.default_rng(0)
+    pos, neg = rng.integers(0, 5, 40).astype(float), rng.integers(0, 5, 30).astype(float)
+    pairwise = ((pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None])).mean()
+    assert auroc(pos, neg) == pytest.approx(pairwise)
+
+
+def test_auroc_bad_input():
+    with pytest.raises(ValueError, match="0 negative"):
+        auroc([1.0], [])
+    with pytest.raises(ValueError, match="NaN"):
+        auroc([np.nan], [1.0])
+
+
+def test_bootstrap_constant_sample_has_zero_width():
+    assert bootstrap_ci(np.mean, [2.5] * 20, n_boot=50) == (2.5, 2.5)
+
+
+def test_bootstrap_mean_matches_normal_theory():
+    sample = np.random.default_rng(1).normal(size=2000)
+    low, high = bootstrap_ci(np.mean, sample, n_boot=2000, seed=3)
+    half = 1.96 * sample.std(ddof=1) / np.sqrt(sample.size)
+    assert low == pytest.approx(sample.mean() - half, abs=0.01)
+    assert high == pytest.approx(sample.mean() + half, abs=0.01)
+
+
+def test_bootstrap_is_seeded_and_takes_two_samples():
+    a, b = [0.1, 0.4, 0.9, 0.3], [0.2, 0.5, 0.0]
+    first = bootstrap_ci(auroc, a, b, n_boot=200, seed=7)
+    assert first == bootstrap_ci(auroc, a, b, n_boot=200, seed=7)
+    assert 0.0 <= first[0] <= auroc(a, b) <= first[1] <= 1.0
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_boot": 0}, "n_boot"), ({"level": 1.5}, "1.5")])
+def test_bootstrap_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bootstrap_ci(np.mean, [1.0, 2.0], **kwargs)
