@@ -35,7 +35,7 @@ class StudyData:
     seeds: dict
 
 
-TEST_CONFIG = ArithmeticConfig(min_steps=3, max_steps=3)
+TEST_CONFIG = ArithmeticConfig(min_steps=3, max_steps=3)  # the study's default evaluation: 3-step problems
 
 
 DEFAULT_CONFIG = ArithmeticConfig()

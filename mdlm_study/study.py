@@ -4,7 +4,8 @@ Recipes (full sizes measured on this 2-core CPU; see README):
 - ``default``: the reasoning model, trained on 1-4-step arithmetic with the reasoning template;
 - ``answer_only``: same size and budget, trained with no reasoning slot (the value of reasoning);
 - ``sudoku``: 4x4 Sudoku, answer slot = the 16 cells (any-order vs left-to-right);
-- ``base``: the fine-tuning experiment's base model (fewer steps: below its ceiling; issue 3 §5).
+- the fine-tuning experiment's base model is not a separate run: it is the ``default`` run's weights
+  at step ``BASE_STEP`` (below its ceiling; issue 3 §5), kept as ``checkpoints/default/step<N>``.
 
 Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history.
 """
@@ -22,9 +23,9 @@ from mdlm_study.model import ModelConfig, build_model, count_parameters, load_ti
 from mdlm_study.templates import Template
 from mdlm_study.train import TrainConfig, tokenize_examples, train
 
-ARITHMETIC_TEMPLATE = Template(reasoning_len=44, answer_len=4, delimiter="\n####", answer_prefix=" ")
+ARITHMETIC_TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
 ANSWER_ONLY_TEMPLATE = replace(ARITHMETIC_TEMPLATE, reasoning_len=0)
-SUDOKU_TEMPLATE = Template(reasoning_len=0, answer_len=16, delimiter="\n####", answer_prefix=" ")
+SUDOKU_TEMPLATE = Template(reasoning_len=0, answer_len=16, delimiter="\n####", answer_prefix="")
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,18 @@ class Recipe:
     train: TrainConfig
 
 
-_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768)
-_TRAIN = TrainConfig(steps=2500, batch_size=128, lr=2e-3, warmup=100, eval_every=500, save_every=500)
+_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768, arch="modernbert")
+_TRAIN = TrainConfig(steps=4000, batch_size=64, lr=2e-3, warmup=100, eval_every=1000, save_every=500, suffix_mask_prob=0.0)
+BASE_STEP = 1500  # the fine-tuning experiment's base model: the default run's weights at this step
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
-    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
-    "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
-                     TrainConfig(steps=1500, batch_size=128, lr=2e-3, warmup=100, eval_every=500, save_every=500)),
-    "base": Recipe("base", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, replace(_TRAIN, steps=700, eval_every=350, save_every=350)),
+    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, replace(_TRAIN, steps=2500)),
+    "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, replace(_MODEL, hidden_size=128, intermediate_size=512),
+                     replace(_TRAIN, steps=1500, eval_every=500)),
 }
-DATA_SIZES = {"n_train": 150_000, "n_test": 500, "n_posterior": 300, "n_sudoku_train": 60_000, "n_sudoku_test": 500}
+DATA_SIZES = {"n_train": 60_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
 SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}
-SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch="modernbert")
 
 
 def recipe(name: str, *, smoke: bool = False) -> Recipe:
@@ -85,19 +86,30 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
     model = build_model(r.model, tokenizer, seed=seed)
     config = replace(r.train, seed=seed)
     started = time.perf_counter()
+    snapshots = (min(BASE_STEP, config.steps // 2),) if r.name == "default" else ()
     history = train(model, training_set(r, data, tokenizer), config, mask_id=tokenizer.mask_token_id, out_dir=out_dir,
-                    tokenizer=tokenizer, eval_fn=eval_fn, resume=resume and (out_dir / "trainer_state.pt").exists(), progress=progress)
+                    tokenizer=tokenizer, eval_fn=eval_fn, resume=resume and (out_dir / "trainer_state.pt").exists(),
+                    snapshots=snapshots, progress=progress)
     record = {
         "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
         "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": time.perf_counter() - started,
-        "history": history,
+        "history": history, "snapshots": [f"step{n}" for n in snapshots],
     }
     (out_dir / "training.json").write_text(json.dumps(record, indent=2))
     return record
 
 
+def base_model_dir(checkpoints_dir: str | Path) -> Path:
+    """The fine-tuning experiment's base model: the default run's snapshot."""
+    record = json.loads((Path(checkpoints_dir) / "default" / "training.json").read_text())
+    return Path(checkpoints_dir) / "default" / record["snapshots"][0]
+
+
 def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
-    """(model, tokenizer, recipe record) of a trained study model."""
+    """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot)."""
+    if name == "base":
+        model, tokenizer = load_tiny(base_model_dir(checkpoints_dir), device=device)
+        return model, tokenizer, {"recipe": "base", "source": str(base_model_dir(checkpoints_dir))}
     path = Path(checkpoints_dir) / name
     model, tokenizer = load_tiny(path, device=device)
     record = json.loads((path / "training.json").read_text()) if (path / "training.json").exists() else {}

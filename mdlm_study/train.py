@@ -41,6 +41,7 @@ class TrainConfig:
     eps: float = 1e-3  # minimum masking probability (LLaDA's epsilon)
     mask_prompt: bool = False  # also mask prompt tokens (pre-training style)
     loss_weighting: str = "elbo"  # "elbo": CE / p_mask (LLaDA); "flat": mean CE over masked tokens
+    suffix_mask_prob: float = 0.0  # fraction of examples whose response is masked from a random cut on (block-diffusion style)
     bf16: bool = True  # bf16 autocast for the forward pass (measured ~2x faster on this CPU)
     seed: int = 0  # seeds batches and masks
     eval_every: int = 500  # steps between evaluations (0 = only at the end)
@@ -54,6 +55,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.eps < 1:
             raise ValueError(f"eps must be in (0, 1), got {self.eps}")
+        if not 0 <= self.suffix_mask_prob <= 1:
+            raise ValueError(f"suffix_mask_prob must be in [0, 1], got {self.suffix_mask_prob}")
         if self.loss_weighting not in ("elbo", "flat"):
             raise ValueError(f"loss_weighting must be 'elbo' or 'flat', got {self.loss_weighting!r}")
         if self.warmup < 0 or self.eval_every < 0 or self.save_every < 0 or self.log_every < 1:
@@ -106,7 +109,7 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: float, generator, bf16: bool = False,
-              weighting: str = "elbo"):
+              weighting: str = "elbo", suffix_mask_prob: float = 0.0):
     """LLaDA's SFT loss on one batch (module docstring); returns (loss, number of masked tokens).
 
     ``weighting="flat"`` replaces the 1/p_mask weights by a plain mean over the masked tokens (a
@@ -115,6 +118,8 @@ def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: 
     t = torch.rand(batch, 1, generator=generator).to(input_ids.device)
     p_mask = (1 - eps) * t + eps
     masked = (torch.rand(input_ids.shape, generator=generator).to(input_ids.device) < p_mask) & maskable
+    if suffix_mask_prob > 0:
+        masked, p_mask = _suffix_masks(masked, p_mask, maskable, suffix_mask_prob, generator)
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
     with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(input_ids=noisy, attention_mask=attention_mask)
@@ -127,6 +132,19 @@ def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: 
     per_row = torch.zeros(batch, device=ce.device).index_add_(0, rows, ce * weights)
     loss = (per_row / maskable.sum(1).clamp(min=1)).mean()
     return loss, int(masked.sum())
+
+
+def _suffix_masks(masked, p_mask, maskable, prob, generator):
+    """Replace the masks of a ``prob`` fraction of rows by "everything from a uniform random cut of the
+    response on" (the pattern left-to-right and block decoding meet); p_mask becomes the masked fraction."""
+    batch = masked.shape[0]
+    chosen = (torch.rand(batch, generator=generator) < prob).to(masked.device)
+    n_resp = maskable.sum(1)
+    cut = (torch.rand(batch, generator=generator).to(masked.device) * n_resp).long()
+    order = torch.cumsum(maskable.long(), 1) - 1  # index of each response position within the response
+    suffix = maskable & (order >= cut[:, None])
+    fraction = (suffix.sum(1, keepdim=True) / n_resp.clamp(min=1)[:, None]).clamp(min=1e-3)
+    return torch.where(chosen[:, None], suffix, masked), torch.where(chosen[:, None], fraction, p_mask)
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -180,12 +198,15 @@ def train(
     eval_fn: Callable[[torch.nn.Module], dict] | None = None,
     resume: bool = False,
     stop_after: int | None = None,
+    snapshots: tuple[int, ...] = (),
     progress: bool = True,
 ) -> list[dict]:
     """Train ``model`` on ``data``; return the history (loss records and evaluation records).
 
     ``resume`` continues from the checkpoint in ``out_dir``; ``stop_after`` ends the run after that
-    many steps (to simulate an interruption in tests) after saving a checkpoint.
+    many steps (to simulate an interruption in tests) after saving a checkpoint. ``snapshots`` keeps
+    a copy of the weights (and tokenizer) at those steps in ``out_dir/step<N>`` (e.g. the
+    fine-tuning experiment's base model, an early checkpoint of the same run).
     """
     out_dir = Path(out_dir) if out_dir is not None else None
     optimizer = _optimizer(model, config)
@@ -203,7 +224,7 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
         loss, _ = mdlm_loss(model, input_ids, attn, maskable, mask_id=mask_id, eps=config.eps, generator=generator, bf16=config.bf16,
-                           weighting=config.loss_weighting)
+                           weighting=config.loss_weighting, suffix_mask_prob=config.suffix_mask_prob)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -219,6 +240,10 @@ def train(
             model.eval()
             history.append({"step": done, **eval_fn(model)})
             model.train()
+        if out_dir is not None and done in snapshots:
+            model.save_pretrained(out_dir / f"step{done}", safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(out_dir / f"step{done}")
         if out_dir is not None and ((config.save_every and done % config.save_every == 0) or done in (end, config.steps)):
             save_checkpoint(model, optimizer, done, history, out_dir, tokenizer)
     model.eval()

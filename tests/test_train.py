@@ -30,11 +30,11 @@ def test_loss_only_on_masked_response_tokens(tokenizer, data):
     assert n0 == 0 and loss0.item() == 0
 
 
-@pytest.mark.parametrize("weighting", ["elbo", "flat"])
-def test_training_reduces_loss(tokenizer, data, weighting):
+@pytest.mark.parametrize("weighting, suffix", [("elbo", 0.0), ("flat", 0.0), ("elbo", 0.5)])
+def test_training_reduces_loss(tokenizer, data, weighting, suffix):
     model = build_model(SMALL, tokenizer, seed=0)
     config = TrainConfig(steps=40, batch_size=16, lr=3e-3, warmup=5, eval_every=0, save_every=0, log_every=5, bf16=False,
-                         loss_weighting=weighting)
+                         loss_weighting=weighting, suffix_mask_prob=suffix)
     history = train(model, data, config, mask_id=tokenizer.mask_token_id, progress=False)
     losses = [h["loss"] for h in history if "loss" in h]
     assert sum(losses[-2:]) < sum(losses[:2])
@@ -48,7 +48,8 @@ def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
     interrupted = build_model(SMALL, tokenizer, seed=1)
     train(interrupted, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, tokenizer=tokenizer, stop_after=5, progress=False)
     resumed = build_model(SMALL, tokenizer, seed=99)  # different init: everything must come from the checkpoint
-    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, resume=True, progress=False)
+    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, resume=True, snapshots=(8,), progress=False)
+    assert is_checkpoint(tmp_path / "step8") and not (tmp_path / "step4").exists()
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
@@ -87,7 +88,9 @@ def test_too_long_sequence_is_rejected(tokenizer):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match", [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"eps": 1.5}, "eps"), ({"loss_weighting": "x"}, "loss_weighting")]
+    "kwargs, match",
+    [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"eps": 1.5}, "eps"), ({"loss_weighting": "x"}, "loss_weighting"),
+     ({"suffix_mask_prob": 2.0}, "suffix_mask_prob")],
 )
 def test_bad_train_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -108,3 +111,17 @@ def test_schedule_warms_up_then_decays():
     assert lr_at(9, config) == pytest.approx(1.0)
     assert lr_at(99, config) == pytest.approx(0.1, abs=1e-3)
     assert count_parameters(build_model(SMALL, __import__("mdlm_study.tokenizer").tokenizer.build_tokenizer(["a"]), seed=0)) > 0
+
+
+def test_suffix_masks_cover_a_suffix_of_the_response():
+    from mdlm_study.train import _suffix_masks
+
+    maskable = torch.tensor([[False, True, True, True, True, False], [False, False, True, True, True, True]])
+    masked = torch.zeros_like(maskable)
+    p = torch.full((2, 1), 0.5)
+    out, frac = _suffix_masks(masked, p, maskable, 1.0, torch.Generator().manual_seed(0))
+    for row in range(2):
+        cols = out[row].nonzero()[:, 0].tolist()
+        resp = maskable[row].nonzero()[:, 0].tolist()
+        assert cols == resp[len(resp) - len(cols):]  # a (possibly full) suffix of the response
+        assert frac[row, 0].item() == pytest.approx(max(len(cols) / len(resp), 1e-3))

@@ -38,12 +38,12 @@ class ArithmeticConfig:
     """Knobs of the generator; every value is validated (``ValueError`` names the bad one)."""
 
     min_steps: int = 1  # fewest operations per problem
-    max_steps: int = 4  # most operations per problem
-    start_range: tuple[int, int] = (10, 59)  # inclusive range of the start value
+    max_steps: int = 3  # most operations per problem
+    start_range: tuple[int, int] = (2, 29)  # inclusive range of the start value
     operand_range: tuple[int, int] = (2, 9)  # inclusive range of added / subtracted numbers
     multipliers: tuple[int, ...] = (2, 3)  # allowed factors ("doubles", "triples")
     ops: tuple[str, ...] = OPS  # allowed operations
-    max_value: int = 999  # every intermediate value stays in [0, max_value]
+    max_value: int = 99  # every intermediate value stays in [0, max_value]
     shuffle_order: bool = True  # sample a random valid order of commuting steps
     swap_operands: bool = True  # sample the operand order of + and *
 

@@ -33,8 +33,8 @@ class SudokuPuzzle:
 
     @property
     def answer(self) -> str:
-        """The answer text: the 16 digits of the solution, space separated."""
-        return " ".join(self.solution)
+        """The answer text: the 16 digits of the solution (one token each)."""
+        return self.solution
 
 
 def is_valid_solution(grid: str) -> bool:
