@@ -5,7 +5,15 @@ import json
 import pytest
 
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
-from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, base_model_dir, load_study_model, prepare_data, recipe, train_recipe
+from mdlm_study.study import (
+    ARITHMETIC_TEMPLATE,
+    SUDOKU_TEMPLATE,
+    base_model_dir,
+    load_study_model,
+    prepare_data,
+    recipe,
+    train_recipe,
+)
 
 
 @pytest.fixture(scope="module")
