@@ -80,7 +80,7 @@ class ModelConfig:
     num_heads: int = 4  # attention heads
     intermediate_size: int = 768  # MLP width
     max_length: int = 128  # maximum canvas length, in tokens
-    arch: str = "bert"  # "bert" (post-norm, learned positions) or "modernbert" (pre-norm, rotary)
+    arch: str = "bert"  # "bert" (post-norm, learned positions) or "modernbert" (pre-norm, rotary; see README: trains poorly here)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

@@ -37,7 +37,7 @@ class Recipe:
     train: TrainConfig
 
 
-_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768, arch="modernbert")
+_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768, arch="bert")
 _TRAIN = TrainConfig(steps=4000, batch_size=64, lr=2e-3, warmup=100, eval_every=1000, save_every=500, suffix_mask_prob=0.0)
 BASE_STEP = 1500  # the fine-tuning experiment's base model: the default run's weights at this step
 RECIPES = {
@@ -48,7 +48,7 @@ RECIPES = {
 }
 DATA_SIZES = {"n_train": 60_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
 SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}
-SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch="modernbert")
+SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
 
 def recipe(name: str, *, smoke: bool = False) -> Recipe:

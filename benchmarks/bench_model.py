@@ -1,0 +1,55 @@
+"""The default model's targets (issue 6): exact-answer accuracy on held-out 3-step problems with
+greedy left-to-right decoding, the answer-only baseline, training time and throughput.
+
+Writes ``exact_answer_accuracy``, ``answer_only_accuracy``, ``train_seconds`` (and the trace and
+step accuracies, the Sudoku solve rates by decoding order, tokens/s) to the output JSON.
+
+Run (after the models are trained): ``python benchmarks/bench_model.py --checkpoints checkpoints``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from mdlm_study.data import read_problems
+from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.study import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
+from mdlm_study.tasks.sudoku import SudokuPuzzle
+
+
+def mean_tokens_per_s(history) -> float:
+    rates = [h["tokens_per_s"] for h in history if "tokens_per_s" in h]
+    return sum(rates) / max(1, len(rates))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--out", default="benchmarks/results/model.json")
+    args = parser.parse_args()
+    problems = read_problems(os.path.join(args.data_dir, "arithmetic_test.jsonl"))
+    results = {"n_problems": len(problems), "decoding": "l2r, greedy, reasoning template"}
+    model, tok, record = load_study_model("default", args.checkpoints)
+    summary = summarize(evaluate_arithmetic(model, tok, problems, ARITHMETIC_TEMPLATE, sampler="l2r"))
+    results.update(exact_answer_accuracy=summary["accuracy"], trace_accuracy=summary["trace_accuracy"], step_accuracy=summary["step_accuracy"],
+                   train_seconds=record["train_seconds"], parameters=record["parameters"], train_tokens_per_s=mean_tokens_per_s(record["history"]))
+    model, tok, record = load_study_model("answer_only", args.checkpoints)
+    results["answer_only_accuracy"] = summarize(evaluate_arithmetic(model, tok, problems, ANSWER_ONLY_TEMPLATE, sampler="l2r"))["accuracy"]
+    results["answer_only_train_seconds"] = record["train_seconds"]
+    rows = [json.loads(line) for line in open(os.path.join(args.data_dir, "sudoku_test.jsonl"))]
+    puzzles = [SudokuPuzzle(r["puzzle"], r["solution"]) for r in rows]
+    model, tok, record = load_study_model("sudoku", args.checkpoints)
+    results["sudoku_solve_rate"] = {s: float(evaluate_sudoku(model, tok, puzzles, SUDOKU_TEMPLATE, sampler=s)["correct"].mean())
+                                    for s in ("l2r", "entropy", "confidence", "margin")}
+    results["sudoku_train_seconds"] = record["train_seconds"]
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=2)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

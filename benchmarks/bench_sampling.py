@@ -1,0 +1,102 @@
+"""Speed of the sampler engine (issue 2): selection overhead, batching, NFE and time per rule.
+
+- overhead: wall time of ``generate`` minus the time spent inside the model, per step, as a fraction
+  of one model forward at batch 256 (target: <= 10%);
+- batching: problems per second at batch 256 against one problem at a time (target: >= 20x; the
+  one-at-a-time time is measured on 32 problems and scaled, as recorded in the JSON);
+- per rule: mean NFE and wall time per problem, on a random model and on a "sharpened" one (logits
+  x 20) whose low entropies let the adaptive rules commit many tokens per step.
+
+Run: ``python benchmarks/bench_sampling.py --out benchmarks/results/sampling.json``
+(``--checkpoint checkpoints/default`` times the trained default model instead of a random one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from mdlm_study.model import ModelConfig, build_model, load_tiny
+from mdlm_study.sampling import generate
+from mdlm_study.tokenizer import build_tokenizer
+
+RULE_PARAMS = {"l2r": {}, "random": {}, "confidence": {}, "margin": {}, "entropy": {}, "med": {"med_lambda": 0.2},
+               "med_budget": {"med_lambda": 0.2}, "eb": {"eb_gamma": 0.2}, "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0}}
+
+
+class TimedModel:
+    """Wraps a model; accumulates the time spent in forward passes."""
+
+    def __init__(self, model, scale: float = 1.0):
+        self.model, self.scale, self.seconds, self.calls = model, scale, 0.0, 0
+
+    def __call__(self, input_ids, attention_mask=None):
+        start = time.perf_counter()
+        with torch.no_grad():
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits * self.scale
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        return logits
+
+
+def canvases(tokenizer, batch: int, width: int, n_masked: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, len(tokenizer), (batch, width), generator=g)
+    ids[:, width - n_masked :] = tokenizer.mask_token_id
+    return ids
+
+
+def run(model, ids, mask_id, sampler, **kwargs) -> dict:
+    timed = TimedModel(model, kwargs.pop("scale", 1.0))
+    start = time.perf_counter()
+    out = generate(timed, ids, sampler=sampler, mask_id=mask_id, generator=torch.Generator().manual_seed(0), **kwargs)
+    total = time.perf_counter() - start
+    return {"seconds": total, "model_seconds": timed.seconds, "steps": timed.calls, "mean_nfe": float(out.nfe.float().mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="benchmarks/results/sampling.json")
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--width", type=int, default=62)
+    parser.add_argument("--masked", type=int, default=28)
+    args = parser.parse_args()
+    if args.checkpoint:
+        model, tokenizer = load_tiny(args.checkpoint)
+    else:
+        tokenizer = build_tokenizer(["Tom has 12 apples. He buys 3 more. How many apples now?\n12+3=15\n#### 15"])
+        model = build_model(ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768, arch="modernbert"), tokenizer, seed=0).eval()
+    mask = tokenizer.mask_token_id
+    ids = canvases(tokenizer, args.batch, args.width, args.masked)
+    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+               "batch": args.batch, "width": args.width, "masked": args.masked, "checkpoint": args.checkpoint}
+    run(model, ids[:8], mask, "entropy")  # warm-up
+    full = run(model, ids, mask, "entropy")
+    per_step_overhead = (full["seconds"] - full["model_seconds"]) / full["steps"]
+    per_forward = full["model_seconds"] / full["steps"]
+    results["overhead"] = {"selection_seconds_per_step": per_step_overhead, "forward_seconds": per_forward,
+                           "fraction_of_forward": per_step_overhead / per_forward, "target": "<= 0.10"}
+    single = sum(run(model, ids[i : i + 1], mask, "entropy")["seconds"] for i in range(32))
+    one_at_a_time = single / 32 * args.batch
+    results["batching"] = {"batch_seconds": full["seconds"], "one_at_a_time_seconds_extrapolated_from_32": one_at_a_time,
+                           "speedup": one_at_a_time / full["seconds"], "target": ">= 20"}
+    rules = {}
+    for name, params in RULE_PARAMS.items():
+        for label, scale in (("random_model", 1.0), ("sharpened_x20", 20.0)):
+            r = run(model, ids, mask, name, scale=scale, temperature=0.0, **params)
+            rules[f"{name}/{label}"] = {"mean_nfe": r["mean_nfe"], "seconds_per_problem": r["seconds"] / args.batch, **params}
+    results["rules"] = rules
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=2)
+    print(json.dumps({k: results[k] for k in ("overhead", "batching")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
