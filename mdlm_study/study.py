@@ -38,7 +38,7 @@ class Recipe:
 
 
 _MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768, arch="bert")
-_TRAIN = TrainConfig(steps=4000, batch_size=64, lr=2e-3, warmup=100, eval_every=1000, save_every=500, suffix_mask_prob=0.0)
+_TRAIN = TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup=100, eval_every=1000, save_every=500, suffix_mask_prob=0.0)
 BASE_STEP = 1500  # the fine-tuning experiment's base model: the default run's weights at this step
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
@@ -114,3 +114,57 @@ def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "c
     model, tokenizer = load_tiny(path, device=device)
     record = json.loads((path / "training.json").read_text()) if (path / "training.json").exists() else {}
     return model, tokenizer, record
+
+
+def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
+    """Accuracy during training (greedy left-to-right on the first ``n`` test problems/puzzles)."""
+    from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+
+    def evaluate(model) -> dict:
+        if r.task == "sudoku":
+            return {"eval_accuracy": float(evaluate_sudoku(model, tokenizer, data.sudoku_test[:n], r.template, sampler="l2r")["correct"].mean())}
+        summary = summarize(evaluate_arithmetic(model, tokenizer, data.arithmetic_test[:n], r.template, sampler="l2r"))
+        return {"eval_accuracy": summary["accuracy"], "eval_trace_accuracy": summary["trace_accuracy"]}
+
+    return evaluate
+
+
+def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
+    """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe."""
+    path = Path(checkpoints_dir) / name / "training.json"
+    if not path.exists():
+        return False
+    record = json.loads(path.read_text())
+    same = record.get("model") == json.loads(json.dumps(dataclasses.asdict(r.model))) and record.get("train", {}).get("steps") == r.train.steps
+    return same and any(h.get("step") == r.train.steps for h in record.get("history", []))
+
+
+def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
+              progress: bool = True) -> dict:
+    """Generate the data and train every named recipe, skipping finished runs of the same recipe
+    (the main command is idempotent); return the training records by name."""
+    data = prepare_data(data_dir, smoke=smoke)
+    tokenizer = study_tokenizer(data)
+    records = {}
+    for name in names:
+        r = recipe(name, smoke=smoke)
+        path = Path(checkpoints_dir) / name / "training.json"
+        if not force and is_trained(name, checkpoints_dir, r):
+            records[name] = json.loads(path.read_text())
+            continue
+        records[name] = train_recipe(r, data, checkpoints_dir, eval_fn=curve_eval_fn(r, data, tokenizer), progress=progress)
+    return records
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train the study's models (skips finished runs).")
+    parser.add_argument("names", nargs="+", choices=sorted(RECIPES))
+    parser.add_argument("--data", default="data")
+    parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args()
+    for name, record in train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force).items():
+        print(name, f"{record['train_seconds']:.0f} s", [h for h in record["history"] if "eval_accuracy" in h][-1:])
