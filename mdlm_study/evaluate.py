@@ -109,3 +109,16 @@ def summarize(table: pd.DataFrame) -> dict:
             empty_reasoning_rate=float(table["empty_reasoning"].mean()),
         )
     return summary
+
+
+def evaluate_gsm8k(model, tokenizer, problems, template: Template, *, sampler: str = "l2r", **kwargs) -> pd.DataFrame:
+    """Real-benchmark path: one row per GSM8K problem, graded by the deterministic GSM8K grader on
+    the answer slot (no step labels exist, so ``trace_correct`` is not reported)."""
+    from mdlm_study.graders import gsm8k_is_correct
+
+    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, sampler=sampler, **kwargs)
+    readouts = read_canvas(tokenizer, out["sequences"], canvas)
+    rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": gsm8k_is_correct(r.answer, p.answer),
+             "nfe": int(out["nfe"][i]), "exited": bool(out["exited"][i]), "reasoning": r.reasoning}
+            for i, (p, r) in enumerate(zip(problems, readouts, strict=True))]
+    return pd.DataFrame(rows)

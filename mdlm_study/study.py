@@ -42,9 +42,9 @@ _TRAIN = TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup=100, eval_every=
 BASE_STEP = 1500  # the fine-tuning experiment's base model: the default run's weights at this step
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
-    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, replace(_TRAIN, steps=2500)),
+    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, replace(_TRAIN, steps=1500, eval_every=500)),
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, replace(_MODEL, hidden_size=128, intermediate_size=512),
-                     replace(_TRAIN, steps=1500, eval_every=500)),
+                     replace(_TRAIN, steps=800, eval_every=400, save_every=400)),
 }
 DATA_SIZES = {"n_train": 60_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
 SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}

@@ -1,0 +1,67 @@
+"""What a notebook needs to run one experiment on a model and a task, chosen by parameters alone.
+
+``load_experiment(model="default", task="arithmetic")`` gives the embedded default (a study model
+trained by notebook 01, its 3-step test problems and template); ``model="GSAI-ML/LLaDA-8B-Instruct",
+task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.models.load_mdlm`),
+GSM8K problems from a local jsonl and the paper's template (246 reasoning + 10 answer positions
+after ``The answer is \\boxed{``, PAPER.md §3). No code changes between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from mdlm_study.data import read_problems
+from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_sudoku
+from mdlm_study.study import ARITHMETIC_TEMPLATE, RECIPES, SUDOKU_TEMPLATE, load_study_model
+from mdlm_study.templates import Template
+
+GSM8K_TEMPLATE = Template(reasoning_len=246, answer_len=10, delimiter=" The answer is \\boxed{", answer_prefix="", suffix="",
+                          prompt_suffix="\n", add_bos=False)
+TASKS = ("arithmetic", "sudoku", "gsm8k")
+
+
+@dataclass
+class Experiment:
+    model: object
+    tokenizer: object
+    problems: list
+    template: Template
+    evaluate: Callable  # evaluate(problems, sampler=..., **generate_kwargs) -> DataFrame
+    task: str
+    shift_logits: bool = False
+
+
+def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_dir: str | Path, n_problems: int, device: str = "cpu",
+                    data_path: str | None = None, trust_remote_code: bool = False, batch_size: int = 256) -> Experiment:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if model in RECIPES or model == "base":
+        net, tok, _ = load_study_model(model, checkpoints_dir, device=device)
+        shift = False
+    else:
+        from mdlm_study.models import load_mdlm
+
+        loaded = load_mdlm(model, device=device, trust_remote_code=trust_remote_code)
+        net, tok, shift = loaded.model, loaded.tokenizer, loaded.shift_logits
+    if task == "arithmetic":
+        problems, template, fn = read_problems(Path(data_dir) / "arithmetic_test.jsonl"), ARITHMETIC_TEMPLATE, evaluate_arithmetic
+    elif task == "sudoku":
+        import json
+
+        from mdlm_study.tasks.sudoku import SudokuPuzzle
+
+        rows = [json.loads(line) for line in (Path(data_dir) / "sudoku_test.jsonl").read_text().splitlines()]
+        problems, template, fn = [SudokuPuzzle(r["puzzle"], r["solution"]) for r in rows], SUDOKU_TEMPLATE, evaluate_sudoku
+    else:
+        from mdlm_study.benchmark_data import load_gsm8k
+
+        if data_path is None:
+            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. ../shared/gsm8k/test.jsonl)")
+        problems, template, fn = load_gsm8k(data_path), GSM8K_TEMPLATE, evaluate_gsm8k
+    problems = problems[:n_problems]
+    evaluate = partial(fn, net, tok, template=template, batch_size=batch_size, shift_logits=shift)
+    return Experiment(net, tok, problems, template, lambda probs, **kw: evaluate(probs, **kw), task, shift)

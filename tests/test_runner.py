@@ -1,0 +1,40 @@
+import json
+
+import nbformat
+import pytest
+
+from mdlm_study.runner import NOTEBOOKS, load_manifest, main, parse_overrides
+
+
+def test_check_passes_on_the_real_manifest():
+    assert main(["--smoke", "--check"]) == {}
+    assert main(["--full", "--check"]) == {}
+
+
+def test_unknown_override_is_rejected_naming_it():
+    with pytest.raises(ValueError, match="'n_problemz'"):
+        main(["--smoke", "--check", "-p", "n_problemz=3"])
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["oops"])
+
+
+def test_override_values_are_yaml():
+    assert parse_overrides(["n_problems=3", "rules=[entropy, l2r]", "smoke=true"]) == {"n_problems": 3, "rules": ["entropy", "l2r"], "smoke": True}
+
+
+def test_manifest_lists_every_notebook():
+    listed = {e["file"] for e in load_manifest()}
+    assert listed == {p.name for p in NOTEBOOKS.glob("*.ipynb")}
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_sources_are_clean_with_one_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, path.name
+    for line in tagged[0].source.splitlines():
+        assert ":" in line and "=" in line and "  # " in line, f"{path.name}: parameter without annotation or comment: {line}"
+    json.dumps(nb)  # serialisable
