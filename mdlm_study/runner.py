@@ -58,9 +58,11 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def plan(mode: str, out: Path, only: list[str] | None, overrides: dict, notebooks_dir: Path = NOTEBOOKS) -> list[tuple[Path, Path, dict]]:
-    """(source, executed output, parameters) per notebook, validated before anything runs."""
-    full = mode == "full"
+def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, notebooks_dir: Path = NOTEBOOKS) -> list[tuple[Path, Path, dict]]:
+    """(source, executed output, parameters) per notebook, validated before anything runs.
+    The full study writes into the repository unless ``out`` is given (e.g. a real-model run)."""
+    full = mode == "full" and out is None
+    out = out if out is not None else ROOT / "build"
     executed = NOTEBOOKS / "executed" if full else out / "notebooks"
     paths = {"out_dir": str(ROOT if full else out), "checkpoints_dir": str(ROOT / "checkpoints" if full else out / "checkpoints"),
              "data_dir": str(ROOT / "data" if full else out / "data")}
@@ -105,17 +107,18 @@ def main(argv: list[str] | None = None) -> dict:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--full", action="store_true")
     mode.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "build"), help="output root for --smoke")
+    parser.add_argument("--out", default=None, help="output root (default: the repository for --full, build/ for --smoke)")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
     parser.add_argument("-p", "--param", action="append", default=[], help="key=value override")
     parser.add_argument("--check", action="store_true", help="only validate the parameters")
     args = parser.parse_args(argv)
     kind = "full" if args.full else "smoke"
-    jobs = plan(kind, Path(args.out), args.only, parse_overrides(args.param))
+    out = Path(args.out) if args.out else None
+    jobs = plan(kind, out, args.only, parse_overrides(args.param))
     if args.check:
         print(f"[runner] {len(jobs)} notebooks, parameters valid")
         return {}
-    log_dir = (ROOT if args.full else Path(args.out)) / "figures" / "tables"
+    log_dir = (out or (ROOT if args.full else ROOT / "build")) / "figures" / "tables"
     return run(jobs, log_dir=log_dir)
 
 
