@@ -28,14 +28,8 @@ from transformers import (
 )
 
 
-class TinyMDLMConfig(BertConfig):
-    model_type = "mdlm-tiny"
-
-
-class TinyMDLM(BertForMaskedLM):
-    """``BertForMaskedLM`` whose position ids start at each row's first real token."""
-
-    config_class = TinyMDLMConfig
+class _RowPositions:
+    """Position ids counted from each row's first real token, and a length check (mixin)."""
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, **kwargs):
         if position_ids is None and attention_mask is not None:
@@ -45,25 +39,26 @@ class TinyMDLM(BertForMaskedLM):
                 f"sequence length {input_ids.shape[-1]} exceeds max_position_embeddings={self.config.max_position_embeddings}"
             )
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+
+
+class TinyMDLMConfig(BertConfig):
+    model_type = "mdlm-tiny"
+
+
+class TinyMDLM(_RowPositions, BertForMaskedLM):
+    """``BertForMaskedLM`` whose position ids start at each row's first real token."""
+
+    config_class = TinyMDLMConfig
 
 
 class TinyModernMDLMConfig(ModernBertConfig):
     model_type = "mdlm-tiny-modern"
 
 
-class TinyModernMDLM(ModernBertForMaskedLM):
+class TinyModernMDLM(_RowPositions, ModernBertForMaskedLM):
     """``ModernBertForMaskedLM`` (pre-norm, rotary positions) with the same position-id rule."""
 
     config_class = TinyModernMDLMConfig
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, **kwargs):
-        if position_ids is None and attention_mask is not None:
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        if input_ids is not None and input_ids.shape[-1] > self.config.max_position_embeddings:
-            raise ValueError(
-                f"sequence length {input_ids.shape[-1]} exceeds max_position_embeddings={self.config.max_position_embeddings}"
-            )
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
 
 
 for _config, _model in ((TinyMDLMConfig, TinyMDLM), (TinyModernMDLMConfig, TinyModernMDLM)):
