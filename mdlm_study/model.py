@@ -91,38 +91,22 @@ ARCHS = ("bert", "modernbert")
 
 
 def _hf_config(config: ModelConfig, tokenizer):
+    common = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": config.hidden_size,
+        "num_hidden_layers": config.num_layers,
+        "num_attention_heads": config.num_heads,
+        "intermediate_size": config.intermediate_size,
+        "max_position_embeddings": config.max_length,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "attn_implementation": "sdpa",
+    }
     if config.arch == "modernbert":
-        return TinyModernMDLMConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=config.hidden_size,
-            num_hidden_layers=config.num_layers,
-            num_attention_heads=config.num_heads,
-            intermediate_size=config.intermediate_size,
-            max_position_embeddings=config.max_length,
-            global_attn_every_n_layers=1,
-            local_attention=2 * config.max_length,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            cls_token_id=tokenizer.bos_token_id,
-            sep_token_id=tokenizer.eos_token_id,
-            attn_implementation="sdpa",
-        )
-    return TinyMDLMConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_layers,
-        num_attention_heads=config.num_heads,
-        intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_length,
-        type_vocab_size=1,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        attn_implementation="sdpa",
-    )
+        return TinyModernMDLMConfig(**common, global_attn_every_n_layers=1, local_attention=2 * config.max_length,
+                                    cls_token_id=tokenizer.bos_token_id, sep_token_id=tokenizer.eos_token_id)
+    return TinyMDLMConfig(**common, type_vocab_size=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
 def build_model(config: ModelConfig, tokenizer, *, seed: int):
