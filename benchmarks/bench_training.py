@@ -25,14 +25,18 @@ from mdlm_study.tokenizer import build_tokenizer
 from mdlm_study.train import mdlm_loss
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 1024, repeats: int = 10) -> float:
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of the fastest of ``repeats`` large square matmuls (best-of, so a busy moment on a
+    shared machine does not lower the peak)."""
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(3):
+    for _ in range(2):
         a @ b
-    start = time.perf_counter()
+    best = float("inf")
     for _ in range(repeats):
+        start = time.perf_counter()
         a @ b
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 def train_throughput(model, batch, width, vocab, mask_id, *, bf16: bool, steps: int) -> float:
@@ -51,6 +55,30 @@ def train_throughput(model, batch, width, vocab, mask_id, *, bf16: bool, steps: 
     return batch * width / sorted(times[2:])[len(times[2:]) // 2]
 
 
+def _single_thread_worker(args) -> float:
+    """One single-threaded training process (for the side-by-side measurement)."""
+    batch, width, steps = args
+    torch.set_num_threads(1)
+    tokenizer = build_tokenizer(["Tom has 12 apples. He buys 3 more.\n12+3=15\n#### 15"])
+    model = build_model(RECIPES["default"].model, tokenizer, seed=0)
+    return train_throughput(model, batch, width, len(tokenizer), tokenizer.mask_token_id, bf16=True, steps=steps)
+
+
+def thread_study(tokenizer, batch: int, width: int, steps: int) -> dict:
+    """Tokens/s of the default model (bf16) with 1 and 2 threads in one process, and the sum of two
+    single-threaded processes side by side (how ``train_all(workers=2)`` trains the study)."""
+    import multiprocessing
+
+    out = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        model = build_model(RECIPES["default"].model, tokenizer, seed=0)
+        out[f"one_process_{threads}_threads"] = train_throughput(model, batch, width, len(tokenizer), tokenizer.mask_token_id, bf16=True, steps=steps)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        out["two_processes_1_thread_each_total"] = sum(pool.map(_single_thread_worker, [(batch, width, steps)] * 2))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="benchmarks/results/training.json")
@@ -64,7 +92,10 @@ def main() -> None:
                "cpu_count": os.cpu_count(), "batch": args.batch, "width": args.width, "model": asdict(recipe.model)}
     results["peak_gflops"] = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     runs = {}
-    for arch in ("bert", "modernbert"):
+    results["threads_study_tokens_per_s"] = thread_study(tokenizer, args.batch, args.width, args.steps)
+    print(results["threads_study_tokens_per_s"], flush=True)
+    torch.set_num_threads(os.cpu_count() or 1)
+    for arch in ("eurobert", "bert", "modernbert"):
         for bf16 in (False, True):
             model = build_model(replace(recipe.model, arch=arch), tokenizer, seed=0)
             params = count_parameters(model)

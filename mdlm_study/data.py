@@ -35,10 +35,13 @@ class StudyData:
     seeds: dict
 
 
-TEST_CONFIG = ArithmeticConfig(min_steps=3, max_steps=3)  # the study's default evaluation: 3-step problems
-
-
-DEFAULT_CONFIG = ArithmeticConfig()
+# The study's training distribution: 1-3-step chains, multi-digit values up to 99. Subtraction never
+# borrows (the slowest fact to learn here); + and x2 / x3 may carry, so the answer is not a digit-local
+# function of the question (fully carry-free chains let an answer-only model compute the answer
+# digit by digit and beat the reasoning model): computing it needs the carries that the reasoning
+# writes out step by step. README, "Choosing the task", has the measurements behind this choice.
+DEFAULT_CONFIG = ArithmeticConfig(start_range=(2, 49), operand_range=(1, 9), carry_ops=("add", "mul"))
+TEST_CONFIG = dataclasses.replace(DEFAULT_CONFIG, min_steps=3, max_steps=3)  # the default evaluation: 3-step problems
 
 
 def study_data(*, n_train: int, n_test: int, n_posterior: int, n_sudoku_train: int, n_sudoku_test: int, seed: int = 0,

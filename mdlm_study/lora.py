@@ -11,7 +11,8 @@ head (LLaDA's head is also called ``ff_out``, at ``transformer.ff_out``, hence t
 
 - LLaDA (``modeling_llada.py``, ``LLaDALlamaBlock``): ``q_proj k_proj v_proj attn_out ff_proj up_proj ff_out``;
 - Dream (Qwen2 layout): ``self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}_proj``;
-- BERT and the tiny model: ``query key value`` and the ``dense`` layers of ``encoder.layer.N``;
+- EuroBERT (the tiny default, Llama layout): ``self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}_proj``;
+- BERT: ``query key value`` and the ``dense`` layers of ``encoder.layer.N``;
 - ModernBERT: ``attn.Wqkv attn.Wo mlp.Wi mlp.Wo``.
 
 For LLaDA-8B on one 80 GB GPU: load with ``dtype="bfloat16"``, ``TrainConfig(bf16=False)`` (the
@@ -31,10 +32,12 @@ from mdlm_study.train import TokenizedSet, TrainConfig, train
 LORA_TARGETS: dict[str, str] = {
     "llada": r".*\.blocks\.\d+\.(q_proj|k_proj|v_proj|attn_out|ff_proj|up_proj|ff_out)",
     "dream": r".*\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))",
+    "eurobert": r".*\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))",
     "bert": r".*\.layer\.\d+\..*(query|key|value|dense)",
     "modernbert": r".*\.layers\.\d+\.(attn\.(Wqkv|Wo)|mlp\.(Wi|Wo))",
 }
-_ARCH_OF_MODEL_TYPE = {"mdlm-tiny": "bert", "bert": "bert", "mdlm-tiny-modern": "modernbert", "modernbert": "modernbert"}
+_ARCH_OF_MODEL_TYPE = {"mdlm-tiny": "bert", "bert": "bert", "mdlm-tiny-modern": "modernbert", "modernbert": "modernbert",
+                       "mdlm-tiny-euro": "eurobert", "eurobert": "eurobert"}
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import pandas as pd
+import torch
 
 from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.model import ModelConfig, build_model, count_parameters, load_tiny
@@ -37,18 +42,17 @@ class Recipe:
     train: TrainConfig
 
 
-_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=768, arch="bert")
-_TRAIN = TrainConfig(steps=4000, batch_size=64, lr=1e-3, warmup=100, eval_every=1000, save_every=500, suffix_mask_prob=0.0)
+_MODEL = ModelConfig(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=512, arch="eurobert")
+_TRAIN = TrainConfig(steps=3500, batch_size=64, lr=1e-3, warmup=100, eval_every=500, save_every=500, suffix_mask_prob=0.0)
 BASE_STEP = 1500  # the fine-tuning experiment's base model: the default run's weights at this step
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
-    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, replace(_TRAIN, steps=1500, eval_every=500)),
-    "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, replace(_MODEL, hidden_size=128, intermediate_size=512),
-                     replace(_TRAIN, steps=800, eval_every=400, save_every=400)),
+    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
+    "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, replace(_MODEL, hidden_size=128, intermediate_size=384), replace(_TRAIN, steps=1500)),
 }
-DATA_SIZES = {"n_train": 60_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
+DATA_SIZES = {"n_train": 40_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
 SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}
-SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
 
 def recipe(name: str, *, smoke: bool = False) -> Recipe:
@@ -129,6 +133,17 @@ def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
     return evaluate
 
 
+def training_curve(record: dict) -> pd.DataFrame:
+    """A run's history as a table: ``step``, ``minutes`` (wall time of the run at that step;
+    interpolated from the step count for runs recorded before wall times were logged), ``loss``
+    and the evaluation columns (NaN where a row has none)."""
+    table = pd.DataFrame(record["history"]).groupby("step", as_index=False).first()
+    if "wall_seconds" not in table:
+        table["wall_seconds"] = table["step"] / record["train"]["steps"] * record["train_seconds"]
+    table["minutes"] = table.pop("wall_seconds") / 60
+    return table
+
+
 def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe."""
     path = Path(checkpoints_dir) / name / "training.json"
@@ -139,21 +154,60 @@ def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     return same and any(h.get("step") == r.train.steps for h in record.get("history", []))
 
 
-def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
-              progress: bool = True) -> dict:
-    """Generate the data and train every named recipe, skipping finished runs of the same recipe
-    (the main command is idempotent); return the training records by name."""
-    data = prepare_data(data_dir, smoke=smoke)
+def _cost(name: str, *, smoke: bool) -> int:
+    """Relative training cost of a recipe: tokens processed (steps x batch x canvas, with ~32 prompt tokens)."""
+    r = recipe(name, smoke=smoke)
+    return r.train.steps * r.train.batch_size * (r.template.reasoning_len + r.template.answer_len + 32)
+
+
+def _lanes(names, n_lanes: int, *, smoke: bool) -> list[list[str]]:
+    """Split recipes over ``n_lanes`` parallel workers: most costly first, each to the least-loaded lane."""
+    lanes, loads = [[] for _ in range(n_lanes)], [0] * n_lanes
+    for name in sorted(names, key=lambda n: -_cost(n, smoke=smoke)):
+        lane = loads.index(min(loads))
+        lanes[lane].append(name)
+        loads[lane] += _cost(name, smoke=smoke)
+    return [lane for lane in lanes if lane]
+
+
+def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int) -> dict:
+    """One worker: train its recipes in order with ``threads`` intra-op threads."""
+    torch.set_num_threads(threads)
+    data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=0)  # the sets prepare_data wrote, regenerated
     tokenizer = study_tokenizer(data)
     records = {}
     for name in names:
         r = recipe(name, smoke=smoke)
-        path = Path(checkpoints_dir) / name / "training.json"
-        if not force and is_trained(name, checkpoints_dir, r):
-            records[name] = json.loads(path.read_text())
-            continue
         records[name] = train_recipe(r, data, checkpoints_dir, eval_fn=curve_eval_fn(r, data, tokenizer), progress=progress)
     return records
+
+
+def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
+              progress: bool = True, workers: int = 1) -> dict:
+    """Generate the data and train every named recipe, skipping finished runs of the same recipe
+    (the main command is idempotent); return the training records by name.
+
+    ``workers > 1`` trains the recipes in that many processes with one thread each: a model this
+    small does not use two cores well from one process (measured in ``benchmarks/bench_training.py``),
+    so two single-threaded runs side by side finish the study's three models sooner. Every run
+    stays deterministic given its seed.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    prepare_data(data_dir, smoke=smoke)
+    todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipe(n, smoke=smoke))]
+    lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)
+    if len(lanes) <= 1:
+        threads = torch.get_num_threads()
+        for lane in lanes:
+            _train_lane(lane, checkpoints_dir, smoke, progress, threads)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(lanes), mp_context=context) as pool:
+            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, 1) for lane in lanes]
+            for future in futures:
+                future.result()
+    return {name: json.loads((Path(checkpoints_dir) / name / "training.json").read_text()) for name in names}
 
 
 if __name__ == "__main__":
@@ -165,6 +219,7 @@ if __name__ == "__main__":
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="training processes, one thread each (1 = this process)")
     args = parser.parse_args()
-    for name, record in train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force).items():
+    for name, record in train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers).items():
         print(name, f"{record['train_seconds']:.0f} s", [h for h in record["history"] if "eval_accuracy" in h][-1:])

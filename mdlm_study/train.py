@@ -215,6 +215,7 @@ def train(
     device = next(model.parameters()).device  # batches and masks are drawn on CPU (reproducible), then moved
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     timer, tokens = time.perf_counter(), 0
+    clock, prior = time.perf_counter(), max((h.get("wall_seconds", 0.0) for h in history), default=0.0)
     bar = tqdm(range(start, end), disable=not progress, desc="train", initial=start, total=config.steps)
     for step in bar:
         generator = step_generator(config.seed, step)
@@ -233,12 +234,13 @@ def train(
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
             elapsed = time.perf_counter() - timer
-            history.append({"step": done, "loss": loss.item(), "lr": lr_at(step, config), "tokens_per_s": tokens / elapsed})
+            history.append({"step": done, "loss": loss.item(), "lr": lr_at(step, config), "tokens_per_s": tokens / elapsed,
+                            "wall_seconds": prior + time.perf_counter() - clock})
             bar.set_postfix(loss=f"{loss.item():.3f}")
             timer, tokens = time.perf_counter(), 0
         if eval_fn is not None and ((config.eval_every and done % config.eval_every == 0) or done == config.steps):
             model.eval()
-            history.append({"step": done, **eval_fn(model)})
+            history.append({"step": done, "wall_seconds": prior + time.perf_counter() - clock, **eval_fn(model)})
             model.train()
         if out_dir is not None and done in snapshots:
             model.save_pretrained(out_dir / f"step{done}", safe_serialization=True)

@@ -5,6 +5,7 @@ import pytest
 from mdlm_study.tasks.arithmetic import (
     ArithmeticConfig,
     Problem,
+    carry_free,
     corrupt_trace,
     final_value,
     generate_problems,
@@ -54,6 +55,46 @@ def test_traces_are_multimodal():
 
 
 @pytest.mark.parametrize(
+    "op, value, operand, expected",
+    [("add", 23, 5, True), ("add", 25, 5, False), ("add", 5, 23, True), ("add", 8, 23, False), ("add", 90, 9, True),
+     ("sub", 27, 5, True), ("sub", 23, 5, False), ("sub", 40, 0, True), ("mul", 34, 2, True), ("mul", 35, 2, False),
+     ("mul", 13, 3, True), ("mul", 4, 3, False)],
+)
+def test_carry_free_cases(op, value, operand, expected):
+    assert carry_free(op, value, operand) is expected
+
+
+@pytest.mark.parametrize("carry_ops", [(), ("mul",)])
+def test_carry_ops_keep_the_other_operations_carry_free(carry_ops):
+    """Every step of every gold trace (in any sampled order) of an operation outside ``carry_ops``
+    is digit-local; the operations in ``carry_ops`` do carry sometimes."""
+    cfg = ArithmeticConfig(carry_ops=carry_ops, start_range=(2, 49), operand_range=(1, 9), max_value=99)
+    problems = generate_problems(cfg, 500, seed=0)
+    carried = set()
+    for p in problems:
+        value = p.start
+        for step in p.steps:
+            left, op, right, result = parse_step(step)
+            operand = right if left == value else left
+            if op not in carry_ops:
+                assert carry_free(op, value, operand), step
+            elif not carry_free(op, value, operand):
+                carried.add(op)
+            assert 0 <= result <= cfg.max_value
+            value = result
+        assert grade_trace(p, p.reasoning).correct
+    assert carried == set(carry_ops)
+    assert any(int(p.answer) >= 10 for p in problems)  # the multi-digit results stay
+
+
+def test_every_gold_step_stays_in_range():
+    """Reordered commuting steps never leave ``[0, max_value]`` (the question's order is in range by construction)."""
+    cfg = ArithmeticConfig(max_value=40)
+    for p in generate_problems(cfg, 500, seed=0):
+        assert all(0 <= parse_step(step)[3] <= 40 for step in p.steps)
+
+
+@pytest.mark.parametrize(
     "steps, first_wrong",
     [
         (["20 + 5 = 25", "25 - 3 = 22", "22 * 2 = 44"], None),
@@ -96,7 +137,7 @@ def test_corruption_is_located_exactly(problems, propagate):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"min_steps": 0}, {"min_steps": 3, "max_steps": 2}, {"start_range": (9, 3)}, {"operand_range": (5, 1)}, {"ops": ()}, {"ops": ("div",)}, {"multipliers": (7,)}],
+    [{"min_steps": 0}, {"min_steps": 3, "max_steps": 2}, {"start_range": (9, 3)}, {"operand_range": (5, 1)}, {"ops": ()}, {"ops": ("div",)}, {"multipliers": (7,)}, {"carry_ops": ("div",)}],
 )
 def test_invalid_config_raises_naming_the_value(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):

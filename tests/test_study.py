@@ -12,6 +12,7 @@ from mdlm_study.study import (
     load_study_model,
     prepare_data,
     recipe,
+    train_all,
     train_recipe,
 )
 
@@ -51,13 +52,57 @@ def test_base_model_is_the_default_runs_snapshot(trained):
     assert record["recipe"] == "base"
 
 
+def test_two_workers_give_the_same_weights_as_one(tmp_path):
+    """``train_all(workers=2)`` trains the recipes in two single-threaded processes; each run is the
+    same as training it alone in this (single-threaded) test process, weight for weight."""
+    import torch
+    from safetensors.torch import load_file
+
+    records = train_all(["default", "sudoku"], tmp_path / "data", tmp_path / "parallel", smoke=True, progress=False, workers=2)
+    assert set(records) == {"default", "sudoku"} and all(r["train_seconds"] > 0 for r in records.values())
+    serial = train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, progress=False)
+    assert serial["sudoku"]["train"] == records["sudoku"]["train"]
+    a = load_file(tmp_path / "parallel" / "sudoku" / "model.safetensors")
+    b = load_file(tmp_path / "serial" / "sudoku" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, workers=0)
+
+
+def test_lanes_balance_the_longest_runs():
+    from mdlm_study.study import _lanes
+
+    lanes = _lanes(["sudoku", "answer_only", "default"], 2, smoke=False)
+    assert lanes[0] == ["default"] and sorted(lanes[1]) == ["answer_only", "sudoku"]
+
+
+def test_training_curve_minutes():
+    from mdlm_study.study import training_curve
+
+    logged = {"history": [{"step": 10, "loss": 2.0, "wall_seconds": 60.0}, {"step": 10, "wall_seconds": 61.0, "eval_accuracy": 0.5},
+                          {"step": 20, "loss": 1.0, "wall_seconds": 120.0}], "train": {"steps": 20}, "train_seconds": 150.0}
+    curve = training_curve(logged)
+    assert curve["step"].tolist() == [10, 20] and curve["minutes"].tolist() == [1.0, 2.0]
+    assert curve["eval_accuracy"].iloc[0] == 0.5 and curve["loss"].tolist() == [2.0, 1.0]
+    old = {"history": [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}], "train": {"steps": 20}, "train_seconds": 120.0}
+    assert training_curve(old)["minutes"].tolist() == [1.0, 2.0]  # interpolated from the step count
+
+
+def test_training_records_wall_time(trained):
+    root, _ = trained
+    _, _, record = load_study_model("default", root / "checkpoints")
+    times = [h["wall_seconds"] for h in record["history"]]
+    assert times == sorted(times) and 0 < times[-1] <= record["train_seconds"]
+
+
 def test_unknown_recipe():
     with pytest.raises(ValueError, match="unknown model 'huge'"):
         recipe("huge")
 
 
 def test_tiny_model_memorises_a_few_problems_end_to_end():
-    """Training + template + engine + readback together: a small BERT memorises 8 problems."""
+    """Training + template + engine + readback together: a small model of the default backbone
+    (EuroBERT; pre-norm, so it starts slower than BERT and needs ~800 steps) memorises 8 problems."""
     from mdlm_study.model import ModelConfig, build_model
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
     from mdlm_study.templates import Template
@@ -69,6 +114,6 @@ def test_tiny_model_memorises_a_few_problems_end_to_end():
     template = Template(reasoning_len=24)
     data = tokenize_examples(tok, [p.question for p in problems], [p.reasoning for p in problems], [p.answer for p in problems], template)
     model = build_model(ModelConfig(hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128), tok, seed=0)
-    train(model, data, TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup=20, eval_every=0, save_every=0), mask_id=tok.mask_token_id, progress=False)
+    train(model, data, TrainConfig(steps=800, batch_size=16, lr=3e-3, warmup=20, eval_every=0, save_every=0), mask_id=tok.mask_token_id, progress=False)
     summary = summarize(evaluate_arithmetic(model, tok, problems, template, sampler="l2r"))
     assert summary["accuracy"] >= 0.75 and summary["trace_accuracy"] >= 0.75

@@ -54,7 +54,7 @@ def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
         assert torch.equal(a, b), name
 
 
-@pytest.mark.parametrize("arch", ["bert", "modernbert"])
+@pytest.mark.parametrize("arch", ["bert", "modernbert", "eurobert"])
 def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path, arch):
     model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=arch), tokenizer, seed=0)
     model.save_pretrained(tmp_path / "ckpt")
@@ -70,7 +70,7 @@ def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path, arch):
         train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "empty", resume=True, progress=False)
 
 
-@pytest.mark.parametrize("arch", ["bert", "modernbert"])
+@pytest.mark.parametrize("arch", ["bert", "modernbert", "eurobert"])
 def test_left_padding_does_not_change_logits(tokenizer, arch):
     model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=arch), tokenizer, seed=0).eval()
     row = torch.tensor([[tokenizer.bos_token_id, 10, 11, tokenizer.mask_token_id, 12]])

@@ -46,6 +46,7 @@ class ArithmeticConfig:
     max_value: int = 99  # every intermediate value stays in [0, max_value]
     shuffle_order: bool = True  # sample a random valid order of commuting steps
     swap_operands: bool = True  # sample the operand order of + and *
+    carry_ops: tuple[str, ...] = OPS  # operations allowed to carry / borrow; the others are carry-free (:func:`carry_free`)
 
     def __post_init__(self) -> None:
         if self.min_steps < 1:
@@ -60,6 +61,8 @@ class ArithmeticConfig:
             raise ValueError(f"ops must be a non-empty subset of {OPS}, got {self.ops}")
         if "mul" in self.ops and (not self.multipliers or any(m not in MUL_WORDS for m in self.multipliers)):
             raise ValueError(f"multipliers must be a non-empty subset of {tuple(MUL_WORDS)}, got {self.multipliers}")
+        if any(op not in OPS for op in self.carry_ops):
+            raise ValueError(f"carry_ops must be a subset of {OPS}, got {self.carry_ops}")
         if self.max_value < self.start_range[1]:
             raise ValueError(f"max_value must be >= the largest start value, got {self.max_value}")
 
@@ -121,6 +124,22 @@ def format_step(op: str, value: int, operand: int, *, swap: bool = False) -> str
     return f"{left}{SYMBOL[op]}{right}={apply(op, value, operand)}"
 
 
+def carry_free(op: str, value: int, operand: int) -> bool:
+    """Whether ``value op operand`` needs no carry (``+``, ``*``) or borrow (``-``) in any digit.
+
+    Carry-free arithmetic is digit-local: each result digit depends only on the digits in the same
+    place, so a tiny model learns it from a small table (issue 6: "arithmetic easy enough to learn in
+    minutes; the multi-digit results can stay").
+    """
+    if op == "mul":
+        return all(int(d) * operand < 10 for d in str(value))
+    a, b = str(value), str(operand).zfill(len(str(value)))
+    if len(b) > len(a):
+        return op == "add" and carry_free(op, operand, value)
+    pairs = zip(map(int, a), map(int, b), strict=True)
+    return all(x + y < 10 for x, y in pairs) if op == "add" else all(x >= y for x, y in pairs)
+
+
 def _sample_ops(config: ArithmeticConfig, rng: random.Random, start: int) -> list[tuple[str, int]] | None:
     n = rng.randint(config.min_steps, config.max_steps)
     value, ops = start, []
@@ -128,7 +147,7 @@ def _sample_ops(config: ArithmeticConfig, rng: random.Random, start: int) -> lis
         choices = []
         for op in config.ops:
             operand = rng.choice(config.multipliers) if op == "mul" else rng.randint(*config.operand_range)
-            if 0 <= apply(op, value, operand) <= config.max_value:
+            if _allowed(config, op, value, operand):
                 choices.append((op, operand))
         if not choices:
             return None
@@ -151,14 +170,42 @@ def _valid_next(value: int, remaining: list[tuple[str, int]]) -> list[int]:
     return [i for i in run if apply(remaining[i][0], value, remaining[i][1]) >= 0]
 
 
-def sample_trace(start: int, ops, config: ArithmeticConfig, rng: random.Random) -> tuple[str, ...]:
-    """One valid trace: a random valid order of commuting steps and random operand orders."""
-    value, remaining, steps = start, list(ops), []
+def _allowed(config: ArithmeticConfig, op: str, value: int, operand: int) -> bool:
+    """Whether the generator may use this step: its result stays in ``[0, max_value]`` and, with
+    for an operation outside ``carry_ops``, it needs no carry or borrow."""
+    return 0 <= apply(op, value, operand) <= config.max_value and (op in config.carry_ops or carry_free(op, value, operand))
+
+
+def _random_order(start: int, ops, config: ArithmeticConfig, rng: random.Random) -> list[tuple[str, int, bool]] | None:
+    """A random valid order of the steps as ``(op, operand, swap)``; ``None`` when a step the order
+    reached is not :func:`_allowed` (the caller redraws)."""
+    value, remaining, order = start, list(ops), []
     while remaining:
         candidates = _valid_next(value, remaining)
         index = rng.choice(candidates) if config.shuffle_order else candidates[0]
         op, operand = remaining.pop(index)
-        swap = config.swap_operands and op != "sub" and rng.random() < 0.5
+        if not _allowed(config, op, value, operand):
+            return None
+        order.append((op, operand, config.swap_operands and op != "sub" and rng.random() < 0.5))
+        value = apply(op, value, operand)
+    return order
+
+
+def sample_trace(start: int, ops, config: ArithmeticConfig, rng: random.Random, *, tries: int = 20) -> tuple[str, ...]:
+    """One valid trace: a random valid order of commuting steps and random operand orders.
+
+    Every intermediate value of the trace obeys the config (range, ``carry_ops``); an order
+    that breaks it is redrawn, and after ``tries`` draws the question's own order (valid by
+    construction) is used with random operand orders.
+    """
+    for _ in range(tries):
+        order = _random_order(start, ops, config, rng)
+        if order is not None:
+            break
+    else:
+        order = [(op, operand, config.swap_operands and op != "sub" and rng.random() < 0.5) for op, operand in ops]
+    value, steps = start, []
+    for op, operand, swap in order:
         steps.append(format_step(op, value, operand, swap=swap))
         value = apply(op, value, operand)
     return tuple(steps)
