@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 reproduce: $(STAMP)
-	$(PY) -m mdlm_study.runner --full
+	$(PY) -m mdlm_study.runner --full --jobs 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mdlm_study tests benchmarks

@@ -14,6 +14,10 @@ The change: position ids count from each row's first real token, so a left-padde
 the positions it would see alone (the engine's padding invariance needs this). Dropout is off (the
 MDLM objective's random masking is the regulariser).
 
+Initialisation: every weight ~ N(0, hidden_size^-1/2) instead of transformers' 0.02 (tuned for
+widths of 768 and more). At the widths used here (64-192) 0.02 starves the residual stream: a
+2-layer model needed 300-400 steps to memorise 8 problems with 0.02 and 100 with 64^-1/2.
+
 Why EuroBERT: trained for 1,500 steps with the same recipe on the study's arithmetic, it reached a
 higher exact-answer accuracy than BERT and ModernBERT of the same size (README, "Choosing the
 model"); relative positions help a model find the operands of a step wherever the step sits.
@@ -96,13 +100,16 @@ class ModelConfig:
     intermediate_size: int = 512  # MLP width
     max_length: int = 128  # maximum canvas length, in tokens
     arch: str = "eurobert"  # "eurobert" (Llama-style: pre-norm, rotary), "bert" (post-norm, learned positions) or "modernbert"
+    init_std: float | None = None  # std of the normal init of every weight; None = hidden_size ** -0.5 (see below)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
         for name, value in asdict(self).items():
-            if name != "arch" and value < 1:
+            if name not in ("arch", "init_std") and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.init_std is not None and not self.init_std > 0:
+            raise ValueError(f"init_std must be > 0 (or None for hidden_size ** -0.5), got {self.init_std}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}")
 
@@ -122,6 +129,7 @@ def _hf_config(config: ModelConfig, tokenizer):
         "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
         "attn_implementation": "sdpa",
+        "initializer_range": config.init_std if config.init_std is not None else config.hidden_size**-0.5,
     }
     if config.arch == "eurobert":
         return TinyEuroMDLMConfig(**common, mask_token_id=tokenizer.mask_token_id, tie_word_embeddings=True)

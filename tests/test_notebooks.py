@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("notebooks")]
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    main(["--smoke", "--out", str(out)])
+    main(["--smoke", "--out", str(out), "--jobs", "2"])  # the parallel scheduler, end to end
     return out
 
 
@@ -47,4 +47,18 @@ def test_claims_table_has_every_claim(smoke_run):
 
 def test_run_times_recorded(smoke_run):
     times = json.loads((smoke_run / "figures" / "tables" / "run_times.json").read_text())
-    assert set(times["seconds"]) == {e["file"] for e in manifest()}
+    assert set(times["seconds"]) == {e["file"] for e in manifest()} and times["jobs"] == 2
+    assert 0 < times["wall_seconds"] <= times["total_seconds"] + 60
+
+
+def test_every_notebook_started_after_what_it_needs(smoke_run):
+    """The executed notebooks' papermill timestamps respect the manifest's ``needs``."""
+    import nbformat
+
+    def times(name):
+        meta = nbformat.read(smoke_run / "notebooks" / name, as_version=4).metadata["papermill"]
+        return meta["start_time"], meta["end_time"]
+
+    for entry in manifest():
+        for need in entry.get("needs", []):
+            assert times(need)[1] <= times(entry["file"])[0], (entry["file"], need)

@@ -50,3 +50,22 @@ def test_papermill_parses_every_parameter(path):
     tagged = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     names = [line.split(":")[0].strip() for line in tagged.source.splitlines() if line.strip()]
     assert sorted(papermill.inspect_notebook(str(path))) == sorted(names)
+
+
+def test_manifest_needs_must_name_listed_notebooks(tmp_path):
+    import shutil
+
+    from mdlm_study.runner import plan
+
+    shutil.copytree(NOTEBOOKS, tmp_path / "nb", ignore=shutil.ignore_patterns("executed"))
+    manifest = (tmp_path / "nb" / "manifest.yaml")
+    manifest.write_text(manifest.read_text().replace("needs: [01_training.ipynb]", "needs: [01_trainin.ipynb]", 1))
+    with pytest.raises(ValueError, match="01_trainin.ipynb"):
+        plan("smoke", tmp_path / "out", None, {}, notebooks_dir=tmp_path / "nb")
+
+
+def test_only_drops_needs_outside_the_selection():
+    from mdlm_study.runner import plan
+
+    jobs = {j.source.name: j for j in plan("smoke", None, ["02", "07"], {})}
+    assert jobs["02_any_order_vs_l2r.ipynb"].needs == () and jobs["07_summary.ipynb"].needs == ("02_any_order_vs_l2r.ipynb",)

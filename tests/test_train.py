@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -98,7 +100,9 @@ def test_bad_train_config(kwargs, match):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match", [({"hidden_size": 0}, "hidden_size"), ({"hidden_size": 30, "num_heads": 4}, "divisible"), ({"arch": "gpt"}, "arch")]
+    "kwargs, match",
+    [({"hidden_size": 0}, "hidden_size"), ({"hidden_size": 30, "num_heads": 4}, "divisible"), ({"arch": "gpt"}, "arch"),
+     ({"init_std": 0.0}, "init_std")],
 )
 def test_bad_model_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -125,3 +129,31 @@ def test_suffix_masks_cover_a_suffix_of_the_response():
         resp = maskable[row].nonzero()[:, 0].tolist()
         assert cols == resp[len(resp) - len(cols):]  # a (possibly full) suffix of the response
         assert frac[row, 0].item() == pytest.approx(max(len(cols) / len(resp), 1e-3))
+
+
+@pytest.mark.parametrize("arch", ["bert", "modernbert", "eurobert"])
+def test_init_std_defaults_to_inverse_sqrt_width(tokenizer, arch):
+    """Weights start at std hidden_size ** -0.5 (not transformers' 0.02), or at an explicit init_std.
+    (ModernBERT draws from a truncated normal with depth scaling, so only its config value is checked.)"""
+    for hidden, init_std, want in ((64, None, 64**-0.5), (64, 0.02, 0.02)):
+        config = ModelConfig(hidden_size=hidden, num_layers=1, num_heads=2, intermediate_size=128, arch=arch, init_std=init_std)
+        model = build_model(config, tokenizer, seed=0)
+        assert model.config.initializer_range == pytest.approx(want)
+        big = [p for n, p in model.named_parameters() if p.ndim == 2 and p.numel() >= 64 * 64 and "embed" not in n]
+        assert big and arch == "modernbert" or torch.cat([p.flatten() for p in big]).std().item() == pytest.approx(want, rel=0.15)
+
+
+def test_bf16_default_follows_the_hardware(tokenizer, data, monkeypatch):
+    """``bf16=None`` autocasts only where the device has native bf16 kernels (decided by ``native_bf16``)."""
+    import mdlm_study.train as train_module
+
+    seen = []
+    real_loss = train_module.mdlm_loss
+    monkeypatch.setattr(train_module, "mdlm_loss", lambda *a, **k: (seen.append(k["bf16"]), real_loss(*a, **k))[1])
+    config = TrainConfig(steps=1, batch_size=4, warmup=0, eval_every=0, save_every=0)
+    for native in (False, True):
+        monkeypatch.setattr(train_module, "native_bf16", lambda device, native=native: native)
+        train(build_model(SMALL, tokenizer, seed=0), data, config, mask_id=tokenizer.mask_token_id, progress=False)
+    train(build_model(SMALL, tokenizer, seed=0), data, replace(config, bf16=False), mask_id=tokenizer.mask_token_id, progress=False)
+    assert seen == [False, True, False]
+    assert isinstance(train_module.native_bf16("cpu"), bool)
