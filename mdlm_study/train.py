@@ -42,6 +42,8 @@ class TrainConfig:
     mask_prompt: bool = False  # also mask prompt tokens (pre-training style)
     loss_weighting: str = "elbo"  # "elbo": CE / p_mask (LLaDA); "flat": mean CE over masked tokens
     suffix_mask_prob: float = 0.0  # fraction of examples whose response is masked from a random cut on (block-diffusion style)
+    aux_batch_size: int = 0  # examples per step from the auxiliary set passed to train() (e.g. arithmetic drills); 0 = none
+    mask_copies: bool = False  # a number repeated in the response is masked together with its copies, digit by digit (:func:`copy_groups`)
     bf16: bool | None = None  # bf16 autocast for the forward pass; None = only where the device has native bf16 (:func:`native_bf16`)
     seed: int = 0  # seeds batches and masks
     eval_every: int = 500  # steps between evaluations (0 = only at the end)
@@ -49,6 +51,8 @@ class TrainConfig:
     log_every: int = 25  # steps between loss records
 
     def __post_init__(self) -> None:
+        if self.aux_batch_size < 0:
+            raise ValueError(f"aux_batch_size must be >= 0, got {self.aux_batch_size}")
         positive = ("steps", "batch_size", "lr")
         for name in positive:
             if getattr(self, name) <= 0:
@@ -70,15 +74,19 @@ class TokenizedSet:
     input_ids: torch.Tensor  # [N, W]
     attention_mask: torch.Tensor  # [N, W]
     response_mask: torch.Tensor  # [N, W] bool: the positions the objective may mask
+    groups: torch.Tensor | None = None  # [N, W] long: the column whose masking decision a position shares (None: its own)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
-    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The rows ``index``, with the all-padding columns on the left trimmed."""
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The rows ``index`` (ids, attention mask, response mask, groups), with the all-padding
+        columns on the left trimmed."""
         attn = self.attention_mask[index]
         first = int((attn.sum(0) > 0).nonzero()[0])
-        return self.input_ids[index, first:], attn[:, first:], self.response_mask[index, first:]
+        width = self.input_ids.shape[1] - first
+        groups = self.groups[index, first:] - first if self.groups is not None else torch.arange(width).expand(len(index), width)
+        return self.input_ids[index, first:], attn[:, first:], self.response_mask[index, first:], groups
 
 
 def tokenize_examples(tokenizer, questions, reasonings, answers, template, *, chunk: int = 4096) -> TokenizedSet:
@@ -96,11 +104,41 @@ def tokenize_examples(tokenizer, questions, reasonings, answers, template, *, ch
     def left_pad(t, value):
         return F.pad(t, (width - t.shape[1], 0), value=value)
 
-    return TokenizedSet(
-        input_ids=torch.cat([left_pad(p[0], pad) for p in parts]),
-        attention_mask=torch.cat([left_pad(p[1], 0) for p in parts]),
-        response_mask=torch.cat([left_pad(p[2], False) for p in parts]),
-    )
+    input_ids = torch.cat([left_pad(p[0], pad) for p in parts])
+    response_mask = torch.cat([left_pad(p[2], False) for p in parts])
+    return TokenizedSet(input_ids=input_ids, attention_mask=torch.cat([left_pad(p[1], 0) for p in parts]), response_mask=response_mask,
+                        groups=copy_groups(input_ids, response_mask, digit_ids(tokenizer)))
+
+
+def digit_ids(tokenizer) -> set[int]:
+    """Ids of the tokens that are one digit (the tiny tokenizer spells numbers digit by digit)."""
+    return {i for token, i in tokenizer.get_vocab().items() if len(token) == 1 and token.isdigit()}
+
+
+def copy_groups(input_ids: torch.Tensor, response_mask: torch.Tensor, digits: set[int]) -> torch.Tensor:
+    """[N, W] long: for each response position inside a number (a run of digit tokens), the column of
+    the first occurrence in the response of the same digit of the same number; every other position
+    points to itself. ``mask_copies`` masks a group together.
+
+    Why: a reasoning trace restates each result (``23-5=18`` then ``18+4=22``, then the answer
+    ``22``). Under independent masks the model can usually read a masked result off a visible copy,
+    so few masks teach the arithmetic itself (and left-to-right decoding never shows a copy ahead
+    of the token being decoded). Digits stay separate groups, so "tens visible, units masked" still occurs."""
+    groups = torch.arange(input_ids.shape[1]).repeat(input_ids.shape[0], 1)
+    for row, (ids, response) in enumerate(zip(input_ids.tolist(), response_mask.tolist(), strict=True)):
+        first_seen, col = {}, 0
+        while col < len(ids):
+            if not (response[col] and ids[col] in digits):
+                col += 1
+                continue
+            end = col
+            while end < len(ids) and response[end] and ids[end] in digits:
+                end += 1
+            number = tuple(ids[col:end])
+            for k in range(end - col):
+                groups[row, col + k] = first_seen.setdefault((number, k), col + k)
+            col = end
+    return groups
 
 
 def native_bf16(device: torch.device | str = "cpu") -> bool:
@@ -116,21 +154,45 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
     return False
 
 
+def tokenize_pairs(tokenizer, prompts, responses) -> TokenizedSet:
+    """(prompt, response) pairs as ``BOS prompt response``, left-padded; only the response is
+    maskable (e.g. the arithmetic drills of :func:`mdlm_study.tasks.arithmetic.drills`)."""
+    if len(prompts) != len(responses) or not prompts:
+        raise ValueError(f"need as many responses as prompts (> 0), got {len(prompts)} and {len(responses)}")
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    heads = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    tails = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
+    width = max(len(bos) + len(h) + len(t) for h, t in zip(heads, tails, strict=True))
+    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+    attn = torch.zeros_like(ids)
+    response = torch.zeros_like(ids, dtype=torch.bool)
+    for i, (head, tail) in enumerate(zip(heads, tails, strict=True)):
+        row = bos + head + tail
+        ids[i, width - len(row):] = torch.tensor(row)
+        attn[i, width - len(row):] = 1
+        response[i, width - len(tail):] = True
+    return TokenizedSet(ids, attn, response)
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The generator of one training step: a pure function of (seed, step), for exact resume."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
 def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: float, generator, bf16: bool = False,
-              weighting: str = "elbo", suffix_mask_prob: float = 0.0):
+              weighting: str = "elbo", suffix_mask_prob: float = 0.0, groups: torch.Tensor | None = None):
     """LLaDA's SFT loss on one batch (module docstring); returns (loss, number of masked tokens).
 
     ``weighting="flat"`` replaces the 1/p_mask weights by a plain mean over the masked tokens (a
-    lower-variance surrogate used by many small-scale MDLM codebases; not an ELBO)."""
+    lower-variance surrogate used by many small-scale MDLM codebases; not an ELBO). ``groups`` [B, L]
+    (:func:`copy_groups`): each position takes the masking draw of the column it points to."""
     batch = input_ids.shape[0]
     t = torch.rand(batch, 1, generator=generator).to(input_ids.device)
     p_mask = (1 - eps) * t + eps
-    masked = (torch.rand(input_ids.shape, generator=generator).to(input_ids.device) < p_mask) & maskable
+    draws = torch.rand(input_ids.shape, generator=generator).to(input_ids.device)
+    if groups is not None:
+        draws = draws.gather(1, groups.to(input_ids.device))
+    masked = (draws < p_mask) & maskable
     if suffix_mask_prob > 0:
         masked, p_mask = _suffix_masks(masked, p_mask, maskable, suffix_mask_prob, generator)
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
@@ -200,6 +262,17 @@ def _resume(model, optimizer, out_dir: Path) -> tuple[int, list]:
     return state["step"], state["history"]
 
 
+def _batch_loss(model, data: TokenizedSet, size: int, config: TrainConfig, generator, *, mask_id: int, bf16: bool, device):
+    """The objective on ``size`` examples of ``data`` drawn with ``generator``; (loss, tokens in the batch)."""
+    index = torch.randint(len(data), (size,), generator=generator)
+    input_ids, attn, response, groups = (t.to(device) for t in data.batch(index))
+    maskable = attn.bool() if config.mask_prompt else response
+    loss, _ = mdlm_loss(model, input_ids, attn, maskable, mask_id=mask_id, eps=config.eps, generator=generator, bf16=bf16,
+                        weighting=config.loss_weighting, suffix_mask_prob=config.suffix_mask_prob,
+                        groups=groups if config.mask_copies else None)
+    return loss, int(attn.sum())
+
+
 def train(
     model,
     data: TokenizedSet,
@@ -209,12 +282,16 @@ def train(
     out_dir: str | Path | None = None,
     tokenizer=None,
     eval_fn: Callable[[torch.nn.Module], dict] | None = None,
+    aux: TokenizedSet | None = None,
     resume: bool = False,
     stop_after: int | None = None,
     snapshots: tuple[int, ...] = (),
     progress: bool = True,
 ) -> list[dict]:
     """Train ``model`` on ``data``; return the history (loss records and evaluation records).
+
+    With ``aux`` and ``config.aux_batch_size > 0`` every step also draws that many examples from
+    ``aux`` (its own, usually much shorter, batch) and adds their loss.
 
     ``resume`` continues from the checkpoint in ``out_dir``; ``stop_after`` ends the run after that
     many steps (to simulate an interruption in tests) after saving a checkpoint. ``snapshots`` keeps
@@ -233,18 +310,17 @@ def train(
     bar = tqdm(range(start, end), disable=not progress, desc="train", initial=start, total=config.steps)
     for step in bar:
         generator = step_generator(config.seed, step)
-        index = torch.randint(len(data), (config.batch_size,), generator=generator)
-        input_ids, attn, response = (t.to(device) for t in data.batch(index))
-        maskable = attn.bool() if config.mask_prompt else response
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        loss, _ = mdlm_loss(model, input_ids, attn, maskable, mask_id=mask_id, eps=config.eps, generator=generator, bf16=bf16,
-                           weighting=config.loss_weighting, suffix_mask_prob=config.suffix_mask_prob)
+        loss, step_tokens = _batch_loss(model, data, config.batch_size, config, generator, mask_id=mask_id, bf16=bf16, device=device)
+        if aux is not None and config.aux_batch_size:
+            aux_loss, aux_tokens = _batch_loss(model, aux, config.aux_batch_size, config, generator, mask_id=mask_id, bf16=bf16, device=device)
+            loss, step_tokens = loss + aux_loss, step_tokens + aux_tokens
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
-        tokens += int(attn.sum())
+        tokens += step_tokens
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
             elapsed = time.perf_counter() - timer

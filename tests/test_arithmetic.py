@@ -7,6 +7,7 @@ from mdlm_study.tasks.arithmetic import (
     Problem,
     carry_free,
     corrupt_trace,
+    drills,
     final_value,
     generate_problems,
     grade_trace,
@@ -147,3 +148,22 @@ def test_invalid_config_raises_naming_the_value(kwargs):
 def test_corrupt_trace_rejects_bad_step(problems):
     with pytest.raises(ValueError, match="step"):
         corrupt_trace(problems[0], problems[0].steps, step=99, rng=random.Random(0))
+
+
+def test_drills_are_every_allowed_step_in_every_written_order(problems):
+    config = ArithmeticConfig(start_range=(2, 29), max_value=40, carry_ops=("add", "mul"))
+    pairs = drills(config)
+    assert len(pairs) == len(set(pairs)) and pairs == sorted(pairs)
+    for head, result in pairs:
+        left, op, right, value = parse_step(head + result)
+        assert value == {"add": left + right, "sub": left - right, "mul": left * right}[op]
+        assert 0 <= value <= config.max_value
+    assert ("17+3=", "20") in pairs and ("3+17=", "20") in pairs and ("2*13=", "26") in pairs
+    assert ("23-5=", "18") not in pairs  # - never borrows here (carry_ops)
+    facts = set(pairs)  # every step of every gold trace of the default config is a drill
+    default_facts = set(drills(ArithmeticConfig()))
+    for p in problems:
+        for step in p.steps:
+            head, result = step.split("=")
+            assert (head + "=", result) in default_facts
+    assert facts

@@ -5,7 +5,7 @@ import torch
 
 from mdlm_study.model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
 from mdlm_study.templates import Template
-from mdlm_study.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, train
+from mdlm_study.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, tokenize_pairs, train
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
@@ -23,7 +23,7 @@ def test_tokenized_set_masks_only_the_slots(data):
 
 def test_loss_only_on_masked_response_tokens(tokenizer, data):
     model = build_model(SMALL, tokenizer, seed=0)
-    ids, attn, resp = data.batch(torch.arange(8))
+    ids, attn, resp, _ = data.batch(torch.arange(8))
     g = torch.Generator().manual_seed(0)
     loss, n = mdlm_loss(model, ids, attn, resp, mask_id=tokenizer.mask_token_id, eps=1e-3, generator=g)
     assert loss.item() > 0 and 0 < n <= int(resp.sum())
@@ -92,7 +92,7 @@ def test_too_long_sequence_is_rejected(tokenizer):
 @pytest.mark.parametrize(
     "kwargs, match",
     [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"eps": 1.5}, "eps"), ({"loss_weighting": "x"}, "loss_weighting"),
-     ({"suffix_mask_prob": 2.0}, "suffix_mask_prob")],
+     ({"suffix_mask_prob": 2.0}, "suffix_mask_prob"), ({"aux_batch_size": -1}, "aux_batch_size")],
 )
 def test_bad_train_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -157,3 +157,61 @@ def test_bf16_default_follows_the_hardware(tokenizer, data, monkeypatch):
     train(build_model(SMALL, tokenizer, seed=0), data, replace(config, bf16=False), mask_id=tokenizer.mask_token_id, progress=False)
     assert seen == [False, True, False]
     assert isinstance(train_module.native_bf16("cpu"), bool)
+
+
+def test_pairs_mask_only_the_response(tokenizer):
+    pairs = tokenize_pairs(tokenizer, ["12+3=", "7*2="], ["15", "14"])
+    assert pairs.input_ids.shape == (2, 8) and pairs.attention_mask[1, 0] == 0  # BOS 1 2 + 3 = 1 5; the shorter row is padded
+    assert pairs.response_mask.sum(1).tolist() == [2, 2] and pairs.response_mask[:, -2:].all()
+    assert tokenizer.decode(pairs.input_ids[0, pairs.response_mask[0]]) == "15"
+    with pytest.raises(ValueError, match="as many responses"):
+        tokenize_pairs(tokenizer, ["1+1="], [])
+
+
+def test_auxiliary_batches_join_every_step_deterministically(tokenizer, data):
+    aux = tokenize_pairs(tokenizer, ["12+3=", "7*2=", "4+4="], ["15", "14", "8"])
+    config = TrainConfig(steps=6, batch_size=8, warmup=1, eval_every=0, save_every=0, log_every=1, bf16=False, aux_batch_size=4)
+    runs = []
+    for _ in range(2):
+        model = build_model(SMALL, tokenizer, seed=0)
+        history = train(model, data, config, mask_id=tokenizer.mask_token_id, aux=aux, progress=False)
+        runs.append(model.state_dict())
+    without = build_model(SMALL, tokenizer, seed=0)
+    train(without, data, replace(config, aux_batch_size=0), mask_id=tokenizer.mask_token_id, aux=aux, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].values(), runs[1].values(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(runs[0].values(), without.state_dict().values(), strict=True))
+    assert all(h["tokens_per_s"] > 0 for h in history if "loss" in h)
+
+
+def test_copy_groups_link_each_digit_of_a_restated_number(tokenizer):
+    from mdlm_study.train import copy_groups, digit_ids
+
+    canvas = tokenize_examples(tokenizer, ["Tom has 23 pens."], ["23-5=18\n18+4=22"], ["22"], Template(reasoning_len=16))
+    ids, resp, groups = canvas.input_ids[0], canvas.response_mask[0], canvas.groups[0]
+    tokens = tokenizer.convert_ids_to_tokens(ids.tolist())
+    cols = {i: t for i, t in enumerate(tokens) if resp[i]}
+    first = min(cols)
+    # 23-5=18\n18+4=22 ... #### 22: "18" and "22" are restated, "23" of the question is not in the response
+    assert groups[first + 8].item() == first + 5 and groups[first + 9].item() == first + 6  # 18 -> first 18, digit by digit
+    answer = [i for i in cols if i > first + 16 and tokens[i].isdigit()]
+    assert [groups[i].item() for i in answer] == [first + 13, first + 14]  # the answer's 22 -> the trace's 22
+    assert groups[first].item() == first and groups[first + 2].item() == first + 2  # 23 (first in the response), '-'
+    outside = ~resp
+    assert torch.equal(groups[outside], torch.arange(len(ids))[outside])
+    assert copy_groups(ids[None], resp[None], digit_ids(tokenizer)).equal(groups[None])
+
+
+def test_mask_copies_masks_a_group_together(tokenizer):
+    canvas = tokenize_examples(tokenizer, ["Tom has 23 pens."] * 64, ["23-5=18\n18+4=22"] * 64, ["22"] * 64, Template(reasoning_len=16))
+    ids, attn, resp, groups = canvas.batch(torch.arange(64))
+    seen = {}
+
+    def spy(input_ids, attention_mask=None):
+        seen["masked"] = input_ids == tokenizer.mask_token_id
+        return torch.zeros(*input_ids.shape, len(tokenizer))
+
+    mdlm_loss(spy, ids, attn, resp, mask_id=tokenizer.mask_token_id, eps=1e-3, generator=torch.Generator().manual_seed(0), groups=groups)
+    masked = seen["masked"]
+    assert torch.equal(masked, masked.gather(1, groups))  # every position shares its group's decision
+    linked = groups != torch.arange(ids.shape[1])
+    assert linked.any() and masked[linked].any() and (~masked[linked]).any()

@@ -243,6 +243,24 @@ def make_problem(config: ArithmeticConfig, rng: random.Random) -> Problem:
     )
 
 
+def drills(config: ArithmeticConfig) -> list[tuple[str, str]]:
+    """Every single step the config allows, as ``("47+3=", "50")`` pairs, in every written operand
+    order: the arithmetic facts a reasoning trace uses, as short drill examples (the tiny model's
+    "pre-training" arithmetic; see ``mdlm_study.study``). Deterministic order."""
+    pairs = []
+    for value in range(config.max_value + 1):
+        for op in config.ops:
+            operands = config.multipliers if op == "mul" else range(config.operand_range[0], config.operand_range[1] + 1)
+            for operand in operands:
+                if not _allowed(config, op, value, operand):
+                    continue
+                for swap in ((False, True) if op != "sub" else (False,)):
+                    step = format_step(op, value, operand, swap=swap)
+                    head, result = step.split("=")
+                    pairs.append((head + "=", result))
+    return sorted(set(pairs))
+
+
 def problem_key(problem: Problem) -> tuple:
     """What makes two problems the same (used to keep train and test disjoint)."""
     return (problem.start, problem.ops)
