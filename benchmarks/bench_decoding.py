@@ -3,7 +3,7 @@
 Writes a list of records with the keys ``sampler, tokens_per_step, med_lambda, exit_gamma, mean_nfe,
 accuracy, n_problems`` (plus trace accuracy and the exit rate), all on the same 3-step test
 problems: entropy decoding with 1, 2 and 4 tokens per step, each with and without early exit, and
-MED (both readings) with and without exit.
+MED (both readings) with and without exit, and MED + exit at larger lambda and gamma.
 
 Run (after ``make reproduce`` or notebook 01 trained the model):
 ``python benchmarks/bench_decoding.py --checkpoints checkpoints --out benchmarks/results/decoding.json``
@@ -28,6 +28,11 @@ CONFIGS = [
     {"sampler": "med", "med_lambda": 0.2, "exit_gamma": 0.1},
     {"sampler": "med_budget", "med_lambda": 0.2},
     {"sampler": "med_budget", "med_lambda": 0.2, "exit_gamma": 0.1},
+    # larger thresholds: where does MED + exit reach the 3.5x fewer NFE of issue 3's target, and at what accuracy?
+    {"sampler": "med", "med_lambda": 0.5, "exit_gamma": 0.1},
+    {"sampler": "med", "med_lambda": 0.5, "exit_gamma": 1.0},
+    {"sampler": "med", "med_lambda": 1.0, "exit_gamma": 0.1},
+    {"sampler": "med", "med_lambda": 1.0, "exit_gamma": 1.0},
     {"sampler": "l2r", "tokens_per_step": 1},
 ]
 

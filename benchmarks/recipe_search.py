@@ -3,7 +3,9 @@ schedules and task difficulty on the study's arithmetic, evaluated with greedy l
 
 Each preset trains one model from scratch on a freshly generated training set (seed 1), evaluates
 it every 500 steps on 150 held-out 3-step problems (seed 1000) and appends its curve to the results
-file. Run two presets side by side with one thread each (how they were measured here):
+file. Each evaluation also records the teacher-forced next-token accuracy by token class
+(``evaluate.teacher_forced_accuracy``: units digit / higher digits of each step's result, other
+reasoning tokens, answer), which says whether the model has learnt the arithmetic or only the format. Run two presets side by side with one thread each (how they were measured here):
 
     OMP_NUM_THREADS=1 python benchmarks/recipe_search.py euro_carry_free --out benchmarks/results/recipe_search.json
 
@@ -14,6 +16,11 @@ The presets (all 1,500 steps, batch 64, ~1.8M parameters, hidden 192, 4 layers):
 - ``eurobert_small_values``: EuroBERT, as above, values kept below 60;
 - ``euro_carry_free``: EuroBERT on carry-free arithmetic (``ArithmeticConfig(carry_ops=())``);
 - ``euro_carry_free_suffix_lr2e-3``: the same with 50% suffix masks and lr 2e-3.
+
+Presets on the study's task (``mdlm_study.data.DEFAULT_CONFIG``: + and x carry, - never borrows),
+sized for an fp32 CPU thread (0.86M parameters, hidden 128, batch 32, lr 2e-3, flat loss, 40k problems):
+- ``study_small_iid``: LLaDA's independent masks;
+- ``study_small_copies``: a restated number is masked together with its copies (``mask_copies``).
 
 The results file also keeps the partial curves of a full study run on carry-free arithmetic
 (``study_carry_free_*``), stopped when the answer-only model overtook the reasoning model; that is
@@ -32,6 +39,9 @@ import torch
 
 EURO = {"arch": "eurobert", "intermediate_size": 512}
 CARRY_FREE = {"carry_ops": (), "start_range": (2, 49), "operand_range": (1, 9)}
+STUDY_TASK = {"start_range": (2, 49), "operand_range": (1, 9), "carry_ops": ("add", "mul")}
+SMALL = {"model": {"arch": "eurobert", "hidden_size": 128, "intermediate_size": 384}, "task": STUDY_TASK, "n_train": 40_000}
+SMALL_TRAIN = {"batch_size": 32, "lr": 2e-3, "loss_weighting": "flat"}
 PRESETS = {
     "bert": {"model": {"arch": "bert"}},
     "modernbert": {"model": {"arch": "modernbert"}},
@@ -43,11 +53,13 @@ PRESETS = {
     "euro_carry_free": {"model": EURO, "task": CARRY_FREE, "n_train": 40_000},
     "euro_carry_free_suffix_lr2e-3": {"model": EURO, "task": CARRY_FREE, "n_train": 40_000,
                                       "train": {"suffix_mask_prob": 0.5, "lr": 2e-3}},
+    "study_small_iid": {**SMALL, "train": SMALL_TRAIN},
+    "study_small_copies": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True}},
 }
 
 
 def run(name: str, preset: dict) -> dict:
-    from mdlm_study.evaluate import evaluate_arithmetic
+    from mdlm_study.evaluate import evaluate_arithmetic, teacher_forced_accuracy
     from mdlm_study.model import ModelConfig, build_model, count_parameters
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems, problem_key
     from mdlm_study.templates import Template
@@ -69,7 +81,8 @@ def run(name: str, preset: dict) -> dict:
     def evaluate(net) -> dict:
         table = evaluate_arithmetic(net, tokenizer, test, template, sampler="l2r")
         row = {"minutes": (time.perf_counter() - started) / 60, "accuracy": float(table["correct"].mean()),
-               "trace_accuracy": float(table["trace_correct"].mean()), "step_accuracy": float((table["n_correct_steps"] / 3).mean())}
+               "trace_accuracy": float(table["trace_correct"].mean()), "step_accuracy": float((table["n_correct_steps"] / 3).mean()),
+               "teacher_forced": teacher_forced_accuracy(net, tokenizer, test, template)}
         evals.append(row)
         print(name, row, flush=True)
         return row

@@ -122,3 +122,60 @@ def evaluate_gsm8k(model, tokenizer, problems, template: Template, *, sampler: s
              "nfe": int(out["nfe"][i]), "exited": bool(out["exited"][i]), "reasoning": r.reasoning}
             for i, (p, r) in enumerate(zip(problems, readouts, strict=True))]
     return pd.DataFrame(rows)
+
+
+def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:
+    """[B, L] long class of each gold response token (:data:`TOKEN_CLASSES`): a result digit (a digit
+    whose number follows ``=``), split into the units digit and the higher place digits; any other
+    reasoning token; an answer-slot token; -1 outside the response and for EOS/pad fill."""
+    from mdlm_study.train import digit_ids
+
+    digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
+    fill = {canvas.special.eos_id, canvas.special.pad_id}
+    reasoning, answer = canvas.span_mask("reasoning"), canvas.span_mask("answer")
+    classes = torch.full_like(input_ids, -1)
+    for row, ids in enumerate(input_ids.tolist()):
+        for col, token in enumerate(ids):
+            if answer[row, col] and token not in fill:
+                classes[row, col] = 3
+            elif reasoning[row, col] and token not in fill:
+                start = col
+                while token in digits and start > 0 and ids[start - 1] in digits:
+                    start -= 1
+                is_result = token in digits and start > 0 and ids[start - 1] == equals
+                is_units = col + 1 >= len(ids) or ids[col + 1] not in digits
+                classes[row, col] = (0 if is_units else 1) if is_result else 2
+    return classes
+
+
+TOKEN_CLASSES = ("result_units_digit", "result_higher_digits", "other_reasoning", "answer")
+
+
+@torch.no_grad()
+def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], template: Template) -> dict:
+    """Next-token accuracy of left-to-right decoding with the gold prefix given (teacher forcing), by
+    token class (:func:`token_classes`): for each response offset j, every response position from j
+    on is masked and the argmax at j is compared with the gold token. Separates "has not learnt the
+    arithmetic" (result digits, above all units digits) from "has not learnt the format" (other tokens)."""
+    canvas = build_canvas(tokenizer, [p.question for p in problems], template, answers=[p.answer for p in problems],
+                          reasonings=[p.reasoning for p in problems])
+    gold, response = canvas.input_ids, canvas.response_mask
+    classes = token_classes(tokenizer, gold, canvas)
+    cols = torch.arange(gold.shape[1])
+    hits = torch.zeros(len(TOKEN_CLASSES)), torch.zeros(len(TOKEN_CLASSES))
+    start = canvas.reasoning[:, :1]
+    for offset in range(int((canvas.answer[:, 1:] - start).max())):
+        target = start + offset  # [B, 1]
+        masked = gold.masked_fill(response & (cols >= target), canvas.special.mask_id)
+        out = model(masked, attention_mask=canvas.attention_mask)
+        logits = (out.logits if hasattr(out, "logits") else out).float().clone()
+        logits[..., canvas.special.mask_id] = float("-inf")
+        predicted = logits.gather(1, target.unsqueeze(-1).expand(-1, 1, logits.shape[-1])).argmax(-1)  # [B, 1]
+        is_target = cols == target
+        correct = (predicted == gold.gather(1, target))[:, 0]
+        target_class = classes[is_target]
+        for k in range(len(TOKEN_CLASSES)):
+            rows = target_class == k
+            hits[0][k] += correct[rows].sum()
+            hits[1][k] += rows.sum()
+    return {name: float(hits[0][k] / hits[1][k]) if hits[1][k] else float("nan") for k, name in enumerate(TOKEN_CLASSES)}

@@ -68,11 +68,17 @@ def save_table(table: pd.DataFrame, name: str, out_dir: str | Path, params: dict
 
 
 def load_summary(name: str, out_dir: str | Path) -> dict:
-    """The ``summary`` of a table written by :func:`save_table` (notebook 07 reads only these)."""
+    """The ``summary`` of a table written by :func:`save_table` (notebook 07 reads only these), with
+    the notebook's ``n_problems`` parameter added when the summary does not state it (the claims'
+    noise bands need it)."""
     path = Path(out_dir) / "figures" / "tables" / f"{name}.json"
     if not path.exists():
         raise ValueError(f"no table summary {path}; run the notebook that writes {name!r} first")
-    return json.loads(path.read_text())["summary"]
+    record = json.loads(path.read_text())
+    summary = dict(record["summary"])
+    if "n_problems" not in summary and record.get("params", {}).get("n_problems"):
+        summary["n_problems"] = record["params"]["n_problems"]
+    return summary
 
 
 def paper_marker(ax, x, y, label: str = "paper") -> None:

@@ -120,11 +120,12 @@ def _execute(job: Job, threads: int | None = None) -> float:
     return time.perf_counter() - start
 
 
-def _run_parallel(jobs: list[Job], workers: int, previous: dict) -> dict:
-    """Start every job whose needs are met, longest first, in ``workers`` processes."""
+def _run_parallel(jobs: list[Job], workers: int, previous: dict, times: dict) -> None:
+    """Start every job whose needs are met, longest first, in ``workers`` processes; record each
+    finished job's wall time in ``times`` (so a failure keeps the times of the others)."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     pending = sorted(jobs, key=lambda j: -previous.get(j.source.name, 0.0))
-    finished, times, running = set(), {}, {}
+    finished, running = set(), {}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         while pending or running:
             for job in [j for j in pending if set(j.needs) <= finished][: workers - len(running)]:
@@ -139,29 +140,31 @@ def _run_parallel(jobs: list[Job], workers: int, previous: dict) -> dict:
                 times[job.source.name] = future.result()  # re-raises a notebook's error
                 finished.add(job.source.name)
                 print(f"[runner] {job.source.name} done in {times[job.source.name]:.0f} s", flush=True)
-    return times
 
 
 def run(jobs: list[Job], *, log_dir: Path, workers: int = 1) -> dict:
     """Run the jobs (in manifest order, or ``workers`` at a time) and record their wall times in
-    ``<log_dir>/run_times.json`` (``total_seconds``: the sum; ``wall_seconds``: the last run's wall time)."""
+    ``<log_dir>/run_times.json`` (``total_seconds``: the sum; ``wall_seconds``: the last run's wall time),
+    also when a notebook fails (the notebooks that finished keep their times)."""
     if workers < 1:
         raise ValueError(f"jobs must be >= 1, got {workers}")
     path = log_dir / "run_times.json"
     previous = json.loads(path.read_text())["seconds"] if path.exists() else {}
-    start = time.perf_counter()
-    if workers == 1:
-        times = {}
-        for job in jobs:
-            print(f"[runner] {job.source.name} ...", flush=True)
-            times[job.source.name] = _execute(job)
-            print(f"[runner] {job.source.name} done in {times[job.source.name]:.0f} s", flush=True)
-    else:
-        times = _run_parallel(jobs, workers, previous)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    merged = {**previous, **times}  # runs of a subset (--only) update their own entries
-    record = {"seconds": merged, "total_seconds": sum(merged.values()), "wall_seconds": time.perf_counter() - start, "jobs": workers}
-    path.write_text(json.dumps(record, indent=2))
+    start, times = time.perf_counter(), {}
+    try:
+        if workers == 1:
+            for job in jobs:
+                print(f"[runner] {job.source.name} ...", flush=True)
+                times[job.source.name] = _execute(job)
+                print(f"[runner] {job.source.name} done in {times[job.source.name]:.0f} s", flush=True)
+        else:
+            _run_parallel(jobs, workers, previous, times)
+    finally:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        merged = {**previous, **times}  # runs of a subset (--only) update their own entries
+        record = {"seconds": merged, "total_seconds": sum(merged.values()), "wall_seconds": time.perf_counter() - start, "jobs": workers,
+                  "complete": len(times) == len(jobs)}
+        path.write_text(json.dumps(record, indent=2))
     return times
 
 

@@ -28,7 +28,7 @@ EOS fill, the answer slot masked (the baseline does not see the gold answer).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ import torch
 
 from mdlm_study.stats import auroc, bootstrap_ci, wilson_interval
 from mdlm_study.tasks.arithmetic import Problem, corrupt_trace, grade_trace
-from mdlm_study.templates import Canvas, Template, build_canvas
+from mdlm_study.templates import Canvas, Template, build_canvas, reasoning_fits
 
 METHODS = ("answer_loglik", "answer_entropy", "mc_loglik")
 Item = tuple[str, Sequence[str], str]  # (question, steps r_1..r_n, gold answer)
@@ -258,12 +258,25 @@ def _step_spans(owner: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int, 
     return spans
 
 
-def scoring_items(problems: Sequence[Problem], *, propagate: bool = True, seed: int = 0) -> tuple[list[dict], list[Item]]:
-    """For each problem its gold trace and a copy corrupted at a random step (seeded), with labels."""
+def scoring_items(problems: Sequence[Problem], *, propagate: bool = True, seed: int = 0,
+                  fits: Callable[[Sequence[str]], bool] | None = None, max_tries: int = 16) -> tuple[list[dict], list[Item]]:
+    """For each problem its gold trace and a copy corrupted at a random step (seeded), with labels.
+
+    ``fits(steps)`` says whether a trace fits the reasoning slot: a corruption that makes the trace
+    too long (a result gaining a digit, propagated) is redrawn, up to ``max_tries`` times; a problem
+    with no corruption that fits (or whose gold trace does not) is left out, so every scored trace is
+    one the template can hold."""
     rng, rows, items = random.Random(seed), [], []
     for problem in problems:
-        step = rng.randrange(len(problem.steps))
-        bad = corrupt_trace(problem, problem.steps, step=step, rng=rng, propagate=propagate)
+        if fits is not None and not fits(problem.steps):
+            continue
+        for _ in range(max_tries):
+            step = rng.randrange(len(problem.steps))
+            bad = corrupt_trace(problem, problem.steps, step=step, rng=rng, propagate=propagate)
+            if fits is None or fits(bad):
+                break
+        else:
+            continue
         for kind, steps, corrupt_step in (("gold", problem.steps, None), ("corrupted", bad, step)):
             grade = grade_trace(problem, list(steps))
             rows.append({"uid": problem.uid, "kind": kind, "n_steps": len(steps), "corrupt_step": corrupt_step,
@@ -278,13 +291,19 @@ def evaluate_step_scoring(model, tokenizer, problems: Sequence[Problem], templat
     """One row per (problem, kind in {gold, corrupted}): for each method (and the ``trace_pll``
     baseline) the final-prefix score ``<m>``, the step deltas ``<m>_deltas`` and the located step
     ``<m>_located``; ``mc_loglik_se`` is the final score's standard error. Aggregate with
-    :func:`summarize_step_scoring`. The corruption (step and offset) is seeded by ``seed``."""
+    :func:`summarize_step_scoring`. The corruption (step and offset) is seeded by ``seed``; problems
+    whose traces cannot fit the reasoning slot are left out (see :func:`scoring_items`)."""
     if not problems:
         raise ValueError("problems is empty: nothing to score")
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    rows, items = scoring_items(problems, propagate=corrupt_propagate, seed=seed)
+    def fits(steps: Sequence[str]) -> bool:
+        return reasoning_fits(tokenizer, template.step_separator.join(steps), template)
+
+    rows, items = scoring_items(problems, propagate=corrupt_propagate, seed=seed, fits=fits)
+    if not rows:
+        raise ValueError(f"none of the {len(problems)} problems has a trace that fits the reasoning slot ({template.reasoning_len} tokens)")
     table = pd.DataFrame(rows)
     kwargs = {"seed": seed, "batch_size": batch_size}
     for method in methods:

@@ -26,7 +26,11 @@ def wilson_interval(successes: int, n: int, *, z: float = Z95) -> tuple[float, f
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # exact bounds at 0 and n successes, and never a bound on the wrong side of p (rounding gave
+    # 8.7e-19 for 0/300 and 1 - 1.1e-16 for 88/88, i.e. negative error bars)
+    low = 0.0 if successes == 0 else min(p, centre - half)
+    high = 1.0 if successes == n else max(p, centre + half)
+    return float(low), float(high)
 
 
 def auroc(scores_positive: Sequence[float], scores_negative: Sequence[float]) -> float:

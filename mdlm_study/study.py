@@ -1,7 +1,7 @@
 """The study's models: one recipe per model, full and smoke sizes, trained and loaded by name.
 
 Recipes (full sizes measured on this 2-core CPU; see README):
-- ``default``: the reasoning model, trained on 1-4-step arithmetic with the reasoning template;
+- ``default``: the reasoning model, trained on 1-3-step arithmetic with the reasoning template;
 - ``answer_only``: same size and budget, trained with no reasoning slot (the value of reasoning);
 - ``sudoku``: 4x4 Sudoku, answer slot = the 16 cells (any-order vs left-to-right);
 - the fine-tuning experiment's base model is not a separate run: it is the ``default`` run's weights

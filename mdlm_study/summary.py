@@ -1,20 +1,44 @@
 """The claims table of notebook 07: every claim of the paper, its number, ours, and a verdict.
 
-Each claim is a small function of the notebooks' JSON summaries returning (ours, holds, why).
-A verdict is "holds" when our measurement points the same way as the paper's claim with a
-meaningful size (thresholds written in each rule), "differs" otherwise, and "missing" when the
-notebook that measures it did not run.
+Each claim is a small function of the notebooks' JSON summaries returning a verdict:
+- "holds": our measurement points the way the paper's claim does, beyond the noise;
+- "differs": it points the other way beyond the noise, or misses a size the claim states
+  (a speed-up, a fraction of correct traces);
+- "inconclusive": the difference the claim is about is inside the 95% noise band of our sample;
+- "missing": the notebook that measures it did not run.
+
+The noise band of a difference between two accuracies a and b, each measured on the same n
+problems, is 1.96·sqrt((a(1-a) + b(1-b)) / n) (normal approximation, treating the two as
+independent, which is conservative for paired decodings of the same problems).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import pandas as pd
 
-SMALL_MODEL = "our model is a ~2M-parameter MDLM trained for minutes on CPU, not LLaDA-8B"
+HOLDS, DIFFERS, INCONCLUSIVE, MISSING = "holds", "differs", "inconclusive", "missing"
+VERDICTS = (HOLDS, DIFFERS, INCONCLUSIVE, MISSING)
 
 
-def _get(summaries: dict, table: str, key: str):
-    return summaries.get(table, {}).get(key)
+def noise_band(a: float, b: float, n: int) -> float:
+    """Half-width of the 95% band of a - b for two accuracies on n problems each."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return 1.96 * math.sqrt((a * (1 - a) + b * (1 - b)) / n)
+
+
+def compare(a: float, b: float, n: int) -> int:
+    """+1 when a > b beyond the noise band, -1 when a < b beyond it, 0 inside it."""
+    band = noise_band(a, b, n)
+    return 1 if a - b > band else -1 if a - b < -band else 0
+
+
+def _direction(sign: int) -> str:
+    return {1: HOLDS, -1: DIFFERS, 0: INCONCLUSIVE}[sign]
 
 
 def _fmt(value, pct: bool = False) -> str:
@@ -23,61 +47,135 @@ def _fmt(value, pct: bool = False) -> str:
     return f"{100 * value:.1f}%" if pct else f"{value:.3g}"
 
 
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    paper: str
+    keys: tuple[tuple[str, str], ...]  # (table, key) of every value the verdict reads
+    verdict: Callable[..., str]  # values..., n -> verdict
+    describe: Callable[..., str]  # values... -> our number in words
+    n_table: str = ""  # the table whose n_problems sets the noise band
+    inconclusive: str = ""  # why, when the verdict is inconclusive (default: the accuracy noise band)
+
+
+def _not_better(l2r, best, n):
+    return DIFFERS if compare(best, l2r, n) > 0 else HOLDS
+
+
+def _both_lose(k1, drop2, drop4, n):
+    signs = [compare(k1 + drop / 100, k1, n) for drop in (drop2, drop4)]
+    return HOLDS if all(s < 0 for s in signs) else DIFFERS if any(s > 0 for s in signs) else INCONCLUSIVE
+
+
+def _speedup_keeps_accuracy(min_speedup):
+    def verdict(speedup, accuracy, reference, n):
+        return HOLDS if speedup >= min_speedup and compare(accuracy, reference, n) >= 0 else DIFFERS
+    return verdict
+
+
+def _fraction_at_least(threshold):
+    def verdict(fraction, ci_high, n):
+        return HOLDS if fraction >= threshold else DIFFERS if ci_high < threshold else INCONCLUSIVE
+    return verdict
+
+
+def _filtering(gain, overall, n):
+    return INCONCLUSIVE if overall == 0 else HOLDS if gain > 0 else DIFFERS
+
+
+def _on_par(gold, posterior, n):
+    return DIFFERS if compare(posterior, gold, n) < 0 else HOLDS
+
+
+def _improves(base, gold, posterior, n):
+    return _direction(compare(max(gold, posterior), base, n))
+
+
+def _best(both, gold, posterior, n):
+    return _direction(compare(both, max(gold, posterior), n))
+
+
+def _auroc(auroc, low, high, n):
+    return HOLDS if low > 0.5 else DIFFERS if high < 0.5 else INCONCLUSIVE
+
+
+def _beats(a, b, n):
+    return _direction(compare(a, b, n))
+
+
+A, S3, S4, S5, S6, S1 = "02_any_order_vs_l2r", "03_parallel_decoding", "04_early_exit", "05_finetuning", "06_step_scoring", "01_training"
+
 CLAIMS = [
-    ("Any-order decoding does not beat left-to-right on math (Table A)", "GSM8K/LLaDA: L2R 76.95 = block 32 76.95",
-     lambda s: (_get(s, "02_any_order_vs_l2r", "l2r_accuracy"), _get(s, "02_any_order_vs_l2r", "best_any_order_accuracy")),
-     lambda v: v[1] <= v[0] + 0.02, lambda v: f"L2R {_fmt(v[0], True)}, best any-order {_fmt(v[1], True)}"),
-    ("Whole-canvas any-order decoding hurts (Table A, block 128)", "76.95 → 53.44",
-     lambda s: (_get(s, "02_any_order_vs_l2r", "l2r_accuracy"), _get(s, "02_any_order_vs_l2r", "whole_canvas_entropy_accuracy")),
-     lambda v: v[1] < v[0] - 0.02, lambda v: f"L2R {_fmt(v[0], True)} → whole canvas {_fmt(v[1], True)}"),
-    ("Any-order rules mostly pick near the leftmost mask (§10)", "~50% leftmost, mean distance ~3",
-     lambda s: (_get(s, "02_any_order_vs_l2r", "fraction_leftmost"), _get(s, "02_any_order_vs_l2r", "mean_distance")),
-     lambda v: v[0] >= 0.3, lambda v: f"{_fmt(v[0], True)} leftmost, mean distance {_fmt(v[1])}"),
-    ("Sudoku: any-order beats left-to-right (Table A)", "LLaDA 36.13 → 47.64",
-     lambda s: (_get(s, "02_any_order_vs_l2r", "sudoku_l2r"), _get(s, "02_any_order_vs_l2r", "sudoku_best_any_order")),
-     lambda v: v[1] > v[0] + 0.02, lambda v: f"L2R {_fmt(v[0], True)} → best any-order {_fmt(v[1], True)}"),
-    ("Fixed 2 / 4 tokens per step lose accuracy (Table B)", "−14.6 / −43.4 points",
-     lambda s: (_get(s, "03_parallel_decoding", "k2_drop_points"), _get(s, "03_parallel_decoding", "k4_drop_points")),
-     lambda v: v[0] <= -5 and v[1] < v[0], lambda v: f"{_fmt(v[0])} / {_fmt(v[1])} points"),
-    ("MED keeps accuracy with ~2.7x fewer steps (Table C)", "256 → 94 NFE, 79.4 → 79.9%",
-     lambda s: (_get(s, "03_parallel_decoding", "med_speedup"), _get(s, "03_parallel_decoding", "med_accuracy"), _get(s, "03_parallel_decoding", "k1_accuracy")),
-     lambda v: v[0] >= 2 and v[1] >= v[2] - 0.02, lambda v: f"{_fmt(v[0])}x fewer NFE, {_fmt(v[2], True)} → {_fmt(v[1], True)}"),
-    ("MED + early exit: ~3.3x fewer steps, −0.1 point (Table C)", "256 → 77 NFE, 79.4 → 79.3%",
-     lambda s: (_get(s, "04_early_exit", "med_exit_speedup"), _get(s, "04_early_exit", "med_exit_accuracy_change_points")),
-     lambda v: v[0] >= 2.5 and v[1] >= -2, lambda v: f"{_fmt(v[0])}x fewer NFE, {_fmt(v[1])} points"),
-    ("Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces",
-     lambda s: (_get(s, "05_finetuning", "posterior_fraction_correct_on_failures"),),
-     lambda v: v[0] >= 0.2, lambda v: f"{_fmt(v[0])} of traces fully correct (exact step check)"),
-    ("Log-probability filtering improves posterior traces", "+1.4% (appendix)",
-     lambda s: (_get(s, "05_finetuning", "filter_gain_keep_0.5"),),
-     lambda v: v[0] > 0, lambda v: f"{_fmt(v[0])} (keeping the top half)"),
-    ("Fine-tuning on posterior traces is on par with gold traces (Table E)", "gold 64.6 vs posterior 66.1",
-     lambda s: (_get(s, "05_finetuning", "finetune_gold"), _get(s, "05_finetuning", "finetune_posterior")),
-     lambda v: v[1] >= v[0] - 0.03, lambda v: f"gold {_fmt(v[0], True)} vs posterior {_fmt(v[1], True)}"),
-    ("Fine-tuning on traces improves the base model (Table E)", "51.2 → 64.6-67.3",
-     lambda s: (_get(s, "05_finetuning", "finetune_base"), _get(s, "05_finetuning", "finetune_gold"), _get(s, "05_finetuning", "finetune_posterior")),
-     lambda v: max(v[1], v[2]) > v[0] + 0.02, lambda v: f"base {_fmt(v[0], True)} → gold {_fmt(v[1], True)}, posterior {_fmt(v[2], True)}"),
-    ("Gold + posterior is best (Table E)", "67.3 vs 64.6 / 66.1",
-     lambda s: (_get(s, "05_finetuning", "finetune_both"), _get(s, "05_finetuning", "finetune_gold"), _get(s, "05_finetuning", "finetune_posterior")),
-     lambda v: v[0] >= max(v[1], v[2]) - 0.01, lambda v: f"both {_fmt(v[0], True)}"),
-    ("Step scoring without rollouts separates correct from flawed reasoning", "no number reported",
-     lambda s: (_get(s, "06_step_scoring", "auroc_answer_loglik"), _get(s, "06_step_scoring", "auroc_low")),
-     lambda v: v[1] > 0.5, lambda v: f"AUROC {_fmt(v[0])} (95% CI low {_fmt(v[1])})"),
-    ("Reasoning helps: the answer-only model is worse (issue 6)", "—",
-     lambda s: (_get(s, "01_training", "exact_answer_accuracy"), _get(s, "01_training", "answer_only_accuracy")),
-     lambda v: v[0] > v[1] + 0.02, lambda v: f"reasoning {_fmt(v[0], True)} vs answer-only {_fmt(v[1], True)}"),
+    Claim("Any-order decoding does not beat left-to-right on math (Table A)", "GSM8K/LLaDA: L2R 76.95 = block 32 76.95",
+          ((A, "l2r_accuracy"), (A, "best_any_order_accuracy")), _not_better,
+          lambda a, b: f"L2R {_fmt(a, True)}, best any-order {_fmt(b, True)}", A),
+    Claim("Whole-canvas any-order decoding hurts (Table A, block 128)", "76.95 → 53.44",
+          ((A, "whole_canvas_entropy_accuracy"), (A, "l2r_accuracy")), lambda whole, l2r, n: _direction(compare(l2r, whole, n)),
+          lambda whole, l2r: f"L2R {_fmt(l2r, True)} → whole canvas {_fmt(whole, True)}", A),
+    Claim("Any-order rules mostly pick near the leftmost mask (§10)", "~50% leftmost, mean distance ~3",
+          ((A, "fraction_leftmost"), (A, "mean_distance")), lambda frac, dist, n: HOLDS if frac >= 0.3 else DIFFERS,
+          lambda frac, dist: f"{_fmt(frac, True)} leftmost, mean distance {_fmt(dist)}", A),
+    Claim("Sudoku: any-order beats left-to-right (Table A)", "LLaDA 36.13 → 47.64",
+          ((A, "sudoku_best_any_order"), (A, "sudoku_l2r")), _beats,
+          lambda best, l2r: f"L2R {_fmt(l2r, True)} → best any-order {_fmt(best, True)}", A),
+    Claim("Fixed 2 / 4 tokens per step lose accuracy (Table B)", "−14.6 / −43.4 points",
+          ((S3, "k1_accuracy"), (S3, "k2_drop_points"), (S3, "k4_drop_points")), _both_lose,
+          lambda k1, d2, d4: f"{d2:+.1f} / {d4:+.1f} points (k = 1: {_fmt(k1, True)})", S3),
+    Claim("MED keeps accuracy with ~2.7x fewer steps (Table C)", "256 → 94 NFE, 79.4 → 79.9%",
+          ((S3, "med_speedup"), (S3, "med_accuracy"), (S3, "k1_accuracy")), _speedup_keeps_accuracy(2.0),
+          lambda sp, acc, k1: f"{sp:.2f}x fewer NFE, {_fmt(k1, True)} → {_fmt(acc, True)}", S3),
+    Claim("MED + early exit: ~3.3x fewer steps, −0.1 point (Table C)", "256 → 77 NFE, 79.4 → 79.3%",
+          ((S4, "med_exit_speedup"), (S4, "med_exit_accuracy"), (S4, "entropy_accuracy")), _speedup_keeps_accuracy(2.5),
+          lambda sp, acc, k1: f"{sp:.2f}x fewer NFE, {_fmt(k1, True)} → {_fmt(acc, True)}", S4),
+    Claim("Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces",
+          ((S5, "posterior_fraction_correct_on_failures"), (S5, "failures_ci_high")), _fraction_at_least(0.2),
+          lambda frac, high: f"{_fmt(frac)} of traces fully correct (exact step check; 95% CI up to {_fmt(high)})", S5,
+          "the 95% CI of the fraction includes 0.2"),
+    Claim("Log-probability filtering improves posterior traces", "+1.4% (appendix)",
+          ((S5, "filter_gain_keep_0.5"), (S5, "posterior_fraction_correct_overall")), _filtering,
+          lambda gain, overall: f"{gain:+.3f} keeping the top half ({_fmt(overall)} of all traces fully correct)", S5,
+          "no posterior trace is fully correct, so filtering has nothing to select"),
+    Claim("Fine-tuning on posterior traces is on par with gold traces (Table E)", "gold 64.6 vs posterior 66.1",
+          ((S5, "finetune_gold"), (S5, "finetune_posterior")), _on_par,
+          lambda gold, post: f"gold {_fmt(gold, True)} vs posterior {_fmt(post, True)}", S5),
+    Claim("Fine-tuning on traces improves the base model (Table E)", "51.2 → 64.6-67.3",
+          ((S5, "finetune_base"), (S5, "finetune_gold"), (S5, "finetune_posterior")), _improves,
+          lambda base, gold, post: f"base {_fmt(base, True)} → gold {_fmt(gold, True)}, posterior {_fmt(post, True)}", S5),
+    Claim("Gold + posterior is best (Table E)", "67.3 vs 64.6 / 66.1",
+          ((S5, "finetune_both"), (S5, "finetune_gold"), (S5, "finetune_posterior")), _best,
+          lambda both, gold, post: f"both {_fmt(both, True)} vs gold {_fmt(gold, True)} / posterior {_fmt(post, True)}", S5),
+    Claim("Step scoring without rollouts separates correct from flawed reasoning", "no number reported",
+          ((S6, "auroc_answer_loglik"), (S6, "auroc_low"), (S6, "auroc_high")), _auroc,
+          lambda auc, low, high: f"AUROC {_fmt(auc)} (95% CI {_fmt(low)}–{_fmt(high)})", S6,
+          "the AUROC's 95% CI includes 0.5 (chance)"),
+    Claim("Reasoning helps: the answer-only model is worse (issue 6)", "—",
+          ((S1, "exact_answer_accuracy"), (S1, "answer_only_accuracy")), _beats,
+          lambda a, b: f"reasoning {_fmt(a, True)} vs answer-only {_fmt(b, True)}", S1),
 ]
 
 
+def _note(c: Claim, verdict: str, values: tuple, n: int, summaries: dict) -> str:
+    if verdict == INCONCLUSIVE:
+        return c.inconclusive or f"inside the 95% noise band (±{100 * noise_band(values[0], values[0], n):.1f} points at n = {n} problems)"
+    if verdict == HOLDS and c.verdict in (_not_better, _on_par):  # a claim of no difference holds by not finding one
+        return f"no difference beyond the 95% noise band (±{100 * noise_band(values[0], values[1], n):.1f} points at n = {n} problems)"
+    if verdict == DIFFERS:
+        accuracy = summaries.get(S1, {}).get("exact_answer_accuracy")
+        level = f"our model answers {100 * accuracy:.0f}% of 3-step problems" if accuracy is not None else "our model is a tiny MDLM"
+        return f"{level}; the paper's LLaDA-8B is at ~80% on GSM8K"
+    return ""
+
+
 def claims_table(summaries: dict) -> pd.DataFrame:
-    """One row per claim: claim, paper, ours, verdict."""
+    """One row per claim: claim, paper, ours, verdict, note (why, when it does not hold)."""
     rows = []
-    for claim, paper, measure, test, describe in CLAIMS:
-        values = measure(summaries)
-        if any(v is None for v in values):
-            rows.append({"claim": claim, "paper": paper, "ours": "not measured", "verdict": "missing", "note": "its notebook did not write it"})
+    for c in CLAIMS:
+        values = tuple(summaries.get(table, {}).get(key) for table, key in c.keys)
+        n = summaries.get(c.n_table, {}).get("n_problems")
+        if any(v is None for v in values) or not n:
+            rows.append({"claim": c.claim, "paper": c.paper, "ours": "not measured", "verdict": MISSING, "note": "its notebook did not write it"})
             continue
-        holds = bool(test(values))
-        rows.append({"claim": claim, "paper": paper, "ours": describe(values), "verdict": "holds" if holds else "differs",
-                     "note": "" if holds else SMALL_MODEL})
+        values = tuple(float(v) for v in values)
+        verdict = c.verdict(*values, int(n))
+        rows.append({"claim": c.claim, "paper": c.paper, "ours": c.describe(*values), "verdict": verdict, "note": _note(c, verdict, values, int(n), summaries)})
     return pd.DataFrame(rows)

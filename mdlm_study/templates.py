@@ -102,6 +102,11 @@ def answer_ids(tokenizer, answer: str, template: Template, special: SpecialToken
     return ids + [_fill_id(special)] * (template.answer_len - len(ids))
 
 
+def reasoning_fits(tokenizer, reasoning: str, template: Template) -> bool:
+    """Whether ``reasoning`` fits the template's reasoning slot (what :func:`reasoning_ids` checks)."""
+    return len(_encode(tokenizer, reasoning)) <= template.reasoning_len
+
+
 def reasoning_ids(tokenizer, reasoning: str, template: Template, special: SpecialTokens, *, fill: str = "eos") -> list[int]:
     """The reasoning slot holding ``reasoning`` (or a prefix of a trace), then EOS fill (training)
     or masks (``fill="mask"``: the rest to be infilled, as in step scoring)."""

@@ -69,3 +69,21 @@ def test_only_drops_needs_outside_the_selection():
 
     jobs = {j.source.name: j for j in plan("smoke", None, ["02", "07"], {})}
     assert jobs["02_any_order_vs_l2r.ipynb"].needs == () and jobs["07_summary.ipynb"].needs == ("02_any_order_vs_l2r.ipynb",)
+
+
+def test_a_failing_notebook_keeps_the_times_of_the_finished_ones(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from mdlm_study import runner
+
+    def fake_execute(job, threads=None):
+        if job.source.name == "b.ipynb":
+            raise RuntimeError("cell failed")
+        return 2.5
+
+    monkeypatch.setattr(runner, "_execute", fake_execute)
+    jobs = [runner.Job(Path("a.ipynb"), tmp_path / "a.ipynb", {}, ()), runner.Job(Path("b.ipynb"), tmp_path / "b.ipynb", {}, ())]
+    with pytest.raises(RuntimeError, match="cell failed"):
+        runner.run(jobs, log_dir=tmp_path)
+    record = json.loads((tmp_path / "run_times.json").read_text())
+    assert record["seconds"] == {"a.ipynb": 2.5} and record["complete"] is False

@@ -107,6 +107,17 @@ def test_block_size_one_is_left_to_right_for_every_rule(sampler):
     assert torch.equal(out.sequences, ref.sequences) and out.nfe.tolist() == [8, 8]
 
 
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_block_size_one_is_left_to_right_in_the_answer_slot_too(sampler):
+    """The answer slot is decoded last (PAPER.md D8) but in blocks of the same size."""
+    model = PositionTable(random_table(2, 10))
+    x = canvas(2, 2, 8, key=torch.tensor([0, 1]))
+    out = generate(model, x, sampler=sampler, mask_id=MASK, block_size=1, answer_span=(4, 7), return_history=True,
+                   generator=torch.Generator().manual_seed(0), **PARAMS.get(sampler, {}))
+    order = [int(h["committed"][0].nonzero()[0]) for h in out.history]
+    assert order == [2, 3, 7, 8, 9, 4, 5, 6]
+
 def left_pad(rows, pad=0):
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad)

@@ -15,6 +15,7 @@ from mdlm_study.scoring import (
     prefix_canvases,
     prefix_texts,
     score_prefixes,
+    scoring_items,
     step_deltas,
     stratified_masks,
     summarize_step_scoring,
@@ -216,3 +217,24 @@ def test_bad_input(tokenizer, problems, tiny_model):
         evaluate_step_scoring(tiny_model, tokenizer, [], TEMPLATE)
     with pytest.raises(ValueError, match="'bogus'"):
         evaluate_step_scoring(tiny_model, tokenizer, problems[:2], TEMPLATE, methods=("bogus",))
+
+
+def test_corruptions_that_overflow_the_slot_are_redrawn_or_left_out(tokenizer, problems):
+    """A corrupted result may gain a digit; every scored trace must still fit the reasoning slot."""
+    gold_tokens = [_n_tokens(tokenizer, "\n".join(p.steps)) for p in problems]
+    limit = int(np.median(gold_tokens))  # about half the gold traces fit, and some corruptions do not
+
+    def fits(steps):
+        return _n_tokens(tokenizer, "\n".join(steps)) <= limit
+
+    problems = problems[:60]
+    rows, items = scoring_items(problems, seed=0, fits=fits)
+    kept = {r["uid"] for r in rows}
+    assert kept and len(kept) < len(problems)
+    assert all(fits(steps) for _, steps, _ in items)
+    assert all(fits(p.steps) for p in problems if p.uid in kept)
+    assert [r["kind"] for r in rows] == ["gold", "corrupted"] * len(kept)
+    template = Template(reasoning_len=limit, answer_len=TEMPLATE.answer_len)
+    table = evaluate_step_scoring(CountToy(tokenizer, template, problems[0].answer, [0.5] * 4), tokenizer, problems, template,
+                                  methods=["answer_loglik"], baseline=False)
+    assert set(table["uid"]) == kept

@@ -19,6 +19,14 @@ def test_wilson_known_values(k, n, expected):
     assert wilson_interval(k, n) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("n", [1, 3, 88, 173, 299, 300, 1000])
+def test_wilson_bounds_are_exact_at_zero_and_n_and_contain_p(n):
+    for k in range(n + 1):
+        low, high = wilson_interval(k, n)
+        assert 0.0 <= low <= k / n <= high <= 1.0
+    assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0
+
+
 def test_wilson_empty_is_uninformative():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 

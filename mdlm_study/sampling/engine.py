@@ -9,7 +9,9 @@ made while that row was active (PAPER.md D20). Only active rows are fed to the m
 Blocks (LLaDA's semi-autoregressive decoding): over each row's masked region, starting at its first
 masked position, block j = [start + j·bs, start + (j+1)·bs); only masked positions of the leftmost
 block that still has masks are eligible. With ``answer_span`` and ``answer_last`` (PAPER.md D8),
-the answer slot is outside the blocks and becomes eligible once everything else is committed.
+the answer slot is outside the reasoning's blocks and becomes eligible once everything else is
+committed; it is then decoded in blocks of its own of the same size (so ``block_size=1`` is
+left-to-right everywhere, as LLaDA's blocks are).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ class _State:
     logprob: torch.Tensor
     exited: torch.Tensor
     exit_step: torch.Tensor
-    block_of: torch.Tensor  # [B, L] block index of each position (large for the answer slot)
+    block_of: torch.Tensor  # [B, L] block index of each position (answer slot's blocks last)
     offset: torch.Tensor  # [B] index of the first real token (left padding)
     seeds: torch.Tensor | None  # [B] per-row seeds
     budget: torch.Tensor  # [B] Prophet's step budget
@@ -119,8 +121,10 @@ class _State:
         start = torch.where(region.any(1), region.to(torch.long).argmax(1), torch.full((batch,), length, device=device))
         size = block_size or length
         block_of = torch.div((cols - start[:, None]).clamp(min=0), size, rounding_mode="floor")
-        if answer is not None:
-            block_of = torch.where(answer, torch.full_like(block_of, length + 1), block_of)
+        if answer is not None:  # the answer slot comes after every other block, in blocks of its own
+            answer_start = answer.to(torch.long).argmax(1, keepdim=True)
+            answer_block = length + 1 + torch.div((cols - answer_start).clamp(min=0), size, rounding_mode="floor")
+            block_of = torch.where(answer, answer_block, block_of)
         offset = (attention_mask == 0).sum(1) if attention_mask is not None else torch.zeros(batch, dtype=torch.long, device=device)
         seeds = row_seeds(generator, batch).to(device) if generator is not None else None
         budget = torch.div(masked.sum(1) + k - 1, k, rounding_mode="floor")

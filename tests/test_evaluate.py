@@ -1,0 +1,50 @@
+"""Teacher-forced accuracy by token class (evaluate.teacher_forced_accuracy): oracles whose errors are known."""
+
+import torch
+
+from mdlm_study.evaluate import TOKEN_CLASSES, teacher_forced_accuracy, token_classes
+from mdlm_study.templates import Template, build_canvas
+
+TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
+
+
+def gold_canvas(tokenizer, problems):
+    return build_canvas(tokenizer, [p.question for p in problems], TEMPLATE, answers=[p.answer for p in problems],
+                        reasonings=[p.reasoning for p in problems])
+
+
+class Oracle:
+    """Predicts the gold canvas at every position, except (optionally) a wrong token at the
+    positions of one token class."""
+
+    def __init__(self, gold, vocab: int, wrong: torch.Tensor | None = None):
+        self.gold, self.vocab, self.wrong = gold, vocab, wrong
+
+    def __call__(self, input_ids, attention_mask=None):
+        target = self.gold.clone()
+        if self.wrong is not None:
+            target[self.wrong] = (target[self.wrong] + 1) % self.vocab
+        return torch.nn.functional.one_hot(target, self.vocab).float() * 10
+
+
+def test_token_classes_split_result_digits(tokenizer, problems):
+    canvas = gold_canvas(tokenizer, problems[:1])
+    classes = token_classes(tokenizer, canvas.input_ids, canvas)[0].tolist()
+    tokens = tokenizer.convert_ids_to_tokens(canvas.input_ids[0].tolist())
+    reasoning = [(t, c) for t, c in zip(tokens, classes, strict=True) if c in (0, 1, 2)]
+    step = problems[0].reasoning.split("\n")[0].replace(" ", "")  # e.g. "23-5=18"
+    result = step.split("=")[1]
+    first = [c for _, c in reasoning[: len(step)]]
+    assert first[step.index("=") + 1 :] == [1] * (len(result) - 1) + [0]  # higher digits, then the units digit
+    assert set(first[: step.index("=") + 1]) == {2}
+    assert all(c == 3 for t, c in zip(tokens, classes, strict=True) if c == 3) and 3 in classes
+
+
+def test_oracle_is_perfect_and_errors_land_in_their_class(tokenizer, problems):
+    batch = [p for p in problems if p.reasoning][:12]
+    canvas = gold_canvas(tokenizer, batch)
+    perfect = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer)), tokenizer, batch, TEMPLATE)
+    assert perfect == {name: 1.0 for name in TOKEN_CLASSES}
+    units = token_classes(tokenizer, canvas.input_ids, canvas) == 0
+    flawed = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer), wrong=units), tokenizer, batch, TEMPLATE)
+    assert flawed == {"result_units_digit": 0.0, "result_higher_digits": 1.0, "other_reasoning": 1.0, "answer": 1.0}

@@ -1,0 +1,60 @@
+"""The claims table's verdicts: beyond the noise band, inside it, the other way, and missing."""
+
+import pytest
+
+from mdlm_study.summary import CLAIMS, claims_table, compare, noise_band
+
+
+def test_noise_band_is_the_normal_95_percent_band():
+    assert noise_band(0.5, 0.5, 100) == pytest.approx(1.96 * (0.5 / 100) ** 0.5)
+    assert compare(0.30, 0.10, 300) == 1 and compare(0.10, 0.30, 300) == -1 and compare(0.18, 0.16, 150) == 0
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        noise_band(0.5, 0.5, 0)
+
+
+def summaries(overrides=None):
+    s = {
+        "01_training": {"exact_answer_accuracy": 0.8, "answer_only_accuracy": 0.4, "n_problems": 300},
+        "02_any_order_vs_l2r": {"l2r_accuracy": 0.8, "best_any_order_accuracy": 0.8, "whole_canvas_entropy_accuracy": 0.5,
+                                "fraction_leftmost": 0.5, "mean_distance": 3.0, "sudoku_l2r": 0.36, "sudoku_best_any_order": 0.6, "n_problems": 300},
+        "03_parallel_decoding": {"k1_accuracy": 0.8, "k2_drop_points": -15.0, "k4_drop_points": -43.0, "med_speedup": 2.7,
+                                 "med_accuracy": 0.8, "n_problems": 300},
+        "04_early_exit": {"med_exit_speedup": 3.3, "med_exit_accuracy": 0.79, "entropy_accuracy": 0.8, "n_problems": 300},
+        "05_finetuning": {"posterior_fraction_correct_on_failures": 0.4, "failures_ci_high": 0.45, "filter_gain_keep_0.5": 0.01,
+                          "posterior_fraction_correct_overall": 0.6, "finetune_base": 0.5, "finetune_gold": 0.65,
+                          "finetune_posterior": 0.66, "finetune_both": 0.8, "n_problems": 300},
+        "06_step_scoring": {"auroc_answer_loglik": 0.8, "auroc_low": 0.75, "auroc_high": 0.85, "n_problems": 300},
+    }
+    for (table, key), value in (overrides or {}).items():
+        s[table][key] = value
+    return s
+
+
+def verdicts(s):
+    table = claims_table(s)
+    assert len(table) == len(CLAIMS)
+    return dict(zip(table["claim"], table["verdict"], strict=True))
+
+
+def test_the_papers_numbers_give_holds_everywhere():
+    assert set(verdicts(summaries()).values()) == {"holds"}
+
+
+def test_small_differences_are_inconclusive_and_reversals_differ():
+    claim = "Sudoku: any-order beats left-to-right (Table A)"
+    assert verdicts(summaries({("02_any_order_vs_l2r", "sudoku_best_any_order"): 0.40}))[claim] == "inconclusive"
+    assert verdicts(summaries({("02_any_order_vs_l2r", "sudoku_best_any_order"): 0.10}))[claim] == "differs"
+    claim = "Fixed 2 / 4 tokens per step lose accuracy (Table B)"
+    assert verdicts(summaries({("03_parallel_decoding", "k2_drop_points"): -1.0}))[claim] == "inconclusive"
+    assert verdicts(summaries({("03_parallel_decoding", "k2_drop_points"): 15.0}))[claim] == "differs"
+    claim = "Step scoring without rollouts separates correct from flawed reasoning"
+    assert verdicts(summaries({("06_step_scoring", "auroc_low"): 0.45}))[claim] == "inconclusive"
+
+
+def test_a_speedup_below_the_claims_size_differs_and_missing_values_are_missing():
+    s = summaries({("03_parallel_decoding", "med_speedup"): 1.5})
+    assert verdicts(s)["MED keeps accuracy with ~2.7x fewer steps (Table C)"] == "differs"
+    del s["06_step_scoring"]
+    table = claims_table(s)
+    row = table[table["claim"] == "Step scoring without rollouts separates correct from flawed reasoning"].iloc[0]
+    assert row["verdict"] == "missing" and row["ours"] == "not measured"
