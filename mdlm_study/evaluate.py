@@ -128,23 +128,19 @@ def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.T
     """[B, L] long class of each gold response token (:data:`TOKEN_CLASSES`): a result digit (a digit
     whose number follows ``=``), split into the units digit and the higher place digits; any other
     reasoning token; an answer-slot token; -1 outside the response and for EOS/pad fill."""
-    from mdlm_study.train import digit_ids
+    from mdlm_study.train import digit_ids, digit_runs
 
     digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
-    fill = {canvas.special.eos_id, canvas.special.pad_id}
-    reasoning, answer = canvas.span_mask("reasoning"), canvas.span_mask("answer")
+    fill = torch.isin(input_ids, torch.tensor([canvas.special.eos_id, canvas.special.pad_id]))
+    reasoning, answer = canvas.span_mask("reasoning") & ~fill, canvas.span_mask("answer") & ~fill
     classes = torch.full_like(input_ids, -1)
-    for row, ids in enumerate(input_ids.tolist()):
-        for col, token in enumerate(ids):
-            if answer[row, col] and token not in fill:
-                classes[row, col] = 3
-            elif reasoning[row, col] and token not in fill:
-                start = col
-                while token in digits and start > 0 and ids[start - 1] in digits:
-                    start -= 1
-                is_result = token in digits and start > 0 and ids[start - 1] == equals
-                is_units = col + 1 >= len(ids) or ids[col + 1] not in digits
-                classes[row, col] = (0 if is_units else 1) if is_result else 2
+    classes[reasoning] = 2
+    classes[answer] = 3
+    for row, (ids, inside) in enumerate(zip(input_ids.tolist(), reasoning.tolist(), strict=True)):
+        for start, end in digit_runs(ids, inside, digits):
+            if start > 0 and ids[start - 1] == equals:  # a step's result: higher digits, then the units digit
+                classes[row, start : end - 1] = 1
+                classes[row, end - 1] = 0
     return classes
 
 
@@ -162,7 +158,7 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
     gold, response = canvas.input_ids, canvas.response_mask
     classes = token_classes(tokenizer, gold, canvas)
     cols = torch.arange(gold.shape[1])
-    hits = torch.zeros(len(TOKEN_CLASSES)), torch.zeros(len(TOKEN_CLASSES))
+    hits, counts = torch.zeros(len(TOKEN_CLASSES)), torch.zeros(len(TOKEN_CLASSES))
     start = canvas.reasoning[:, :1]
     for offset in range(int((canvas.answer[:, 1:] - start).max())):
         target = start + offset  # [B, 1]
@@ -171,11 +167,9 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
         logits = (out.logits if hasattr(out, "logits") else out).float().clone()
         logits[..., canvas.special.mask_id] = float("-inf")
         predicted = logits.gather(1, target.unsqueeze(-1).expand(-1, 1, logits.shape[-1])).argmax(-1)  # [B, 1]
-        is_target = cols == target
         correct = (predicted == gold.gather(1, target))[:, 0]
-        target_class = classes[is_target]
-        for k in range(len(TOKEN_CLASSES)):
-            rows = target_class == k
-            hits[0][k] += correct[rows].sum()
-            hits[1][k] += rows.sum()
-    return {name: float(hits[0][k] / hits[1][k]) if hits[1][k] else float("nan") for k, name in enumerate(TOKEN_CLASSES)}
+        target_class = classes.gather(1, target)[:, 0]
+        scored = target_class >= 0
+        hits += torch.bincount(target_class[scored], weights=correct[scored].float(), minlength=len(TOKEN_CLASSES))
+        counts += torch.bincount(target_class[scored], minlength=len(TOKEN_CLASSES))
+    return {name: float(hits[k] / counts[k]) if counts[k] else float("nan") for k, name in enumerate(TOKEN_CLASSES)}

@@ -266,6 +266,8 @@ def scoring_items(problems: Sequence[Problem], *, propagate: bool = True, seed: 
     too long (a result gaining a digit, propagated) is redrawn, up to ``max_tries`` times; a problem
     with no corruption that fits (or whose gold trace does not) is left out, so every scored trace is
     one the template can hold."""
+    if max_tries < 1:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
     rng, rows, items = random.Random(seed), [], []
     for problem in problems:
         if fits is not None and not fits(problem.steps):

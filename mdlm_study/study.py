@@ -42,7 +42,7 @@ class Recipe:
     train: TrainConfig
 
 
-# Sized for one CPU thread per training process (two processes side by side, ~28 min each; README):
+# Sized for one CPU thread per training process (two processes side by side; the default run took 31 min; README):
 # fp32 (bf16 is emulated on AVX2-only CPUs), 0.86M parameters, flat loss, restated numbers masked with
 # their copies (the recipe search in the README says why each choice won).
 _MODEL = ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384, arch="eurobert")

@@ -115,6 +115,21 @@ def digit_ids(tokenizer) -> set[int]:
     return {i for token, i in tokenizer.get_vocab().items() if len(token) == 1 and token.isdigit()}
 
 
+def digit_runs(ids: list[int], inside: list[bool], digits: set[int]) -> list[tuple[int, int]]:
+    """(start, end) of every maximal run of digit tokens (one number) at positions where ``inside``."""
+    runs, col = [], 0
+    while col < len(ids):
+        if not (inside[col] and ids[col] in digits):
+            col += 1
+            continue
+        end = col
+        while end < len(ids) and inside[end] and ids[end] in digits:
+            end += 1
+        runs.append((col, end))
+        col = end
+    return runs
+
+
 def copy_groups(input_ids: torch.Tensor, response_mask: torch.Tensor, digits: set[int]) -> torch.Tensor:
     """[N, W] long: for each response position inside a number (a run of digit tokens), the column of
     the first occurrence in the response of the same digit of the same number; every other position
@@ -126,18 +141,11 @@ def copy_groups(input_ids: torch.Tensor, response_mask: torch.Tensor, digits: se
     of the token being decoded). Digits stay separate groups, so "tens visible, units masked" still occurs."""
     groups = torch.arange(input_ids.shape[1]).repeat(input_ids.shape[0], 1)
     for row, (ids, response) in enumerate(zip(input_ids.tolist(), response_mask.tolist(), strict=True)):
-        first_seen, col = {}, 0
-        while col < len(ids):
-            if not (response[col] and ids[col] in digits):
-                col += 1
-                continue
-            end = col
-            while end < len(ids) and response[end] and ids[end] in digits:
-                end += 1
-            number = tuple(ids[col:end])
-            for k in range(end - col):
-                groups[row, col + k] = first_seen.setdefault((number, k), col + k)
-            col = end
+        first_seen = {}
+        for start, end in digit_runs(ids, response, digits):
+            number = tuple(ids[start:end])
+            for k in range(end - start):
+                groups[row, start + k] = first_seen.setdefault((number, k), start + k)
     return groups
 
 

@@ -238,3 +238,5 @@ def test_corruptions_that_overflow_the_slot_are_redrawn_or_left_out(tokenizer, p
     table = evaluate_step_scoring(CountToy(tokenizer, template, problems[0].answer, [0.5] * 4), tokenizer, problems, template,
                                   methods=["answer_loglik"], baseline=False)
     assert set(table["uid"]) == kept
+    with pytest.raises(ValueError, match="max_tries must be >= 1, got 0"):
+        scoring_items(problems, fits=fits, max_tries=0)
