@@ -20,7 +20,12 @@ The presets (all 1,500 steps, batch 64, ~1.8M parameters, hidden 192, 4 layers):
 Presets on the study's task (``mdlm_study.data.DEFAULT_CONFIG``: + and x carry, - never borrows),
 sized for an fp32 CPU thread (0.86M parameters, hidden 128, batch 32, lr 2e-3, flat loss, 40k problems):
 - ``study_small_iid``: LLaDA's independent masks;
-- ``study_small_copies``: a restated number is masked together with its copies (``mask_copies``).
+- ``study_small_copies``: a restated number is masked together with its copies (``mask_copies``);
+- ``study_small_copies_drills64`` / ``_drills128``: the same plus 64 / 128 arithmetic drills per step
+  (``tasks.arithmetic.drills``: every single step the task allows, ``"47+3="`` -> ``"50"``, as an
+  auxiliary batch; ``TrainConfig.aux_batch_size``);
+- ``study_small_copies_lr1e-3``: ``study_small_copies`` at half the peak learning rate;
+- ``study_small_values_copies``: the same with smaller numbers (start 2-19, every value below 60).
 
 The results file also keeps the partial curves of a full study run on carry-free arithmetic
 (``study_carry_free_*``), stopped when the answer-only model overtook the reasoning model; that is
@@ -55,16 +60,21 @@ PRESETS = {
                                       "train": {"suffix_mask_prob": 0.5, "lr": 2e-3}},
     "study_small_iid": {**SMALL, "train": SMALL_TRAIN},
     "study_small_copies": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True}},
+    "study_small_copies_drills64": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "aux_batch_size": 64}},
+    "study_small_copies_drills128": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "aux_batch_size": 128}},
+    "study_small_copies_lr1e-3": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "lr": 1e-3}},
+    "study_small_values_copies": {**SMALL, "task": {**STUDY_TASK, "start_range": (2, 19), "max_value": 59},
+                                  "train": {**SMALL_TRAIN, "mask_copies": True}},
 }
 
 
 def run(name: str, preset: dict) -> dict:
     from mdlm_study.evaluate import evaluate_arithmetic, teacher_forced_accuracy
     from mdlm_study.model import ModelConfig, build_model, count_parameters
-    from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems, problem_key
+    from mdlm_study.tasks.arithmetic import ArithmeticConfig, drills, generate_problems, problem_key
     from mdlm_study.templates import Template
     from mdlm_study.tokenizer import build_tokenizer
-    from mdlm_study.train import TrainConfig, tokenize_examples, train
+    from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
 
     task = ArithmeticConfig(**preset.get("task", {}))
     test = generate_problems(dataclasses.replace(task, min_steps=3, max_steps=3), 150, seed=1000)
@@ -87,7 +97,8 @@ def run(name: str, preset: dict) -> dict:
         print(name, row, flush=True)
         return row
 
-    history = train(model, data, train_config, mask_id=tokenizer.mask_token_id, eval_fn=evaluate, progress=False)
+    aux = tokenize_pairs(tokenizer, *zip(*drills(task), strict=True)) if train_config.aux_batch_size else None
+    history = train(model, data, train_config, mask_id=tokenizer.mask_token_id, eval_fn=evaluate, aux=aux, progress=False)
     steps = [h["step"] for h in history if "accuracy" in h]
     return {"task": dataclasses.asdict(task), "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
             "parameters": count_parameters(model), "threads": torch.get_num_threads(), "minutes": (time.perf_counter() - started) / 60,

@@ -25,8 +25,9 @@ import torch
 
 from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.model import ModelConfig, build_model, count_parameters, load_tiny
+from mdlm_study.tasks.arithmetic import drills
 from mdlm_study.templates import Template
-from mdlm_study.train import TrainConfig, tokenize_examples, train
+from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
 
 ARITHMETIC_TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
 ANSWER_ONLY_TEMPLATE = replace(ARITHMETIC_TEMPLATE, reasoning_len=0)
@@ -85,6 +86,16 @@ def training_set(r: Recipe, data: StudyData, tokenizer):
     return tokenize_examples(tokenizer, [p.question for p in items], reasonings, [p.answer for p in items], r.template)
 
 
+def drill_set(r: Recipe, data: StudyData, tokenizer):
+    """The auxiliary batch source of an arithmetic recipe with ``train.aux_batch_size > 0``: every
+    single step the training task allows, ``"47+3="`` -> ``"50"`` (:func:`tasks.arithmetic.drills`),
+    the arithmetic a tiny model otherwise has to pick out of whole traces."""
+    if r.task != "arithmetic":
+        raise ValueError(f"recipe {r.name!r}: arithmetic drills need the arithmetic task, got task {r.task!r}")
+    heads, results = zip(*drills(data.arithmetic_config), strict=True)
+    return tokenize_pairs(tokenizer, heads, results)
+
+
 def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, seed: int = 0, eval_fn=None, resume: bool = False,
                  progress: bool = True) -> dict:
     """Train one recipe from scratch (or resume it); save the checkpoint, the tokenizer and a
@@ -95,8 +106,9 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
     config = replace(r.train, seed=seed)
     started = time.perf_counter()
     snapshots = (min(BASE_STEP, config.steps // 2),) if r.name == "default" else ()
+    aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
     history = train(model, training_set(r, data, tokenizer), config, mask_id=tokenizer.mask_token_id, out_dir=out_dir,
-                    tokenizer=tokenizer, eval_fn=eval_fn, resume=resume and (out_dir / "trainer_state.pt").exists(),
+                    tokenizer=tokenizer, eval_fn=eval_fn, aux=aux, resume=resume and (out_dir / "trainer_state.pt").exists(),
                     snapshots=snapshots, progress=progress)
     record = {
         "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
@@ -149,12 +161,14 @@ def training_curve(record: dict) -> pd.DataFrame:
 
 
 def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
-    """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe."""
+    """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe
+    (same model, training and template configs)."""
     path = Path(checkpoints_dir) / name / "training.json"
     if not path.exists():
         return False
     record = json.loads(path.read_text())
-    same = record.get("model") == json.loads(json.dumps(dataclasses.asdict(r.model))) and record.get("train", {}).get("steps") == r.train.steps
+    as_json = lambda config: json.loads(json.dumps(dataclasses.asdict(config)))  # noqa: E731  (tuples become lists, as in the record)
+    same = all(record.get(key) == as_json(config) for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
     return same and any(h.get("step") == r.train.steps for h in record.get("history", []))
 
 

@@ -117,3 +117,39 @@ def test_tiny_model_memorises_a_few_problems_end_to_end():
     train(model, data, TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup=20, eval_every=0, save_every=0), mask_id=tok.mask_token_id, progress=False)
     summary = summarize(evaluate_arithmetic(model, tok, problems, template, sampler="l2r"))
     assert summary["accuracy"] >= 0.75 and summary["trace_accuracy"] >= 0.75
+
+
+def test_a_finished_run_counts_only_for_its_exact_recipe(trained):
+    """``is_trained`` (what makes the main command skip a model) compares the whole recipe: changing
+    any training setting, not only the step count, retrains."""
+    from dataclasses import replace
+
+    from mdlm_study.study import is_trained
+
+    root, _ = trained
+    r = recipe("default", smoke=True)
+    assert is_trained("default", root / "checkpoints", r)
+    assert not is_trained("default", root / "checkpoints", replace(r, train=replace(r.train, lr=r.train.lr / 2)))
+    assert not is_trained("default", root / "checkpoints", replace(r, template=replace(r.template, reasoning_len=8)))
+    assert not is_trained("answer_only", root / "checkpoints", recipe("answer_only", smoke=True))
+
+
+def test_drills_join_arithmetic_recipes_only(trained):
+    """A recipe with ``aux_batch_size > 0`` trains on the task's arithmetic drills besides its traces;
+    asking for drills on Sudoku is an error that names the recipe."""
+    from dataclasses import replace
+
+    from mdlm_study.study import drill_set, study_tokenizer
+
+    _, data = trained
+    tokenizer = study_tokenizer(data)
+    drills = drill_set(recipe("default", smoke=True), data, tokenizer)
+    text = tokenizer.decode(drills.input_ids[0][drills.attention_mask[0].bool()], skip_special_tokens=True).replace(" ", "")
+    head, result = text.split("=")
+    left, right = head.replace("*", "+").replace("-", "+").split("+")
+    expected = {"+": int(left) + int(right), "-": int(left) - int(right), "*": int(left) * int(right)}
+    assert int(result) == expected[next(c for c in head if c in "+-*")]
+    assert drills.response_mask.sum(1).le(2).all() and drills.response_mask.any(1).all()
+    sudoku = recipe("sudoku", smoke=True)
+    with pytest.raises(ValueError, match="'sudoku'"):
+        drill_set(replace(sudoku, train=replace(sudoku.train, aux_batch_size=4)), data, tokenizer)
