@@ -144,7 +144,8 @@ def _run_parallel(jobs: list[Job], workers: int, previous: dict, times: dict) ->
 
 def run(jobs: list[Job], *, log_dir: Path, workers: int = 1) -> dict:
     """Run the jobs (in manifest order, or ``workers`` at a time) and record their wall times in
-    ``<log_dir>/run_times.json`` (``total_seconds``: the sum; ``wall_seconds``: the last run's wall time),
+    ``<log_dir>/run_times.json`` (``total_seconds``: the sum; ``wall_seconds``: the last run's wall time,
+    which covers the notebooks listed in ``ran``),
     also when a notebook fails (the notebooks that finished keep their times)."""
     if workers < 1:
         raise ValueError(f"jobs must be >= 1, got {workers}")
@@ -163,7 +164,7 @@ def run(jobs: list[Job], *, log_dir: Path, workers: int = 1) -> dict:
         log_dir.mkdir(parents=True, exist_ok=True)
         merged = {**previous, **times}  # runs of a subset (--only) update their own entries
         record = {"seconds": merged, "total_seconds": sum(merged.values()), "wall_seconds": time.perf_counter() - start, "jobs": workers,
-                  "complete": len(times) == len(jobs)}
+                  "complete": len(times) == len(jobs), "ran": sorted(times)}  # wall_seconds covers the notebooks in "ran"
         path.write_text(json.dumps(record, indent=2))
     return times
 

@@ -55,7 +55,8 @@ class Claim:
     verdict: Callable[..., str]  # values..., n -> verdict
     describe: Callable[..., str]  # values... -> our number in words
     n_table: str = ""  # the table whose n_problems sets the noise band
-    inconclusive: str = ""  # why, when the verdict is inconclusive (default: the accuracy noise band)
+    inconclusive: str | Callable[..., str] = ""  # why, when the verdict is inconclusive (text, or values..., n -> text;
+    # default: the accuracy noise band)
 
 
 def _not_better(l2r, best, n):
@@ -79,8 +80,16 @@ def _fraction_at_least(threshold):
     return verdict
 
 
-def _filtering(gain, overall, n):
-    return INCONCLUSIVE if overall == 0 else HOLDS if gain > 0 else DIFFERS
+def _filtering(overall, gain, n):
+    """The kept traces' fraction correct against all traces', beyond the noise band of n problems
+    (conservative: the kept traces outnumber the problems, but traces of one problem are correlated)."""
+    return INCONCLUSIVE if overall == 0 else _direction(compare(overall + gain, overall, n))
+
+
+def _filtering_inconclusive(overall, gain, n):
+    if overall == 0:
+        return "no posterior trace is fully correct, so filtering has nothing to select"
+    return f"inside the 95% noise band (±{100 * noise_band(overall + gain, overall, n):.1f} points at n = {n} problems)"
 
 
 def _on_par(gold, posterior, n):
@@ -132,9 +141,9 @@ CLAIMS = [
           lambda frac, high: f"{_fmt(frac)} of traces fully correct (exact step check; 95% CI up to {_fmt(high)})", S5,
           "the 95% CI of the fraction includes 0.2"),
     Claim("Log-probability filtering improves posterior traces", "+1.4% (appendix)",
-          ((S5, "filter_gain_keep_0.5"), (S5, "posterior_fraction_correct_overall")), _filtering,
-          lambda gain, overall: f"{gain:+.3f} keeping the top half ({_fmt(overall)} of all traces fully correct)", S5,
-          "no posterior trace is fully correct, so filtering has nothing to select"),
+          ((S5, "posterior_fraction_correct_overall"), (S5, "filter_gain_keep_0.5")), _filtering,
+          lambda overall, gain: f"{gain:+.3f} keeping the top half ({_fmt(overall)} of all traces fully correct)", S5,
+          _filtering_inconclusive),
     Claim("Fine-tuning on posterior traces is on par with gold traces (Table E)", "gold 64.6 vs posterior 66.1",
           ((S5, "finetune_gold"), (S5, "finetune_posterior")), _on_par,
           lambda gold, post: f"gold {_fmt(gold, True)} vs posterior {_fmt(post, True)}", S5),
@@ -155,6 +164,8 @@ CLAIMS = [
 
 
 def _note(c: Claim, verdict: str, values: tuple, n: int, summaries: dict) -> str:
+    if verdict == INCONCLUSIVE and callable(c.inconclusive):
+        return c.inconclusive(*values, n)
     if verdict == INCONCLUSIVE:
         return c.inconclusive or f"inside the 95% noise band (±{100 * noise_band(values[0], values[0], n):.1f} points at n = {n} problems)"
     if verdict == HOLDS and c.verdict in (_not_better, _on_par):  # a claim of no difference holds by not finding one

@@ -86,4 +86,4 @@ def test_a_failing_notebook_keeps_the_times_of_the_finished_ones(tmp_path, monke
     with pytest.raises(RuntimeError, match="cell failed"):
         runner.run(jobs, log_dir=tmp_path)
     record = json.loads((tmp_path / "run_times.json").read_text())
-    assert record["seconds"] == {"a.ipynb": 2.5} and record["complete"] is False
+    assert record["seconds"] == {"a.ipynb": 2.5} and record["complete"] is False and record["ran"] == ["a.ipynb"]

@@ -153,3 +153,12 @@ def test_drills_join_arithmetic_recipes_only(trained):
     sudoku = recipe("sudoku", smoke=True)
     with pytest.raises(ValueError, match="'sudoku'"):
         drill_set(replace(sudoku, train=replace(sudoku.train, aux_batch_size=4)), data, tokenizer)
+
+
+def test_full_recipes_compile_where_they_can_and_smoke_runs_never():
+    """The study's recipes train through torch.compile where a C++ compiler is found
+    (``compile=None``); smoke recipes, shorter than a compile, stay eager."""
+    from mdlm_study.study import RECIPES
+
+    assert all(recipe(name).train.compile is None for name in RECIPES)
+    assert all(recipe(name, smoke=True).train.compile is False for name in RECIPES)

@@ -20,7 +20,7 @@ def summaries(overrides=None):
         "03_parallel_decoding": {"k1_accuracy": 0.8, "k2_drop_points": -15.0, "k4_drop_points": -43.0, "med_speedup": 2.7,
                                  "med_accuracy": 0.8, "n_problems": 300},
         "04_early_exit": {"med_exit_speedup": 3.3, "med_exit_accuracy": 0.79, "entropy_accuracy": 0.8, "n_problems": 300},
-        "05_finetuning": {"posterior_fraction_correct_on_failures": 0.4, "failures_ci_high": 0.45, "filter_gain_keep_0.5": 0.01,
+        "05_finetuning": {"posterior_fraction_correct_on_failures": 0.4, "failures_ci_high": 0.45, "filter_gain_keep_0.5": 0.1,
                           "posterior_fraction_correct_overall": 0.6, "finetune_base": 0.5, "finetune_gold": 0.65,
                           "finetune_posterior": 0.66, "finetune_both": 0.8, "n_problems": 300},
         "06_step_scoring": {"auroc_answer_loglik": 0.8, "auroc_low": 0.75, "auroc_high": 0.85, "n_problems": 300},
@@ -49,6 +49,18 @@ def test_small_differences_are_inconclusive_and_reversals_differ():
     assert verdicts(summaries({("03_parallel_decoding", "k2_drop_points"): 15.0}))[claim] == "differs"
     claim = "Step scoring without rollouts separates correct from flawed reasoning"
     assert verdicts(summaries({("06_step_scoring", "auroc_low"): 0.45}))[claim] == "inconclusive"
+
+
+def test_a_filtering_gain_inside_the_noise_is_inconclusive():
+    """2 of 600 posterior traces fully correct, 2 of the 300 kept: a +0.003 gain is noise, not a
+    confirmation; with no correct trace at all the note says filtering had nothing to select."""
+    claim = "Log-probability filtering improves posterior traces"
+    s = summaries({("05_finetuning", "posterior_fraction_correct_overall"): 2 / 600, ("05_finetuning", "filter_gain_keep_0.5"): 1 / 300})
+    table = claims_table(s).set_index("claim")
+    assert table.loc[claim, "verdict"] == "inconclusive" and "noise band" in table.loc[claim, "note"]
+    assert verdicts(summaries({("05_finetuning", "filter_gain_keep_0.5"): -0.1}))[claim] == "differs"
+    s = summaries({("05_finetuning", "posterior_fraction_correct_overall"): 0.0, ("05_finetuning", "filter_gain_keep_0.5"): 0.0})
+    assert "nothing to select" in claims_table(s).set_index("claim").loc[claim, "note"]
 
 
 def test_a_speedup_below_the_claims_size_differs_and_missing_values_are_missing():
