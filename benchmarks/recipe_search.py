@@ -25,6 +25,8 @@ sized for an fp32 CPU thread (0.86M parameters, hidden 128, batch 32, lr 2e-3, f
   (``tasks.arithmetic.drills``: every single step the task allows, ``"47+3="`` -> ``"50"``, as an
   auxiliary batch; ``TrainConfig.aux_batch_size``);
 - ``study_small_copies_lr1e-3``: ``study_small_copies`` at half the peak learning rate;
+- ``study_small_copies_wd0.1`` / ``_lr1e-3_wd0.1``: weight decay 0.1 (without / with lr 1e-3), the
+  settings that learnt the arithmetic fastest in ``benchmarks/drill_probe.py``;
 - ``study_small_values_copies``: the same with smaller numbers (start 2-19, every value below 60).
 
 The results file also keeps the partial curves of a full study run on carry-free arithmetic
@@ -63,6 +65,8 @@ PRESETS = {
     "study_small_copies_drills64": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "aux_batch_size": 64}},
     "study_small_copies_drills128": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "aux_batch_size": 128}},
     "study_small_copies_lr1e-3": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "lr": 1e-3}},
+    "study_small_copies_wd0.1": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "weight_decay": 0.1}},
+    "study_small_copies_lr1e-3_wd0.1": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "lr": 1e-3, "weight_decay": 0.1}},
     "study_small_values_copies": {**SMALL, "task": {**STUDY_TASK, "start_range": (2, 19), "max_value": 59},
                                   "train": {**SMALL_TRAIN, "mask_copies": True}},
 }
