@@ -29,18 +29,13 @@ HELD_OUT = 300
 
 
 def greedy_l2r_accuracy(model, tokenizer, pairs) -> float:
-    """Exact-match accuracy of the held-out results, filled one token at a time from the left."""
+    """Exact-match accuracy of the held-out results, decoded greedily left to right by the engine."""
+    from mdlm_study.sampling import generate
+
     ids, attn, response, _ = pairs.batch(torch.arange(len(pairs)), trim=False)
-    ids = ids.masked_fill(response, tokenizer.mask_token_id)
-    positions = torch.arange(ids.shape[1]).expand_as(ids)
-    with torch.no_grad():
-        for _ in range(int(response.sum(1).max())):
-            masked = ids == tokenizer.mask_token_id
-            first = torch.where(masked, positions, ids.shape[1]).min(1).values
-            rows = (first < ids.shape[1]).nonzero()[:, 0]
-            logits = model(input_ids=ids, attention_mask=attn).logits
-            ids[rows, first[rows]] = logits[rows, first[rows]].argmax(-1)
-    return float((ids == pairs.input_ids).all(1).float().mean())
+    out = generate(model, ids.masked_fill(response, tokenizer.mask_token_id), sampler="l2r", mask_id=tokenizer.mask_token_id,
+                   attention_mask=attn)
+    return float((out.sequences == pairs.input_ids).all(1).float().mean())
 
 
 def run(overrides: dict) -> dict:

@@ -161,6 +161,11 @@ def training_curve(record: dict) -> pd.DataFrame:
     return table
 
 
+def _as_recorded(config) -> dict:
+    """A config as ``training.json`` holds it after the JSON round trip (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
 def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe
     (same model, training and template configs)."""
@@ -168,8 +173,7 @@ def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     if not path.exists():
         return False
     record = json.loads(path.read_text())
-    as_json = lambda config: json.loads(json.dumps(dataclasses.asdict(config)))  # noqa: E731  (tuples become lists, as in the record)
-    same = all(record.get(key) == as_json(config) for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
+    same = all(record.get(key) == _as_recorded(config) for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
     return same and any(h.get("step") == r.train.steps for h in record.get("history", []))
 
 
