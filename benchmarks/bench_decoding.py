@@ -33,6 +33,8 @@ CONFIGS = [
     {"sampler": "med", "med_lambda": 0.5, "exit_gamma": 1.0},
     {"sampler": "med", "med_lambda": 1.0, "exit_gamma": 0.1},
     {"sampler": "med", "med_lambda": 1.0, "exit_gamma": 1.0},
+    {"sampler": "med", "med_lambda": 1.5, "exit_gamma": 1.0},
+    {"sampler": "med", "med_lambda": 2.0, "exit_gamma": 1.0},
     {"sampler": "l2r", "tokens_per_step": 1},
 ]
 

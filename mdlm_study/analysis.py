@@ -78,6 +78,17 @@ def sweep(evaluate, problems, configs: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def fixed_k_drops(table: pd.DataFrame) -> pd.DataFrame:
+    """The fixed-k rows of a :func:`sweep` (``sampler == "entropy"``, PAPER.md Table B) with each
+    one's accuracy change against k = 1 in points; ``ValueError`` when the sweep has no k = 1 row."""
+    fixed = table[table["sampler"] == "entropy"][["tokens_per_step", "accuracy", "mean_nfe"]].copy()
+    reference = fixed[fixed["tokens_per_step"] == 1]
+    if reference.empty:
+        raise ValueError(f"the sweep needs an entropy row with tokens_per_step=1, got {sorted(fixed['tokens_per_step'])}")
+    fixed["drop_vs_k1_points"] = 100 * (fixed["accuracy"] - float(reference["accuracy"].iloc[0]))
+    return fixed.reset_index(drop=True)
+
+
 def decode_with_history(model, tokenizer, questions, template, *, seed: int = 0, **kwargs):
     """One batch decoded with the history kept (for order, failure and H_UB analyses)."""
     from mdlm_study.sampling import generate

@@ -17,7 +17,8 @@ def summaries(overrides=None):
         "01_training": {"exact_answer_accuracy": 0.8, "answer_only_accuracy": 0.4, "n_problems": 300},
         "02_any_order_vs_l2r": {"l2r_accuracy": 0.8, "best_any_order_accuracy": 0.8, "whole_canvas_entropy_accuracy": 0.5,
                                 "fraction_leftmost": 0.5, "mean_distance": 3.0, "sudoku_l2r": 0.36, "sudoku_best_any_order": 0.6, "n_problems": 300},
-        "03_parallel_decoding": {"k1_accuracy": 0.8, "k2_drop_points": -15.0, "k4_drop_points": -43.0, "med_speedup": 2.7,
+        "03_parallel_decoding": {"k1_accuracy": 0.8, "k2_drop_points": -15.0, "k4_drop_points": -43.0, "sudoku_k1_accuracy": 0.5,
+                                 "sudoku_k2_drop_points": -15.0, "sudoku_k4_drop_points": -43.0, "med_speedup": 2.7,
                                  "med_accuracy": 0.8, "n_problems": 300},
         "04_early_exit": {"med_exit_speedup": 3.3, "med_exit_accuracy": 0.79, "entropy_accuracy": 0.8, "n_problems": 300},
         "05_finetuning": {"posterior_fraction_correct_on_failures": 0.4, "failures_ci_high": 0.45, "filter_gain_keep_0.5": 0.1,
@@ -49,6 +50,15 @@ def test_small_differences_are_inconclusive_and_reversals_differ():
     assert verdicts(summaries({("03_parallel_decoding", "k2_drop_points"): 15.0}))[claim] == "differs"
     claim = "Step scoring without rollouts separates correct from flawed reasoning"
     assert verdicts(summaries({("06_step_scoring", "auroc_low"): 0.45}))[claim] == "inconclusive"
+    claim = "Fixed 2 / 4 tokens per step lose accuracy, on Sudoku (Table B's effect where decoded cells constrain each other)"
+    # the study's Sudoku model on 150 puzzles: k = 2 costs 1 point (noise), k = 4 costs 12 (beyond the ±11-point band)
+    s = summaries({("03_parallel_decoding", "sudoku_k1_accuracy"): 0.43, ("03_parallel_decoding", "sudoku_k2_drop_points"): -1.0,
+                   ("03_parallel_decoding", "sudoku_k4_drop_points"): -12.0, ("03_parallel_decoding", "n_problems"): 150})
+    assert verdicts(s)[claim] == "inconclusive"
+    note = claims_table(s).set_index("claim").loc[claim, "note"]
+    assert note == "k = 2 inside the 95% noise band (±11.2 points); k = 4 beyond the 95% noise band (±10.8 points) at n = 150 problems"
+    s["03_parallel_decoding"]["sudoku_k2_drop_points"] = -12.0
+    assert verdicts(s)[claim] == "holds"
 
 
 def test_a_filtering_gain_inside_the_noise_is_inconclusive():

@@ -1,0 +1,84 @@
+"""What a longer budget buys the default model (issue 6: "if the target proves out of reach, show the
+accuracy-versus-training-minutes curve and what limits it").
+
+Trains the study's ``default`` recipe unchanged except for its length (``--steps``; the cosine
+schedule stretches with it) on the study's data, evaluates every ``--eval-every`` steps on all 300
+held-out 3-step problems, greedy left to right (exact answer, step and trace accuracy), and at the
+end decodes the same problems with entropy order at 1, 2 and 4 tokens per step: does the fixed-k
+loss of the paper appear once the model is better? Writes one JSON record to ``--out``.
+
+    OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
+        --checkpoints /tmp/budget --out benchmarks/results/budget_curve.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from mdlm_study.data import study_data, study_tokenizer
+from mdlm_study.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.model import load_tiny
+from mdlm_study.study import DATA_SIZES, recipe, train_recipe
+
+FIXED_K = (1, 2, 4)
+
+
+def curve_point(model, tokenizer, problems, template, started: float) -> dict:
+    """Greedy left-to-right accuracy on every held-out problem, with the wall time so far."""
+    summary = summarize(evaluate_arithmetic(model, tokenizer, problems, template, sampler="l2r", batch_size=300))
+    return {"minutes": (time.perf_counter() - started) / 60, "accuracy": summary["accuracy"],
+            "step_accuracy": summary["step_accuracy"], "trace_accuracy": summary["trace_accuracy"]}
+
+
+def fixed_k(model, tokenizer, problems, template) -> list[dict]:
+    """Entropy-ordered decoding at k tokens per step (PAPER.md Table C's fixed-k rows)."""
+    rows = []
+    for k in FIXED_K:
+        summary = summarize(evaluate_arithmetic(model, tokenizer, problems, template, sampler="entropy", tokens_per_step=k, batch_size=300))
+        rows.append({"tokens_per_step": k, **{key: summary[key] for key in ("accuracy", "step_accuracy", "mean_nfe")}})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=9000)
+    parser.add_argument("--eval-every", type=int, default=1500)
+    parser.add_argument("--checkpoints", default="/tmp/budget_curve")
+    parser.add_argument("--out", default="benchmarks/results/budget_curve.json")
+    args = parser.parse_args()
+    if args.steps < 1 or args.eval_every < 1:
+        raise ValueError(f"--steps and --eval-every must be >= 1, got {args.steps} and {args.eval_every}")
+    base = recipe("default")
+    r = replace(base, name=f"default_{args.steps}_steps",
+                train=replace(base.train, steps=args.steps, eval_every=args.eval_every, save_every=args.eval_every))
+    data = study_data(**DATA_SIZES, seed=0)
+    tokenizer = study_tokenizer(data)
+    started, curve = time.perf_counter(), []
+
+    def evaluate(model) -> dict:
+        point = curve_point(model, tokenizer, data.arithmetic_test, r.template, started)
+        curve.append(point)
+        print(point, flush=True)
+        return {"eval_accuracy": point["accuracy"]}
+
+    record = train_recipe(r, data, args.checkpoints, eval_fn=evaluate, progress=False)
+    model, _ = load_tiny(Path(args.checkpoints) / r.name)
+    steps = [h["step"] for h in record["history"] if "eval_accuracy" in h]
+    result = {"recipe": "default", "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
+              "train_seconds": record["train_seconds"], "n_problems": len(data.arithmetic_test),
+              "curve": [{"step": s, **p} for s, p in zip(steps, curve, strict=True)],
+              "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["fixed_k"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The notebooks' sweep helpers (mdlm_study.analysis) on hand-made evaluations whose numbers are known."""
+
+import pandas as pd
+import pytest
+
+from mdlm_study.analysis import dependency_depth, fixed_k_drops, sweep
+
+ACCURACY_BY_K = {1: 0.5, 2: 0.4, 4: 0.2}
+
+
+def fake_evaluate(problems, *, sampler, tokens_per_step=1, **_):
+    """Every problem correct with a known probability per k: the first round(acc * n) are right."""
+    n = len(problems)
+    correct = [i < round(ACCURACY_BY_K[tokens_per_step] * n) for i in range(n)]
+    return pd.DataFrame({"correct": correct, "nfe": [28 // tokens_per_step] * n})
+
+
+def test_sweep_labels_rows_and_fixed_k_drops_are_points_against_k1():
+    configs = [{"label": f"entropy k={k}", "sampler": "entropy", "tokens_per_step": k} for k in (1, 2, 4)]
+    table = sweep(fake_evaluate, list(range(10)), configs)
+    assert list(table["label"]) == ["entropy k=1", "entropy k=2", "entropy k=4"]
+    drops = fixed_k_drops(table)
+    assert list(drops["tokens_per_step"]) == [1, 2, 4]
+    assert list(drops["drop_vs_k1_points"]) == pytest.approx([0.0, -10.0, -30.0])
+    assert list(drops["mean_nfe"]) == [28, 14, 7]
+
+
+def test_fixed_k_drops_needs_a_k1_row():
+    table = sweep(fake_evaluate, list(range(10)), [{"sampler": "entropy", "tokens_per_step": 2}])
+    with pytest.raises(ValueError, match=r"tokens_per_step=1, got \[2\]"):
+        fixed_k_drops(table)
+
+
+def test_dependency_depth_counts_lines_plus_the_answer():
+    assert dependency_depth(["3+4=7", "7*2=14", " "]) == 3

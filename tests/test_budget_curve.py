@@ -1,0 +1,25 @@
+"""The budget-curve benchmark's evaluations (benchmarks/budget_curve.py) on a tiny random model."""
+
+import importlib.util
+import time
+from pathlib import Path
+
+from mdlm_study.study import ARITHMETIC_TEMPLATE
+
+_SPEC = importlib.util.spec_from_file_location("budget_curve", Path(__file__).parents[1] / "benchmarks" / "budget_curve.py")
+budget_curve = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(budget_curve)
+
+
+def test_fixed_k_decodes_k_tokens_per_forward(tiny_model, tokenizer, problems):
+    rows = budget_curve.fixed_k(tiny_model, tokenizer, problems[:6], ARITHMETIC_TEMPLATE)
+    slots = ARITHMETIC_TEMPLATE.reasoning_len + ARITHMETIC_TEMPLATE.answer_len  # 28 masked positions, no early exit
+    assert [r["tokens_per_step"] for r in rows] == [1, 2, 4]
+    assert [r["mean_nfe"] for r in rows] == [slots, slots / 2, slots / 4]
+    assert all(0 <= r["accuracy"] <= 1 and 0 <= r["step_accuracy"] <= 1 for r in rows)
+
+
+def test_curve_point_reports_accuracies_and_wall_time(tiny_model, tokenizer, problems):
+    point = budget_curve.curve_point(tiny_model, tokenizer, problems[:6], ARITHMETIC_TEMPLATE, time.perf_counter())
+    assert set(point) == {"minutes", "accuracy", "step_accuracy", "trace_accuracy"}
+    assert point["minutes"] >= 0 and all(0 <= point[k] <= 1 for k in ("accuracy", "step_accuracy", "trace_accuracy"))
