@@ -42,11 +42,12 @@ CONFIGS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--model", default="default", help="checkpoint folder under --checkpoints (e.g. a budget_curve.py run)")
     parser.add_argument("--data", default="data/arithmetic_test.jsonl")
     parser.add_argument("--n-problems", type=int, default=300)
     parser.add_argument("--out", default="benchmarks/results/decoding.json")
     args = parser.parse_args()
-    model, tokenizer, _ = load_study_model("default", args.checkpoints)
+    model, tokenizer, _ = load_study_model(args.model, args.checkpoints)
     problems = read_problems(args.data)[: args.n_problems]
     records = []
     for config in CONFIGS:

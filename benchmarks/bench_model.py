@@ -2,7 +2,8 @@
 greedy left-to-right decoding, the answer-only baseline, training time and throughput.
 
 Writes ``exact_answer_accuracy``, ``answer_only_accuracy``, ``train_seconds`` (and the trace and
-step accuracies, the Sudoku solve rates by decoding order and by cells per step, tokens/s) to the output JSON.
+step accuracies, the teacher-forced accuracy by token class and by step, the Sudoku solve rates by
+decoding order and by cells per step, tokens/s) to the output JSON.
 
 Run (after the models are trained): ``python benchmarks/bench_model.py --checkpoints checkpoints``
 """
@@ -14,7 +15,7 @@ import json
 import os
 
 from mdlm_study.data import read_problems
-from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize, teacher_forced_accuracy
 from mdlm_study.study import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
 from mdlm_study.tasks.sudoku import SudokuPuzzle
 
@@ -35,7 +36,8 @@ def main() -> None:
     model, tok, record = load_study_model("default", args.checkpoints)
     summary = summarize(evaluate_arithmetic(model, tok, problems, ARITHMETIC_TEMPLATE, sampler="l2r"))
     results.update(exact_answer_accuracy=summary["accuracy"], trace_accuracy=summary["trace_accuracy"], step_accuracy=summary["step_accuracy"],
-                   train_seconds=record["train_seconds"], parameters=record["parameters"], train_tokens_per_s=mean_tokens_per_s(record["history"]))
+                   train_seconds=record["train_seconds"], parameters=record["parameters"], train_tokens_per_s=mean_tokens_per_s(record["history"]),
+                   teacher_forced=teacher_forced_accuracy(model, tok, problems, ARITHMETIC_TEMPLATE))  # what limits it: the arithmetic, by step
     model, tok, record = load_study_model("answer_only", args.checkpoints)
     results["answer_only_accuracy"] = summarize(evaluate_arithmetic(model, tok, problems, ANSWER_ONLY_TEMPLATE, sampler="l2r"))["accuracy"]
     results["answer_only_train_seconds"] = record["train_seconds"]

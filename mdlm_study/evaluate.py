@@ -124,24 +124,44 @@ def evaluate_gsm8k(model, tokenizer, problems, template: Template, *, sampler: s
     return pd.DataFrame(rows)
 
 
+def _result_runs(tokenizer, input_ids: torch.Tensor, inside: torch.Tensor):
+    """(row, step, start, end) of every step result in the reasoning: a run of digits right after
+    ``=``, with ``step`` counting the row's results from 0."""
+    from mdlm_study.train import digit_ids, digit_runs
+
+    digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
+    for row, (ids, mask) in enumerate(zip(input_ids.tolist(), inside.tolist(), strict=True)):
+        results = [(start, end) for start, end in digit_runs(ids, mask, digits) if start > 0 and ids[start - 1] == equals]
+        for step, (start, end) in enumerate(results):
+            yield row, step, start, end
+
+
+def _reasoning_and_answer(input_ids: torch.Tensor, canvas: Canvas) -> tuple[torch.Tensor, torch.Tensor]:
+    fill = torch.isin(input_ids, torch.tensor([canvas.special.eos_id, canvas.special.pad_id]))
+    return canvas.span_mask("reasoning") & ~fill, canvas.span_mask("answer") & ~fill
+
+
 def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:
     """[B, L] long class of each gold response token (:data:`TOKEN_CLASSES`): a result digit (a digit
     whose number follows ``=``), split into the units digit and the higher place digits; any other
     reasoning token; an answer-slot token; -1 outside the response and for EOS/pad fill."""
-    from mdlm_study.train import digit_ids, digit_runs
-
-    digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
-    fill = torch.isin(input_ids, torch.tensor([canvas.special.eos_id, canvas.special.pad_id]))
-    reasoning, answer = canvas.span_mask("reasoning") & ~fill, canvas.span_mask("answer") & ~fill
+    reasoning, answer = _reasoning_and_answer(input_ids, canvas)
     classes = torch.full_like(input_ids, -1)
     classes[reasoning] = 2
     classes[answer] = 3
-    for row, (ids, inside) in enumerate(zip(input_ids.tolist(), reasoning.tolist(), strict=True)):
-        for start, end in digit_runs(ids, inside, digits):
-            if start > 0 and ids[start - 1] == equals:  # a step's result: higher digits, then the units digit
-                classes[row, start : end - 1] = 1
-                classes[row, end - 1] = 0
+    for row, _, start, end in _result_runs(tokenizer, input_ids, reasoning):  # higher digits, then the units digit
+        classes[row, start : end - 1] = 1
+        classes[row, end - 1] = 0
     return classes
+
+
+def units_digit_steps(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:
+    """[B, L] long: at the units digit of each step's result, the step's index (0 = first step);
+    -1 everywhere else."""
+    steps = torch.full_like(input_ids, -1)
+    for row, step, _, end in _result_runs(tokenizer, input_ids, _reasoning_and_answer(input_ids, canvas)[0]):
+        steps[row, end - 1] = step
+    return steps
 
 
 TOKEN_CLASSES = ("result_units_digit", "result_higher_digits", "other_reasoning", "answer")
@@ -152,13 +172,17 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
     """Next-token accuracy of left-to-right decoding with the gold prefix given (teacher forcing), by
     token class (:func:`token_classes`): for each response offset j, every response position from j
     on is masked and the argmax at j is compared with the gold token. Separates "has not learnt the
-    arithmetic" (result digits, above all units digits) from "has not learnt the format" (other tokens)."""
+    arithmetic" (result digits, above all units digits) from "has not learnt the format" (other tokens).
+    ``units_digit_by_step`` splits the units digits by step (first step's result, second's, ...):
+    the first step's operands are both stated in the question, later steps read one off the trace."""
     canvas = build_canvas(tokenizer, [p.question for p in problems], template, answers=[p.answer for p in problems],
                           reasonings=[p.reasoning for p in problems])
     gold, response = canvas.input_ids, canvas.response_mask
-    classes = token_classes(tokenizer, gold, canvas)
+    classes, steps = token_classes(tokenizer, gold, canvas), units_digit_steps(tokenizer, gold, canvas)
+    n_steps = int(steps.max()) + 1
     cols = torch.arange(gold.shape[1])
     hits, counts = torch.zeros(len(TOKEN_CLASSES)), torch.zeros(len(TOKEN_CLASSES))
+    step_hits, step_counts = torch.zeros(n_steps), torch.zeros(n_steps)
     start = canvas.reasoning[:, :1]
     for offset in range(int((canvas.answer[:, 1:] - start).max())):
         target = start + offset  # [B, 1]
@@ -172,4 +196,10 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
         scored = target_class >= 0
         hits += torch.bincount(target_class[scored], weights=correct[scored].float(), minlength=len(TOKEN_CLASSES))
         counts += torch.bincount(target_class[scored], minlength=len(TOKEN_CLASSES))
-    return {name: float(hits[k] / counts[k]) if counts[k] else float("nan") for k, name in enumerate(TOKEN_CLASSES)}
+        target_step = steps.gather(1, target)[:, 0]
+        units = target_step >= 0
+        step_hits += torch.bincount(target_step[units], weights=correct[units].float(), minlength=n_steps)
+        step_counts += torch.bincount(target_step[units], minlength=n_steps)
+    result = {name: float(hits[k] / counts[k]) if counts[k] else float("nan") for k, name in enumerate(TOKEN_CLASSES)}
+    result["units_digit_by_step"] = [float(step_hits[k] / step_counts[k]) for k in range(n_steps)]
+    return result

@@ -1,8 +1,9 @@
 """Teacher-forced accuracy by token class (evaluate.teacher_forced_accuracy): oracles whose errors are known."""
 
+import pytest
 import torch
 
-from mdlm_study.evaluate import TOKEN_CLASSES, teacher_forced_accuracy, token_classes
+from mdlm_study.evaluate import TOKEN_CLASSES, teacher_forced_accuracy, token_classes, units_digit_steps
 from mdlm_study.templates import Template, build_canvas
 
 TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
@@ -44,7 +45,21 @@ def test_oracle_is_perfect_and_errors_land_in_their_class(tokenizer, problems):
     batch = [p for p in problems if p.reasoning][:12]
     canvas = gold_canvas(tokenizer, batch)
     perfect = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer)), tokenizer, batch, TEMPLATE)
-    assert perfect == {name: 1.0 for name in TOKEN_CLASSES}
+    n_steps = max(len(p.steps) for p in batch)
+    assert perfect == {**{name: 1.0 for name in TOKEN_CLASSES}, "units_digit_by_step": [1.0] * n_steps}
     units = token_classes(tokenizer, canvas.input_ids, canvas) == 0
     flawed = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer), wrong=units), tokenizer, batch, TEMPLATE)
-    assert flawed == {"result_units_digit": 0.0, "result_higher_digits": 1.0, "other_reasoning": 1.0, "answer": 1.0}
+    assert flawed == {"result_units_digit": 0.0, "result_higher_digits": 1.0, "other_reasoning": 1.0, "answer": 1.0,
+                      "units_digit_by_step": [0.0] * n_steps}
+
+
+def test_units_digit_by_step_isolates_the_step_the_errors_are_in(tokenizer, problems):
+    batch = [p for p in problems if len(p.steps) == 3][:8]
+    canvas = gold_canvas(tokenizer, batch)
+    steps = units_digit_steps(tokenizer, canvas.input_ids, canvas)
+    assert ((steps >= 0).sum(1) == 3).all()  # one units digit per step, in every row
+    assert ((steps >= 0) == (token_classes(tokenizer, canvas.input_ids, canvas) == 0)).all()
+    second = steps == 1
+    flawed = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer), wrong=second), tokenizer, batch, TEMPLATE)
+    assert flawed["units_digit_by_step"] == [1.0, 0.0, 1.0]
+    assert flawed["result_units_digit"] == pytest.approx(2 / 3)
