@@ -36,6 +36,7 @@ def main() -> None:
     model, tok, record = load_study_model("default", args.checkpoints)
     summary = summarize(evaluate_arithmetic(model, tok, problems, ARITHMETIC_TEMPLATE, sampler="l2r"))
     results.update(exact_answer_accuracy=summary["accuracy"], trace_accuracy=summary["trace_accuracy"], step_accuracy=summary["step_accuracy"],
+                   restatement_rate=summary["restatement_rate"],
                    train_seconds=record["train_seconds"], parameters=record["parameters"], train_tokens_per_s=mean_tokens_per_s(record["history"]),
                    teacher_forced=teacher_forced_accuracy(model, tok, problems, ARITHMETIC_TEMPLATE))  # what limits it: the arithmetic, by step
     model, tok, record = load_study_model("answer_only", args.checkpoints)

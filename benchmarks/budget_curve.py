@@ -1,11 +1,12 @@
 """What a longer budget buys the default model (issue 6: "if the target proves out of reach, show the
 accuracy-versus-training-minutes curve and what limits it").
 
-Trains the study's ``default`` recipe unchanged except for its length (``--steps``; the cosine
-schedule stretches with it) on the study's data, evaluates every ``--eval-every`` steps on all 300
-held-out 3-step problems, greedy left to right (exact answer, step and trace accuracy), and at the
-end decodes the same problems with entropy order at 1, 2 and 4 tokens per step: does the fixed-k
-loss of the paper appear once the model is better? Writes one JSON record to ``--out``.
+Trains the study's ``default`` recipe (or ``--recipe answer_only``) unchanged except for its length
+(``--steps``; the cosine schedule stretches with it) and, optionally, its batch size
+(``--batch-size``) on the study's data, evaluates every ``--eval-every`` steps on all 300 held-out
+3-step problems, greedy left to right (exact answer, step and trace accuracy), and at the end
+decodes the same problems with entropy order at 1, 2 and 4 tokens per step: does the fixed-k loss
+of the paper appear once the model is better? Writes one JSON record to ``--out``.
 
     OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
         --checkpoints /tmp/budget --out benchmarks/results/budget_curve.json
@@ -47,16 +48,19 @@ def fixed_k(model, tokenizer, problems, template) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="default", choices=["default", "answer_only"], help="the study recipe to stretch")
     parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--eval-every", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default: the recipe's)")
     parser.add_argument("--checkpoints", default="/tmp/budget_curve")
     parser.add_argument("--out", default="benchmarks/results/budget_curve.json")
     args = parser.parse_args()
-    if args.steps < 1 or args.eval_every < 1:
-        raise ValueError(f"--steps and --eval-every must be >= 1, got {args.steps} and {args.eval_every}")
-    base = recipe("default")
-    r = replace(base, name=f"default_{args.steps}_steps",
-                train=replace(base.train, steps=args.steps, eval_every=args.eval_every, save_every=args.eval_every))
+    base = recipe(args.recipe)
+    batch_size = args.batch_size or base.train.batch_size
+    if min(args.steps, args.eval_every, batch_size) < 1:
+        raise ValueError(f"--steps, --eval-every and --batch-size must be >= 1, got {args.steps}, {args.eval_every}, {batch_size}")
+    r = replace(base, name=f"{args.recipe}_{args.steps}_steps" + (f"_batch{batch_size}" if batch_size != base.train.batch_size else ""),
+                train=replace(base.train, steps=args.steps, batch_size=batch_size, eval_every=args.eval_every, save_every=args.eval_every))
     data = study_data(**DATA_SIZES, seed=0)
     tokenizer = study_tokenizer(data)
     started, curve = time.perf_counter(), []
@@ -70,7 +74,7 @@ def main() -> None:
     record = train_recipe(r, data, args.checkpoints, eval_fn=evaluate, progress=False)
     model, _ = load_tiny(Path(args.checkpoints) / r.name)
     steps = [h["step"] for h in record["history"] if "eval_accuracy" in h]
-    result = {"recipe": "default", "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
+    result = {"recipe": args.recipe, "checkpoint": r.name, "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
               "train_seconds": record["train_seconds"], "n_problems": len(data.arithmetic_test),
               "curve": [{"step": s, **p} for s, p in zip(steps, curve, strict=True)],
               "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template)}

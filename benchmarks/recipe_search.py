@@ -27,6 +27,9 @@ sized for an fp32 CPU thread (0.86M parameters, hidden 128, batch 32, lr 2e-3, f
 - ``study_small_copies_lr1e-3``: ``study_small_copies`` at half the peak learning rate;
 - ``study_small_copies_wd0.1`` / ``_lr1e-3_wd0.1``: weight decay 0.1 (without / with lr 1e-3), the
   settings that learnt the arithmetic fastest in ``benchmarks/drill_probe.py``;
+- ``study_small_copies_forward``: a restated number is hidden whenever its source is, and also on its
+  own draw (``copy_rule="forward"``), so the model sees a visible result with a hidden restatement,
+  the context left-to-right decoding meets, and learns to restate;
 - ``study_small_copies_elbo``: LLaDA's 1/t weights instead of the flat mean (more weight on lightly
   masked examples, where a step's operands are visible while its result is masked);
 - ``study_small_values_copies``: the same with smaller numbers (start 2-19, every value below 60).
@@ -69,6 +72,7 @@ PRESETS = {
     "study_small_copies_lr1e-3": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "lr": 1e-3}},
     "study_small_copies_wd0.1": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "weight_decay": 0.1}},
     "study_small_copies_lr1e-3_wd0.1": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "lr": 1e-3, "weight_decay": 0.1}},
+    "study_small_copies_forward": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "copy_rule": "forward"}},
     "study_small_copies_elbo": {**SMALL, "train": {**SMALL_TRAIN, "mask_copies": True, "loss_weighting": "elbo"}},
     "study_small_values_copies": {**SMALL, "task": {**STUDY_TASK, "start_range": (2, 19), "max_value": 59},
                                   "train": {**SMALL_TRAIN, "mask_copies": True}},

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from mdlm_study.sampling import generate
-from mdlm_study.tasks.arithmetic import Problem, grade_trace
+from mdlm_study.tasks.arithmetic import Problem, grade_trace, restatements
 from mdlm_study.tasks.sudoku import SudokuPuzzle, solves
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
 
@@ -66,6 +66,7 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
     rows = []
     for i, (problem, read) in enumerate(zip(problems, readouts, strict=True)):
         grade = grade_trace(problem, read.steps)
+        restated, pairs = restatements(read.steps)
         rows.append(
             {
                 "uid": problem.uid,
@@ -76,6 +77,8 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
                 "trace_correct": grade.correct,
                 "first_wrong": grade.first_wrong,
                 "n_correct_steps": grade.n_correct_steps,
+                "n_restated": restated,
+                "n_step_pairs": pairs,
                 "nfe": int(out["nfe"][i]),
                 "exited": bool(out["exited"][i]),
                 "logprob": float(out["logprob"][i]),
@@ -108,6 +111,8 @@ def summarize(table: pd.DataFrame) -> dict:
             exit_rate=float(table["exited"].mean()),
             empty_reasoning_rate=float(table["empty_reasoning"].mean()),
         )
+    if "n_restated" in table:  # consecutive equations whose operand is the previous result (tasks.arithmetic.restatements)
+        summary["restatement_rate"] = float(table["n_restated"].sum() / max(1, table["n_step_pairs"].sum()))
     return summary
 
 

@@ -166,6 +166,13 @@ def _as_recorded(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def _with_later_defaults(recorded: dict, config) -> dict:
+    """A recorded config with the fields added to ``config``'s class since that run filled in with
+    their defaults (a new field's default is the behaviour runs had before it existed)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    return {**json.loads(json.dumps(defaults)), **recorded}
+
+
 def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe
     (same model, training and template configs)."""
@@ -173,7 +180,8 @@ def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     if not path.exists():
         return False
     record = json.loads(path.read_text())
-    same = all(record.get(key) == _as_recorded(config) for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
+    same = all(key in record and _with_later_defaults(record[key], config) == _as_recorded(config)
+               for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
     return same and any(h.get("step") == r.train.steps for h in record.get("history", []))
 
 

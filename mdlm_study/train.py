@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 STATE_FILE = "trainer_state.pt"
+COPY_RULES = ("tied", "forward")  # TrainConfig.copy_rule: how mask_copies links a restated number to its source
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class TrainConfig:
     suffix_mask_prob: float = 0.0  # fraction of examples whose response is masked from a random cut on (block-diffusion style)
     aux_batch_size: int = 0  # examples per step from the auxiliary set passed to train() (e.g. arithmetic drills); 0 = none
     mask_copies: bool = False  # a number repeated in the response is masked together with its copies, digit by digit (:func:`copy_groups`)
+    copy_rule: str = "tied"  # with mask_copies: "tied" = a group shares one draw; "forward" = a copy is also masked by its own draw (:func:`mdlm_loss`)
     bf16: bool | None = None  # bf16 autocast for the forward pass; None = only where the device has native bf16 (:func:`native_bf16`)
     compile: bool | None = False  # training forward through torch.compile (:func:`compiled_forward`); None = where a C++ compiler is found
     seed: int = 0  # seeds batches and masks
@@ -63,6 +65,8 @@ class TrainConfig:
             raise ValueError(f"eps must be in (0, 1), got {self.eps}")
         if not 0 <= self.suffix_mask_prob <= 1:
             raise ValueError(f"suffix_mask_prob must be in [0, 1], got {self.suffix_mask_prob}")
+        if self.copy_rule not in COPY_RULES:
+            raise ValueError(f"copy_rule must be one of {COPY_RULES}, got {self.copy_rule!r}")
         if self.loss_weighting not in ("elbo", "flat"):
             raise ValueError(f"loss_weighting must be 'elbo' or 'flat', got {self.loss_weighting!r}")
         if self.warmup < 0 or self.eval_every < 0 or self.save_every < 0 or self.log_every < 1:
@@ -190,19 +194,28 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: float, generator, bf16: bool = False,
-              weighting: str = "elbo", suffix_mask_prob: float = 0.0, groups: torch.Tensor | None = None):
+              weighting: str = "elbo", suffix_mask_prob: float = 0.0, groups: torch.Tensor | None = None, copy_rule: str = "tied"):
     """LLaDA's SFT loss on one batch (module docstring); returns (loss, number of masked tokens).
 
     ``weighting="flat"`` replaces the 1/p_mask weights by a plain mean over the masked tokens (a
     lower-variance surrogate used by many small-scale MDLM codebases; not an ELBO). ``groups`` [B, L]
-    (:func:`copy_groups`): each position takes the masking draw of the column it points to."""
+    (:func:`copy_groups`) with ``copy_rule="tied"``: each position takes the masking draw of the column
+    it points to (its number's first occurrence), so a copy and its source are hidden or shown together.
+    With ``copy_rule="forward"`` a copy is masked when its own draw or its source's says so: a copy is
+    still never visible while its source is hidden (no reading a result off its restatement), but a
+    visible source with a hidden copy, the context left-to-right decoding meets at every restated
+    number, now occurs too (under "tied" it never does, and the model does not learn to restate)."""
     batch = input_ids.shape[0]
     t = torch.rand(batch, 1, generator=generator).to(input_ids.device)
     p_mask = (1 - eps) * t + eps
     draws = torch.rand(input_ids.shape, generator=generator).to(input_ids.device)
-    if groups is not None:
+    if copy_rule not in COPY_RULES:
+        raise ValueError(f"copy_rule must be one of {COPY_RULES}, got {copy_rule!r}")
+    if groups is not None and copy_rule == "tied":
         draws = draws.gather(1, groups.to(input_ids.device))
     masked = (draws < p_mask) & maskable
+    if groups is not None and copy_rule == "forward":
+        masked = masked | (masked.gather(1, groups.to(input_ids.device)) & maskable)
     if suffix_mask_prob > 0:
         masked, p_mask = _suffix_masks(masked, p_mask, maskable, suffix_mask_prob, generator)
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
@@ -297,7 +310,7 @@ def _batch_loss(model, data: TokenizedSet, size: int, config: TrainConfig, gener
     maskable = attn.bool() if config.mask_prompt else response
     loss, _ = mdlm_loss(model, input_ids, attn, maskable, mask_id=mask_id, eps=config.eps, generator=generator, bf16=bf16,
                         weighting=config.loss_weighting, suffix_mask_prob=config.suffix_mask_prob,
-                        groups=groups if config.mask_copies else None)
+                        groups=groups if config.mask_copies else None, copy_rule=config.copy_rule)
     return loss, int(attn.sum())
 
 

@@ -13,6 +13,7 @@ from mdlm_study.tasks.arithmetic import (
     grade_trace,
     parse_step,
     problem_key,
+    restatements,
     sample_trace,
 )
 
@@ -167,3 +168,23 @@ def test_drills_are_every_allowed_step_in_every_written_order(problems):
             head, result = step.split("=")
             assert (head + "=", result) in default_facts
     assert facts
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        (["23-5=18", "18+4=22", "22*2=44"], (2, 2)),  # both later lines take the previous result
+        (["23-5=18", "4+18=22"], (1, 1)),  # as the second operand too
+        (["23-5=18", "19+4=23", "23*2=46"], (1, 2)),  # a wrong restatement, then a right one of the wrong result
+        (["23-5=18", "no equation", "18+4=22"], (1, 1)),  # non-equations are skipped
+        (["23-5=18"], (0, 0)),
+        ([], (0, 0)),
+    ],
+)
+def test_restatements_count_lines_that_take_the_previous_result(steps, expected):
+    assert restatements(steps) == expected
+
+
+def test_gold_traces_restate_every_result(problems):
+    for p in problems[:50]:
+        assert restatements(p.steps) == (len(p.steps) - 1, len(p.steps) - 1)

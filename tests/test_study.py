@@ -134,6 +134,23 @@ def test_a_finished_run_counts_only_for_its_exact_recipe(trained):
     assert not is_trained("answer_only", root / "checkpoints", recipe("answer_only", smoke=True))
 
 
+def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tmp_path):
+    """A ``training.json`` written before a config field was added (here ``copy_rule``) still matches
+    a recipe that leaves the field at its default, and no longer matches one that changes it."""
+    from dataclasses import replace
+
+    from mdlm_study.study import is_trained
+
+    root, _ = trained
+    record = json.loads((root / "checkpoints" / "default" / "training.json").read_text())
+    del record["train"]["copy_rule"]
+    (tmp_path / "default").mkdir()
+    (tmp_path / "default" / "training.json").write_text(json.dumps(record))
+    r = recipe("default", smoke=True)
+    assert is_trained("default", tmp_path, r)
+    assert not is_trained("default", tmp_path, replace(r, train=replace(r.train, copy_rule="forward")))
+
+
 def test_drills_join_arithmetic_recipes_only(trained):
     """A recipe with ``aux_batch_size > 0`` trains on the task's arithmetic drills besides its traces;
     asking for drills on Sudoku is an error that names the recipe."""

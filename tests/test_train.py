@@ -252,3 +252,34 @@ def test_compile_default_follows_the_toolchain(tokenizer, data, monkeypatch):
     train(build_model(SMALL, tokenizer, seed=0), data, replace(config, compile=False), mask_id=tokenizer.mask_token_id, progress=False)
     assert calls == [1]
     assert isinstance(train_module.cxx_compiler_available(), bool)
+
+
+def test_forward_copy_rule_hides_copies_of_hidden_sources_and_lets_visible_sources_be_copied(tokenizer):
+    """``copy_rule="forward"``: a copy is masked whenever its source is (no reading a result off its
+    restatement), and a visible source with a hidden copy occurs (the left-to-right context at every
+    restated number), which the tied rule never produces."""
+    canvas = tokenize_examples(tokenizer, ["Tom has 23 pens."] * 256, ["23-5=18\n18+4=22"] * 256, ["22"] * 256, Template(reasoning_len=16))
+    ids, attn, resp, groups = canvas.batch(torch.arange(256))
+    linked = groups != torch.arange(ids.shape[1])
+
+    def masks(rule):
+        seen = {}
+
+        def spy(input_ids, attention_mask=None):
+            seen["masked"] = input_ids == tokenizer.mask_token_id
+            return torch.zeros(*input_ids.shape, len(tokenizer))
+
+        mdlm_loss(spy, ids, attn, resp, mask_id=tokenizer.mask_token_id, eps=1e-3, generator=torch.Generator().manual_seed(0),
+                  groups=groups, copy_rule=rule)
+        return seen["masked"], seen["masked"].gather(1, groups)  # each position's mask, its source's mask
+
+    masked, source = masks("forward")
+    assert not (source & ~masked)[linked].any()  # a hidden source never has a visible copy
+    assert (~source & masked)[linked].any()  # a visible source with a hidden copy occurs
+    assert masked[~linked].equal(masks("tied")[0][~linked])  # sources and unlinked tokens: the same draws as "tied"
+    masked, source = masks("tied")
+    assert not (~source & masked)[linked].any()
+    with pytest.raises(ValueError, match="copy_rule must be one of .* got 'backward'"):
+        masks("backward")
+    with pytest.raises(ValueError, match="copy_rule must be one of .* got 'both'"):
+        TrainConfig(copy_rule="both")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 NAMES = ("Tom", "Ann", "Sam", "Mia", "Leo", "Eva", "Ben", "Zoe")
@@ -296,6 +297,16 @@ def parse_step(line: str) -> tuple[int, str, int, int] | None:
     left, symbol, right, result = match.groups()
     op = {v: k for k, v in SYMBOL.items()}[symbol]
     return int(left), op, int(right), int(result)
+
+
+def restatements(steps: Sequence[str]) -> tuple[int, int]:
+    """(restated, pairs): over consecutive equations of a trace, how many take the previous line's
+    result as one of their operands (``23-5=18`` then ``18+4=22``), whether or not the arithmetic is
+    right. A model can compute every result from the question and still restate wrongly; this counts
+    the copying that left-to-right reasoning relies on."""
+    parsed = [p for p in (parse_step(line) for line in steps) if p is not None]
+    restated = sum(prev[3] in (cur[0], cur[2]) for prev, cur in zip(parsed, parsed[1:], strict=False))
+    return restated, max(0, len(parsed) - 1)
 
 
 def _step_ok(parsed, value: int, remaining: list[tuple[str, int]]) -> int | None:
