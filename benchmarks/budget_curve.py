@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from mdlm_study.analysis import sweep
 from mdlm_study.data import study_data, study_tokenizer
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
 from mdlm_study.model import load_tiny
@@ -38,12 +39,10 @@ def curve_point(model, tokenizer, problems, template, started: float) -> dict:
 
 
 def fixed_k(model, tokenizer, problems, template) -> list[dict]:
-    """Entropy-ordered decoding at k tokens per step (PAPER.md Table C's fixed-k rows)."""
-    rows = []
-    for k in FIXED_K:
-        summary = summarize(evaluate_arithmetic(model, tokenizer, problems, template, sampler="entropy", tokens_per_step=k, batch_size=300))
-        rows.append({"tokens_per_step": k, **{key: summary[key] for key in ("accuracy", "step_accuracy", "mean_nfe")}})
-    return rows
+    """Entropy-ordered decoding at k tokens per step (PAPER.md Table B's fixed-k rows), by :func:`analysis.sweep`."""
+    table = sweep(lambda batch, **config: evaluate_arithmetic(model, tokenizer, batch, template, batch_size=300, **config), problems,
+                  [{"sampler": "entropy", "tokens_per_step": k} for k in FIXED_K])
+    return table[["tokens_per_step", "accuracy", "step_accuracy", "mean_nfe"]].to_dict("records")
 
 
 def main() -> None:

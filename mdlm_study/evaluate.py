@@ -129,44 +129,36 @@ def evaluate_gsm8k(model, tokenizer, problems, template: Template, *, sampler: s
     return pd.DataFrame(rows)
 
 
-def _result_runs(tokenizer, input_ids: torch.Tensor, inside: torch.Tensor):
-    """(row, step, start, end) of every step result in the reasoning: a run of digits right after
-    ``=``, with ``step`` counting the row's results from 0."""
-    from mdlm_study.train import digit_ids, digit_runs
-
-    digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
-    for row, (ids, mask) in enumerate(zip(input_ids.tolist(), inside.tolist(), strict=True)):
-        results = [(start, end) for start, end in digit_runs(ids, mask, digits) if start > 0 and ids[start - 1] == equals]
-        for step, (start, end) in enumerate(results):
-            yield row, step, start, end
-
-
-def _reasoning_and_answer(input_ids: torch.Tensor, canvas: Canvas) -> tuple[torch.Tensor, torch.Tensor]:
-    fill = torch.isin(input_ids, torch.tensor([canvas.special.eos_id, canvas.special.pad_id]))
-    return canvas.span_mask("reasoning") & ~fill, canvas.span_mask("answer") & ~fill
-
-
 def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:
     """[B, L] long class of each gold response token (:data:`TOKEN_CLASSES`): a result digit (a digit
     whose number follows ``=``), split into the units digit and the higher place digits; any other
     reasoning token; an answer-slot token; -1 outside the response and for EOS/pad fill."""
-    reasoning, answer = _reasoning_and_answer(input_ids, canvas)
+    from mdlm_study.train import digit_ids, digit_runs
+
+    digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
+    fill = torch.isin(input_ids, torch.tensor([canvas.special.eos_id, canvas.special.pad_id]))
+    reasoning, answer = canvas.span_mask("reasoning") & ~fill, canvas.span_mask("answer") & ~fill
     classes = torch.full_like(input_ids, -1)
     classes[reasoning] = 2
     classes[answer] = 3
-    for row, _, start, end in _result_runs(tokenizer, input_ids, reasoning):  # higher digits, then the units digit
-        classes[row, start : end - 1] = 1
-        classes[row, end - 1] = 0
+    for row, (ids, inside) in enumerate(zip(input_ids.tolist(), reasoning.tolist(), strict=True)):
+        for start, end in digit_runs(ids, inside, digits):
+            if start > 0 and ids[start - 1] == equals:  # a step's result: higher digits, then the units digit
+                classes[row, start : end - 1] = 1
+                classes[row, end - 1] = 0
     return classes
 
 
 def units_digit_steps(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:
     """[B, L] long: at the units digit of each step's result, the step's index (0 = first step);
     -1 everywhere else."""
-    steps = torch.full_like(input_ids, -1)
-    for row, step, _, end in _result_runs(tokenizer, input_ids, _reasoning_and_answer(input_ids, canvas)[0]):
-        steps[row, end - 1] = step
-    return steps
+    return _steps_of_units(token_classes(tokenizer, input_ids, canvas))
+
+
+def _steps_of_units(classes: torch.Tensor) -> torch.Tensor:
+    """The step index of each units digit of :func:`token_classes` (the k-th from the left is step k)."""
+    units = classes == 0
+    return torch.where(units, units.long().cumsum(1) - 1, -1)
 
 
 TOKEN_CLASSES = ("result_units_digit", "result_higher_digits", "other_reasoning", "answer")
@@ -183,7 +175,8 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
     canvas = build_canvas(tokenizer, [p.question for p in problems], template, answers=[p.answer for p in problems],
                           reasonings=[p.reasoning for p in problems])
     gold, response = canvas.input_ids, canvas.response_mask
-    classes, steps = token_classes(tokenizer, gold, canvas), units_digit_steps(tokenizer, gold, canvas)
+    classes = token_classes(tokenizer, gold, canvas)
+    steps = _steps_of_units(classes)
     n_steps = int(steps.max()) + 1
     cols = torch.arange(gold.shape[1])
     hits, counts = torch.zeros(len(TOKEN_CLASSES)), torch.zeros(len(TOKEN_CLASSES))
