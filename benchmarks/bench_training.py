@@ -2,8 +2,8 @@
 
 Measures, for the study's default model size on a canvas of the study's width:
 - the CPU's fp32 and bf16 matmul peak (large square matmuls, GFLOP/s) on 1 thread and on all cores;
-- training tokens/s on one thread (how the study trains: one single-threaded process per model)
-  with fp32 and with bf16 autocast, for each backbone, and with ``torch.compile`` (when it works here);
+- training tokens/s on one thread (the per-core efficiency; the study itself trains one model at a
+  time with every core, ``train_all(workers=1)``) with fp32 and with bf16 autocast, for each backbone, and with ``torch.compile`` (when it works here);
 - the achieved matmul FLOP/s (6 x the weights of every ``nn.Linear`` per token, forward + backward,
   plus attention) as a fraction of the one-thread peak of the dtype used;
 - 1 vs 2 threads in one process against two single-threaded processes side by side, with the dtype
@@ -77,7 +77,7 @@ def _single_thread_worker(args) -> float:
 
 def thread_study(tokenizer, batch: int, width: int, steps: int) -> dict:
     """Tokens/s of the default model (in the dtype the study trains in) with 1 and 2 threads in one
-    process, and the sum of two single-threaded processes side by side (how ``train_all(workers=2)``
+    process, and the sum of two single-threaded processes side by side (``train_all(workers=2)``
     trains the study)."""
     import multiprocessing
 

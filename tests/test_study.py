@@ -1,6 +1,7 @@
 """The study's recipes at smoke size: data, training, snapshot base model, loading, evaluation."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -58,15 +59,51 @@ def test_two_workers_give_the_same_weights_as_one(tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    records = train_all(["default", "sudoku"], tmp_path / "data", tmp_path / "parallel", smoke=True, progress=False, workers=2)
+    records = train_all(["default", "sudoku"], tmp_path / "data", tmp_path / "parallel", smoke=True, progress=False, workers=2,
+                        threads=1)
     assert set(records) == {"default", "sudoku"} and all(r["train_seconds"] > 0 for r in records.values())
-    serial = train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, progress=False)
+    serial = train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, progress=False, threads=1)
     assert serial["sudoku"]["train"] == records["sudoku"]["train"]
     a = load_file(tmp_path / "parallel" / "sudoku" / "model.safetensors")
     b = load_file(tmp_path / "serial" / "sudoku" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, workers=0)
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, threads=0)
+
+
+def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_path, monkeypatch):
+    """The study trains one run at a time with the whole CPU, even from a kernel the runner started
+    with ``OMP_NUM_THREADS=1``; the caller's thread count is restored afterwards."""
+    import os
+
+    import torch
+
+    from mdlm_study import study
+
+    seen = []
+
+    def lane_that_sets_its_threads(lane, checkpoints_dir, _smoke, _progress, threads):  # as study._train_lane does
+        torch.set_num_threads(threads)
+        seen.append((lane, threads))
+        for name in lane:
+            (Path(checkpoints_dir) / name).mkdir(parents=True, exist_ok=True)
+            (Path(checkpoints_dir) / name / "training.json").write_text(json.dumps({"recipe": name}))
+
+    monkeypatch.setattr(study, "_train_lane", lane_that_sets_its_threads)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_all(["default", "sudoku"], tmp_path / "data", tmp_path / "ck", smoke=True, progress=False)
+        assert seen == [(["default", "sudoku"], 6)]
+        assert torch.get_num_threads() == 1
+        seen.clear()
+        train_all(["default"], tmp_path / "data", tmp_path / "ck", smoke=True, progress=False, threads=3)
+        assert seen == [(["default"], 3)] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_lanes_balance_the_longest_runs():
@@ -139,15 +176,17 @@ def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tm
     a recipe that leaves the field at its default, and no longer matches one that changes it."""
     from dataclasses import replace
 
-    from mdlm_study.study import is_trained
+    from mdlm_study.study import _as_recorded, is_trained
 
     root, _ = trained
+    r = recipe("default", smoke=True)
+    tied = replace(r, train=replace(r.train, copy_rule="tied"))  # the field's default
     record = json.loads((root / "checkpoints" / "default" / "training.json").read_text())
+    record["train"] = _as_recorded(tied.train)
     del record["train"]["copy_rule"]
     (tmp_path / "default").mkdir()
     (tmp_path / "default" / "training.json").write_text(json.dumps(record))
-    r = recipe("default", smoke=True)
-    assert is_trained("default", tmp_path, r)
+    assert is_trained("default", tmp_path, tied)
     assert not is_trained("default", tmp_path, replace(r, train=replace(r.train, copy_rule="forward")))
 
 
