@@ -1,9 +1,10 @@
 """Accuracy and NFE of the decoding rules on the trained default model (issue 3 targets, PAPER.md Table C).
 
 Writes a list of records with the keys ``sampler, tokens_per_step, med_lambda, exit_gamma, mean_nfe,
-accuracy, n_problems`` (plus trace accuracy and the exit rate), all on the same 3-step test
-problems: entropy decoding with 1, 2 and 4 tokens per step, each with and without early exit, and
-MED (both readings) with and without exit, and MED + exit at larger lambda and gamma.
+accuracy, n_problems`` (plus ``block_size``, trace and step accuracy and the exit rate), all on the
+same 3-step test problems: entropy decoding with 1, 2 and 4 tokens per step over the whole canvas and
+inside blocks of 8 (the paper's Table B setting), one-token entropy decoding with early exit, MED
+(both readings) with and without exit, and MED + exit at larger lambda and gamma.
 
 Run (after ``make reproduce`` or notebook 01 trained the model):
 ``python benchmarks/bench_decoding.py --checkpoints checkpoints --out benchmarks/results/decoding.json``
@@ -36,6 +37,10 @@ CONFIGS = [
     {"sampler": "med", "med_lambda": 1.5, "exit_gamma": 1.0},
     {"sampler": "med", "med_lambda": 2.0, "exit_gamma": 1.0},
     {"sampler": "l2r", "tokens_per_step": 1},
+    # the paper's Table B setting: fixed k inside blocks (semi-autoregressive any-order entropy decoding)
+    {"sampler": "entropy", "tokens_per_step": 1, "block_size": 8},
+    {"sampler": "entropy", "tokens_per_step": 2, "block_size": 8},
+    {"sampler": "entropy", "tokens_per_step": 4, "block_size": 8},
 ]
 
 
@@ -54,8 +59,9 @@ def main() -> None:
         table = evaluate_arithmetic(model, tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=300, **config)
         summary = summarize(table)
         record = {"sampler": config["sampler"], "tokens_per_step": config.get("tokens_per_step", 1), "med_lambda": config.get("med_lambda"),
-                  "exit_gamma": config.get("exit_gamma"), "mean_nfe": summary["mean_nfe"], "accuracy": summary["accuracy"],
-                  "trace_accuracy": summary["trace_accuracy"], "exit_rate": summary["exit_rate"], "n_problems": summary["n_problems"]}
+                  "exit_gamma": config.get("exit_gamma"), "block_size": config.get("block_size"), "mean_nfe": summary["mean_nfe"],
+                  "accuracy": summary["accuracy"], "trace_accuracy": summary["trace_accuracy"], "step_accuracy": summary["step_accuracy"],
+                  "exit_rate": summary["exit_rate"], "n_problems": summary["n_problems"]}
         records.append(record)
         print(record, flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
