@@ -149,14 +149,9 @@ def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.T
     return classes
 
 
-def units_digit_steps(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:
-    """[B, L] long: at the units digit of each step's result, the step's index (0 = first step);
-    -1 everywhere else."""
-    return _steps_of_units(token_classes(tokenizer, input_ids, canvas))
-
-
-def _steps_of_units(classes: torch.Tensor) -> torch.Tensor:
-    """The step index of each units digit of :func:`token_classes` (the k-th from the left is step k)."""
+def units_digit_steps(classes: torch.Tensor) -> torch.Tensor:
+    """[B, L] long, from :func:`token_classes`: at the units digit of each step's result, the step's
+    index (the k-th units digit from the left is step k, 0 = first step); -1 everywhere else."""
     units = classes == 0
     return torch.where(units, units.long().cumsum(1) - 1, -1)
 
@@ -176,7 +171,7 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
                           reasonings=[p.reasoning for p in problems])
     gold, response = canvas.input_ids, canvas.response_mask
     classes = token_classes(tokenizer, gold, canvas)
-    steps = _steps_of_units(classes)
+    steps = units_digit_steps(classes)
     n_steps = int(steps.max()) + 1
     cols = torch.arange(gold.shape[1])
     hits, counts = torch.zeros(len(TOKEN_CLASSES)), torch.zeros(len(TOKEN_CLASSES))

@@ -236,7 +236,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     prepare_data(data_dir, smoke=smoke)
     todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipe(n, smoke=smoke))]
     lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)
-    threads = threads or max(1, (os.cpu_count() or 1) // len(lanes or [None]))
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, len(lanes)))
     if len(lanes) <= 1:
         before = torch.get_num_threads()
         try:

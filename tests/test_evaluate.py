@@ -56,9 +56,10 @@ def test_oracle_is_perfect_and_errors_land_in_their_class(tokenizer, problems):
 def test_units_digit_by_step_isolates_the_step_the_errors_are_in(tokenizer, problems):
     batch = [p for p in problems if len(p.steps) == 3][:8]
     canvas = gold_canvas(tokenizer, batch)
-    steps = units_digit_steps(tokenizer, canvas.input_ids, canvas)
+    classes = token_classes(tokenizer, canvas.input_ids, canvas)
+    steps = units_digit_steps(classes)
     assert ((steps >= 0).sum(1) == 3).all()  # one units digit per step, in every row
-    assert ((steps >= 0) == (token_classes(tokenizer, canvas.input_ids, canvas) == 0)).all()
+    assert ((steps >= 0) == (classes == 0)).all()
     second = steps == 1
     flawed = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer), wrong=second), tokenizer, batch, TEMPLATE)
     assert flawed["units_digit_by_step"] == [1.0, 0.0, 1.0]
