@@ -14,10 +14,9 @@ import argparse
 import json
 import os
 
-from mdlm_study.data import read_problems
+from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize, teacher_forced_accuracy
 from mdlm_study.study import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
-from mdlm_study.tasks.sudoku import SudokuPuzzle
 
 
 def mean_tokens_per_s(history) -> float:
@@ -42,8 +41,7 @@ def main() -> None:
     model, tok, record = load_study_model("answer_only", args.checkpoints)
     results["answer_only_accuracy"] = summarize(evaluate_arithmetic(model, tok, problems, ANSWER_ONLY_TEMPLATE, sampler="l2r"))["accuracy"]
     results["answer_only_train_seconds"] = record["train_seconds"]
-    rows = [json.loads(line) for line in open(os.path.join(args.data_dir, "sudoku_test.jsonl"))]
-    puzzles = [SudokuPuzzle(r["puzzle"], r["solution"]) for r in rows]
+    puzzles = read_puzzles(os.path.join(args.data_dir, "sudoku_test.jsonl"))
     model, tok, record = load_study_model("sudoku", args.checkpoints)
     results["sudoku_solve_rate"] = {s: float(evaluate_sudoku(model, tok, puzzles, SUDOKU_TEMPLATE, sampler=s)["correct"].mean())
                                     for s in ("l2r", "entropy", "confidence", "margin")}

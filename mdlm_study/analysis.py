@@ -89,6 +89,21 @@ def fixed_k_drops(table: pd.DataFrame) -> pd.DataFrame:
     return fixed.reset_index(drop=True)
 
 
+def fastest_within(table: pd.DataFrame, reference_accuracy: float, tolerance_points: float) -> pd.Series:
+    """The row of a :func:`sweep` with the fewest mean NFE among those whose accuracy is at most
+    ``tolerance_points`` below ``reference_accuracy`` (ties: the more accurate row, then the first).
+    Use it on a development split, then report the chosen setting on the test split (issue 3's
+    target: MED + exit within 1 point of one-token entropy decoding). ``ValueError`` when no row
+    qualifies or the tolerance is negative."""
+    if tolerance_points < 0:
+        raise ValueError(f"tolerance_points must be >= 0, got {tolerance_points}")
+    within = table[100 * (reference_accuracy - table["accuracy"]) <= tolerance_points + 1e-9]
+    if within.empty:
+        raise ValueError(f"no setting is within {tolerance_points} points of {reference_accuracy:.4f}; "
+                         f"best accuracy {table['accuracy'].max():.4f}")
+    return within.sort_values(["mean_nfe", "accuracy"], ascending=[True, False], kind="stable").iloc[0]
+
+
 def decode_with_history(model, tokenizer, questions, template, *, seed: int = 0, **kwargs):
     """One batch decoded with the history kept (for order, failure and H_UB analyses)."""
     from mdlm_study.sampling import generate

@@ -92,6 +92,18 @@ def read_problems(path: str | Path) -> list[Problem]:
     return problems
 
 
+def read_puzzles(path: str | Path) -> list[SudokuPuzzle]:
+    """Sudoku puzzles written by :func:`write_jsonl` (missing fields raise ``ValueError`` with the line)."""
+    puzzles = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        row = json.loads(line)
+        try:
+            puzzles.append(SudokuPuzzle(row["puzzle"], row["solution"]))
+        except KeyError as err:
+            raise ValueError(f"{path}:{number}: missing field {err}") from None
+    return puzzles
+
+
 def write_study_data(data: StudyData, data_dir: str | Path) -> dict:
     """Write every set to ``data_dir`` and the manifest; return the manifest."""
     data_dir = Path(data_dir)

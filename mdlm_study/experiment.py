@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from mdlm_study.data import read_problems
+from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_sudoku
 from mdlm_study.study import ARITHMETIC_TEMPLATE, RECIPES, SUDOKU_TEMPLATE, load_study_model
 from mdlm_study.templates import Template
@@ -50,12 +50,7 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
     if task == "arithmetic":
         problems, template, fn = read_problems(Path(data_dir) / "arithmetic_test.jsonl"), ARITHMETIC_TEMPLATE, evaluate_arithmetic
     elif task == "sudoku":
-        import json
-
-        from mdlm_study.tasks.sudoku import SudokuPuzzle
-
-        rows = [json.loads(line) for line in (Path(data_dir) / "sudoku_test.jsonl").read_text().splitlines()]
-        problems, template, fn = [SudokuPuzzle(r["puzzle"], r["solution"]) for r in rows], SUDOKU_TEMPLATE, evaluate_sudoku
+        problems, template, fn = read_puzzles(Path(data_dir) / "sudoku_test.jsonl"), SUDOKU_TEMPLATE, evaluate_sudoku
     else:
         from mdlm_study.benchmark_data import load_gsm8k
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mdlm_study.analysis import dependency_depth, fixed_k_drops, sweep
+from mdlm_study.analysis import dependency_depth, fastest_within, fixed_k_drops, sweep
 
 ACCURACY_BY_K = {1: 0.5, 2: 0.4, 4: 0.2}
 
@@ -33,3 +33,14 @@ def test_fixed_k_drops_needs_a_k1_row():
 
 def test_dependency_depth_counts_lines_plus_the_answer():
     assert dependency_depth(["3+4=7", "7*2=14", " "]) == 3
+
+
+def test_fastest_within_picks_fewest_nfe_inside_the_tolerance():
+    table = pd.DataFrame({"label": ["a", "b", "c", "d"], "accuracy": [0.70, 0.695, 0.69, 0.60], "mean_nfe": [14.0, 9.0, 9.0, 3.0]})
+    assert fastest_within(table, 0.70, 1.0)["label"] == "b"  # b and c tie on NFE; b is more accurate; d is 10 points down
+    assert fastest_within(table, 0.70, 0.0)["label"] == "a"
+    assert fastest_within(table, 0.70, 10.0)["label"] == "d"
+    with pytest.raises(ValueError, match="no setting is within 1.0 points of 0.8000"):
+        fastest_within(table, 0.80, 1.0)
+    with pytest.raises(ValueError, match="tolerance_points must be >= 0, got -1"):
+        fastest_within(table, 0.70, -1)

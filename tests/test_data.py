@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from mdlm_study.data import read_problems, study_data, study_tokenizer, write_study_data
+from mdlm_study.data import read_problems, read_puzzles, study_data, study_tokenizer, write_study_data
 from mdlm_study.tasks.arithmetic import problem_key
 
 
@@ -30,6 +30,7 @@ def test_manifest_records_checksums_and_round_trips(small, tmp_path):
         assert hashlib.sha256(text).hexdigest() == entry["sha256"]
         assert entry["size"] == len(getattr(small, name))
     assert read_problems(tmp_path / "arithmetic_test.jsonl") == small.arithmetic_test
+    assert read_puzzles(tmp_path / "sudoku_test.jsonl") == small.sudoku_test
     again = study_data(n_train=300, n_test=40, n_posterior=20, n_sudoku_train=50, n_sudoku_test=10, seed=0)
     assert write_study_data(again, tmp_path / "again") == manifest
 
@@ -44,3 +45,9 @@ def test_read_problems_names_missing_field(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"question": "q"}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1: missing field 'start'"):
         read_problems(tmp_path / "bad.jsonl")
+
+
+def test_read_puzzles_names_missing_field(tmp_path):
+    (tmp_path / "bad.jsonl").write_text('{"puzzle": "1..."}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: missing field 'solution'"):
+        read_puzzles(tmp_path / "bad.jsonl")

@@ -77,3 +77,14 @@ def test_prophet_fills_every_mask_at_exit():
     assert out.exited.item() and out.exit_step.item() == 3 == out.nfe.item()
     assert not (out.sequences == MASK).any()
     assert out.history[-1]["answer_gap"][0].item() == pytest.approx(30.0)
+
+
+def test_infinite_gamma_reads_the_answer_off_the_first_pass_with_the_reasoning_blank():
+    """``exit_gamma=inf`` (benchmarks/bench_answer_source.py's ``blank_slot`` reading): the exit fires on
+    the first forward pass, whatever the answer's entropy; the answer is that pass's argmax, nothing
+    of the reasoning is written, and the pass is counted."""
+    model = AnswerDrop(V, MASK, a0=SPAN[0], a1=SPAN[1], n=PROMPT)  # sharp on token 2 from the start
+    out = generate(model, canvas(2), sampler="entropy", mask_id=MASK, answer_span=SPAN, exit_gamma=float("inf"))
+    assert out.exited.tolist() == [True, True] and out.exit_step.tolist() == [1, 1] and out.nfe.tolist() == [1, 1]
+    assert (out.sequences[:, PROMPT:SPAN[0]] == MASK).all()
+    assert (out.sequences[:, SPAN[0]:SPAN[1]] == 2).all()

@@ -1,0 +1,56 @@
+"""The decoding benchmarks' own logic (benchmarks/bench_decoding.py, bench_answer_source.py): the
+record schema of issue 3 on both tasks, and held-out problem sets."""
+
+import importlib.util
+from pathlib import Path
+
+from mdlm_study.data import read_problems, study_data, write_study_data
+from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
+from mdlm_study.tasks.arithmetic import problem_key
+from mdlm_study.tasks.sudoku import generate_puzzles
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench_decoding = _load("bench_decoding")
+bench_answer_source = _load("bench_answer_source")
+SCHEMA = {"sampler", "tokens_per_step", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems"}
+
+
+def test_sudoku_records_keep_issue_3_schema_and_decode_k_cells_per_pass(tiny_model, tokenizer):
+    puzzles = generate_puzzles(5, seed=3)
+    for config in bench_decoding.SUDOKU_CONFIGS:
+        rec = bench_decoding.record(config, summarize(evaluate_sudoku(tiny_model, tokenizer, puzzles, SUDOKU_TEMPLATE, **config)))
+        assert SCHEMA <= set(rec) and rec["n_problems"] == 5 and rec["trace_accuracy"] is None
+        if config["sampler"] == "entropy":  # 16 cells, k per pass
+            assert rec["mean_nfe"] == 16 / config["tokens_per_step"]
+        if config["sampler"] == "med":  # at least one cell per pass, at most one pass per cell
+            assert 1 <= rec["mean_nfe"] <= 16 and rec["med_lambda"] == config["med_lambda"]
+
+
+def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
+    data = study_data(n_train=300, n_test=20, n_posterior=10, n_sudoku_train=10, n_sudoku_test=4, seed=0)
+    write_study_data(data, tmp_path)
+    sets = bench_answer_source.problem_sets(str(tmp_path), 20)
+    assert sets[3] == read_problems(tmp_path / "arithmetic_test.jsonl")
+    assert len(sets[2]) == 20 and all(len(p.ops) == 2 for p in sets[2])
+    used = {problem_key(p) for p in data.arithmetic_train + data.arithmetic_test + data.arithmetic_posterior}
+    assert not {problem_key(p) for p in sets[2]} & used
+
+
+def test_med_exit_setting_is_chosen_on_the_development_split_then_reported_on_test(tiny_model, tokenizer, problems):
+    dev, test = problems[:6], problems[6:10]
+    evaluate_test = lambda config: evaluate_arithmetic(tiny_model, tokenizer, test, ARITHMETIC_TEMPLATE, **config)  # noqa: E731
+    rec = bench_decoding.selected_record(tiny_model, tokenizer, dev, evaluate_test, "dev.jsonl")
+    assert SCHEMA <= set(rec) and rec["selected_on"] == "dev.jsonl" and rec["n_problems"] == 4 and rec["dev_n_problems"] == 6
+    grid = rec["dev_grid"]
+    assert len(grid) == len(bench_decoding.SELECTION_GRID)
+    qualifying = [g for g in grid if 100 * (rec["dev_entropy_k1_accuracy"] - g["accuracy"]) <= bench_decoding.SELECTION_TOLERANCE_POINTS]
+    assert rec["dev_mean_nfe"] == min(g["mean_nfe"] for g in qualifying)
+    assert {"med_lambda": rec["med_lambda"], "exit_gamma": rec["exit_gamma"]} in [{k: g[k] for k in ("med_lambda", "exit_gamma")} for g in grid]
