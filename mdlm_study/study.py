@@ -228,7 +228,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     than with one (``benchmarks/bench_training.py``), which is what fits 6,000 steps of the default
     model into the 30-minute budget. ``workers > 1`` trains them in that many processes side by side
     (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
-    is slower. Every run stays deterministic given its seed and thread count.
+    is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
+    ``train.deterministic_kernels``).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")

@@ -19,6 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -295,6 +296,23 @@ def compiled_forward(model: torch.nn.Module) -> torch.nn.Module:
     return torch.compile(model, dynamic=False)
 
 
+@contextmanager
+def deterministic_kernels(enabled: bool):
+    """``torch.use_deterministic_algorithms(True)`` while the block runs (the caller's setting is
+    restored after). Compiled training on CPU needs it: some of inductor's C++ kernels accumulate
+    across threads in whatever order the threads finish, so two compiled runs with the same seed on
+    2 threads gave different weights (README: after 6,000 steps, models that had learnt different
+    things). With it, compiled runs are bit-identical to each other and to a one-thread run, at no
+    measured cost in tokens/s on this CPU. Not applied on CUDA, where it needs ``CUBLAS_WORKSPACE_CONFIG``."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
 def cxx_compiler_available() -> bool:
     """Whether torch.compile's CPU backend (inductor) can build kernels here: it needs a C++ compiler."""
     import shutil
@@ -351,38 +369,39 @@ def train(
     timer, tokens = time.perf_counter(), 0
     clock, prior = time.perf_counter(), max((h.get("wall_seconds", 0.0) for h in history), default=0.0)
     bar = tqdm(range(start, end), disable=not progress, desc="train", initial=start, total=config.steps)
-    for step in bar:
-        generator = step_generator(config.seed, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
-        loss, step_tokens = _batch_loss(forward, data, config.batch_size, config, generator, mask_id=mask_id, bf16=bf16, device=device,
-                                        trim=not use_compile)
-        if aux is not None and config.aux_batch_size:
-            aux_loss, aux_tokens = _batch_loss(forward, aux, config.aux_batch_size, config, generator, mask_id=mask_id, bf16=bf16,
-                                               device=device, trim=not use_compile)
-            loss, step_tokens = loss + aux_loss, step_tokens + aux_tokens
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        tokens += step_tokens
-        done = step + 1
-        if done % config.log_every == 0 or done == config.steps:
-            elapsed = time.perf_counter() - timer
-            history.append({"step": done, "loss": loss.item(), "lr": lr_at(step, config), "tokens_per_s": tokens / elapsed,
-                            "wall_seconds": prior + time.perf_counter() - clock})
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            timer, tokens = time.perf_counter(), 0
-        if eval_fn is not None and ((config.eval_every and done % config.eval_every == 0) or done == config.steps):
-            model.eval()
-            history.append({"step": done, "wall_seconds": prior + time.perf_counter() - clock, **eval_fn(model)})
-            model.train()
-        if out_dir is not None and done in snapshots:
-            model.save_pretrained(out_dir / f"step{done}", safe_serialization=True)
-            if tokenizer is not None:
-                tokenizer.save_pretrained(out_dir / f"step{done}")
-        if out_dir is not None and ((config.save_every and done % config.save_every == 0) or done in (end, config.steps)):
-            save_checkpoint(model, optimizer, done, history, out_dir, tokenizer)
+    with deterministic_kernels(use_compile and device.type == "cpu"):
+        for step in bar:
+            generator = step_generator(config.seed, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, config)
+            loss, step_tokens = _batch_loss(forward, data, config.batch_size, config, generator, mask_id=mask_id, bf16=bf16, device=device,
+                                            trim=not use_compile)
+            if aux is not None and config.aux_batch_size:
+                aux_loss, aux_tokens = _batch_loss(forward, aux, config.aux_batch_size, config, generator, mask_id=mask_id, bf16=bf16,
+                                                   device=device, trim=not use_compile)
+                loss, step_tokens = loss + aux_loss, step_tokens + aux_tokens
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            tokens += step_tokens
+            done = step + 1
+            if done % config.log_every == 0 or done == config.steps:
+                elapsed = time.perf_counter() - timer
+                history.append({"step": done, "loss": loss.item(), "lr": lr_at(step, config), "tokens_per_s": tokens / elapsed,
+                                "wall_seconds": prior + time.perf_counter() - clock})
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                timer, tokens = time.perf_counter(), 0
+            if eval_fn is not None and ((config.eval_every and done % config.eval_every == 0) or done == config.steps):
+                model.eval()
+                history.append({"step": done, "wall_seconds": prior + time.perf_counter() - clock, **eval_fn(model)})
+                model.train()
+            if out_dir is not None and done in snapshots:
+                model.save_pretrained(out_dir / f"step{done}", safe_serialization=True)
+                if tokenizer is not None:
+                    tokenizer.save_pretrained(out_dir / f"step{done}")
+            if out_dir is not None and ((config.save_every and done % config.save_every == 0) or done in (end, config.steps)):
+                save_checkpoint(model, optimizer, done, history, out_dir, tokenizer)
     model.eval()
     if out_dir is not None:
         (out_dir / "train_config.json").write_text(json.dumps(asdict(config), indent=2))

@@ -1,0 +1,78 @@
+"""Compiled training on every core: run-to-run bit identity and its cost in tokens/s.
+
+Trains the default recipe's model (``torch.compile``, both threads) for ``--steps`` steps on the
+study's training problems, twice with ``train``'s deterministic kernels (``train.deterministic_kernels``,
+what the study uses) and twice without them, and records each run's tokens/s (the last logging
+interval, after the compile) and a SHA-256 of its final weights. Without deterministic kernels some of
+inductor's C++ kernels accumulate across threads in the order the threads finish, so the two hashes
+differ; with them they match.
+
+Run (after notebook 01 wrote the data and the tokenizer):
+``python benchmarks/bench_determinism.py --out benchmarks/results/determinism.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import replace
+
+import torch
+from transformers import AutoTokenizer
+
+import mdlm_study.train as training
+from mdlm_study.data import read_problems
+from mdlm_study.model import build_model
+from mdlm_study.study import recipe
+
+
+def weights_sha256(model) -> str:
+    state = model.state_dict()
+    return hashlib.sha256(b"".join(state[k].detach().contiguous().numpy().tobytes() for k in sorted(state))).hexdigest()
+
+
+def one_run(data, tokenizer, steps: int, deterministic: bool) -> dict:
+    r = recipe("default")
+    config = replace(r.train, steps=steps, eval_every=0, save_every=0, log_every=max(1, steps // 4), compile=True)
+    model = build_model(r.model, tokenizer, seed=0)
+    original = training.deterministic_kernels
+    if not deterministic:
+        training.deterministic_kernels = lambda enabled: contextlib.nullcontext()
+    try:
+        history = training.train(model, data, config, mask_id=tokenizer.mask_token_id, progress=False)
+    finally:
+        training.deterministic_kernels = original
+    rates = [h["tokens_per_s"] for h in history if "tokens_per_s" in h]
+    return {"deterministic": deterministic, "tokens_per_s_last_interval": rates[-1], "weights_sha256": weights_sha256(model)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default="data/arithmetic_train.jsonl")
+    parser.add_argument("--tokenizer", default="checkpoints/default")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", default="benchmarks/results/determinism.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    problems = read_problems(args.data)[:5000]
+    data = training.tokenize_examples(tokenizer, [p.question for p in problems], [p.reasoning for p in problems],
+                                      [p.answer for p in problems], recipe("default").template)
+    runs = [one_run(data, tokenizer, args.steps, deterministic) for deterministic in (True, True, False, False)]
+    for run in runs:
+        print(run, flush=True)
+    results = {"threads": args.threads, "steps": args.steps, "torch": torch.__version__, "runs": runs,
+               "identical_with": runs[0]["weights_sha256"] == runs[1]["weights_sha256"],
+               "identical_without": runs[2]["weights_sha256"] == runs[3]["weights_sha256"]}
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump(results, handle, indent=2)
+    print(json.dumps({k: v for k, v in results.items() if k != "runs"}))
+
+
+if __name__ == "__main__":
+    main()
