@@ -299,11 +299,13 @@ def compiled_forward(model: torch.nn.Module) -> torch.nn.Module:
 @contextmanager
 def deterministic_kernels(enabled: bool):
     """``torch.use_deterministic_algorithms(True)`` while the block runs (the caller's setting is
-    restored after). Compiled training on CPU needs it: some of inductor's C++ kernels accumulate
-    across threads in whatever order the threads finish, so two compiled runs with the same seed on
+    restored after). Compiled training on CPU needs it: inductor turns the input embedding's gradient
+    (``index_put`` with accumulation) into ``atomic_add`` across threads, in whatever order the threads
+    finish (with it: ``aten.index_put_``'s deterministic kernel), so two compiled runs with the same seed on
     2 threads gave different weights (README: after 6,000 steps, models that had learnt different
-    things). With it, compiled runs are bit-identical to each other and to a one-thread run, at no
-    measured cost in tokens/s on this CPU. Not applied on CUDA, where it needs ``CUBLAS_WORKSPACE_CONFIG``."""
+    things). With it, compiled runs are bit-identical to each other and to a one-thread run, for about
+    10% of the tokens/s on this CPU (``benchmarks/bench_determinism.py``). Not applied on CUDA, where it
+    needs ``CUBLAS_WORKSPACE_CONFIG``."""
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     if enabled:
         torch.use_deterministic_algorithms(True)
