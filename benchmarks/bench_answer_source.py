@@ -43,11 +43,11 @@ DEFAULT_READINGS = [
 
 def problem_sets(data_dir: str, n_problems: int) -> dict[int, list]:
     """3-step: the study's test set; 2-step: drawn from the training distribution, none in any split."""
-    three = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))[:n_problems]
-    seen = {problem_key(p) for name in ("arithmetic_train", "arithmetic_test", "arithmetic_posterior")
-            for p in read_problems(os.path.join(data_dir, f"{name}.jsonl"))}
+    test = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))
+    seen = {problem_key(p) for p in test} | {problem_key(p) for name in ("arithmetic_train", "arithmetic_posterior")
+                                             for p in read_problems(os.path.join(data_dir, f"{name}.jsonl"))}
     two = generate_problems(dataclasses.replace(DEFAULT_CONFIG, min_steps=2, max_steps=2), n_problems, seed=5002, exclude=seen)
-    return {2: two, 3: three}
+    return {2: two, 3: test[:n_problems]}
 
 
 def main() -> None:

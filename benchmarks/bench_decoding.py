@@ -76,18 +76,15 @@ def record(config: dict, summary: dict) -> dict:
             "exit_gamma": config.get("exit_gamma"), "block_size": config.get("block_size"), **{k: summary.get(k) for k in KEYS}}
 
 
-def selected_record(model, tokenizer, dev_problems, evaluate_test, dev_name: str) -> dict:
+def selected_record(evaluate_on, dev_problems, test_problems, dev_name: str) -> dict:
     """MED + exit at the (lambda, gamma) of :data:`SELECTION_GRID` with the fewest NFE within
     :data:`SELECTION_TOLERANCE_POINTS` of one-token entropy decoding on ``dev_problems``, evaluated on
-    the test problems."""
-    def evaluate_dev(problems, **config):
-        return evaluate_arithmetic(model, tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=300, **config)
-
-    reference = summarize(evaluate_dev(dev_problems, sampler="entropy", tokens_per_step=1))["accuracy"]
-    table = sweep(evaluate_dev, dev_problems, SELECTION_GRID)
+    ``test_problems``; ``evaluate_on(problems, **config) -> table`` decodes and grades either split."""
+    reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1))["accuracy"]
+    table = sweep(evaluate_on, dev_problems, SELECTION_GRID)
     best = fastest_within(table, reference, SELECTION_TOLERANCE_POINTS)
     config = {"sampler": "med", "med_lambda": float(best["med_lambda"]), "exit_gamma": float(best["exit_gamma"])}
-    return {**record(config, summarize(evaluate_test(config))), "selected_on": dev_name, "dev_n_problems": len(dev_problems),
+    return {**record(config, summarize(evaluate_on(test_problems, **config))), "selected_on": dev_name, "dev_n_problems": len(dev_problems),
             "dev_entropy_k1_accuracy": reference, "dev_accuracy": float(best["accuracy"]), "dev_mean_nfe": float(best["mean_nfe"]),
             "dev_grid": table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")}
 
@@ -105,19 +102,18 @@ def main() -> None:
     args = parser.parse_args()
     sudoku = args.task == "sudoku"
     model, tokenizer, _ = load_study_model(args.model or ("sudoku" if sudoku else "default"), args.checkpoints)
-    data = args.data or f"data/{args.task}_test.jsonl"
-    if sudoku:
-        puzzles = read_puzzles(data)[: args.n_problems]
-        evaluate = lambda config: evaluate_sudoku(model, tokenizer, puzzles, SUDOKU_TEMPLATE, batch_size=300, **config)  # noqa: E731
-    else:
-        problems = read_problems(data)[: args.n_problems]
-        evaluate = lambda config: evaluate_arithmetic(model, tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=300, **config)  # noqa: E731
+    evaluator, template, reader = (evaluate_sudoku, SUDOKU_TEMPLATE, read_puzzles) if sudoku else (evaluate_arithmetic, ARITHMETIC_TEMPLATE, read_problems)
+
+    def evaluate_on(problems, **config):
+        return evaluator(model, tokenizer, problems, template, batch_size=300, **config)
+
+    problems = reader(args.data or f"data/{args.task}_test.jsonl")[: args.n_problems]
     records = []
     for config in SUDOKU_CONFIGS if sudoku else CONFIGS:
-        records.append(record(config, summarize(evaluate(config))))
+        records.append(record(config, summarize(evaluate_on(problems, **config))))
         print(records[-1], flush=True)
     if not sudoku and args.select_on:
-        records.append(selected_record(model, tokenizer, read_problems(args.select_on), evaluate, args.select_on))
+        records.append(selected_record(evaluate_on, read_problems(args.select_on), problems, args.select_on))
         print(records[-1], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:

@@ -46,8 +46,10 @@ def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
 
 def test_med_exit_setting_is_chosen_on_the_development_split_then_reported_on_test(tiny_model, tokenizer, problems):
     dev, test = problems[:6], problems[6:10]
-    evaluate_test = lambda config: evaluate_arithmetic(tiny_model, tokenizer, test, ARITHMETIC_TEMPLATE, **config)  # noqa: E731
-    rec = bench_decoding.selected_record(tiny_model, tokenizer, dev, evaluate_test, "dev.jsonl")
+    def evaluate_on(items, **config):
+        return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
+
+    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl")
     assert SCHEMA <= set(rec) and rec["selected_on"] == "dev.jsonl" and rec["n_problems"] == 4 and rec["dev_n_problems"] == 6
     grid = rec["dev_grid"]
     assert len(grid) == len(bench_decoding.SELECTION_GRID)
