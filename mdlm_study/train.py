@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -299,13 +300,13 @@ def compiled_forward(model: torch.nn.Module) -> torch.nn.Module:
 @contextmanager
 def deterministic_kernels(enabled: bool):
     """``torch.use_deterministic_algorithms(True)`` while the block runs (the caller's setting is
-    restored after). Compiled training on CPU needs it: inductor turns the input embedding's gradient
-    (``index_put`` with accumulation) into ``atomic_add`` across threads, in whatever order the threads
-    finish (with it: ``aten.index_put_``'s deterministic kernel), so two compiled runs with the same seed on
-    2 threads gave different weights (README: after 6,000 steps, models that had learnt different
-    things). With it, compiled runs are bit-identical to each other and to a one-thread run, for about
-    10% of the tokens/s on this CPU (``benchmarks/bench_determinism.py``). Not applied on CUDA, where it
-    needs ``CUBLAS_WORKSPACE_CONFIG``."""
+    restored after). Compiled CPU training runs under it as a guard against kernels that accumulate
+    across threads in the order the threads finish: the one such op in the study's models, the input
+    embedding's gradient (``index_put`` with accumulation, compiled to ``atomic_add``), made two
+    same-seed runs on 2 threads give different weights (README: after 6,000 steps, models that had
+    learnt different things). It now goes through :func:`matmul_embedding_gradient`, where the guard
+    changes nothing and costs nothing (``benchmarks/bench_determinism.py``). Not applied on CUDA,
+    where it needs ``CUBLAS_WORKSPACE_CONFIG``."""
     previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     if enabled:
         torch.use_deterministic_algorithms(True)
@@ -313,6 +314,37 @@ def deterministic_kernels(enabled: bool):
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def one_hot_lookup(embedding: torch.nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """``embedding(ids)`` computed as ``one_hot(ids) @ weight``: the same rows, bit for bit, and the
+    same gradient as ``nn.Embedding`` (none to ``padding_idx``'s row), but the weight's gradient is a
+    matrix product instead of an accumulation into looked-up rows. Compiled training uses it
+    (:func:`matmul_embedding_gradient`); cheap for a small vocabulary (61 tokens here)."""
+    weight = embedding.weight
+    rows = F.one_hot(ids, embedding.num_embeddings).to(weight.dtype) @ weight
+    if embedding.padding_idx is None:
+        return rows
+    return torch.where((ids == embedding.padding_idx).unsqueeze(-1), weight[embedding.padding_idx].detach(), rows)
+
+
+@contextmanager
+def matmul_embedding_gradient(model: torch.nn.Module, enabled: bool):
+    """While the block runs, ``model``'s input embedding looks its rows up with :func:`one_hot_lookup`.
+    Why: inductor compiles the lookup's gradient (``index_put`` with accumulation) into ``atomic_add``
+    across threads, in the order the threads finish, so compiled runs on 2 threads were not repeatable;
+    :func:`deterministic_kernels` fixes that at ~10% of the tokens/s, a matrix product fixes it and is
+    faster than either (``benchmarks/bench_determinism.py``). Left alone: embeddings that are not a plain
+    ``nn.Embedding`` or that renormalise (``max_norm``)."""
+    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    swap = enabled and type(embedding) is torch.nn.Embedding and embedding.max_norm is None
+    if swap:
+        embedding.forward = partial(one_hot_lookup, embedding)
+    try:
+        yield
+    finally:
+        if swap:
+            del embedding.forward
 
 
 def cxx_compiler_available() -> bool:
@@ -371,7 +403,7 @@ def train(
     timer, tokens = time.perf_counter(), 0
     clock, prior = time.perf_counter(), max((h.get("wall_seconds", 0.0) for h in history), default=0.0)
     bar = tqdm(range(start, end), disable=not progress, desc="train", initial=start, total=config.steps)
-    with deterministic_kernels(use_compile and device.type == "cpu"):
+    with deterministic_kernels(use_compile and device.type == "cpu"), matmul_embedding_gradient(model, use_compile):
         for step in bar:
             generator = step_generator(config.seed, step)
             for group in optimizer.param_groups:

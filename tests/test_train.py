@@ -304,3 +304,32 @@ def test_compiled_training_on_two_threads_is_bit_identical_run_to_run(tokenizer,
     assert not torch.are_deterministic_algorithms_enabled()
     for name, weights in runs[0].items():
         assert torch.equal(weights, runs[1][name]), name
+
+
+def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer):
+    """``one_hot_lookup`` (compiled training's input embedding) returns ``nn.Embedding``'s rows exactly
+    and the same weight gradient, none to the padding row; ``matmul_embedding_gradient`` swaps the
+    lookup in only while its block runs."""
+    from mdlm_study.train import matmul_embedding_gradient, one_hot_lookup
+
+    model = build_model(SMALL, tokenizer, seed=0)
+    embedding = model.get_input_embeddings()
+    with torch.no_grad():
+        embedding.weight[embedding.padding_idx] = 0.5  # a tied head makes the padding row non-zero in training
+    ids = torch.randint(0, embedding.num_embeddings, (4, 9), generator=torch.Generator().manual_seed(1))
+    ids[:, :2] = embedding.padding_idx
+    upstream = torch.randn(4, 9, embedding.embedding_dim, generator=torch.Generator().manual_seed(2))
+    grads = []
+    for lookup in (embedding, lambda i: one_hot_lookup(embedding, i)):
+        embedding.weight.grad = None
+        rows = lookup(ids)
+        (rows * upstream).sum().backward()
+        grads.append((rows.detach(), embedding.weight.grad.clone()))
+    assert torch.equal(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1], rtol=0, atol=1e-6)
+    assert not grads[1][1][embedding.padding_idx].any()
+    with matmul_embedding_gradient(model, True):
+        assert "forward" in vars(embedding)
+    with matmul_embedding_gradient(model, False):
+        assert "forward" not in vars(embedding)
+    assert "forward" not in vars(embedding)
