@@ -1,11 +1,15 @@
 """Compiled training on every core: run-to-run bit identity and its cost in tokens/s.
 
 Trains the default recipe's model (``torch.compile``, both threads) for ``--steps`` steps on the
-study's training problems, twice with ``train``'s deterministic kernels (``train.deterministic_kernels``,
-what the study uses) and twice without them, and records each run's tokens/s (the last logging
-interval, after the compile) and a SHA-256 of its final weights. Without deterministic kernels some of
-inductor's C++ kernels accumulate across threads in the order the threads finish, so the two hashes
-differ; with them they match.
+study's training problems, twice in each of three set-ups, and records each run's tokens/s (the last
+logging interval, after the compile) and a SHA-256 of its final weights:
+
+- ``study``: what ``train`` does: input embeddings looked up as ``one_hot @ weight``
+  (``train.matmul_embedding_gradient``) under deterministic algorithms (``train.deterministic_kernels``);
+- ``deterministic_kernels_only``: the stock embedding lookup under deterministic algorithms (the
+  embedding gradient then takes ``aten.index_put_``'s deterministic kernel);
+- ``plain``: neither. Inductor compiles the embedding gradient into ``atomic_add`` across threads, in
+  the order the threads finish, so the two runs' hashes differ.
 
 Run (after notebook 01 wrote the data and the tokenizer):
 ``python benchmarks/bench_determinism.py --out benchmarks/results/determinism.json``
@@ -34,19 +38,29 @@ def weights_sha256(model) -> str:
     return hashlib.sha256(b"".join(state[k].detach().contiguous().numpy().tobytes() for k in sorted(state))).hexdigest()
 
 
-def one_run(data, tokenizer, steps: int, deterministic: bool) -> dict:
+SETUPS = {  # name: (deterministic kernels, one-hot embedding lookup)
+    "study": (True, True),
+    "deterministic_kernels_only": (True, False),
+    "plain": (False, False),
+}
+
+
+def one_run(data, tokenizer, steps: int, setup: str) -> dict:
+    deterministic, one_hot = SETUPS[setup]
     r = recipe("default")
     config = replace(r.train, steps=steps, eval_every=0, save_every=0, log_every=max(1, steps // 4), compile=True)
     model = build_model(r.model, tokenizer, seed=0)
-    original = training.deterministic_kernels
+    originals = training.deterministic_kernels, training.matmul_embedding_gradient
     if not deterministic:
         training.deterministic_kernels = lambda enabled: contextlib.nullcontext()
+    if not one_hot:
+        training.matmul_embedding_gradient = lambda model, enabled: contextlib.nullcontext()
     try:
         history = training.train(model, data, config, mask_id=tokenizer.mask_token_id, progress=False)
     finally:
-        training.deterministic_kernels = original
+        training.deterministic_kernels, training.matmul_embedding_gradient = originals
     rates = [h["tokens_per_s"] for h in history if "tokens_per_s" in h]
-    return {"deterministic": deterministic, "tokens_per_s_last_interval": rates[-1], "weights_sha256": weights_sha256(model)}
+    return {"setup": setup, "tokens_per_s_last_interval": rates[-1], "weights_sha256": weights_sha256(model)}
 
 
 def main() -> None:
@@ -62,12 +76,12 @@ def main() -> None:
     problems = read_problems(args.data)[:5000]
     data = training.tokenize_examples(tokenizer, [p.question for p in problems], [p.reasoning for p in problems],
                                       [p.answer for p in problems], recipe("default").template)
-    runs = [one_run(data, tokenizer, args.steps, deterministic) for deterministic in (True, True, False, False)]
+    runs = [one_run(data, tokenizer, args.steps, setup) for setup in SETUPS for _ in range(2)]
     for run in runs:
         print(run, flush=True)
+    hashes = {setup: [run["weights_sha256"] for run in runs if run["setup"] == setup] for setup in SETUPS}
     results = {"threads": args.threads, "steps": args.steps, "torch": torch.__version__, "runs": runs,
-               "identical_with": runs[0]["weights_sha256"] == runs[1]["weights_sha256"],
-               "identical_without": runs[2]["weights_sha256"] == runs[3]["weights_sha256"]}
+               "identical_run_to_run": {setup: len(set(h)) == 1 for setup, h in hashes.items()}}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=2)
