@@ -29,7 +29,7 @@ reproduce: $(STAMP)
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mdlm_study tests benchmarks
+	$(VENV)/bin/ruff check mdlm_study tests benchmarks notebooks
 
 clean:
 	rm -rf build .pytest_cache

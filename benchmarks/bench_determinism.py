@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 from dataclasses import replace
@@ -31,12 +30,6 @@ import mdlm_study.train as training
 from mdlm_study.data import read_problems
 from mdlm_study.model import build_model
 from mdlm_study.study import recipe
-
-
-def weights_sha256(model) -> str:
-    state = model.state_dict()
-    return hashlib.sha256(b"".join(state[k].detach().contiguous().numpy().tobytes() for k in sorted(state))).hexdigest()
-
 
 SETUPS = {  # name: (deterministic kernels, one-hot embedding lookup)
     "study": (True, True),
@@ -60,7 +53,7 @@ def one_run(data, tokenizer, steps: int, setup: str) -> dict:
     finally:
         training.deterministic_kernels, training.matmul_embedding_gradient = originals
     rates = [h["tokens_per_s"] for h in history if "tokens_per_s" in h]
-    return {"setup": setup, "tokens_per_s_last_interval": rates[-1], "weights_sha256": weights_sha256(model)}
+    return {"setup": setup, "tokens_per_s_last_interval": rates[-1], "weights_sha256": training.weights_sha256(model)}
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ greedy left-to-right decoding, the answer-only baseline, training time and throu
 
 Writes ``exact_answer_accuracy``, ``answer_only_accuracy``, ``train_seconds`` (and the trace and
 step accuracies, the teacher-forced accuracy by token class and by step, the Sudoku solve rates by
-decoding order and by cells per step, tokens/s) to the output JSON.
+decoding order and by cells per step, tokens/s, each model's ``weights_sha256``) to the output JSON.
 
 Run (after the models are trained): ``python benchmarks/bench_model.py --checkpoints checkpoints``
 """
@@ -17,6 +17,7 @@ import os
 from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize, teacher_forced_accuracy
 from mdlm_study.study import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
+from mdlm_study.train import weights_sha256
 
 
 def mean_tokens_per_s(history) -> float:
@@ -31,18 +32,21 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/model.json")
     args = parser.parse_args()
     problems = read_problems(os.path.join(args.data_dir, "arithmetic_test.jsonl"))
-    results = {"n_problems": len(problems), "decoding": "l2r, greedy, reasoning template"}
+    results = {"n_problems": len(problems), "decoding": "l2r, greedy, reasoning template", "weights_sha256": {}}
     model, tok, record = load_study_model("default", args.checkpoints)
+    results["weights_sha256"]["default"] = weights_sha256(model)  # compare a rerun's models with these bit for bit
     summary = summarize(evaluate_arithmetic(model, tok, problems, ARITHMETIC_TEMPLATE, sampler="l2r"))
     results.update(exact_answer_accuracy=summary["accuracy"], trace_accuracy=summary["trace_accuracy"], step_accuracy=summary["step_accuracy"],
                    restatement_rate=summary["restatement_rate"],
                    train_seconds=record["train_seconds"], parameters=record["parameters"], train_tokens_per_s=mean_tokens_per_s(record["history"]),
                    teacher_forced=teacher_forced_accuracy(model, tok, problems, ARITHMETIC_TEMPLATE))  # what limits it: the arithmetic, by step
     model, tok, record = load_study_model("answer_only", args.checkpoints)
+    results["weights_sha256"]["answer_only"] = weights_sha256(model)
     results["answer_only_accuracy"] = summarize(evaluate_arithmetic(model, tok, problems, ANSWER_ONLY_TEMPLATE, sampler="l2r"))["accuracy"]
     results["answer_only_train_seconds"] = record["train_seconds"]
     puzzles = read_puzzles(os.path.join(args.data_dir, "sudoku_test.jsonl"))
     model, tok, record = load_study_model("sudoku", args.checkpoints)
+    results["weights_sha256"]["sudoku"] = weights_sha256(model)
     results["sudoku_solve_rate"] = {s: float(evaluate_sudoku(model, tok, puzzles, SUDOKU_TEMPLATE, sampler=s)["correct"].mean())
                                     for s in ("l2r", "entropy", "confidence", "margin")}
     # the paper's fixed-k effect where positions are jointly uncertain: entropy order, k cells per step

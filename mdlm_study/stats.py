@@ -1,10 +1,12 @@
-"""Small statistics helpers for the study's tables: Wilson intervals, percentile bootstrap, AUROC.
+"""Small statistics helpers for the study's tables: Wilson intervals, percentile bootstrap, AUROC,
+the exact McNemar test for paired decodings.
 
 Everything is numpy-only and deterministic: the bootstrap takes an explicit ``seed``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -76,3 +78,22 @@ def bootstrap_ci(
     alpha = (1 - level) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
+    """Exact McNemar test of two decodings of the same problems.
+
+    ``only_a``: problems only decoding a gets right; ``only_b``: only b. Under the null hypothesis
+    (the two are equally accurate) each discordant problem favours either side with probability 1/2,
+    so ``only_a`` ~ Binomial(only_a + only_b, 1/2); ``p_value`` is the two-sided exact tail
+    (1.0 when there is no discordant problem). Pairing makes it far more sensitive than comparing two
+    accuracies as independent samples (``summary.noise_band``), because problems both decodings get
+    right or both get wrong carry no noise about their difference.
+    """
+    a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"need two 1-D sequences of the same length, got shapes {a.shape} and {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    n, k = only_a + only_b, min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 0.5
+    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}

@@ -225,7 +225,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     ``workers = 1`` (the study's choice) trains the recipes one after another in this process with
     ``threads`` intra-op threads (default: every core, whatever ``OMP_NUM_THREADS`` the caller was
     started with), so each run gets the whole CPU: one process with 2 threads trains 1.66x faster
-    than with one (``benchmarks/bench_training.py``), which is what fits 6,000 steps of the default
+    than with one (``benchmarks/bench_training.py``), which is what fits 6,500 steps of the default
     model into the 30-minute budget. ``workers > 1`` trains them in that many processes side by side
     (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
     is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:

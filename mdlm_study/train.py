@@ -14,6 +14,7 @@ interrupted and resumed from a checkpoint gives bit-identical weights to an unin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -269,6 +270,19 @@ def save_checkpoint(model, optimizer, step: int, history: list, out_dir: Path, t
     if tokenizer is not None:
         tokenizer.save_pretrained(out_dir)
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "history": history}, out_dir / STATE_FILE)
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's weights (every state-dict tensor's bytes, in sorted key order): a
+    fingerprint to compare two trainings with, independent of how the checkpoint file was written.
+    ``bench_model.py`` records it for each study model, so a rerun of ``make reproduce`` can be
+    checked bit for bit against the run on record."""
+    state = model.state_dict()
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _resume(model, optimizer, out_dir: Path) -> tuple[int, list]:

@@ -4,6 +4,8 @@ record schema of issue 3 on both tasks, and held-out problem sets."""
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
+
 from mdlm_study.data import read_problems, study_data, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
@@ -49,10 +51,21 @@ def test_med_exit_setting_is_chosen_on_the_development_split_then_reported_on_te
     def evaluate_on(items, **config):
         return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
 
-    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl")
+    reference = evaluate_on(test, sampler="entropy", tokens_per_step=1)
+    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl", reference)
     assert SCHEMA <= set(rec) and rec["selected_on"] == "dev.jsonl" and rec["n_problems"] == 4 and rec["dev_n_problems"] == 6
+    paired = rec["paired_vs_entropy_k1"]
+    assert paired["only_reference"] + paired["only_this"] <= 4 and 0 < paired["p_value"] <= 1
     grid = rec["dev_grid"]
     assert len(grid) == len(bench_decoding.SELECTION_GRID)
     qualifying = [g for g in grid if 100 * (rec["dev_entropy_k1_accuracy"] - g["accuracy"]) <= bench_decoding.SELECTION_TOLERANCE_POINTS]
     assert rec["dev_mean_nfe"] == min(g["mean_nfe"] for g in qualifying)
     assert {"med_lambda": rec["med_lambda"], "exit_gamma": rec["exit_gamma"]} in [{k: g[k] for k in ("med_lambda", "exit_gamma")} for g in grid]
+
+
+def test_paired_record_counts_the_problems_only_one_rule_gets_right():
+    reference = pd.DataFrame({"correct": [True, True, True, False, False, True]})
+    other = pd.DataFrame({"correct": [False, False, True, True, False, True]})
+    paired = bench_decoding.paired_with_reference(reference, other)
+    assert (paired["only_reference"], paired["only_this"]) == (2, 1) and paired["p_value"] == 1.0
+    assert bench_decoding.paired_with_reference(reference, reference) == {"only_reference": 0, "only_this": 0, "p_value": 1.0}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdlm_study.stats import auroc, bootstrap_ci, wilson_interval
+from mdlm_study.stats import auroc, bootstrap_ci, mcnemar_exact, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -82,3 +82,27 @@ def test_bootstrap_is_seeded_and_takes_two_samples():
 def test_bootstrap_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         bootstrap_ci(np.mean, [1.0, 2.0], **kwargs)
+
+
+@pytest.mark.parametrize("only_a, only_b, expected", [(10, 0, 2 / 1024), (8, 2, 2 * 56 / 1024), (2, 8, 2 * 56 / 1024), (5, 5, 1.0), (0, 0, 1.0)])
+def test_mcnemar_exact_known_values(only_a, only_b, expected):
+    a = [True] * only_a + [False] * only_b
+    b = [False] * only_a + [True] * only_b
+    result = mcnemar_exact(a, b)
+    assert (result["only_a"], result["only_b"]) == (only_a, only_b)
+    assert result["p_value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_ignores_concordant_problems_and_is_symmetric():
+    a, b = [True] * 9 + [False] * 3, [False] * 9 + [True] * 3
+    base = mcnemar_exact(a, b)
+    padded = mcnemar_exact(a + [True] * 100 + [False] * 50, b + [True] * 100 + [False] * 50)
+    assert padded == base
+    swapped = mcnemar_exact(b, a)
+    assert swapped == {"only_a": 3, "only_b": 9, "p_value": base["p_value"]}
+
+
+@pytest.mark.parametrize("a, b", [([True, False], [True]), ([[True]], [[True]])])
+def test_mcnemar_bad_input(a, b):
+    with pytest.raises(ValueError, match="same length"):
+        mcnemar_exact(a, b)

@@ -5,7 +5,15 @@ import torch
 
 from mdlm_study.model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
 from mdlm_study.templates import Template
-from mdlm_study.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, tokenize_pairs, train
+from mdlm_study.train import (
+    TrainConfig,
+    lr_at,
+    mdlm_loss,
+    tokenize_examples,
+    tokenize_pairs,
+    train,
+    weights_sha256,
+)
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
@@ -54,6 +62,20 @@ def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
     assert is_checkpoint(tmp_path / "step8") and not (tmp_path / "step4").exists()
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_weights_fingerprint_survives_a_checkpoint_and_sees_one_changed_bit(tokenizer, tmp_path):
+    model = build_model(SMALL, tokenizer, seed=3)
+    fingerprint = weights_sha256(model)
+    assert fingerprint == weights_sha256(build_model(SMALL, tokenizer, seed=3))
+    assert fingerprint != weights_sha256(build_model(SMALL, tokenizer, seed=4))
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert weights_sha256(load_tiny(tmp_path)[0]) == fingerprint
+    with torch.no_grad():  # flip the lowest mantissa bit of one weight
+        weight = next(model.parameters())
+        weight.data.view(-1).view(torch.int32)[0] ^= 1
+    assert weights_sha256(model) != fingerprint
 
 
 @pytest.mark.parametrize("arch", ["bert", "modernbert", "eurobert"])
