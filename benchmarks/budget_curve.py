@@ -5,8 +5,11 @@ Trains the study's ``default`` recipe (or ``--recipe answer_only``) unchanged ex
 (``--steps``; the cosine schedule stretches with it) and, optionally, its batch size
 (``--batch-size``) on the study's data, evaluates every ``--eval-every`` steps on all 300 held-out
 3-step problems, greedy left to right (exact answer, step and trace accuracy), and at the end
-decodes the same problems with entropy order at 1, 2 and 4 tokens per step: does the fixed-k loss
-of the paper appear once the model is better? Writes one JSON record to ``--out``.
+decodes the same problems with entropy order at 1, 2 and 4 tokens per step (does the fixed-k loss
+of the paper appear once the model is better?) and reads the answer off the blank slot (how much of
+it the model computes without writing reasoning). ``--set KEY=VALUE`` changes a ``TrainConfig``
+field as well (a recipe variant at the study's length: ``--steps 6500 --set suffix_mask_prob=0.5``).
+Writes one JSON record to ``--out``.
 
     OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
         --checkpoints /tmp/budget --out benchmarks/results/budget_curve.json
@@ -15,7 +18,9 @@ of the paper appear once the model is better? Writes one JSON record to ``--out`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +31,9 @@ from mdlm_study.analysis import sweep
 from mdlm_study.data import study_data, study_tokenizer
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
 from mdlm_study.model import load_tiny
+from mdlm_study.runner import parse_overrides
 from mdlm_study.study import DATA_SIZES, recipe, train_recipe
+from mdlm_study.train import TrainConfig
 
 FIXED_K = (1, 2, 4)
 
@@ -42,7 +49,29 @@ def fixed_k(model, tokenizer, problems, template) -> list[dict]:
     """Entropy-ordered decoding at k tokens per step (PAPER.md Table B's fixed-k rows), by :func:`analysis.sweep`."""
     table = sweep(lambda batch, **config: evaluate_arithmetic(model, tokenizer, batch, template, batch_size=300, **config), problems,
                   [{"sampler": "entropy", "tokens_per_step": k} for k in FIXED_K])
-    return table[["tokens_per_step", "accuracy", "step_accuracy", "mean_nfe"]].to_dict("records")
+    return table[["tokens_per_step", "accuracy", "step_accuracy", "trace_accuracy", "mean_nfe"]].to_dict("records")
+
+
+def blank_slot(model, tokenizer, problems, template) -> dict:
+    """The answer read off the first forward pass, the whole reasoning slot still masked
+    (``exit_gamma=inf``: the exit fires on pass 1; as in ``bench_answer_source.py``): how much of the
+    answer the model computes in the masked slot rather than from the reasoning it writes."""
+    table = evaluate_arithmetic(model, tokenizer, problems, template, sampler="entropy", exit_gamma=math.inf, batch_size=300)
+    summary = summarize(table)
+    return {"accuracy": summary["accuracy"], "mean_nfe": summary["mean_nfe"]}
+
+
+def train_overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs (YAML-parsed values) for :class:`TrainConfig` fields, e.g. ``suffix_mask_prob=0.5``."""
+    overrides = parse_overrides(pairs)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s) {unknown}; expected some of {sorted(known)}")
+    flagged = sorted(set(overrides) & {"steps", "batch_size", "eval_every", "save_every"})
+    if flagged:
+        raise ValueError(f"{flagged} have their own options (--steps, --batch-size, --eval-every); not --set")
+    return overrides
 
 
 def main() -> None:
@@ -51,6 +80,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=9000)
     parser.add_argument("--eval-every", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default: the recipe's)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a TrainConfig field to change as well, e.g. --set suffix_mask_prob=0.5 (repeatable)")
     parser.add_argument("--checkpoints", default="/tmp/budget_curve")
     parser.add_argument("--out", default="benchmarks/results/budget_curve.json")
     args = parser.parse_args()
@@ -58,8 +89,10 @@ def main() -> None:
     batch_size = args.batch_size or base.train.batch_size
     if min(args.steps, args.eval_every, batch_size) < 1:
         raise ValueError(f"--steps, --eval-every and --batch-size must be >= 1, got {args.steps}, {args.eval_every}, {batch_size}")
-    r = replace(base, name=f"{args.recipe}_{args.steps}_steps" + (f"_batch{batch_size}" if batch_size != base.train.batch_size else ""),
-                train=replace(base.train, steps=args.steps, batch_size=batch_size, eval_every=args.eval_every, save_every=args.eval_every))
+    overrides = train_overrides(args.overrides)
+    name = f"{args.recipe}_{args.steps}_steps" + (f"_batch{batch_size}" if batch_size != base.train.batch_size else "")
+    r = replace(base, name=name + "".join(f"_{k}{v}" for k, v in overrides.items()),
+                train=replace(base.train, **overrides, steps=args.steps, batch_size=batch_size, eval_every=args.eval_every, save_every=args.eval_every))
     data = study_data(**DATA_SIZES, seed=0)
     tokenizer = study_tokenizer(data)
     started, curve = time.perf_counter(), []
@@ -76,7 +109,8 @@ def main() -> None:
     result = {"recipe": args.recipe, "checkpoint": r.name, "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
               "train_seconds": record["train_seconds"], "n_problems": len(data.arithmetic_test),
               "curve": [{"step": s, **p} for s, p in zip(steps, curve, strict=True)],
-              "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template)}
+              "overrides": overrides, "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template),
+              "blank_slot": blank_slot(model, tokenizer, data.arithmetic_test, r.template)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

@@ -4,6 +4,8 @@ import importlib.util
 import time
 from pathlib import Path
 
+import pytest
+
 from mdlm_study.study import ARITHMETIC_TEMPLATE
 
 _SPEC = importlib.util.spec_from_file_location("budget_curve", Path(__file__).parents[1] / "benchmarks" / "budget_curve.py")
@@ -23,3 +25,13 @@ def test_curve_point_reports_accuracies_and_wall_time(tiny_model, tokenizer, pro
     point = budget_curve.curve_point(tiny_model, tokenizer, problems[:6], ARITHMETIC_TEMPLATE, time.perf_counter())
     assert set(point) == {"minutes", "accuracy", "step_accuracy", "trace_accuracy"}
     assert point["minutes"] >= 0 and all(0 <= point[k] <= 1 for k in ("accuracy", "step_accuracy", "trace_accuracy"))
+
+
+def test_blank_slot_decodes_one_pass_and_overrides_name_train_config_fields(tiny_model, tokenizer, problems):
+    reading = budget_curve.blank_slot(tiny_model, tokenizer, problems[:6], ARITHMETIC_TEMPLATE)
+    assert reading["mean_nfe"] == 1 and 0 <= reading["accuracy"] <= 1  # the exit fires on the first pass
+    assert budget_curve.train_overrides(["suffix_mask_prob=0.5", "copy_rule=tied"]) == {"suffix_mask_prob": 0.5, "copy_rule": "tied"}
+    with pytest.raises(ValueError, match="suffix_prob"):
+        budget_curve.train_overrides(["suffix_prob=0.5"])
+    with pytest.raises(ValueError, match="steps"):
+        budget_curve.train_overrides(["steps=10"])
