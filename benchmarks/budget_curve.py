@@ -68,9 +68,9 @@ def train_overrides(pairs: list[str]) -> dict:
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown TrainConfig field(s) {unknown}; expected some of {sorted(known)}")
-    flagged = sorted(set(overrides) & {"steps", "batch_size", "eval_every", "save_every"})
+    flagged = sorted(set(overrides) & {"steps", "batch_size", "eval_every", "save_every", "seed"})
     if flagged:
-        raise ValueError(f"{flagged} have their own options (--steps, --batch-size, --eval-every); not --set")
+        raise ValueError(f"{flagged} have their own options (--steps, --batch-size, --eval-every, --seed); not --set")
     return overrides
 
 
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default: the recipe's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a TrainConfig field to change as well, e.g. --set suffix_mask_prob=0.5 (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the masks (study.train_recipe)")
     parser.add_argument("--checkpoints", default="/tmp/budget_curve")
     parser.add_argument("--out", default="benchmarks/results/budget_curve.json")
     args = parser.parse_args()
@@ -91,7 +92,7 @@ def main() -> None:
         raise ValueError(f"--steps, --eval-every and --batch-size must be >= 1, got {args.steps}, {args.eval_every}, {batch_size}")
     overrides = train_overrides(args.overrides)
     name = f"{args.recipe}_{args.steps}_steps" + (f"_batch{batch_size}" if batch_size != base.train.batch_size else "")
-    r = replace(base, name=name + "".join(f"_{k}{v}" for k, v in overrides.items()),
+    r = replace(base, name=name + "".join(f"_{k}{v}" for k, v in overrides.items()) + (f"_seed{args.seed}" if args.seed else ""),
                 train=replace(base.train, **overrides, steps=args.steps, batch_size=batch_size, eval_every=args.eval_every, save_every=args.eval_every))
     data = study_data(**DATA_SIZES, seed=0)
     tokenizer = study_tokenizer(data)
@@ -103,13 +104,13 @@ def main() -> None:
         print(point, flush=True)
         return {"eval_accuracy": point["accuracy"]}
 
-    record = train_recipe(r, data, args.checkpoints, eval_fn=evaluate, progress=False)
+    record = train_recipe(r, data, args.checkpoints, seed=args.seed, eval_fn=evaluate, progress=False)
     model, _ = load_tiny(Path(args.checkpoints) / r.name)
     steps = [h["step"] for h in record["history"] if "eval_accuracy" in h]
     result = {"recipe": args.recipe, "checkpoint": r.name, "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
               "train_seconds": record["train_seconds"], "n_problems": len(data.arithmetic_test),
               "curve": [{"step": s, **p} for s, p in zip(steps, curve, strict=True)],
-              "overrides": overrides, "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template),
+              "overrides": overrides, "seed": args.seed, "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template),
               "blank_slot": blank_slot(model, tokenizer, data.arithmetic_test, r.template)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

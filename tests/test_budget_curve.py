@@ -33,5 +33,6 @@ def test_blank_slot_decodes_one_pass_and_overrides_name_train_config_fields(tiny
     assert budget_curve.train_overrides(["suffix_mask_prob=0.5", "copy_rule=tied"]) == {"suffix_mask_prob": 0.5, "copy_rule": "tied"}
     with pytest.raises(ValueError, match="suffix_prob"):
         budget_curve.train_overrides(["suffix_prob=0.5"])
-    with pytest.raises(ValueError, match="steps"):
-        budget_curve.train_overrides(["steps=10"])
+    for field in ("steps", "seed"):  # own options (the seed also seeds the initial weights)
+        with pytest.raises(ValueError, match=field):
+            budget_curve.train_overrides([f"{field}=10"])
