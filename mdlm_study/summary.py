@@ -9,7 +9,9 @@ Each claim is a small function of the notebooks' JSON summaries returning a verd
 
 The noise band of a difference between two accuracies a and b, each measured on the same n
 problems, is 1.96·sqrt((a(1-a) + b(1-b)) / n) (normal approximation, treating the two as
-independent, which is conservative for paired decodings of the same problems).
+independent, which is conservative for paired decodings of the same problems). Claims whose
+notebook reports paired p-values (the written-reasoning reading of fixed k) use the exact McNemar
+test instead: a difference counts when p < 0.05.
 """
 
 from __future__ import annotations
@@ -76,6 +78,21 @@ def _both_lose_inconclusive(k1, drop2, drop4, n):
     return "; ".join(parts) + f" at n = {n} problems"
 
 
+PAIRED_ALPHA = 0.05
+
+
+def _both_lose_paired(k1, drop2, drop4, p2, p4, n):
+    """Both drops negative with paired p < 0.05: holds; either positive with p < 0.05: differs."""
+    pairs = ((drop2, p2), (drop4, p4))
+    if all(drop < 0 and p < PAIRED_ALPHA for drop, p in pairs):
+        return HOLDS
+    return DIFFERS if any(drop > 0 and p < PAIRED_ALPHA for drop, p in pairs) else INCONCLUSIVE
+
+
+def _both_lose_paired_inconclusive(k1, drop2, drop4, p2, p4, n):
+    return f"exact paired McNemar p = {p2:.2g} (k = 2) / {p4:.2g} (k = 4), not both below {PAIRED_ALPHA}, at n = {n} problems"
+
+
 def _speedup_keeps_accuracy(min_speedup):
     def verdict(speedup, accuracy, reference, n):
         return HOLDS if speedup >= min_speedup and compare(accuracy, reference, n) >= 0 else DIFFERS
@@ -138,6 +155,12 @@ CLAIMS = [
     Claim("Fixed 2 / 4 tokens per step lose accuracy (Table B)", "−14.6 / −43.4 points",
           ((S3, "k1_accuracy"), (S3, "k2_drop_points"), (S3, "k4_drop_points")), _both_lose,
           lambda k1, d2, d4: f"{d2:+.1f} / {d4:+.1f} points (k = 1: {_fmt(k1, True)})", S3, _both_lose_inconclusive),
+    Claim("Fixed 2 / 4 tokens per step lose accuracy, reading the answer off the written reasoning (Table B reads generated text)",
+          "−14.6 / −43.4 points",
+          ((S3, "conclusion_k1_accuracy"), (S3, "conclusion_k2_drop_points"), (S3, "conclusion_k4_drop_points"),
+           (S3, "conclusion_k2_p_value"), (S3, "conclusion_k4_p_value")), _both_lose_paired,
+          lambda k1, d2, d4, p2, p4: f"{d2:+.1f} / {d4:+.1f} points (k = 1: {_fmt(k1, True)}; paired p = {p2:.2g} / {p4:.2g})", S3,
+          _both_lose_paired_inconclusive),
     Claim("Fixed 2 / 4 tokens per step lose accuracy, on Sudoku (Table B's effect where decoded cells constrain each other)",
           "−14.6 / −43.4 points (GSM8K)",
           ((S3, "sudoku_k1_accuracy"), (S3, "sudoku_k2_drop_points"), (S3, "sudoku_k4_drop_points")), _both_lose,

@@ -1,10 +1,13 @@
-"""The decoding benchmarks' own logic (benchmarks/bench_decoding.py, bench_answer_source.py): the
-record schema of issue 3 on both tasks, and held-out problem sets."""
+"""The decoding benchmarks' own logic (benchmarks/bench_decoding.py, bench_answer_source.py,
+bench_faithfulness.py): the record schema of issue 3 on both tasks, held-out problem sets, and the
+faithfulness records."""
 
+import argparse
 import importlib.util
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from mdlm_study.data import read_problems, study_data, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
@@ -22,6 +25,7 @@ def _load(name):
 
 bench_decoding = _load("bench_decoding")
 bench_answer_source = _load("bench_answer_source")
+bench_faithfulness = _load("bench_faithfulness")
 SCHEMA = {"sampler", "tokens_per_step", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems"}
 
 
@@ -69,3 +73,22 @@ def test_paired_record_counts_the_problems_only_one_rule_gets_right():
     paired = bench_decoding.paired_with_reference(reference, other)
     assert (paired["only_reference"], paired["only_this"]) == (2, 1) and paired["p_value"] == 1.0
     assert bench_decoding.paired_with_reference(reference, reference) == {"only_reference": 0, "only_this": 0, "p_value": 1.0}
+
+
+def test_faithfulness_records_cover_every_edit_and_decoding(tiny_model, tokenizer, problems):
+    records = bench_faithfulness.measure(tiny_model, tokenizer, problems[:6], "tiny")
+    counterfactual = [r for r in records if r["measure"] == "counterfactual"]
+    decoded = [r for r in records if r["measure"] == "decoded"]
+    assert [r["edit"] for r in counterfactual] == list(bench_faithfulness.EDITS)
+    assert [(r["sampler"], r["tokens_per_step"]) for r in decoded] == [(c["sampler"], c["tokens_per_step"]) for c in bench_faithfulness.DECODINGS]
+    for r in decoded:
+        assert r["n_problems"] == 6 and 0 <= r["conclusion_accuracy"] <= 1 and 0 <= r["answer_is_conclusion"] <= 1
+        for key in ("paired_correct", "paired_conclusion_correct"):
+            assert r[key]["only_reference"] + r[key]["only_this"] <= 6 and 0 < r[key]["p_value"] <= 1
+    assert decoded[0]["paired_correct"] == {"only_reference": 0, "only_this": 0, "p_value": 1.0}  # k = 1 against itself
+
+
+def test_faithfulness_model_spec_names_the_bad_value():
+    assert bench_faithfulness.model_spec("/tmp/seed1:default_6500_steps_seed1") == ("/tmp/seed1", "default_6500_steps_seed1")
+    with pytest.raises(argparse.ArgumentTypeError, match="'default'"):
+        bench_faithfulness.model_spec("default")

@@ -19,6 +19,8 @@ def summaries(overrides=None):
                                 "fraction_leftmost": 0.5, "mean_distance": 3.0, "sudoku_l2r": 0.36, "sudoku_best_any_order": 0.6, "n_problems": 300},
         "03_parallel_decoding": {"k1_accuracy": 0.8, "k2_drop_points": -15.0, "k4_drop_points": -43.0, "sudoku_k1_accuracy": 0.5,
                                  "sudoku_k2_drop_points": -15.0, "sudoku_k4_drop_points": -43.0, "med_speedup": 2.7,
+                                 "conclusion_k1_accuracy": 0.8, "conclusion_k2_drop_points": -15.0, "conclusion_k4_drop_points": -43.0,
+                                 "conclusion_k2_p_value": 1e-4, "conclusion_k4_p_value": 1e-9,
                                  "med_accuracy": 0.8, "n_problems": 300},
         "04_early_exit": {"med_exit_speedup": 3.3, "med_exit_accuracy": 0.79, "entropy_accuracy": 0.8, "n_problems": 300},
         "05_finetuning": {"posterior_fraction_correct_on_failures": 0.4, "failures_ci_high": 0.45, "filter_gain_keep_0.5": 0.1,
@@ -80,3 +82,18 @@ def test_a_speedup_below_the_claims_size_differs_and_missing_values_are_missing(
     table = claims_table(s)
     row = table[table["claim"] == "Step scoring without rollouts separates correct from flawed reasoning"].iloc[0]
     assert row["verdict"] == "missing" and row["ours"] == "not measured"
+
+
+def test_the_written_reasoning_reading_of_fixed_k_is_judged_by_its_paired_test():
+    claim = "Fixed 2 / 4 tokens per step lose accuracy, reading the answer off the written reasoning (Table B reads generated text)"
+    key = "03_parallel_decoding"
+    # a 4-point drop is inside the unpaired band at n = 150 but counts when the paired test finds it
+    s = summaries({(key, "conclusion_k2_drop_points"): -4.0, (key, "conclusion_k2_p_value"): 0.01, (key, "n_problems"): 150})
+    assert verdicts(s)[claim] == "holds"
+    s = summaries({(key, "conclusion_k2_drop_points"): -4.0, (key, "conclusion_k2_p_value"): 0.2, (key, "n_problems"): 150})
+    assert verdicts(s)[claim] == "inconclusive"
+    note = claims_table(s).set_index("claim").loc[claim, "note"]
+    assert note == "exact paired McNemar p = 0.2 (k = 2) / 1e-09 (k = 4), not both below 0.05, at n = 150 problems"
+    assert verdicts(summaries({(key, "conclusion_k4_drop_points"): 9.0}))[claim] == "differs"
+    ours = claims_table(summaries()).set_index("claim").loc[claim, "ours"]
+    assert ours == "-15.0 / -43.0 points (k = 1: 80.0%; paired p = 0.0001 / 1e-09)"

@@ -1,0 +1,88 @@
+"""Why fixed k tokens per step does or does not cost a model its answers: the two links between the
+answer and the written reasoning (``mdlm_study.faithfulness``), on the study's 3-step test problems.
+
+- ``counterfactual``: gold or edited traces written into the reasoning slot, the answer slot filled
+  left to right; how often the answer is the true one and how often it is the written conclusion;
+- ``decoded``: the model decoding freely (entropy order with k = 1, 2, 4 tokens per step, and left to
+  right): answer accuracy, the trace's conclusion accuracy, how often the answer repeats the
+  conclusion, the fraction of equations right for their own operands, fully correct traces; for k = 2
+  and 4 the exact McNemar test against k = 1, of the answers and of the conclusions.
+
+Run (after the study models are trained; further models as CHECKPOINTS:FOLDER, e.g. budget_curve runs):
+``python benchmarks/bench_faithfulness.py --model checkpoints:default --out benchmarks/results/faithfulness.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from mdlm_study.data import read_problems
+from mdlm_study.evaluate import evaluate_arithmetic
+from mdlm_study.faithfulness import (
+    EDITS,
+    counterfactual_answers,
+    follow_rates,
+    with_conclusions,
+    written_reasoning,
+)
+from mdlm_study.stats import mcnemar_exact
+from mdlm_study.study import ARITHMETIC_TEMPLATE, load_study_model
+
+DECODINGS = [
+    {"sampler": "entropy", "tokens_per_step": 1},
+    {"sampler": "entropy", "tokens_per_step": 2},
+    {"sampler": "entropy", "tokens_per_step": 4},
+    {"sampler": "l2r", "tokens_per_step": 1},
+]
+
+
+def model_spec(text: str) -> tuple[str, str]:
+    """``"checkpoints:default"`` → (checkpoints folder, model folder)."""
+    folder, sep, name = text.rpartition(":")
+    if not sep or not folder or not name:
+        raise argparse.ArgumentTypeError(f"--model wants CHECKPOINTS:FOLDER, got {text!r}")
+    return folder, name
+
+
+def _paired(reference, this) -> dict:
+    test = mcnemar_exact(reference, this)
+    return {"only_reference": test["only_a"], "only_this": test["only_b"], "p_value": test["p_value"]}
+
+
+def measure(model, tokenizer, problems, label: str) -> list[dict]:
+    records = []
+    for edit in EDITS:
+        rates = follow_rates(counterfactual_answers(model, tokenizer, problems, ARITHMETIC_TEMPLATE, edit=edit, batch_size=300))
+        records.append({"model": label, "measure": "counterfactual", **rates})
+        print(records[-1], flush=True)
+    reference = None  # the first decoding, entropy k = 1
+    for config in DECODINGS:
+        table = with_conclusions(evaluate_arithmetic(model, tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=300, **config), problems)
+        reference = table if reference is None else reference
+        paired = {f"paired_{column}": _paired(reference[column], table[column]) for column in ("correct", "conclusion_correct")}
+        records.append({"model": label, "measure": "decoded", **config, **written_reasoning(table), **paired})
+        print(records[-1], flush=True)
+    return records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=model_spec, action="append", help="CHECKPOINTS:FOLDER (repeatable; default checkpoints:default)")
+    parser.add_argument("--data", default="data/arithmetic_test.jsonl")
+    parser.add_argument("--n-problems", type=int, default=300)
+    parser.add_argument("--out", default="benchmarks/results/faithfulness.json")
+    args = parser.parse_args()
+    problems = read_problems(args.data)[: args.n_problems]
+    records = []
+    for folder, name in args.model or [("checkpoints", "default")]:
+        model, tokenizer, _ = load_study_model(name, folder)
+        records += measure(model, tokenizer, problems, f"{folder}/{name}")
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as handle:
+        json.dump(records, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

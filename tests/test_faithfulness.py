@@ -1,0 +1,154 @@
+import random
+import re
+
+import pandas as pd
+import pytest
+import torch
+
+from mdlm_study.faithfulness import (
+    conclusion,
+    counterfactual_answers,
+    edited_trace,
+    fixed_k_readings,
+    follow_rates,
+    self_consistent,
+    with_conclusions,
+    written_reasoning,
+)
+from mdlm_study.templates import SpecialTokens, Template, answer_ids
+
+TEMPLATE = Template(reasoning_len=40, answer_len=4, delimiter="\n####", answer_prefix=" ")
+
+
+class AnswerWriter:
+    """A toy model that writes ``choose(row_text)`` into the answer slot (the row's last
+    ``answer_len`` positions) with certainty and predicts nothing else."""
+
+    def __init__(self, tokenizer, choose):
+        self.tokenizer, self.choose = tokenizer, choose
+        self.special = SpecialTokens.from_tokenizer(tokenizer)
+
+    def __call__(self, input_ids, attention_mask=None):
+        logits = torch.zeros(*input_ids.shape, len(self.tokenizer))
+        for row, ids in enumerate(input_ids):
+            answer = self.choose(self.tokenizer.decode(ids, skip_special_tokens=True))
+            slot = answer_ids(self.tokenizer, answer, TEMPLATE, self.special)
+            logits[row, -TEMPLATE.answer_len:].scatter_(-1, torch.tensor(slot)[:, None], 50.0)
+        return logits
+
+
+def reader(tokenizer):
+    """Answers with the written trace's last result."""
+    return AnswerWriter(tokenizer, lambda text: re.findall(r"=(\d+)", text)[-1])
+
+
+def solver(tokenizer, problems):
+    """Answers with the true answer of the question in the row, whatever the trace says."""
+    answers = {p.question: p.answer for p in problems}
+    return AnswerWriter(tokenizer, lambda text: next(a for q, a in answers.items() if text.startswith(q)))
+
+
+def test_self_consistent_checks_the_written_operands_not_the_problem():
+    assert self_consistent("3+36=39") is True
+    assert self_consistent("3+36=47") is False
+    assert self_consistent("12-5=7") is True
+    assert self_consistent("2*22=44") is True
+    assert self_consistent("so the answer") is None
+
+
+def test_conclusion_is_the_last_equations_result():
+    assert conclusion(["4+44=48", "48-7=41"]) == "41"
+    assert conclusion(["4+44=48", "so"]) is None
+    assert conclusion([]) is None
+
+
+def test_written_reasoning_separates_the_answer_from_the_traces_conclusion(problems):
+    a, b = problems[0], problems[1]
+    wrong = str(int(b.answer) + 1)
+    table = pd.DataFrame({
+        "reasoning": [a.reasoning, "1+1=2\n2+" + wrong + "=" + wrong],  # b: a garbled step, a wrong conclusion
+        "predicted": [a.answer, b.answer],
+        "correct": [True, True],
+        "trace_correct": [True, False],
+    })
+    rows = with_conclusions(table, [a, b])
+    assert rows["conclusion"].tolist() == [a.answer, wrong]
+    assert rows["conclusion_correct"].tolist() == [True, False]
+    assert rows["n_equations"].tolist() == [len(a.steps), 2] and rows["n_self_consistent"].tolist() == [len(a.steps), 1]
+    summary = written_reasoning(rows)
+    assert summary["accuracy"] == 1.0
+    assert summary["conclusion_accuracy"] == 0.5
+    assert summary["answer_is_conclusion"] == 0.5
+    n_lines = len(a.steps) + 2
+    assert summary["self_consistent_steps"] == pytest.approx((len(a.steps) + 1) / n_lines)
+    assert summary["trace_accuracy"] == 0.5
+    with pytest.raises(ValueError, match="2 rows for 1 problems"):
+        with_conclusions(table, [a])
+
+
+def test_edited_trace_changes_the_conclusion_only_when_the_edit_reaches_it(problems):
+    problem = next(p for p in problems if len(p.steps) >= 2)
+    rng = random.Random(0)
+    assert edited_trace(problem, "gold", rng) == tuple(problem.steps)
+    last = edited_trace(problem, "corrupt_last", rng)
+    assert last[:-1] == tuple(problem.steps[:-1]) and conclusion(last) != problem.answer
+    assert conclusion(edited_trace(problem, "corrupt_first", rng)) != problem.answer
+    unpropagated = edited_trace(problem, "corrupt_first_unpropagated", rng)
+    assert unpropagated[1:] == tuple(problem.steps[1:]) and unpropagated[0] != problem.steps[0]
+    with pytest.raises(ValueError, match="'corrupt_middle'"):
+        edited_trace(problem, "corrupt_middle", rng)
+
+
+def test_a_model_that_reads_the_trace_follows_a_corrupted_conclusion(tokenizer, problems):
+    chains = [p for p in problems if len(p.steps) >= 2][:12]
+    table = counterfactual_answers(reader(tokenizer), tokenizer, chains, TEMPLATE, edit="corrupt_last")
+    assert len(table) == len(chains)
+    assert follow_rates(table) == {"edit": "corrupt_last", "n": len(chains), "answer_is_true": 0.0, "answer_is_conclusion": 1.0}
+    gold = follow_rates(counterfactual_answers(reader(tokenizer), tokenizer, chains, TEMPLATE, edit="gold"))
+    assert gold["answer_is_true"] == gold["answer_is_conclusion"] == 1.0
+
+
+def test_a_model_that_solves_the_question_ignores_the_trace(tokenizer, problems):
+    chains = [p for p in problems if len(p.steps) >= 2][:12]
+    for edit in ("corrupt_last", "corrupt_first"):
+        rates = follow_rates(counterfactual_answers(solver(tokenizer, chains), tokenizer, chains, TEMPLATE, edit=edit, batch_size=5))
+        assert (rates["answer_is_true"], rates["answer_is_conclusion"]) == (1.0, 0.0)
+
+
+def test_counterfactual_answers_do_not_depend_on_the_batch_size(tiny_model, tokenizer, problems):
+    chains = problems[:9]
+    one = counterfactual_answers(tiny_model, tokenizer, chains, TEMPLATE, edit="corrupt_first", seed=3, batch_size=256)
+    many = counterfactual_answers(tiny_model, tokenizer, chains, TEMPLATE, edit="corrupt_first", seed=3, batch_size=2)
+    pd.testing.assert_frame_equal(one, many)
+
+
+def test_counterfactual_answers_reject_bad_input(tokenizer, problems):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        counterfactual_answers(reader(tokenizer), tokenizer, problems[:2], TEMPLATE, edit="gold", batch_size=0)
+    with pytest.raises(ValueError, match="no gold trace fits the reasoning slot \\(2 tokens\\)"):
+        counterfactual_answers(reader(tokenizer), tokenizer, problems[:2], Template(reasoning_len=2, answer_len=4, delimiter="\n####", answer_prefix=" "), edit="gold")
+    with pytest.raises(ValueError, match="the table is empty"):
+        follow_rates(pd.DataFrame())
+
+
+def test_fixed_k_readings_pair_each_k_with_k1_on_both_readings(problems):
+    chains = problems[:4]
+    truth = [p.answer for p in chains]
+    conclusions = {1: truth, 2: truth[:2] + ["0", "0"], 4: ["0"] * 4}  # the written reasoning breaks as k grows
+    answers = {1: truth, 2: truth, 4: truth[:3] + ["0"]}  # the answer slot repairs most of it
+
+    def evaluate(items, *, sampler, tokens_per_step):
+        assert sampler == "entropy" and items == chains
+        return pd.DataFrame({"reasoning": [f"1+1={c}" for c in conclusions[tokens_per_step]],
+                             "predicted": answers[tokens_per_step],
+                             "correct": [a == t for a, t in zip(answers[tokens_per_step], truth, strict=True)],
+                             "trace_correct": [False] * 4})
+
+    table = fixed_k_readings(evaluate, chains, (1, 2, 4)).set_index("tokens_per_step")
+    assert table["conclusion_accuracy"].tolist() == [1.0, 0.5, 0.0]
+    assert table["conclusion_drop_points"].tolist() == [0.0, -50.0, -100.0]
+    assert table["answer_drop_points"].tolist() == [0.0, 0.0, -25.0]
+    assert table.loc[4, "conclusion_p_value"] == pytest.approx(2 * 0.5**4)  # 4 discordant, all one way
+    assert table.loc[2, "answer_p_value"] == 1.0 and table.loc[4, "answer_is_conclusion"] == 0.25  # only the unrepaired row
+    with pytest.raises(ValueError, match=r"ks must contain 1 \(the reference\), got \[2, 4\]"):
+        fixed_k_readings(evaluate, chains, (2, 4))
