@@ -9,18 +9,21 @@
 - :func:`dependency_depth`: a lower bound on NFE for a trace: each reasoning line needs the line
   before it, so even a decoder that commits a whole line per pass needs one pass per line plus one
   for the answer;
-- :func:`sweep`: evaluate a list of decoding configurations on the same problems, one table row each.
+- :func:`sweep`: evaluate a list of decoding configurations on the same problems, one table row each;
+- :func:`fixed_k_drops` / :func:`paired_drops`: fixed k against k = 1 (Table B), from a sweep, or
+  paired problem by problem with an exact test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mdlm_study.evaluate import decode, summarize
+from mdlm_study.stats import mcnemar_exact
 
 
 def leftmost_distances(history: list[dict], region: torch.Tensor) -> np.ndarray:
@@ -87,6 +90,21 @@ def fixed_k_drops(table: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"the sweep needs an entropy row with tokens_per_step=1, got {sorted(fixed['tokens_per_step'])}")
     fixed["drop_vs_k1_points"] = 100 * (fixed["accuracy"] - float(reference["accuracy"].iloc[0]))
     return fixed.reset_index(drop=True)
+
+
+def paired_drops(tables: Mapping[int, pd.DataFrame], column: str = "correct") -> pd.DataFrame:
+    """Fixed k against k = 1 on the same problems, paired (PAPER.md Table B): one row per k of
+    ``tables`` (k -> a per-problem table such as ``evaluate_arithmetic``'s, rows in the same problem
+    order) with its ``accuracy`` (the mean of ``column``), ``drop_points`` against k = 1 and the exact
+    McNemar ``p_value`` of that difference (:func:`~mdlm_study.stats.mcnemar_exact`: far more
+    sensitive than comparing two accuracies as independent samples)."""
+    if 1 not in tables:
+        raise ValueError(f"tables must hold k = 1 (the reference), got k = {sorted(tables)}")
+    reference = tables[1][column]
+    rows = [{"tokens_per_step": k, "accuracy": float(t[column].mean()),
+             "drop_points": 100 * (float(t[column].mean()) - float(reference.mean())),
+             "p_value": mcnemar_exact(reference, t[column])["p_value"]} for k, t in tables.items()]
+    return pd.DataFrame(rows)
 
 
 def fastest_within(table: pd.DataFrame, reference_accuracy: float, tolerance_points: float) -> pd.Series:

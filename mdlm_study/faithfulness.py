@@ -22,13 +22,13 @@ decoding both ways, with paired tests.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import torch
 
+from mdlm_study.analysis import paired_drops
 from mdlm_study.sampling import generate
-from mdlm_study.stats import mcnemar_exact
 from mdlm_study.tasks.arithmetic import Problem, apply, corrupt_trace, parse_step, split_steps
 from mdlm_study.templates import Template, build_canvas, read_canvas, reasoning_fits
 
@@ -133,23 +133,18 @@ def follow_rates(table: pd.DataFrame) -> dict:
             "answer_is_conclusion": float(table["is_conclusion"].mean())}
 
 
-def fixed_k_readings(evaluate, problems: Sequence[Problem], ks: Sequence[int], **decode_kwargs) -> pd.DataFrame:
-    """Fixed k tokens per step (entropy order) read two ways, one row per k: the answer slot
-    (``accuracy``) and the written reasoning's conclusion (``conclusion_accuracy``; PAPER.md Table B
-    reads the answer off generated text), each with its drop against k = 1 in points and the exact
-    McNemar p-value of that paired difference (:func:`~mdlm_study.stats.mcnemar_exact`).
+def fixed_k_readings(tables: Mapping[int, pd.DataFrame], problems: Sequence[Problem]) -> pd.DataFrame:
+    """Fixed k tokens per step read two ways, one row per k: the answer slot (``accuracy``) and the
+    written reasoning's conclusion (``conclusion_accuracy``; PAPER.md Table B reads the answer off
+    generated text), each with its drop against k = 1 in points and the exact McNemar p-value of that
+    paired difference (:func:`~mdlm_study.analysis.paired_drops`).
 
-    ``evaluate(problems, sampler=..., tokens_per_step=k, **decode_kwargs)`` returns an
-    :func:`~mdlm_study.evaluate.evaluate_arithmetic` table; ``ks`` must contain 1.
+    ``tables``: k -> the :func:`~mdlm_study.evaluate.evaluate_arithmetic` table of ``problems``
+    decoded with k tokens per step; it must hold k = 1.
     """
-    if 1 not in ks:
-        raise ValueError(f"ks must contain 1 (the reference), got {list(ks)}")
-    tables = {k: with_conclusions(evaluate(problems, sampler="entropy", tokens_per_step=k, **decode_kwargs), problems) for k in ks}
-    reference, rows = tables[1], []
-    for k, table in tables.items():
-        row = {"tokens_per_step": k, **written_reasoning(table)}
-        for column, name in (("correct", "answer"), ("conclusion_correct", "conclusion")):
-            row[f"{name}_drop_points"] = 100 * (table[column].mean() - reference[column].mean())
-            row[f"{name}_p_value"] = mcnemar_exact(reference[column], table[column])["p_value"]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    readings = {k: with_conclusions(table, problems) for k, table in tables.items()}
+    out = pd.DataFrame([{"tokens_per_step": k, **written_reasoning(t)} for k, t in readings.items()])
+    for column, name in (("correct", "answer"), ("conclusion_correct", "conclusion")):
+        paired = paired_drops(readings, column)
+        out[f"{name}_drop_points"], out[f"{name}_p_value"] = paired["drop_points"].to_numpy(), paired["p_value"].to_numpy()
+    return out

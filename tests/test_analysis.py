@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mdlm_study.analysis import dependency_depth, fastest_within, fixed_k_drops, sweep
+from mdlm_study.analysis import dependency_depth, fastest_within, fixed_k_drops, paired_drops, sweep
 
 ACCURACY_BY_K = {1: 0.5, 2: 0.4, 4: 0.2}
 
@@ -44,3 +44,15 @@ def test_fastest_within_picks_fewest_nfe_inside_the_tolerance():
         fastest_within(table, 0.80, 1.0)
     with pytest.raises(ValueError, match="tolerance_points must be >= 0, got -1"):
         fastest_within(table, 0.70, -1)
+
+
+def test_paired_drops_test_each_k_against_k1_problem_by_problem():
+    k1 = pd.DataFrame({"correct": [True] * 10 + [False] * 10})
+    k2 = pd.DataFrame({"correct": [True] * 4 + [False] * 16})  # 6 lost, none gained
+    k4 = pd.DataFrame({"correct": [False] * 10 + [True] * 10})  # 10 lost, 10 gained: same accuracy
+    table = paired_drops({1: k1, 2: k2, 4: k4}).set_index("tokens_per_step")
+    assert table["drop_points"].tolist() == pytest.approx([0.0, -30.0, 0.0])
+    assert table.loc[2, "p_value"] == pytest.approx(2 * 0.5**6)
+    assert table.loc[4, "p_value"] == 1.0 and table.loc[1, "p_value"] == 1.0
+    with pytest.raises(ValueError, match=r"got k = \[2\]"):
+        paired_drops({2: k2})

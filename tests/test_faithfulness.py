@@ -137,18 +137,15 @@ def test_fixed_k_readings_pair_each_k_with_k1_on_both_readings(problems):
     conclusions = {1: truth, 2: truth[:2] + ["0", "0"], 4: ["0"] * 4}  # the written reasoning breaks as k grows
     answers = {1: truth, 2: truth, 4: truth[:3] + ["0"]}  # the answer slot repairs most of it
 
-    def evaluate(items, *, sampler, tokens_per_step):
-        assert sampler == "entropy" and items == chains
-        return pd.DataFrame({"reasoning": [f"1+1={c}" for c in conclusions[tokens_per_step]],
-                             "predicted": answers[tokens_per_step],
-                             "correct": [a == t for a, t in zip(answers[tokens_per_step], truth, strict=True)],
-                             "trace_correct": [False] * 4})
+    def decoded(k):
+        return pd.DataFrame({"reasoning": [f"1+1={c}" for c in conclusions[k]], "predicted": answers[k],
+                             "correct": [a == t for a, t in zip(answers[k], truth, strict=True)], "trace_correct": [False] * 4})
 
-    table = fixed_k_readings(evaluate, chains, (1, 2, 4)).set_index("tokens_per_step")
+    table = fixed_k_readings({k: decoded(k) for k in (1, 2, 4)}, chains).set_index("tokens_per_step")
     assert table["conclusion_accuracy"].tolist() == [1.0, 0.5, 0.0]
     assert table["conclusion_drop_points"].tolist() == [0.0, -50.0, -100.0]
     assert table["answer_drop_points"].tolist() == [0.0, 0.0, -25.0]
     assert table.loc[4, "conclusion_p_value"] == pytest.approx(2 * 0.5**4)  # 4 discordant, all one way
     assert table.loc[2, "answer_p_value"] == 1.0 and table.loc[4, "answer_is_conclusion"] == 0.25  # only the unrepaired row
-    with pytest.raises(ValueError, match=r"ks must contain 1 \(the reference\), got \[2, 4\]"):
-        fixed_k_readings(evaluate, chains, (2, 4))
+    with pytest.raises(ValueError, match=r"tables must hold k = 1 \(the reference\), got k = \[2, 4\]"):
+        fixed_k_readings({k: decoded(k) for k in (2, 4)}, chains)

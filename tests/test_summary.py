@@ -19,6 +19,7 @@ def summaries(overrides=None):
                                 "fraction_leftmost": 0.5, "mean_distance": 3.0, "sudoku_l2r": 0.36, "sudoku_best_any_order": 0.6, "n_problems": 300},
         "03_parallel_decoding": {"k1_accuracy": 0.8, "k2_drop_points": -15.0, "k4_drop_points": -43.0, "sudoku_k1_accuracy": 0.5,
                                  "sudoku_k2_drop_points": -15.0, "sudoku_k4_drop_points": -43.0, "med_speedup": 2.7,
+                                 "k2_p_value": 1e-4, "k4_p_value": 1e-9, "sudoku_k2_p_value": 1e-4, "sudoku_k4_p_value": 1e-9,
                                  "conclusion_k1_accuracy": 0.8, "conclusion_k2_drop_points": -15.0, "conclusion_k4_drop_points": -43.0,
                                  "conclusion_k2_p_value": 1e-4, "conclusion_k4_p_value": 1e-9,
                                  "med_accuracy": 0.8, "n_problems": 300},
@@ -48,18 +49,23 @@ def test_small_differences_are_inconclusive_and_reversals_differ():
     assert verdicts(summaries({("02_any_order_vs_l2r", "sudoku_best_any_order"): 0.40}))[claim] == "inconclusive"
     assert verdicts(summaries({("02_any_order_vs_l2r", "sudoku_best_any_order"): 0.10}))[claim] == "differs"
     claim = "Fixed 2 / 4 tokens per step lose accuracy (Table B)"
-    assert verdicts(summaries({("03_parallel_decoding", "k2_drop_points"): -1.0}))[claim] == "inconclusive"
-    assert verdicts(summaries({("03_parallel_decoding", "k2_drop_points"): 15.0}))[claim] == "differs"
+    key = "03_parallel_decoding"
+    assert verdicts(summaries({(key, "k2_drop_points"): -1.0, (key, "k2_p_value"): 0.6}))[claim] == "inconclusive"
+    assert verdicts(summaries({(key, "k2_drop_points"): 15.0, (key, "k2_p_value"): 1e-3}))[claim] == "differs"
+    # the study model on 150 problems: -5.3 / -5.3 points, inside the unpaired +-7.5 band but paired p = 0.021
+    s = summaries({(key, "k1_accuracy"): 0.9, (key, "k2_drop_points"): -5.3, (key, "k4_drop_points"): -5.3,
+                   (key, "k2_p_value"): 0.021, (key, "k4_p_value"): 0.021, (key, "n_problems"): 150})
+    assert verdicts(s)[claim] == "holds"
     claim = "Step scoring without rollouts separates correct from flawed reasoning"
     assert verdicts(summaries({("06_step_scoring", "auroc_low"): 0.45}))[claim] == "inconclusive"
     claim = "Fixed 2 / 4 tokens per step lose accuracy, on Sudoku (Table B's effect where decoded cells constrain each other)"
-    # the study's Sudoku model on 150 puzzles: k = 2 costs 1 point (noise), k = 4 costs 12 (beyond the ±11-point band)
-    s = summaries({("03_parallel_decoding", "sudoku_k1_accuracy"): 0.43, ("03_parallel_decoding", "sudoku_k2_drop_points"): -1.0,
-                   ("03_parallel_decoding", "sudoku_k4_drop_points"): -12.0, ("03_parallel_decoding", "n_problems"): 150})
+    # k = 2 costs 1 point (no paired evidence), k = 4 costs 12 (paired p = 1e-4): not both
+    s = summaries({(key, "sudoku_k1_accuracy"): 0.43, (key, "sudoku_k2_drop_points"): -1.0, (key, "sudoku_k2_p_value"): 0.8,
+                   (key, "sudoku_k4_drop_points"): -12.0, (key, "sudoku_k4_p_value"): 1e-4, (key, "n_problems"): 150})
     assert verdicts(s)[claim] == "inconclusive"
     note = claims_table(s).set_index("claim").loc[claim, "note"]
-    assert note == "k = 2 inside the 95% noise band (±11.2 points); k = 4 beyond the 95% noise band (±10.8 points) at n = 150 problems"
-    s["03_parallel_decoding"]["sudoku_k2_drop_points"] = -12.0
+    assert note == "exact paired McNemar p = 0.8 (k = 2) / 0.0001 (k = 4), not both below 0.05, at n = 150 problems"
+    s[key]["sudoku_k2_drop_points"], s[key]["sudoku_k2_p_value"] = -6.0, 0.01
     assert verdicts(s)[claim] == "holds"
 
 
