@@ -32,7 +32,7 @@ import pandas as pd
 from mdlm_study.analysis import fastest_within, sweep
 from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
-from mdlm_study.stats import mcnemar_exact
+from mdlm_study.stats import paired_vs_reference
 from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
 
 CONFIGS = [
@@ -83,8 +83,7 @@ def record(config: dict, summary: dict) -> dict:
 def paired_with_reference(reference: pd.DataFrame, table: pd.DataFrame) -> dict:
     """The exact McNemar test of a rule against the reference rule (one-token entropy decoding) on the
     same problems: ``only_reference`` / ``only_this`` count the problems only one of them gets right."""
-    test = mcnemar_exact(reference["correct"], table["correct"])
-    return {"only_reference": test["only_a"], "only_this": test["only_b"], "p_value": test["p_value"]}
+    return paired_vs_reference(reference["correct"], table["correct"])
 
 
 def selected_record(evaluate_on, dev_problems, test_problems, dev_name: str, reference: pd.DataFrame | None = None) -> dict:

@@ -27,7 +27,7 @@ from mdlm_study.faithfulness import (
     with_conclusions,
     written_reasoning,
 )
-from mdlm_study.stats import mcnemar_exact
+from mdlm_study.stats import paired_vs_reference
 from mdlm_study.study import ARITHMETIC_TEMPLATE, load_study_model
 
 DECODINGS = [
@@ -46,11 +46,6 @@ def model_spec(text: str) -> tuple[str, str]:
     return folder, name
 
 
-def _paired(reference, this) -> dict:
-    test = mcnemar_exact(reference, this)
-    return {"only_reference": test["only_a"], "only_this": test["only_b"], "p_value": test["p_value"]}
-
-
 def measure(model, tokenizer, problems, label: str) -> list[dict]:
     records = []
     for edit in EDITS:
@@ -61,7 +56,7 @@ def measure(model, tokenizer, problems, label: str) -> list[dict]:
     for config in DECODINGS:
         table = with_conclusions(evaluate_arithmetic(model, tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=300, **config), problems)
         reference = table if reference is None else reference
-        paired = {f"paired_{column}": _paired(reference[column], table[column]) for column in ("correct", "conclusion_correct")}
+        paired = {f"paired_{column}": paired_vs_reference(reference[column], table[column]) for column in ("correct", "conclusion_correct")}
         records.append({"model": label, "measure": "decoded", **config, **written_reasoning(table), **paired})
         print(records[-1], flush=True)
     return records

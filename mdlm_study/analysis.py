@@ -70,14 +70,19 @@ def dependency_depth(steps: Sequence[str]) -> int:
     return len([s for s in steps if s.strip()]) + 1
 
 
-def sweep(evaluate, problems, configs: Sequence[dict]) -> pd.DataFrame:
+def sweep(evaluate, problems, configs: Sequence[dict], *, tables: dict | None = None) -> pd.DataFrame:
     """Evaluate every configuration (``generate`` keywords plus an optional ``label``) on the same
-    problems with ``evaluate(problems, **config) -> table``; one row per configuration."""
+    problems with ``evaluate(problems, **config) -> table``; one row per configuration. With
+    ``tables`` (a dict), each configuration's per-problem table is also kept there under its label,
+    for paired comparisons (:func:`paired_drops`) without decoding again."""
     rows = []
     for config in configs:
         config = dict(config)
         label = config.pop("label", config.get("sampler"))
-        rows.append({"label": label, **config, **summarize(evaluate(problems, **config))})
+        table = evaluate(problems, **config)
+        if tables is not None:
+            tables[label] = table
+        rows.append({"label": label, **config, **summarize(table)})
     return pd.DataFrame(rows)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
-from mdlm_study.sampling import generate
+from mdlm_study.sampling import generate, model_device
 from mdlm_study.tasks.arithmetic import Problem, grade_trace, restatements
 from mdlm_study.tasks.sudoku import SudokuPuzzle, solves
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
@@ -25,20 +25,22 @@ def decode(
     *,
     sampler: str,
     answers: Sequence[str] | None = None,
+    reasonings: Sequence[str] | None = None,
     batch_size: int = 256,
     seed: int = 0,
     max_length: int | None = None,
     **generate_kwargs,
 ) -> tuple[Canvas, dict]:
-    """Build canvases (answers written in, when given) and fill them with ``generate`` in batches.
+    """Build canvases (answers and reasoning texts written in, when given: posterior sampling, or an
+    answer read off a given trace) and fill them with ``generate`` in batches.
 
     Returns the canvas and a dict of concatenated outputs: ``sequences``, ``nfe``, ``logprob``,
     ``exited``, ``exit_step``. Each batch gets its own generator seeded by ``seed`` and its index.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    canvas = build_canvas(tokenizer, questions, template, answers=answers, max_length=max_length)
-    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    canvas = build_canvas(tokenizer, questions, template, answers=answers, reasonings=reasonings, max_length=max_length)
+    device = model_device(model)
     outputs: dict[str, list[torch.Tensor]] = {k: [] for k in ("sequences", "nfe", "logprob", "exited", "exit_step")}
     for start in range(0, len(questions), batch_size):
         rows = slice(start, start + batch_size)

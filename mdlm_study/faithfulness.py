@@ -26,12 +26,11 @@ import random
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-import torch
 
 from mdlm_study.analysis import paired_drops
-from mdlm_study.sampling import generate
+from mdlm_study.evaluate import decode
 from mdlm_study.tasks.arithmetic import Problem, apply, corrupt_trace, parse_step, split_steps
-from mdlm_study.templates import Template, build_canvas, read_canvas, reasoning_fits
+from mdlm_study.templates import Template, read_canvas, reasoning_fits
 
 EDITS = ("gold", "corrupt_last", "corrupt_first", "corrupt_first_unpropagated")
 
@@ -100,28 +99,21 @@ def edited_trace(problem: Problem, edit: str, rng: random.Random) -> tuple[str, 
 def counterfactual_answers(model, tokenizer, problems: Sequence[Problem], template: Template, *, edit: str,
                            seed: int = 0, batch_size: int = 256) -> pd.DataFrame:
     """Write each problem's (edited, :func:`edited_trace`) trace into the reasoning slot, fill only the
-    answer slot left to right (greedy), and say whether the answer is the true one or the written
-    conclusion. Problems whose edited trace does not fit the slot are left out (``n`` tells how many
+    answer slot left to right (greedy, with :func:`~mdlm_study.evaluate.decode`, which checks
+    ``batch_size``), and say whether the answer is the true one or the written conclusion. Problems whose edited trace does not fit the slot are left out (``n`` tells how many
     remain). The edit is seeded by ``seed``; one row per kept problem."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     rng = random.Random(seed)
     traces = [(problem, edited_trace(problem, edit, rng)) for problem in problems]
     kept = [(problem, trace) for problem, trace in traces if reasoning_fits(tokenizer, "\n".join(trace), template)]
     if not kept:
         raise ValueError(f"no {edit} trace fits the reasoning slot ({template.reasoning_len} tokens)")
-    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    canvas, out = decode(model, tokenizer, [p.question for p, _ in kept], template, sampler="l2r",
+                         reasonings=["\n".join(t) for _, t in kept], batch_size=batch_size, seed=seed)
     rows = []
-    for start in range(0, len(kept), batch_size):
-        batch = kept[start:start + batch_size]
-        canvas = build_canvas(tokenizer, [p.question for p, _ in batch], template, reasonings=["\n".join(t) for _, t in batch])
-        out = generate(model, canvas.input_ids.to(device), sampler="l2r", mask_id=canvas.special.mask_id,
-                       attention_mask=canvas.attention_mask.to(device), generator=torch.Generator().manual_seed(seed + start))
-        for (problem, trace), read in zip(batch, read_canvas(tokenizer, out.sequences.cpu(), canvas), strict=True):
-            written = conclusion(trace)
-            rows.append({"uid": problem.uid, "edit": edit, "true_answer": problem.answer, "written_conclusion": written,
-                         "predicted": read.answer, "is_true": read.answer == problem.answer,
-                         "is_conclusion": read.answer == written})
+    for (problem, trace), read in zip(kept, read_canvas(tokenizer, out["sequences"], canvas), strict=True):
+        written = conclusion(trace)
+        rows.append({"uid": problem.uid, "edit": edit, "true_answer": problem.answer, "written_conclusion": written,
+                     "predicted": read.answer, "is_true": read.answer == problem.answer, "is_conclusion": read.answer == written})
     return pd.DataFrame(rows)
 
 

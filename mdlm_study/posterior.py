@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mdlm_study.sampling import generate
+from mdlm_study.sampling import generate, model_device
 from mdlm_study.stats import wilson_interval
 from mdlm_study.tasks.arithmetic import Problem, grade_trace
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
@@ -92,7 +92,7 @@ def row_generator(seed: int, problem: int, sample: int) -> torch.Generator:
 
 def _infill(model, canvas: Canvas, generators: list, batch_size: int, **generate_kwargs) -> dict[str, torch.Tensor]:
     """Run ``generate`` over the canvas in batches (no autograd); concatenated outputs on the CPU."""
-    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    device = model_device(model)
     outputs: dict[str, list[torch.Tensor]] = {"sequences": [], "nfe": [], "logprob": []}
     for start in range(0, canvas.input_ids.shape[0], batch_size):
         rows = slice(start, start + batch_size)

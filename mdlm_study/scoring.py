@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mdlm_study.sampling import model_device
 from mdlm_study.stats import auroc, bootstrap_ci, wilson_interval
 from mdlm_study.tasks.arithmetic import Problem, corrupt_trace, grade_trace
 from mdlm_study.templates import Canvas, Template, build_canvas, reasoning_fits
@@ -92,16 +93,12 @@ def prefix_canvases(tokenizer, problem_question: str, steps: Sequence[str], answ
     return _prefix_batch(tokenizer, [(problem_question, steps, answer)], template)[0]
 
 
-def _device(model) -> torch.device:
-    return next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
-
-
 def _log_probs_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, cols: tuple[int, int], mask_id: int) -> torch.Tensor:
     """Log-softmax at the columns ``cols`` = (start, end), the mask token excluded: [B, C, V] float32.
 
     All-padding columns on the left are trimmed first (the model sees the same row either way)."""
     first = int((attention_mask.sum(0) > 0).nonzero()[0])
-    device = _device(model)
+    device = model_device(model)
     with torch.no_grad():
         out = model(input_ids=input_ids[:, first:].to(device), attention_mask=attention_mask[:, first:].to(device))
     logits = (out.logits if hasattr(out, "logits") else out)[:, cols[0] - first : cols[1] - first].float().cpu()

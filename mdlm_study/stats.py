@@ -97,3 +97,10 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
     n, k = only_a + only_b, min(only_a, only_b)
     tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 0.5
     return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}
+
+
+def paired_vs_reference(reference: Sequence[bool], this: Sequence[bool]) -> dict:
+    """:func:`mcnemar_exact` of a decoding against a reference decoding of the same problems, as the
+    benchmarks record it: ``only_reference`` / ``only_this`` count the problems only one gets right."""
+    test = mcnemar_exact(reference, this)
+    return {"only_reference": test["only_a"], "only_this": test["only_b"], "p_value": test["p_value"]}

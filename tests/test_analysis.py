@@ -23,6 +23,10 @@ def test_sweep_labels_rows_and_fixed_k_drops_are_points_against_k1():
     assert list(drops["tokens_per_step"]) == [1, 2, 4]
     assert list(drops["drop_vs_k1_points"]) == pytest.approx([0.0, -10.0, -30.0])
     assert list(drops["mean_nfe"]) == [28, 14, 7]
+    kept = {}
+    sweep(fake_evaluate, list(range(10)), configs, tables=kept)
+    assert list(kept) == list(table["label"])
+    assert [kept[label]["correct"].mean() for label in kept] == list(table["accuracy"])
 
 
 def test_fixed_k_drops_needs_a_k1_row():

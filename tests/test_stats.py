@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mdlm_study.stats import auroc, bootstrap_ci, mcnemar_exact, wilson_interval
+from mdlm_study.stats import auroc, bootstrap_ci, mcnemar_exact, paired_vs_reference, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -106,3 +106,11 @@ def test_mcnemar_ignores_concordant_problems_and_is_symmetric():
 def test_mcnemar_bad_input(a, b):
     with pytest.raises(ValueError, match="same length"):
         mcnemar_exact(a, b)
+
+
+def test_paired_vs_reference_names_the_sides_as_the_benchmarks_record_them():
+    reference, this = [True] * 9 + [False] * 3, [False] * 9 + [True] * 3
+    test = mcnemar_exact(reference, this)
+    assert paired_vs_reference(reference, this) == {"only_reference": 9, "only_this": 3, "p_value": test["p_value"]}
+    with pytest.raises(ValueError, match="same length"):
+        paired_vs_reference([True], [True, False])

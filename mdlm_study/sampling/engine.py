@@ -291,3 +291,9 @@ def _check_range(p, temperature, k, block_size) -> None:
     for name, value, ok, what in checks:
         if value is not None and not ok(value):
             raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def model_device(model) -> torch.device:
+    """Where a model's parameters live (CPU for a callable without parameters, e.g. a toy denoiser):
+    the device :func:`generate`'s callers move their canvases to."""
+    return next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
