@@ -84,6 +84,8 @@ def test_written_reasoning_separates_the_answer_from_the_traces_conclusion(probl
     assert summary["trace_accuracy"] == 0.5
     with pytest.raises(ValueError, match="2 rows for 1 problems"):
         with_conclusions(table, [a])
+    with pytest.raises(ValueError, match="the table is empty"):
+        with_conclusions(table.iloc[:0], [])
 
 
 def test_edited_trace_changes_the_conclusion_only_when_the_edit_reaches_it(problems):
