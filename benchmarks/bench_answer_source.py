@@ -22,15 +22,13 @@ Run (after the study models are trained):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
 
-from mdlm_study.data import DEFAULT_CONFIG, read_problems
+from mdlm_study.data import held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
 from mdlm_study.study import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, load_study_model
-from mdlm_study.tasks.arithmetic import generate_problems, problem_key
 
 DEFAULT_READINGS = [
     {"reading": "blank_slot", "sampler": "entropy", "exit_gamma": math.inf},
@@ -44,10 +42,7 @@ DEFAULT_READINGS = [
 def problem_sets(data_dir: str, n_problems: int) -> dict[int, list]:
     """3-step: the study's test set; 2-step: drawn from the training distribution, none in any split."""
     test = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))
-    seen = {problem_key(p) for p in test} | {problem_key(p) for name in ("arithmetic_train", "arithmetic_posterior")
-                                             for p in read_problems(os.path.join(data_dir, f"{name}.jsonl"))}
-    two = generate_problems(dataclasses.replace(DEFAULT_CONFIG, min_steps=2, max_steps=2), n_problems, seed=5002, exclude=seen)
-    return {2: two, 3: test[:n_problems]}
+    return {2: held_out_problems(data_dir, n_problems, steps=2, seed=5002), 3: test[:n_problems]}
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ answer and the written reasoning (``mdlm_study.faithfulness``), on the study's 3
 
 Run (after the study models are trained; further models as CHECKPOINTS:FOLDER, e.g. budget_curve runs):
 ``python benchmarks/bench_faithfulness.py --model checkpoints:default --out benchmarks/results/faithfulness.json``
+``python benchmarks/bench_faithfulness.py --held-out 1500 --out benchmarks/results/faithfulness_held_out_1500.json``
+(1,500 fresh 3-step problems, none in any split: ``data.held_out_problems``)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import argparse
 import json
 import os
 
-from mdlm_study.data import read_problems
+from mdlm_study.data import held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic
 from mdlm_study.faithfulness import (
     EDITS,
@@ -67,9 +69,11 @@ def main() -> None:
     parser.add_argument("--model", type=model_spec, action="append", help="CHECKPOINTS:FOLDER (repeatable; default checkpoints:default)")
     parser.add_argument("--data", default="data/arithmetic_test.jsonl")
     parser.add_argument("--n-problems", type=int, default=300)
+    parser.add_argument("--held-out", type=int, default=0, metavar="N",
+                        help="decode N fresh 3-step problems disjoint from every split under data/ (data.held_out_problems) instead of --data")
     parser.add_argument("--out", default="benchmarks/results/faithfulness.json")
     args = parser.parse_args()
-    problems = read_problems(args.data)[: args.n_problems]
+    problems = held_out_problems("data", args.held_out) if args.held_out else read_problems(args.data)[: args.n_problems]
     records = []
     for folder, name in args.model or [("checkpoints", "default")]:
         model, tokenizer, _ = load_study_model(name, folder)

@@ -8,7 +8,8 @@ Trains the study's ``default`` recipe (or ``--recipe answer_only``) unchanged ex
 decodes the same problems with entropy order at 1, 2 and 4 tokens per step (does the fixed-k loss
 of the paper appear once the model is better?) and reads the answer off the blank slot (how much of
 it the model computes without writing reasoning). ``--set KEY=VALUE`` changes a ``TrainConfig``
-field as well (a recipe variant at the study's length: ``--steps 6500 --set suffix_mask_prob=0.5``).
+field as well (a recipe variant at the study's length: ``--steps 6500 --set suffix_mask_prob=0.5``),
+``--model-set KEY=VALUE`` a ``ModelConfig`` field (a shallower model: ``--model-set num_layers=3``).
 Writes one JSON record to ``--out``.
 
     OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
@@ -30,7 +31,7 @@ import torch
 from mdlm_study.analysis import sweep
 from mdlm_study.data import study_data, study_tokenizer
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.model import load_tiny
+from mdlm_study.model import ModelConfig, load_tiny
 from mdlm_study.runner import parse_overrides
 from mdlm_study.study import DATA_SIZES, recipe, train_recipe
 from mdlm_study.train import TrainConfig
@@ -74,6 +75,16 @@ def train_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
+def model_overrides(pairs: list[str]) -> dict:
+    """``KEY=VALUE`` pairs for :class:`ModelConfig` fields, e.g. ``num_layers=3`` (validated by building the config)."""
+    overrides = parse_overrides(pairs)
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown ModelConfig field(s) {unknown}; expected some of {sorted(known)}")
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="default", choices=["default", "answer_only"], help="the study recipe to stretch")
@@ -82,6 +93,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default: the recipe's)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a TrainConfig field to change as well, e.g. --set suffix_mask_prob=0.5 (repeatable)")
+    parser.add_argument("--model-set", dest="model_overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a ModelConfig field to change, e.g. --model-set num_layers=3 (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the masks (study.train_recipe)")
     parser.add_argument("--checkpoints", default="/tmp/budget_curve")
     parser.add_argument("--out", default="benchmarks/results/budget_curve.json")
@@ -91,9 +104,10 @@ def main() -> None:
     if min(args.steps, args.eval_every, batch_size) < 1:
         raise ValueError(f"--steps, --eval-every and --batch-size must be >= 1, got {args.steps}, {args.eval_every}, {batch_size}")
     overrides = train_overrides(args.overrides)
+    shape = model_overrides(args.model_overrides)
     name = f"{args.recipe}_{args.steps}_steps" + (f"_batch{batch_size}" if batch_size != base.train.batch_size else "")
-    r = replace(base, name=name + "".join(f"_{k}{v}" for k, v in overrides.items()) + (f"_seed{args.seed}" if args.seed else ""),
-                train=replace(base.train, **overrides, steps=args.steps, batch_size=batch_size, eval_every=args.eval_every, save_every=args.eval_every))
+    r = replace(base, name=name + "".join(f"_{k}{v}" for k, v in {**overrides, **shape}.items()) + (f"_seed{args.seed}" if args.seed else ""),
+                model=replace(base.model, **shape), train=replace(base.train, **overrides, steps=args.steps, batch_size=batch_size, eval_every=args.eval_every, save_every=args.eval_every))
     data = study_data(**DATA_SIZES, seed=0)
     tokenizer = study_tokenizer(data)
     started, curve = time.perf_counter(), []
@@ -110,7 +124,7 @@ def main() -> None:
     result = {"recipe": args.recipe, "checkpoint": r.name, "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
               "train_seconds": record["train_seconds"], "n_problems": len(data.arithmetic_test),
               "curve": [{"step": s, **p} for s, p in zip(steps, curve, strict=True)],
-              "overrides": overrides, "seed": args.seed, "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template),
+              "overrides": overrides, "model_overrides": shape, "seed": args.seed, "fixed_k": fixed_k(model, tokenizer, data.arithmetic_test, r.template),
               "blank_slot": blank_slot(model, tokenizer, data.arithmetic_test, r.template)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,20 @@ def read_problems(path: str | Path) -> list[Problem]:
     return problems
 
 
+HELD_OUT_SEED = 7000  # seeds the extra held-out problems of the benchmarks (not a split the study writes)
+
+
+def held_out_problems(data_dir: str | Path, n: int, *, steps: int = 3, seed: int = HELD_OUT_SEED) -> list[Problem]:
+    """``n`` fresh ``steps``-step problems from the study's distribution, none of them in any
+    arithmetic split written under ``data_dir`` (train, test, posterior): a larger held-out sample
+    than the 300-problem test set, for differences too small for it (``bench_decoding.py --held-out``)."""
+    if n < 1 or steps < 1:
+        raise ValueError(f"held-out problems need n >= 1 and steps >= 1, got n={n}, steps={steps}")
+    seen = {problem_key(p) for name in ("arithmetic_train", "arithmetic_test", "arithmetic_posterior")
+            for p in read_problems(Path(data_dir) / f"{name}.jsonl")}
+    return generate_problems(dataclasses.replace(DEFAULT_CONFIG, min_steps=steps, max_steps=steps), n, seed=seed, exclude=seen)
+
+
 def read_puzzles(path: str | Path) -> list[SudokuPuzzle]:
     """Sudoku puzzles written by :func:`write_jsonl` (missing fields raise ``ValueError`` with the line)."""
     puzzles = []

@@ -92,3 +92,21 @@ def test_faithfulness_model_spec_names_the_bad_value():
     assert bench_faithfulness.model_spec("/tmp/seed1:default_6500_steps_seed1") == ("/tmp/seed1", "default_6500_steps_seed1")
     with pytest.raises(argparse.ArgumentTypeError, match="'default'"):
         bench_faithfulness.model_spec("default")
+
+
+def test_block_records_are_paired_with_one_token_decoding_in_the_same_blocks(tiny_model, tokenizer, problems):
+    def evaluate_on(items, **config):
+        return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
+
+    configs = [{"sampler": "entropy", "tokens_per_step": 1}, {"sampler": "entropy", "tokens_per_step": 1, "block_size": 8},
+               {"sampler": "entropy", "tokens_per_step": 2, "block_size": 8}]
+    records, reference = bench_decoding.decode_records(evaluate_on, problems[:5], configs)
+    assert "paired_vs_block_k1" not in records[0]
+    assert records[1]["paired_vs_block_k1"] == {"only_reference": 0, "only_this": 0, "p_value": 1.0}
+    expected = bench_decoding.paired_with_reference(evaluate_on(problems[:5], **configs[1]), evaluate_on(problems[:5], **configs[2]))
+    assert records[2]["paired_vs_block_k1"] == expected
+    assert records[2]["paired_vs_entropy_k1"] == bench_decoding.paired_with_reference(reference, evaluate_on(problems[:5], **configs[2]))
+    with pytest.raises(ValueError, match="reference"):
+        bench_decoding.decode_records(evaluate_on, problems[:5], configs[1:])
+    with pytest.raises(ValueError, match="blocks of 8"):
+        bench_decoding.decode_records(evaluate_on, problems[:5], [configs[0], configs[2]])

@@ -36,3 +36,9 @@ def test_blank_slot_decodes_one_pass_and_overrides_name_train_config_fields(tiny
     for field in ("steps", "seed"):  # own options (the seed also seeds the initial weights)
         with pytest.raises(ValueError, match=field):
             budget_curve.train_overrides([f"{field}=10"])
+
+
+def test_model_overrides_name_model_config_fields():
+    assert budget_curve.model_overrides(["num_layers=3", "hidden_size=96"]) == {"num_layers": 3, "hidden_size": 96}
+    with pytest.raises(ValueError, match="layers"):
+        budget_curve.model_overrides(["layers=3"])

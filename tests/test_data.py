@@ -3,7 +3,14 @@ import json
 
 import pytest
 
-from mdlm_study.data import read_problems, read_puzzles, study_data, study_tokenizer, write_study_data
+from mdlm_study.data import (
+    held_out_problems,
+    read_problems,
+    read_puzzles,
+    study_data,
+    study_tokenizer,
+    write_study_data,
+)
 from mdlm_study.tasks.arithmetic import problem_key
 
 
@@ -51,3 +58,16 @@ def test_read_puzzles_names_missing_field(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"puzzle": "1..."}\n')
     with pytest.raises(ValueError, match="bad.jsonl:1: missing field 'solution'"):
         read_puzzles(tmp_path / "bad.jsonl")
+
+
+def test_held_out_problems_avoid_every_split_and_repeat_from_the_seed(small, tmp_path):
+    write_study_data(small, tmp_path)
+    fresh = held_out_problems(tmp_path, 30)
+    used = {problem_key(p) for p in small.arithmetic_train + small.arithmetic_test + small.arithmetic_posterior}
+    assert len(fresh) == 30 and all(len(p.ops) == 3 for p in fresh)
+    assert not {problem_key(p) for p in fresh} & used
+    assert fresh == held_out_problems(tmp_path, 30) and fresh != held_out_problems(tmp_path, 30, seed=1)
+    assert all(len(p.ops) == 2 for p in held_out_problems(tmp_path, 5, steps=2))
+    for bad in ({"n": 0}, {"n": 3, "steps": 0}):
+        with pytest.raises(ValueError, match="n=0|steps=0"):
+            held_out_problems(tmp_path, **bad)
