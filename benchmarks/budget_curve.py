@@ -62,13 +62,19 @@ def blank_slot(model, tokenizer, problems, template) -> dict:
     return {"accuracy": summary["accuracy"], "mean_nfe": summary["mean_nfe"]}
 
 
-def train_overrides(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` pairs (YAML-parsed values) for :class:`TrainConfig` fields, e.g. ``suffix_mask_prob=0.5``."""
+def field_overrides(pairs: list[str], config_class) -> dict:
+    """``KEY=VALUE`` pairs (YAML-parsed values) naming fields of the dataclass ``config_class``."""
     overrides = parse_overrides(pairs)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"unknown TrainConfig field(s) {unknown}; expected some of {sorted(known)}")
+        raise ValueError(f"unknown {config_class.__name__} field(s) {unknown}; expected some of {sorted(known)}")
+    return overrides
+
+
+def train_overrides(pairs: list[str]) -> dict:
+    """:class:`TrainConfig` fields to change, e.g. ``suffix_mask_prob=0.5`` (not those with their own option)."""
+    overrides = field_overrides(pairs, TrainConfig)
     flagged = sorted(set(overrides) & {"steps", "batch_size", "eval_every", "save_every", "seed"})
     if flagged:
         raise ValueError(f"{flagged} have their own options (--steps, --batch-size, --eval-every, --seed); not --set")
@@ -76,13 +82,8 @@ def train_overrides(pairs: list[str]) -> dict:
 
 
 def model_overrides(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` pairs for :class:`ModelConfig` fields, e.g. ``num_layers=3`` (validated by building the config)."""
-    overrides = parse_overrides(pairs)
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown ModelConfig field(s) {unknown}; expected some of {sorted(known)}")
-    return overrides
+    """:class:`ModelConfig` fields to change, e.g. ``num_layers=3``."""
+    return field_overrides(pairs, ModelConfig)
 
 
 def main() -> None:
