@@ -52,8 +52,8 @@ class Recipe:
 _MODEL = ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384, arch="eurobert")
 _TRAIN = TrainConfig(steps=9750, batch_size=32, lr=2e-3, warmup=100, eval_every=500, save_every=500, loss_weighting="flat",
                      mask_copies=True, copy_rule="forward", compile=None)
-BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's weights at this step (about half the schedule, as 3,500 of 6,500 was: 29% on the
-# training curve's 100 problems, about half the final model: below its ceiling, good enough to write posterior traces)
+BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's weights at this step, about half the
+# schedule as 3,500 of 6,500 was (29% on the curve's 100 problems then; below its ceiling, good enough to write posterior traces)
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
     "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
