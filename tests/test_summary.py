@@ -22,6 +22,8 @@ def summaries(overrides=None):
                                  "k2_p_value": 1e-4, "k4_p_value": 1e-9, "sudoku_k2_p_value": 1e-4, "sudoku_k4_p_value": 1e-9,
                                  "conclusion_k1_accuracy": 0.8, "conclusion_k2_drop_points": -15.0, "conclusion_k4_drop_points": -43.0,
                                  "conclusion_k2_p_value": 1e-4, "conclusion_k4_p_value": 1e-9,
+                                 "block_k1_accuracy": 0.8, "block_k2_drop_points": -15.0, "block_k4_drop_points": -43.0,
+                                 "block_k2_p_value": 1e-4, "block_k4_p_value": 1e-9,
                                  "med_accuracy": 0.8, "n_problems": 300},
         "04_early_exit": {"med_exit_speedup": 3.3, "med_exit_accuracy": 0.79, "entropy_accuracy": 0.8, "n_problems": 300},
         "05_finetuning": {"posterior_fraction_correct_on_failures": 0.4, "failures_ci_high": 0.45, "filter_gain_keep_0.5": 0.1,
@@ -103,3 +105,19 @@ def test_the_written_reasoning_reading_of_fixed_k_is_judged_by_its_paired_test()
     assert verdicts(summaries({(key, "conclusion_k4_drop_points"): 9.0}))[claim] == "differs"
     ours = claims_table(summaries()).set_index("claim").loc[claim, "ours"]
     assert ours == "-15.0 / -43.0 points (k = 1: 80.0%; paired p = 0.0001 / 1e-09)"
+
+
+def test_the_block_setting_of_fixed_k_is_its_own_claim_read_from_its_own_keys():
+    """Table B's setting (entropy order inside blocks) is judged from the ``block_`` keys alone: a loss
+    there holds even when the whole-canvas reading is inconclusive, and a missing key is missing."""
+    block = "Fixed 2 / 4 tokens per step lose accuracy, inside semi-autoregressive blocks (Table B's decoding setting)"
+    whole = "Fixed 2 / 4 tokens per step lose accuracy (Table B)"
+    key = "03_parallel_decoding"
+    # the 9,750-step model on 1,500 problems: whole canvas -0.9 (p = 0.23), blocks of 8 -5.7 / -6.4 (p = 2e-10 / 3e-10)
+    s = summaries({(key, "k2_drop_points"): -0.9, (key, "k2_p_value"): 0.23, (key, "block_k1_accuracy"): 0.904,
+                   (key, "block_k2_drop_points"): -5.7, (key, "block_k4_drop_points"): -6.4,
+                   (key, "block_k2_p_value"): 2e-10, (key, "block_k4_p_value"): 3e-10})
+    assert verdicts(s)[whole] == "inconclusive" and verdicts(s)[block] == "holds"
+    assert claims_table(s).set_index("claim").loc[block, "ours"] == "-5.7 / -6.4 points (k = 1: 90.4%; paired p = 2e-10 / 3e-10)"
+    del s[key]["block_k4_p_value"]
+    assert verdicts(s)[block] == "missing" and verdicts(s)[whole] == "inconclusive"
