@@ -143,15 +143,15 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/decoding.json")
     args = parser.parse_args()
     sudoku = args.task == "sudoku"
-    model, tokenizer, _ = load_study_model(args.model or ("sudoku" if sudoku else "default"), args.checkpoints)
+    if args.held_out and sudoku:
+        raise ValueError("--held-out draws arithmetic problems; use --data for Sudoku")
     evaluator, template, reader = (evaluate_sudoku, SUDOKU_TEMPLATE, read_puzzles) if sudoku else (evaluate_arithmetic, ARITHMETIC_TEMPLATE, read_problems)
+    problems = held_out_problems("data", args.held_out) if args.held_out else reader(args.data or f"data/{args.task}_test.jsonl")[: args.n_problems]
+    model, tokenizer, _ = load_study_model(args.model or ("sudoku" if sudoku else "default"), args.checkpoints)
 
     def evaluate_on(problems, **config):
         return evaluator(model, tokenizer, problems, template, batch_size=300, **config)
 
-    if args.held_out and sudoku:
-        raise ValueError("--held-out draws arithmetic problems; use --data for Sudoku")
-    problems = held_out_problems("data", args.held_out) if args.held_out else reader(args.data or f"data/{args.task}_test.jsonl")[: args.n_problems]
     records, reference = decode_records(evaluate_on, problems, SUDOKU_CONFIGS if sudoku else CONFIGS)
     if not sudoku and args.select_on:
         records.append(selected_record(evaluate_on, read_problems(args.select_on), problems, args.select_on, reference))
