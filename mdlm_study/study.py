@@ -53,7 +53,7 @@ _MODEL = ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_si
 _TRAIN = TrainConfig(steps=9750, batch_size=32, lr=2e-3, warmup=100, eval_every=500, save_every=500, loss_weighting="flat",
                      mask_copies=True, copy_rule="forward", compile=None)
 BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's weights at this step, about half the
-# schedule as 3,500 of 6,500 was (29% on the curve's 100 problems then; below its ceiling, good enough to write posterior traces)
+# schedule (below its ceiling, good enough to write posterior traces; README: its accuracy in notebook 05)
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
     "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
@@ -225,8 +225,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     ``workers = 1`` (the study's choice) trains the recipes one after another in this process with
     ``threads`` intra-op threads (default: every core, whatever ``OMP_NUM_THREADS`` the caller was
     started with), so each run gets the whole CPU: one process with 2 threads trains 1.66x faster
-    than with one (``benchmarks/bench_training.py``), which is what fits 6,500 steps of the default
-    model into the 30-minute budget. ``workers > 1`` trains them in that many processes side by side
+    than with one (``benchmarks/bench_training.py``), which is what fits 9,750 steps of the default
+    model into the 30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by side
     (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
     is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
     ``train.deterministic_kernels``).

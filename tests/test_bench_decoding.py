@@ -99,8 +99,12 @@ def test_block_records_are_paired_with_one_token_decoding_in_the_same_blocks(tin
         return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
 
     configs = [{"sampler": "entropy", "tokens_per_step": 1}, {"sampler": "entropy", "tokens_per_step": 1, "block_size": 8},
-               {"sampler": "entropy", "tokens_per_step": 2, "block_size": 8}]
+               {"sampler": "entropy", "tokens_per_step": 2, "block_size": 8},
+               {"sampler": "med", "med_lambda": 0.2, "exit_gamma": 0.1, "block_size": 8}]
     records, reference = bench_decoding.decode_records(evaluate_on, problems[:5], configs)
+    med_in_blocks = evaluate_on(problems[:5], **configs[3])
+    assert records[3]["paired_vs_block_k1"] == bench_decoding.paired_with_reference(evaluate_on(problems[:5], **configs[1]), med_in_blocks)
+    assert records[3]["block_size"] == 8 and records[3]["exit_gamma"] == 0.1
     assert "paired_vs_block_k1" not in records[0]
     assert records[1]["paired_vs_block_k1"] == {"only_reference": 0, "only_this": 0, "p_value": 1.0}
     expected = bench_decoding.paired_with_reference(evaluate_on(problems[:5], **configs[1]), evaluate_on(problems[:5], **configs[2]))
