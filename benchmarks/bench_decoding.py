@@ -11,7 +11,8 @@ one-token entropy decoding in the same blocks, ``paired_vs_block_k1``). Last, th
 for issue 3's target is chosen without looking at the test problems: MED + exit over a grid of
 (lambda, gamma) on the posterior split (200 other 3-step problems), the fewest mean NFE within 1 point
 of one-token entropy decoding there (``analysis.fastest_within``), then that one setting on the test
-problems (a record with ``selected_on``).
+problems (a record with ``selected_on``); the same again with every decoding in blocks of 8
+(``--select-block-size``), paired with one-token entropy decoding in those blocks.
 
 ``--task sudoku`` runs the same rules on the Sudoku model (whole grid, any order): the task where fixed
 k does cost accuracy, so it is the control for MED's claim that adaptive multi-token decoding is not
@@ -93,41 +94,49 @@ def paired_with_reference(reference: pd.DataFrame, table: pd.DataFrame) -> dict:
     return paired_vs_reference(reference["correct"], table["correct"])
 
 
-def decode_records(evaluate_on, problems, configs: list[dict]) -> tuple[list[dict], pd.DataFrame]:
+def decode_records(evaluate_on, problems, configs: list[dict]) -> tuple[list[dict], dict]:
     """One record per config, each paired with the first config (one-token entropy decoding over the
     whole canvas: ``paired_vs_entropy_k1``) and, inside blocks, with one-token entropy decoding in the
     same blocks as well (``paired_vs_block_k1``: Table B's own comparison); returns the records and
-    the reference table."""
+    the reference tables by block size (``None``: the whole canvas)."""
     if configs[0] != {"sampler": "entropy", "tokens_per_step": 1}:
         raise ValueError(f"the first config must be the reference, one-token entropy decoding; got {configs[0]}")
-    records, reference, block_references = [], None, {}
+    records, references = [], {}
     for config in configs:
         table = evaluate_on(problems, **config)
-        reference = table if reference is None else reference
-        rec = {**record(config, summarize(table)), "paired_vs_entropy_k1": paired_with_reference(reference, table)}
+        references.setdefault(None, table)
+        rec = {**record(config, summarize(table)), "paired_vs_entropy_k1": paired_with_reference(references[None], table)}
         block = config.get("block_size")
         if block is not None:
             if config["sampler"] == "entropy" and config.get("tokens_per_step", 1) == 1 and config.get("exit_gamma") is None:
-                block_references[block] = table
-            if block not in block_references:
+                references[block] = table
+            if block not in references:
                 raise ValueError(f"blocks of {block}: the one-token entropy config must come before {config}")
-            rec["paired_vs_block_k1"] = paired_with_reference(block_references[block], table)
+            rec["paired_vs_block_k1"] = paired_with_reference(references[block], table)
         records.append(rec)
         print(rec, flush=True)
-    return records, reference
+    return records, references
 
 
-def selected_record(evaluate_on, dev_problems, test_problems, dev_name: str, reference: pd.DataFrame | None = None) -> dict:
+def selected_record(evaluate_on, dev_problems, test_problems, dev_name: str, references: dict | None = None,
+                    block_size: int | None = None) -> dict:
     """MED + exit at the (lambda, gamma) of :data:`SELECTION_GRID` with the fewest NFE within
     :data:`SELECTION_TOLERANCE_POINTS` of one-token entropy decoding on ``dev_problems``, evaluated on
-    ``test_problems`` (paired with ``reference``, the test problems' one-token entropy table, when
-    given); ``evaluate_on(problems, **config) -> table`` decodes and grades either split."""
-    dev_reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1))["accuracy"]
-    table = sweep(evaluate_on, dev_problems, SELECTION_GRID)
+    ``test_problems``; with ``block_size`` every decoding, the dev reference included, runs in blocks of
+    that size. ``references`` (the test problems' one-token entropy tables by block size, as
+    :func:`decode_records` returns them) pairs the test record with them when given;
+    ``evaluate_on(problems, **config) -> table`` decodes and grades either split."""
+    block = {"block_size": block_size} if block_size else {}
+    dev_reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1, **block))["accuracy"]
+    table = sweep(evaluate_on, dev_problems, [{**config, **block} for config in SELECTION_GRID])
     best = fastest_within(table, dev_reference, SELECTION_TOLERANCE_POINTS)
-    config = {"sampler": "med", "med_lambda": float(best["med_lambda"]), "exit_gamma": float(best["exit_gamma"])}
+    config = {"sampler": "med", "med_lambda": float(best["med_lambda"]), "exit_gamma": float(best["exit_gamma"]), **block}
     test_table = evaluate_on(test_problems, **config)
-    paired = {} if reference is None else {"paired_vs_entropy_k1": paired_with_reference(reference, test_table)}
+    references, paired = references or {}, {}
+    if None in references:
+        paired["paired_vs_entropy_k1"] = paired_with_reference(references[None], test_table)
+    if block_size and block_size in references:
+        paired["paired_vs_block_k1"] = paired_with_reference(references[block_size], test_table)
     return {**record(config, summarize(test_table)), **paired, "selected_on": dev_name, "dev_n_problems": len(dev_problems),
             "dev_entropy_k1_accuracy": dev_reference, "dev_accuracy": float(best["accuracy"]), "dev_mean_nfe": float(best["mean_nfe"]),
             "dev_grid": table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")}
@@ -144,11 +153,15 @@ def main() -> None:
                         help="decode N fresh 3-step problems disjoint from every split under data/ (data.held_out_problems) instead of --data")
     parser.add_argument("--select-on", default="data/arithmetic_posterior.jsonl",
                         help="development split for choosing MED + exit's (lambda, gamma); '' skips the selection")
+    parser.add_argument("--select-block-size", type=int, default=8,
+                        help="also choose (lambda, gamma) with every decoding in blocks of this size, Table B's setting (0 skips it)")
     parser.add_argument("--out", default="benchmarks/results/decoding.json")
     args = parser.parse_args()
     sudoku = args.task == "sudoku"
     if args.held_out and sudoku:
         raise ValueError("--held-out draws arithmetic problems; use --data for Sudoku")
+    if args.select_block_size < 0:
+        raise ValueError(f"--select-block-size must be >= 0 (0 skips it), got {args.select_block_size}")
     evaluator, template, reader = (evaluate_sudoku, SUDOKU_TEMPLATE, read_puzzles) if sudoku else (evaluate_arithmetic, ARITHMETIC_TEMPLATE, read_problems)
     problems = held_out_problems("data", args.held_out) if args.held_out else reader(args.data or f"data/{args.task}_test.jsonl")[: args.n_problems]
     model, tokenizer, _ = load_study_model(args.model or ("sudoku" if sudoku else "default"), args.checkpoints)
@@ -156,10 +169,11 @@ def main() -> None:
     def evaluate_on(problems, **config):
         return evaluator(model, tokenizer, problems, template, batch_size=300, **config)
 
-    records, reference = decode_records(evaluate_on, problems, SUDOKU_CONFIGS if sudoku else CONFIGS)
+    records, references = decode_records(evaluate_on, problems, SUDOKU_CONFIGS if sudoku else CONFIGS)
     if not sudoku and args.select_on:
-        records.append(selected_record(evaluate_on, read_problems(args.select_on), problems, args.select_on, reference))
-        print(records[-1], flush=True)
+        for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
+            records.append(selected_record(evaluate_on, read_problems(args.select_on), problems, args.select_on, references, block_size))
+            print(records[-1], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(records, handle, indent=2)

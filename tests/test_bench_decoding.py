@@ -56,7 +56,7 @@ def test_med_exit_setting_is_chosen_on_the_development_split_then_reported_on_te
         return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
 
     reference = evaluate_on(test, sampler="entropy", tokens_per_step=1)
-    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl", reference)
+    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl", {None: reference})
     assert SCHEMA <= set(rec) and rec["selected_on"] == "dev.jsonl" and rec["n_problems"] == 4 and rec["dev_n_problems"] == 6
     paired = rec["paired_vs_entropy_k1"]
     assert paired["only_reference"] + paired["only_this"] <= 4 and 0 < paired["p_value"] <= 1
@@ -65,6 +65,27 @@ def test_med_exit_setting_is_chosen_on_the_development_split_then_reported_on_te
     qualifying = [g for g in grid if 100 * (rec["dev_entropy_k1_accuracy"] - g["accuracy"]) <= bench_decoding.SELECTION_TOLERANCE_POINTS]
     assert rec["dev_mean_nfe"] == min(g["mean_nfe"] for g in qualifying)
     assert {"med_lambda": rec["med_lambda"], "exit_gamma": rec["exit_gamma"]} in [{k: g[k] for k in ("med_lambda", "exit_gamma")} for g in grid]
+    assert "paired_vs_block_k1" not in rec and rec["block_size"] is None
+
+
+def test_med_exit_setting_chosen_in_blocks_decodes_dev_and_test_in_those_blocks(tiny_model, tokenizer, problems):
+    dev, test = problems[:6], problems[6:10]
+    calls = []
+
+    def evaluate_on(items, **config):
+        calls.append(config)
+        return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
+
+    references = {None: evaluate_on(test, sampler="entropy", tokens_per_step=1),
+                  8: evaluate_on(test, sampler="entropy", tokens_per_step=1, block_size=8)}
+    calls.clear()
+    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl", references, block_size=8)
+    assert all(config.get("block_size") == 8 for config in calls) and len(calls) == len(bench_decoding.SELECTION_GRID) + 2
+    dev_in_blocks = summarize(evaluate_on(dev, sampler="entropy", tokens_per_step=1, block_size=8))["accuracy"]
+    assert rec["block_size"] == 8 and rec["dev_entropy_k1_accuracy"] == dev_in_blocks
+    test_table = evaluate_on(test, **{k: rec[k] for k in ("sampler", "med_lambda", "exit_gamma", "block_size")})
+    assert rec["paired_vs_block_k1"] == bench_decoding.paired_with_reference(references[8], test_table)
+    assert rec["paired_vs_entropy_k1"] == bench_decoding.paired_with_reference(references[None], test_table)
 
 
 def test_paired_record_counts_the_problems_only_one_rule_gets_right():
@@ -101,7 +122,9 @@ def test_block_records_are_paired_with_one_token_decoding_in_the_same_blocks(tin
     configs = [{"sampler": "entropy", "tokens_per_step": 1}, {"sampler": "entropy", "tokens_per_step": 1, "block_size": 8},
                {"sampler": "entropy", "tokens_per_step": 2, "block_size": 8},
                {"sampler": "med", "med_lambda": 0.2, "exit_gamma": 0.1, "block_size": 8}]
-    records, reference = bench_decoding.decode_records(evaluate_on, problems[:5], configs)
+    records, references = bench_decoding.decode_records(evaluate_on, problems[:5], configs)
+    reference = references[None]
+    assert set(references) == {None, 8}
     med_in_blocks = evaluate_on(problems[:5], **configs[3])
     assert records[3]["paired_vs_block_k1"] == bench_decoding.paired_with_reference(evaluate_on(problems[:5], **configs[1]), med_in_blocks)
     assert records[3]["block_size"] == 8 and records[3]["exit_gamma"] == 0.1
