@@ -16,8 +16,8 @@ depends on two links, measured here on the synthetic arithmetic task where every
 The paper's fixed-k loss needs both links: LLaDA cannot do GSM8K without its trace. A model that
 computes its results in the masked slot (pause-token-like computation) shows the loss mostly in its
 written reasoning (fewer right conclusions) and less in its answers, because its answer slot repairs
-part of what breaks (the study model on 1,500 held-out problems: −3.8 / −9.4 points against −0.9 / −2.9
-at k = 2 / 4; README).
+part of what breaks (the study model on 1,500 held-out problems, whole canvas: −6.1 / −10.6 points against
+−0.9 / −2.5 at k = 2 / 4; README).
 :func:`fixed_k_readings` reads fixed-k decoding both ways, with paired tests.
 """
 
