@@ -171,8 +171,9 @@ def main() -> None:
 
     records, references = decode_records(evaluate_on, problems, SUDOKU_CONFIGS if sudoku else CONFIGS)
     if not sudoku and args.select_on:
+        dev_problems = read_problems(args.select_on)
         for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
-            records.append(selected_record(evaluate_on, read_problems(args.select_on), problems, args.select_on, references, block_size))
+            records.append(selected_record(evaluate_on, dev_problems, problems, args.select_on, references, block_size))
             print(records[-1], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
