@@ -9,10 +9,13 @@ one-token entropy decoding with early exit, MED (both readings) with and without
 larger lambda and gamma, and MED + exit inside blocks of 8 (every record in blocks is also paired with
 one-token entropy decoding in the same blocks, ``paired_vs_block_k1``). Last, the setting
 for issue 3's target is chosen without looking at the test problems: MED + exit over a grid of
-(lambda, gamma) on the posterior split (200 other 3-step problems), the fewest mean NFE within 1 point
-of one-token entropy decoding there (``analysis.fastest_within``), then that one setting on the test
-problems (a record with ``selected_on``); the same again with every decoding in blocks of 8
-(``--select-block-size``), paired with one-token entropy decoding in those blocks.
+(lambda, gamma) on a development split (by default 1,500 problems of the held-out stream, none in any
+split nor in ``--held-out``'s test set: ``development_split``), one setting per rule of
+``SELECTION_RULES`` (the fewest mean NFE within 1 point of one-token entropy decoding there,
+``analysis.fastest_within``; the most accurate at >= 3.5x fewer NFE, ``analysis.most_accurate_at``),
+then each chosen setting on the test problems (records with ``selected_on`` and ``selection_rule``);
+the same again with every decoding in blocks of 8 (``--select-block-size``), paired with one-token
+entropy decoding in those blocks.
 
 ``--task sudoku`` runs the same rules on the Sudoku model (whole grid, any order): the task where fixed
 k does cost accuracy, so it is the control for MED's claim that adaptive multi-token decoding is not
@@ -34,8 +37,8 @@ import os
 
 import pandas as pd
 
-from mdlm_study.analysis import fastest_within, sweep
-from mdlm_study.data import held_out_problems, read_problems, read_puzzles
+from mdlm_study.analysis import fastest_within, most_accurate_at, sweep
+from mdlm_study.data import HELD_OUT_DEV_SKIP, held_out_problems, read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.stats import paired_vs_reference
 from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
@@ -67,8 +70,15 @@ CONFIGS = [
 ]
 
 
-SELECTION_GRID = [{"sampler": "med", "med_lambda": lam, "exit_gamma": gamma} for lam in (0.2, 0.3, 0.5, 0.7, 1.0) for gamma in (0.1, 0.3, 1.0)]
+SELECTION_GRID = [{"sampler": "med", "med_lambda": lam, "exit_gamma": gamma}
+                  for lam in (0.2, 0.3, 0.5, 0.7, 1.0) for gamma in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)]
 SELECTION_TOLERANCE_POINTS = 1.0  # issue 3: "accuracy within 1 point"
+SELECTION_MIN_SPEEDUP = 3.5  # issue 3: "at least 3.5x fewer NFE than one-token entropy decoding"
+SELECTION_RULES = {  # name -> rule(dev sweep, dev reference accuracy, dev reference mean NFE) -> the chosen row
+    "fastest_within_1_point": lambda table, accuracy, nfe: fastest_within(table, accuracy, SELECTION_TOLERANCE_POINTS),
+    "most_accurate_at_3.5x": lambda table, accuracy, nfe: most_accurate_at(table, nfe, SELECTION_MIN_SPEEDUP),
+}
+DEV_HELD_OUT = "held-out"  # --select-on value: problems HELD_OUT_DEV_SKIP.. of the held-out stream (data.held_out_problems)
 SUDOKU_CONFIGS = [
     {"sampler": "entropy", "tokens_per_step": 1},
     {"sampler": "entropy", "tokens_per_step": 2},
@@ -118,28 +128,53 @@ def decode_records(evaluate_on, problems, configs: list[dict]) -> tuple[list[dic
     return records, references
 
 
-def selected_record(evaluate_on, dev_problems, test_problems, dev_name: str, references: dict | None = None,
-                    block_size: int | None = None) -> dict:
-    """MED + exit at the (lambda, gamma) of :data:`SELECTION_GRID` with the fewest NFE within
-    :data:`SELECTION_TOLERANCE_POINTS` of one-token entropy decoding on ``dev_problems``, evaluated on
-    ``test_problems``; with ``block_size`` every decoding, the dev reference included, runs in blocks of
-    that size. ``references`` (the test problems' one-token entropy tables by block size, as
-    :func:`decode_records` returns them) pairs the test record with them when given;
+def selected_records(evaluate_on, dev_problems, test_problems, dev_name: str, references: dict | None = None,
+                     block_size: int | None = None) -> list[dict]:
+    """MED + exit over :data:`SELECTION_GRID` on ``dev_problems``, one (lambda, gamma) chosen by each of
+    :data:`SELECTION_RULES` against one-token entropy decoding there, then each chosen setting on
+    ``test_problems``: one record per rule (``selection_rule``), the test problems never looked at in
+    the choice (a rule no setting satisfies on dev gives a record with ``no_selection``, its reason,
+    and no test numbers). With ``block_size`` every decoding, the dev reference included, runs in blocks of that
+    size. ``references`` (the test problems' one-token entropy tables by block size, as
+    :func:`decode_records` returns them) pairs each test record with them when given;
     ``evaluate_on(problems, **config) -> table`` decodes and grades either split."""
     block = {"block_size": block_size} if block_size else {}
-    dev_reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1, **block))["accuracy"]
+    dev_reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1, **block))
     table = sweep(evaluate_on, dev_problems, [{**config, **block} for config in SELECTION_GRID])
-    best = fastest_within(table, dev_reference, SELECTION_TOLERANCE_POINTS)
-    config = {"sampler": "med", "med_lambda": float(best["med_lambda"]), "exit_gamma": float(best["exit_gamma"]), **block}
-    test_table = evaluate_on(test_problems, **config)
-    references, paired = references or {}, {}
-    if None in references:
-        paired["paired_vs_entropy_k1"] = paired_with_reference(references[None], test_table)
-    if block_size and block_size in references:
-        paired["paired_vs_block_k1"] = paired_with_reference(references[block_size], test_table)
-    return {**record(config, summarize(test_table)), **paired, "selected_on": dev_name, "dev_n_problems": len(dev_problems),
-            "dev_entropy_k1_accuracy": dev_reference, "dev_accuracy": float(best["accuracy"]), "dev_mean_nfe": float(best["mean_nfe"]),
-            "dev_grid": table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")}
+    references, records, decoded = references or {}, [], {}
+    for rule_name, rule in SELECTION_RULES.items():
+        dev = {"selection_rule": rule_name, "selected_on": dev_name, "dev_n_problems": len(dev_problems),
+               "dev_entropy_k1_accuracy": dev_reference["accuracy"], "dev_entropy_k1_mean_nfe": dev_reference["mean_nfe"],
+               "dev_grid": table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")}
+        try:
+            best = rule(table, dev_reference["accuracy"], dev_reference["mean_nfe"])
+        except ValueError as err:  # no setting qualifies on dev: say so, decode nothing on test
+            records.append({**record({"sampler": "med", **block}, {}), **dev, "no_selection": str(err)})
+            continue
+        config = {"sampler": "med", "med_lambda": float(best["med_lambda"]), "exit_gamma": float(best["exit_gamma"]), **block}
+        key = (config["med_lambda"], config["exit_gamma"])
+        if key not in decoded:
+            decoded[key] = evaluate_on(test_problems, **config)
+        paired = {}
+        if None in references:
+            paired["paired_vs_entropy_k1"] = paired_with_reference(references[None], decoded[key])
+        if block_size and block_size in references:
+            paired["paired_vs_block_k1"] = paired_with_reference(references[block_size], decoded[key])
+        records.append({**record(config, summarize(decoded[key])), **paired, **dev,
+                        "dev_accuracy": float(best["accuracy"]), "dev_mean_nfe": float(best["mean_nfe"])})
+    return records
+
+
+def development_split(select_on: str, data_dir: str, n_held_out_test: int, n_dev: int) -> list:
+    """The problems MED + exit's (lambda, gamma) are chosen on: ``select_on`` is a problems file, or
+    :data:`DEV_HELD_OUT` for ``n_dev`` problems of the held-out stream from ``HELD_OUT_DEV_SKIP`` on
+    (disjoint from every split and from a ``--held-out`` test set of up to ``HELD_OUT_DEV_SKIP`` problems)."""
+    if select_on != DEV_HELD_OUT:
+        return read_problems(select_on)
+    if n_held_out_test > HELD_OUT_DEV_SKIP:
+        raise ValueError(f"--held-out {n_held_out_test} would overlap the held-out development split, which starts at "
+                         f"problem {HELD_OUT_DEV_SKIP} of the stream; use --held-out <= {HELD_OUT_DEV_SKIP} or --select-on FILE")
+    return held_out_problems(data_dir, n_dev, skip=HELD_OUT_DEV_SKIP)
 
 
 def main() -> None:
@@ -151,8 +186,10 @@ def main() -> None:
     parser.add_argument("--n-problems", type=int, default=300)
     parser.add_argument("--held-out", type=int, default=0, metavar="N",
                         help="decode N fresh 3-step problems disjoint from every split under data/ (data.held_out_problems) instead of --data")
-    parser.add_argument("--select-on", default="data/arithmetic_posterior.jsonl",
-                        help="development split for choosing MED + exit's (lambda, gamma); '' skips the selection")
+    parser.add_argument("--select-on", default=DEV_HELD_OUT,
+                        help=f"development split for choosing MED + exit's (lambda, gamma): a problems file, or '{DEV_HELD_OUT}' "
+                             "(--dev-problems problems of the held-out stream, disjoint from every split and from --held-out); '' skips it")
+    parser.add_argument("--dev-problems", type=int, default=1500, help=f"size of the '{DEV_HELD_OUT}' development split")
     parser.add_argument("--select-block-size", type=int, default=8,
                         help="also choose (lambda, gamma) with every decoding in blocks of this size, Table B's setting (0 skips it)")
     parser.add_argument("--out", default="benchmarks/results/decoding.json")
@@ -164,17 +201,17 @@ def main() -> None:
         raise ValueError(f"--select-block-size must be >= 0 (0 skips it), got {args.select_block_size}")
     evaluator, template, reader = (evaluate_sudoku, SUDOKU_TEMPLATE, read_puzzles) if sudoku else (evaluate_arithmetic, ARITHMETIC_TEMPLATE, read_problems)
     problems = held_out_problems("data", args.held_out) if args.held_out else reader(args.data or f"data/{args.task}_test.jsonl")[: args.n_problems]
+    dev_problems = development_split(args.select_on, "data", args.held_out, args.dev_problems) if args.select_on and not sudoku else []
     model, tokenizer, _ = load_study_model(args.model or ("sudoku" if sudoku else "default"), args.checkpoints)
 
     def evaluate_on(problems, **config):
         return evaluator(model, tokenizer, problems, template, batch_size=300, **config)
 
     records, references = decode_records(evaluate_on, problems, SUDOKU_CONFIGS if sudoku else CONFIGS)
-    if not sudoku and args.select_on:
-        dev_problems = read_problems(args.select_on)
+    if dev_problems:
         for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
-            records.append(selected_record(evaluate_on, dev_problems, problems, args.select_on, references, block_size))
-            print(records[-1], flush=True)
+            records.extend(selected_records(evaluate_on, dev_problems, problems, args.select_on, references, block_size))
+            print(records[-2:], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(records, handle, indent=2)

@@ -93,17 +93,22 @@ def read_problems(path: str | Path) -> list[Problem]:
 
 
 HELD_OUT_SEED = 7000  # seeds the extra held-out problems of the benchmarks (not a split the study writes)
+HELD_OUT_DEV_SKIP = 1500  # the held-out stream's problems from here on are the benchmarks' development split
 
 
-def held_out_problems(data_dir: str | Path, n: int, *, steps: int = 3, seed: int = HELD_OUT_SEED) -> list[Problem]:
+def held_out_problems(data_dir: str | Path, n: int, *, steps: int = 3, seed: int = HELD_OUT_SEED, skip: int = 0) -> list[Problem]:
     """``n`` fresh ``steps``-step problems from the study's distribution, none of them in any
     arithmetic split written under ``data_dir`` (train, test, posterior): a larger held-out sample
-    than the 300-problem test set, for differences too small for it (``bench_decoding.py --held-out``)."""
-    if n < 1 or steps < 1:
-        raise ValueError(f"held-out problems need n >= 1 and steps >= 1, got n={n}, steps={steps}")
+    than the 300-problem test set, for differences too small for it (``bench_decoding.py --held-out``).
+    The problems come from one stream fixed by ``seed``: ``skip`` drops its first ``skip`` problems,
+    so ``held_out_problems(d, n, skip=m)`` is disjoint from ``held_out_problems(d, m)`` (a development
+    split beside a held-out test set: :data:`HELD_OUT_DEV_SKIP`)."""
+    if n < 1 or steps < 1 or skip < 0:
+        raise ValueError(f"held-out problems need n >= 1, steps >= 1 and skip >= 0, got n={n}, steps={steps}, skip={skip}")
     seen = {problem_key(p) for name in ("arithmetic_train", "arithmetic_test", "arithmetic_posterior")
             for p in read_problems(Path(data_dir) / f"{name}.jsonl")}
-    return generate_problems(dataclasses.replace(DEFAULT_CONFIG, min_steps=steps, max_steps=steps), n, seed=seed, exclude=seen)
+    config = dataclasses.replace(DEFAULT_CONFIG, min_steps=steps, max_steps=steps)
+    return generate_problems(config, skip + n, seed=seed, exclude=seen)[skip:]
 
 
 def read_puzzles(path: str | Path) -> list[SudokuPuzzle]:

@@ -3,7 +3,14 @@
 import pandas as pd
 import pytest
 
-from mdlm_study.analysis import dependency_depth, fastest_within, fixed_k_drops, paired_drops, sweep
+from mdlm_study.analysis import (
+    dependency_depth,
+    fastest_within,
+    fixed_k_drops,
+    most_accurate_at,
+    paired_drops,
+    sweep,
+)
 
 ACCURACY_BY_K = {1: 0.5, 2: 0.4, 4: 0.2}
 
@@ -48,6 +55,18 @@ def test_fastest_within_picks_fewest_nfe_inside_the_tolerance():
         fastest_within(table, 0.80, 1.0)
     with pytest.raises(ValueError, match="tolerance_points must be >= 0, got -1"):
         fastest_within(table, 0.70, -1)
+
+
+def test_most_accurate_at_picks_best_accuracy_among_settings_fast_enough():
+    table = pd.DataFrame({"label": ["a", "b", "c", "d", "e"], "accuracy": [0.90, 0.88, 0.89, 0.89, 0.70],
+                          "mean_nfe": [10.0, 8.0, 7.0, 5.0, 2.0]})
+    assert most_accurate_at(table, 28.0, 3.5)["label"] == "d"  # a is too slow (2.8x); c and d tie on accuracy, d is faster
+    assert most_accurate_at(table, 28.0, 2.8)["label"] == "a"  # exactly 2.8x counts
+    assert most_accurate_at(table, 28.0, 14.0)["label"] == "e"
+    with pytest.raises(ValueError, match="no setting uses 20.0x fewer NFE than 28.00; fewest mean NFE 2.00"):
+        most_accurate_at(table, 28.0, 20.0)
+    with pytest.raises(ValueError, match="min_speedup must be > 0, got 0"):
+        most_accurate_at(table, 28.0, 0)
 
 
 def test_paired_drops_test_each_k_against_k1_problem_by_problem():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mdlm_study.data import read_problems, study_data, write_study_data
+from mdlm_study.data import held_out_problems, read_problems, study_data, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
 from mdlm_study.tasks.arithmetic import problem_key
@@ -50,42 +50,94 @@ def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
     assert not {problem_key(p) for p in sets[2]} & used
 
 
-def test_med_exit_setting_is_chosen_on_the_development_split_then_reported_on_test(tiny_model, tokenizer, problems):
-    dev, test = problems[:6], problems[6:10]
+def fake_evaluate(items, *, sampler, tokens_per_step=1, med_lambda=0.0, exit_gamma=0.0, block_size=None):
+    """A decoder with known accuracy and NFE per setting: larger lambda and gamma are faster and, past
+    a point, less accurate (the first round(accuracy * n) problems are right)."""
+    speedup = 1 if sampler == "entropy" else 1 + 2 * med_lambda + 4 * exit_gamma
+    accuracy = 0.9 - 0.1 * max(0.0, med_lambda + exit_gamma - 0.6)
+    n = len(items)
+    return pd.DataFrame({"correct": [i < round(accuracy * n) for i in range(n)], "nfe": [28 / speedup] * n})
+
+
+def test_med_exit_settings_are_chosen_on_the_development_split_then_reported_on_test():
+    dev, test = list(range(200)), list(range(100))
+    calls = []
+
     def evaluate_on(items, **config):
-        return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
+        calls.append(len(items))
+        return fake_evaluate(items, **config)
 
     reference = evaluate_on(test, sampler="entropy", tokens_per_step=1)
-    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl", {None: reference})
-    assert SCHEMA <= set(rec) and rec["selected_on"] == "dev.jsonl" and rec["n_problems"] == 4 and rec["dev_n_problems"] == 6
-    paired = rec["paired_vs_entropy_k1"]
-    assert paired["only_reference"] + paired["only_this"] <= 4 and 0 < paired["p_value"] <= 1
-    grid = rec["dev_grid"]
-    assert len(grid) == len(bench_decoding.SELECTION_GRID)
-    qualifying = [g for g in grid if 100 * (rec["dev_entropy_k1_accuracy"] - g["accuracy"]) <= bench_decoding.SELECTION_TOLERANCE_POINTS]
-    assert rec["dev_mean_nfe"] == min(g["mean_nfe"] for g in qualifying)
-    assert {"med_lambda": rec["med_lambda"], "exit_gamma": rec["exit_gamma"]} in [{k: g[k] for k in ("med_lambda", "exit_gamma")} for g in grid]
-    assert "paired_vs_block_k1" not in rec and rec["block_size"] is None
+    calls.clear()
+    records = bench_decoding.selected_records(evaluate_on, dev, test, "dev.jsonl", {None: reference})
+    assert [rec["selection_rule"] for rec in records] == list(bench_decoding.SELECTION_RULES)
+    fastest, accurate = records
+    # within 1 point of 0.9: lambda + gamma <= 0.7; the fewest NFE there is lambda 0.2 + gamma 0.5 (speed-up 3.4)
+    assert (fastest["med_lambda"], fastest["exit_gamma"]) == (0.2, 0.5)
+    # at >= 3.5x: 2 lambda + 4 gamma >= 2.5; the most accurate there is lambda 0.3, gamma 0.5 (0.88), and faster than 0.2/0.7
+    assert (accurate["med_lambda"], accurate["exit_gamma"]) == (0.3, 0.5)
+    assert accurate["accuracy"] == pytest.approx(0.88) and accurate["mean_nfe"] == pytest.approx(28 / 3.6)
+    assert calls == [200] * (len(bench_decoding.SELECTION_GRID) + 1) + [100, 100]
+    for rec in records:
+        assert SCHEMA <= set(rec) and rec["selected_on"] == "dev.jsonl" and rec["n_problems"] == 100 and rec["dev_n_problems"] == 200
+        assert (rec["dev_entropy_k1_accuracy"], rec["dev_entropy_k1_mean_nfe"]) == (0.9, 28)
+        assert len(rec["dev_grid"]) == len(bench_decoding.SELECTION_GRID) and "paired_vs_block_k1" not in rec
+        assert rec["paired_vs_entropy_k1"]["only_this"] == 0 and rec["block_size"] is None
+    with pytest.raises(ValueError):  # the grid's fastest setting is 4.6x: nothing reaches 10x
+        bench_decoding.most_accurate_at(pd.DataFrame(records[0]["dev_grid"]), 28, 10)
 
 
-def test_med_exit_setting_chosen_in_blocks_decodes_dev_and_test_in_those_blocks(tiny_model, tokenizer, problems):
+def test_a_selection_rule_nothing_satisfies_says_so_and_decodes_nothing_on_test(monkeypatch):
+    monkeypatch.setitem(bench_decoding.SELECTION_RULES, "most_accurate_at_3.5x",
+                        lambda table, accuracy, nfe: bench_decoding.most_accurate_at(table, nfe, 10.0))
+    calls = []
+
+    def evaluate_on(items, **config):
+        calls.append(len(items))
+        return fake_evaluate(items, **config)
+
+    fastest, failed = bench_decoding.selected_records(evaluate_on, list(range(200)), list(range(100)), "dev.jsonl", block_size=8)
+    assert fastest["accuracy"] is not None and calls.count(100) == 1
+    assert failed["no_selection"].startswith("no setting uses 10.0x fewer NFE than 28.00")
+    assert failed["accuracy"] is None and failed["mean_nfe"] is None and failed["block_size"] == 8 and "dev_grid" in failed
+
+
+def test_med_exit_settings_chosen_in_blocks_decode_dev_and_test_in_those_blocks(tiny_model, tokenizer, problems):
     dev, test = problems[:6], problems[6:10]
     calls = []
 
     def evaluate_on(items, **config):
-        calls.append(config)
+        calls.append((len(items), config))
         return evaluate_arithmetic(tiny_model, tokenizer, items, ARITHMETIC_TEMPLATE, **config)
 
     references = {None: evaluate_on(test, sampler="entropy", tokens_per_step=1),
                   8: evaluate_on(test, sampler="entropy", tokens_per_step=1, block_size=8)}
     calls.clear()
-    rec = bench_decoding.selected_record(evaluate_on, dev, test, "dev.jsonl", references, block_size=8)
-    assert all(config.get("block_size") == 8 for config in calls) and len(calls) == len(bench_decoding.SELECTION_GRID) + 2
+    records = bench_decoding.selected_records(evaluate_on, dev, test, "dev.jsonl", references, block_size=8)
+    assert all(config.get("block_size") == 8 for _, config in calls)
+    chosen = {(rec["med_lambda"], rec["exit_gamma"]) for rec in records if "no_selection" not in rec}
+    assert [n for n, _ in calls] == [6] * (len(bench_decoding.SELECTION_GRID) + 1) + [4] * len(chosen)  # each chosen setting decoded once on test
     dev_in_blocks = summarize(evaluate_on(dev, sampler="entropy", tokens_per_step=1, block_size=8))["accuracy"]
-    assert rec["block_size"] == 8 and rec["dev_entropy_k1_accuracy"] == dev_in_blocks
-    test_table = evaluate_on(test, **{k: rec[k] for k in ("sampler", "med_lambda", "exit_gamma", "block_size")})
-    assert rec["paired_vs_block_k1"] == bench_decoding.paired_with_reference(references[8], test_table)
-    assert rec["paired_vs_entropy_k1"] == bench_decoding.paired_with_reference(references[None], test_table)
+    for rec in records:
+        assert rec["block_size"] == 8 and rec["dev_entropy_k1_accuracy"] == dev_in_blocks
+        if "no_selection" in rec:  # the untrained model never exits, so nothing may reach 3.5x
+            assert rec["accuracy"] is None and rec["selection_rule"] == "most_accurate_at_3.5x"
+            continue
+        test_table = evaluate_on(test, **{k: rec[k] for k in ("sampler", "med_lambda", "exit_gamma", "block_size")})
+        assert rec["paired_vs_block_k1"] == bench_decoding.paired_with_reference(references[8], test_table)
+        assert rec["paired_vs_entropy_k1"] == bench_decoding.paired_with_reference(references[None], test_table)
+
+
+def test_held_out_development_split_is_disjoint_from_the_held_out_test_set(tmp_path):
+    data = study_data(n_train=300, n_test=20, n_posterior=10, n_sudoku_train=10, n_sudoku_test=4, seed=0)
+    write_study_data(data, tmp_path)
+    dev = bench_decoding.development_split(bench_decoding.DEV_HELD_OUT, str(tmp_path), 30, 20)
+    assert len(dev) == 20 and dev == held_out_problems(tmp_path, 20, skip=bench_decoding.HELD_OUT_DEV_SKIP)
+    test = held_out_problems(tmp_path, 30)
+    assert not {problem_key(p) for p in dev} & {problem_key(p) for p in test}
+    assert bench_decoding.development_split(str(tmp_path / "arithmetic_posterior.jsonl"), str(tmp_path), 0, 20) == data.arithmetic_posterior
+    with pytest.raises(ValueError, match="--held-out 1501 would overlap the held-out development split"):
+        bench_decoding.development_split(bench_decoding.DEV_HELD_OUT, str(tmp_path), 1501, 20)
 
 
 def test_paired_record_counts_the_problems_only_one_rule_gets_right():

@@ -68,6 +68,8 @@ def test_held_out_problems_avoid_every_split_and_repeat_from_the_seed(small, tmp
     assert not {problem_key(p) for p in fresh} & used
     assert fresh == held_out_problems(tmp_path, 30) and fresh != held_out_problems(tmp_path, 30, seed=1)
     assert all(len(p.ops) == 2 for p in held_out_problems(tmp_path, 5, steps=2))
-    for bad in ({"n": 0}, {"n": 3, "steps": 0}):
-        with pytest.raises(ValueError, match="n=0|steps=0"):
+    later = held_out_problems(tmp_path, 10, skip=30)
+    assert later == held_out_problems(tmp_path, 40)[30:] and not {problem_key(p) for p in later} & {problem_key(p) for p in fresh}
+    for bad in ({"n": 0}, {"n": 3, "steps": 0}, {"n": 3, "skip": -1}):
+        with pytest.raises(ValueError, match="n=0|steps=0|skip=-1"):
             held_out_problems(tmp_path, **bad)
