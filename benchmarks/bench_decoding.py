@@ -211,7 +211,7 @@ def main() -> None:
     if dev_problems:
         for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
             records.extend(selected_records(evaluate_on, dev_problems, problems, args.select_on, references, block_size))
-            print(records[-2:], flush=True)
+            print(records[-len(SELECTION_RULES):], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(records, handle, indent=2)
