@@ -27,6 +27,9 @@ Run (after ``make reproduce`` or notebook 01 trained the models):
 ``python benchmarks/bench_decoding.py --task sudoku --checkpoints checkpoints --out benchmarks/results/decoding_sudoku.json``
 ``python benchmarks/bench_decoding.py --held-out 1500 --out benchmarks/results/decoding_held_out_1500.json``
 (1,500 fresh 3-step problems, none in any split: differences of a point or two need more than 300)
+``python benchmarks/bench_decoding.py --checkpoints /tmp/s9750_seed1 --model default_9750_steps_seed1 --held-out 1500
+--select-on '' --transfer benchmarks/results/decoding_held_out_1500.json --out benchmarks/results/decoding_seed1_held_out_1500.json``
+(another seed of the recipe, ``budget_curve.py --seed 1``, decoded at the settings chosen for the default model)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 import pandas as pd
 
@@ -165,6 +169,35 @@ def selected_records(evaluate_on, dev_problems, test_problems, dev_name: str, re
     return records
 
 
+def transfer_configs(source_records: list[dict], source_name: str) -> list[tuple[str, dict]]:
+    """(selection rule, config) of every setting another run of this benchmark chose (its records with
+    a ``selection_rule`` and a setting), e.g. the default model's, to decode unchanged on another model:
+    does the choice transfer? ``ValueError`` when ``source_name`` holds no such record."""
+    chosen = [(rec["selection_rule"], {k: rec[k] for k in ("sampler", "med_lambda", "exit_gamma")}
+               | ({"block_size": rec["block_size"]} if rec.get("block_size") else {}))
+              for rec in source_records if rec.get("selection_rule") and "no_selection" not in rec]
+    if not chosen:
+        raise ValueError(f"{source_name} holds no chosen MED + exit setting (no record with a selection_rule); "
+                         "pass a bench_decoding.py output that ran a selection")
+    return chosen
+
+
+def transferred_records(evaluate_on, problems, chosen: list[tuple[str, dict]], source_name: str, references: dict) -> list[dict]:
+    """Each setting of :func:`transfer_configs` decoded on ``problems``, paired with one-token entropy
+    decoding over the whole canvas and, in blocks, in the same blocks (``references`` as
+    :func:`decode_records` returns them); a setting two rules chose is decoded once."""
+    records, decoded = [], {}
+    for rule_name, config in chosen:
+        key = tuple(sorted(config.items()))
+        if key not in decoded:
+            decoded[key] = evaluate_on(problems, **config)
+        paired = {"paired_vs_entropy_k1": paired_with_reference(references[None], decoded[key])}
+        if config.get("block_size") and config["block_size"] in references:
+            paired["paired_vs_block_k1"] = paired_with_reference(references[config["block_size"]], decoded[key])
+        records.append({**record(config, summarize(decoded[key])), **paired, "selection_rule": rule_name, "transferred_from": source_name})
+    return records
+
+
 def development_split(select_on: str, data_dir: str, n_held_out_test: int, n_dev: int) -> list:
     """The problems MED + exit's (lambda, gamma) are chosen on: ``select_on`` is a problems file, or
     :data:`DEV_HELD_OUT` for ``n_dev`` problems of the held-out stream from ``HELD_OUT_DEV_SKIP`` on
@@ -192,6 +225,9 @@ def main() -> None:
     parser.add_argument("--dev-problems", type=int, default=1500, help=f"size of the '{DEV_HELD_OUT}' development split")
     parser.add_argument("--select-block-size", type=int, default=8,
                         help="also choose (lambda, gamma) with every decoding in blocks of this size, Table B's setting (0 skips it)")
+    parser.add_argument("--transfer", default=None, metavar="FILE",
+                        help="also decode the MED + exit settings FILE's selections chose (a bench_decoding.py output, e.g. the default model's) "
+                             "on this model and problems")
     parser.add_argument("--out", default="benchmarks/results/decoding.json")
     args = parser.parse_args()
     sudoku = args.task == "sudoku"
@@ -202,6 +238,7 @@ def main() -> None:
     evaluator, template, reader = (evaluate_sudoku, SUDOKU_TEMPLATE, read_puzzles) if sudoku else (evaluate_arithmetic, ARITHMETIC_TEMPLATE, read_problems)
     problems = held_out_problems("data", args.held_out) if args.held_out else reader(args.data or f"data/{args.task}_test.jsonl")[: args.n_problems]
     dev_problems = development_split(args.select_on, "data", args.held_out, args.dev_problems) if args.select_on and not sudoku else []
+    chosen = transfer_configs(json.loads(Path(args.transfer).read_text()), args.transfer) if args.transfer else []
     model, tokenizer, _ = load_study_model(args.model or ("sudoku" if sudoku else "default"), args.checkpoints)
 
     def evaluate_on(problems, **config):
@@ -212,6 +249,9 @@ def main() -> None:
         for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
             records.extend(selected_records(evaluate_on, dev_problems, problems, args.select_on, references, block_size))
             print(records[-len(SELECTION_RULES):], flush=True)
+    if chosen:
+        records.extend(transferred_records(evaluate_on, problems, chosen, args.transfer, references))
+        print(records[-len(chosen):], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(records, handle, indent=2)

@@ -102,6 +102,34 @@ def test_a_selection_rule_nothing_satisfies_says_so_and_decodes_nothing_on_test(
     assert failed["accuracy"] is None and failed["mean_nfe"] is None and failed["block_size"] == 8 and "dev_grid" in failed
 
 
+def test_settings_chosen_for_one_model_are_decoded_unchanged_on_another():
+    source = bench_decoding.selected_records(fake_evaluate, list(range(200)), list(range(100)), "dev", block_size=8)
+    source += bench_decoding.selected_records(fake_evaluate, list(range(200)), list(range(100)), "dev")
+    source.append({**source[0], "no_selection": "nothing qualified"})  # skipped: it chose nothing
+    chosen = bench_decoding.transfer_configs([{"sampler": "entropy"}] + source, "source.json")
+    assert [rule for rule, _ in chosen] == ["fastest_within_1_point", "most_accurate_at_3.5x"] * 2
+    assert chosen[0][1] == {"sampler": "med", "med_lambda": source[0]["med_lambda"], "exit_gamma": source[0]["exit_gamma"], "block_size": 8}
+    assert "block_size" not in chosen[2][1]
+    calls = []
+
+    def evaluate_on(items, **config):
+        calls.append(config)
+        return fake_evaluate(items, **config)
+
+    problems = list(range(50))
+    references = {None: fake_evaluate(problems, sampler="entropy"), 8: fake_evaluate(problems, sampler="entropy", block_size=8)}
+    records = bench_decoding.transferred_records(evaluate_on, problems, chosen, "source.json", references)
+    assert len(calls) == len({tuple(sorted(c.items())) for _, c in chosen}) and len(records) == 4
+    for rec, (rule, config) in zip(records, chosen, strict=True):
+        table = fake_evaluate(problems, **config)
+        assert rec["selection_rule"] == rule and rec["transferred_from"] == "source.json" and rec["n_problems"] == 50
+        assert rec["accuracy"] == table["correct"].mean() and SCHEMA <= set(rec)
+        assert rec["paired_vs_entropy_k1"] == bench_decoding.paired_with_reference(references[None], table)
+        assert ("paired_vs_block_k1" in rec) == ("block_size" in config)
+    with pytest.raises(ValueError, match="old.json holds no chosen MED \\+ exit setting"):
+        bench_decoding.transfer_configs([{"sampler": "entropy"}, source[-1]], "old.json")
+
+
 def test_med_exit_settings_chosen_in_blocks_decode_dev_and_test_in_those_blocks(tiny_model, tokenizer, problems):
     dev, test = problems[:6], problems[6:10]
     calls = []
