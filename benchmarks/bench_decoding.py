@@ -108,6 +108,18 @@ def paired_with_reference(reference: pd.DataFrame, table: pd.DataFrame) -> dict:
     return paired_vs_reference(reference["correct"], table["correct"])
 
 
+def paired_with_references(table: pd.DataFrame, references: dict, block_size: int | None) -> dict:
+    """``paired_vs_entropy_k1`` against one-token entropy decoding over the whole canvas and, for a
+    decoding in blocks, ``paired_vs_block_k1`` against it in the same blocks, for whichever of those
+    ``references`` (tables by block size, ``None``: the whole canvas) holds."""
+    paired = {}
+    if None in references:
+        paired["paired_vs_entropy_k1"] = paired_with_reference(references[None], table)
+    if block_size and block_size in references:
+        paired["paired_vs_block_k1"] = paired_with_reference(references[block_size], table)
+    return paired
+
+
 def decode_records(evaluate_on, problems, configs: list[dict]) -> tuple[list[dict], dict]:
     """One record per config, each paired with the first config (one-token entropy decoding over the
     whole canvas: ``paired_vs_entropy_k1``) and, inside blocks, with one-token entropy decoding in the
@@ -119,14 +131,13 @@ def decode_records(evaluate_on, problems, configs: list[dict]) -> tuple[list[dic
     for config in configs:
         table = evaluate_on(problems, **config)
         references.setdefault(None, table)
-        rec = {**record(config, summarize(table)), "paired_vs_entropy_k1": paired_with_reference(references[None], table)}
         block = config.get("block_size")
         if block is not None:
             if config["sampler"] == "entropy" and config.get("tokens_per_step", 1) == 1 and config.get("exit_gamma") is None:
                 references[block] = table
             if block not in references:
                 raise ValueError(f"blocks of {block}: the one-token entropy config must come before {config}")
-            rec["paired_vs_block_k1"] = paired_with_reference(references[block], table)
+        rec = {**record(config, summarize(table)), **paired_with_references(table, references, block)}
         records.append(rec)
         print(rec, flush=True)
     return records, references
@@ -145,27 +156,32 @@ def selected_records(evaluate_on, dev_problems, test_problems, dev_name: str, re
     block = {"block_size": block_size} if block_size else {}
     dev_reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1, **block))
     table = sweep(evaluate_on, dev_problems, [{**config, **block} for config in SELECTION_GRID])
-    references, records, decoded = references or {}, [], {}
+    dev_grid = table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")
+    chosen, unchosen = [], {}
     for rule_name, rule in SELECTION_RULES.items():
         dev = {"selection_rule": rule_name, "selected_on": dev_name, "dev_n_problems": len(dev_problems),
-               "dev_entropy_k1_accuracy": dev_reference["accuracy"], "dev_entropy_k1_mean_nfe": dev_reference["mean_nfe"],
-               "dev_grid": table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")}
+               "dev_entropy_k1_accuracy": dev_reference["accuracy"], "dev_entropy_k1_mean_nfe": dev_reference["mean_nfe"], "dev_grid": dev_grid}
         try:
             best = rule(table, dev_reference["accuracy"], dev_reference["mean_nfe"])
         except ValueError as err:  # no setting qualifies on dev: say so, decode nothing on test
-            records.append({**record({"sampler": "med", **block}, {}), **dev, "no_selection": str(err)})
+            unchosen[rule_name] = {**record({"sampler": "med", **block}, {}), **dev, "no_selection": str(err)}
             continue
         config = {"sampler": "med", "med_lambda": float(best["med_lambda"]), "exit_gamma": float(best["exit_gamma"]), **block}
-        key = (config["med_lambda"], config["exit_gamma"])
+        chosen.append((config, {**dev, "dev_accuracy": float(best["accuracy"]), "dev_mean_nfe": float(best["mean_nfe"])}))
+    decoded = {rec["selection_rule"]: rec for rec in decode_chosen(evaluate_on, test_problems, chosen, references or {})}
+    return [decoded.get(rule_name) or unchosen[rule_name] for rule_name in SELECTION_RULES]
+
+
+def decode_chosen(evaluate_on, problems, chosen: list[tuple[dict, dict]], references: dict) -> list[dict]:
+    """One record per ``(config, extra keys)`` of ``chosen``: the config decoded on ``problems`` (a
+    config chosen twice is decoded once), paired by :func:`paired_with_references`, with its extra keys."""
+    records, decoded = [], {}
+    for config, extra in chosen:
+        key = tuple(sorted(config.items()))
         if key not in decoded:
-            decoded[key] = evaluate_on(test_problems, **config)
-        paired = {}
-        if None in references:
-            paired["paired_vs_entropy_k1"] = paired_with_reference(references[None], decoded[key])
-        if block_size and block_size in references:
-            paired["paired_vs_block_k1"] = paired_with_reference(references[block_size], decoded[key])
-        records.append({**record(config, summarize(decoded[key])), **paired, **dev,
-                        "dev_accuracy": float(best["accuracy"]), "dev_mean_nfe": float(best["mean_nfe"])})
+            decoded[key] = evaluate_on(problems, **config)
+        table = decoded[key]
+        records.append({**record(config, summarize(table)), **paired_with_references(table, references, config.get("block_size")), **extra})
     return records
 
 
@@ -183,19 +199,11 @@ def transfer_configs(source_records: list[dict], source_name: str) -> list[tuple
 
 
 def transferred_records(evaluate_on, problems, chosen: list[tuple[str, dict]], source_name: str, references: dict) -> list[dict]:
-    """Each setting of :func:`transfer_configs` decoded on ``problems``, paired with one-token entropy
-    decoding over the whole canvas and, in blocks, in the same blocks (``references`` as
-    :func:`decode_records` returns them); a setting two rules chose is decoded once."""
-    records, decoded = [], {}
-    for rule_name, config in chosen:
-        key = tuple(sorted(config.items()))
-        if key not in decoded:
-            decoded[key] = evaluate_on(problems, **config)
-        paired = {"paired_vs_entropy_k1": paired_with_reference(references[None], decoded[key])}
-        if config.get("block_size") and config["block_size"] in references:
-            paired["paired_vs_block_k1"] = paired_with_reference(references[config["block_size"]], decoded[key])
-        records.append({**record(config, summarize(decoded[key])), **paired, "selection_rule": rule_name, "transferred_from": source_name})
-    return records
+    """Each setting of :func:`transfer_configs` decoded on ``problems`` (:func:`decode_chosen`), paired
+    with one-token entropy decoding over the whole canvas and, in blocks, in the same blocks
+    (``references`` as :func:`decode_records` returns them)."""
+    return decode_chosen(evaluate_on, problems, [(config, {"selection_rule": rule_name, "transferred_from": source_name})
+                                                 for rule_name, config in chosen], references)
 
 
 def development_split(select_on: str, data_dir: str, n_held_out_test: int, n_dev: int) -> list:
