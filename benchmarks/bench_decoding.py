@@ -188,7 +188,9 @@ def decode_chosen(evaluate_on, problems, chosen: list[tuple[dict, dict]], refere
 def transfer_configs(source_records: list[dict], source_name: str) -> list[tuple[str, dict]]:
     """(selection rule, config) of every setting another run of this benchmark chose (its records with
     a ``selection_rule`` and a setting), e.g. the default model's, to decode unchanged on another model:
-    does the choice transfer? ``ValueError`` when ``source_name`` holds no such record."""
+    does the choice transfer? ``ValueError`` when ``source_name`` is not a list of records or holds no such record."""
+    if not isinstance(source_records, list) or not all(isinstance(rec, dict) for rec in source_records):
+        raise ValueError(f"{source_name} is not a bench_decoding.py output (a JSON list of records); got {type(source_records).__name__}")
     chosen = [(rec["selection_rule"], {k: rec[k] for k in ("sampler", "med_lambda", "exit_gamma")}
                | ({"block_size": rec["block_size"]} if rec.get("block_size") else {}))
               for rec in source_records if rec.get("selection_rule") and "no_selection" not in rec]

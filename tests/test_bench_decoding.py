@@ -128,6 +128,8 @@ def test_settings_chosen_for_one_model_are_decoded_unchanged_on_another():
         assert ("paired_vs_block_k1" in rec) == ("block_size" in config)
     with pytest.raises(ValueError, match="old.json holds no chosen MED \\+ exit setting"):
         bench_decoding.transfer_configs([{"sampler": "entropy"}, source[-1]], "old.json")
+    with pytest.raises(ValueError, match="model.json is not a bench_decoding.py output .* got dict"):
+        bench_decoding.transfer_configs({"exact_answer_accuracy": 0.8}, "model.json")
 
 
 def test_med_exit_settings_chosen_in_blocks_decode_dev_and_test_in_those_blocks(tiny_model, tokenizer, problems):
