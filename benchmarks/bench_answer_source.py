@@ -28,7 +28,8 @@ import os
 
 from mdlm_study.data import held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.study import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, load_study_model
+from mdlm_study.recipes import load_study_model
+from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
 
 DEFAULT_READINGS = [
     {"reading": "blank_slot", "sampler": "entropy", "exit_gamma": math.inf},

@@ -44,8 +44,9 @@ import pandas as pd
 from mdlm_study.analysis import fastest_within, most_accurate_at, sweep
 from mdlm_study.data import HELD_OUT_DEV_SKIP, held_out_problems, read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.recipes import load_study_model
 from mdlm_study.stats import paired_vs_reference
-from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, load_study_model
+from mdlm_study.templates import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
 
 CONFIGS = [
     {"sampler": "entropy", "tokens_per_step": 1},

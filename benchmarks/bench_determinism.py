@@ -28,8 +28,8 @@ from transformers import AutoTokenizer
 
 import mdlm_study.train as training
 from mdlm_study.data import read_problems
-from mdlm_study.model import build_model
-from mdlm_study.study import recipe
+from mdlm_study.recipes import recipe
+from mdlm_study.tiny_model import build_model
 
 SETUPS = {  # name: (deterministic kernels, one-hot embedding lookup)
     "study": (True, True),

@@ -29,8 +29,9 @@ from mdlm_study.faithfulness import (
     with_conclusions,
     written_reasoning,
 )
+from mdlm_study.recipes import load_study_model
 from mdlm_study.stats import paired_vs_reference
-from mdlm_study.study import ARITHMETIC_TEMPLATE, load_study_model
+from mdlm_study.templates import ARITHMETIC_TEMPLATE
 
 DECODINGS = [
     {"sampler": "entropy", "tokens_per_step": 1},

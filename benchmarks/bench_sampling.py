@@ -25,10 +25,10 @@ import time
 
 import torch
 
-from mdlm_study.model import build_model, load_tiny
+from mdlm_study.recipes import RECIPES
 from mdlm_study.sampling import generate
-from mdlm_study.study import RECIPES
-from mdlm_study.tokenizer import build_tokenizer
+from mdlm_study.tiny_model import build_model, load_tiny
+from mdlm_study.tiny_tokenizer import build_tokenizer
 
 RULE_PARAMS = {"l2r": {}, "random": {}, "confidence": {}, "margin": {}, "entropy": {}, "med": {"med_lambda": 0.2},
                "med_budget": {"med_lambda": 0.2}, "eb": {"eb_gamma": 0.2}, "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0}}

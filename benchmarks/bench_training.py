@@ -23,9 +23,9 @@ from dataclasses import asdict, replace
 
 import torch
 
-from mdlm_study.model import build_model, count_parameters
-from mdlm_study.study import RECIPES
-from mdlm_study.tokenizer import build_tokenizer
+from mdlm_study.recipes import RECIPES
+from mdlm_study.tiny_model import build_model, count_parameters
+from mdlm_study.tiny_tokenizer import build_tokenizer
 from mdlm_study.train import mdlm_loss, native_bf16
 
 

@@ -31,9 +31,9 @@ import torch
 from mdlm_study.analysis import sweep
 from mdlm_study.data import study_data, study_tokenizer
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.model import ModelConfig, load_tiny
+from mdlm_study.recipes import DATA_SIZES, recipe, train_recipe
 from mdlm_study.runner import parse_overrides
-from mdlm_study.study import DATA_SIZES, recipe, train_recipe
+from mdlm_study.tiny_model import ModelConfig, load_tiny
 from mdlm_study.train import TrainConfig
 
 FIXED_K = (1, 2, 4)

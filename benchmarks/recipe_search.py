@@ -81,10 +81,10 @@ PRESETS = {
 
 def run(name: str, preset: dict) -> dict:
     from mdlm_study.evaluate import evaluate_arithmetic, teacher_forced_accuracy
-    from mdlm_study.model import ModelConfig, build_model, count_parameters
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, drills, generate_problems, problem_key
     from mdlm_study.templates import Template
-    from mdlm_study.tokenizer import build_tokenizer
+    from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters
+    from mdlm_study.tiny_tokenizer import build_tokenizer
     from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
 
     task = ArithmeticConfig(**preset.get("task", {}))

@@ -23,7 +23,9 @@ import pandas as pd
 import torch
 
 from mdlm_study.evaluate import decode, summarize
+from mdlm_study.sampling import generate
 from mdlm_study.stats import mcnemar_exact
+from mdlm_study.templates import build_canvas
 
 
 def leftmost_distances(history: list[dict], region: torch.Tensor) -> np.ndarray:
@@ -146,9 +148,6 @@ def most_accurate_at(table: pd.DataFrame, reference_nfe: float, min_speedup: flo
 
 def decode_with_history(model, tokenizer, questions, template, *, seed: int = 0, **kwargs):
     """One batch decoded with the history kept (for order, failure and H_UB analyses)."""
-    from mdlm_study.sampling import generate
-    from mdlm_study.templates import build_canvas
-
     canvas = build_canvas(tokenizer, questions, template)
     out = generate(model, canvas.input_ids, mask_id=canvas.special.mask_id, attention_mask=canvas.attention_mask,
                    answer_span=canvas.answer, return_history=True, generator=torch.Generator().manual_seed(seed), **kwargs)

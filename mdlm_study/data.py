@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, Problem, generate_problems, problem_key
 from mdlm_study.tasks.sudoku import SudokuPuzzle, generate_puzzles
-from mdlm_study.tokenizer import build_tokenizer
+from mdlm_study.tiny_tokenizer import build_tokenizer
 
 MANIFEST = "manifest.json"
 

@@ -146,7 +146,7 @@ def _problems(args) -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mdlm_study.distributed", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory or hub name (mdlm_study.models.load_mdlm)")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory or hub name (mdlm_study.loader.load_mdlm)")
     p.add_argument("--task", default="arithmetic", choices=TASKS)
     p.add_argument("--problems", default=None, help="jsonl of problems (mdlm_study.data); default: generate them")
     p.add_argument("--n-problems", type=int, required=True)
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _template(args):
     from dataclasses import replace
 
-    from mdlm_study.study import ARITHMETIC_TEMPLATE
+    from mdlm_study.templates import ARITHMETIC_TEMPLATE
 
     overrides = {k: v for k, v in (("reasoning_len", args.reasoning_len), ("answer_len", args.answer_len)) if v is not None}
     return replace(ARITHMETIC_TEMPLATE, **overrides)
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict] | None:
     from accelerate import Accelerator
     from accelerate.utils import gather_object
 
-    from mdlm_study.models import load_mdlm
+    from mdlm_study.loader import load_mdlm
 
     args = build_parser().parse_args(argv)
     accelerator = Accelerator(cpu=args.cpu)

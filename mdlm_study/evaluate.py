@@ -11,10 +11,12 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
+from mdlm_study.graders import gsm8k_is_correct
 from mdlm_study.sampling import generate, model_device
 from mdlm_study.tasks.arithmetic import Problem, grade_trace, restatements
 from mdlm_study.tasks.sudoku import SudokuPuzzle, solves
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
+from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 
 
 def decode(
@@ -121,8 +123,6 @@ def summarize(table: pd.DataFrame) -> dict:
 def evaluate_gsm8k(model, tokenizer, problems, template: Template, *, sampler: str = "l2r", **kwargs) -> pd.DataFrame:
     """Real-benchmark path: one row per GSM8K problem, graded by the deterministic GSM8K grader on
     the answer slot (no step labels exist, so ``trace_correct`` is not reported)."""
-    from mdlm_study.graders import gsm8k_is_correct
-
     canvas, out = decode(model, tokenizer, [p.question for p in problems], template, sampler=sampler, **kwargs)
     readouts = read_canvas(tokenizer, out["sequences"], canvas)
     rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": gsm8k_is_correct(r.answer, p.answer),
@@ -135,8 +135,6 @@ def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.T
     """[B, L] long class of each gold response token (:data:`TOKEN_CLASSES`): a result digit (a digit
     whose number follows ``=``), split into the units digit and the higher place digits; any other
     reasoning token; an answer-slot token; -1 outside the response and for EOS/pad fill."""
-    from mdlm_study.train import digit_ids, digit_runs
-
     digits, equals = digit_ids(tokenizer), tokenizer.convert_tokens_to_ids("=")
     fill = torch.isin(input_ids, torch.tensor([canvas.special.eos_id, canvas.special.pad_id]))
     reasoning, answer = canvas.span_mask("reasoning") & ~fill, canvas.span_mask("answer") & ~fill

@@ -2,7 +2,7 @@
 
 ``load_experiment(model="default", task="arithmetic")`` gives the embedded default (a study model
 trained by notebook 01, its 3-step test problems and template); ``model="GSAI-ML/LLaDA-8B-Instruct",
-task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.models.load_mdlm`),
+task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.loader.load_mdlm`),
 GSM8K problems from a local jsonl and the paper's template (246 reasoning + 10 answer positions
 after ``The answer is \\boxed{``, PAPER.md §3). No code changes between the two.
 """
@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from mdlm_study.benchmark_data import load_gsm8k
 from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_sudoku
-from mdlm_study.study import ARITHMETIC_TEMPLATE, RECIPES, SUDOKU_TEMPLATE, load_study_model
-from mdlm_study.templates import Template
+from mdlm_study.loader import load_mdlm
+from mdlm_study.recipes import RECIPES, load_study_model
+from mdlm_study.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE, SUDOKU_TEMPLATE, Template
 
-GSM8K_TEMPLATE = Template(reasoning_len=246, answer_len=10, delimiter=" The answer is \\boxed{", answer_prefix="", suffix="",
-                          prompt_suffix="\n", add_bos=False)
 TASKS = ("arithmetic", "sudoku", "gsm8k")
 
 
@@ -43,8 +43,6 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
         net, tok, _ = load_study_model(model, checkpoints_dir, device=device)
         shift = False
     else:
-        from mdlm_study.models import load_mdlm
-
         loaded = load_mdlm(model, device=device, trust_remote_code=trust_remote_code)
         net, tok, shift = loaded.model, loaded.tokenizer, loaded.shift_logits
     if task == "arithmetic":
@@ -52,8 +50,6 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
     elif task == "sudoku":
         problems, template, fn = read_puzzles(Path(data_dir) / "sudoku_test.jsonl"), SUDOKU_TEMPLATE, evaluate_sudoku
     else:
-        from mdlm_study.benchmark_data import load_gsm8k
-
         if data_path is None:
             raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. ../shared/gsm8k/test.jsonl)")
         problems, template, fn = load_gsm8k(data_path), GSM8K_TEMPLATE, evaluate_gsm8k

@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.model import load_tiny
 from mdlm_study.tasks.arithmetic import Problem
 from mdlm_study.templates import Template
+from mdlm_study.tiny_model import load_tiny
 from mdlm_study.train import TrainConfig, tokenize_examples, train
 
 ARMS = ("gold", "posterior", "both")

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from mdlm_study.models import LoadedMDLM, load_mdlm
+from mdlm_study.loader import LoadedMDLM, load_mdlm
 from mdlm_study.templates import Template, build_canvas, read_canvas
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from mdlm_study.models import LoadedMDLM
+from mdlm_study.loader import LoadedMDLM
 from mdlm_study.train import TokenizedSet, TrainConfig, train
 
 LORA_TARGETS: dict[str, str] = {

@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+import papermill
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +44,6 @@ def parameters_for(name: str, mode: str, notebooks_dir: Path = NOTEBOOKS) -> dic
 
 
 def declared_parameters(path: Path) -> dict:
-    import papermill
-
     return papermill.inspect_notebook(str(path))
 
 
@@ -109,8 +108,6 @@ def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, n
 
 def _execute(job: Job, threads: int | None = None) -> float:
     """Run one notebook with papermill; return its wall time. ``threads`` caps the kernel's threads."""
-    import papermill
-
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)  # inherited by the kernel
     job.target.parent.mkdir(parents=True, exist_ok=True)

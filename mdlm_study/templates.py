@@ -14,11 +14,11 @@ The same builder makes the three canvases the study needs:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from mdlm_study.tokens import SpecialTokens
+from mdlm_study.special_tokens import SpecialTokens
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ class Template:
             raise ValueError(f"answer_len must be >= 1, got {self.answer_len}")
         if not self.delimiter:
             raise ValueError("delimiter must be non-empty: it separates the reasoning from the answer")
+
+
+# The study's templates (one definition, shared by notebooks, benchmarks, the harness and the CLI).
+ARITHMETIC_TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
+ANSWER_ONLY_TEMPLATE = replace(ARITHMETIC_TEMPLATE, reasoning_len=0)  # the answer-only baseline: no reasoning slot
+SUDOKU_TEMPLATE = Template(reasoning_len=0, answer_len=16, delimiter="\n####", answer_prefix="")  # the grid is the answer
+# The paper's GSM8K layout: L = 256 masked positions = 246 reasoning + 10 answer, after ``The answer is \boxed{``
+GSM8K_TEMPLATE = Template(reasoning_len=246, answer_len=10, delimiter=" The answer is \\boxed{", answer_prefix="", suffix="",
+                          prompt_suffix="\n", add_bos=False)
 
 
 @dataclass

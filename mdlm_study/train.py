@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -27,7 +28,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
+
+from mdlm_study.templates import build_canvas
+from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 
 STATE_FILE = "trainer_state.pt"
 COPY_RULES = ("tied", "forward")  # TrainConfig.copy_rule: how mask_copies links a restated number to its source
@@ -100,8 +105,6 @@ class TokenizedSet:
 
 def tokenize_examples(tokenizer, questions, reasonings, answers, template, *, chunk: int = 4096) -> TokenizedSet:
     """Render (question, reasoning, answer) triples into full template canvases."""
-    from mdlm_study.templates import build_canvas
-
     parts = []
     for i in range(0, len(questions), chunk):
         sl = slice(i, i + chunk)
@@ -117,26 +120,6 @@ def tokenize_examples(tokenizer, questions, reasonings, answers, template, *, ch
     response_mask = torch.cat([left_pad(p[2], False) for p in parts])
     return TokenizedSet(input_ids=input_ids, attention_mask=torch.cat([left_pad(p[1], 0) for p in parts]), response_mask=response_mask,
                         groups=copy_groups(input_ids, response_mask, digit_ids(tokenizer)))
-
-
-def digit_ids(tokenizer) -> set[int]:
-    """Ids of the tokens that are one digit (the tiny tokenizer spells numbers digit by digit)."""
-    return {i for token, i in tokenizer.get_vocab().items() if len(token) == 1 and token.isdigit()}
-
-
-def digit_runs(ids: list[int], inside: list[bool], digits: set[int]) -> list[tuple[int, int]]:
-    """(start, end) of every maximal run of digit tokens (one number) at positions where ``inside``."""
-    runs, col = [], 0
-    while col < len(ids):
-        if not (inside[col] and ids[col] in digits):
-            col += 1
-            continue
-        end = col
-        while end < len(ids) and inside[end] and ids[end] in digits:
-            end += 1
-        runs.append((col, end))
-        col = end
-    return runs
 
 
 def copy_groups(input_ids: torch.Tensor, response_mask: torch.Tensor, digits: set[int]) -> torch.Tensor:
@@ -286,8 +269,6 @@ def weights_sha256(model: torch.nn.Module) -> str:
 
 
 def _resume(model, optimizer, out_dir: Path) -> tuple[int, list]:
-    from safetensors.torch import load_file
-
     state_path = out_dir / STATE_FILE
     weights = sorted(out_dir.glob("*.safetensors"))
     if not state_path.is_file() or not weights:
@@ -363,8 +344,6 @@ def matmul_embedding_gradient(model: torch.nn.Module, enabled: bool):
 
 def cxx_compiler_available() -> bool:
     """Whether torch.compile's CPU backend (inductor) can build kernels here: it needs a C++ compiler."""
-    import shutil
-
     return any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++"))
 
 

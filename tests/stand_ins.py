@@ -1,4 +1,4 @@
-"""Tiny randomly initialised stand-ins for every model family ``mdlm_study.models`` loads.
+"""Tiny randomly initialised stand-ins for every model family ``mdlm_study.loader`` loads.
 
 Each builder saves a model and its tokenizer into a directory with ``save_pretrained`` so the test
 loads it back through ``load_mdlm`` exactly like a real checkpoint; nothing is downloaded.
@@ -261,8 +261,8 @@ def save_without_mask(out_dir: Path) -> Path:
 
 
 def save_tiny(out_dir: Path, tokenizer, *, seed: int = 0) -> Path:
-    """The project's own tiny model (``mdlm_study.model``) for ``tokenizer``."""
-    from mdlm_study.model import ModelConfig, build_model
+    """The project's own tiny model (``mdlm_study.tiny_model``) for ``tokenizer``."""
+    from mdlm_study.tiny_model import ModelConfig, build_model
 
     model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, seed=seed)
     model.save_pretrained(out_dir)

@@ -11,9 +11,9 @@ import pytest
 
 from mdlm_study.data import held_out_problems, read_problems, study_data, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
-from mdlm_study.study import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
 from mdlm_study.tasks.arithmetic import problem_key
 from mdlm_study.tasks.sudoku import generate_puzzles
+from mdlm_study.templates import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
 
 
 def _load(name):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_study.study import ARITHMETIC_TEMPLATE
+from mdlm_study.templates import ARITHMETIC_TEMPLATE
 
 _SPEC = importlib.util.spec_from_file_location("budget_curve", Path(__file__).parents[1] / "benchmarks" / "budget_curve.py")
 budget_curve = importlib.util.module_from_spec(_SPEC)

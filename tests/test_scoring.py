@@ -20,8 +20,8 @@ from mdlm_study.scoring import (
     stratified_masks,
     summarize_step_scoring,
 )
+from mdlm_study.special_tokens import SpecialTokens
 from mdlm_study.templates import Template, answer_ids, build_canvas
-from mdlm_study.tokens import SpecialTokens
 
 TEMPLATE = Template(reasoning_len=44, answer_len=4)
 

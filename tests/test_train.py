@@ -3,8 +3,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mdlm_study.model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
 from mdlm_study.templates import Template
+from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
 from mdlm_study.train import (
     TrainConfig,
     lr_at,
@@ -136,7 +136,7 @@ def test_schedule_warms_up_then_decays():
     assert lr_at(0, config) == pytest.approx(0.1)
     assert lr_at(9, config) == pytest.approx(1.0)
     assert lr_at(99, config) == pytest.approx(0.1, abs=1e-3)
-    assert count_parameters(build_model(SMALL, __import__("mdlm_study.tokenizer").tokenizer.build_tokenizer(["a"]), seed=0)) > 0
+    assert count_parameters(build_model(SMALL, __import__("mdlm_study.tiny_tokenizer").tiny_tokenizer.build_tokenizer(["a"]), seed=0)) > 0
 
 
 def test_suffix_masks_cover_a_suffix_of_the_response():
@@ -206,7 +206,8 @@ def test_auxiliary_batches_join_every_step_deterministically(tokenizer, data):
 
 
 def test_copy_groups_link_each_digit_of_a_restated_number(tokenizer):
-    from mdlm_study.train import copy_groups, digit_ids
+    from mdlm_study.tiny_tokenizer import digit_ids
+    from mdlm_study.train import copy_groups
 
     canvas = tokenize_examples(tokenizer, ["Tom has 23 pens."], ["23-5=18\n18+4=22"], ["22"], Template(reasoning_len=16))
     ids, resp, groups = canvas.input_ids[0], canvas.response_mask[0], canvas.groups[0]

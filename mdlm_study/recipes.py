@@ -25,14 +25,11 @@ import pandas as pd
 import torch
 
 from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
-from mdlm_study.model import ModelConfig, build_model, count_parameters, load_tiny
+from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.tasks.arithmetic import drills
-from mdlm_study.templates import Template
+from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
+from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
 from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
-
-ARITHMETIC_TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
-ANSWER_ONLY_TEMPLATE = replace(ARITHMETIC_TEMPLATE, reasoning_len=0)
-SUDOKU_TEMPLATE = Template(reasoning_len=0, answer_len=16, delimiter="\n####", answer_prefix="")
 
 
 @dataclass(frozen=True)
@@ -143,8 +140,6 @@ def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "c
 
 def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
     """Accuracy during training (greedy left-to-right on the first ``n`` test problems/puzzles)."""
-    from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
-
     def evaluate(model) -> dict:
         if r.task == "sudoku":
             return {"eval_accuracy": float(evaluate_sudoku(model, tokenizer, data.sudoku_test[:n], r.template, sampler="l2r")["correct"].mean())}

@@ -52,3 +52,23 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerFast:
     if tokenizer.mask_token_id is None:
         raise ValueError(f"tokenizer at {path} has no mask token; a masked diffusion LM needs one")
     return tokenizer
+
+
+def digit_ids(tokenizer) -> set[int]:
+    """Ids of the tokens that are one digit (the tiny tokenizer spells numbers digit by digit)."""
+    return {i for token, i in tokenizer.get_vocab().items() if len(token) == 1 and token.isdigit()}
+
+
+def digit_runs(ids: list[int], inside: list[bool], digits: set[int]) -> list[tuple[int, int]]:
+    """(start, end) of every maximal run of digit tokens (one number) at positions where ``inside``."""
+    runs, col = [], 0
+    while col < len(ids):
+        if not (inside[col] and ids[col] in digits):
+            col += 1
+            continue
+        end = col
+        while end < len(ids) and inside[end] and ids[end] in digits:
+            end += 1
+        runs.append((col, end))
+        col = end
+    return runs

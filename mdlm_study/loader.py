@@ -2,7 +2,7 @@
 
 Families (detected from the config's ``model_type`` / ``architectures``, overridable by ``family=``):
 
-- ``tiny``: this project's checkpoints (``mdlm_study.model``, model types ``mdlm-tiny*``);
+- ``tiny``: this project's checkpoints (``mdlm_study.tiny_model``, model types ``mdlm-tiny*``);
 - ``llada``: LLaDA-8B Base/Instruct (remote code, ``AutoModel``). Its tokenizer has no mask token, so
   the mask id comes from :data:`KNOWN_IDS` (126336, PAPER.md §14; ML-GSAI/LLaDA ``generate.py``);
 - ``dream``: Dream-7B (remote code). Initialised from an autoregressive model, its logits are shifted
@@ -27,8 +27,8 @@ from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, Pretrai
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-import mdlm_study.model  # noqa: F401  (registers the tiny model types with the Auto classes)
-from mdlm_study.tokens import SpecialTokens
+import mdlm_study.tiny_model  # noqa: F401  (registers the tiny model types with the Auto classes)
+from mdlm_study.special_tokens import SpecialTokens
 
 FAMILIES = ("tiny", "llada", "dream", "masked_lm", "diffusion_gemma")
 REMOTE_CODE_FAMILIES = ("llada", "dream")

@@ -40,6 +40,8 @@ from transformers import (
     ModernBertForMaskedLM,
 )
 
+from mdlm_study.tiny_tokenizer import load_tokenizer
+
 
 class _RowPositions:
     """Position ids counted from each row's first real token, and a length check (mixin)."""
@@ -162,8 +164,6 @@ def is_checkpoint(path: str | Path) -> bool:
 
 def load_tiny(path: str | Path, *, device: str = "cpu"):
     """Load a tiny MDLM checkpoint and its tokenizer saved with ``save_pretrained``."""
-    from mdlm_study.tokenizer import load_tokenizer
-
     if not is_checkpoint(path):
         raise ValueError(f"{path} is not a checkpoint directory (needs config.json and *.safetensors)")
     model = AutoModelForMaskedLM.from_pretrained(str(path)).to(device).eval()

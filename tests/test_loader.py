@@ -6,7 +6,7 @@ import pytest
 import torch
 from stand_ins import save_bert, save_dream, save_llada, save_tiny, save_without_mask
 
-from mdlm_study.models import KNOWN_IDS, ModelAdapter, detect_family, dream_attention, load_mdlm, shift_right
+from mdlm_study.loader import KNOWN_IDS, ModelAdapter, detect_family, dream_attention, load_mdlm, shift_right
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
-from mdlm_study.study import (
+from mdlm_study.recipes import (
     ARITHMETIC_TEMPLATE,
     SUDOKU_TEMPLATE,
     base_model_dir,
@@ -80,7 +80,7 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
 
     import torch
 
-    from mdlm_study import study
+    from mdlm_study import recipes as study
 
     seen = []
 
@@ -107,14 +107,14 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
 
 
 def test_lanes_balance_the_longest_runs():
-    from mdlm_study.study import _lanes
+    from mdlm_study.recipes import _lanes
 
     lanes = _lanes(["sudoku", "answer_only", "default"], 2, smoke=False)
     assert lanes[0] == ["default"] and sorted(lanes[1]) == ["answer_only", "sudoku"]
 
 
 def test_training_curve_minutes():
-    from mdlm_study.study import training_curve
+    from mdlm_study.recipes import training_curve
 
     logged = {"history": [{"step": 10, "loss": 2.0, "wall_seconds": 60.0}, {"step": 10, "wall_seconds": 61.0, "eval_accuracy": 0.5},
                           {"step": 20, "loss": 1.0, "wall_seconds": 120.0}], "train": {"steps": 20}, "train_seconds": 150.0}
@@ -140,10 +140,10 @@ def test_unknown_recipe():
 def test_tiny_model_memorises_a_few_problems_end_to_end():
     """Training + template + engine + readback together: a small model of the default backbone
     memorises 8 problems (~100 steps with the hidden_size^-1/2 initialisation; 300 for margin)."""
-    from mdlm_study.model import ModelConfig, build_model
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
     from mdlm_study.templates import Template
-    from mdlm_study.tokenizer import build_tokenizer
+    from mdlm_study.tiny_model import ModelConfig, build_model
+    from mdlm_study.tiny_tokenizer import build_tokenizer
     from mdlm_study.train import TrainConfig, tokenize_examples, train
 
     problems = generate_problems(ArithmeticConfig(), 8, seed=5)
@@ -161,7 +161,7 @@ def test_a_finished_run_counts_only_for_its_exact_recipe(trained):
     any training setting, not only the step count, retrains."""
     from dataclasses import replace
 
-    from mdlm_study.study import is_trained
+    from mdlm_study.recipes import is_trained
 
     root, _ = trained
     r = recipe("default", smoke=True)
@@ -176,7 +176,7 @@ def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tm
     a recipe that leaves the field at its default, and no longer matches one that changes it."""
     from dataclasses import replace
 
-    from mdlm_study.study import _as_recorded, is_trained
+    from mdlm_study.recipes import _as_recorded, is_trained
 
     root, _ = trained
     r = recipe("default", smoke=True)
@@ -195,7 +195,7 @@ def test_drills_join_arithmetic_recipes_only(trained):
     asking for drills on Sudoku is an error that names the recipe."""
     from dataclasses import replace
 
-    from mdlm_study.study import drill_set, study_tokenizer
+    from mdlm_study.recipes import drill_set, study_tokenizer
 
     _, data = trained
     tokenizer = study_tokenizer(data)
@@ -214,7 +214,7 @@ def test_drills_join_arithmetic_recipes_only(trained):
 def test_full_recipes_compile_where_they_can_and_smoke_runs_never():
     """The study's recipes train through torch.compile where a C++ compiler is found
     (``compile=None``); smoke recipes, shorter than a compile, stay eager."""
-    from mdlm_study.study import RECIPES
+    from mdlm_study.recipes import RECIPES
 
     assert all(recipe(name).train.compile is None for name in RECIPES)
     assert all(recipe(name, smoke=True).train.compile is False for name in RECIPES)
