@@ -1,9 +1,13 @@
-"""Decoding for masked diffusion LMs: one engine (``generate``), pluggable selection rules, early exit."""
+"""Decoding for masked diffusion LMs: one engine (``generate``), a configuration (``DecodeConfig``),
+pluggable selection rules (``register_rule``), early exit."""
 
+from mdlm_study.sampling.config import DecodeConfig
 from mdlm_study.sampling.engine import GenerationOutput, generate, model_device
 from mdlm_study.sampling.exit import EXIT_RULES
-from mdlm_study.sampling.rules import RULES
+from mdlm_study.sampling.noise import row_generator, row_generators
+from mdlm_study.sampling.rules import RULES, Param, Rule, register_rule
 
 SAMPLERS = tuple(RULES)
 
-__all__ = ["EXIT_RULES", "RULES", "SAMPLERS", "GenerationOutput", "generate", "model_device"]
+__all__ = ["EXIT_RULES", "RULES", "SAMPLERS", "DecodeConfig", "GenerationOutput", "Param", "Rule", "generate", "model_device",
+           "register_rule", "row_generator", "row_generators"]

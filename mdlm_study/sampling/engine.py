@@ -1,30 +1,40 @@
-"""The one decoding loop: ``generate(model, input_ids, *, sampler, mask_id, ...)``.
+"""The one decoding loop: ``generate(model, input_ids, *, sampler, mask_id, ...)`` or ``config=``.
 
-Per forward pass, for every active row: logits → (mask token removed) log-probabilities, entropy,
-confidence and margin of every masked position → optional early exit on the answer slot → a
-selection rule picks the positions to commit → their tokens are written (argmax, or Gumbel-max at
-the temperature in float64). Rows finish independently; ``nfe`` counts, per row, the forward passes
-made while that row was active (PAPER.md D20). Only active rows are fed to the model.
+Per forward pass, for every active row: logits → at each masked position (mask token removed)
+entropy, confidence and margin, and the token it would take → optional early exit on the answer
+slot → a selection rule picks the positions to commit → their tokens are written (argmax, or
+Gumbel-max at the temperature in float64). Rows finish independently; ``nfe`` counts, per row, the
+forward passes made while that row was active (decision D20 of docs/decisions.md). Only active rows
+are fed to the model.
 
 Blocks (LLaDA's semi-autoregressive decoding): over each row's masked region, starting at its first
 masked position, block j = [start + j·bs, start + (j+1)·bs); only masked positions of the leftmost
-block that still has masks are eligible. With ``answer_span`` and ``answer_last`` (PAPER.md D8),
-the answer slot is outside the reasoning's blocks and becomes eligible once everything else is
-committed; it is then decoded in blocks of its own of the same size (so ``block_size=1`` is
-left-to-right everywhere, as LLaDA's blocks are).
+block that still has masks are eligible. With ``answer_span`` and ``answer_last`` (D8), the answer
+slot is outside the reasoning's blocks and becomes eligible once everything else is committed; it is
+then decoded in blocks of its own of the same size (so ``block_size=1`` is left-to-right everywhere,
+as LLaDA's blocks are).
+
+Memory: the statistics are computed at masked positions only, in chunks of at most
+``CHUNK_ELEMENTS`` logits, so a step holds the model's logits once plus a few chunk-sized
+temporaries (``benchmarks/bench_sampling.py`` measures the peak per row).
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import torch
 
+from mdlm_study.denoiser import logits_of, source_positions
 from mdlm_study.sampling import exit as early_exit
-from mdlm_study.sampling.noise import gumbel, hash_uniform, row_seeds
-from mdlm_study.sampling.rules import FIXED_COUNT, RULE_PARAMS, RULES
+from mdlm_study.sampling.config import DecodeConfig
+from mdlm_study.sampling.noise import gumbel, hash_uniform, row_generators, row_seeds
+from mdlm_study.sampling.rules import RULES
 
-KNOWN_RULE_PARAMS = ("med_lambda", "eb_gamma", "tau", "factor", "prophet_thresholds")
+CHUNK_ELEMENTS = 2**22  # logits per statistics chunk (16 MB of float32 temporaries each)
+_CALL_DEFAULTS = {"sampler": None, "block_size": None, "tokens_per_step": 1, "temperature": 0.0, "exit_gamma": None,
+                  "exit_rule": "entropy", "answer_last": True, "suppress_token_ids": None}
 
 
 @dataclass
@@ -42,7 +52,7 @@ def generate(
     model,
     input_ids: torch.Tensor,
     *,
-    sampler: str,
+    sampler: str | None = None,
     mask_id: int,
     attention_mask: torch.Tensor | None = None,
     block_size: int | None = None,
@@ -56,48 +66,106 @@ def generate(
     answer_last: bool = True,
     shift_logits: bool = False,
     suppress_token_ids=None,
+    config: DecodeConfig | None = None,
     **rule_params,
 ) -> GenerationOutput:
-    """Fill every mask of ``input_ids`` [B, L] with the rule ``sampler`` (see ``rules.RULES``).
+    """Fill every mask of ``input_ids`` [B, L] (integer token ids) with the rule ``sampler``.
 
+    Decoding settings come either as keywords (``sampler``, ``block_size``, ``tokens_per_step``,
+    ``temperature``, ``exit_gamma``/``exit_rule``, ``answer_last``, ``suppress_token_ids`` and the
+    rule's parameters, e.g. ``med_lambda=0.2``) or as ``config=DecodeConfig(...)``, not both.
     ``answer_span``: one ``(start, end)`` or a LongTensor [B, 2] (end exclusive); enables H_UB in
-    the history and early exit (``exit_gamma`` for the entropy rule, or ``exit_rule="prophet"``).
-    ``generator``: a ``torch.Generator`` or a list of one per row; required when sampling.
+    the history and the early exit. ``generator``: a ``torch.Generator`` or a list of one per row;
+    when decoding draws random numbers and none is given, a ``config``'s seed gives each row its own
+    stream (``noise.row_generators``); loose keywords then need a generator.
     ``shift_logits``: the model predicts position i at output i-1 (Dream); position 0 keeps output 0.
     """
-    params = _validate(input_ids, sampler, mask_id, attention_mask, block_size, tokens_per_step, temperature, exit_rule, rule_params)
-    batch, length = input_ids.shape
-    device = input_ids.device
-    x = input_ids.clone()
-    answer = _answer_mask(answer_span, batch, length, device)
-    exit_on = answer is not None and (exit_gamma is not None or exit_rule == "prophet")
-    needs_noise = temperature > 0 or sampler == "random"
-    if needs_noise and generator is None:
-        raise ValueError(f"sampler={sampler!r} with temperature={temperature} needs a generator (torch.Generator or one per row)")
-    state = _State.start(x, mask_id, attention_mask, answer if answer_last else None, block_size, tokens_per_step, generator if needs_noise else None)
+    config = _resolve_config(config, dict(sampler=sampler, block_size=block_size, tokens_per_step=tokens_per_step,
+                                          temperature=temperature, exit_gamma=exit_gamma, exit_rule=exit_rule,
+                                          answer_last=answer_last, suppress_token_ids=suppress_token_ids), rule_params)
+    x, mask_id, attention_mask = _check_inputs(input_ids, mask_id, attention_mask)
+    batch, length = x.shape
+    answer = _answer_mask(answer_span, batch, length, x.device)
+    if config.exit_rule is not None and answer is None:
+        raise ValueError(f"exit_rule={config.exit_rule!r} needs answer_span=(start, end): the exit watches the answer slot")
+    generator = _generator(generator, config, batch, explicit=sampler is not None)
+    state = _State.start(x, mask_id, attention_mask, answer if config.answer_last else None, config, generator)
     history = [] if return_history else None
     while True:
         active = (x == mask_id).any(1) & ~state.exited
         if not active.any():
             break
         rows = active.nonzero()[:, 0]
-        stats = _statistics(model, x[rows], attention_mask[rows] if attention_mask is not None else None, mask_id, shift_logits, suppress_token_ids)
-        state.nfe[rows] += 1
         masked = x[rows] == mask_id
-        tokens, token_logp = _choose(stats, temperature, state, rows, masked, length)
-        record = _new_record(batch, length, device, active) if return_history else None
+        state.nfe[rows] += 1
+        stats = _statistics(model, x[rows], attention_mask[rows] if attention_mask is not None else None, masked, mask_id, config,
+                            shift_logits, state.noise_keys(rows) if config.temperature > 0 else None)
+        record = _new_record(batch, length, x.device, active) if return_history else None
         exiting = torch.zeros_like(rows, dtype=torch.bool)
         if answer is not None:
-            exiting = _exit_check(stats, masked, answer[rows], exit_on, exit_rule, exit_gamma, params, state, rows, record)
-        eligible = _eligible(masked, state, rows, answer if answer_last else None)
-        stats["uniform"] = _uniform_scores(state, rows, length) if sampler == "random" else None
-        commit = RULES[sampler](stats, eligible, k=tokens_per_step, params=params) & masked
-        commit = torch.where(exiting[:, None], _exit_fill(masked, answer[rows] if answer is not None else None, exit_rule), commit)
-        _apply(x, rows, commit, tokens, token_logp, state, exiting)
+            exiting = _exit_check(stats, masked, answer[rows], config, state, rows, record)
+        eligible = _eligible(masked, state, rows)
+        stats["uniform"] = _uniform_scores(state, rows, length) if config.rule.needs_noise else None
+        commit = RULES[config.sampler](stats, eligible, k=config.tokens_per_step, params=config.params) & masked
+        commit = torch.where(exiting[:, None], _exit_fill(masked, answer[rows] if answer is not None else None, config.exit_rule), commit)
+        _apply(x, rows, commit, stats["tokens"], stats["token_logp"], state, exiting)
         if record is not None:
-            _fill_record(record, rows, commit, tokens, stats["entropy"], masked)
+            _fill_record(record, rows, commit, stats["tokens"], stats["entropy"])
             history.append(record)
     return GenerationOutput(x, state.nfe, state.logprob, state.exited, state.exit_step, history)
+
+
+def _resolve_config(config, call: dict, rule_params: dict) -> DecodeConfig:
+    """The call's DecodeConfig: ``config`` itself (no other decoding keyword may then be set), or
+    one built from the keywords (``exit_rule="entropy"`` without a γ means no exit, as before)."""
+    if config is not None:
+        if not isinstance(config, DecodeConfig):
+            raise ValueError(f"config must be a DecodeConfig, got {type(config).__name__}")
+        changed = sorted(k for k, v in call.items() if v != _CALL_DEFAULTS[k]) + sorted(rule_params)
+        if changed:
+            raise ValueError(f"pass either config= or decoding keywords, not both (got config and {changed})")
+        return config
+    if call["sampler"] is None:
+        raise ValueError("generate needs sampler=... (a rule name) or config=DecodeConfig(...)")
+    exit_rule = None if call["exit_rule"] == "entropy" and call["exit_gamma"] is None else call["exit_rule"]
+    return DecodeConfig(call["sampler"], tokens_per_step=call["tokens_per_step"], block_size=call["block_size"],
+                        temperature=call["temperature"], exit_rule=exit_rule, exit_gamma=call["exit_gamma"],
+                        answer_last=call["answer_last"], suppress_token_ids=call["suppress_token_ids"], **rule_params)
+
+
+def _check_inputs(input_ids, mask_id, attention_mask):
+    """(ids as a long copy, mask id as an int, attention mask) after checking each (``ValueError``)."""
+    if not torch.is_tensor(input_ids) or input_ids.dim() != 2 or input_ids.numel() == 0:
+        shape = tuple(input_ids.shape) if torch.is_tensor(input_ids) else type(input_ids).__name__
+        raise ValueError(f"input_ids must be a non-empty [B, L] tensor of token ids, got {shape}")
+    if input_ids.dtype == torch.bool or input_ids.is_floating_point() or input_ids.is_complex():
+        raise ValueError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}")
+    if isinstance(mask_id, bool) or not isinstance(mask_id, numbers.Integral) or mask_id < 0:
+        raise ValueError(f"mask_id must be an int >= 0 (a token id), got {mask_id!r}")
+    mask_id = int(mask_id)
+    if bool((input_ids < 0).any()):
+        raise ValueError(f"input_ids hold negative token ids, e.g. {int(input_ids.min())}")
+    if not (input_ids == mask_id).any():
+        raise ValueError(f"input_ids contain no mask token (mask_id={mask_id}): nothing to decode")
+    if attention_mask is not None:
+        if not torch.is_tensor(attention_mask) or attention_mask.shape != input_ids.shape:
+            shape = tuple(attention_mask.shape) if torch.is_tensor(attention_mask) else type(attention_mask).__name__
+            raise ValueError(f"attention_mask shape {shape} != input_ids shape {tuple(input_ids.shape)}")
+        if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+            raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    return input_ids.to(torch.long).clone(), mask_id, attention_mask
+
+
+def _generator(generator, config: DecodeConfig, batch: int, *, explicit: bool):
+    """The generator(s) of the call: the caller's, or per-row streams from the config's seed."""
+    if not config.needs_noise:
+        return None
+    if generator is not None:
+        return generator
+    if explicit:
+        raise ValueError(f"sampler={config.sampler!r} with temperature={config.temperature} needs a generator "
+                         "(torch.Generator or one per row), or pass config=DecodeConfig(..., seed=...)")
+    return row_generators(config.seed, range(batch))
 
 
 @dataclass
@@ -112,14 +180,14 @@ class _State:
     budget: torch.Tensor  # [B] Prophet's step budget
 
     @classmethod
-    def start(cls, x, mask_id, attention_mask, answer, block_size, k, generator):
+    def start(cls, x, mask_id, attention_mask, answer, config: DecodeConfig, generator):
         batch, length = x.shape
         device = x.device
         masked = x == mask_id
         cols = torch.arange(length, device=device).expand(batch, length)
         region = masked & ~answer if answer is not None else masked
         start = torch.where(region.any(1), region.to(torch.long).argmax(1), torch.full((batch,), length, device=device))
-        size = block_size or length
+        size = config.block_size or length
         block_of = torch.div((cols - start[:, None]).clamp(min=0), size, rounding_mode="floor")
         if answer is not None:  # the answer slot comes after every other block, in blocks of its own
             answer_start = answer.to(torch.long).argmax(1, keepdim=True)
@@ -127,57 +195,90 @@ class _State:
             block_of = torch.where(answer, answer_block, block_of)
         offset = (attention_mask == 0).sum(1) if attention_mask is not None else torch.zeros(batch, dtype=torch.long, device=device)
         seeds = row_seeds(generator, batch).to(device) if generator is not None else None
+        k = config.tokens_per_step
         budget = torch.div(masked.sum(1) + k - 1, k, rounding_mode="floor")
         zeros = torch.zeros(batch, dtype=torch.long, device=device)
         return cls(zeros.clone(), torch.zeros(batch, dtype=torch.float64, device=device), torch.zeros(batch, dtype=torch.bool, device=device),
                    torch.full((batch,), -1, dtype=torch.long, device=device), block_of, offset, seeds, budget)
 
+    def noise_keys(self, rows):
+        """(seed, step, first real column) of the active rows: the keys of the token noise."""
+        return self.seeds[rows], self.nfe[rows], self.offset[rows]
 
-def _statistics(model, x, attention_mask, mask_id, shift, suppress) -> dict:
-    """Per-position statistics of one forward pass (float32): log-probs with the mask removed,
-    entropy (nats), the raw logits' top-1 - top-2 gap (for Prophet)."""
-    out = model(x, attention_mask=attention_mask)
-    logits = out.logits if hasattr(out, "logits") else out
-    if not torch.is_tensor(logits) or logits.dim() != 3 or logits.shape[:2] != x.shape:
-        shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
-        raise ValueError(f"model must return logits of shape [B, L, V] = [{x.shape[0]}, {x.shape[1]}, V], got {shape}")
-    logits = logits.float()
-    if shift:
-        logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-    logits = logits.clone()
-    logits[..., mask_id] = -torch.inf
-    if suppress:
-        logits[..., list(suppress)] = torch.where(x[..., None] == mask_id, -torch.inf, logits[..., list(suppress)])
-    logp = torch.log_softmax(logits, dim=-1)
+
+def _statistics(model, x, attention_mask, masked, mask_id: int, config: DecodeConfig, shift: bool, noise_keys) -> dict:
+    """Per-position statistics of one forward pass, at masked positions (NaN elsewhere): entropy
+    (nats) and margin of the temperature-1 softmax with the mask token (and ``suppress_token_ids``)
+    removed (D5), the raw logits' top-1 − top-2 gap (Prophet), the token each position would take
+    and its log-probability; computed in chunks of positions (module docstring)."""
+    logits = logits_of(model(x, attention_mask=attention_mask), batch=x.shape[0], length=x.shape[1])
+    vocab = logits.shape[-1]
+    banned = _banned_ids(mask_id, config.suppress_token_ids, vocab)
+    rows, cols = masked.nonzero(as_tuple=True)
+    sources = source_positions(cols, shift=shift)
+    out = {name: torch.full(x.shape, float("nan"), device=x.device) for name in ("entropy", "confidence", "margin", "gap", "token_logp")}
+    out["tokens"] = x.clone()
+    chunk = max(1, CHUNK_ELEMENTS // vocab)
+    for i in range(0, len(rows), chunk):
+        part = slice(i, i + chunk)
+        z = logits[rows[part], sources[part]].float()  # [c, V], a copy
+        _check_finite(z, rows[part], cols[part])
+        z[:, banned] = -torch.inf
+        values = _position_statistics(z, config.temperature, _keys(noise_keys, rows[part], cols[part]))
+        for name, value in values.items():
+            out[name][rows[part], cols[part]] = value.to(out[name].dtype)
+    out["position"] = torch.arange(x.shape[1], device=x.device).expand_as(x)
+    return out
+
+
+def _banned_ids(mask_id: int, suppress: tuple[int, ...], vocab: int) -> list[int]:
+    """The mask token and the suppressed ids, each checked against the vocabulary size."""
+    if mask_id >= vocab:
+        raise ValueError(f"mask_id={mask_id} is outside the model's vocabulary of {vocab} tokens")
+    outside = [t for t in suppress if t >= vocab]
+    if outside:
+        raise ValueError(f"suppress_token_ids {outside} are outside the model's vocabulary of {vocab} tokens")
+    return [mask_id, *suppress]
+
+
+def _check_finite(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+    """NaN or +inf logits at a masked position are a broken model, not a choice: raise naming the
+    first such position (checked at every step, on the positions being decoded only)."""
+    bad = torch.isnan(z) | (z == torch.inf)
+    if bad.any():
+        where = int(bad.any(1).nonzero()[0, 0])
+        raise ValueError(f"the model returned non-finite logits (NaN or +inf) at row {int(rows[where])}, position "
+                         f"{int(cols[where])} of the active batch; check the model and its dtype")
+
+
+def _keys(noise_keys, rows, cols):
+    if noise_keys is None:
+        return None
+    seeds, steps, offsets = noise_keys
+    return seeds[rows], steps[rows], cols - offsets[rows]
+
+
+def _position_statistics(z: torch.Tensor, temperature: float, keys) -> dict:
+    """Statistics of the rows of ``z`` [c, V] (logits of masked positions, banned ids at -inf)."""
+    logp = torch.log_softmax(z, dim=-1)
     probs = logp.exp()
+    if not torch.isfinite(logp.max(-1).values).all():
+        raise ValueError("a masked position has no finite logit left once the mask token and suppress_token_ids are removed")
     entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
-    top2_logits = logits.topk(2, dim=-1).values
+    top2_logits = z.topk(2, dim=-1).values
     top2_probs = probs.topk(2, dim=-1).values
-    return {"logits": logits, "logp": logp, "entropy": entropy, "gap": top2_logits[..., 0] - top2_logits[..., 1],
-            "margin": top2_probs[..., 0] - top2_probs[..., 1]}
+    tokens = z.argmax(-1) if keys is None else _sample(z, temperature, keys)
+    token_logp = logp.gather(-1, tokens[:, None])[:, 0]
+    return {"entropy": entropy, "margin": top2_probs[:, 0] - top2_probs[:, 1], "gap": top2_logits[:, 0] - top2_logits[:, 1],
+            "tokens": tokens, "token_logp": token_logp, "confidence": token_logp.exp()}
 
 
-def _choose(stats, temperature, state, rows, masked, length):
-    """The token each masked position would take (argmax, or Gumbel-max at the temperature in
-    float64, noise from the row's counter-based stream) and its log-probability (temperature 1)."""
-    logits = stats["logits"]
-    tokens = logits.argmax(-1)
-    if temperature > 0:
-        tokens = tokens.clone()
-        where = masked.nonzero()
-        row_index, col = where[:, 0], where[:, 1]
-        seeds, steps = state.seeds[rows][row_index], state.nfe[rows][row_index]
-        pos = col - state.offset[rows][row_index]
-        chunk = max(1, 2**24 // logits.shape[-1])  # bound the float64 noise buffer to ~128 MB
-        for i in range(0, len(col), chunk):
-            part = slice(i, i + chunk)
-            uniform = hash_uniform(seeds[part], steps[part], pos[part], logits.shape[-1])
-            scores = logits[row_index[part], col[part]].to(torch.float64) / temperature + gumbel(uniform)
-            tokens[row_index[part], col[part]] = scores.argmax(-1)
-    token_logp = stats["logp"].gather(-1, tokens[..., None])[..., 0]
-    stats["confidence"] = token_logp.exp()
-    stats["position"] = torch.arange(length, device=logits.device).expand_as(tokens)
-    return tokens, token_logp
+def _sample(z: torch.Tensor, temperature: float, keys) -> torch.Tensor:
+    """Gumbel-max at ``temperature`` in float64 (LLaDA's reason: float32 Gumbel-max is visibly biased
+    at low temperature), noise from each row's counter-based stream (``noise.hash_uniform``)."""
+    seeds, steps, positions = keys
+    uniform = hash_uniform(seeds, steps, positions, z.shape[-1])
+    return (z.to(torch.float64) / temperature + gumbel(uniform)).argmax(-1)
 
 
 def _uniform_scores(state, rows, length) -> torch.Tensor:
@@ -187,7 +288,7 @@ def _uniform_scores(state, rows, length) -> torch.Tensor:
     return hash_uniform(seeds, state.nfe[rows].repeat_interleave(length), pos.reshape(-1)).view(len(rows), length)
 
 
-def _eligible(masked, state, rows, answer):
+def _eligible(masked, state, rows):
     """Masked positions in the leftmost block that still has masks (answer slot last)."""
     block_of = state.block_of[rows]
     big = torch.iinfo(torch.long).max
@@ -195,19 +296,19 @@ def _eligible(masked, state, rows, answer):
     return masked & (block_of == current)
 
 
-def _exit_check(stats, masked, answer, exit_on, rule, gamma, params, state, rows, record):
+def _exit_check(stats, masked, answer, config: DecodeConfig, state, rows, record):
     answer_masked = masked & answer
     h_ub = early_exit.answer_entropy(stats["entropy"], answer_masked)
     gap = early_exit.answer_gap(stats["gap"], answer_masked)
     if record is not None:
         record["answer_entropy"][rows] = h_ub
         record["answer_gap"][rows] = gap
-    if not exit_on:
+    if config.exit_rule is None:
         return torch.zeros_like(rows, dtype=torch.bool)
     reasoning_left = (masked & ~answer).any(1)
     steps_done = state.nfe[rows] - 1
-    hit = early_exit.should_exit(rule, h_ub=h_ub, gap=gap, steps_done=steps_done, budget=state.budget[rows], gamma=gamma,
-                                 thresholds=params.get("prophet_thresholds", early_exit.PROPHET_THRESHOLDS))
+    hit = early_exit.should_exit(config.exit_rule, h_ub=h_ub, gap=gap, steps_done=steps_done, budget=state.budget[rows],
+                                 gamma=config.exit_gamma, thresholds=config.prophet_thresholds)
     return hit & reasoning_left & answer_masked.any(1)
 
 
@@ -235,62 +336,27 @@ def _new_record(batch, length, device, active):
             "answer_gap": torch.full((batch,), float("nan"), device=device)}
 
 
-def _fill_record(record, rows, commit, tokens, entropy, masked):
+def _fill_record(record, rows, commit, tokens, entropy):
     record["committed"][rows] = commit
     record["tokens"][rows] = torch.where(commit, tokens, torch.full_like(tokens, -1))
-    record["entropy"][rows] = torch.where(masked, entropy, torch.full_like(entropy, float("nan")))
+    record["entropy"][rows] = entropy
 
 
 def _answer_mask(span, batch, length, device):
     if span is None:
         return None
-    span = torch.as_tensor(span, dtype=torch.long, device=device)
+    span = torch.as_tensor(span, device=device)
+    if span.dtype == torch.bool or span.is_floating_point():
+        raise ValueError(f"answer_span must hold integer positions, got dtype {span.dtype}")
+    span = span.to(torch.long)
     if span.dim() == 1:
-        span = span.expand(batch, 2)
+        span = span.expand(batch, 2) if span.numel() == 2 else span
     if span.shape != (batch, 2):
         raise ValueError(f"answer_span must be (start, end) or [B, 2] = [{batch}, 2], got shape {tuple(span.shape)}")
     if (span[:, 0] < 0).any() or (span[:, 1] > length).any() or (span[:, 1] <= span[:, 0]).any():
         raise ValueError(f"answer_span must satisfy 0 <= start < end <= {length}, got {span.tolist()}")
     cols = torch.arange(length, device=device)
     return (cols >= span[:, :1]) & (cols < span[:, 1:])
-
-
-def _validate(input_ids, sampler, mask_id, attention_mask, block_size, k, temperature, exit_rule, rule_params) -> dict:
-    if sampler not in RULES:
-        raise ValueError(f"unknown sampler {sampler!r}; expected one of {sorted(RULES)}")
-    unknown = set(rule_params) - set(KNOWN_RULE_PARAMS)
-    if unknown:
-        raise ValueError(f"unknown rule parameter(s) {sorted(unknown)}; valid: {KNOWN_RULE_PARAMS}")
-    for name in RULE_PARAMS.get(sampler, ()):
-        if rule_params.get(name) is None:
-            raise ValueError(f"sampler {sampler!r} needs {name}=...")
-    _check_range(rule_params, temperature, k, block_size)
-    if exit_rule not in early_exit.EXIT_RULES:
-        raise ValueError(f"unknown exit_rule {exit_rule!r}; expected one of {early_exit.EXIT_RULES}")
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be [B, L], got shape {tuple(input_ids.shape)}")
-    if not (input_ids == mask_id).any():
-        raise ValueError(f"input_ids contain no mask token (mask_id={mask_id}): nothing to decode")
-    if attention_mask is not None and attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} != input_ids shape {tuple(input_ids.shape)}")
-    if sampler not in FIXED_COUNT and k != 1:
-        raise ValueError(f"tokens_per_step={k} only applies to the fixed-count rules {FIXED_COUNT}, not {sampler!r}")
-    return dict(rule_params)
-
-
-def _check_range(p, temperature, k, block_size) -> None:
-    checks = [
-        ("med_lambda", p.get("med_lambda"), lambda v: v >= 0, ">= 0"),
-        ("eb_gamma", p.get("eb_gamma"), lambda v: v >= 0, ">= 0"),
-        ("tau", p.get("tau"), lambda v: 0 < v <= 1, "in (0, 1]"),
-        ("factor", p.get("factor"), lambda v: v > 0, "> 0"),
-        ("temperature", temperature, lambda v: v >= 0, ">= 0"),
-        ("tokens_per_step", k, lambda v: isinstance(v, int) and v >= 1, "an int >= 1"),
-        ("block_size", block_size, lambda v: isinstance(v, int) and v >= 1, "an int >= 1"),
-    ]
-    for name, value, ok, what in checks:
-        if value is not None and not ok(value):
-            raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def model_device(model) -> torch.device:

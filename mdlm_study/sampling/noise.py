@@ -12,6 +12,9 @@ turn; products stay below 2**63, so int64 arithmetic never overflows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+import numpy as np
 import torch
 
 _M32 = 0xFFFFFFFF
@@ -27,14 +30,38 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
+def row_generator(seed: int, row: int, sample: int = 0) -> torch.Generator:
+    """The random stream of one decoded row: a pure function of ``(seed, row, sample)`` (numpy's
+    ``SeedSequence`` hashes the three into the generator's seed), where ``row`` is the problem's
+    index in its set and ``sample`` the sample's index for that problem. This is the study's one
+    seed policy: the same seed gives the same bits whatever the batch size, order or process count."""
+    if min(seed, row, sample) < 0:
+        raise ValueError(f"seed, row and sample must be >= 0, got seed={seed}, row={row}, sample={sample}")
+    state = np.random.SeedSequence([seed, row, sample]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def row_generators(seed: int, rows: Iterable[int], samples: Iterable[int] | None = None) -> list[torch.Generator]:
+    """:func:`row_generator` for each row (and sample, default 0) of a batch."""
+    rows = list(rows)
+    samples = [0] * len(rows) if samples is None else list(samples)
+    if len(samples) != len(rows):
+        raise ValueError(f"got {len(samples)} sample indices for {len(rows)} rows")
+    return [row_generator(seed, r, s) for r, s in zip(rows, samples, strict=True)]
+
+
 def row_seeds(generator, batch: int) -> torch.Tensor:
     """LongTensor [B] of 62-bit seeds: one draw per row from a list of generators, or ``B`` draws
     from a single generator."""
     if isinstance(generator, (list, tuple)):
         if len(generator) != batch:
             raise ValueError(f"got {len(generator)} generators for a batch of {batch} rows")
+        if not all(isinstance(g, torch.Generator) for g in generator):
+            raise ValueError(f"generator list must hold torch.Generator objects, got {sorted({type(g).__name__ for g in generator})}")
         return torch.cat([torch.randint(2**62, (1,), generator=g) for g in generator])
-    return torch.randint(2**62, (batch,), generator=generator)
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or a list of one per row, got {type(generator).__name__}")
+    return torch.randint(2**62, (batch,), generator=generator, device=generator.device).cpu()
 
 
 def hash_uniform(seeds: torch.Tensor, step: torch.Tensor, position: torch.Tensor, vocab: int | None = None) -> torch.Tensor:

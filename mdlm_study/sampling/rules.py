@@ -14,9 +14,68 @@ temperature / top-p filter; LLaDA's confidence ignores the temperature too (ML-G
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 import torch
 
 INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One numeric parameter of a rule: its name (the keyword users write), the range it must lie
+    in (``check`` and the words ``expect`` used in the error) and a one-line meaning."""
+
+    name: str
+    check: Callable[[float], bool]
+    expect: str  # e.g. ">= 0", "in (0, 1]"
+    doc: str = ""
+
+    def validate(self, value) -> float:
+        """``value`` as a float, or ``ValueError`` naming the parameter and the value."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
+            raise ValueError(f"{self.name} must be a real number {self.expect}, got {value!r}")
+        if not self.check(float(value)):
+            raise ValueError(f"{self.name} must be {self.expect}, got {value!r}")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A selection rule and everything the configuration needs to know about it."""
+
+    name: str
+    select: Callable  # select(stats, eligible, *, k, params) -> BoolTensor [B, L]
+    params: tuple[Param, ...] = ()  # the rule's own parameters, all required
+    fixed_count: bool = False  # commits ``tokens_per_step`` positions per step (else adaptive, k must be 1)
+    needs_noise: bool = False  # draws random numbers (the random order), so it needs a seed or generator
+
+    def __call__(self, stats, eligible, *, k, params):
+        return self.select(stats, eligible, k=k, params=params)
+
+
+RULES: dict[str, Rule] = {}
+
+
+def register_rule(name: str, *, params: Sequence[Param] = (), fixed_count: bool = False, needs_noise: bool = False):
+    """Decorator: register ``select`` as the rule ``name`` (the ``sampler`` users pass). Its
+    parameters become keywords of ``DecodeConfig``/``generate``, validated by ``Param.check``."""
+    if not name.isidentifier() or name in RULES:
+        raise ValueError(f"rule name must be a new identifier, got {name!r} (registered: {sorted(RULES)})")
+
+    def register(select):
+        RULES[name] = Rule(name, select, tuple(params), fixed_count, needs_noise)
+        return select
+
+    return register
+
+
+def rule_param_names() -> tuple[str, ...]:
+    """Every parameter name any registered rule takes."""
+    return tuple(sorted({p.name for rule in RULES.values() for p in rule.params}))
 
 
 def _ranks(score: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
@@ -49,32 +108,41 @@ def _sorted_prefix(values: torch.Tensor, eligible: torch.Tensor, ascending: bool
     return torch.sort(padded, dim=1, descending=not ascending, stable=True).values, ranks
 
 
+_MED_LAMBDA = Param("med_lambda", lambda v: v >= 0, ">= 0", "MED entropy threshold λ, nats")
+
+
+@register_rule("l2r", fixed_count=True)
 def l2r(stats, eligible, *, k, params):
     """Left-to-right: the ``k`` leftmost masked positions (PAPER.md §9.1; equals block size 1)."""
     return _top(-stats["position"].to(torch.float64), eligible, _count(k, eligible))
 
 
+@register_rule("random", fixed_count=True, needs_noise=True)
 def random_order(stats, eligible, *, k, params):
     """``k`` uniformly random masked positions (ancestral-style order; MDLM, Dream ``origin``)."""
     return _top(stats["uniform"], eligible, _count(k, eligible))
 
 
+@register_rule("confidence", fixed_count=True)
 def confidence(stats, eligible, *, k, params):
     """``k`` positions with the highest probability of their chosen token (LLaDA low-confidence
     remasking, Dream ``maskgit_plus``)."""
     return _top(stats["confidence"], eligible, _count(k, eligible))
 
 
+@register_rule("margin", fixed_count=True)
 def margin(stats, eligible, *, k, params):
     """``k`` positions with the largest top-1 minus top-2 probability (Dream ``topk_margin``)."""
     return _top(stats["margin"], eligible, _count(k, eligible))
 
 
+@register_rule("entropy", fixed_count=True)
 def entropy(stats, eligible, *, k, params):
     """``k`` positions with the lowest entropy (the paper's main any-order sampler; Dream ``entropy``)."""
     return _top(-stats["entropy"], eligible, _count(k, eligible))
 
 
+@register_rule("med", params=[_MED_LAMBDA])
 def med(stats, eligible, *, k, params):
     """MED, per-token reading (PAPER.md §5.3 reading A, default D1): commit every eligible position
     with entropy < λ (``med_lambda``); if none, the single lowest-entropy one (D2)."""
@@ -82,6 +150,7 @@ def med(stats, eligible, *, k, params):
     return _at_least_one(commit, -stats["entropy"], eligible)
 
 
+@register_rule("med_budget", params=[_MED_LAMBDA])
 def med_budget(stats, eligible, *, k, params):
     """MED, cumulative reading (PAPER.md §5.3 reading B): sort by entropy, commit the longest prefix
     whose entropy sum is <= λ (``med_lambda``); at least one position. Bounds each step's KL by λ."""
@@ -90,6 +159,7 @@ def med_budget(stats, eligible, *, k, params):
     return eligible & (ranks < n[:, None])
 
 
+@register_rule("eb", params=[Param("eb_gamma", lambda v: v >= 0, ">= 0", "EB-Sampler error budget, nats")])
 def eb(stats, eligible, *, k, params):
     """EB-Sampler (Ben-Hamu et al. 2025; PEERS.md §2.4): sort by entropy, commit the longest prefix
     U with sum(H_U) - max(H_U) <= γ (``eb_gamma``). Sorted ascending, max is the last element, so
@@ -100,6 +170,7 @@ def eb(stats, eligible, *, k, params):
     return eligible & (ranks < n[:, None])
 
 
+@register_rule("fast_threshold", params=[Param("tau", lambda v: 0 < v <= 1, "in (0, 1]", "Fast-dLLM confidence threshold")])
 def fast_threshold(stats, eligible, *, k, params):
     """Fast-dLLM threshold rule (NVlabs/Fast-dLLM ``llada/generate.py``): every eligible position with
     confidence >= τ (``tau``), and always the most confident one."""
@@ -107,6 +178,7 @@ def fast_threshold(stats, eligible, *, k, params):
     return _at_least_one(commit, stats["confidence"], eligible)
 
 
+@register_rule("fast_factor", params=[Param("factor", lambda v: v > 0, "> 0", "Fast-dLLM factor f")])
 def fast_factor(stats, eligible, *, k, params):
     """Fast-dLLM factor rule: sort confidences c_1 >= c_2 >= ...; commit the top n while
     (i + 1)(1 - c_i) < f for every i <= n (``factor``); at least one. (Fast-dLLM's code adds one
@@ -120,19 +192,3 @@ def fast_factor(stats, eligible, *, k, params):
 
 def _count(k: int, eligible: torch.Tensor) -> torch.Tensor:
     return torch.full((eligible.shape[0],), k, dtype=torch.long, device=eligible.device)
-
-
-RULES = {
-    "l2r": l2r,
-    "random": random_order,
-    "confidence": confidence,
-    "margin": margin,
-    "entropy": entropy,
-    "med": med,
-    "med_budget": med_budget,
-    "eb": eb,
-    "fast_threshold": fast_threshold,
-    "fast_factor": fast_factor,
-}
-RULE_PARAMS = {"med": ("med_lambda",), "med_budget": ("med_lambda",), "eb": ("eb_gamma",), "fast_threshold": ("tau",), "fast_factor": ("factor",)}
-FIXED_COUNT = ("l2r", "random", "confidence", "margin", "entropy")
