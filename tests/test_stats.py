@@ -1,9 +1,28 @@
-"""Statistics helpers on known values."""
+"""Statistics helpers on known values, published examples, limiting cases and small simulations."""
+
+import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
 
-from mdlm_study.stats import auroc, bootstrap_ci, mcnemar_exact, paired_vs_reference, wilson_interval
+from mdlm_study.stats import (
+    _chi2_sf,
+    _mcnemar_p,
+    auroc,
+    bootstrap_ci,
+    effect_ratio,
+    interval_vs_range,
+    mcnemar_exact,
+    paired_difference_ci,
+    paired_difference_ci_from_counts,
+    paired_equivalence,
+    paired_noninferiority,
+    paired_vs_reference,
+    wilson_interval,
+)
+
+Z = NormalDist().inv_cdf(0.975)
 
 
 @pytest.mark.parametrize(
@@ -114,3 +133,290 @@ def test_paired_vs_reference_names_the_sides_as_the_benchmarks_record_them():
     assert paired_vs_reference(reference, this) == {"only_reference": 9, "only_this": 3, "p_value": test["p_value"]}
     with pytest.raises(ValueError, match="same length"):
         paired_vs_reference([True], [True, False])
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+def vectors(only_a, only_b, both=0, neither=0):
+    """Paired correct-vectors (a, b) with the given discordant and concordant counts."""
+    a = [True] * only_a + [False] * only_b + [True] * both + [False] * neither
+    b = [False] * only_a + [True] * only_b + [True] * both + [False] * neither
+    return a, b
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 5, 8, 11])
+@pytest.mark.parametrize("x", [0.01, 0.5, 1.0, 3.84, 9.0, 30.0, 120.0])
+def test_chi2_sf_matches_scipy(df, x):
+    stats = pytest.importorskip("scipy.stats")
+    assert _chi2_sf(x, df) == pytest.approx(stats.chi2.sf(x, df), rel=1e-11, abs=1e-300)
+
+
+def test_chi2_sf_known_values():
+    assert _chi2_sf(3.841458820694124, 1) == pytest.approx(0.05, rel=1e-12)  # the 95% quantile of chi2(1)
+    assert _chi2_sf(2 * math.log(20), 2) == pytest.approx(0.05, rel=1e-12)  # chi2(2) tail is exp(-x/2)
+    assert _chi2_sf(0.0, 3) == 1.0
+
+
+@pytest.mark.parametrize("only_a, only_b", [(0, 0), (1, 0), (30, 45), (451, 549), (2000, 2100)])
+def test_mcnemar_p_matches_the_binomial_sum(only_a, only_b):
+    n, k = only_a + only_b, min(only_a, only_b)
+    expected = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    assert _mcnemar_p(only_a, only_b) == expected
+
+
+# --- paired difference: Tango's score interval --------------------------------------------------------
+
+
+def test_paired_difference_published_example():
+    # Cavo et al. (2012), complete response before/after consolidation: 59 both, 6 only before, 16 only
+    # after, 80 neither (n = 161). Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency
+    # Tables" (2017), ch. 8: Tango score CI -0.0621 (-0.1240 to -0.0054); McNemar exact P = 0.052479.
+    a, b = vectors(only_a=16, only_b=6, both=59, neither=80)
+    result = paired_difference_ci(a, b)
+    assert result["difference"] == pytest.approx(-10 / 161)
+    assert result["low"] == pytest.approx(-0.1240, abs=5e-5)
+    assert result["high"] == pytest.approx(-0.0054, abs=5e-5)
+    assert result["p_value"] == pytest.approx(0.052479, abs=5e-7)
+    assert (result["n"], result["only_a"], result["only_b"], result["method"]) == (161, 16, 6, "tango")
+
+
+@pytest.mark.parametrize("n", [1, 10, 100, 1500])
+def test_paired_difference_without_discordant_problems(n):
+    # only_a = only_b = 0: the score statistic is -sqrt(n d / (1 - d)), so |T| = z at d = z^2 / (n + z^2)
+    result = paired_difference_ci_from_counts(n, 0, 0)
+    bound = Z**2 / (n + Z**2)
+    assert result["difference"] == 0.0 and result["p_value"] == 1.0
+    assert result["low"] == pytest.approx(-bound, rel=1e-12)
+    assert result["high"] == pytest.approx(bound, rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 5, 10, 200])
+def test_paired_difference_when_every_problem_is_discordant_one_way(n):
+    # only_a = n: the restricted estimate is q = (1 - d) / 2, the statistic -sqrt(n (1 + d) / (1 - d)),
+    # so the upper bound solves n (1 + d) / (1 - d) = z^2: d = (z^2 - n) / (z^2 + n); the lower bound is -1
+    result = paired_difference_ci_from_counts(n, n, 0)
+    assert result["difference"] == -1.0 and result["low"] == -1.0
+    assert result["high"] == pytest.approx((Z**2 - n) / (Z**2 + n), rel=1e-12, abs=1e-15)
+    flipped = paired_difference_ci_from_counts(n, 0, n)
+    assert (flipped["low"], flipped["high"]) == pytest.approx((-result["high"], 1.0), rel=1e-15)
+
+
+def test_paired_difference_swapping_sides_flips_the_sign():
+    for only_a, only_b, both, neither in [(16, 6, 59, 80), (0, 3, 10, 2), (7, 1, 1, 12), (5, 5, 0, 0)]:
+        a, b = vectors(only_a, only_b, both, neither)
+        ab, ba = paired_difference_ci(a, b), paired_difference_ci(b, a)
+        assert ba["difference"] == -ab["difference"]
+        assert (ba["low"], ba["high"]) == pytest.approx((-ab["high"], -ab["low"]), abs=1e-15)
+        assert ba["p_value"] == ab["p_value"]
+
+
+def test_paired_difference_counts_and_vectors_agree_and_levels_nest():
+    a, b = vectors(12, 20, 300, 68)
+    result = paired_difference_ci(a, b, level=0.9)
+    assert result == paired_difference_ci_from_counts(400, 12, 20, level=0.9)
+    wide = paired_difference_ci(a, b, level=0.99)
+    assert wide["low"] < result["low"] < result["difference"] < result["high"] < wide["high"]
+
+
+def test_paired_difference_excludes_zero_exactly_when_the_uncorrected_mcnemar_test_rejects():
+    # the score statistic at 0 is (only_b - only_a) / sqrt(only_a + only_b)
+    for only_a in range(16):
+        for only_b in range(16):
+            result = paired_difference_ci_from_counts(40, only_a, only_b)
+            rejects = only_a + only_b > 0 and abs(only_b - only_a) / math.sqrt(only_a + only_b) > Z
+            assert (result["low"] > 0 or result["high"] < 0) == rejects, (only_a, only_b)
+            assert -1 <= result["low"] <= result["difference"] <= result["high"] <= 1
+
+
+def test_paired_difference_coverage_by_simulation():
+    # 2,000 paired samples of 150 problems: P(only a) = 0.06, P(only b) = 0.10, true difference 0.04
+    rng = np.random.default_rng(2024)
+    draws = rng.multinomial(150, [0.06, 0.10, 0.84], size=2000)
+    cache = {}
+    for only_a, only_b, _ in map(tuple, draws):
+        if (only_a, only_b) not in cache:
+            result = paired_difference_ci_from_counts(150, int(only_a), int(only_b))
+            cache[only_a, only_b] = result["low"] <= 0.04 <= result["high"]
+    coverage = np.mean([cache[only_a, only_b] for only_a, only_b, _ in map(tuple, draws)])
+    assert 0.93 <= coverage <= 0.97
+
+
+@pytest.mark.parametrize(
+    "a, b, match",
+    [
+        ([True, False], [True], "same length"),
+        ([[True]], [[True]], "1-D"),
+        ([], [], "non-empty"),
+        ([True, False], [1, 2], r"correct_b .*\[2\]"),
+        ([0.5, 1], [1, 1], r"correct_a .*\[0.5\]"),
+        (["yes"], [True], "correct_a"),
+    ],
+)
+def test_paired_difference_bad_input(a, b, match):
+    with pytest.raises(ValueError, match=match):
+        paired_difference_ci(a, b)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [((10, 6, 5), {}, "only_a=6, only_b=5"), ((0, 0, 0), {}, "n=0"), ((10, -1, 0), {}, "only_a=-1"), ((10.0, 1, 1), {}, "n must be an integer"), ((10, 1, 1), {"level": 1.0}, "level")],
+)
+def test_paired_difference_from_counts_bad_input(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        paired_difference_ci_from_counts(*args, **kwargs)
+
+
+# --- equivalence and non-inferiority --------------------------------------------------------------
+
+
+def tango_by_hand(n, only_ref, only_this, delta0):
+    """Tango (1998), eq. for the paired score statistic, written out on scalars."""
+    a = 2 * n
+    b = -only_ref - only_this + (2 * n - only_this + only_ref) * delta0
+    c = -only_ref * delta0 * (1 - delta0)
+    q = (math.sqrt(b * b - 4 * a * c) - b) / (2 * a)
+    return (only_this - only_ref - n * delta0) / math.sqrt(n * (2 * q + delta0 * (1 - delta0)))
+
+
+def test_equivalence_known_values():
+    # n = 1000, 10 problems right only under the reference, 10 only under this, margin 2 points.
+    # At delta0 = -0.02: A = 2000, B = -20 + 2000 (-0.02) = -60, C = -10 (-0.02)(1.02) = 0.204,
+    # q = (sqrt(3600 - 1632) + 60) / 4000 = 0.0260905, variance = 1000 (0.052181 - 0.0204) = 31.781,
+    # T = 20 / 5.6375 = 3.5477, p_lower = P(Z > 3.5477) = 1.94e-4; p_upper is the same by symmetry.
+    ref, this = vectors(10, 10, 600, 380)
+    result = paired_equivalence(ref, this, margin=0.02)
+    t = tango_by_hand(1000, 10, 10, -0.02)
+    assert t == pytest.approx(3.5477, abs=1e-4)
+    assert result["p_lower"] == pytest.approx(0.5 * math.erfc(t / math.sqrt(2)), rel=1e-12)
+    assert result["p_lower"] == pytest.approx(1.94e-4, abs=1e-6)
+    assert result["p_upper"] == pytest.approx(result["p_lower"], rel=1e-12)
+    assert result["equivalent"] and result["noninferior"]
+    assert (result["alpha"], result["ci_level"], result["difference"]) == (0.05, 0.9, 0.0)
+    assert result["high"] == pytest.approx(-result["low"]) and result["high"] < 0.02
+
+
+def test_equivalence_p_values_match_the_score_statistic_written_out():
+    ref, this = vectors(30, 18, 100, 52)
+    result = paired_equivalence(ref, this, margin=0.1, level=0.9)
+    assert result["p_lower"] == pytest.approx(0.5 * math.erfc(tango_by_hand(200, 30, 18, -0.1) / math.sqrt(2)), rel=1e-12)
+    assert result["p_upper"] == pytest.approx(0.5 * math.erfc(-tango_by_hand(200, 30, 18, 0.1) / math.sqrt(2)), rel=1e-12)
+    assert result["p_value"] == max(result["p_lower"], result["p_upper"])
+    assert result["ci_level"] == pytest.approx(0.8)
+
+
+def test_equivalence_agrees_with_its_interval():
+    # TOST at alpha is equivalent to the 1 - 2 alpha score interval lying inside (-margin, margin)
+    for only_ref in range(0, 25, 3):
+        for only_this in range(0, 25, 4):
+            ref, this = vectors(only_ref, only_this, 100, 100 - only_ref - only_this)
+            for margin in (0.03, 0.06, 0.1):
+                result = paired_equivalence(ref, this, margin=margin)
+                assert result["equivalent"] == (-margin < result["low"] and result["high"] < margin)
+                assert result["noninferior"] == (-margin < result["low"])
+                assert result["low"] == paired_difference_ci(ref, this, level=0.9)["low"]
+
+
+def test_noninferiority_p_value_is_alpha_at_its_lower_bound():
+    # the score test inverts the interval: testing at margin = -(lower bound) gives p = alpha exactly
+    ref, this = vectors(25, 12, 140, 23)
+    low = paired_noninferiority(ref, this, margin=0.1)["low"]
+    assert paired_noninferiority(ref, this, margin=-low)["p_value"] == pytest.approx(0.05, abs=1e-9)
+    equivalence = paired_equivalence(ref, this, margin=0.2)
+    assert paired_noninferiority(ref, this, margin=0.2)["p_value"] == equivalence["p_lower"]
+
+
+def test_equivalence_swapping_sides_swaps_the_one_sided_tests():
+    ref, this = vectors(9, 21, 50, 20)
+    forward, backward = paired_equivalence(ref, this, margin=0.15), paired_equivalence(this, ref, margin=0.15)
+    assert backward["p_lower"] == pytest.approx(forward["p_upper"], rel=1e-12)
+    assert backward["p_upper"] == pytest.approx(forward["p_lower"], rel=1e-12)
+    assert backward["difference"] == -forward["difference"]
+
+
+def test_equivalence_limiting_cases():
+    # identical decodings: equivalent with enough problems (the bound z^2/(n + z^2) at z = 1.645 is
+    # 0.0027 at n = 1000), not with 20 (0.119 > 0.1)
+    same = [True] * 600 + [False] * 400
+    assert paired_equivalence(same, same, margin=0.01)["equivalent"]
+    assert not paired_equivalence(same[:20], same[:20], margin=0.1)["equivalent"]
+    # far better than the reference: non-inferior, not equivalent
+    ref, this = vectors(0, 300, 500, 200)
+    better = paired_equivalence(ref, this, margin=0.05)
+    assert better["noninferior"] and not better["equivalent"] and better["p_upper"] > 0.99
+
+
+def test_noninferiority_size_at_the_margin_by_simulation():
+    # true difference exactly -margin: the test should reject about alpha = 5% of the time
+    rng = np.random.default_rng(11)
+    n, margin = 300, 0.05
+    draws = rng.multinomial(n, [0.10, 0.05, 0.85], size=2000)  # P(only ref) - P(only this) = 0.05
+    cache = {}
+    for only_ref, only_this, _ in map(tuple, draws):
+        if (only_ref, only_this) not in cache:
+            ref, this = vectors(int(only_ref), int(only_this), 0, n - only_ref - only_this)
+            cache[only_ref, only_this] = paired_noninferiority(ref, this, margin=margin)["noninferior"]
+    rate = np.mean([cache[r, t] for r, t, _ in map(tuple, draws)])
+    assert 0.03 <= rate <= 0.07
+
+
+@pytest.mark.parametrize("kwargs, match", [({"margin": 0.0}, "margin"), ({"margin": 1.0}, "margin"), ({"margin": 0.1, "level": 0.4}, "level"), ({"margin": float("nan")}, "margin")])
+def test_equivalence_bad_input(kwargs, match):
+    ref, this = vectors(3, 4, 5, 6)
+    with pytest.raises(ValueError, match=match):
+        paired_equivalence(ref, this, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        paired_noninferiority(ref, this, **kwargs)
+
+
+def test_equivalence_bad_vectors_name_the_argument():
+    with pytest.raises(ValueError, match="correct_this"):
+        paired_equivalence([True, False], [True, 3], margin=0.1)
+
+
+# --- against the paper -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ours, paper, relation, gap",
+    [
+        ((0.10, 0.20), (0.15, 0.15), "inside", 0.0),  # a point value inside our interval
+        ((0.10, 0.20), (0.18, 0.30), "inside", 0.0),  # overlapping ranges
+        ((0.10, 0.20), (0.20, 0.30), "inside", 0.0),  # touching ends count as overlap
+        ((0.10, 0.20), (0.25, 0.30), "below", 0.05),
+        ((0.10, 0.20), (-0.3, 0.02), "above", 0.08),
+        ((-0.05, -0.01), (0.034, 0.034), "below", 0.044),
+    ],
+)
+def test_interval_vs_range(ours, paper, relation, gap):
+    result = interval_vs_range(*ours, *paper)
+    assert result["relation"] == relation
+    assert result["gap"] == pytest.approx(gap, abs=1e-15)
+
+
+def test_interval_vs_range_covers_paper():
+    assert interval_vs_range(0.0, 1.0, 0.2, 0.3)["covers_paper"]
+    assert not interval_vs_range(0.0, 0.25, 0.2, 0.3)["covers_paper"]
+
+
+@pytest.mark.parametrize("args, match", [((0.2, 0.1, 0.0, 0.0), "low=0.2"), ((0.0, 0.1, 0.3, 0.2), "paper_low=0.3"), ((float("nan"), 0.1, 0.0, 0.0), "low"), ((0.0, 0.1, None, 0.0), "paper_low")])
+def test_interval_vs_range_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        interval_vs_range(*args)
+
+
+def test_effect_ratio_positive_and_negative_paper():
+    # ours 0.02 (0.01 to 0.03) against the paper's 0.04: half the effect, 0.25 to 0.75 of it
+    assert effect_ratio(0.02, 0.01, 0.03, 0.04) == pytest.approx({"ratio": 0.5, "low": 0.25, "high": 0.75, "direction": "same"})
+    # both negative: dividing by a negative paper swaps the ends (-0.03 / -0.04 = 0.75 is the top)
+    assert effect_ratio(-0.02, -0.03, -0.01, -0.04) == pytest.approx({"ratio": 0.5, "low": 0.25, "high": 0.75, "direction": "same"})
+    # opposite signs: a negative ratio
+    assert effect_ratio(-0.02, -0.03, -0.01, 0.04)["direction"] == "opposite"
+    unclear = effect_ratio(0.02, -0.01, 0.05, -0.04)
+    assert (unclear["ratio"], unclear["low"], unclear["high"], unclear["direction"]) == pytest.approx((-0.5, -1.25, 0.25, "unclear"))
+
+
+@pytest.mark.parametrize("args, match", [((0.1, 0.0, 0.2, 0.0), "paper is 0"), ((0.3, 0.0, 0.2, 0.1), "ours_low <= ours <= ours_high"), ((0.1, 0.0, 0.2, float("inf")), "paper")])
+def test_effect_ratio_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        effect_ratio(*args)
