@@ -420,3 +420,142 @@ def effect_ratio(ours: float, ours_low: float, ours_high: float, paper: float) -
     ends = sorted((ours_low / paper, ours_high / paper))
     direction = "same" if ends[0] > 0 else "opposite" if ends[1] < 0 else "unclear"
     return {"ratio": ours / paper, "low": ends[0], "high": ends[1], "direction": direction}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Across seeds: the same problems decoded by several independently trained models.
+
+
+def _strata_counts(strata) -> list[tuple[int, int, int]]:
+    """``[(n, only_reference, only_this)]`` of each (correct_reference, correct_this) stratum."""
+    strata = list(strata)
+    if not strata:
+        raise ValueError("strata is empty: need at least one (correct_reference, correct_this) pair")
+    counts = []
+    for i, stratum in enumerate(strata):
+        if not isinstance(stratum, tuple | list) or len(stratum) != 2:
+            raise ValueError(f"strata[{i}] must be a (correct_reference, correct_this) pair")
+        counts.append(_paired_counts(*stratum, names=(f"strata[{i}] correct_reference", f"strata[{i}] correct_this")))
+    return counts
+
+
+def cmh_paired(strata: Sequence[tuple[Sequence[bool], Sequence[bool]]], *, level: float = 0.95) -> dict:
+    """Cochran-Mantel-Haenszel analysis of paired decodings stratified by seed: each stratum is
+    ``(correct_reference, correct_this)`` for one seed's model (the same problems, or not).
+
+    Test. In the CMH test (Cochran 1954; Mantel & Haenszel 1959) every matched pair is its own 2x2
+    stratum (decoding x correct), so it reduces to McNemar's test on the discordant counts summed over
+    seeds, B = sum only_reference and C = sum only_this (the stratified McNemar; grouping the pairs by
+    seed changes nothing): ``chi2 = max(|C - B| - 1, 0)^2 / (B + C)`` with the continuity correction,
+    ``p_chi2`` its chi-square(1) tail, and ``p_exact`` the exact conditional test: given B + C, each
+    discordant pair is equally likely either way under H0, so B ~ Binomial(B + C, 1/2)
+    (:func:`mcnemar_exact` on the pooled counts).
+
+    Estimate. ``difference`` is the Mantel-Haenszel risk difference with the pairs as strata (each has
+    weight 1/2), which is the pooled ``(C - B) / N``, N the number of pairs: each seed weighs by its
+    problems, and it is the estimate the CMH test is the score test of (a mean of per-seed differences
+    with per-seed variances would weigh seeds by their noise, not their size, and matches no test here).
+    ``se`` is Sato's (1989, Biometrics 45:1323-1324) variance of that estimator, which for matched pairs
+    is the paired variance ``((B + C) / N - difference^2) / N``; ``low``/``high`` are Tango's score
+    interval on the pooled counts (:func:`paired_difference_ci`), whose test at 0 is the uncorrected
+    CMH statistic. This treats the seeds as fixed and the pairs as independent: problems shared by the
+    seeds make it too narrow for a claim about new seeds or new problems; use
+    :func:`two_level_bootstrap_ci` for that and :func:`seed_heterogeneity` to see whether seeds disagree.
+
+    Returns ``strata``, ``n``, ``only_reference``, ``only_this``, ``difference``, ``se``, ``low``,
+    ``high``, ``level``, ``chi2``, ``p_chi2``, ``p_exact``, and ``per_seed``: one
+    :func:`paired_difference_ci` result per stratum (``only_a`` = reference, ``only_b`` = this,
+    ``p_value`` the seed's exact McNemar p).
+    """
+    counts = _strata_counts(strata)
+    z = _z(level)
+    n = sum(c[0] for c in counts)
+    only_ref, only_this = sum(c[1] for c in counts), sum(c[2] for c in counts)
+    difference = (only_this - only_ref) / n
+    discordant = only_ref + only_this
+    chi2 = max(abs(only_this - only_ref) - 1, 0) ** 2 / discordant if discordant else 0.0
+    low, high = _tango_bounds(n, only_ref, only_this, z)
+    return {
+        "strata": len(counts),
+        "n": n,
+        "only_reference": only_ref,
+        "only_this": only_this,
+        "difference": difference,
+        "se": math.sqrt(max(discordant / n - difference**2, 0.0) / n),
+        "low": low,
+        "high": high,
+        "level": level,
+        "chi2": chi2,
+        "p_chi2": _chi2_sf(chi2, 1),
+        "p_exact": _mcnemar_p(only_ref, only_this),
+        "per_seed": [paired_difference_ci_from_counts(*c, level=level) for c in counts],
+    }
+
+
+def seed_heterogeneity(strata: Sequence[tuple[Sequence[bool], Sequence[bool]]]) -> dict:
+    """Do the seeds agree on the paired difference (this minus reference)? Cochran's (1954) Q and
+    Higgins & Thompson's (2002) I² over the per-seed differences d_s.
+
+    ``q = sum w_s (d_s - pooled)^2`` with inverse-variance weights ``w_s = 1 / v_s``, v_s the seed's
+    paired variance ``((only_ref + only_this) / n - d_s^2) / n`` (Sato's, as in :func:`cmh_paired`), and
+    ``pooled = sum w_s d_s / sum w_s``; ``p_value`` is Q's chi-square(S - 1) tail, ``i2 = max(0, (Q - df) / Q)``
+    the share of the spread beyond sampling noise, ``tau2`` DerSimonian & Laird's (1986) between-seed
+    variance ``max(0, (Q - df) / (sum w - sum w^2 / sum w))``. A seed whose variance would be 0 (no
+    discordant problem, or all discordant one way) gets 1/2 added to each of its four cells (Haldane's
+    correction) so it keeps a finite weight. Seeds decoded on the same problems have positively
+    correlated differences, which makes Q conservative: it under-reports disagreement, never invents it.
+
+    Returns ``differences``, ``variances`` (lists, one per seed), ``pooled``, ``q``, ``df``, ``p_value``,
+    ``i2``, ``tau2``. Needs at least two strata.
+    """
+    counts = np.array(_strata_counts(strata), dtype=np.float64)
+    if len(counts) < 2:
+        raise ValueError(f"seed_heterogeneity needs at least 2 strata, got {len(counts)}")
+    n, only_ref, only_this = counts.T
+    d = (only_this - only_ref) / n
+    v = ((only_ref + only_this) / n - d**2) / n
+    fix = v <= 0  # Haldane: 1/2 more in each of the four cells of such a seed's table
+    n, only_ref, only_this = n + 2 * fix, only_ref + 0.5 * fix, only_this + 0.5 * fix
+    d = (only_this - only_ref) / n
+    v = ((only_ref + only_this) / n - d**2) / n
+    w = 1 / v
+    pooled = float((w * d).sum() / w.sum())
+    q = float((w * (d - pooled) ** 2).sum())
+    df = len(d) - 1
+    return {
+        "differences": d.tolist(),
+        "variances": v.tolist(),
+        "pooled": pooled,
+        "q": q,
+        "df": df,
+        "p_value": _chi2_sf(q, df),
+        "i2": max(0.0, (q - df) / q) if q > 0 else 0.0,
+        "tau2": max(0.0, (q - df) / float(w.sum() - (w**2).sum() / w.sum())),
+    }
+
+
+def count_holding(per_seed_results: Sequence[dict], *, rule: Callable[[dict], bool]) -> dict:
+    """In how many strata does an effect hold? ``rule`` maps one stratum's result (e.g. an entry of
+    ``cmh_paired(...)["per_seed"]``) to True or False, for example
+    ``lambda r: r["difference"] < 0 and r["p_value"] < 0.05``.
+
+    Returns ``holding`` (how many), ``total`` and ``which`` (their indices). Raises when there is no
+    stratum, when ``rule`` is not callable, fails on a result (e.g. a missing key), or returns anything
+    but a boolean (a number or None would be counted silently by truthiness).
+    """
+    results = list(per_seed_results)
+    if not callable(rule):
+        raise ValueError(f"rule must be a callable returning a bool, got {rule!r}")
+    if not results:
+        raise ValueError("per_seed_results is empty: no stratum to count")
+    which = []
+    for i, result in enumerate(results):
+        try:
+            verdict = rule(result)
+        except (KeyError, IndexError, TypeError) as err:
+            raise ValueError(f"rule failed on per_seed_results[{i}]: {type(err).__name__}: {err}") from err
+        if not isinstance(verdict, bool | np.bool_):
+            raise ValueError(f"rule must return a bool, got {verdict!r} on per_seed_results[{i}]")
+        if verdict:
+            which.append(i)
+    return {"holding": len(which), "total": len(results), "which": which}

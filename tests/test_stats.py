@@ -11,6 +11,8 @@ from mdlm_study.stats import (
     _mcnemar_p,
     auroc,
     bootstrap_ci,
+    cmh_paired,
+    count_holding,
     effect_ratio,
     interval_vs_range,
     mcnemar_exact,
@@ -19,6 +21,7 @@ from mdlm_study.stats import (
     paired_equivalence,
     paired_noninferiority,
     paired_vs_reference,
+    seed_heterogeneity,
     wilson_interval,
 )
 
@@ -420,3 +423,162 @@ def test_effect_ratio_positive_and_negative_paper():
 def test_effect_ratio_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         effect_ratio(*args)
+
+
+# --- across seeds ----------------------------------------------------------------------------------
+
+
+def strata_from_counts(tables):
+    """[(correct_reference, correct_this)] from (only_ref, only_this, both, neither) per seed."""
+    return [vectors(*t) for t in tables]
+
+
+def test_cmh_one_stratum_is_the_unstratified_analysis():
+    ref, this = vectors(16, 6, 59, 80)
+    result = cmh_paired([(ref, this)])
+    single = paired_difference_ci(ref, this)
+    assert (result["difference"], result["low"], result["high"]) == (single["difference"], single["low"], single["high"])
+    assert result["p_exact"] == mcnemar_exact(ref, this)["p_value"] == pytest.approx(0.052479, abs=5e-7)
+    # McNemar with continuity correction on this table: P = 0.055009, Z = 1.919 (Fagerland et al. 2017)
+    assert result["chi2"] == pytest.approx(81 / 22) and math.sqrt(result["chi2"]) == pytest.approx(1.919, abs=5e-4)
+    assert result["p_chi2"] == pytest.approx(0.055009, abs=5e-7)
+    assert result["per_seed"] == [single]
+
+
+def test_cmh_hand_computed():
+    # discordant (only_ref, only_this) per seed: (3, 7), (2, 5), (4, 4) with n = 20, 30, 25.
+    # B = 9, C = 16, N = 75: chi2 = (|16 - 9| - 1)^2 / 25 = 1.44, difference = 7/75,
+    # se^2 = (25/75 - (7/75)^2) / 75, exact p = 2 P(Bin(25, 1/2) <= 9)
+    result = cmh_paired(strata_from_counts([(3, 7, 5, 5), (2, 5, 20, 3), (4, 4, 10, 7)]))
+    assert (result["strata"], result["n"], result["only_reference"], result["only_this"]) == (3, 75, 9, 16)
+    assert result["chi2"] == pytest.approx(1.44)
+    assert result["p_chi2"] == pytest.approx(math.erfc(math.sqrt(0.72)), rel=1e-12)
+    assert result["p_exact"] == pytest.approx(2 * sum(math.comb(25, i) for i in range(10)) / 2**25, rel=1e-12)
+    assert result["difference"] == pytest.approx(7 / 75)
+    assert result["se"] == pytest.approx(math.sqrt((25 / 75 - (7 / 75) ** 2) / 75))
+    assert [s["difference"] for s in result["per_seed"]] == pytest.approx([4 / 20, 3 / 30, 0.0])
+    assert result["per_seed"][0] == paired_difference_ci_from_counts(20, 3, 7)
+
+
+def test_cmh_matches_the_textbook_formulas_with_each_pair_a_stratum():
+    # The general CMH statistic (continuity 1/2) and the Mantel-Haenszel risk difference with Sato's
+    # variance, computed over 2x2 tables (decoding x correct), one per matched pair.
+    rng = np.random.default_rng(5)
+    strata = [(rng.random(60) < 0.5, rng.random(60) < 0.65) for _ in range(4)]
+    x0 = np.concatenate([np.asarray(r, float) for r, _ in strata])  # reference correct
+    x1 = np.concatenate([np.asarray(t, float) for _, t in strata])  # this correct
+    m1 = x0 + x1  # column total "correct" in each pair's table, rows (this, reference) of size 1
+    expected_a = m1 / 2
+    variance = np.where((m1 > 0) & (m1 < 2), 1 / 4, 0.0)  # hypergeometric 1 * 1 * m1 * (2 - m1) / (4 * 1)
+    cmh = (abs((x1 - expected_a).sum()) - 0.5) ** 2 / variance.sum()
+    w = 1 * 1 / 2
+    rd = (w * (x1 - x0)).sum() / (w * x1.size)
+    p = ((x0 - x1 + 0) / 4).sum()  # Sato's P: (n1^2 x0 - n0^2 x1 + n1 n0 (n0 - n1) / 2) / N^2
+    q = ((x1 * (1 - x0) + x0 * (1 - x1)) / 4).sum()  # Sato's Q: (x1 (n0 - x0) + x0 (n1 - x1)) / (2 N)
+    result = cmh_paired(strata)
+    assert result["chi2"] == pytest.approx(cmh, rel=1e-12)
+    assert result["difference"] == pytest.approx(rd, rel=1e-12)
+    assert result["se"] ** 2 == pytest.approx((rd * p + q) / (w * x1.size) ** 2, rel=1e-12)
+
+
+def test_cmh_regrouping_the_pairs_changes_nothing_but_the_per_seed_part():
+    rng = np.random.default_rng(9)
+    ref, this = rng.random(300) < 0.6, rng.random(300) < 0.55
+    pooled = cmh_paired([(ref, this)])
+    split = cmh_paired([(ref[:100], this[:100]), (ref[100:250], this[100:250]), (ref[250:], this[250:])])
+    for key in ("n", "only_reference", "only_this", "difference", "se", "low", "high", "chi2", "p_chi2", "p_exact"):
+        assert split[key] == pooled[key], key
+    assert len(split["per_seed"]) == 3
+
+
+def test_cmh_symmetry_and_limits():
+    strata = strata_from_counts([(3, 7, 5, 5), (2, 5, 20, 3)])
+    forward = cmh_paired(strata)
+    backward = cmh_paired([(t, r) for r, t in strata])
+    assert backward["difference"] == -forward["difference"]
+    assert (backward["low"], backward["high"]) == pytest.approx((-forward["high"], -forward["low"]), abs=1e-15)
+    assert (backward["chi2"], backward["p_exact"]) == (forward["chi2"], forward["p_exact"])
+    none = cmh_paired(strata_from_counts([(0, 0, 5, 5), (0, 0, 3, 1)]))
+    assert (none["chi2"], none["p_chi2"], none["p_exact"], none["difference"], none["se"]) == (0.0, 1.0, 1.0, 0.0, 0.0)
+    one_way = cmh_paired(strata_from_counts([(0, 6, 0, 0), (0, 4, 0, 0)]))
+    assert (one_way["difference"], one_way["high"]) == (1.0, 1.0)
+    assert one_way["p_exact"] == 2 / 2**10 and one_way["chi2"] == pytest.approx(81 / 10)
+
+
+@pytest.mark.parametrize(
+    "strata, match",
+    [
+        ([], "strata is empty"),
+        ([([True], [True], [False])], r"strata\[0\] must be a"),
+        ([([True], [True]), ([True, False], [True])], r"strata\[1\] correct_reference and strata\[1\] correct_this must have the same length"),
+        ([([True], [2])], r"strata\[0\] correct_this"),
+    ],
+)
+def test_cmh_bad_input(strata, match):
+    with pytest.raises(ValueError, match=match):
+        cmh_paired(strata)
+
+
+def test_seed_heterogeneity_hand_computed():
+    # two seeds of 100 problems: (only_ref, only_this) = (10, 20) and (20, 10): d = +0.1 and -0.1,
+    # v = (0.3 - 0.01) / 100 = 0.0029 each, pooled 0, Q = 2 (0.01 / 0.0029) = 6.8966 on 1 df,
+    # I^2 = (Q - 1) / Q, tau^2 = (Q - 1) / (2/v - (2/v^2) / (2/v)) = (Q - 1) v
+    result = seed_heterogeneity(strata_from_counts([(10, 20, 40, 30), (20, 10, 40, 30)]))
+    q = 0.02 / 0.0029
+    assert result["differences"] == pytest.approx([0.1, -0.1])
+    assert result["variances"] == pytest.approx([0.0029, 0.0029])
+    assert result["pooled"] == pytest.approx(0.0, abs=1e-15)
+    assert (result["q"], result["df"]) == (pytest.approx(q), 1)
+    assert result["p_value"] == pytest.approx(math.erfc(math.sqrt(q / 2)), rel=1e-12)
+    assert result["i2"] == pytest.approx((q - 1) / q)
+    assert result["tau2"] == pytest.approx((q - 1) * 0.0029)
+
+
+def test_seed_heterogeneity_agreeing_seeds_and_symmetry():
+    same = seed_heterogeneity(strata_from_counts([(5, 9, 50, 36)] * 4))
+    assert (same["q"], same["i2"], same["tau2"], same["p_value"], same["df"]) == (0.0, 0.0, 0.0, 1.0, 3)
+    tables = [(5, 9, 50, 36), (12, 3, 40, 45), (7, 7, 60, 26)]
+    forward = seed_heterogeneity(strata_from_counts(tables))
+    backward = seed_heterogeneity([(t, r) for r, t in strata_from_counts(tables)])
+    assert backward["differences"] == pytest.approx([-d for d in forward["differences"]])
+    assert backward["q"] == pytest.approx(forward["q"])
+    stats = pytest.importorskip("scipy.stats")
+    assert forward["p_value"] == pytest.approx(stats.chi2.sf(forward["q"], 2), rel=1e-11)
+
+
+def test_seed_heterogeneity_zero_variance_seed_keeps_a_finite_weight():
+    # the second seed has no discordant problem: 1/2 is added to each of its cells (n = 102),
+    # d = 0 and v = (1/102) / 102
+    result = seed_heterogeneity(strata_from_counts([(10, 20, 40, 30), (0, 0, 60, 40)]))
+    assert result["differences"][1] == 0.0
+    assert result["variances"][1] == pytest.approx(1 / 102**2)
+    assert math.isfinite(result["q"]) and result["q"] > 0
+
+
+def test_seed_heterogeneity_needs_two_strata():
+    with pytest.raises(ValueError, match="at least 2 strata, got 1"):
+        seed_heterogeneity(strata_from_counts([(1, 2, 3, 4)]))
+
+
+def test_count_holding():
+    results = cmh_paired(strata_from_counts([(30, 5, 50, 15), (20, 18, 40, 22), (25, 4, 30, 41)]))["per_seed"]
+    worse = count_holding(results, rule=lambda r: r["difference"] < 0 and r["p_value"] < 0.05)
+    assert worse == {"holding": 2, "total": 3, "which": [0, 2]}
+    assert count_holding(results, rule=lambda r: r["difference"] < 0)["holding"] == 3
+    assert count_holding(results, rule=lambda r: r["difference"] > 0) == {"holding": 0, "total": 3, "which": []}
+    assert count_holding([{"x": 1}], rule=lambda r: np.bool_(r["x"] > 0))["holding"] == 1  # numpy bools are bools
+
+
+@pytest.mark.parametrize(
+    "results, rule, match",
+    [
+        ([], lambda r: True, "empty"),
+        ([{"difference": 0.1}], "difference < 0", "callable"),
+        ([{"difference": 0.1}], lambda r: r["p_value"] < 0.05, r"per_seed_results\[0\].*p_value"),
+        ([{"difference": 0.1}], lambda r: r["difference"], "must return a bool, got 0.1"),
+        ([{"difference": 0.1}], lambda r: None, "must return a bool, got None"),
+    ],
+)
+def test_count_holding_bad_input(results, rule, match):
+    with pytest.raises(ValueError, match=match):
+        count_holding(results, rule=rule)
