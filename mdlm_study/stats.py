@@ -559,3 +559,130 @@ def count_holding(per_seed_results: Sequence[dict], *, rule: Callable[[dict], bo
         if verdict:
             which.append(i)
     return {"holding": len(which), "total": len(results), "which": which}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Traces nested in problems; seeds crossed with problems.
+
+
+def _clusters(values: Sequence[float], clusters: Sequence, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values as float array, cluster index 0..K-1 per row), both 1-D and the same length."""
+    v, labels = np.asarray(values), np.asarray(clusters)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {v.shape}")
+    if labels.shape != v.shape:
+        raise ValueError(f"clusters must give one label per row of {name}: shapes {labels.shape} and {v.shape}")
+    _, index = np.unique(labels, return_inverse=True)
+    return v, index.reshape(-1)
+
+
+def clustered_proportion_ci(successes: Sequence[bool], clusters: Sequence, *, level: float = 0.95) -> dict:
+    """A proportion of rows (e.g. posterior traces fully correct) when rows come in clusters (the traces
+    of one problem): the Wilson interval at the design-effect-adjusted sample size (Kish 1965; Korn &
+    Graubard 1998, Survey Methodology 24:193-201).
+
+    With p = successes / n, K clusters of m_k rows and y_k successes, the cluster-robust (ratio
+    estimator) variance ``V = K / (K - 1) sum_k (y_k - p m_k)^2 / n^2`` is compared with the binomial
+    one ``p (1 - p) / (n - 1)`` (both with their small-sample factor, so clusters of one row give a
+    design effect of exactly 1): ``deff = max(1, V / (p (1 - p) / (n - 1)))`` and the interval is
+    :func:`wilson_interval` with ``n_eff = n / deff`` rows and ``p n_eff`` successes. Chosen over a
+    cluster bootstrap for proportions because it is closed-form, deterministic and keeps Wilson's good
+    behaviour near 0 and 1, where percentile bootstraps collapse (all problems wrong gives [0, 0]).
+    When the data cannot estimate the correlation (one cluster, or p = 0 or 1) it takes the worst
+    case, one observation per cluster (``n_eff = K``); deff below 1 (negative correlation, noise for
+    traces of one problem) is taken as 1, so the interval is never narrower than the naive Wilson one.
+
+    Returns ``estimate``, ``low``, ``high``, ``level``, ``n``, ``clusters``, ``deff``, ``n_eff``.
+    """
+    y = _binary(successes, "successes").astype(np.float64)
+    _, index = _clusters(y, clusters, "successes")
+    n, k = y.size, int(index.max()) + 1
+    p = float(y.mean())
+    if k == 1 or p in (0.0, 1.0):
+        n_eff = float(k)
+    else:
+        y_k, m_k = np.bincount(index, weights=y, minlength=k), np.bincount(index, minlength=k)
+        v_cluster = k / (k - 1) * float(((y_k - p * m_k) ** 2).sum()) / n**2
+        n_eff = n / max(1.0, v_cluster / (p * (1 - p) / (n - 1)))
+    low, high = wilson_interval(p * n_eff, n_eff, z=_z(level))
+    return {"estimate": p, "low": low, "high": high, "level": level, "n": n, "clusters": k, "deff": n / n_eff, "n_eff": n_eff}
+
+
+def cluster_bootstrap_ci(
+    values: Sequence[float],
+    clusters: Sequence,
+    statistic: Callable[[np.ndarray], float] = np.mean,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(values)`` that resamples whole clusters (problems)
+    with replacement, keeping each cluster's rows (traces) together (the cluster bootstrap: Davison &
+    Hinkley 1997, section 3.8; Field & Welsh 2007, JRSS B 69:369-390).
+
+    Rows of one problem are correlated, so resampling rows would treat n traces as n independent
+    problems and give too narrow an interval; resampling problems keeps the correlation inside each
+    draw. Each replicate draws K cluster indices (K the number of clusters) and applies ``statistic``
+    to the rows of the drawn clusters, in the order drawn. With one row per cluster it is exactly
+    :func:`bootstrap_ci` on ``values`` (same draws for the same ``seed``). For a plain proportion prefer
+    :func:`clustered_proportion_ci` (closed form, sound at 0 and 1). Deterministic given ``seed``.
+    """
+    _check_resampling(n_boot, level)
+    v, index = _clusters(values, clusters, "values")
+    v = v.astype(np.float64)
+    order = np.argsort(index, kind="stable")
+    sizes = np.bincount(index)
+    starts = np.cumsum(sizes) - sizes
+    rows_sorted = v[order]
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for b in range(n_boot):
+        draw = rng.integers(0, sizes.size, sizes.size)
+        m = sizes[draw]
+        ends = np.cumsum(m)
+        rows = np.repeat(starts[draw] - (ends - m), m) + np.arange(ends[-1])
+        replicates[b] = statistic(rows_sorted[rows])
+    return _percentile_interval(replicates, level)
+
+
+def two_level_bootstrap_ci(
+    matrix: np.ndarray | Sequence[Sequence[float]],
+    statistic: Callable[[np.ndarray], float] = np.mean,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(matrix)`` for a [seeds, problems] matrix, resampling
+    seeds and problems independently with replacement (crossed design: every seed decodes every problem;
+    the "pigeonhole" bootstrap of Owen 2007, Annals of Applied Statistics 1:386-411).
+
+    Use it for a pooled accuracy (``matrix`` of 0/1 correct) or a pooled paired difference (``matrix``
+    of ``correct_this - correct_reference`` in {-1, 0, 1}, same problem order in every row). It
+    estimates the spread of the grand mean over a new draw of training seeds and of problems, the
+    question "would another set of trained models, on other problems from the same source, show this
+    effect?", which the pooled intervals of :func:`cmh_paired` (seeds and problems fixed) do not answer.
+    For the mean, the bootstrap variance is exactly ``sum a_i^2 / S^2 + sum b_j^2 / P^2 + sum e_ij^2 / (S P)^2``
+    (a, b, e the seed, problem and residual effects of the matrix's two-way decomposition); under the
+    random-effects model ``y = mu + seed + problem + residual`` that is about
+    ``var_seed / S + var_problem / P + 3 var_residual / (S P)`` against the true
+    ``var_seed / S + var_problem / P + var_residual / (S P)``: it counts the residual three times
+    (conservative; McCullagh 2000, Bernoulli 6:285-301, shows no resampling scheme is exact for crossed
+    designs), it scales the seed part by ``1 - 1/S`` (20% short at 5 seeds) and it can only draw among
+    S seed values, so read it as approximate when the seeds disagree.
+    Deterministic given ``seed`` (each replicate draws S seed indices, then P problem indices).
+    """
+    _check_resampling(n_boot, level)
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or 0 in m.shape:
+        raise ValueError(f"matrix must be 2-D [seeds, problems] and non-empty, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("matrix has NaN or infinite entries")
+    seeds, problems = m.shape
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for b in range(n_boot):
+        rows, cols = rng.integers(0, seeds, seeds), rng.integers(0, problems, problems)
+        replicates[b] = statistic(m[np.ix_(rows, cols)])
+    return _percentile_interval(replicates, level)

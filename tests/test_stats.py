@@ -11,6 +11,8 @@ from mdlm_study.stats import (
     _mcnemar_p,
     auroc,
     bootstrap_ci,
+    cluster_bootstrap_ci,
+    clustered_proportion_ci,
     cmh_paired,
     count_holding,
     effect_ratio,
@@ -22,6 +24,7 @@ from mdlm_study.stats import (
     paired_noninferiority,
     paired_vs_reference,
     seed_heterogeneity,
+    two_level_bootstrap_ci,
     wilson_interval,
 )
 
@@ -582,3 +585,166 @@ def test_count_holding():
 def test_count_holding_bad_input(results, rule, match):
     with pytest.raises(ValueError, match=match):
         count_holding(results, rule=rule)
+
+
+# --- traces nested in problems ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 40, 263])
+def test_clustered_proportion_with_one_row_per_cluster_is_wilson(n):
+    for k in sorted({0, 1, n // 3, n // 2, n - 1, n} - {-1}):
+        successes = [True] * k + [False] * (n - k)
+        result = clustered_proportion_ci(successes, list(range(n)))
+        assert (result["low"], result["high"]) == pytest.approx(wilson_interval(k, n), rel=1e-12, abs=1e-15)
+        assert result["deff"] == pytest.approx(1.0) and result["clusters"] == n
+
+
+def test_clustered_proportion_with_perfectly_correlated_traces():
+    # 30 problems x 4 traces, 12 problems all right, 18 all wrong (p = 0.4): the cluster variance is
+    # p (1 - p) / (K - 1), so deff = (n - 1) / (K - 1) = 119 / 29 and n_eff = 120 * 29 / 119
+    successes = np.repeat([True] * 12 + [False] * 18, 4)
+    clusters = np.repeat(np.arange(30), 4)
+    result = clustered_proportion_ci(successes, clusters)
+    assert result["deff"] == pytest.approx(119 / 29)
+    n_eff = 120 * 29 / 119
+    assert result["n_eff"] == pytest.approx(n_eff)
+    assert (result["low"], result["high"]) == pytest.approx(wilson_interval(0.4 * n_eff, n_eff), rel=1e-12)
+    naive = wilson_interval(48, 120)
+    assert result["low"] < naive[0] and result["high"] > naive[1]
+
+
+def test_clustered_proportion_never_narrower_than_naive():
+    # every problem has exactly 2 of its 4 traces right: no between-problem spread, deff 0 -> 1
+    successes = np.tile([True, True, False, False], 25)
+    result = clustered_proportion_ci(successes, np.repeat(np.arange(25), 4))
+    assert result["deff"] == 1.0
+    assert (result["low"], result["high"]) == pytest.approx(wilson_interval(50, 100), rel=1e-12)
+
+
+def test_clustered_proportion_when_correlation_cannot_be_estimated():
+    # all wrong: one observation per problem (n_eff = K); one cluster: n_eff = 1
+    all_wrong = clustered_proportion_ci([False] * 40, np.repeat(np.arange(10), 4))
+    assert (all_wrong["n_eff"], all_wrong["low"]) == (10.0, 0.0)
+    assert all_wrong["high"] == pytest.approx(wilson_interval(0, 10)[1], rel=1e-12)
+    one = clustered_proportion_ci([True, False, True], ["p1"] * 3)
+    assert one["n_eff"] == 1.0 and one["clusters"] == 1
+
+
+def test_clustered_proportion_coverage_by_simulation():
+    # 2,000 samples of 100 problems x 4 traces; each problem's rate ~ Beta(0.6, 1.4): mean 0.3,
+    # within-problem correlation 1 / (0.6 + 1.4 + 1) = 1/3 (design effect 2)
+    rng = np.random.default_rng(7)
+    clusters = np.repeat(np.arange(100), 4)
+    covered, naive_covered = 0, 0
+    for _ in range(2000):
+        successes = rng.random(400) < np.repeat(rng.beta(0.6, 1.4, 100), 4)
+        result = clustered_proportion_ci(successes, clusters)
+        covered += result["low"] <= 0.3 <= result["high"]
+        low, high = wilson_interval(int(successes.sum()), 400)
+        naive_covered += low <= 0.3 <= high
+    assert 0.93 <= covered / 2000 <= 0.97
+    assert naive_covered / 2000 < 0.88
+
+
+@pytest.mark.parametrize(
+    "successes, clusters, kwargs, match",
+    [
+        ([True, False], [0], {}, "one label per row"),
+        ([True, 2], [0, 1], {}, r"successes .*\[2\]"),
+        ([], [], {}, "non-empty"),
+        ([True, False], [0, 1], {"level": 0.0}, "level"),
+    ],
+)
+def test_clustered_proportion_bad_input(successes, clusters, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        clustered_proportion_ci(successes, clusters, **kwargs)
+
+
+def test_cluster_bootstrap_with_one_row_per_cluster_is_the_row_bootstrap():
+    values = np.random.default_rng(3).normal(size=50)
+    assert cluster_bootstrap_ci(values, np.arange(50), n_boot=300, seed=4) == bootstrap_ci(np.mean, values, n_boot=300, seed=4)
+
+
+def test_cluster_bootstrap_of_identical_traces_is_the_bootstrap_of_problems():
+    per_problem = np.random.default_rng(8).random(40)
+    values, clusters = np.repeat(per_problem, 3), np.repeat(np.arange(40), 3)
+    low, high = cluster_bootstrap_ci(values, clusters, n_boot=400, seed=2)
+    assert (low, high) == pytest.approx(bootstrap_ci(np.mean, per_problem, n_boot=400, seed=2), rel=1e-12)
+    row_low, row_high = bootstrap_ci(np.mean, values, n_boot=400, seed=2)
+    assert high - low > 1.4 * (row_high - row_low)  # about sqrt(3) wider than treating traces as problems
+
+
+def test_cluster_bootstrap_agrees_with_the_closed_form_and_ignores_row_order():
+    rng = np.random.default_rng(12)
+    clusters = np.repeat(np.arange(300), rng.integers(1, 6, 300))
+    successes = rng.random(clusters.size) < rng.beta(1, 1.5, 300)[clusters]
+    boot = cluster_bootstrap_ci(successes, clusters, n_boot=2000, seed=0)
+    closed = clustered_proportion_ci(successes, clusters)
+    assert boot == pytest.approx((closed["low"], closed["high"]), abs=0.01)
+    order = rng.permutation(clusters.size)
+    assert cluster_bootstrap_ci(successes[order], clusters[order], n_boot=2000, seed=0) == pytest.approx(boot, abs=1e-12)
+
+
+def test_cluster_bootstrap_other_statistics_and_determinism():
+    values, clusters = [1.0, 2.0, 2.0, 9.0, 3.0], ["a", "a", "b", "c", "c"]
+    first = cluster_bootstrap_ci(values, clusters, np.median, n_boot=200, seed=1)
+    assert first == cluster_bootstrap_ci(values, clusters, np.median, n_boot=200, seed=1)
+    assert 1.0 <= first[0] <= first[1] <= 9.0
+    assert cluster_bootstrap_ci([0.5] * 6, [0, 0, 1, 1, 2, 2], n_boot=50) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    "values, clusters, kwargs, match",
+    [([1.0, 2.0], [0, 1], {"n_boot": 0}, "n_boot"), ([1.0, 2.0], [0, 1], {"level": 2}, "level"), ([1.0, 2.0], [0], {}, "one label per row"), ([[1.0]], [[0]], {}, "1-D")],
+)
+def test_cluster_bootstrap_bad_input(values, clusters, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cluster_bootstrap_ci(values, clusters, **kwargs)
+
+
+# --- seeds x problems ------------------------------------------------------------------------------
+
+
+def test_two_level_bootstrap_width_matches_its_variance_formula():
+    # additive matrix: seed effects, problem effects, residual. The bootstrap variance of the grand mean
+    # is sum a_i^2 / S^2 + sum b_j^2 / P^2 + sum e_ij^2 / (S P)^2 with a, b, e the observed effects.
+    rng = np.random.default_rng(21)
+    seeds, problems = 8, 400
+    m = 0.6 + rng.normal(0, 0.05, (seeds, 1)) + rng.normal(0, 0.3, (1, problems)) + rng.normal(0, 0.4, (seeds, problems))
+    a = m.mean(axis=1) - m.mean()
+    b = m.mean(axis=0) - m.mean()
+    e = m - m.mean(axis=1, keepdims=True) - m.mean(axis=0, keepdims=True) + m.mean()
+    variance = (a**2).sum() / seeds**2 + (b**2).sum() / problems**2 + (e**2).sum() / (seeds * problems) ** 2
+    low, high = two_level_bootstrap_ci(m, n_boot=4000, seed=1)
+    assert high - low == pytest.approx(2 * Z * math.sqrt(variance), rel=0.08)
+    assert low < m.mean() < high
+
+
+def test_two_level_bootstrap_widens_when_seeds_disagree():
+    rng = np.random.default_rng(4)
+    correct = rng.random((5, 300)) < 0.6
+    shifted = correct | (rng.random((5, 300)) < np.array([0.0, 0.0, 0.1, 0.2, 0.3])[:, None])
+    pooled_only = bootstrap_ci(np.mean, shifted.mean(axis=0), n_boot=1000, seed=0)  # problems resampled only
+    low, high = two_level_bootstrap_ci(shifted, n_boot=1000, seed=0)
+    assert high - low > 1.5 * (pooled_only[1] - pooled_only[0])
+
+
+def test_two_level_bootstrap_limits_and_determinism():
+    assert two_level_bootstrap_ci(np.full((3, 10), 0.25), n_boot=50) == (0.25, 0.25)
+    m = np.random.default_rng(0).random((4, 30))
+    assert two_level_bootstrap_ci(m, n_boot=100, seed=3) == two_level_bootstrap_ci(m, n_boot=100, seed=3)
+    # one seed: only problems are resampled, the ordinary bootstrap of that row up to resampling noise
+    row = m[:1]
+    assert two_level_bootstrap_ci(row, n_boot=3000, seed=5) == pytest.approx(bootstrap_ci(np.mean, row[0], n_boot=3000, seed=6), abs=0.02)
+    # a paired difference: pass correct_this - correct_reference
+    ref, this = np.ones((2, 20)), np.zeros((2, 20))
+    assert two_level_bootstrap_ci(this - ref, n_boot=20) == (-1.0, -1.0)
+
+
+@pytest.mark.parametrize(
+    "matrix, kwargs, match",
+    [([1.0, 2.0], {}, r"2-D \[seeds, problems\]"), (np.zeros((0, 3)), {}, "non-empty"), ([[1.0, np.nan]], {}, "NaN"), ([[1.0]], {"n_boot": -1}, "n_boot"), ([[1.0]], {"level": 1}, "level")],
+)
+def test_two_level_bootstrap_bad_input(matrix, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        two_level_bootstrap_ci(matrix, **kwargs)
