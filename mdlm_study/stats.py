@@ -1,13 +1,25 @@
-"""Small statistics helpers for the study's tables: Wilson intervals, percentile bootstrap, AUROC,
-the exact McNemar test for paired decodings.
+"""Statistics for the study's tables and claims.
 
-Everything is numpy-only and deterministic: the bootstrap takes an explicit ``seed``.
+Single proportions: :func:`wilson_interval`, :func:`clustered_proportion_ci` (traces nested in problems).
+Paired decodings (two rules on the same problems): :func:`mcnemar_exact`, :func:`paired_vs_reference`,
+:func:`paired_difference_ci` (Tango's score interval), :func:`paired_equivalence` and
+:func:`paired_noninferiority` (score-based TOST / one-sided test against a margin).
+Across seeds (the same problems decoded by independently trained models): :func:`cmh_paired`
+(stratified McNemar and the Mantel-Haenszel difference), :func:`seed_heterogeneity` (Cochran's Q, I²),
+:func:`count_holding`. Resampling: :func:`bootstrap_ci`, :func:`cluster_bootstrap_ci` (whole problems),
+:func:`two_level_bootstrap_ci` (seeds and problems, crossed). Against the paper: :func:`interval_vs_range`,
+:func:`effect_ratio`. Also :func:`auroc`.
+
+Everything is numpy and the standard library, exact where a closed form exists, and deterministic: each
+resampling function takes an explicit ``seed``. Differences are in fraction units (0.034 = 3.4 points),
+always "second argument minus first" (this minus reference).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 
 import numpy as np
 
@@ -94,9 +106,21 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"need two 1-D sequences of the same length, got shapes {a.shape} and {b.shape}")
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    return {"only_a": only_a, "only_b": only_b, "p_value": _mcnemar_p(only_a, only_b)}
+
+
+def _mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value: ``2 P(X <= min(only_a, only_b))``, X ~ Binomial(only_a + only_b, 1/2),
+    capped at 1 (1.0 with no discordant pair). The binomial coefficients are exact integers, built one
+    from the previous (C(n, i + 1) = C(n, i) (n - i) / (i + 1)), so thousands of discordant pairs stay fast."""
     n, k = only_a + only_b, min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 0.5
-    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, 2 * tail)}
+    if n == 0:
+        return 1.0
+    total, term = 0, 1
+    for i in range(k + 1):
+        total += term
+        term = term * (n - i) // (i + 1)
+    return min(1.0, 2 * (total / 2**n))
 
 
 def paired_vs_reference(reference: Sequence[bool], this: Sequence[bool]) -> dict:
@@ -104,3 +128,561 @@ def paired_vs_reference(reference: Sequence[bool], this: Sequence[bool]) -> dict
     benchmarks record it: ``only_reference`` / ``only_this`` count the problems only one gets right."""
     test = mcnemar_exact(reference, this)
     return {"only_reference": test["only_a"], "only_this": test["only_b"], "p_value": test["p_value"]}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shared helpers: normal and chi-square tails, input checks.
+
+_NORMAL = NormalDist()
+
+
+def _z(level: float, name: str = "level") -> float:
+    """Two-sided normal quantile ``z`` with ``P(|Z| <= z) = level`` (1.95996... at 0.95)."""
+    if not 0 < level < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {level}")
+    return _NORMAL.inv_cdf((1 + level) / 2)
+
+
+def _normal_sf(x: float) -> float:
+    """``P(Z > x)`` for a standard normal Z, exact in the tails (via erfc); x may be +-inf."""
+    return 0.5 * math.erfc(x / math.sqrt(2))
+
+
+def _chi2_sf(x: float, df: int) -> float:
+    """``P(X > x)`` for X ~ chi-square with a positive integer ``df``: the closed forms of the regularised
+    upper incomplete gamma function (Abramowitz & Stegun 26.4.4 for odd df, 26.4.5 for even df)."""
+    if x <= 0:
+        return 1.0
+    if df % 2 == 0:  # exp(-x/2) sum_{r < df/2} (x/2)^r / r!
+        term, total = 1.0, 1.0
+        for r in range(1, df // 2):
+            term *= x / 2 / r
+            total += term
+        return float(min(1.0, math.exp(-x / 2) * total))
+    # erfc(sqrt(x/2)) + 2 phi(sqrt x) sum_{r=1}^{(df-1)/2} x^{r-1/2} / (1 3 5 ... (2r-1))
+    term, total = math.sqrt(x), 0.0
+    for r in range(1, (df + 1) // 2):
+        total += term
+        term *= x / (2 * r + 1)
+    return float(min(1.0, math.erfc(math.sqrt(x / 2)) + 2 * math.exp(-x / 2) / math.sqrt(2 * math.pi) * total))
+
+
+def _binary(values: Sequence[bool], name: str) -> np.ndarray:
+    """A non-empty 1-D vector of 0/1 or False/True as a bool array; anything else raises, naming ``name``."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of booleans, got shape {arr.shape}")
+    if arr.dtype != bool:
+        if not np.issubdtype(arr.dtype, np.number) or not np.isin(arr, (0, 1)).all():
+            bad = arr[~np.isin(arr, (0, 1))][:3] if np.issubdtype(arr.dtype, np.number) else arr[:3]
+            raise ValueError(f"{name} must hold only booleans or 0/1, got {bad.tolist()}")
+    return arr.astype(bool)
+
+
+def _paired_counts(first: Sequence[bool], second: Sequence[bool], names: tuple[str, str]) -> tuple[int, int, int]:
+    """``(n, only_first, only_second)`` of two paired 0/1 vectors of the same length."""
+    a, b = _binary(first, names[0]), _binary(second, names[1])
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same length, got {a.size} and {b.size}")
+    return a.size, int((a & ~b).sum()), int((~a & b).sum())
+
+
+def _check_counts(n: int, only_a: int, only_b: int) -> None:
+    for name, value in (("n", n), ("only_a", only_a), ("only_b", only_b)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"{name} must be an integer count, got {value!r}")
+    if n < 1 or only_a < 0 or only_b < 0 or only_a + only_b > n:
+        raise ValueError(f"need n >= 1 and 0 <= only_a, only_b with only_a + only_b <= n, got n={n}, only_a={only_a}, only_b={only_b}")
+
+
+def _percentile_interval(replicates: np.ndarray, level: float) -> tuple[float, float]:
+    alpha = (1 - level) / 2
+    low, high = np.quantile(replicates, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def _check_resampling(n_boot: int, level: float) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 1:
+        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    _z(level)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paired proportions: Tango's score statistic, interval and equivalence tests.
+
+
+def _tango_statistic(delta0: np.ndarray | float, n: int, only_a: int, only_b: int) -> np.ndarray:
+    """Tango's (1998) score statistic for H0: ``p_b - p_a = delta0`` on a paired table, vectorised over delta0.
+
+    The statistic is ``(only_b - only_a - n delta0) / sqrt(n (2 q + delta0 (1 - delta0)))``: the numerator
+    has variance ``n (p_only_a + p_only_b - delta0^2)`` and ``p_only_b = p_only_a + delta0`` under H0, with
+    q the restricted maximum-likelihood estimate of p_only_a, ``q = (sqrt(B^2 - 4AC) - B) / (2A)`` with
+    ``A = 2n``, ``B = -only_a - only_b + (2n - only_b + only_a) delta0``, ``C = -only_a delta0 (1 - delta0)``.
+    It decreases in delta0, is 0 at the observed difference and equals the uncorrected McNemar statistic
+    ``(only_b - only_a) / sqrt(only_a + only_b)`` at delta0 = 0.
+    """
+    d = np.asarray(delta0, dtype=np.float64)
+    a = 2.0 * n
+    b = -only_a - only_b + (2.0 * n - only_b + only_a) * d
+    c = -only_a * d * (1 - d)
+    root = np.sqrt(np.maximum(b * b - 4 * a * c, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # the same root, written without cancellation for either sign of B (np.where drops the other form)
+        q = np.where(b <= 0, (root - b) / (2 * a), -2 * c / (b + root))
+        variance = np.maximum(n * (2 * q + d * (1 - d)), 0.0)
+        numerator = only_b - only_a - n * d
+        return np.where(numerator == 0, 0.0, numerator / np.sqrt(variance))
+
+
+def _tango_bounds(n: int, only_a: int, only_b: int, z: float) -> tuple[float, float]:
+    """The score interval ``{delta0 : |T(delta0)| <= z}``: both roots of ``T(delta0) = +-z`` by bisection
+    (80 halvings of [-1, estimate] and [estimate, 1], far below double precision). A bound is -1 or 1 only
+    when the estimate is (every problem discordant one way)."""
+    estimate = (only_b - only_a) / n
+    low, high = np.array([-1.0, estimate]), np.array([estimate, 1.0])
+    target = np.array([z, -z])
+    for _ in range(80):
+        mid = (low + high) / 2
+        right = _tango_statistic(mid, n, only_a, only_b) > target  # T decreases: the root is right of mid
+        low, high = np.where(right, mid, low), np.where(right, high, mid)
+    bounds = (low + high) / 2
+    return float(min(bounds[0], estimate)), float(max(bounds[1], estimate))
+
+
+def paired_difference_ci_from_counts(n: int, only_a: int, only_b: int, *, level: float = 0.95) -> dict:
+    """:func:`paired_difference_ci` from the counts: ``n`` problems, ``only_a`` right only under decoding a,
+    ``only_b`` right only under b (the rest are right or wrong under both, and do not matter)."""
+    _check_counts(n, only_a, only_b)
+    low, high = _tango_bounds(n, only_a, only_b, _z(level))
+    return {
+        "difference": (only_b - only_a) / n,
+        "low": low,
+        "high": high,
+        "level": level,
+        "n": n,
+        "only_a": only_a,
+        "only_b": only_b,
+        "p_value": _mcnemar_p(only_a, only_b),
+        "method": "tango",
+    }
+
+
+def paired_difference_ci(correct_a: Sequence[bool], correct_b: Sequence[bool], *, level: float = 0.95) -> dict:
+    """Difference of two paired accuracies, ``mean(correct_b) - mean(correct_a) = (only_b - only_a) / n``,
+    with Tango's score interval (Tango 1998, Statistics in Medicine 17:891-908).
+
+    The interval is every ``delta0`` the score test of H0: difference = delta0 does not reject at
+    ``1 - level`` (:func:`_tango_statistic`): it uses the variance of ``only_b - only_a`` under each
+    delta0 (restricted maximum likelihood), not the observed one, so it stays inside [-1, 1], is
+    sensible with few or no discordant problems (with none it is ``+-z^2 / (n + z^2)``, not a
+    zero-width Wald interval), and it is the interval whose test the equivalence and non-inferiority
+    tests (:func:`paired_equivalence`) invert, so a claim and its interval never disagree. Fagerland,
+    Lydersen & Laake (2014, Statistics in Medicine 33:2850-2875) recommend it, with Newcombe's (1998)
+    method 10, among the paired intervals for coverage close to nominal; Newcombe's has no matching test.
+
+    Returns ``difference``, ``low``, ``high``, ``level``, ``n``, ``only_a``, ``only_b``, ``method``
+    ("tango") and ``p_value``: the exact McNemar p-value (:func:`mcnemar_exact`, the test the benchmarks
+    record). The interval excludes 0 exactly when the uncorrected asymptotic McNemar test rejects, which
+    is slightly less conservative than the exact test: at the edge the two can disagree.
+    """
+    n, only_a, only_b = _paired_counts(correct_a, correct_b, ("correct_a", "correct_b"))
+    return paired_difference_ci_from_counts(n, only_a, only_b, level=level)
+
+
+def _margin_tests(correct_reference, correct_this, margin: float, level: float) -> tuple[int, int, int, float, float]:
+    if not 0.5 < level < 1:
+        raise ValueError(f"level must be in (0.5, 1) (the test's 1 - alpha), got {level}")
+    if not 0 < margin < 1:
+        raise ValueError(f"margin must be in (0, 1) (fraction units: 0.02 is 2 points), got {margin}")
+    n, only_ref, only_this = _paired_counts(correct_reference, correct_this, ("correct_reference", "correct_this"))
+    t_low, t_high = _tango_statistic(np.array([-margin, margin]), n, only_ref, only_this)
+    return n, only_ref, only_this, _normal_sf(float(t_low)), _normal_sf(-float(t_high))
+
+
+def paired_equivalence(correct_reference: Sequence[bool], correct_this: Sequence[bool], *, margin: float, level: float = 0.95) -> dict:
+    """Two one-sided tests (Schuirmann 1987, TOST) that this decoding is within ``+-margin`` of the
+    reference on the same problems, with Tango's (1998) score statistic (the paired-design equivalence
+    test of that paper; Nam 1997, Biometrics 53:1422-1430, gives the same statistic).
+
+    ``difference = mean(correct_this) - mean(correct_reference)``, delta its expectation. The tests are
+    H0-: delta <= -margin against delta > -margin (``p_lower = P(Z >= T(-margin))``) and
+    H0+: delta >= margin against delta < margin (``p_upper = P(Z <= T(margin))``), T the score statistic
+    of :func:`_tango_statistic` (variance under each null by restricted maximum likelihood, so it holds
+    up with few discordant problems where the observed paired variance
+    ``((only_ref + only_this) / n - difference^2) / n`` does not). ``level`` is the tests' ``1 - alpha``:
+    ``equivalent`` when ``p_value = max(p_lower, p_upper) < alpha``, which happens exactly when the
+    ``1 - 2 alpha`` score interval (``low``, ``high``; 90% at the default) lies inside
+    (-margin, margin). ``noninferior`` (``p_lower < alpha``, the one-sided claim "keeps accuracy", lower
+    margin only) is :func:`paired_noninferiority`, reported here too.
+
+    Returns ``difference``, ``low``, ``high``, ``ci_level`` (1 - 2 alpha), ``margin``, ``alpha``,
+    ``p_lower``, ``p_upper``, ``p_value``, ``equivalent``, ``noninferior``, ``n``, ``only_reference``,
+    ``only_this``.
+    """
+    n, only_ref, only_this, p_lower, p_upper = _margin_tests(correct_reference, correct_this, margin, level)
+    alpha = round(1 - level, 12)  # 0.05, not 0.050000000000000044
+    low, high = _tango_bounds(n, only_ref, only_this, _z(1 - 2 * alpha))
+    return {
+        "difference": (only_this - only_ref) / n,
+        "low": low,
+        "high": high,
+        "ci_level": 1 - 2 * alpha,
+        "margin": margin,
+        "alpha": alpha,
+        "p_lower": p_lower,
+        "p_upper": p_upper,
+        "p_value": max(p_lower, p_upper),
+        "equivalent": bool(max(p_lower, p_upper) < alpha),
+        "noninferior": bool(p_lower < alpha),
+        "n": n,
+        "only_reference": only_ref,
+        "only_this": only_this,
+    }
+
+
+def paired_noninferiority(correct_reference: Sequence[bool], correct_this: Sequence[bool], *, margin: float, level: float = 0.95) -> dict:
+    """One-sided score test that this decoding loses less than ``margin`` against the reference on the
+    same problems: H0: delta <= -margin against delta > -margin, delta the expected
+    ``mean(correct_this) - mean(correct_reference)`` (Tango 1998; Nam 1997). The usual form of a
+    "keeps accuracy" claim; :func:`paired_equivalence` is its two-sided version.
+
+    ``p_value = P(Z >= T(-margin))`` with Tango's score statistic T; ``noninferior`` when it is below
+    ``alpha = 1 - level``, exactly when ``low``, the one-sided ``level`` lower confidence bound (the lower
+    end of the ``1 - 2 alpha`` two-sided score interval), is above ``-margin``.
+
+    Returns ``difference``, ``low``, ``margin``, ``alpha``, ``p_value``, ``noninferior``, ``n``,
+    ``only_reference``, ``only_this``.
+    """
+    n, only_ref, only_this, p_lower, _ = _margin_tests(correct_reference, correct_this, margin, level)
+    alpha = round(1 - level, 12)
+    return {
+        "difference": (only_this - only_ref) / n,
+        "low": _tango_bounds(n, only_ref, only_this, _z(1 - 2 * alpha))[0],
+        "margin": margin,
+        "alpha": alpha,
+        "p_value": p_lower,
+        "noninferior": bool(p_lower < alpha),
+        "n": n,
+        "only_reference": only_ref,
+        "only_this": only_this,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Our interval against the paper's number.
+
+
+def _finite(**values: float) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+
+
+def interval_vs_range(low: float, high: float, paper_low: float, paper_high: float) -> dict:
+    """Where our interval ``[low, high]`` sits against a published value (``paper_low == paper_high``)
+    or range ``[paper_low, paper_high]`` (closed intervals, same units).
+
+    ``relation`` is "inside" when the two overlap (our interval contains the paper's value, or shares
+    part of its range: the data do not contradict the paper), "below" when ``high < paper_low`` and
+    "above" when ``low > paper_high``. ``gap`` is the distance between them (0 when inside; otherwise
+    ``paper_low - high`` or ``low - paper_high``, positive), ``covers_paper`` whether our interval holds
+    the whole published range.
+    """
+    _finite(low=low, high=high, paper_low=paper_low, paper_high=paper_high)
+    if low > high:
+        raise ValueError(f"need low <= high, got low={low}, high={high}")
+    if paper_low > paper_high:
+        raise ValueError(f"need paper_low <= paper_high, got paper_low={paper_low}, paper_high={paper_high}")
+    if high < paper_low:
+        relation, gap = "below", paper_low - high
+    elif low > paper_high:
+        relation, gap = "above", low - paper_high
+    else:
+        relation, gap = "inside", 0.0
+    return {"relation": relation, "gap": float(gap), "covers_paper": bool(low <= paper_low and paper_high <= high)}
+
+
+def effect_ratio(ours: float, ours_low: float, ours_high: float, paper: float) -> dict:
+    """Our effect as a fraction of the paper's: ``ratio = ours / paper`` with bounds ``ours_low / paper``
+    and ``ours_high / paper`` (the paper's number taken as exact, so the ratio interval is our interval
+    rescaled; dividing by a negative ``paper`` swaps the ends). 1 means the paper's size, 0 no effect, a
+    negative ratio the opposite direction.
+
+    ``direction`` is "same" when the whole ratio interval is above 0, "opposite" when it is below 0 and
+    "unclear" when it contains 0. ``paper == 0`` raises: no ratio to a zero effect exists (compare the
+    intervals with :func:`interval_vs_range` instead).
+    """
+    _finite(ours=ours, ours_low=ours_low, ours_high=ours_high, paper=paper)
+    if not ours_low <= ours <= ours_high:
+        raise ValueError(f"need ours_low <= ours <= ours_high, got {ours_low}, {ours}, {ours_high}")
+    if paper == 0:
+        raise ValueError("paper is 0: a ratio to a zero effect is undefined")
+    ends = sorted((ours_low / paper, ours_high / paper))
+    direction = "same" if ends[0] > 0 else "opposite" if ends[1] < 0 else "unclear"
+    return {"ratio": ours / paper, "low": ends[0], "high": ends[1], "direction": direction}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Across seeds: the same problems decoded by several independently trained models.
+
+
+def _strata_counts(strata) -> list[tuple[int, int, int]]:
+    """``[(n, only_reference, only_this)]`` of each (correct_reference, correct_this) stratum."""
+    strata = list(strata)
+    if not strata:
+        raise ValueError("strata is empty: need at least one (correct_reference, correct_this) pair")
+    counts = []
+    for i, stratum in enumerate(strata):
+        if not isinstance(stratum, tuple | list) or len(stratum) != 2:
+            raise ValueError(f"strata[{i}] must be a (correct_reference, correct_this) pair")
+        counts.append(_paired_counts(*stratum, names=(f"strata[{i}] correct_reference", f"strata[{i}] correct_this")))
+    return counts
+
+
+def cmh_paired(strata: Sequence[tuple[Sequence[bool], Sequence[bool]]], *, level: float = 0.95) -> dict:
+    """Cochran-Mantel-Haenszel analysis of paired decodings stratified by seed: each stratum is
+    ``(correct_reference, correct_this)`` for one seed's model (the same problems, or not).
+
+    Test. In the CMH test (Cochran 1954; Mantel & Haenszel 1959) every matched pair is its own 2x2
+    stratum (decoding x correct), so it reduces to McNemar's test on the discordant counts summed over
+    seeds, B = sum only_reference and C = sum only_this (the stratified McNemar; grouping the pairs by
+    seed changes nothing): ``chi2 = max(|C - B| - 1, 0)^2 / (B + C)`` with the continuity correction,
+    ``p_chi2`` its chi-square(1) tail, and ``p_exact`` the exact conditional test: given B + C, each
+    discordant pair is equally likely either way under H0, so B ~ Binomial(B + C, 1/2)
+    (:func:`mcnemar_exact` on the pooled counts).
+
+    Estimate. ``difference`` is the Mantel-Haenszel risk difference with the pairs as strata (each has
+    weight 1/2), which is the pooled ``(C - B) / N``, N the number of pairs: each seed weighs by its
+    problems, and it is the estimate the CMH test is the score test of (a mean of per-seed differences
+    with per-seed variances would weigh seeds by their noise, not their size, and matches no test here).
+    ``se`` is Sato's (1989, Biometrics 45:1323-1324) variance of that estimator, which for matched pairs
+    is the paired variance ``((B + C) / N - difference^2) / N``; ``low``/``high`` are Tango's score
+    interval on the pooled counts (:func:`paired_difference_ci`), whose test at 0 is the uncorrected
+    CMH statistic. This treats the seeds as fixed and the pairs as independent: problems shared by the
+    seeds make it too narrow for a claim about new seeds or new problems; use
+    :func:`two_level_bootstrap_ci` for that and :func:`seed_heterogeneity` to see whether seeds disagree.
+
+    Returns ``strata``, ``n``, ``only_reference``, ``only_this``, ``difference``, ``se``, ``low``,
+    ``high``, ``level``, ``chi2``, ``p_chi2``, ``p_exact``, and ``per_seed``: one
+    :func:`paired_difference_ci` result per stratum (``only_a`` = reference, ``only_b`` = this,
+    ``p_value`` the seed's exact McNemar p).
+    """
+    counts = _strata_counts(strata)
+    z = _z(level)
+    n = sum(c[0] for c in counts)
+    only_ref, only_this = sum(c[1] for c in counts), sum(c[2] for c in counts)
+    difference = (only_this - only_ref) / n
+    discordant = only_ref + only_this
+    chi2 = max(abs(only_this - only_ref) - 1, 0) ** 2 / discordant if discordant else 0.0
+    low, high = _tango_bounds(n, only_ref, only_this, z)
+    return {
+        "strata": len(counts),
+        "n": n,
+        "only_reference": only_ref,
+        "only_this": only_this,
+        "difference": difference,
+        "se": math.sqrt(max(discordant / n - difference**2, 0.0) / n),
+        "low": low,
+        "high": high,
+        "level": level,
+        "chi2": chi2,
+        "p_chi2": _chi2_sf(chi2, 1),
+        "p_exact": _mcnemar_p(only_ref, only_this),
+        "per_seed": [paired_difference_ci_from_counts(*c, level=level) for c in counts],
+    }
+
+
+def seed_heterogeneity(strata: Sequence[tuple[Sequence[bool], Sequence[bool]]]) -> dict:
+    """Do the seeds agree on the paired difference (this minus reference)? Cochran's (1954) Q and
+    Higgins & Thompson's (2002) I² over the per-seed differences d_s.
+
+    ``q = sum w_s (d_s - pooled)^2`` with inverse-variance weights ``w_s = 1 / v_s``, v_s the seed's
+    paired variance ``((only_ref + only_this) / n - d_s^2) / n`` (Sato's, as in :func:`cmh_paired`), and
+    ``pooled = sum w_s d_s / sum w_s``; ``p_value`` is Q's chi-square(S - 1) tail, ``i2 = max(0, (Q - df) / Q)``
+    the share of the spread beyond sampling noise, ``tau2`` DerSimonian & Laird's (1986) between-seed
+    variance ``max(0, (Q - df) / (sum w - sum w^2 / sum w))``. A seed whose variance would be 0 (no
+    discordant problem, or all discordant one way) gets 1/2 added to each of its four cells (Haldane's
+    correction) so it keeps a finite weight. Seeds decoded on the same problems have positively
+    correlated differences, which makes Q conservative: it under-reports disagreement, never invents it.
+
+    Returns ``differences``, ``variances`` (lists, one per seed), ``pooled``, ``q``, ``df``, ``p_value``,
+    ``i2``, ``tau2``. Needs at least two strata.
+    """
+    counts = np.array(_strata_counts(strata), dtype=np.float64)
+    if len(counts) < 2:
+        raise ValueError(f"seed_heterogeneity needs at least 2 strata, got {len(counts)}")
+    n, only_ref, only_this = counts.T
+    d = (only_this - only_ref) / n
+    v = ((only_ref + only_this) / n - d**2) / n
+    fix = v <= 0  # Haldane: 1/2 more in each of the four cells of such a seed's table
+    n, only_ref, only_this = n + 2 * fix, only_ref + 0.5 * fix, only_this + 0.5 * fix
+    d = (only_this - only_ref) / n
+    v = ((only_ref + only_this) / n - d**2) / n
+    w = 1 / v
+    pooled = float((w * d).sum() / w.sum())
+    q = float((w * (d - pooled) ** 2).sum())
+    df = len(d) - 1
+    return {
+        "differences": d.tolist(),
+        "variances": v.tolist(),
+        "pooled": pooled,
+        "q": q,
+        "df": df,
+        "p_value": _chi2_sf(q, df),
+        "i2": max(0.0, (q - df) / q) if q > 0 else 0.0,
+        "tau2": max(0.0, (q - df) / float(w.sum() - (w**2).sum() / w.sum())),
+    }
+
+
+def count_holding(per_seed_results: Sequence[dict], *, rule: Callable[[dict], bool]) -> dict:
+    """In how many strata does an effect hold? ``rule`` maps one stratum's result (e.g. an entry of
+    ``cmh_paired(...)["per_seed"]``) to True or False, for example
+    ``lambda r: r["difference"] < 0 and r["p_value"] < 0.05``.
+
+    Returns ``holding`` (how many), ``total`` and ``which`` (their indices). Raises when there is no
+    stratum, when ``rule`` is not callable, fails on a result (e.g. a missing key), or returns anything
+    but a boolean (a number or None would be counted silently by truthiness).
+    """
+    results = list(per_seed_results)
+    if not callable(rule):
+        raise ValueError(f"rule must be a callable returning a bool, got {rule!r}")
+    if not results:
+        raise ValueError("per_seed_results is empty: no stratum to count")
+    which = []
+    for i, result in enumerate(results):
+        try:
+            verdict = rule(result)
+        except (KeyError, IndexError, TypeError) as err:
+            raise ValueError(f"rule failed on per_seed_results[{i}]: {type(err).__name__}: {err}") from err
+        if not isinstance(verdict, bool | np.bool_):
+            raise ValueError(f"rule must return a bool, got {verdict!r} on per_seed_results[{i}]")
+        if verdict:
+            which.append(i)
+    return {"holding": len(which), "total": len(results), "which": which}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Traces nested in problems; seeds crossed with problems.
+
+
+def _clusters(values: Sequence[float], clusters: Sequence, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values as float array, cluster index 0..K-1 per row), both 1-D and the same length."""
+    v, labels = np.asarray(values), np.asarray(clusters)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence, got shape {v.shape}")
+    if labels.shape != v.shape:
+        raise ValueError(f"clusters must give one label per row of {name}: shapes {labels.shape} and {v.shape}")
+    _, index = np.unique(labels, return_inverse=True)
+    return v, index.reshape(-1)
+
+
+def clustered_proportion_ci(successes: Sequence[bool], clusters: Sequence, *, level: float = 0.95) -> dict:
+    """A proportion of rows (e.g. posterior traces fully correct) when rows come in clusters (the traces
+    of one problem): the Wilson interval at the design-effect-adjusted sample size (Kish 1965; Korn &
+    Graubard 1998, Survey Methodology 24:193-201).
+
+    With p = successes / n, K clusters of m_k rows and y_k successes, the cluster-robust (ratio
+    estimator) variance ``V = K / (K - 1) sum_k (y_k - p m_k)^2 / n^2`` is compared with the binomial
+    one ``p (1 - p) / (n - 1)`` (both with their small-sample factor, so clusters of one row give a
+    design effect of exactly 1): ``deff = max(1, V / (p (1 - p) / (n - 1)))`` and the interval is
+    :func:`wilson_interval` with ``n_eff = n / deff`` rows and ``p n_eff`` successes. Chosen over a
+    cluster bootstrap for proportions because it is closed-form, deterministic and keeps Wilson's good
+    behaviour near 0 and 1, where percentile bootstraps collapse (all problems wrong gives [0, 0]).
+    When the data cannot estimate the correlation (one cluster, or p = 0 or 1) it takes the worst
+    case, one observation per cluster (``n_eff = K``); deff below 1 (negative correlation, noise for
+    traces of one problem) is taken as 1, so the interval is never narrower than the naive Wilson one.
+
+    Returns ``estimate``, ``low``, ``high``, ``level``, ``n``, ``clusters``, ``deff``, ``n_eff``.
+    """
+    y = _binary(successes, "successes").astype(np.float64)
+    _, index = _clusters(y, clusters, "successes")
+    n, k = y.size, int(index.max()) + 1
+    p = float(y.mean())
+    if k == 1 or p in (0.0, 1.0):
+        n_eff = float(k)
+    else:
+        y_k, m_k = np.bincount(index, weights=y, minlength=k), np.bincount(index, minlength=k)
+        v_cluster = k / (k - 1) * float(((y_k - p * m_k) ** 2).sum()) / n**2
+        n_eff = n / max(1.0, v_cluster / (p * (1 - p) / (n - 1)))
+    low, high = wilson_interval(p * n_eff, n_eff, z=_z(level))
+    return {"estimate": p, "low": low, "high": high, "level": level, "n": n, "clusters": k, "deff": n / n_eff, "n_eff": n_eff}
+
+
+def cluster_bootstrap_ci(
+    values: Sequence[float],
+    clusters: Sequence,
+    statistic: Callable[[np.ndarray], float] = np.mean,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(values)`` that resamples whole clusters (problems)
+    with replacement, keeping each cluster's rows (traces) together (the cluster bootstrap: Davison &
+    Hinkley 1997, section 3.8; Field & Welsh 2007, JRSS B 69:369-390).
+
+    Rows of one problem are correlated, so resampling rows would treat n traces as n independent
+    problems and give too narrow an interval; resampling problems keeps the correlation inside each
+    draw. Each replicate draws K cluster indices (K the number of clusters) and applies ``statistic``
+    to the rows of the drawn clusters, in the order drawn. With one row per cluster it is exactly
+    :func:`bootstrap_ci` on ``values`` (same draws for the same ``seed``). For a plain proportion prefer
+    :func:`clustered_proportion_ci` (closed form, sound at 0 and 1). Deterministic given ``seed``.
+    """
+    _check_resampling(n_boot, level)
+    v, index = _clusters(values, clusters, "values")
+    v = v.astype(np.float64)
+    order = np.argsort(index, kind="stable")
+    sizes = np.bincount(index)
+    starts = np.cumsum(sizes) - sizes
+    rows_sorted = v[order]
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for b in range(n_boot):
+        draw = rng.integers(0, sizes.size, sizes.size)
+        m = sizes[draw]
+        ends = np.cumsum(m)
+        rows = np.repeat(starts[draw] - (ends - m), m) + np.arange(ends[-1])
+        replicates[b] = statistic(rows_sorted[rows])
+    return _percentile_interval(replicates, level)
+
+
+def two_level_bootstrap_ci(
+    matrix: np.ndarray | Sequence[Sequence[float]],
+    statistic: Callable[[np.ndarray], float] = np.mean,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(matrix)`` for a [seeds, problems] matrix, resampling
+    seeds and problems independently with replacement (crossed design: every seed decodes every problem;
+    the "pigeonhole" bootstrap of Owen 2007, Annals of Applied Statistics 1:386-411).
+
+    Use it for a pooled accuracy (``matrix`` of 0/1 correct) or a pooled paired difference (``matrix``
+    of ``correct_this - correct_reference`` in {-1, 0, 1}, same problem order in every row). It
+    estimates the spread of the grand mean over a new draw of training seeds and of problems, the
+    question "would another set of trained models, on other problems from the same source, show this
+    effect?", which the pooled intervals of :func:`cmh_paired` (seeds and problems fixed) do not answer.
+    For the mean, the bootstrap variance is exactly ``sum a_i^2 / S^2 + sum b_j^2 / P^2 + sum e_ij^2 / (S P)^2``
+    (a, b, e the seed, problem and residual effects of the matrix's two-way decomposition); under the
+    random-effects model ``y = mu + seed + problem + residual`` that is about
+    ``var_seed / S + var_problem / P + 3 var_residual / (S P)`` against the true
+    ``var_seed / S + var_problem / P + var_residual / (S P)``: it counts the residual three times
+    (conservative; McCullagh 2000, Bernoulli 6:285-301, shows no resampling scheme is exact for crossed
+    designs), it scales the seed part by ``1 - 1/S`` (20% short at 5 seeds) and it can only draw among
+    S seed values, so read it as approximate when the seeds disagree.
+    Deterministic given ``seed`` (each replicate draws S seed indices, then P problem indices).
+    """
+    _check_resampling(n_boot, level)
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or 0 in m.shape:
+        raise ValueError(f"matrix must be 2-D [seeds, problems] and non-empty, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("matrix has NaN or infinite entries")
+    seeds, problems = m.shape
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for b in range(n_boot):
+        rows, cols = rng.integers(0, seeds, seeds), rng.integers(0, problems, problems)
+        replicates[b] = statistic(m[np.ix_(rows, cols)])
+    return _percentile_interval(replicates, level)
