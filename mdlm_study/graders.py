@@ -10,7 +10,7 @@ number (``2 1/2`` is 2 and 1/2), number words, and a percent sign as a division 
 GSM8K writes it).
 
 GSM8K (the precedence of lm-evaluation-harness's ``strict-match`` and ``flexible-extract`` filters,
-re-written): :func:`gsm8k_answer`. The reference is read by the same rules, except that a reference
+re-written): :func:`gsm8k_marked_answer`, else the last number (:func:`gsm8k_answer`). The reference is read by the same rules, except that a reference
 without a marked answer must hold exactly one number (:func:`gsm8k_reference_answer`).
 
 MATH500 (Hendrycks et al.'s ``is_equiv`` string normalisation, with the unit list of Minerva's
@@ -161,7 +161,8 @@ def _multiplicity(n: int, prime: int) -> int:
 # --------------------------------------------------------------------------------------------- GSM8K
 
 _NEXT_QUESTION = re.compile(r"\n\s*(?:Question|Q)\s*:")
-_ANSWER_PHRASE = re.compile(r"(?:\banswer\s+is\b|\banswer\s*:|(?<!\w)(?-i:A)\s*:)[\s*_:=(\[{$]*(?:\\[(\[])?\s*", re.IGNORECASE)
+_ANSWER_PHRASE = re.compile(r"(?:\banswer\s+is\b|\banswer\s*:|^[ \t*#>]*(?-i:A)\s*:)[\s*_:=(\[{$]*(?:\\[(\[])?\s*",
+                            re.IGNORECASE | re.MULTILINE)
 
 
 def _after_hashes(text: str) -> re.Match[str] | None:
@@ -170,40 +171,43 @@ def _after_hashes(text: str) -> re.Match[str] | None:
     return None if start < 0 else _NUMBER_IN_SLOT.search(text, start + 4)
 
 
-def _after_answer_phrase(text: str) -> re.Match[str] | None:
-    """The number right after the last ``... answer is``, ``Answer:`` or ``A:`` that is directly
-    followed by one (markdown ``**``, ``$``, ``\\(`` and ``:`` may sit between), as in
-    lm-evaluation-harness's chain-of-thought ``The answer is (\\-?[0-9\\.\\,]+)``; a phrase followed
-    by words (``A: Janet sells 16 eggs``) is not an answer."""
+def _after_answer_phrase(text: str) -> tuple[int, re.Match[str]] | None:
+    """(where, number) for the last ``... answer is``, ``Answer:`` or line-initial ``A:`` directly
+    followed by a number (markdown ``**``, ``$``, ``\\(`` and ``:`` may sit between), as in
+    lm-evaluation-harness's chain-of-thought ``The answer is (\\-?[0-9\\.\\,]+)``. A phrase followed
+    by words (``A: Janet sells 16 eggs``) is not an answer, nor is ``A:`` inside a line (``Job A: $30``)."""
     for phrase in reversed(list(_ANSWER_PHRASE.finditer(text))):
         found = _NUMBER_IN_SLOT.match(text, phrase.end())
         if found is not None:
-            return found
+            return phrase.start(), found
     return None
 
 
-def _inside_boxed(text: str) -> re.Match[str] | None:
-    """The first number inside the last ``\\boxed{...}`` (``\\boxed{\\frac{1}{2}}`` is one number)."""
+def _inside_boxed(text: str) -> tuple[int, re.Match[str]] | None:
+    """(where, number) for the first number inside the last ``\\boxed{...}`` (``\\boxed{\\frac{1}{2}}``
+    is one number)."""
     content = math_extract_boxed(text)
-    return None if content is None else _NUMBER_IN_SLOT.search(content)
+    found = None if content is None else _NUMBER_IN_SLOT.search(content)
+    return None if found is None else (max(text.rfind("\\boxed"), text.rfind("\\fbox")), found)
 
 
 def gsm8k_marked_answer(text: str) -> re.Match[str] | None:
-    """The number a text marks as its final answer, by precedence (the first rule that finds one wins):
+    """The number a text marks as its final answer, by precedence:
 
     1. the first number after the last ``####`` (GSM8K's format);
-    2. the number right after the last ``The answer is`` / ``Answer:`` / ``A:`` (:func:`_after_answer_phrase`);
-    3. the first number inside the last ``\\boxed{}``.
+    2. else the last explicit answer: a phrase ``The answer is`` / ``Answer:`` / line-initial ``A:``
+       directly followed by a number (:func:`_after_answer_phrase`), or the first number in a
+       ``\\boxed{}`` (:func:`_inside_boxed`), whichever comes last in the text.
 
     Text after a line that starts a new ``Question:`` or ``Q:`` is dropped first: it is the model
     writing the next few-shot exemplar (lm-evaluation-harness stops generation there).
     ``None`` when no rule finds a number."""
     text = _NEXT_QUESTION.split(_require_str(text, "text"), maxsplit=1)[0]
-    for rule in (_after_hashes, _after_answer_phrase, _inside_boxed):
-        found = rule(text)
-        if found is not None:
-            return found
-    return None
+    found = _after_hashes(text)
+    if found is not None:
+        return found
+    explicit = [c for c in (_after_answer_phrase(text), _inside_boxed(text)) if c is not None]
+    return max(explicit, key=lambda c: c[0])[1] if explicit else None
 
 
 def gsm8k_answer(text: str) -> Fraction | None:

@@ -84,11 +84,14 @@ GSM8K_CASES = [
     # lm-evaluation-harness flexible-extract misses: "$18.00" stays "18.00" there and fails string equality
     ("She earns $18.00", "18", True),
     ("He paid $45 for 3 shirts, so 15 each.", "15", True),
-    # precedence: #### > answer phrase > \boxed > last number
+    # precedence: #### > the last of (answer phrase, \boxed) > last number
     ("#### 18\nThe answer is 20", "18", True),
     ("#### 18\n#### 20", "20", True),  # the last ####
     ("The answer is 18. In total 20 apples remained", "18", True),
-    ("The answer is 5 and \\boxed{7}", "5", True),
+    ("The answer is 5 and \\boxed{7}", "7", True),  # the last explicit answer wins
+    ("\\boxed{7}. So the answer is 5", "5", True),
+    ("Section A: 240 seats + 60 seats = 300 seats, so \\boxed{920}", "920", True),  # "A:" inside a line is not a marker
+    ("the final answer is 15 gallons * 8 pints = 120 pints\n\\boxed{120}", "120", True),
     ("We get \\boxed{7}. Check: 7 - 2 = 5", "7", True),
     ("12 apples + 6 apples = 18 apples", "18", True),
     ("the answer is: -3 apples and 4 pears", "-3", True),
@@ -363,12 +366,16 @@ def test_fractions_are_exact(p, q):
 def test_real_gsm8k_gold_answers_read_as_their_final_number(split, size):
     rows = [json.loads(line) for line in (GSM8K / f"{split}.jsonl").read_text().splitlines()]
     assert len(rows) == size
-    for row in rows:
-        final = Fraction(row["answer"].split("####")[-1].strip().replace(",", ""))
+    for row, following in zip(rows, rows[1:] + rows[:1], strict=True):
+        body, tail = row["answer"].rsplit("####", 1)
+        final = Fraction(tail.strip().replace(",", ""))
         assert gsm8k_reference_answer(row["answer"]) == final, row["answer"]
-        assert gsm8k_answer(row["answer"]) == final
         # the same solution ending "A: n" instead of "#### n" is read the same way
-        assert gsm8k_reference_answer(row["answer"].replace("####", "A:")) == final, row["answer"]
+        assert gsm8k_reference_answer(body + "A:" + tail) == final, row["answer"]
+        # completions: the solution, its reasoning with a boxed answer, and one that runs on into the next exemplar
+        run_on = f"{row['answer']}\n\nQuestion: {following['question']}\nAnswer: {following['answer']}"
+        for completion in (row["answer"], body + f"\\boxed{{{tail.strip()}}}", run_on):
+            assert gsm8k_answer(completion) == final, completion
 
 
 @pytest.mark.parametrize(
