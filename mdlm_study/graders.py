@@ -72,7 +72,7 @@ def _number_pattern(separators: str) -> re.Pattern[str]:
 
 _NUMBER_IN_TEXT = _number_pattern(_SEPARATORS)
 _NUMBER_IN_SLOT = _number_pattern(" " + _SEPARATORS)  # after an answer marker a plain space also groups: "1 000"
-_LATEX_FRAC = re.compile(r"\\[dt]?frac(?:\{(?P<a>-?[\d.]+)\}\{(?P<b>-?[\d.]+)\}|(?P<c>\d)(?P<d>\d))")
+_LATEX_FRAC = re.compile(r"\\[dt]?frac(?:\{(?P<a>[-+]?[\d.]+)\}\{(?P<b>[-+]?[\d.]+)\}|(?P<c>\d)(?P<d>\d))")
 _SCALED = re.compile(r"(?P<m>[\d.]+)(?:[eE](?P<e>[-+]?\d+)|(?:\\times|\\cdot|×|\*|x)10(?:\^|\*\*)\{?(?P<t>[-+]?\d+)\}?"
                      r"|(?:\^|\*\*)\{?(?P<p>[-+]?\d+)\}?)?")
 

@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdlm_study.graders import (
@@ -308,7 +308,7 @@ def test_long_adversarial_text_is_linear(text):
     start = time.perf_counter()
     gsm8k_answer(text)
     math_normalize(text)
-    assert time.perf_counter() - start < 5.0
+    assert time.perf_counter() - start < 8.0  # about 1 s here; the quadratic version took 12 s
 
 
 def test_reference_without_a_marked_answer_is_refused():
@@ -341,6 +341,7 @@ def formatted_integers(draw):
     return n, marker + body + suffix
 
 
+@settings(deadline=None)  # the machine is shared with training jobs
 @given(formatted_integers())
 def test_formatted_integers_round_trip(case):
     n, text = case
@@ -348,12 +349,14 @@ def test_formatted_integers_round_trip(case):
     assert gsm8k_is_correct(text, str(n)) and gsm8k_is_correct(text, n)
 
 
+@settings(deadline=None)  # the machine is shared with training jobs
 @given(st.integers(-10**12, 10**12), st.integers(-10**12, 10**12))
 def test_a_number_never_equals_a_different_one(a, b):
     assert gsm8k_is_correct(f"#### {a:,}", f"The answer is {b}.") is (a == b)
     assert math_is_equiv(str(a), f"{b:,}") is (a == b)
 
 
+@settings(deadline=None)  # the machine is shared with training jobs
 @given(st.fractions(max_denominator=10**6), st.fractions(max_denominator=10**6))
 def test_fractions_are_exact(p, q):
     assert gsm8k_answer("#### " + format_number(p)) == p
