@@ -84,7 +84,7 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
 
     seen = []
 
-    def lane_that_sets_its_threads(lane, checkpoints_dir, _smoke, _progress, threads):  # as study._train_lane does
+    def lane_that_sets_its_threads(lane, checkpoints_dir, _smoke, _progress, threads, *_force_report):  # as study._train_lane does
         torch.set_num_threads(threads)
         seen.append((lane, threads))
         for name in lane:
@@ -174,6 +174,7 @@ def test_a_finished_run_counts_only_for_its_exact_recipe(trained):
 def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tmp_path):
     """A ``training.json`` written before a config field was added (here ``copy_rule``) still matches
     a recipe that leaves the field at its default, and no longer matches one that changes it."""
+    import shutil
     from dataclasses import replace
 
     from mdlm_study.recipes import _as_recorded, is_trained
@@ -181,10 +182,10 @@ def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tm
     root, _ = trained
     r = recipe("default", smoke=True)
     tied = replace(r, train=replace(r.train, copy_rule="tied"))  # the field's default
-    record = json.loads((root / "checkpoints" / "default" / "training.json").read_text())
+    shutil.copytree(root / "checkpoints" / "default", tmp_path / "default")  # the same complete checkpoint
+    record = json.loads((tmp_path / "default" / "training.json").read_text())
     record["train"] = _as_recorded(tied.train)
     del record["train"]["copy_rule"]
-    (tmp_path / "default").mkdir()
     (tmp_path / "default" / "training.json").write_text(json.dumps(record))
     assert is_trained("default", tmp_path, tied)
     assert not is_trained("default", tmp_path, replace(r, train=replace(r.train, copy_rule="forward")))

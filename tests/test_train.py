@@ -9,9 +9,11 @@ from mdlm_study.train import (
     TrainConfig,
     lr_at,
     mdlm_loss,
+    save_snapshot,
     tokenize_examples,
     tokenize_pairs,
     train,
+    verify_checkpoint,
     weights_sha256,
 )
 
@@ -56,10 +58,12 @@ def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
     train(straight, data, config, mask_id=tokenizer.mask_token_id, progress=False)
 
     interrupted = build_model(SMALL, tokenizer, seed=1)
-    train(interrupted, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, tokenizer=tokenizer, stop_after=5, progress=False)
+    run = tmp_path / "run"
+    train(interrupted, data, config, mask_id=tokenizer.mask_token_id, out_dir=run, tokenizer=tokenizer, stop_after=5, progress=False)
     resumed = build_model(SMALL, tokenizer, seed=99)  # different init: everything must come from the checkpoint
-    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, resume=True, snapshots=(8,), progress=False)
-    assert is_checkpoint(tmp_path / "step8") and not (tmp_path / "step4").exists()
+    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=run, resume=True, snapshots=(8,), progress=False)
+    assert is_checkpoint(run / "step8") and not (run / "step4").exists()
+    assert verify_checkpoint(run / "step8")["step"] == 8 and verify_checkpoint(run)["step"] == 12
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
@@ -71,7 +75,7 @@ def test_weights_fingerprint_survives_a_checkpoint_and_sees_one_changed_bit(toke
     assert fingerprint != weights_sha256(build_model(SMALL, tokenizer, seed=4))
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    assert weights_sha256(load_tiny(tmp_path)[0]) == fingerprint
+    assert weights_sha256(load_tiny(tmp_path, external=True)[0]) == fingerprint
     with torch.no_grad():  # flip the lowest mantissa bit of one weight
         weight = next(model.parameters())
         weight.data.view(-1).view(torch.int32)[0] ^= 1
@@ -84,14 +88,20 @@ def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path, arch):
     model.save_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
     assert is_checkpoint(tmp_path / "ckpt")
-    loaded, tok = load_tiny(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match="ckpt is not a complete checkpoint: no checkpoint.json"):
+        load_tiny(tmp_path / "ckpt")  # a plain save_pretrained folder: only through the explicit external path
+    loaded, tok = load_tiny(tmp_path / "ckpt", external=True)
     ids = torch.tensor([[tok.bos_token_id, tok.mask_token_id, tok.eos_token_id]])
     assert torch.equal(model(input_ids=ids).logits, loaded(input_ids=ids).logits)
+    save_snapshot(model, tmp_path / "snap", 0, tokenizer)
+    assert torch.equal(model(input_ids=ids).logits, load_tiny(tmp_path / "snap")[0](input_ids=ids).logits)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="not a checkpoint"):
-        load_tiny(tmp_path / "empty")
-    with pytest.raises(ValueError, match="not a training checkpoint"):
+    with pytest.raises(ValueError, match="not a checkpoint directory"):
+        load_tiny(tmp_path / "empty", external=True)
+    with pytest.raises(ValueError, match="empty is not a complete checkpoint"):
         train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "empty", resume=True, progress=False)
+    with pytest.raises(ValueError, match="snap: it is a 'snapshot', not a training checkpoint"):
+        train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "snap", resume=True, progress=False)
 
 
 @pytest.mark.parametrize("arch", ["bert", "modernbert", "eurobert"])
@@ -259,7 +269,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tokenizer, tmp_
     for (name, a), (_, b) in zip(eager.state_dict().items(), compiled.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
     reloaded, _ = load_tiny(tmp_path)
-    assert reloaded.state_dict().keys() == eager.state_dict().keys()
+    assert reloaded.state_dict().keys() == eager.state_dict().keys() and weights_sha256(reloaded) == weights_sha256(compiled)
 
 
 def test_compile_default_follows_the_toolchain(tokenizer, data, monkeypatch):
