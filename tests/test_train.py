@@ -366,3 +366,51 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
     with matmul_embedding_gradient(model, False):
         assert "forward" not in vars(embedding)
     assert "forward" not in vars(embedding)
+
+
+def _report_lines(seconds_per_step: float, steps: int = 200, evaluate_at: int = 100) -> list[tuple[float, str]]:
+    """(time, line) of a ProgressReport fed ``steps`` steps of ``seconds_per_step`` on a fake clock."""
+    from mdlm_study.train import ProgressReport
+
+    now, lines = [0.0], []
+    report = ProgressReport("default", 0, steps, steps, log_every=10, clock=lambda: now[0], write=lambda line: lines.append((now[0], line)))
+    for done in range(1, steps + 1):
+        now[0] += seconds_per_step
+        report.update(done, 100, torch.tensor(0.5), {"eval_accuracy": 0.44} if done == evaluate_at else None)
+    return lines
+
+
+def test_progress_lines_name_the_run_and_keep_a_steady_cadence():
+    """Lines at log_every steps no closer than 30 s (the first one and evaluations excepted), never more
+    than ~60 s apart even when log_every steps take longer, and always at the end."""
+    import re
+
+    fast = _report_lines(2.0)  # a log_every boundary every 20 s
+    assert fast[0][1] == "[train default] step 10/200 loss 0.500 50 tok/s 6m left"  # 1,000 tokens in 20 s; 190 steps at 2 s
+    assert fast[-1][1] == "[train default] step 200/200 loss 0.500 acc 0.44 50 tok/s finished in 7m"
+    assert any(line.startswith("[train default] step 100/200 loss 0.500 acc 0.44") for _, line in fast)
+    pattern = re.compile(r"\[train default\] step \d+/200 loss 0\.500( acc 0\.44)? \d+ tok/s (\d+[sm] left|finished in 7m)")
+    assert all(pattern.fullmatch(line) for _, line in fast)
+    gaps = [(b - a, line) for (a, _), (b, line) in zip(fast, fast[1:], strict=False)]
+    assert all(30 <= gap <= 60 for gap, line in gaps if "step 100/" not in line and "step 200/" not in line)
+    slow = _report_lines(25.0, steps=40, evaluate_at=0)  # log_every steps 250 s apart
+    assert max(b - a for (a, _), (b, _) in zip(slow, slow[1:], strict=False)) <= 60 + 25
+    assert len(_report_lines(0.01)) == 3  # a seconds-long run: the first log step, the evaluation, the end
+
+
+def test_train_reports_progress_to_stdout_and_says_when_it_resumes(tokenizer, data, tmp_path, capsys):
+    config = TrainConfig(steps=12, batch_size=8, warmup=2, eval_every=6, save_every=6, log_every=4, bf16=False, seed=5)
+    model = build_model(SMALL, tokenizer, seed=1)
+    run = tmp_path / "run"
+    train(model, data, config, mask_id=tokenizer.mask_token_id, out_dir=run, stop_after=6, progress=False, report="unit",
+          eval_fn=lambda m: {"eval_accuracy": 0.25})
+    first = capsys.readouterr().out.splitlines()
+    assert first[0] == f"[train unit] starting 12 steps ({run})"
+    assert first[-1].startswith("[train unit] step 6/12 loss ") and " acc 0.25 " in first[-1] and first[-1].endswith(" left")
+    train(build_model(SMALL, tokenizer, seed=1), data, config, mask_id=tokenizer.mask_token_id, out_dir=run, resume=True,
+          progress=False, report="unit")
+    second = capsys.readouterr().out.splitlines()
+    assert second[0] == f"[train unit] resuming at step 6/12 from its last checkpoint ({run})"
+    assert second[-1].startswith("[train unit] step 12/12 ") and "finished in" in second[-1]
+    train(build_model(SMALL, tokenizer, seed=1), data, config, mask_id=tokenizer.mask_token_id, progress=False)
+    assert capsys.readouterr().out == ""  # no report label: silent
