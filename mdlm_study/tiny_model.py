@@ -179,8 +179,9 @@ def _load_strictly(path: Path):
     return model
 
 
-def load_tiny(path: str | Path, *, device: str = "cpu", external: bool = False):
-    """Load a tiny MDLM and its tokenizer from a checkpoint or snapshot directory the trainer wrote.
+def load_tiny(path: str | Path, *, device: str = "cpu", dtype: torch.dtype | None = None, external: bool = False):
+    """Load a tiny MDLM and its tokenizer from a checkpoint or snapshot directory the trainer wrote
+    (on ``device``, cast to ``dtype`` after the checks when given).
 
     The directory must be complete (``mdlm_study.train.verify_checkpoint``: its completion marker
     present, every listed file there with its recorded SHA-256), its tensors must be exactly the
@@ -200,4 +201,4 @@ def load_tiny(path: str | Path, *, device: str = "cpu", external: bool = False):
     model = _load_strictly(path)
     if marker is not None:
         check_weights(model, marker, path)
-    return model.to(device).eval(), load_tokenizer(path)
+    return model.to(device=device, dtype=dtype).eval(), load_tokenizer(path)

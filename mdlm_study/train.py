@@ -363,15 +363,15 @@ def recover_directory(target: str | Path) -> None:
     discarded siblings are deleted. Inside ``target``, the same for its snapshots."""
     target = Path(target)
     new, old = _sibling(target, "new"), _sibling(target, "old")
-    new_step, current = _complete_step(new), _complete_step(target)
-    if new_step is not None and (current is None or new_step > current):
+    new_step = _complete_step(new) if new.exists() else None
+    if new_step is not None and (not target.exists() or (current := _complete_step(target)) is None or new_step > current):
         _swap_in(new, target)
-    elif not target.exists() and _complete_step(old) is not None:
+    elif not target.exists() and old.exists() and _complete_step(old) is not None:
         os.rename(old, target)
     for leftover in (new, old, _sibling(target, "trash")):
         _remove(leftover)
     if target.is_dir():
-        for hidden in target.glob(".step*.*"):
+        for hidden in sorted(target.glob(".step*.*")):
             name = hidden.name[1:].rsplit(".", 1)[0]
             if SNAPSHOT.fullmatch(name):
                 recover_directory(target / name)

@@ -95,6 +95,7 @@ def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path, arch):
     assert torch.equal(model(input_ids=ids).logits, loaded(input_ids=ids).logits)
     save_snapshot(model, tmp_path / "snap", 0, tokenizer)
     assert torch.equal(model(input_ids=ids).logits, load_tiny(tmp_path / "snap")[0](input_ids=ids).logits)
+    assert next(load_tiny(tmp_path / "snap", dtype=torch.bfloat16)[0].parameters()).dtype == torch.bfloat16  # cast after the checks
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="not a checkpoint directory"):
         load_tiny(tmp_path / "empty", external=True)
@@ -414,3 +415,42 @@ def test_train_reports_progress_to_stdout_and_says_when_it_resumes(tokenizer, da
     assert second[-1].startswith("[train unit] step 12/12 ") and "finished in" in second[-1]
     train(build_model(SMALL, tokenizer, seed=1), data, config, mask_id=tokenizer.mask_token_id, progress=False)
     assert capsys.readouterr().out == ""  # no report label: silent
+
+
+def test_recovery_finishes_or_undoes_what_a_kill_interrupted(tmp_path):
+    """Each state a kill can leave around a directory published with ``publish_directory``: a sealed
+    ``.new`` is swapped in (also when the old one was already moved aside), a half-written ``.new`` is
+    dropped and the complete directory kept, a lone ``.old`` is put back, a ``.trash`` is deleted;
+    snapshots inside are carried over and recovered the same way."""
+    import shutil
+
+    from mdlm_study.train import SNAPSHOT, publish_directory, recover_directory
+
+    target, new, old = tmp_path / "run", tmp_path / ".run.new", tmp_path / ".run.old"
+
+    def publish(step: int, directory=target) -> None:
+        publish_directory(directory, lambda d: (d / "weights.txt").write_text(f"step {step}"), {"step": step}, keep=SNAPSHOT)
+
+    def state() -> tuple:
+        return verify_checkpoint(target)["step"], sorted(p.name for p in tmp_path.iterdir())
+
+    publish(5, target / "step5")  # a snapshot before the first checkpoint
+    publish(10)
+    assert state() == (10, ["run"]) and verify_checkpoint(target / "step5")["step"] == 5  # the snapshot was carried over
+    publish(15, tmp_path / "sealed")  # a later step, sealed with its snapshot, never swapped in
+    shutil.copytree(target / "step5", tmp_path / "sealed" / "step5")
+    (tmp_path / "sealed").rename(new)
+    recover_directory(target)
+    assert state() == (15, ["run"]) and (target / "step5" / "checkpoint.json").is_file()
+    shutil.copytree(target, new)
+    (new / "checkpoint.json").unlink()  # half-written: no marker
+    recover_directory(target)
+    assert state() == (15, ["run"])
+    target.rename(old)  # moved aside, and the new one never arrived
+    recover_directory(target)
+    assert state() == (15, ["run"])
+    shutil.copytree(target, tmp_path / ".run.trash")
+    shutil.copytree(target / "step5", target / ".step5.new")
+    (target / ".step5.new" / "checkpoint.json").unlink()
+    recover_directory(target)
+    assert state() == (15, ["run"]) and sorted(p.name for p in target.iterdir() if p.is_dir()) == ["step5"]
