@@ -570,6 +570,9 @@ def _resume(model, optimizer, out_dir: Path, config: TrainConfig, run: dict | No
     marker = verify_checkpoint(out_dir)
     if marker.get("kind") != "checkpoint":
         raise ValueError(f"cannot resume from {out_dir}: it is a {marker.get('kind')!r}, not a training checkpoint (no optimiser state)")
+    unlisted = [name for name in ("config.json", STATE_FILE, HISTORY_FILE) if name not in marker["files"]]
+    if unlisted:
+        raise ValueError(f"cannot resume from {out_dir}: its {MARKER} does not list {', '.join(unlisted)}")
     _check_same_run(out_dir, marker, config, run)
     load_weights(model, out_dir)
     check_weights(model, marker, out_dir)
