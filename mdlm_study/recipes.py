@@ -7,17 +7,22 @@ Recipes (full sizes measured on this 2-core CPU; see README):
 - the fine-tuning experiment's base model is not a separate run: it is the ``default`` run's weights
   at step ``BASE_STEP`` (below its ceiling; issue 3 §5), kept as ``checkpoints/default/step<N>``.
 
-Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history.
+Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history;
+each is complete or absent (``mdlm_study.train.publish_directory``). A run killed part way resumes
+from its last checkpoint the next time it is asked for, with bit-identical final weights; its
+``training.json`` is written (atomically) only once it finished, with the final weights' SHA-256.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,7 +34,20 @@ from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.tasks.arithmetic import drills
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
-from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
+from mdlm_study.train import (
+    TokenizedSet,
+    TrainConfig,
+    discard_directory,
+    recover_directory,
+    tokenize_examples,
+    tokenize_pairs,
+    train,
+    verify_checkpoint,
+    weights_sha256,
+    write_json_atomic,
+)
+
+RECORD = "training.json"  # a finished run's record, beside its final checkpoint
 
 
 @dataclass(frozen=True)
@@ -98,43 +116,138 @@ def drill_set(r: Recipe, data: StudyData, tokenizer):
     return tokenize_pairs(tokenizer, heads, results)
 
 
-def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, seed: int = 0, eval_fn=None, resume: bool = False,
-                 progress: bool = True) -> dict:
-    """Train one recipe from scratch (or resume it); save the checkpoint, the tokenizer and a
-    ``training.json`` with the history, the configs, the parameter count and the wall time."""
+def _data_sha256(*sets: TokenizedSet | None) -> str:
+    """SHA-256 of what a run trains on (token ids, masks, copy groups of each batch source)."""
+    digest = hashlib.sha256()
+    for tokenized in (s for s in sets if s is not None):
+        for tensor in (tokenized.input_ids, tokenized.attention_mask, tokenized.response_mask, tokenized.groups):
+            if tensor is not None:
+                digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_identity(r: Recipe, config: TrainConfig, data_sha256: str) -> dict:
+    """What makes two trainings the same run: the recipe (name, task, template, model), the training
+    config with its seed, and the data. Every checkpoint records it; only a checkpoint of the same run
+    is resumed (anything else would mix two trainings)."""
+    return json.loads(json.dumps({"recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template),
+                                  "model": dataclasses.asdict(r.model), "train": dataclasses.asdict(config), "data_sha256": data_sha256}))
+
+
+@contextmanager
+def _exclusive(out_dir: Path):
+    """An exclusive lock on a run directory while it trains (``.<name>.lock`` beside it; released when
+    the process ends, however): a second process asked to train the same recipe into the same place
+    gets a ``ValueError`` instead of racing this one's checkpoints."""
+    import fcntl
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with out_dir.with_name(f".{out_dir.name}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{out_dir}: another process is training into it") from None
+        yield
+
+
+def discard_run(out_dir: str | Path) -> None:
+    """Delete a run directory, its completion record (``training.json``) first, so that no remnant of
+    it can pass for finished or be resumed (``force``, or a directory holding another run)."""
+    discard_directory(out_dir, first=(RECORD,))
+
+
+def _resumable(out_dir: Path, run: dict, *, force: bool) -> dict | None:
+    """The completion marker of the checkpoint to resume, or None to start over. Writes a kill
+    interrupted are finished or undone first (``train.recover_directory``); a complete checkpoint of
+    this very run is resumed unless ``force``; anything else in ``out_dir`` is discarded."""
+    recover_directory(out_dir)
+    if not force and out_dir.is_dir():
+        try:
+            marker = verify_checkpoint(out_dir)
+        except ValueError:
+            marker = None
+        if marker is not None and marker.get("kind") == "checkpoint" and marker.get("run") == run:
+            return marker
+    discard_run(out_dir)
+    return None
+
+
+def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, seed: int = 0, eval_fn=None, force: bool = False,
+                 progress: bool = True, report: bool = True) -> dict:
+    """Train one recipe into ``checkpoints_dir/<name>``; return its record (``training.json``: the
+    history, the configs, the parameter count, the wall time of every session, the snapshots and the
+    final weights' SHA-256).
+
+    A finished run of the same recipe and seed is returned as recorded (:func:`is_trained`); an
+    unfinished one resumes from its last complete checkpoint (the same final weights, bit for bit, as
+    an uninterrupted run); anything else in the directory is discarded and training starts over.
+    ``force`` starts over in any case, deleting the old completion record first, so an interrupted
+    forced retrain can never pass for finished. ``report`` prints progress lines (``[train <name>] step
+    ...``) to stdout; ``progress`` shows a tqdm bar in an interactive terminal."""
     out_dir = Path(checkpoints_dir) / r.name
-    tokenizer = study_tokenizer(data)
-    model = build_model(r.model, tokenizer, seed=seed)
     config = replace(r.train, seed=seed)
-    started = time.perf_counter()
-    snapshots = ((BASE_STEP if BASE_STEP < config.steps else config.steps // 2),) if r.name == "default" else ()
-    aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
-    history = train(model, training_set(r, data, tokenizer), config, mask_id=tokenizer.mask_token_id, out_dir=out_dir,
-                    tokenizer=tokenizer, eval_fn=eval_fn, aux=aux, resume=resume and (out_dir / "trainer_state.pt").exists(),
-                    snapshots=snapshots, progress=progress)
-    record = {
-        "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
-        "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": time.perf_counter() - started,
-        "history": history, "snapshots": [f"step{n}" for n in snapshots],
-    }
-    (out_dir / "training.json").write_text(json.dumps(record, indent=2))
+    with _exclusive(out_dir):
+        if not force and is_trained(r.name, checkpoints_dir, replace(r, train=config)):
+            return read_record(out_dir)
+        tokenizer = study_tokenizer(data)
+        model = build_model(r.model, tokenizer, seed=seed)
+        started = time.perf_counter()
+        snapshots = ((BASE_STEP if BASE_STEP < config.steps else config.steps // 2),) if r.name == "default" else ()
+        aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
+        examples = training_set(r, data, tokenizer)
+        run = run_identity(r, config, _data_sha256(examples, aux))
+        marker = _resumable(out_dir, run, force=force)
+        history = train(model, examples, config, mask_id=tokenizer.mask_token_id, out_dir=out_dir, tokenizer=tokenizer, eval_fn=eval_fn,
+                        aux=aux, resume=marker is not None, snapshots=snapshots, progress=progress, report=r.name if report else None,
+                        run=run)
+        prior = float(marker.get("wall_seconds", 0.0)) if marker is not None else 0.0
+        record = {
+            "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
+            "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": prior + time.perf_counter() - started,
+            "history": history, "snapshots": [f"step{n}" for n in snapshots], "weights_sha256": weights_sha256(model),
+        }
+        write_json_atomic(out_dir / RECORD, record)
+    return record
+
+
+def read_record(out_dir: str | Path) -> dict:
+    """The ``training.json`` of a finished run; ``ValueError`` naming the file when the run has not
+    finished (no record) or the record is unreadable."""
+    path = Path(out_dir) / RECORD
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file: the run in {Path(out_dir)} has not finished (train_all resumes it)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable training record ({err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: a training record is a JSON object, got {type(record).__name__}")
     return record
 
 
 def base_model_dir(checkpoints_dir: str | Path) -> Path:
     """The fine-tuning experiment's base model: the default run's snapshot."""
-    record = json.loads((Path(checkpoints_dir) / "default" / "training.json").read_text())
+    record = read_record(Path(checkpoints_dir) / "default")
+    if not record.get("snapshots"):
+        raise ValueError(f"{Path(checkpoints_dir) / 'default' / RECORD}: records no snapshot to serve as the base model")
     return Path(checkpoints_dir) / "default" / record["snapshots"][0]
 
 
 def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
-    """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot)."""
+    """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot). Only a
+    finished run loads: its ``training.json``, a complete final checkpoint (``load_tiny``) and the
+    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory."""
     if name == "base":
-        model, tokenizer = load_tiny(base_model_dir(checkpoints_dir), device=device)
-        return model, tokenizer, {"recipe": "base", "source": str(base_model_dir(checkpoints_dir))}
+        source = base_model_dir(checkpoints_dir)
+        model, tokenizer = load_tiny(source, device=device)
+        return model, tokenizer, {"recipe": "base", "source": str(source)}
     path = Path(checkpoints_dir) / name
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such directory: study model {name!r} is not trained in {checkpoints_dir} (train_all trains it)")
+    record = read_record(path)
     model, tokenizer = load_tiny(path, device=device)
-    record = json.loads((path / "training.json").read_text()) if (path / "training.json").exists() else {}
+    if record.get("weights_sha256") != weights_sha256(model):
+        raise ValueError(f"{path}: the weights have SHA-256 {weights_sha256(model)}, but {RECORD} records {record.get('weights_sha256')}")
     return model, tokenizer, record
 
 
@@ -173,15 +286,25 @@ def _with_later_defaults(recorded: dict, config) -> dict:
 
 
 def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
-    """True when ``checkpoints/<name>/training.json`` records a finished run of this exact recipe
-    (same model, training and template configs)."""
-    path = Path(checkpoints_dir) / name / "training.json"
-    if not path.exists():
+    """True when ``checkpoints/<name>`` holds a finished run of this exact recipe: its
+    ``training.json`` records one (same model, training and template configs, the last step reached),
+    the directory is a complete checkpoint of that last step (completion marker, every file's SHA-256),
+    and the weights on disk hash to the ``weights_sha256`` both records hold."""
+    out_dir = Path(checkpoints_dir) / name
+    try:
+        record = read_record(out_dir)
+    except ValueError:
         return False
-    record = json.loads(path.read_text())
-    same = all(key in record and _with_later_defaults(record[key], config) == _as_recorded(config)
+    same = all(key in record and isinstance(record[key], dict) and _with_later_defaults(record[key], config) == _as_recorded(config)
                for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
-    return same and any(h.get("step") == r.train.steps for h in record.get("history", []))
+    if not (same and any(isinstance(h, dict) and h.get("step") == r.train.steps for h in record.get("history", []))):
+        return False
+    try:
+        marker = verify_checkpoint(out_dir)
+        model, _ = load_tiny(out_dir)  # strict, and checks the marker's weights SHA-256
+    except ValueError:
+        return False
+    return marker.get("step") == r.train.steps and record.get("weights_sha256") == marker.get("weights_sha256") == weights_sha256(model)
 
 
 def _cost(name: str, *, smoke: bool) -> int:
@@ -200,22 +323,28 @@ def _lanes(names, n_lanes: int, *, smoke: bool) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
-def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int) -> dict:
-    """One worker: train its recipes in order with ``threads`` intra-op threads."""
+def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True) -> dict:
+    """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads."""
     torch.set_num_threads(threads)
     data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=0)  # the sets prepare_data wrote, regenerated
     tokenizer = study_tokenizer(data)
     records = {}
     for name in names:
         r = recipe(name, smoke=smoke)
-        records[name] = train_recipe(r, data, checkpoints_dir, eval_fn=curve_eval_fn(r, data, tokenizer), progress=progress)
+        records[name] = train_recipe(r, data, checkpoints_dir, eval_fn=curve_eval_fn(r, data, tokenizer), force=force, progress=progress,
+                                     report=report)
     return records
 
 
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
-              progress: bool = True, workers: int = 1, threads: int | None = None) -> dict:
+              progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
-    (the main command is idempotent); return the training records by name.
+    (the main command is idempotent) and resuming unfinished ones from their last checkpoint
+    (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
+
+    Progress: ``report`` (on by default) prints plain lines such as ``[train default] step 1500/9750
+    loss 0.412 acc 0.44 14.7k tok/s 16m left`` to stdout at least every minute, which stream through
+    papermill; ``progress`` adds a tqdm bar, only in an interactive terminal.
 
     ``workers = 1`` (the study's choice) trains the recipes one after another in this process with
     ``threads`` intra-op threads (default: every core, whatever ``OMP_NUM_THREADS`` the caller was
@@ -230,24 +359,25 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         raise ValueError(f"workers must be >= 1, got {workers}")
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    recipes = {n: recipe(n, smoke=smoke) for n in names}  # unknown names fail before any work
     prepare_data(data_dir, smoke=smoke)
-    todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipe(n, smoke=smoke))]
+    todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipes[n])]
     lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)
     threads = threads or max(1, (os.cpu_count() or 1) // max(1, len(lanes)))
     if len(lanes) <= 1:
         before = torch.get_num_threads()
         try:
             for lane in lanes:
-                _train_lane(lane, checkpoints_dir, smoke, progress, threads)
+                _train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report)
         finally:
             torch.set_num_threads(before)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(lanes), mp_context=context) as pool:
-            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads) for lane in lanes]
+            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report) for lane in lanes]
             for future in futures:
                 future.result()
-    return {name: json.loads((Path(checkpoints_dir) / name / "training.json").read_text()) for name in names}
+    return {name: read_record(Path(checkpoints_dir) / name) for name in names}
 
 
 if __name__ == "__main__":

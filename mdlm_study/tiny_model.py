@@ -41,6 +41,7 @@ from transformers import (
 )
 
 from mdlm_study.tiny_tokenizer import load_tokenizer
+from mdlm_study.train import MARKER, check_weights, quiet_hf_progress, verify_checkpoint
 
 
 class _RowPositions:
@@ -158,13 +159,46 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def is_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` looks like a Hugging Face model folder (``config.json`` and safetensors
+    weights); whether it is complete is :func:`mdlm_study.train.verify_checkpoint`'s to say."""
     path = Path(path)
     return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
 
 
-def load_tiny(path: str | Path, *, device: str = "cpu"):
-    """Load a tiny MDLM checkpoint and its tokenizer saved with ``save_pretrained``."""
+def _load_strictly(path: Path):
+    """``from_pretrained`` with its loading report checked: a tensor of the architecture that the
+    files lack (which transformers would initialise at random), a tensor the architecture does not
+    have, or a shape that differs is a ``ValueError`` naming them."""
+    with quiet_hf_progress():
+        model, info = AutoModelForMaskedLM.from_pretrained(str(path), output_loading_info=True)
+    problems = [f"{label}: {', '.join(sorted(map(str, info.get(key) or ())))}"
+                for key, label in (("missing_keys", "missing tensors"), ("unexpected_keys", "unexpected tensors"),
+                                   ("mismatched_keys", "wrong shapes"), ("error_msgs", "errors")) if info.get(key)]
+    if problems:
+        raise ValueError(f"{path}: the weights do not fit the architecture in its config.json ({'; '.join(problems)})")
+    return model
+
+
+def load_tiny(path: str | Path, *, device: str = "cpu", dtype: torch.dtype | None = None, external: bool = False):
+    """Load a tiny MDLM and its tokenizer from a checkpoint or snapshot directory the trainer wrote
+    (on ``device``, cast to ``dtype`` after the checks when given).
+
+    The directory must be complete (``mdlm_study.train.verify_checkpoint``: its completion marker
+    present, every listed file there with its recorded SHA-256), its tensors must be exactly the
+    architecture's (no missing, unexpected or reshaped tensor), and the loaded weights must have the
+    ``weights_sha256`` the marker records; otherwise ``ValueError`` names the directory and the problem.
+
+    ``external=True`` is for a folder the trainer did not write (``save_pretrained``, a downloaded or
+    released model, which carries no marker): it needs ``config.json``, safetensors weights and the
+    tokenizer, and its tensors are still checked strictly against the architecture, but nothing vouches
+    that the folder is the one intended (a marker, if it has one, is still verified)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such checkpoint directory")
+    marker = verify_checkpoint(path) if not external or (path / MARKER).exists() else None
     if not is_checkpoint(path):
         raise ValueError(f"{path} is not a checkpoint directory (needs config.json and *.safetensors)")
-    model = AutoModelForMaskedLM.from_pretrained(str(path)).to(device).eval()
-    return model, load_tokenizer(path)
+    model = _load_strictly(path)
+    if marker is not None:
+        check_weights(model, marker, path)
+    return model.to(device=device, dtype=dtype).eval(), load_tokenizer(path)

@@ -188,3 +188,24 @@ def test_restatements_count_lines_that_take_the_previous_result(steps, expected)
 def test_gold_traces_restate_every_result(problems):
     for p in problems[:50]:
         assert restatements(p.steps) == (len(p.steps) - 1, len(p.steps) - 1)
+
+
+def test_check_problem_accepts_generated_problems_and_names_what_is_inconsistent(problems):
+    """Every generated problem passes; a changed answer, a wrong or missing step, an unknown operation
+    or an unwordable factor is a ValueError saying which."""
+    from dataclasses import replace
+
+    from mdlm_study.tasks.arithmetic import check_problem
+
+    for p in problems:
+        check_problem(p)
+    p = next(p for p in problems if len(p.steps) == 3)
+    bad = [(replace(p, answer=str(int(p.answer) + 1)), f"answer '{int(p.answer) + 1}' is wrong"),
+           (replace(p, steps=p.steps[:1]), "the trace stops after 1 of 3 operations"),
+           (replace(p, steps=(p.steps[1],) + p.steps[1:]), "step 1 .* is not a correct next step"),
+           (replace(p, ops=(("pow", 2),) + p.ops[1:]), "unknown operation 'pow'"),
+           (replace(p, ops=(("mul", 5),) + p.ops[1:]), "operand 5 of 'mul' must be one of"),
+           (replace(p, ops=()), "ops is empty"), (replace(p, start=-1), "start must be >= 0, got -1")]
+    for problem, match in bad:
+        with pytest.raises(ValueError, match=match):
+            check_problem(problem)

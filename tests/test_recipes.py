@@ -84,7 +84,7 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
 
     seen = []
 
-    def lane_that_sets_its_threads(lane, checkpoints_dir, _smoke, _progress, threads):  # as study._train_lane does
+    def lane_that_sets_its_threads(lane, checkpoints_dir, _smoke, _progress, threads, *_force_report):  # as study._train_lane does
         torch.set_num_threads(threads)
         seen.append((lane, threads))
         for name in lane:
@@ -174,6 +174,7 @@ def test_a_finished_run_counts_only_for_its_exact_recipe(trained):
 def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tmp_path):
     """A ``training.json`` written before a config field was added (here ``copy_rule``) still matches
     a recipe that leaves the field at its default, and no longer matches one that changes it."""
+    import shutil
     from dataclasses import replace
 
     from mdlm_study.recipes import _as_recorded, is_trained
@@ -181,10 +182,10 @@ def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tm
     root, _ = trained
     r = recipe("default", smoke=True)
     tied = replace(r, train=replace(r.train, copy_rule="tied"))  # the field's default
-    record = json.loads((root / "checkpoints" / "default" / "training.json").read_text())
+    shutil.copytree(root / "checkpoints" / "default", tmp_path / "default")  # the same complete checkpoint
+    record = json.loads((tmp_path / "default" / "training.json").read_text())
     record["train"] = _as_recorded(tied.train)
     del record["train"]["copy_rule"]
-    (tmp_path / "default").mkdir()
     (tmp_path / "default" / "training.json").write_text(json.dumps(record))
     assert is_trained("default", tmp_path, tied)
     assert not is_trained("default", tmp_path, replace(r, train=replace(r.train, copy_rule="forward")))
@@ -218,3 +219,83 @@ def test_full_recipes_compile_where_they_can_and_smoke_runs_never():
 
     assert all(recipe(name).train.compile is None for name in RECIPES)
     assert all(recipe(name, smoke=True).train.compile is False for name in RECIPES)
+
+
+def _interrupt_at(monkeypatch, step: int) -> None:
+    """Make training stop with KeyboardInterrupt at the start of ``step`` (as Ctrl-C would)."""
+    import mdlm_study.train as train_module
+
+    real = train_module.step_generator
+
+    def generator(seed, at):
+        if at == step:
+            raise KeyboardInterrupt(f"interrupted at step {at}")
+        return real(seed, at)
+
+    monkeypatch.setattr(train_module, "step_generator", generator)
+
+
+def test_train_all_resumes_by_default_and_force_never_leaves_a_finished_looking_run(tmp_path, monkeypatch, capsys):
+    """An interrupted run resumes from its last checkpoint with no flag, to the same weights as an
+    uninterrupted one; an interrupted forced retrain leaves nothing that passes for finished (no
+    training.json, not is_trained, load_study_model refuses), and the next run trains it to the same bits."""
+    from mdlm_study.recipes import is_trained
+
+    straight = train_all(["sudoku"], tmp_path / "data", tmp_path / "straight", smoke=True, progress=False, threads=1)["sudoku"]
+    r, checkpoints = recipe("sudoku", smoke=True), tmp_path / "ck"
+    _interrupt_at(monkeypatch, 20)
+    with pytest.raises(KeyboardInterrupt):
+        train_all(["sudoku"], tmp_path / "data", checkpoints, smoke=True, progress=False, threads=1)
+    monkeypatch.undo()
+    assert not is_trained("sudoku", checkpoints, r) and not (checkpoints / "sudoku" / "training.json").exists()
+    capsys.readouterr()
+    resumed = train_all(["sudoku"], tmp_path / "data", checkpoints, smoke=True, progress=False, threads=1)["sudoku"]
+    out = capsys.readouterr().out
+    assert "[train sudoku] resuming at step 15/30" in out and "[train sudoku] step 30/30 " in out
+    assert resumed["weights_sha256"] == straight["weights_sha256"] and is_trained("sudoku", checkpoints, r)
+    assert [h["loss"] for h in resumed["history"] if "loss" in h] == [h["loss"] for h in straight["history"] if "loss" in h]
+
+    from mdlm_study.train import verify_checkpoint
+
+    _interrupt_at(monkeypatch, 20)
+    with pytest.raises(KeyboardInterrupt):
+        train_all(["sudoku"], tmp_path / "data", checkpoints, smoke=True, force=True, progress=False, threads=1)
+    monkeypatch.undo()
+    assert verify_checkpoint(checkpoints / "sudoku")["step"] == 15  # the forced run's own checkpoint; the finished one is gone
+    assert not (checkpoints / "sudoku" / "training.json").exists() and not is_trained("sudoku", checkpoints, r)
+    with pytest.raises(ValueError, match="sudoku/training.json: no such file: the run .* has not finished"):
+        load_study_model("sudoku", checkpoints)
+    capsys.readouterr()
+    again = train_all(["sudoku"], tmp_path / "data", checkpoints, smoke=True, progress=False, threads=1)["sudoku"]
+    assert "[train sudoku] resuming at step 15/30" in capsys.readouterr().out
+    assert again["weights_sha256"] == straight["weights_sha256"]
+
+
+def test_is_trained_needs_the_completion_marker_and_the_recorded_weights(trained, tmp_path):
+    """A finished record is not enough: the final checkpoint must be complete and its weights must be
+    the ones training.json and checkpoint.json record."""
+    import shutil
+
+    from mdlm_study.recipes import is_trained
+
+    root, _ = trained
+    r = recipe("sudoku", smoke=True)
+
+    def broken(name, change):
+        shutil.copytree(root / "checkpoints" / "sudoku", tmp_path / name / "sudoku")
+        change(tmp_path / name / "sudoku")
+        return tmp_path / name
+
+    def flip(path):
+        data = bytearray(path.read_bytes())
+        data[-3] ^= 1
+        path.write_bytes(bytes(data))
+
+    def other_weights(directory):
+        record = json.loads((directory / "training.json").read_text())
+        (directory / "training.json").write_text(json.dumps({**record, "weights_sha256": "0" * 64}))
+
+    assert is_trained("sudoku", broken("intact", lambda d: None), r)
+    assert not is_trained("sudoku", broken("no_marker", lambda d: (d / "checkpoint.json").unlink()), r)
+    assert not is_trained("sudoku", broken("flipped", lambda d: flip(d / "model.safetensors")), r)
+    assert not is_trained("sudoku", broken("other", other_weights), r)

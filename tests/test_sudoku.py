@@ -45,3 +45,23 @@ def test_solves_requires_clues_kept():
 def test_bad_blank_count_raises():
     with pytest.raises(ValueError, match="n_blanks"):
         make_puzzle(random.Random(0), n_blanks=0)
+
+
+def test_check_puzzle_accepts_generated_puzzles_and_names_the_broken_cell_or_unit():
+    from mdlm_study.tasks.sudoku import SudokuPuzzle, check_puzzle
+
+    puzzles = generate_puzzles(20, seed=1)
+    for p in puzzles:
+        check_puzzle(p)
+    p = puzzles[0]
+    repeated = p.solution[0] * 2 + p.solution[2:]  # row 1 holds its first digit twice
+    given = next(i for i, c in enumerate(p.puzzle) if c != ".")
+    other = next(d for d in "1234" if d != p.solution[given])
+    bad = [(SudokuPuzzle(p.puzzle[:15], p.solution), "puzzle .* has 15 cells"),
+           (SudokuPuzzle(p.puzzle, p.solution[:15] + "5"), r"solution .* has characters outside '1234': \['5'\]"),
+           (SudokuPuzzle("." * 16, repeated), "not a valid grid: row 1 does not hold 1-4 once each"),
+           (SudokuPuzzle(p.puzzle[:given] + other + p.puzzle[given + 1:], p.solution),
+            f"contradicts the puzzle's given {other} at row {given // 4 + 1}, column {given % 4 + 1}")]
+    for puzzle, match in bad:
+        with pytest.raises(ValueError, match=match):
+            check_puzzle(puzzle)

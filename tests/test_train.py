@@ -9,9 +9,11 @@ from mdlm_study.train import (
     TrainConfig,
     lr_at,
     mdlm_loss,
+    save_snapshot,
     tokenize_examples,
     tokenize_pairs,
     train,
+    verify_checkpoint,
     weights_sha256,
 )
 
@@ -56,10 +58,12 @@ def test_resume_gives_identical_weights(tokenizer, data, tmp_path):
     train(straight, data, config, mask_id=tokenizer.mask_token_id, progress=False)
 
     interrupted = build_model(SMALL, tokenizer, seed=1)
-    train(interrupted, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, tokenizer=tokenizer, stop_after=5, progress=False)
+    run = tmp_path / "run"
+    train(interrupted, data, config, mask_id=tokenizer.mask_token_id, out_dir=run, tokenizer=tokenizer, stop_after=5, progress=False)
     resumed = build_model(SMALL, tokenizer, seed=99)  # different init: everything must come from the checkpoint
-    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=tmp_path, resume=True, snapshots=(8,), progress=False)
-    assert is_checkpoint(tmp_path / "step8") and not (tmp_path / "step4").exists()
+    train(resumed, data, config, mask_id=tokenizer.mask_token_id, out_dir=run, resume=True, snapshots=(8,), progress=False)
+    assert is_checkpoint(run / "step8") and not (run / "step4").exists()
+    assert verify_checkpoint(run / "step8")["step"] == 8 and verify_checkpoint(run)["step"] == 12
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
@@ -71,7 +75,7 @@ def test_weights_fingerprint_survives_a_checkpoint_and_sees_one_changed_bit(toke
     assert fingerprint != weights_sha256(build_model(SMALL, tokenizer, seed=4))
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    assert weights_sha256(load_tiny(tmp_path)[0]) == fingerprint
+    assert weights_sha256(load_tiny(tmp_path, external=True)[0]) == fingerprint
     with torch.no_grad():  # flip the lowest mantissa bit of one weight
         weight = next(model.parameters())
         weight.data.view(-1).view(torch.int32)[0] ^= 1
@@ -84,14 +88,21 @@ def test_checkpoint_round_trip_and_bad_dirs(tokenizer, tmp_path, arch):
     model.save_pretrained(tmp_path / "ckpt")
     tokenizer.save_pretrained(tmp_path / "ckpt")
     assert is_checkpoint(tmp_path / "ckpt")
-    loaded, tok = load_tiny(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match="ckpt is not a complete checkpoint: no checkpoint.json"):
+        load_tiny(tmp_path / "ckpt")  # a plain save_pretrained folder: only through the explicit external path
+    loaded, tok = load_tiny(tmp_path / "ckpt", external=True)
     ids = torch.tensor([[tok.bos_token_id, tok.mask_token_id, tok.eos_token_id]])
     assert torch.equal(model(input_ids=ids).logits, loaded(input_ids=ids).logits)
+    save_snapshot(model, tmp_path / "snap", 0, tokenizer)
+    assert torch.equal(model(input_ids=ids).logits, load_tiny(tmp_path / "snap")[0](input_ids=ids).logits)
+    assert next(load_tiny(tmp_path / "snap", dtype=torch.bfloat16)[0].parameters()).dtype == torch.bfloat16  # cast after the checks
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="not a checkpoint"):
-        load_tiny(tmp_path / "empty")
-    with pytest.raises(ValueError, match="not a training checkpoint"):
+    with pytest.raises(ValueError, match="not a checkpoint directory"):
+        load_tiny(tmp_path / "empty", external=True)
+    with pytest.raises(ValueError, match="empty is not a complete checkpoint"):
         train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "empty", resume=True, progress=False)
+    with pytest.raises(ValueError, match="snap: it is a 'snapshot', not a training checkpoint"):
+        train(model, None, TrainConfig(steps=1), mask_id=0, out_dir=tmp_path / "snap", resume=True, progress=False)
 
 
 @pytest.mark.parametrize("arch", ["bert", "modernbert", "eurobert"])
@@ -259,7 +270,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tokenizer, tmp_
     for (name, a), (_, b) in zip(eager.state_dict().items(), compiled.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
     reloaded, _ = load_tiny(tmp_path)
-    assert reloaded.state_dict().keys() == eager.state_dict().keys()
+    assert reloaded.state_dict().keys() == eager.state_dict().keys() and weights_sha256(reloaded) == weights_sha256(compiled)
 
 
 def test_compile_default_follows_the_toolchain(tokenizer, data, monkeypatch):
@@ -356,3 +367,90 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
     with matmul_embedding_gradient(model, False):
         assert "forward" not in vars(embedding)
     assert "forward" not in vars(embedding)
+
+
+def _report_lines(seconds_per_step: float, steps: int = 200, evaluate_at: int = 100) -> list[tuple[float, str]]:
+    """(time, line) of a ProgressReport fed ``steps`` steps of ``seconds_per_step`` on a fake clock."""
+    from mdlm_study.train import ProgressReport
+
+    now, lines = [0.0], []
+    report = ProgressReport("default", 0, steps, steps, log_every=10, clock=lambda: now[0], write=lambda line: lines.append((now[0], line)))
+    for done in range(1, steps + 1):
+        now[0] += seconds_per_step
+        report.update(done, 100, torch.tensor(0.5), {"eval_accuracy": 0.44} if done == evaluate_at else None)
+    return lines
+
+
+def test_progress_lines_name_the_run_and_keep_a_steady_cadence():
+    """Lines at log_every steps no closer than 30 s (the first one and evaluations excepted), never more
+    than ~60 s apart even when log_every steps take longer, and always at the end."""
+    import re
+
+    fast = _report_lines(2.0)  # a log_every boundary every 20 s
+    assert fast[0][1] == "[train default] step 10/200 loss 0.500 50 tok/s 6m left"  # 1,000 tokens in 20 s; 190 steps at 2 s
+    assert fast[-1][1] == "[train default] step 200/200 loss 0.500 acc 0.44 50 tok/s finished in 7m"
+    assert any(line.startswith("[train default] step 100/200 loss 0.500 acc 0.44") for _, line in fast)
+    pattern = re.compile(r"\[train default\] step \d+/200 loss 0\.500( acc 0\.44)? \d+ tok/s (\d+[sm] left|finished in 7m)")
+    assert all(pattern.fullmatch(line) for _, line in fast)
+    gaps = [(b - a, line) for (a, _), (b, line) in zip(fast, fast[1:], strict=False)]
+    assert all(30 <= gap <= 60 for gap, line in gaps if "step 100/" not in line and "step 200/" not in line)
+    slow = _report_lines(25.0, steps=40, evaluate_at=0)  # log_every steps 250 s apart
+    assert max(b - a for (a, _), (b, _) in zip(slow, slow[1:], strict=False)) <= 60 + 25
+    assert len(_report_lines(0.01)) == 3  # a seconds-long run: the first log step, the evaluation, the end
+
+
+def test_train_reports_progress_to_stdout_and_says_when_it_resumes(tokenizer, data, tmp_path, capsys):
+    config = TrainConfig(steps=12, batch_size=8, warmup=2, eval_every=6, save_every=6, log_every=4, bf16=False, seed=5)
+    model = build_model(SMALL, tokenizer, seed=1)
+    run = tmp_path / "run"
+    train(model, data, config, mask_id=tokenizer.mask_token_id, out_dir=run, stop_after=6, progress=False, report="unit",
+          eval_fn=lambda m: {"eval_accuracy": 0.25})
+    first = capsys.readouterr().out.splitlines()
+    assert first[0] == f"[train unit] starting 12 steps ({run})"
+    assert first[-1].startswith("[train unit] step 6/12 loss ") and " acc 0.25 " in first[-1] and first[-1].endswith(" left")
+    train(build_model(SMALL, tokenizer, seed=1), data, config, mask_id=tokenizer.mask_token_id, out_dir=run, resume=True,
+          progress=False, report="unit")
+    second = capsys.readouterr().out.splitlines()
+    assert second[0] == f"[train unit] resuming at step 6/12 from its last checkpoint ({run})"
+    assert second[-1].startswith("[train unit] step 12/12 ") and "finished in" in second[-1]
+    train(build_model(SMALL, tokenizer, seed=1), data, config, mask_id=tokenizer.mask_token_id, progress=False)
+    assert capsys.readouterr().out == ""  # no report label: silent
+
+
+def test_recovery_finishes_or_undoes_what_a_kill_interrupted(tmp_path):
+    """Each state a kill can leave around a directory published with ``publish_directory``: a sealed
+    ``.new`` is swapped in (also when the old one was already moved aside), a half-written ``.new`` is
+    dropped and the complete directory kept, a lone ``.old`` is put back, a ``.trash`` is deleted;
+    snapshots inside are carried over and recovered the same way."""
+    import shutil
+
+    from mdlm_study.train import SNAPSHOT, publish_directory, recover_directory
+
+    target, new, old = tmp_path / "run", tmp_path / ".run.new", tmp_path / ".run.old"
+
+    def publish(step: int, directory=target) -> None:
+        publish_directory(directory, lambda d: (d / "weights.txt").write_text(f"step {step}"), {"step": step}, keep=SNAPSHOT)
+
+    def state() -> tuple:
+        return verify_checkpoint(target)["step"], sorted(p.name for p in tmp_path.iterdir())
+
+    publish(5, target / "step5")  # a snapshot before the first checkpoint
+    publish(10)
+    assert state() == (10, ["run"]) and verify_checkpoint(target / "step5")["step"] == 5  # the snapshot was carried over
+    publish(15, tmp_path / "sealed")  # a later step, sealed with its snapshot, never swapped in
+    shutil.copytree(target / "step5", tmp_path / "sealed" / "step5")
+    (tmp_path / "sealed").rename(new)
+    recover_directory(target)
+    assert state() == (15, ["run"]) and (target / "step5" / "checkpoint.json").is_file()
+    shutil.copytree(target, new)
+    (new / "checkpoint.json").unlink()  # half-written: no marker
+    recover_directory(target)
+    assert state() == (15, ["run"])
+    target.rename(old)  # moved aside, and the new one never arrived
+    recover_directory(target)
+    assert state() == (15, ["run"])
+    shutil.copytree(target, tmp_path / ".run.trash")
+    shutil.copytree(target / "step5", target / ".step5.new")
+    (target / ".step5.new" / "checkpoint.json").unlink()
+    recover_directory(target)
+    assert state() == (15, ["run"]) and sorted(p.name for p in target.iterdir() if p.is_dir()) == ["step5"]

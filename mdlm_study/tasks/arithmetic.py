@@ -262,6 +262,31 @@ def drills(config: ArithmeticConfig) -> list[tuple[str, str]]:
     return sorted(set(pairs))
 
 
+def check_problem(problem: Problem) -> None:
+    """``ValueError`` unless ``problem`` is consistent, as every generated problem is: at least one
+    operation, each a known one with a non-negative operand (``mul`` by a factor the question can word),
+    a non-negative start, the answer equal to the value recomputed from ``start`` and ``ops``, and a
+    gold trace that :func:`grade_trace` accepts step by step. The message says which part is wrong."""
+    if problem.start < 0:
+        raise ValueError(f"start must be >= 0, got {problem.start}")
+    if not problem.ops:
+        raise ValueError("ops is empty: a problem needs at least one operation")
+    for op, operand in problem.ops:
+        if op not in OPS:
+            raise ValueError(f"unknown operation {op!r} in ops; expected one of {OPS}")
+        if operand < 0 or (op == "mul" and operand not in MUL_WORDS):
+            allowed = f"one of {tuple(MUL_WORDS)}" if op == "mul" else ">= 0"
+            raise ValueError(f"operand {operand} of {op!r} must be {allowed}")
+    value = final_value(problem.start, problem.ops)
+    if problem.answer != str(value):
+        raise ValueError(f"answer {problem.answer!r} is wrong: start {problem.start} and ops {list(map(list, problem.ops))} give {value}")
+    grade = grade_trace(problem, list(problem.steps))
+    if not grade.correct:
+        if grade.first_wrong < len(problem.steps):
+            raise ValueError(f"steps: step {grade.first_wrong + 1} {problem.steps[grade.first_wrong]!r} is not a correct next step of the chain")
+        raise ValueError(f"steps: the trace stops after {len(problem.steps)} of {len(problem.ops)} operations")
+
+
 def problem_key(problem: Problem) -> tuple:
     """What makes two problems the same (used to keep train and test disjoint)."""
     return (problem.start, problem.ops)

@@ -49,6 +49,31 @@ def solves(puzzle: str, grid: str) -> bool:
     return is_valid_solution(grid) and all(p in (".", g) for p, g in zip(puzzle, grid, strict=True))
 
 
+def _unit_name(index: int) -> str:
+    kind, number = ("row", index + 1) if index < 4 else ("column", index - 3) if index < 8 else ("box", index - 7)
+    return f"{kind} {number}"
+
+
+def check_puzzle(puzzle: SudokuPuzzle) -> None:
+    """``ValueError`` unless ``puzzle`` is a well-formed 4x4 puzzle with its solution: 16 cells of
+    ``1``-``4`` or ``.`` in the puzzle, 16 digits ``1``-``4`` in the solution, every row, column and box
+    of the solution a permutation, and the solution keeping every given of the puzzle. The message says
+    which cell or unit is wrong."""
+    for name, text, alphabet in (("puzzle", puzzle.puzzle, "1234."), ("solution", puzzle.solution, "1234")):
+        if len(text) != SIZE * SIZE:
+            raise ValueError(f"{name} {text!r} has {len(text)} cells; a 4x4 Sudoku has 16")
+        stray = sorted(set(text) - set(alphabet))
+        if stray:
+            raise ValueError(f"{name} {text!r} has characters outside {alphabet!r}: {stray}")
+    for index, unit in enumerate(UNITS):
+        if sorted(puzzle.solution[i] for i in unit) != ["1", "2", "3", "4"]:
+            raise ValueError(f"solution {puzzle.solution!r} is not a valid grid: {_unit_name(index)} does not hold 1-4 once each")
+    for cell, (given, digit) in enumerate(zip(puzzle.puzzle, puzzle.solution, strict=True)):
+        if given not in (".", digit):
+            raise ValueError(f"solution {puzzle.solution!r} contradicts the puzzle's given {given} at row {cell // 4 + 1}, "
+                             f"column {cell % 4 + 1} (solution has {digit})")
+
+
 @lru_cache(maxsize=1)
 def all_grids() -> tuple[str, ...]:
     """The 288 valid 4x4 Sudoku grids, in lexicographic order."""
