@@ -1,12 +1,28 @@
-"""load_mdlm on a tiny stand-in of every family (tests/stand_ins.py), the adapter, and bad input."""
+"""load_mdlm on a tiny checkpoint of every family (tests/stand_ins.py), the adapter, the LoadedMDLM
+record, the transformers-5 patches on classes that do not need them, and bad
+input. The real-architecture LLaDA / Dream checks are in tests/test_real_models.py."""
 
 import json
+import types
+from dataclasses import replace
 
 import pytest
 import torch
 from stand_ins import save_bert, save_dream, save_llada, save_tiny, save_without_mask
+from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, Qwen2Config
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
-from mdlm_study.loader import KNOWN_IDS, ModelAdapter, detect_family, dream_attention, load_mdlm, shift_right
+from mdlm_study import loader
+from mdlm_study.loader import (
+    KNOWN_IDS,
+    ModelAdapter,
+    detect_family,
+    dream_attention,
+    load_mdlm,
+    shift_right,
+)
+from mdlm_study.train import weights_sha256
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +61,7 @@ def test_llada_ids_come_from_the_tokenizer_or_the_one_table(ckpts):
 
 
 def test_dream_shift_and_4d_mask_keep_a_padded_row_equal_to_the_row_alone(ckpts):
-    loaded = load_mdlm(ckpts["dream"], trust_remote_code=True)
+    loaded = load_mdlm(ckpts["dream"], trust_remote_code=True, dtype="float32")  # bf16: tests/test_real_models.py
     tok = loaded.tokenizer
     row = torch.tensor(tok("Q: 1 + 2 = ? A:")["input_ids"])
     alone = loaded.denoiser(aligned=True)(row[None]).logits[0]
@@ -117,3 +133,74 @@ def test_bad_dtype(ckpts):
     with pytest.raises(ValueError, match="'float13'"):
         load_mdlm(ckpts["tiny"], dtype="float13")
     assert next(load_mdlm(ckpts["tiny"], dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
+
+
+# --- LoadedMDLM record -----------------------------------------------------------------------------
+
+def test_loaded_record_of_a_project_model(ckpts):
+    loaded = load_mdlm(ckpts["tiny"])
+    assert (loaded.chat, loaded.dtype, loaded.compat) == (False, torch.float32, ())
+    first = loaded.weights_sha256()
+    assert first == weights_sha256(loaded.model) and loaded.weights_sha256() is first  # computed once
+    with torch.no_grad():
+        next(loaded.model.parameters()).add_(1.0)
+    assert loaded.weights_sha256() is first  # cached on the object
+    assert replace(loaded).weights_sha256() != first  # a copy (e.g. LoRA-wrapped) computes its own
+
+
+# --- transformers-5 patches leave classes that do not need them alone --------------------------------
+
+class ModernModel(PreTrainedModel):
+    config_class = PretrainedConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.layer = torch.nn.Linear(2, 2)
+        self.post_init()
+
+
+def test_post_init_and_tie_weights_patches_are_no_ops_on_modern_classes():
+    cls = type("Modern", (ModernModel,), {})
+    loader.patch_post_init(cls)
+    assert not hasattr(cls(PretrainedConfig()), "_mdlm_post_init_added")
+    assert loader.patch_tie_weights(cls) is False and cls.tie_weights is PreTrainedModel.tie_weights
+
+
+def test_post_init_patch_completes_a_model_that_skips_it():
+    def __init__(self, config):
+        PreTrainedModel.__init__(self, config)
+        self.layer = torch.nn.Linear(2, 2)
+
+    cls = type("Old", (ModernModel,), {"__init__": __init__, "tie_weights": lambda self: None})
+    assert not hasattr(cls(PretrainedConfig()), "all_tied_weights_keys")
+    loader.patch_post_init(cls)
+    assert loader.patch_tie_weights(cls) is True and loader.patch_tie_weights(cls) is True  # idempotent
+    model = cls(PretrainedConfig())
+    assert model._mdlm_post_init_added and model.all_tied_weights_keys == {}
+    model.tie_weights(missing_keys=set(), recompute_mapping=False)
+
+
+def test_use_cache_patch_keeps_a_config_value():
+    config = PretrainedConfig()
+    assert loader.patch_use_cache(config, {"use_cache": True}) is True and config.use_cache is True
+    assert loader.patch_use_cache(config, {"use_cache": False}) is False and config.use_cache is True
+
+
+def test_generation_and_rope_patches_skip_modules_that_do_not_need_them():
+    class Modern(GenerationConfig):
+        pass
+
+    before = dict(ROPE_INIT_FUNCTIONS)
+    module = types.SimpleNamespace(GenerationConfig=GenerationConfig, Modern=Modern)
+    assert loader.patch_generation_validate(module) is False and Modern.validate is GenerationConfig.validate
+    assert loader.patch_generation_from_model_config(module) is False
+    assert loader.patch_default_rope(types.SimpleNamespace()) is False and dict(ROPE_INIT_FUNCTIONS) == before
+
+
+def test_default_rope_is_transformers_446s():
+    config = Qwen2Config(hidden_size=32, num_attention_heads=4, rope_theta=1e6)
+    inv_freq, scaling = loader._default_rope_parameters(config)
+    expected, _ = Qwen2RotaryEmbedding.compute_default_rope_parameters(config)
+    torch.testing.assert_close(inv_freq, expected)
+    assert scaling == 1.0
+    torch.testing.assert_close(loader._default_rope_parameters(None, base=1e6, dim=8)[0], expected)
