@@ -21,6 +21,11 @@ Remote code written for transformers 4 (LLaDA's model card asks for 4.38.2, Drea
 loaded through a small compatibility layer (section "transformers 5 compatibility" below): each patch
 answers one change of transformers 5, acts only on a class or config that needs it, and is named in
 :attr:`LoadedMDLM.compat` when it acted.
+
+At load, :func:`probe_padding` checks once whether a left-padded row gets the logits it gets alone
+(:attr:`LoadedMDLM.honours_padding`). LLaDA's first release builds an attention bias from the mask and
+then attends with ``attn_mask=None``, so padding changes its logits; the revision of 2025-10-21 and
+Dream honour the mask. Callers decode models that ignore it in :func:`length_buckets`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import functools
 import inspect
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +68,14 @@ KNOWN_IDS: dict[str, dict[str, int]] = {
 }
 # End-of-turn token strings, looked up in the tokenizer's vocabulary (chat models stop there).
 EOT_TOKENS: dict[str, str] = {"llada": "<|eot_id|>", "dream": "<|im_end|>"}
+# Largest relative difference (:func:`logits_difference`) between a probe row's logits alone and
+# left-padded that still counts as equal: float32 kernels reorder sums (~1e-7); bf16 rounds the
+# RoPE-rotated queries and keys of a row that starts at another absolute position (~1e-2). A model
+# that attends to its padding moves far more (the first LLaDA release, on the tests' tiny checkpoint:
+# ~0.3).
+PADDING_RTOL: dict[torch.dtype, float] = {torch.float64: 1e-6, torch.float32: 1e-4, torch.float16: 1e-2,
+                                          torch.bfloat16: 5e-2}
+PROBE_TEXT = "Q: what is 12 + 7 ? A:"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -76,6 +90,7 @@ class LoadedMDLM:
     shift_logits: bool  # True: position i is predicted by the output at i - 1 (Dream)
     max_length: int  # longest canvas the model accepts, in tokens
     eot_id: int | None = None  # end-of-turn token of chat models (LLaDA <|eot_id|>, Dream <|im_end|>)
+    honours_padding: bool | None = None  # probe_padding's verdict (load_mdlm sets it); None: not probed
     chat: bool = False  # the tokenizer has a chat template
     compat: tuple[str, ...] = ()  # transformers-5 patches that acted on this model (section below)
     _sha256: str | None = field(default=None, init=False, repr=False, compare=False)  # not copied by replace()
@@ -159,6 +174,55 @@ class ModelAdapter(torch.nn.Module):
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, **remote)
         logits = out.logits if hasattr(out, "logits") else out
         return MaskedLMOutput(logits=(shift_right(logits) if self.shift else logits).to(home))
+
+
+# --- padding --------------------------------------------------------------------------------------
+
+def _probe_row(tokenizer, special: SpecialTokens) -> list[int]:
+    """A short prompt of real tokens followed by three masks (what a decoding canvas looks like)."""
+    ids = list(tokenizer(PROBE_TEXT, add_special_tokens=False)["input_ids"])[:12]
+    return ids + [special.mask_id] * 3
+
+
+def logits_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``||b - a|| / ||a||`` over all positions after centring each position's logits (softmax
+    ignores a constant shift): a scale-free distance that one outlier logit cannot dominate."""
+    a, b = a.detach().float(), b.detach().float()
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    return float((b - a).norm() / a.norm().clamp(min=1e-12))
+
+
+@torch.no_grad()
+def probe_padding(adapter: ModelAdapter, row: Sequence[int], *, pad_id: int, n_pad: int = 4) -> bool:
+    """Whether ``adapter`` gives a left-padded row the logits it gives the row alone.
+
+    The row is decoded alone, then left-padded by ``n_pad`` ``pad_id`` tokens in a batch with an
+    unpadded row of the same width; the raw (unshifted) logits of its real positions must agree to
+    :data:`PADDING_RTOL` of the model's dtype in :func:`logits_difference`."""
+    if n_pad < 1 or len(row) < 1:
+        raise ValueError(f"need n_pad >= 1 and a non-empty row; got n_pad={n_pad}, row={list(row)}")
+    real = torch.tensor(list(row), dtype=torch.long)
+    alone = adapter(real[None]).logits[0]
+    padded = torch.cat([torch.full((n_pad,), pad_id, dtype=torch.long), real])
+    other = torch.cat([real, real[:1].repeat(n_pad)])
+    mask = torch.ones(2, len(padded), dtype=torch.long)
+    mask[0, :n_pad] = 0
+    batched = adapter(torch.stack([padded, other]), attention_mask=mask).logits[0, n_pad:]
+    dtype = next(adapter.model.parameters()).dtype
+    return logits_difference(alone, batched) <= PADDING_RTOL.get(dtype, 1e-4)
+
+
+def length_buckets(lengths: Sequence[int]) -> list[list[int]]:
+    """Row indices grouped by unpadded length, groups in order of first appearance, indices ascending:
+    ``[5, 3, 5, 2] -> [[0, 2], [1], [3]]``. A model that ignores attention masks
+    (``honours_padding=False``) decodes each group as one unpadded batch, so every row gets the
+    result it gets alone."""
+    groups: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"lengths must be non-negative ints; got {length!r} at index {index}")
+        groups.setdefault(length, []).append(index)
+    return list(groups.values())
 
 
 # --- transformers 5 compatibility -----------------------------------------------------------------
@@ -449,7 +513,8 @@ def _load_model(name: str, family: str, config: dict, dtype: torch.dtype | None,
 
 def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, family: str | None = None,
               trust_remote_code: bool = False) -> LoadedMDLM:
-    """Load a masked diffusion LM, its tokenizer and its facts (module docstring).
+    """Load a masked diffusion LM, its tokenizer and its facts (module docstring); probe once whether
+    it honours attention masks.
 
     ``trust_remote_code`` is used only when the caller passes it; remote-code families refuse to load
     without it (``ValueError`` saying how to enable it). ``dtype=None`` keeps the checkpoint's dtype."""
@@ -464,4 +529,6 @@ def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, fami
     loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
                         shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),
                         eot_id=eot_id, chat=bool(getattr(tokenizer, "chat_template", None)), compat=compat)
+    pad_id = next(i for i in (special.pad_id, special.eos_id, special.mask_id) if i is not None)
+    loaded.honours_padding = probe_padding(loaded.denoiser(), _probe_row(tokenizer, special), pad_id=pad_id)
     return loaded

@@ -1,5 +1,5 @@
-"""load_mdlm on a tiny checkpoint of every family (tests/stand_ins.py), the adapter, the LoadedMDLM
-record, the transformers-5 patches on classes that do not need them, and bad
+"""load_mdlm on a tiny checkpoint of every family (tests/stand_ins.py), the adapter, the padding
+probe, the LoadedMDLM record, the transformers-5 patches on classes that do not need them, and bad
 input. The real-architecture LLaDA / Dream checks are in tests/test_real_models.py."""
 
 import json
@@ -19,7 +19,10 @@ from mdlm_study.loader import (
     ModelAdapter,
     detect_family,
     dream_attention,
+    length_buckets,
     load_mdlm,
+    logits_difference,
+    probe_padding,
     shift_right,
 )
 from mdlm_study.train import weights_sha256
@@ -139,13 +142,59 @@ def test_bad_dtype(ckpts):
 
 def test_loaded_record_of_a_project_model(ckpts):
     loaded = load_mdlm(ckpts["tiny"])
-    assert (loaded.chat, loaded.dtype, loaded.compat) == (False, torch.float32, ())
+    assert (loaded.honours_padding, loaded.chat, loaded.dtype, loaded.compat) == (True, False, torch.float32, ())
     first = loaded.weights_sha256()
     assert first == weights_sha256(loaded.model) and loaded.weights_sha256() is first  # computed once
     with torch.no_grad():
         next(loaded.model.parameters()).add_(1.0)
     assert loaded.weights_sha256() is first  # cached on the object
     assert replace(loaded).weights_sha256() != first  # a copy (e.g. LoRA-wrapped) computes its own
+
+
+@pytest.mark.parametrize("name, honours", [("bert", False), ("modernbert", True), ("tiny", True)])
+def test_padding_probe_on_stock_masked_lms(ckpts, name, honours):
+    """BERT's learned absolute positions move a left-padded row; rotary models with masks do not."""
+    assert load_mdlm(ckpts[name]).honours_padding is honours
+
+
+# --- padding probe and length buckets ----------------------------------------------------------------
+
+class ToyLM(torch.nn.Module):
+    """Logits = own embedding + mean embedding of the row (of its real tokens when ``masked``)."""
+
+    def __init__(self, masked: bool):
+        super().__init__()
+        self.masked = masked
+        self.embed = torch.nn.Embedding(16, 8)
+        torch.nn.init.normal_(self.embed.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, input_ids, attention_mask=None, **kwargs):
+        e = self.embed(input_ids)
+        w = torch.ones(input_ids.shape) if attention_mask is None or not self.masked else attention_mask.float()
+        context = (e * w[..., None]).sum(1, keepdim=True) / w.sum(1, keepdim=True)[..., None]
+        return types.SimpleNamespace(logits=e + context)
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_probe_padding_tells_a_model_that_honours_masks_from_one_that_does_not(masked):
+    adapter = ModelAdapter(ToyLM(masked), family="masked_lm")
+    assert probe_padding(adapter, [3, 4, 5, 6], pad_id=0) is masked
+    with pytest.raises(ValueError, match="n_pad=0"):
+        probe_padding(adapter, [3], pad_id=0, n_pad=0)
+
+
+def test_logits_difference_ignores_a_constant_shift_per_position():
+    a = torch.randn(3, 10, generator=torch.Generator().manual_seed(0))
+    assert logits_difference(a, a + torch.arange(3.0)[:, None]) < 1e-6
+    assert logits_difference(a, 1.5 * a) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_length_buckets():
+    assert length_buckets([5, 3, 5, 2, 3]) == [[0, 2], [1, 4], [3]]
+    assert length_buckets([]) == [] and length_buckets([0]) == [[0]]
+    for bad in (-1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=repr(bad)):
+            length_buckets([1, bad])
 
 
 # --- transformers-5 patches leave classes that do not need them alone --------------------------------

@@ -25,7 +25,7 @@ from fixtures.checkpoints import (
     llada_shapes,
 )
 
-from mdlm_study.loader import KNOWN_IDS, load_mdlm
+from mdlm_study.loader import KNOWN_IDS, PADDING_RTOL, length_buckets, load_mdlm, logits_difference
 from mdlm_study.train import weights_sha256
 
 LLADA_COMPAT = ("use_cache", "tie_weights", "post_init")
@@ -101,6 +101,47 @@ def test_logits_shape_and_finiteness_through_the_denoiser(models, name, vocab):
     for aligned in (False, True):
         logits = loaded.denoiser(aligned=aligned)(ids, attention_mask=attn).logits
         assert logits.shape == (2, 7, vocab) and logits.dtype == torch.bfloat16 and torch.isfinite(logits).all()
+
+
+def _row_alone_and_padded(loaded, n_pad=3):
+    row = torch.tensor(loaded.tokenizer("Q: what is 12 + 7 ? A:", add_special_tokens=False)["input_ids"]
+                       + [loaded.special.mask_id] * 4)
+    alone = loaded.denoiser()(row[None]).logits[0]
+    padded = torch.stack([torch.cat([torch.full((n_pad,), loaded.special.pad_id), row]),
+                          torch.cat([row, row[:n_pad]])])
+    attn = torch.ones_like(padded)
+    attn[0, :n_pad] = 0
+    return alone, loaded.denoiser()(padded, attention_mask=attn).logits[0, n_pad:]
+
+
+@pytest.mark.parametrize("name", ["llada", "dream"])
+def test_a_left_padded_row_gets_the_logits_of_the_row_alone(models, name):
+    alone, padded = _row_alone_and_padded(models[name + "_fp32"])
+    torch.testing.assert_close(padded, alone, rtol=1e-4, atol=1e-4)
+    alone, padded = _row_alone_and_padded(models[name])  # bf16: the same up to rounding of rotated q/k
+    assert logits_difference(alone, padded) <= PADDING_RTOL[torch.bfloat16]
+
+
+def test_the_original_llada_revision_attends_to_padding(models):
+    alone, padded = _row_alone_and_padded(models["llada_original_fp32"])
+    assert logits_difference(alone, padded) > 0.1
+
+
+@pytest.mark.parametrize("name, honours", [("llada", True), ("llada_original", False), ("dream", True)])
+def test_padding_probe(models, name, honours):
+    assert models[name].honours_padding is honours
+    assert models[name + "_fp32"].honours_padding is honours
+
+
+def test_models_that_ignore_padding_decode_in_length_buckets(models):
+    """The decoding path's recipe for ``honours_padding=False``: batch rows of one unpadded length."""
+    loaded = models["llada_original"]
+    rows = [[100, 200, 300], [100, 200], [300, 200, 100], [7]]
+    for bucket in length_buckets([len(r) for r in rows]):
+        batch = loaded.denoiser()(torch.tensor([rows[i] for i in bucket])).logits
+        for j, i in enumerate(bucket):
+            alone = loaded.denoiser()(torch.tensor([rows[i]])).logits[0]
+            assert logits_difference(alone, batch[j]) <= PADDING_RTOL[torch.bfloat16]
 
 
 def test_the_remote_code_itself_runs_after_loading(models):
