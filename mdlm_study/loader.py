@@ -5,7 +5,8 @@ Families (detected from the config's ``model_type`` / ``architectures``, overrid
 - ``tiny``: this project's checkpoints (``mdlm_study.tiny_model``, model types ``mdlm-tiny*``);
 - ``llada``: LLaDA-8B Base/Instruct (remote code, ``AutoModel``). Its tokenizer has no mask token
   (``<|mdm_mask|>`` 126336 is an ordinary added token), so the mask id comes from the config or
-  :data:`KNOWN_IDS` (LLaDA's ``generate.py`` hard-codes 126336);
+  :data:`KNOWN_IDS` (LLaDA's ``generate.py`` hard-codes 126336), and :func:`declare_mask_token`
+  declares that token as the loaded tokenizer's mask token;
 - ``dream``: Dream-7B (remote code). Initialised from an autoregressive model, it predicts position i
   at output i - 1 (its ``generation_utils.py`` shifts the logits right): ``shift_logits=True``, which
   the caller passes to the engine;
@@ -487,6 +488,22 @@ def _special_tokens(tokenizer, config: dict, family: str) -> tuple[SpecialTokens
     return special, eot_id
 
 
+def declare_mask_token(tokenizer, mask_id: int) -> bool:
+    """Make ``tokenizer.mask_token_id`` the model's mask id when the tokenizer declares no mask token.
+
+    LLaDA's tokenizer holds ``<|mdm_mask|>`` (126336) as an ordinary added token, so code that asks the
+    tokenizer (``SpecialTokens.from_tokenizer``, ``templates.build_canvas``) found no mask; the id lived
+    only in :attr:`LoadedMDLM.special`. Declaring the existing token changes no id and no encoding.
+    Returns whether it declared one."""
+    if getattr(tokenizer, "mask_token_id", None) is not None:
+        return False
+    token = tokenizer.convert_ids_to_tokens(mask_id)
+    if token is None or _token_id(tokenizer, token) != mask_id:
+        return False
+    tokenizer.mask_token = token
+    return True
+
+
 def _max_length(config: dict, tokenizer) -> int:
     for key in ("max_sequence_length", "max_position_embeddings", "n_positions"):
         if config.get(key):
@@ -525,6 +542,7 @@ def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, fami
     remote = trust_remote_code if family in REMOTE_CODE_FAMILIES else False
     tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=remote)
     special, eot_id = _special_tokens(tokenizer, config, family)
+    declare_mask_token(tokenizer, special.mask_id)
     model, compat = _load_model(name, family, config, torch_dtype, remote)
     loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
                         shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),

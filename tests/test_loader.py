@@ -17,6 +17,7 @@ from mdlm_study import loader
 from mdlm_study.loader import (
     KNOWN_IDS,
     ModelAdapter,
+    declare_mask_token,
     detect_family,
     dream_attention,
     length_buckets,
@@ -25,6 +26,7 @@ from mdlm_study.loader import (
     probe_padding,
     shift_right,
 )
+from mdlm_study.special_tokens import SpecialTokens
 from mdlm_study.train import weights_sha256
 
 
@@ -57,8 +59,9 @@ def test_every_family_loads_and_is_called_the_same_way(ckpts, name, family, shif
 
 def test_llada_ids_come_from_the_tokenizer_or_the_one_table(ckpts):
     loaded = load_mdlm(ckpts["llada"], trust_remote_code=True)
-    assert loaded.tokenizer.mask_token_id is None  # like the real tokenizer: the table supplies it
     assert loaded.special.mask_id == KNOWN_IDS["llada"]["mask_id"] == 126336
+    assert loaded.tokenizer.mask_token == "<|mdm_mask|>"  # declared by the loader (the file declares none)
+    assert SpecialTokens.from_tokenizer(loaded.tokenizer) == loaded.special
     assert loaded.special.eos_id == 126081 and loaded.eot_id == 126348
     assert loaded.stop_ids == [126081, 126348]
 
@@ -253,3 +256,11 @@ def test_default_rope_is_transformers_446s():
     torch.testing.assert_close(inv_freq, expected)
     assert scaling == 1.0
     torch.testing.assert_close(loader._default_rope_parameters(None, base=1e6, dim=8)[0], expected)
+
+
+def test_declare_mask_token_only_fills_a_missing_mask_with_an_existing_token(ckpts):
+    bert = load_mdlm(ckpts["bert"]).tokenizer
+    assert declare_mask_token(bert, 0) is False and bert.mask_token == "[MASK]"  # already declared
+    bert.mask_token = None
+    assert declare_mask_token(bert, 10**6) is False and bert.mask_token_id is None  # no such token
+    assert declare_mask_token(bert, 4) is True and bert.mask_token_id == 4

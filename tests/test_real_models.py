@@ -24,6 +24,7 @@ from fixtures.checkpoints import (
     dream_shapes,
     llada_shapes,
 )
+from transformers import AutoTokenizer
 
 from mdlm_study.loader import KNOWN_IDS, PADDING_RTOL, length_buckets, load_mdlm, logits_difference
 from mdlm_study.train import weights_sha256
@@ -62,12 +63,14 @@ def test_both_families_load_with_the_real_parameter_names_in_bf16(models):
         assert loaded.compat == compat, name
 
 
-def test_llada_facts(models):
+def test_llada_facts(models, paths):
     loaded = models["llada"]
     assert loaded.family == "llada" and loaded.shift_logits is False and loaded.max_length == 4096
-    assert loaded.tokenizer.mask_token_id is None  # <|mdm_mask|> is an ordinary added token
-    assert loaded.tokenizer.convert_tokens_to_ids("<|mdm_mask|>") == LLADA_MASK
     assert loaded.special.mask_id == KNOWN_IDS["llada"]["mask_id"] == LLADA_MASK
+    raw = AutoTokenizer.from_pretrained(paths["llada"], trust_remote_code=True)
+    assert raw.mask_token_id is None and raw.convert_tokens_to_ids("<|mdm_mask|>") == LLADA_MASK  # an added token
+    assert loaded.tokenizer.mask_token_id == LLADA_MASK  # declared by load_mdlm
+    assert loaded.tokenizer("a <|mdm_mask|>")["input_ids"] == raw("a <|mdm_mask|>")["input_ids"]
     assert (loaded.special.eos_id, loaded.special.pad_id, loaded.special.bos_id, loaded.eot_id) == (
         LLADA_EOS, LLADA_EOS, LLADA_BOS, LLADA_EOT)
     assert loaded.stop_ids == [LLADA_EOS, LLADA_EOT] and loaded.chat is True
