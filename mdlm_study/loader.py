@@ -227,8 +227,10 @@ def length_buckets(lengths: Sequence[int]) -> list[list[int]]:
 
 
 # --- transformers 5 compatibility -----------------------------------------------------------------
-# Remote code for transformers 4 meets four changes of transformers 5. Each function below answers
-# one, only where the class or config shows the old form, and returns whether it acted.
+# Remote code written for transformers 4 meets six changes of transformers 5 (LLaDA: post_init,
+# tie_weights, use_cache; Dream: default RoPE, GenerationConfig.validate and from_model_config). Each
+# function below answers one, only where the class or config shows the old form, and reports whether
+# it acted; _load_remote applies them before from_pretrained builds the model.
 
 _ROPE_DEFAULT_BUILTIN = "default" in ROPE_INIT_FUNCTIONS
 
@@ -406,7 +408,7 @@ def _load_remote(name: str, config_dict: dict, dtype: torch.dtype | None) -> tup
     patch_post_init(model_class)
     model = model_class.from_pretrained(name, config=config, dtype=dtype)
     acted["post_init"] = getattr(model, "_mdlm_post_init_added", False)
-    return model, tuple(name for name, done in acted.items() if done)
+    return model, tuple(patch for patch, done in acted.items() if done)
 
 
 # --- loading --------------------------------------------------------------------------------------

@@ -264,3 +264,8 @@ def test_declare_mask_token_only_fills_a_missing_mask_with_an_existing_token(ckp
     bert.mask_token = None
     assert declare_mask_token(bert, 10**6) is False and bert.mask_token_id is None  # no such token
     assert declare_mask_token(bert, 4) is True and bert.mask_token_id == 4
+
+
+def test_remote_checkpoint_without_an_automodel_entry():
+    with pytest.raises(ValueError, match="no AutoModel entry"):
+        loader._remote_model_class("owner/model", {"auto_map": {"AutoConfig": "configuration_x.XConfig"}})
