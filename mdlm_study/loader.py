@@ -3,10 +3,13 @@
 Families (detected from the config's ``model_type`` / ``architectures``, overridable by ``family=``):
 
 - ``tiny``: this project's checkpoints (``mdlm_study.tiny_model``, model types ``mdlm-tiny*``);
-- ``llada``: LLaDA-8B Base/Instruct (remote code, ``AutoModel``). Its tokenizer has no mask token, so
-  the mask id comes from :data:`KNOWN_IDS` (126336, PAPER.md §14; ML-GSAI/LLaDA ``generate.py``);
-- ``dream``: Dream-7B (remote code). Initialised from an autoregressive model, its logits are shifted
-  by one position (PEERS.md §2.2): ``shift_logits=True``, which the caller passes to the engine;
+- ``llada``: LLaDA-8B Base/Instruct (remote code, ``AutoModel``). Its tokenizer has no mask token
+  (``<|mdm_mask|>`` 126336 is an ordinary added token), so the mask id comes from the config or
+  :data:`KNOWN_IDS` (LLaDA's ``generate.py`` hard-codes 126336), and :func:`declare_mask_token`
+  declares that token as the loaded tokenizer's mask token;
+- ``dream``: Dream-7B (remote code). Initialised from an autoregressive model, it predicts position i
+  at output i - 1 (its ``generation_utils.py`` shifts the logits right): ``shift_logits=True``, which
+  the caller passes to the engine;
 - ``masked_lm``: any ``AutoModelForMaskedLM`` (BERT, ModernBERT, ...);
 - ``diffusion_gemma``: transformers 5 ships ``DiffusionGemmaForBlockDiffusion``, but it is a
   uniform-noise (random-token canvas) encoder-decoder block-diffusion model with self-conditioning and
@@ -14,48 +17,89 @@ Families (detected from the config's ``model_type`` / ``architectures``, overrid
 
 Every family is called the same way through :class:`ModelAdapter`: ``adapter(input_ids,
 attention_mask=...)`` returns an object with ``.logits`` [B, L, V].
+
+Remote code written for transformers 4 (LLaDA's model card asks for 4.38.2, Dream's for 4.46.2) is
+loaded through a small compatibility layer (section "transformers 5 compatibility" below): each patch
+answers one change of transformers 5, acts only on a class or config that needs it, and is named in
+:attr:`LoadedMDLM.compat` when it acted.
+
+At load, :func:`probe_padding` checks once whether a left-padded row gets the logits it gets alone
+(:attr:`LoadedMDLM.honours_padding`). LLaDA's first release builds an attention bias from the mask and
+then attends with ``attn_mask=None``, so padding changes its logits; the revision of 2025-10-21 and
+Dream honour the mask. Callers decode models that ignore it in :func:`length_buckets`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PretrainedConfig
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PretrainedConfig,
+)
+from transformers.dynamic_module_utils import get_class_from_dynamic_module
 from transformers.modeling_outputs import MaskedLMOutput
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 import mdlm_study.tiny_model  # noqa: F401  (registers the tiny model types with the Auto classes)
 from mdlm_study.special_tokens import SpecialTokens
+from mdlm_study.train import weights_sha256
 
 FAMILIES = ("tiny", "llada", "dream", "masked_lm", "diffusion_gemma")
 REMOTE_CODE_FAMILIES = ("llada", "dream")
 SHIFTED_FAMILIES = ("dream",)
 
 # The ONE table of ids that a model family's tokenizer does not expose. Used only as a fallback when
-# the tokenizer/config lacks the value. LLaDA: mask 126336 (PAPER.md §14), EOS 126081
-# (<|endoftext|>) and EOT 126348 (<|eot_id|>), as hard-coded in ML-GSAI/LLaDA generate.py.
+# the tokenizer/config lacks the value. LLaDA: mask 126336, EOS 126081 (<|endoftext|>) and EOT 126348
+# (<|eot_id|>), as hard-coded in LLaDA's generate.py and chat.py.
 KNOWN_IDS: dict[str, dict[str, int]] = {
     "llada": {"mask_id": 126336, "eos_id": 126081, "eot_id": 126348},
 }
 # End-of-turn token strings, looked up in the tokenizer's vocabulary (chat models stop there).
 EOT_TOKENS: dict[str, str] = {"llada": "<|eot_id|>", "dream": "<|im_end|>"}
+# Largest relative difference (:func:`logits_difference`) between a probe row's logits alone and
+# left-padded that still counts as equal: float32 kernels reorder sums (~1e-7); bf16 rounds the
+# RoPE-rotated queries and keys of a row that starts at another absolute position (~1e-2). A model
+# that attends to its padding moves far more (the first LLaDA release, on the tests' tiny checkpoint:
+# ~0.3).
+PADDING_RTOL: dict[torch.dtype, float] = {torch.float64: 1e-6, torch.float32: 1e-4, torch.float16: 1e-2,
+                                          torch.bfloat16: 5e-2}
+PROBE_TEXT = "Q: what is 12 + 7 ? A:"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass
 class LoadedMDLM:
-    """A loaded model with everything a sampler, template or trainer needs to drive it."""
+    """A loaded model with everything a sampler, template, trainer or harness needs to drive it."""
 
     model: torch.nn.Module
     tokenizer: object
-    special: SpecialTokens
+    special: SpecialTokens  # mask/eos/pad/bos: tokenizer, then config, then KNOWN_IDS
     family: str
     shift_logits: bool  # True: position i is predicted by the output at i - 1 (Dream)
     max_length: int  # longest canvas the model accepts, in tokens
     eot_id: int | None = None  # end-of-turn token of chat models (LLaDA <|eot_id|>, Dream <|im_end|>)
+    honours_padding: bool | None = None  # probe_padding's verdict (load_mdlm sets it); None: not probed
+    chat: bool = False  # the tokenizer has a chat template
+    compat: tuple[str, ...] = ()  # transformers-5 patches that acted on this model (section below)
+    _sha256: str | None = field(default=None, init=False, repr=False, compare=False)  # not copied by replace()
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the model's (first) parameters."""
+        return next(self.model.parameters()).dtype
 
     def denoiser(self, *, aligned: bool = False) -> ModelAdapter:
         """The model as ``f(input_ids, attention_mask=None) -> .logits``. ``aligned=True`` undoes
@@ -68,10 +112,18 @@ class LoadedMDLM:
         """Token ids that end a generation (EOS, EOT)."""
         return [i for i in (self.special.eos_id, self.eot_id) if i is not None]
 
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights (:func:`mdlm_study.train.weights_sha256`: every state-dict tensor in
+        sorted key order), computed on first use and cached on this object, for result records."""
+        if self._sha256 is None:
+            self._sha256 = weights_sha256(self.model)
+        return self._sha256
+
 
 def shift_right(logits: torch.Tensor) -> torch.Tensor:
-    """Dream's alignment (PEERS.md §2.2): the prediction for position i is the output at i - 1;
-    position 0 keeps its own output (it is always prompt). [B, L, V] -> [B, L, V]."""
+    """Dream's alignment (its ``_sample`` does ``cat([logits[:, :1], logits[:, :-1]])``): the prediction
+    for position i is the output at i - 1; position 0 keeps its own output (it is always prompt).
+    [B, L, V] -> [B, L, V]."""
     return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
 
 
@@ -92,8 +144,12 @@ class ModelAdapter(torch.nn.Module):
 
     - tiny / masked_lm: the 2-D mask is passed through;
     - llada: the mask is passed only when a row is padded (LLaDA was trained without attention
-      masks; ML-GSAI/LLaDA#90), so unpadded batches run exactly as LLaDA's own ``generate``;
-    - dream: a 4-D mask and position ids are built by :func:`dream_attention`.
+      masks), so unpadded batches run exactly as LLaDA's own ``generate``;
+    - dream: a 4-D mask and position ids are built by :func:`dream_attention` (Dream hands its mask
+      to ``scaled_dot_product_attention`` unchanged: a 2-D integer mask fails there).
+
+    Remote-code models run with ``use_cache=False``: Dream's config asks for a key/value cache that a
+    diffusion step never reuses, and LLaDA asserts it is off.
     """
 
     def __init__(self, model: torch.nn.Module, *, family: str, shift: bool = False):
@@ -109,16 +165,253 @@ class ModelAdapter(torch.nn.Module):
         input_ids = input_ids.to(device)
         attention_mask = None if attention_mask is None else attention_mask.to(device)
         padded = attention_mask is not None and not bool(attention_mask.bool().all())
+        remote = {"use_cache": False} if self.family in REMOTE_CODE_FAMILIES else {}
         if self.family == "dream" and padded:
             mask4d, position_ids = dream_attention(attention_mask)
-            out = self.model(input_ids, attention_mask=mask4d, position_ids=position_ids)
-        elif self.family in ("dream", "llada") and not padded:
-            out = self.model(input_ids)
+            out = self.model(input_ids, attention_mask=mask4d, position_ids=position_ids, **remote)
+        elif self.family in REMOTE_CODE_FAMILIES and not padded:
+            out = self.model(input_ids, **remote)
         else:
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask)
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, **remote)
         logits = out.logits if hasattr(out, "logits") else out
         return MaskedLMOutput(logits=(shift_right(logits) if self.shift else logits).to(home))
 
+
+# --- padding --------------------------------------------------------------------------------------
+
+def _probe_row(tokenizer, special: SpecialTokens) -> list[int]:
+    """A short prompt of real tokens followed by three masks (what a decoding canvas looks like)."""
+    ids = list(tokenizer(PROBE_TEXT, add_special_tokens=False)["input_ids"])[:12]
+    return ids + [special.mask_id] * 3
+
+
+def logits_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``||b - a|| / ||a||`` over all positions after centring each position's logits (softmax
+    ignores a constant shift): a scale-free distance that one outlier logit cannot dominate."""
+    a, b = a.detach().float(), b.detach().float()
+    a, b = a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True)
+    return float((b - a).norm() / a.norm().clamp(min=1e-12))
+
+
+@torch.no_grad()
+def probe_padding(adapter: ModelAdapter, row: Sequence[int], *, pad_id: int, n_pad: int = 4) -> bool:
+    """Whether ``adapter`` gives a left-padded row the logits it gives the row alone.
+
+    The row is decoded alone, then left-padded by ``n_pad`` ``pad_id`` tokens in a batch with an
+    unpadded row of the same width; the raw (unshifted) logits of its real positions must agree to
+    :data:`PADDING_RTOL` of the model's dtype in :func:`logits_difference`."""
+    if n_pad < 1 or len(row) < 1:
+        raise ValueError(f"need n_pad >= 1 and a non-empty row; got n_pad={n_pad}, row={list(row)}")
+    real = torch.tensor(list(row), dtype=torch.long)
+    alone = adapter(real[None]).logits[0]
+    padded = torch.cat([torch.full((n_pad,), pad_id, dtype=torch.long), real])
+    other = torch.cat([real, real[:1].repeat(n_pad)])
+    mask = torch.ones(2, len(padded), dtype=torch.long)
+    mask[0, :n_pad] = 0
+    batched = adapter(torch.stack([padded, other]), attention_mask=mask).logits[0, n_pad:]
+    dtype = next(adapter.model.parameters()).dtype
+    return logits_difference(alone, batched) <= PADDING_RTOL.get(dtype, 1e-4)
+
+
+def length_buckets(lengths: Sequence[int]) -> list[list[int]]:
+    """Row indices grouped by unpadded length, groups in order of first appearance, indices ascending:
+    ``[5, 3, 5, 2] -> [[0, 2], [1], [3]]``. A model that ignores attention masks
+    (``honours_padding=False``) decodes each group as one unpadded batch, so every row gets the
+    result it gets alone."""
+    groups: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ValueError(f"lengths must be non-negative ints; got {length!r} at index {index}")
+        groups.setdefault(length, []).append(index)
+    return list(groups.values())
+
+
+# --- transformers 5 compatibility -----------------------------------------------------------------
+# Remote code written for transformers 4 meets six changes of transformers 5 (LLaDA: post_init,
+# tie_weights, use_cache; Dream: default RoPE, GenerationConfig.validate and from_model_config). Each
+# function below answers one, only where the class or config shows the old form, and reports whether
+# it acted; _load_remote applies them before from_pretrained builds the model.
+
+_ROPE_DEFAULT_BUILTIN = "default" in ROPE_INIT_FUNCTIONS
+
+
+def _default_rope_parameters(config=None, device=None, seq_len=None, **rope_kwargs) -> tuple[torch.Tensor, float]:
+    """transformers 4.46's ``_compute_default_rope_parameters``: ``inv_freq = 1 / theta^(2i/d)`` over
+    the (partially) rotated head dimension, attention scaling 1.0."""
+    if config is not None:
+        rope = getattr(config, "rope_parameters", None) or {}
+        base = getattr(config, "rope_theta", None) or rope.get("rope_theta", 10000.0)
+        partial = getattr(config, "partial_rotary_factor", None) or rope.get("partial_rotary_factor", 1.0)
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        dim = int(head_dim * partial)
+    else:
+        base, dim = rope_kwargs["base"], rope_kwargs["dim"]
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float().to(device) / dim))
+    return inv_freq, 1.0
+
+
+def patch_default_rope(module) -> bool:
+    """transformers 5 dropped ``"default"`` from ``ROPE_INIT_FUNCTIONS`` (each model now computes its
+    plain RoPE itself); Dream's ``DreamRotaryEmbedding`` still looks it up (``KeyError: 'default'``).
+    When ``module`` uses the table and the installed transformers lacks the entry, registers 4.46's
+    function under ``"default"`` (other entries and models are untouched)."""
+    if _ROPE_DEFAULT_BUILTIN or getattr(module, "ROPE_INIT_FUNCTIONS", None) is not ROPE_INIT_FUNCTIONS:
+        return False
+    ROPE_INIT_FUNCTIONS.setdefault("default", _default_rope_parameters)
+    return True
+
+
+def _accepts(func, keyword: str) -> bool:
+    """Whether ``func`` takes ``keyword`` (by name or through ``**kwargs``)."""
+    params = inspect.signature(func, follow_wrapped=False).parameters
+    return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _mark(cls: type, patch: str) -> bool:
+    """Record on ``cls`` itself (not its subclasses) that ``patch`` was applied; returns True."""
+    cls._mdlm_compat = cls.__dict__.get("_mdlm_compat", ()) + (patch,)
+    return True
+
+
+def _marked(cls: type, patch: str) -> bool:
+    return patch in cls.__dict__.get("_mdlm_compat", ())
+
+
+def patch_post_init(cls: type) -> None:
+    """transformers 5 requires ``post_init()`` at the end of a model's ``__init__``: it sets
+    ``all_tied_weights_keys`` (and the other per-model sets) that ``from_pretrained`` reads. LLaDA's
+    ``LLaDAModelLM.__init__`` never calls it (``'LLaDAModelLM' object has no attribute
+    'all_tied_weights_keys'``). Wraps ``cls.__init__`` to call it when the new instance lacks that
+    attribute (and then sets ``_mdlm_post_init_added`` on it), so classes that call it themselves
+    (Dream) run unchanged."""
+    if _marked(cls, "post_init"):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if not hasattr(self, "all_tied_weights_keys"):
+            self._mdlm_post_init_added = True
+            self.post_init()
+
+    cls.__init__ = __init__
+    _mark(cls, "post_init")
+
+
+def patch_tie_weights(cls: type) -> bool:
+    """transformers 5 calls ``tie_weights(missing_keys=..., recompute_mapping=...)``; LLaDA overrides
+    it as ``tie_weights(self)`` (``unexpected keyword argument 'recompute_mapping'``). Replaces an
+    override that takes neither keyword by one that accepts and ignores them."""
+    if _marked(cls, "tie_weights"):
+        return True
+    original = cls.tie_weights
+    if _accepts(original, "recompute_mapping"):
+        return False
+
+    @functools.wraps(original)
+    def tie_weights(self, missing_keys=None, recompute_mapping=True, **kwargs):
+        return original(self)
+
+    cls.tie_weights = tie_weights
+    return _mark(cls, "tie_weights")
+
+
+def patch_use_cache(config: PretrainedConfig, config_dict: dict) -> bool:
+    """transformers 5 treats ``use_cache`` as a generation parameter and drops it from the kwargs that
+    ``PretrainedConfig.__init__`` stores; LLaDA's config passes it there and its ``forward`` reads
+    ``self.config.use_cache`` (``'LLaDAConfig' object has no attribute 'use_cache'``). Sets it from
+    ``config.json`` (default False, LLaDA's default) when the config lacks it."""
+    if hasattr(config, "use_cache"):
+        return False
+    config.use_cache = bool(config_dict.get("use_cache", False))
+    return True
+
+
+def _generation_config_subclasses(module) -> list[type]:
+    """The ``GenerationConfig`` subclasses in a remote module's namespace (Dream's modelling file
+    imports ``DreamGenerationConfig``)."""
+    return [obj for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, GenerationConfig) and obj is not GenerationConfig]
+
+
+def patch_generation_validate(module) -> bool:
+    """transformers 5's ``GenerationConfig.__init__`` and ``update`` call ``self.validate(
+    user_set_attributes=...)`` (and ``strict=``); Dream's ``DreamGenerationConfig.validate(self,
+    is_init=False)`` takes neither. Wraps each such ``GenerationConfig`` subclass that ``module`` uses so
+    its ``validate`` drops the keywords it does not declare."""
+    acted = False
+    for cls in _generation_config_subclasses(module):
+        if _marked(cls, "generation_validate"):
+            acted = True
+            continue
+        original = cls.validate
+        if _accepts(original, "user_set_attributes"):
+            continue
+        declared = tuple(inspect.signature(original).parameters)
+
+        @functools.wraps(original)
+        def validate(self, *args, _original=original, _declared=declared, **kwargs):
+            return _original(self, *args, **{k: v for k, v in kwargs.items() if k in _declared})
+
+        cls.validate = validate
+        acted = _mark(cls, "generation_validate")
+    return acted
+
+
+def _from_model_config_446(cls, model_config) -> GenerationConfig:
+    """transformers 4.46's ``GenerationConfig.from_model_config`` for a config without decoder
+    sub-configs: the model config's non-None entries through ``cls.from_dict``."""
+    config_dict = dict(model_config) if isinstance(model_config, dict) else model_config.to_dict()
+    config_dict.pop("_from_model_config", None)
+    config_dict = {key: value for key, value in config_dict.items() if value is not None}
+    generation_config = cls.from_dict(config_dict, return_unused_kwargs=False, _from_model_config=True)
+    generation_config._original_object_hash = hash(generation_config)
+    return generation_config
+
+
+def patch_generation_from_model_config(module) -> bool:
+    """transformers 5's ``GenerationConfig.from_model_config`` compares every attribute of the new
+    config with a plain ``GenerationConfig()``; Dream's ``diffusion_generate`` calls it on
+    ``DreamGenerationConfig``, whose diffusion attributes a plain one lacks (``'GenerationConfig'
+    object has no attribute 'eps'``). For each such subclass that ``module`` uses, restores 4.46's
+    ``from_model_config``, which compared attributes only for decoder sub-configs. Run after
+    :func:`patch_generation_validate` (it builds one instance of each subclass)."""
+    acted = False
+    plain = set(GenerationConfig().to_dict())
+    for cls in _generation_config_subclasses(module):
+        if _marked(cls, "generation_from_model_config"):
+            acted = True
+        elif set(cls().to_dict()) - plain:
+            cls.from_model_config = classmethod(_from_model_config_446)
+            acted = _mark(cls, "generation_from_model_config")
+    return acted
+
+
+def _remote_model_class(name: str, config_dict: dict) -> type:
+    """The class ``AutoModel`` builds for a remote-code checkpoint (``auto_map["AutoModel"]``)."""
+    auto_map = config_dict.get("auto_map") or {}
+    reference = auto_map.get("AutoModel") or auto_map.get("AutoModelForCausalLM")
+    if reference is None:
+        raise ValueError(f"{name!r}: config.json's auto_map has no AutoModel entry ({sorted(auto_map)})")
+    return get_class_from_dynamic_module(reference, name)
+
+
+def _load_remote(name: str, config_dict: dict, dtype: torch.dtype | None) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """A remote-code model loaded under transformers 5, and the names of the patches that acted."""
+    config = AutoConfig.from_pretrained(name, trust_remote_code=True)
+    model_class = _remote_model_class(name, config_dict)
+    module = sys.modules[model_class.__module__]
+    acted = {"default_rope": patch_default_rope(module), "use_cache": patch_use_cache(config, config_dict),
+             "tie_weights": patch_tie_weights(model_class), "generation_validate": patch_generation_validate(module),
+             "generation_from_model_config": patch_generation_from_model_config(module)}
+    patch_post_init(model_class)
+    model = model_class.from_pretrained(name, config=config, dtype=dtype)
+    acted["post_init"] = getattr(model, "_mdlm_post_init_added", False)
+    return model, tuple(patch for patch, done in acted.items() if done)
+
+
+# --- loading --------------------------------------------------------------------------------------
 
 def _config_dict(name_or_path: str) -> dict:
     """The raw ``config.json`` (no remote code runs). Raises ``ValueError`` for a path that is
@@ -169,6 +462,14 @@ def _resolve_family(config: dict, family: str | None, trust_remote_code: bool) -
     return family
 
 
+def _token_id(tokenizer, token: str) -> int | None:
+    """The id of ``token`` in the vocabulary, or None (without building the whole vocabulary dict)."""
+    index = tokenizer.convert_tokens_to_ids(token)
+    if index is None or (index == tokenizer.unk_token_id and token != tokenizer.unk_token):
+        return None
+    return int(index)
+
+
 def _special_tokens(tokenizer, config: dict, family: str) -> tuple[SpecialTokens, int | None]:
     """Ids from the tokenizer first, then the config, then :data:`KNOWN_IDS`; raise without a mask."""
     known = KNOWN_IDS.get(family, {})
@@ -182,10 +483,27 @@ def _special_tokens(tokenizer, config: dict, family: str) -> tuple[SpecialTokens
     if mask_id is None:
         raise ValueError(f"model family {family!r}: neither the tokenizer, the config nor KNOWN_IDS give a mask token id")
     eot_token = EOT_TOKENS.get(family)
-    eot_id = tokenizer.convert_tokens_to_ids(eot_token) if eot_token in tokenizer.get_vocab() else known.get("eot_id")
+    eot_id = _token_id(tokenizer, eot_token) if eot_token else None
+    eot_id = known.get("eot_id") if eot_id is None else eot_id
     special = SpecialTokens(mask_id=mask_id, eos_id=pick("eos_id", "eos_token_id"), pad_id=pick("pad_id", "pad_token_id"),
                             bos_id=pick("bos_id", "bos_token_id"))
     return special, eot_id
+
+
+def declare_mask_token(tokenizer, mask_id: int) -> bool:
+    """Make ``tokenizer.mask_token_id`` the model's mask id when the tokenizer declares no mask token.
+
+    LLaDA's tokenizer holds ``<|mdm_mask|>`` (126336) as an ordinary added token, so code that asks the
+    tokenizer (``SpecialTokens.from_tokenizer``, ``templates.build_canvas``) found no mask; the id lived
+    only in :attr:`LoadedMDLM.special`. Declaring the existing token changes no id and no encoding.
+    Returns whether it declared one."""
+    if getattr(tokenizer, "mask_token_id", None) is not None:
+        return False
+    token = tokenizer.convert_ids_to_tokens(mask_id)
+    if token is None or _token_id(tokenizer, token) != mask_id:
+        return False
+    tokenizer.mask_token = token
+    return True
 
 
 def _max_length(config: dict, tokenizer) -> int:
@@ -203,12 +521,22 @@ def _dtype(dtype) -> torch.dtype | None:
     return getattr(torch, str(dtype))
 
 
+def _load_model(name: str, family: str, config: dict, dtype: torch.dtype | None,
+                trust_remote_code: bool) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    if family not in REMOTE_CODE_FAMILIES:
+        return AutoModelForMaskedLM.from_pretrained(name, dtype=dtype), ()
+    if trust_remote_code and "auto_map" in config:
+        return _load_remote(name, config, dtype)
+    return AutoModel.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code), ()
+
+
 def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, family: str | None = None,
               trust_remote_code: bool = False) -> LoadedMDLM:
-    """Load a masked diffusion LM, its tokenizer and its facts (module docstring).
+    """Load a masked diffusion LM, its tokenizer and its facts (module docstring); probe once whether
+    it honours attention masks.
 
     ``trust_remote_code`` is used only when the caller passes it; remote-code families refuse to load
-    without it (``ValueError`` saying how to enable it)."""
+    without it (``ValueError`` saying how to enable it). ``dtype=None`` keeps the checkpoint's dtype."""
     name = str(name_or_path)
     config = _config_dict(name)
     family = _resolve_family(config, family, trust_remote_code)
@@ -216,7 +544,11 @@ def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, fami
     remote = trust_remote_code if family in REMOTE_CODE_FAMILIES else False
     tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=remote)
     special, eot_id = _special_tokens(tokenizer, config, family)
-    auto = AutoModel if family in REMOTE_CODE_FAMILIES else AutoModelForMaskedLM
-    model = auto.from_pretrained(name, dtype=torch_dtype, trust_remote_code=remote).to(device).eval()
-    return LoadedMDLM(model=model, tokenizer=tokenizer, special=special, family=family, shift_logits=family in SHIFTED_FAMILIES,
-                      max_length=_max_length(config, tokenizer), eot_id=eot_id)
+    declare_mask_token(tokenizer, special.mask_id)
+    model, compat = _load_model(name, family, config, torch_dtype, remote)
+    loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
+                        shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),
+                        eot_id=eot_id, chat=bool(getattr(tokenizer, "chat_template", None)), compat=compat)
+    pad_id = next(i for i in (special.pad_id, special.eos_id, special.mask_id) if i is not None)
+    loaded.honours_padding = probe_padding(loaded.denoiser(), _probe_row(tokenizer, special), pad_id=pad_id)
+    return loaded
