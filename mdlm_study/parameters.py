@@ -145,12 +145,21 @@ class _Mismatch(Exception):
         self.reason = reason
 
 
-def _interval(match: re.Match) -> Interval:
-    opening, low, high, closing = match.groups()
-    return Interval(float(low), float(high), opening == "[", closing == "]")
+def _help_and_range(help: str, kind: str, element: str | None, where: str) -> tuple[str, Interval | None]:
+    """The comment split into its text and its trailing range (``... in [1, inf)``), if any."""
+    found = _RANGE.search(help)
+    if found is None:
+        return help.strip(), None
+    opening, low, high, closing = found.groups()
+    interval = Interval(float(low), float(high), opening == "[", closing == "]")
+    if "int" not in (kind, element) and "float" not in (kind, element):
+        raise ValueError(f"{where}: a range ({interval}) needs an int or float parameter or a list of them, not {kind}")
+    if interval.low > interval.high or (interval.low == interval.high and not (interval.closed_low and interval.closed_high)):
+        raise ValueError(f"{where}: the range {interval} is empty")
+    return help[: found.start()].rstrip(" ;,"), interval
 
 
-def _kind(name: str, type_name: str | None, default: object, where: str) -> tuple[str, str | None]:
+def _kind(type_name: str | None, default: object, where: str) -> tuple[str, str | None]:
     """(kind, element kind) from the annotation, or from the default when there is none."""
     if not type_name or type_name == "None":
         kind = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}.get(type(default))
@@ -173,14 +182,8 @@ def declare(name: str, type_name: str | None, default: str, help: str, *, notebo
         value = ast.literal_eval(default)
     except (ValueError, SyntaxError) as err:
         raise ValueError(f"{where}: the default {default!r} is not a Python literal") from err
-    kind, element = _kind(name, type_name, value, where)
-    found = _RANGE.search(help or "")
-    interval = _interval(found) if found else None
-    text = (help or "")[: found.start()].rstrip(" ;,") if found else (help or "").strip()
-    if interval is not None and kind not in ("int", "float") and element not in ("int", "float"):
-        raise ValueError(f"{where}: a range ({interval}) needs an int or float parameter or a list of them, not {type_name}")
-    if interval is not None and (interval.low > interval.high or (interval.low == interval.high and not (interval.closed_low and interval.closed_high))):
-        raise ValueError(f"{where}: the range {interval} is empty")
+    kind, element = _kind(type_name, value, where)
+    text, interval = _help_and_range(help or "", kind, element, where)
     declared = Declared(name, kind, element, value, text, interval)
     if value is not None:
         coerce(declared, value, notebook=notebook)  # the default itself must fit
@@ -275,6 +278,7 @@ def _parsed(value: object) -> object:
 
 
 def _list(declared: Declared, value: object) -> list:
+    """A non-empty list (YAML-parsed from a string) whose elements fit the declared element kind."""
     value = _parsed(value)
     if isinstance(value, tuple):
         value = list(value)
@@ -295,6 +299,7 @@ def _list(declared: Declared, value: object) -> list:
 
 
 def _coerce(declared: Declared, value: object) -> object:
+    """``value`` read for ``declared`` (``None`` passes only where the default is ``None``)."""
     if value is None and declared.default is None:
         return None
     if declared.kind == "list":

@@ -203,7 +203,9 @@ def _duration(seconds: float) -> str:
 
 
 def _shown(value: object) -> str:
-    if isinstance(value, str) and os.path.isabs(value) and value.startswith(os.getcwd() + os.sep):
+    """A parameter value for a progress line: paths under the working directory made relative."""
+    cwd = os.getcwd()
+    if isinstance(value, str) and os.path.isabs(value) and (value == cwd or value.startswith(cwd + os.sep)):
         value = os.path.relpath(value)
     return value if isinstance(value, str) else json.dumps(value)
 
