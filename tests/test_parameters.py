@@ -182,3 +182,11 @@ def test_the_real_parameters_cells_parse_as_papermill_sees_them():
         for name, entry in ours.items():
             annotation = seen[name]["inferred_type_name"]
             assert annotation == (f"list[{entry.element}]" if entry.element else entry.kind), (path.name, name)
+
+
+def test_the_reported_command_line_strings_now_arrive_typed():
+    """``papermill ... -p ks [1]``, ``-p gammas "[0.05, 0.5]"`` and ``-p trust_remote_code false`` pass strings."""
+    path = NOTEBOOKS / "03_parallel_decoding_med.ipynb"
+    given = {"ks": "[1]", "med_lambdas": "[0.05, 0.5]", "trust_remote_code": "false", "n_problems": 12}
+    assert coerce_and_validate(declared_in(path), given, notebook=path.name) == {
+        "ks": [1], "med_lambdas": [0.05, 0.5], "trust_remote_code": False, "n_problems": 12}
