@@ -26,6 +26,8 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from mdlm_study.parameters import parse_flags
+
 Work = Callable[[range], list[dict]]
 TASKS = ("arithmetic",)
 MODES = ("eval", "posterior")
@@ -189,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict] | None:
     accelerator = Accelerator(cpu=args.cpu)
     loaded = load_mdlm(args.checkpoint, device=str(accelerator.device), dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     generate_kwargs = dict(block_size=args.block_size, tokens_per_step=args.tokens_per_step, temperature=args.temperature,
-                           exit_gamma=args.exit_gamma, **parse_params(args.param))
+                           exit_gamma=args.exit_gamma, **parse_flags(parse_params(args.param)))
     work = arithmetic_work(loaded, _problems(args), _template(args), mode=args.mode, sampler=args.sampler, seed=args.seed, **generate_kwargs)
     rows = run_sharded(args.n_problems, work, batch_size=args.batch_size, rank=accelerator.process_index,
                        world_size=accelerator.num_processes, gather=gather_object if accelerator.num_processes > 1 else None)

@@ -18,6 +18,7 @@ from mdlm_study.benchmark_data import load_gsm8k
 from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_sudoku
 from mdlm_study.loader import load_mdlm
+from mdlm_study.parameters import parse_bool
 from mdlm_study.recipes import RECIPES, load_study_model
 from mdlm_study.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE, SUDOKU_TEMPLATE, Template
 
@@ -37,6 +38,7 @@ class Experiment:
 
 def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_dir: str | Path, n_problems: int, device: str = "cpu",
                     data_path: str | None = None, trust_remote_code: bool = False, batch_size: int = 256) -> Experiment:
+    trust_remote_code = parse_bool(trust_remote_code, name="trust_remote_code")  # also for study models, which ignore it
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     if model in RECIPES or model == "base":

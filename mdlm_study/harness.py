@@ -29,6 +29,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from mdlm_study.loader import LoadedMDLM, load_mdlm
+from mdlm_study.parameters import parse_flags
 from mdlm_study.templates import Template, build_canvas, read_canvas
 
 
@@ -97,7 +98,7 @@ class MDLMHarnessLM(LM):
         self.template = Template(reasoning_len=self.gen_length - answer_len, answer_len=answer_len, delimiter=delimiter,
                                  answer_prefix="", suffix=suffix, prompt_suffix="") if answer_len > 0 else None
         self.sampling = dict(sampler=sampler, block_size=block_size, tokens_per_step=tokens_per_step, temperature=temperature,
-                             exit_gamma=exit_gamma, shift_logits=self.loaded.shift_logits, **rule_params)
+                             exit_gamma=exit_gamma, shift_logits=self.loaded.shift_logits, **parse_flags(rule_params))
         self.mc_num, self.mc_batch_size, self.seed = mc_num, mc_batch_size, seed
         self._setup_distributed()
 

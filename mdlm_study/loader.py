@@ -54,6 +54,7 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 import mdlm_study.tiny_model  # noqa: F401  (registers the tiny model types with the Auto classes)
+from mdlm_study.parameters import parse_bool
 from mdlm_study.special_tokens import SpecialTokens
 from mdlm_study.train import weights_sha256
 
@@ -537,7 +538,7 @@ def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, fami
 
     ``trust_remote_code`` is used only when the caller passes it; remote-code families refuse to load
     without it (``ValueError`` saying how to enable it). ``dtype=None`` keeps the checkpoint's dtype."""
-    name = str(name_or_path)
+    name, trust_remote_code = str(name_or_path), parse_bool(trust_remote_code, name="trust_remote_code")
     config = _config_dict(name)
     family = _resolve_family(config, family, trust_remote_code)
     torch_dtype = _dtype(dtype)
