@@ -1,0 +1,150 @@
+"""Result records: every number the study reports is written with what produced it.
+
+A record is a JSON object whose ``provenance`` says where it came from (:func:`provenance`: the git
+commit and whether the work tree had uncommitted changes, the Python / torch / transformers versions,
+the CPU and thread count, the UTC time and the command) and whose body names the model (its name and
+weights SHA-256, :func:`model_identity`) and the data (:func:`problems_sha256`). Paths inside records
+are relative to the repository root (:func:`relative`), so records read the same on every machine.
+
+:func:`write_record` writes atomically (a temporary file renamed into place), so a killed run never
+leaves half a record behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str | None:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return None
+
+
+def git_state() -> dict:
+    """``{"commit": sha or "unknown", "dirty": bool or None}``; dirty = tracked files differ from
+    the commit (untracked files do not count: results being written are untracked)."""
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit.strip() if commit else "unknown", "dirty": None if status is None else bool(status.strip())}
+
+
+@cache
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
+def provenance(command: str | Iterable[str] | None = None) -> dict:
+    """Where a record comes from: code (commit, dirty), software, hardware, time and command
+    (``sys.argv`` when not given)."""
+    if command is None:
+        command = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]]
+    if not isinstance(command, str):
+        command = shlex.join(str(part) for part in command)
+    return {
+        **git_state(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": _version("transformers"),
+        "cpu": _cpu_model(),
+        "threads": torch.get_num_threads(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+    }
+
+
+def relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when inside it, else as given."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def problems_sha256(problems: Iterable) -> str:
+    """SHA-256 of a problem set as decoded: each problem's question and answer (dataclass fields or
+    dict keys), one JSON line each, in order. Two records with the same value decoded the same data."""
+    digest = hashlib.sha256()
+    for p in problems:
+        item = p if isinstance(p, dict) else vars(p)
+        line = json.dumps({"question": item.get("question"), "answer": item.get("answer")}, sort_keys=True, default=str)
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()
+
+
+def model_identity(name: str, weights_sha256: str) -> dict:
+    """The model block of a record: the name users load it by and its weights' SHA-256."""
+    if not weights_sha256 or len(weights_sha256) != 64:
+        raise ValueError(f"weights_sha256 must be a 64-hex-digit SHA-256, got {weights_sha256!r}")
+    return {"model": name, "weights_sha256": weights_sha256}
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def write_record(path: str | Path, record, *, command: str | Iterable[str] | None = None) -> Path:
+    """Write ``record`` (a dict, or a list of dicts wrapped as ``{"records": [...]}``) as JSON with a
+    ``provenance`` block, atomically. Returns the path."""
+    path = Path(path)
+    body = {"records": record} if isinstance(record, list) else dict(record)
+    body = {**_jsonable(body), "provenance": provenance(command)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(body, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """The list of records in a file written by :func:`write_record` (or a bare JSON list)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such record file")
+    data = json.loads(path.read_text())
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict) and isinstance(data.get("records"), list):
+        return data["records"]
+    raise ValueError(f"{path} is not a list of records (a JSON list, or an object with a 'records' list)")

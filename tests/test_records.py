@@ -1,0 +1,58 @@
+"""Records carry their provenance; writes are atomic; hashes identify data and weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from mdlm_study import records
+
+
+@dataclass
+class _Problem:
+    question: str
+    answer: str
+
+
+def test_provenance_names_code_software_hardware_time_and_command():
+    p = records.provenance(["python", "bench.py", "--out", "a b.json"])
+    assert set(p) >= {"commit", "dirty", "python", "torch", "transformers", "cpu", "threads", "date", "command"}
+    assert p["command"] == "python bench.py --out 'a b.json'"
+    assert p["commit"] == "unknown" or len(p["commit"]) == 40
+    assert p["dirty"] in (True, False, None)
+
+
+def test_write_record_wraps_lists_adds_provenance_and_reads_back(tmp_path):
+    path = records.write_record(tmp_path / "sub" / "r.json", [{"accuracy": 0.5}], command="x")
+    data = json.loads(path.read_text())
+    assert data["records"] == [{"accuracy": 0.5}] and data["provenance"]["command"] == "x"
+    assert records.read_records(path) == [{"accuracy": 0.5}]
+    assert list((tmp_path / "sub").iterdir()) == [path]  # no temporary file left behind
+
+
+def test_read_records_refuses_what_is_not_records(tmp_path):
+    (tmp_path / "m.json").write_text('{"weights": 1}')
+    with pytest.raises(ValueError, match="m.json is not a list of records"):
+        records.read_records(tmp_path / "m.json")
+    with pytest.raises(ValueError, match="no such record file"):
+        records.read_records(tmp_path / "absent.json")
+
+
+def test_problems_sha256_depends_on_content_and_order_only():
+    a, b = _Problem("1+1", "2"), _Problem("2+2", "4")
+    assert records.problems_sha256([a, b]) == records.problems_sha256([{"question": "1+1", "answer": "2"}, b])
+    assert records.problems_sha256([a, b]) != records.problems_sha256([b, a])
+    assert records.problems_sha256([a]) != records.problems_sha256([_Problem("1+1", "3")])
+
+
+def test_model_identity_checks_the_hash():
+    assert records.model_identity("default", "a" * 64) == {"model": "default", "weights_sha256": "a" * 64}
+    with pytest.raises(ValueError, match="64-hex-digit"):
+        records.model_identity("default", "abc")
+
+
+def test_relative_paths_inside_the_repository(tmp_path):
+    assert records.relative(records.ROOT / "data" / "x.jsonl") == "data/x.jsonl"
+    assert records.relative(tmp_path / "y") == str(tmp_path / "y")
