@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mdlm_study.analysis import fastest_within, most_accurate_at, sweep
+from mdlm_study.analysis import fastest_within, most_accurate_at
 from mdlm_study.data import HELD_OUT_DEV_SKIP, held_out_problems, read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.recipes import load_study_model
@@ -156,7 +156,8 @@ def selected_records(evaluate_on, dev_problems, test_problems, dev_name: str, re
     ``evaluate_on(problems, **config) -> table`` decodes and grades either split."""
     block = {"block_size": block_size} if block_size else {}
     dev_reference = summarize(evaluate_on(dev_problems, sampler="entropy", tokens_per_step=1, **block))
-    table = sweep(evaluate_on, dev_problems, [{**config, **block} for config in SELECTION_GRID])
+    grid = [{**config, **block} for config in SELECTION_GRID]
+    table = pd.DataFrame([{**config, **summarize(evaluate_on(dev_problems, **config))} for config in grid])
     dev_grid = table[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")
     chosen, unchosen = [], {}
     for rule_name, rule in SELECTION_RULES.items():

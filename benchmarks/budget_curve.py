@@ -48,7 +48,7 @@ def curve_point(model, tokenizer, problems, template, started: float) -> dict:
 
 def fixed_k(model, tokenizer, problems, template) -> list[dict]:
     """Entropy-ordered decoding at k tokens per step (PAPER.md Table B's fixed-k rows), by :func:`analysis.sweep`."""
-    table = sweep(lambda batch, **config: evaluate_arithmetic(model, tokenizer, batch, template, batch_size=300, **config), problems,
+    table = sweep(lambda batch, config: evaluate_arithmetic(model, tokenizer, batch, template, config, batch_size=300), problems,
                   [{"sampler": "entropy", "tokens_per_step": k} for k in FIXED_K])
     return table[["tokens_per_step", "accuracy", "step_accuracy", "trace_accuracy", "mean_nfe"]].to_dict("records")
 

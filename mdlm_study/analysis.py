@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mdlm_study.decoding import Decoded, decode_canvas
 from mdlm_study.evaluate import decode, summarize
-from mdlm_study.sampling import generate
+from mdlm_study.sampling import DecodeConfig
 from mdlm_study.stats import mcnemar_exact
-from mdlm_study.templates import build_canvas
+from mdlm_study.templates import Canvas, build_canvas
 
 
 def leftmost_distances(history: list[dict], region: torch.Tensor) -> np.ndarray:
@@ -72,20 +73,31 @@ def dependency_depth(steps: Sequence[str]) -> int:
     return len([s for s in steps if s.strip()]) + 1
 
 
-def sweep(evaluate, problems, configs: Sequence[dict], *, tables: dict | None = None) -> pd.DataFrame:
-    """Evaluate every configuration (``generate`` keywords plus an optional ``label``) on the same
-    problems with ``evaluate(problems, **config) -> table``; one row per configuration. With
-    ``tables`` (a dict), each configuration's per-problem table is also kept there under its label,
-    for paired comparisons (:func:`paired_drops`) without decoding again."""
+def sweep(evaluate, problems, configs: Sequence[DecodeConfig | Mapping], *, tables: dict | None = None) -> pd.DataFrame:
+    """Evaluate every configuration on the same problems with ``evaluate(problems, config) ->
+    table``; one row per configuration: its ``label``, its settings (:meth:`DecodeConfig.to_dict`)
+    and the table's :func:`~mdlm_study.evaluate.summarize`. A configuration is a ``DecodeConfig`` or a
+    dict of its keywords plus an optional ``label`` (default: :meth:`DecodeConfig.label`); all are
+    validated before the first decode, so a misspelt setting fails at once. With ``tables`` (a
+    dict), each configuration's per-problem table is also kept there under its label, for paired
+    comparisons (:func:`paired_drops`) without decoding again."""
+    labelled = [_labelled(config) for config in configs]
     rows = []
-    for config in configs:
-        config = dict(config)
-        label = config.pop("label", config.get("sampler"))
-        table = evaluate(problems, **config)
+    for label, config in labelled:
+        table = evaluate(problems, config)
         if tables is not None:
             tables[label] = table
-        rows.append({"label": label, **config, **summarize(table)})
+        rows.append({"label": label, **config.to_dict(), **summarize(table)})
     return pd.DataFrame(rows)
+
+
+def _labelled(config) -> tuple[str, DecodeConfig]:
+    if isinstance(config, DecodeConfig):
+        return config.label(), config
+    settings = dict(config)
+    label = settings.pop("label", None)
+    config = DecodeConfig(**settings)
+    return (label if label is not None else config.label()), config
 
 
 def fixed_k_drops(table: pd.DataFrame) -> pd.DataFrame:
@@ -146,12 +158,12 @@ def most_accurate_at(table: pd.DataFrame, reference_nfe: float, min_speedup: flo
     return fast.sort_values(["accuracy", "mean_nfe"], ascending=[False, True], kind="stable").iloc[0]
 
 
-def decode_with_history(model, tokenizer, questions, template, *, seed: int = 0, **kwargs):
-    """One batch decoded with the history kept (for order, failure and H_UB analyses)."""
+def decode_with_history(model, tokenizer, questions, template, config: DecodeConfig | dict | None = None, *, batch_size: int = 256,
+                        shift_logits: bool = False, **settings) -> tuple[Canvas, Decoded]:
+    """Decode ``questions`` keeping every step's record (for order, failure and H_UB analyses)."""
+    config = DecodeConfig.coerce(config, **settings)
     canvas = build_canvas(tokenizer, questions, template)
-    out = generate(model, canvas.input_ids, mask_id=canvas.special.mask_id, attention_mask=canvas.attention_mask,
-                   answer_span=canvas.answer, return_history=True, generator=torch.Generator().manual_seed(seed), **kwargs)
-    return canvas, out
+    return canvas, decode_canvas(model, canvas, config, batch_size=batch_size, shift_logits=shift_logits, return_history=True)
 
 
 __all__ = ["decode", "decode_with_history", "dependency_depth", "failure_modes", "leftmost_distances", "sweep"]

@@ -10,7 +10,7 @@ problem is missing or duplicated, and writes ONE jsonl file.
 
     accelerate launch --multi_gpu --num_processes 2 -m mdlm_study.distributed \\
         --checkpoint checkpoints/default --task arithmetic --n-problems 500 --sampler med \\
-        --param med_lambda=0.2 --out results/med.jsonl
+        --med-lambda 0.2 --out results/med.jsonl
 
 On a machine without GPUs add ``--cpu`` AFTER the module name (our flag: ``Accelerator(cpu=True)``,
 gloo backend). ``accelerate launch --cpu --num_processes 2`` starts ONE process in accelerate 1.15
@@ -24,9 +24,20 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from mdlm_study.parameters import parse_flags
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+
+from mdlm_study.data import read_problems
+from mdlm_study.evaluate import evaluate_arithmetic
+from mdlm_study.loader import load_mdlm
+from mdlm_study.posterior import sample_posterior
+from mdlm_study.sampling import DecodeConfig
+from mdlm_study.sampling.config import add_config_arguments, config_from_arguments
+from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
+from mdlm_study.templates import ARITHMETIC_TEMPLATE
 
 Work = Callable[[range], list[dict]]
 TASKS = ("arithmetic",)
@@ -73,71 +84,30 @@ def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
     return path
 
 
-def arithmetic_work(loaded, problems, template, *, mode: str, sampler: str, seed: int, **generate_kwargs) -> Work:
+def arithmetic_work(loaded, problems, template, config: DecodeConfig, *, mode: str) -> Work:
     """The per-batch callable for the arithmetic task: ``eval`` decodes and grades
-    (``mdlm_study.evaluate.evaluate_arithmetic``); ``posterior`` samples the reasoning with the gold
-    answer written into its slot (PAPER.md §6) and grades the trace step by step."""
+    (:func:`~mdlm_study.evaluate.evaluate_arithmetic`); ``posterior`` samples the reasoning with the
+    gold answer written into its slot (:func:`~mdlm_study.posterior.sample_posterior`, one sample per
+    problem) and grades the trace step by step. Rows are keyed by their global problem index, so the
+    output does not depend on the number of processes."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
-    kwargs = dict(sampler=sampler, shift_logits=loaded.shift_logits, max_length=loaded.max_length, **generate_kwargs)
+    options = dict(shift_logits=loaded.shift_logits, length_buckets=not loaded.honours_padding)
 
     def work(rows: range) -> list[dict]:
         batch = [problems[i] for i in rows]
-        batch_seed = seed * 1_000_003 + rows.start
         if mode == "eval":
-            from mdlm_study.evaluate import evaluate_arithmetic
-
-            table = evaluate_arithmetic(loaded.denoiser(), loaded.tokenizer, batch, template, batch_size=len(batch), seed=batch_seed, **kwargs)
+            table = evaluate_arithmetic(loaded.denoiser(), loaded.tokenizer, batch, template, config, batch_size=len(batch),
+                                        max_length=loaded.max_length, first_row=rows.start, **options)
             return json.loads(table.to_json(orient="records"))
-        return _posterior_rows(loaded, batch, template, batch_seed, kwargs)
+        table = sample_posterior(loaded.denoiser(), loaded.tokenizer, batch, template, config, n_samples=1, batch_size=len(batch),
+                                 first_problem=rows.start, **options)
+        return json.loads(table.drop(columns=["problem", "sample", "steps"]).to_json(orient="records"))
 
     return work
 
 
-def _posterior_rows(loaded, batch, template, seed: int, kwargs: dict) -> list[dict]:
-    from mdlm_study.evaluate import decode
-    from mdlm_study.tasks.arithmetic import grade_trace
-    from mdlm_study.templates import read_canvas
-
-    canvas, out = decode(loaded.denoiser(), loaded.tokenizer, [p.question for p in batch], template,
-                         answers=[p.answer for p in batch], batch_size=len(batch), seed=seed, **kwargs)
-    rows = []
-    for i, (problem, read) in enumerate(zip(batch, read_canvas(loaded.tokenizer, out["sequences"], canvas), strict=True)):
-        grade = grade_trace(problem, read.steps)
-        rows.append({"uid": problem.uid, "answer": problem.answer, "reasoning": read.reasoning, "trace_correct": grade.correct,
-                     "first_wrong": grade.first_wrong, "nfe": int(out["nfe"][i]), "logprob": float(out["logprob"][i])})
-    return rows
-
-
-def parse_params(items: Sequence[str]) -> dict:
-    """``["med_lambda=0.2", "answer_last=false"]`` -> ``{"med_lambda": 0.2, "answer_last": False}``."""
-    params = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"rule parameter must look like name=value, got {item!r}")
-        params[key] = _literal(value)
-    return params
-
-
-def _literal(value: str):
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
-
-
 def _problems(args) -> list:
-    from mdlm_study.data import read_problems
-    from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
-
     if args.task not in TASKS:
         raise ValueError(f"unknown task {args.task!r}; expected one of {TASKS}")
     problems = read_problems(args.problems) if args.problems else generate_problems(ArithmeticConfig(), args.n_problems, seed=args.problem_seed)
@@ -154,14 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-problems", type=int, required=True)
     p.add_argument("--problem-seed", type=int, default=12345, help="seed of generated problems")
     p.add_argument("--mode", default="eval", choices=MODES)
-    p.add_argument("--sampler", default="l2r", help="rule name of mdlm_study.sampling.generate")
-    p.add_argument("--param", action="append", default=[], help="rule parameter name=value (repeatable)")
-    p.add_argument("--block-size", type=int, default=None)
-    p.add_argument("--tokens-per-step", type=int, default=1)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--exit-gamma", type=float, default=None)
+    add_config_arguments(p)
     p.add_argument("--batch-size", type=int, default=16, help="problems per generate call")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reasoning-len", type=int, default=None, help="override the template's reasoning slot")
     p.add_argument("--answer-len", type=int, default=None, help="override the template's answer slot")
     p.add_argument("--dtype", default=None)
@@ -172,27 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _template(args):
-    from dataclasses import replace
-
-    from mdlm_study.templates import ARITHMETIC_TEMPLATE
-
     overrides = {k: v for k, v in (("reasoning_len", args.reasoning_len), ("answer_len", args.answer_len)) if v is not None}
     return replace(ARITHMETIC_TEMPLATE, **overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict] | None:
     """CLI entry point; works under ``accelerate launch`` and as a plain single process."""
-    from accelerate import Accelerator
-    from accelerate.utils import gather_object
-
-    from mdlm_study.loader import load_mdlm
-
     args = build_parser().parse_args(argv)
     accelerator = Accelerator(cpu=args.cpu)
     loaded = load_mdlm(args.checkpoint, device=str(accelerator.device), dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    generate_kwargs = dict(block_size=args.block_size, tokens_per_step=args.tokens_per_step, temperature=args.temperature,
-                           exit_gamma=args.exit_gamma, **parse_flags(parse_params(args.param)))
-    work = arithmetic_work(loaded, _problems(args), _template(args), mode=args.mode, sampler=args.sampler, seed=args.seed, **generate_kwargs)
+    work = arithmetic_work(loaded, _problems(args), _template(args), config_from_arguments(args), mode=args.mode)
     rows = run_sharded(args.n_problems, work, batch_size=args.batch_size, rank=accelerator.process_index,
                        world_size=accelerator.num_processes, gather=gather_object if accelerator.num_processes > 1 else None)
     if rows is not None:

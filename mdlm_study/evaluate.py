@@ -11,62 +11,42 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
+from mdlm_study.decoding import Decoded, decode_canvas
+from mdlm_study.denoiser import logits_of
 from mdlm_study.graders import gsm8k_is_correct
-from mdlm_study.sampling import generate, model_device
+from mdlm_study.sampling import DecodeConfig
 from mdlm_study.tasks.arithmetic import Problem, grade_trace, restatements
 from mdlm_study.tasks.sudoku import SudokuPuzzle, solves
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
 from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 
 
-def decode(
-    model,
-    tokenizer,
-    questions: Sequence[str],
-    template: Template,
-    *,
-    sampler: str,
-    answers: Sequence[str] | None = None,
-    reasonings: Sequence[str] | None = None,
-    batch_size: int = 256,
-    seed: int = 0,
-    max_length: int | None = None,
-    **generate_kwargs,
-) -> tuple[Canvas, dict]:
+def decode(model, tokenizer, questions: Sequence[str], template: Template, config: DecodeConfig | dict | None = None, *,
+           answers: Sequence[str] | None = None, reasonings: Sequence[str] | None = None, batch_size: int = 256,
+           max_length: int | None = None, shift_logits: bool = False, length_buckets: bool = False, first_row: int = 0,
+           **settings) -> tuple[Canvas, Decoded]:
     """Build canvases (answers and reasoning texts written in, when given: posterior sampling, or an
-    answer read off a given trace) and fill them with ``generate`` in batches.
+    answer read off a given trace) and fill them with :func:`mdlm_study.decoding.decode_canvas`.
 
-    Returns the canvas and a dict of concatenated outputs: ``sequences``, ``nfe``, ``logprob``,
-    ``exited``, ``exit_step``. Each batch gets its own generator seeded by ``seed`` and its index.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    The decoding is ``config`` (a :class:`~mdlm_study.sampling.DecodeConfig`) or the same settings as
+    keywords (``sampler="med", med_lambda=0.2, exit_gamma=0.1, seed=...``), validated here. Row i of
+    the problem list draws its random numbers (if any) from the config's seed and ``first_row + i``
+    alone (a shard of a larger list passes its offset, so it decodes exactly as in the whole list)."""
+    config = DecodeConfig.coerce(config, **settings)
     canvas = build_canvas(tokenizer, questions, template, answers=answers, reasonings=reasonings, max_length=max_length)
-    device = model_device(model)
-    outputs: dict[str, list[torch.Tensor]] = {k: [] for k in ("sequences", "nfe", "logprob", "exited", "exit_step")}
-    for start in range(0, len(questions), batch_size):
-        rows = slice(start, start + batch_size)
-        generator = torch.Generator().manual_seed(seed * 100_003 + start)
-        out = generate(
-            model,
-            canvas.input_ids[rows].to(device),
-            sampler=sampler,
-            mask_id=canvas.special.mask_id,
-            attention_mask=canvas.attention_mask[rows].to(device),
-            answer_span=canvas.answer[rows].to(device),
-            generator=generator,
-            **generate_kwargs,
-        )
-        for key in outputs:
-            outputs[key].append(getattr(out, key).cpu())
-    return canvas, {key: torch.cat(values) for key, values in outputs.items()}
+    keys = [(first_row + i, 0) for i in range(len(questions))]
+    return canvas, decode_canvas(model, canvas, config, batch_size=batch_size, keys=keys, shift_logits=shift_logits,
+                                 length_buckets=length_buckets)
 
 
-def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template: Template, *, sampler: str = "l2r", **kwargs) -> pd.DataFrame:
+def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template: Template, config: DecodeConfig | dict | None = None,
+                        **options) -> pd.DataFrame:
     """One row per problem: the predicted answer, exact-answer correctness, the step-by-step grade of
-    the reasoning (:func:`~mdlm_study.tasks.arithmetic.grade_trace`), NFE and exit information."""
-    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, sampler=sampler, **kwargs)
-    readouts = read_canvas(tokenizer, out["sequences"], canvas)
+    the reasoning (:func:`~mdlm_study.tasks.arithmetic.grade_trace`), NFE and exit information.
+    ``config`` and ``options`` as :func:`decode` (default: left to right)."""
+    config = _default(config, options)
+    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
+    readouts = read_canvas(tokenizer, out.sequences, canvas)
     rows = []
     for i, (problem, read) in enumerate(zip(problems, readouts, strict=True)):
         grade = grade_trace(problem, read.steps)
@@ -83,9 +63,9 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
                 "n_correct_steps": grade.n_correct_steps,
                 "n_restated": restated,
                 "n_step_pairs": pairs,
-                "nfe": int(out["nfe"][i]),
-                "exited": bool(out["exited"][i]),
-                "logprob": float(out["logprob"][i]),
+                "nfe": int(out.nfe[i]),
+                "exited": bool(out.exited[i]),
+                "logprob": float(out.logprob[i]),
                 "empty_reasoning": read.reasoning == "",
                 "reasoning": read.reasoning,
             }
@@ -93,15 +73,27 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
     return pd.DataFrame(rows)
 
 
-def evaluate_sudoku(model, tokenizer, puzzles: Sequence[SudokuPuzzle], template: Template, *, sampler: str = "l2r", **kwargs) -> pd.DataFrame:
+def evaluate_sudoku(model, tokenizer, puzzles: Sequence[SudokuPuzzle], template: Template, config: DecodeConfig | dict | None = None,
+                    **options) -> pd.DataFrame:
     """One row per puzzle: the decoded grid, whether it solves the puzzle (exact validity check)."""
-    canvas, out = decode(model, tokenizer, [p.question for p in puzzles], template, sampler=sampler, **kwargs)
-    readouts = read_canvas(tokenizer, out["sequences"], canvas)
+    config = _default(config, options)
+    canvas, out = decode(model, tokenizer, [p.question for p in puzzles], template, config, **options)
+    readouts = read_canvas(tokenizer, out.sequences, canvas)
     rows = []
     for i, (puzzle, read) in enumerate(zip(puzzles, readouts, strict=True)):
         grid = read.answer.replace(" ", "")
-        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": solves(puzzle.puzzle, grid), "nfe": int(out["nfe"][i])})
+        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": solves(puzzle.puzzle, grid), "nfe": int(out.nfe[i])})
     return pd.DataFrame(rows)
+
+
+_DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_logits", "length_buckets", "first_row")
+
+
+def _default(config, options: dict):
+    """``config``, or a left-to-right config from the decoding keywords in ``options`` (removed from
+    it; what remains are :func:`decode`'s own options)."""
+    settings = {k: options.pop(k) for k in list(options) if k not in _DECODE_OPTIONS}
+    return DecodeConfig.coerce(config, defaults={"sampler": "l2r"}, **settings)
 
 
 def summarize(table: pd.DataFrame) -> dict:
@@ -120,13 +112,14 @@ def summarize(table: pd.DataFrame) -> dict:
     return summary
 
 
-def evaluate_gsm8k(model, tokenizer, problems, template: Template, *, sampler: str = "l2r", **kwargs) -> pd.DataFrame:
+def evaluate_gsm8k(model, tokenizer, problems, template: Template, config: DecodeConfig | dict | None = None, **options) -> pd.DataFrame:
     """Real-benchmark path: one row per GSM8K problem, graded by the deterministic GSM8K grader on
     the answer slot (no step labels exist, so ``trace_correct`` is not reported)."""
-    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, sampler=sampler, **kwargs)
-    readouts = read_canvas(tokenizer, out["sequences"], canvas)
+    config = _default(config, options)
+    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
+    readouts = read_canvas(tokenizer, out.sequences, canvas)
     rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": gsm8k_is_correct(r.answer, p.answer),
-             "nfe": int(out["nfe"][i]), "exited": bool(out["exited"][i]), "reasoning": r.reasoning}
+             "nfe": int(out.nfe[i]), "exited": bool(out.exited[i]), "reasoning": r.reasoning}
             for i, (p, r) in enumerate(zip(problems, readouts, strict=True))]
     return pd.DataFrame(rows)
 
@@ -181,7 +174,7 @@ def teacher_forced_accuracy(model, tokenizer, problems: Sequence[Problem], templ
         target = start + offset  # [B, 1]
         masked = gold.masked_fill(response & (cols >= target), canvas.special.mask_id)
         out = model(masked, attention_mask=canvas.attention_mask)
-        logits = (out.logits if hasattr(out, "logits") else out).float().clone()
+        logits = logits_of(out).float().clone()
         logits[..., canvas.special.mask_id] = float("-inf")
         predicted = logits.gather(1, target.unsqueeze(-1).expand(-1, 1, logits.shape[-1])).argmax(-1)  # [B, 1]
         correct = (predicted == gold.gather(1, target))[:, 0]

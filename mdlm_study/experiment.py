@@ -31,7 +31,7 @@ class Experiment:
     tokenizer: object
     problems: list
     template: Template
-    evaluate: Callable  # evaluate(problems, sampler=..., **generate_kwargs) -> DataFrame
+    evaluate: Callable  # evaluate(problems, config: DecodeConfig | dict | None = None, **settings) -> DataFrame
     task: str
     shift_logits: bool = False
 
@@ -57,4 +57,4 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
         problems, template, fn = load_gsm8k(data_path), GSM8K_TEMPLATE, evaluate_gsm8k
     problems = problems[:n_problems]
     evaluate = partial(fn, net, tok, template=template, batch_size=batch_size, shift_logits=shift)
-    return Experiment(net, tok, problems, template, lambda probs, **kw: evaluate(probs, **kw), task, shift)
+    return Experiment(net, tok, problems, template, lambda probs, config=None, **kw: evaluate(probs, config=config, **kw), task, shift)

@@ -111,7 +111,7 @@ def counterfactual_answers(model, tokenizer, problems: Sequence[Problem], templa
     canvas, out = decode(model, tokenizer, [p.question for p, _ in kept], template, sampler="l2r",
                          reasonings=["\n".join(t) for _, t in kept], batch_size=batch_size, seed=seed)
     rows = []
-    for (problem, trace), read in zip(kept, read_canvas(tokenizer, out["sequences"], canvas), strict=True):
+    for (problem, trace), read in zip(kept, read_canvas(tokenizer, out.sequences, canvas), strict=True):
         written = conclusion(trace)
         rows.append({"uid": problem.uid, "edit": edit, "true_answer": problem.answer, "written_conclusion": written,
                      "predicted": read.answer, "is_true": read.answer == problem.answer, "is_conclusion": read.answer == written})

@@ -28,24 +28,25 @@ import torch.nn.functional as F
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from mdlm_study.decoding import decode_canvas, decode_rows
+from mdlm_study.denoiser import logits_of
+from mdlm_study.likelihood import stratified_masks
 from mdlm_study.loader import LoadedMDLM, load_mdlm
 from mdlm_study.parameters import parse_flags
+from mdlm_study.sampling import DecodeConfig
 from mdlm_study.templates import Template, build_canvas, read_canvas
 
 
 def stratified_mask(seq: torch.Tensor, n_prompt: int, *, mask_id: int, generator: torch.Generator):
-    """LLaDA's forward process for likelihoods: row i of ``seq`` [B, L] gets ``n_i`` of its ``T``
-    continuation tokens masked, ``n_i`` stratified over (0, T] from one uniform start. Returns the
-    noisy batch [B, L], the bool mask [B, L] and the masked fractions ``n_i / T`` [B, 1]."""
+    """LLaDA's forward process for likelihoods: row i of ``seq`` [B, L] gets ``k_i`` of its ``T``
+    continuation tokens masked, ``k_i`` stratified over 1..T across the rows
+    (:func:`mdlm_study.likelihood.stratified_masks`). Returns the noisy batch [B, L], the bool mask
+    [B, L] and the masked fractions ``k_i / T`` [B, 1]."""
     batch, length = seq.shape
-    target = length - n_prompt
-    start = int(torch.randint(1, target + 1, (), generator=generator))
-    counts = torch.linspace(start, start + (batch - 1) * target / batch, batch).round().long()
-    counts = (counts - 1) % target + 1
-    ranks = torch.rand(batch, target, generator=generator).argsort(-1).argsort(-1)
-    masked = torch.cat([torch.zeros(batch, n_prompt, dtype=torch.bool), ranks < counts[:, None]], dim=1).to(seq.device)
+    target = stratified_masks(1, length - n_prompt, batch, generator)[0]  # [B, T]
+    masked = torch.cat([torch.zeros(batch, n_prompt, dtype=torch.bool), target], dim=1).to(seq.device)
     noisy = torch.where(masked, torch.full_like(seq, mask_id), seq)
-    return noisy, masked, (counts.float() / target)[:, None].to(seq.device)
+    return noisy, masked, (target.sum(1, keepdim=True).float() / target.shape[1]).to(seq.device)
 
 
 @torch.no_grad()
@@ -60,7 +61,7 @@ def mc_loglikelihood(denoiser, prefix: list[int], target: list[int], *, mask_id:
     total = 0.0
     for _ in range(mc_num // batch_size):
         noisy, masked, frac = stratified_mask(seq, len(prefix), mask_id=mask_id, generator=generator)
-        logits = denoiser(noisy).logits
+        logits = logits_of(denoiser(noisy))
         ce = F.cross_entropy(logits[masked].float(), seq[masked], reduction="none") / frac.expand_as(masked)[masked]
         total += ce.sum().item() / batch_size
     return -total / (mc_num // batch_size)
@@ -97,8 +98,8 @@ class MDLMHarnessLM(LM):
             raise ValueError(f"exit_gamma={exit_gamma} needs an answer slot: set answer_len >= 1")
         self.template = Template(reasoning_len=self.gen_length - answer_len, answer_len=answer_len, delimiter=delimiter,
                                  answer_prefix="", suffix=suffix, prompt_suffix="") if answer_len > 0 else None
-        self.sampling = dict(sampler=sampler, block_size=block_size, tokens_per_step=tokens_per_step, temperature=temperature,
-                             exit_gamma=exit_gamma, shift_logits=self.loaded.shift_logits, **parse_flags(rule_params))
+        self.config = DecodeConfig(sampler, block_size=block_size, tokens_per_step=tokens_per_step, temperature=temperature,
+                                   exit_gamma=exit_gamma, seed=seed, **parse_flags(rule_params))
         self.mc_num, self.mc_batch_size, self.seed = mc_num, mc_batch_size, seed
         self._setup_distributed()
 
@@ -188,18 +189,18 @@ class MDLMHarnessLM(LM):
         return texts
 
     def _generate_batch(self, contexts: list[str], start: int) -> list[str]:
-        from mdlm_study.sampling import generate
-
-        canvas, answer_span = None, None
+        """Decode one batch of requests; request ``start + i`` is row key ``(start + i, 0)``, so its
+        random stream does not depend on the batch size."""
+        keys = [(start + i, 0) for i in range(len(contexts))]
+        options = dict(batch_size=len(contexts), keys=keys, shift_logits=self.loaded.shift_logits,
+                       length_buckets=self.loaded.honours_padding is False)
         if self.template is not None:
             canvas = build_canvas(self.loaded.tokenizer, contexts, self.template, max_length=self.loaded.max_length)
-            ids, attn, answer_span = canvas.input_ids, canvas.attention_mask, canvas.answer.to(self._device)
-        else:
-            ids, attn = self._plain_canvas(contexts)
-        generator = torch.Generator(device=self._device).manual_seed(self.seed * 1_000_003 + start)
-        out = generate(self.loaded.denoiser(), ids.to(self._device), mask_id=self.loaded.special.mask_id,
-                       attention_mask=attn.to(self._device), generator=generator, answer_span=answer_span, **self.sampling)
-        return self._texts(out.sequences.cpu(), canvas)
+            out = decode_canvas(self.loaded.denoiser(), canvas, self.config, **options)
+            return self._texts(out.sequences, canvas)
+        ids, attn = self._plain_canvas(contexts)
+        out = decode_rows(self.loaded.denoiser(), ids, attn, self.config, mask_id=self.loaded.special.mask_id, **options)
+        return self._texts(out.sequences, None)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         texts = []

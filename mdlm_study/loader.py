@@ -26,7 +26,7 @@ answers one change of transformers 5, acts only on a class or config that needs 
 At load, :func:`probe_padding` checks once whether a left-padded row gets the logits it gets alone
 (:attr:`LoadedMDLM.honours_padding`). LLaDA's first release builds an attention bias from the mask and
 then attends with ``attn_mask=None``, so padding changes its logits; the revision of 2025-10-21 and
-Dream honour the mask. Callers decode models that ignore it in :func:`length_buckets`.
+Dream honour the mask. Callers decode models that ignore it in :func:`mdlm_study.decoding.length_buckets`.
 """
 
 from __future__ import annotations
@@ -212,19 +212,6 @@ def probe_padding(adapter: ModelAdapter, row: Sequence[int], *, pad_id: int, n_p
     batched = adapter(torch.stack([padded, other]), attention_mask=mask).logits[0, n_pad:]
     dtype = next(adapter.model.parameters()).dtype
     return logits_difference(alone, batched) <= PADDING_RTOL.get(dtype, 1e-4)
-
-
-def length_buckets(lengths: Sequence[int]) -> list[list[int]]:
-    """Row indices grouped by unpadded length, groups in order of first appearance, indices ascending:
-    ``[5, 3, 5, 2] -> [[0, 2], [1], [3]]``. A model that ignores attention masks
-    (``honours_padding=False``) decodes each group as one unpadded batch, so every row gets the
-    result it gets alone."""
-    groups: dict[int, list[int]] = {}
-    for index, length in enumerate(lengths):
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(f"lengths must be non-negative ints; got {length!r} at index {index}")
-        groups.setdefault(length, []).append(index)
-    return list(groups.values())
 
 
 # --- transformers 5 compatibility -----------------------------------------------------------------

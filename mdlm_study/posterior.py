@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mdlm_study.sampling import generate, model_device
+from mdlm_study.decoding import decode_canvas
+from mdlm_study.sampling import DecodeConfig
 from mdlm_study.stats import wilson_interval
 from mdlm_study.tasks.arithmetic import Problem, grade_trace
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
@@ -31,20 +32,12 @@ NORMALIZATIONS = ("per_token", "sum")
 GRADE_COLUMNS = ("trace_correct", "first_wrong", "n_correct_steps", "n_ops")
 
 
-def sample_posterior(
-    model,
-    tokenizer,
-    problems: Sequence,
-    template: Template,
-    *,
-    n_samples: int = 4,
-    sampler: str = "entropy",
-    temperature: float = 1.0,
-    seed: int = 0,
-    batch_size: int = 256,
-    grader: Callable | None = None,
-    **generate_kwargs,
-) -> pd.DataFrame:
+POSTERIOR_DEFAULTS = {"sampler": "entropy", "temperature": 1.0}
+
+
+def sample_posterior(model, tokenizer, problems: Sequence, template: Template, config: DecodeConfig | dict | None = None, *,
+                     n_samples: int = 4, batch_size: int = 256, grader: Callable | None = None, shift_logits: bool = False,
+                     first_problem: int = 0, length_buckets: bool = False, **settings) -> pd.DataFrame:
     """One row per (problem, sample): the infilled reasoning, its log-probability, NFE and grade.
 
     ``problems`` have ``question``, ``answer`` and ``uid`` attributes. Arithmetic ``Problem``\\ s are
@@ -52,57 +45,35 @@ def sample_posterior(
     pass ``grader(problem, steps)`` returning a bool (fully correct) or an object with ``correct``,
     ``first_wrong`` and ``n_correct_steps``; without one the grade columns are None.
 
-    Each problem is repeated ``n_samples`` times in the batch, and every row has its own random
-    stream (:func:`row_generator` of ``(seed, problem index, sample index)``; the engine's noise is
-    per row), so the copies are independent samples, the same seed gives a bit-identical table
-    whatever ``batch_size``, and sample k of a problem does not depend on ``n_samples``. Extra
-    keyword arguments go to ``generate`` (``tokens_per_step``, ``block_size``, rule parameters;
-    ``exit_gamma`` is refused: with the answer given, H_UB = 0). ``logprob`` is the engine's sum of the
-    log-probabilities of the committed reasoning tokens at commit time (EOS fill included);
-    ``n_reasoning_tokens`` counts the non-special tokens of the reasoning slot.
+    The decoding is ``config`` or keyword settings (default: entropy order at temperature 1, seed 0;
+    see docs/decisions.md, "Posterior sampling"). Each problem is repeated ``n_samples`` times and
+    every row has its own random stream, keyed ``(first_problem + problem index, sample index)``
+    (:func:`mdlm_study.decoding.decode_canvas`), so the copies are independent samples, the same seed
+    gives a bit-identical table whatever ``batch_size``, and sample k of a problem does not depend on
+    ``n_samples``. An early exit is refused: with the answer given, H_UB = 0. ``logprob`` is the
+    engine's sum of the log-probabilities of the committed reasoning tokens at commit time (EOS fill
+    included); ``n_reasoning_tokens`` counts the non-special tokens of the reasoning slot.
     """
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    config = DecodeConfig.coerce(config, defaults=POSTERIOR_DEFAULTS, **settings)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
     if not problems:
         raise ValueError("problems is empty: nothing to sample")
-    if generate_kwargs.get("exit_gamma") is not None:
-        raise ValueError(f"exit_gamma={generate_kwargs['exit_gamma']} makes no sense here: the answer is given, so every row would exit at once")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if config.exit_rule is not None:
+        raise ValueError(f"exit_rule={config.exit_rule!r} (exit_gamma={config.exit_gamma}) makes no sense here: the answer is given, so every row would exit at once")
     repeated = [p for p in problems for _ in range(n_samples)]
     canvas = build_canvas(tokenizer, [p.question for p in repeated], template, answers=[p.answer for p in repeated])
-    generators = [row_generator(seed, i // n_samples, i % n_samples) for i in range(len(repeated))]
-    out = _infill(model, canvas, generators, batch_size, sampler=sampler, temperature=temperature, **generate_kwargs)
-    readouts = read_canvas(tokenizer, out["sequences"], canvas)
-    n_tokens = _content_tokens(out["sequences"], canvas)
+    keys = [(first_problem + i // n_samples, i % n_samples) for i in range(len(repeated))]
+    out = decode_canvas(model, canvas, config, batch_size=batch_size, keys=keys, shift_logits=shift_logits, length_buckets=length_buckets)
+    readouts = read_canvas(tokenizer, out.sequences, canvas)
+    n_tokens = _content_tokens(out.sequences, canvas)
     rows = []
     for i, (problem, read) in enumerate(zip(repeated, readouts, strict=True)):
         rows.append({"problem": i // n_samples, "uid": getattr(problem, "uid", ""), "sample": i % n_samples,
                      "reasoning": read.reasoning, "steps": read.steps, "answer": read.answer,
-                     "logprob": float(out["logprob"][i]), "nfe": int(out["nfe"][i]),
+                     "logprob": float(out.logprob[i]), "nfe": int(out.nfe[i]),
                      "n_reasoning_tokens": int(n_tokens[i]), **_grade(problem, read.steps, grader)})
     return pd.DataFrame(rows)
-
-
-def row_generator(seed: int, problem: int, sample: int) -> torch.Generator:
-    """The random stream of one posterior sample, a pure function of its three indices."""
-    state = np.random.SeedSequence([seed, problem, sample]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
-
-
-def _infill(model, canvas: Canvas, generators: list, batch_size: int, **generate_kwargs) -> dict[str, torch.Tensor]:
-    """Run ``generate`` over the canvas in batches (no autograd); concatenated outputs on the CPU."""
-    device = model_device(model)
-    outputs: dict[str, list[torch.Tensor]] = {"sequences": [], "nfe": [], "logprob": []}
-    for start in range(0, canvas.input_ids.shape[0], batch_size):
-        rows = slice(start, start + batch_size)
-        with torch.no_grad():
-            out = generate(model, canvas.input_ids[rows].to(device), mask_id=canvas.special.mask_id,
-                           attention_mask=canvas.attention_mask[rows].to(device), answer_span=canvas.answer[rows].to(device),
-                           generator=generators[rows], **generate_kwargs)
-        for key in outputs:
-            outputs[key].append(getattr(out, key).cpu())
-    return {key: torch.cat(values) for key, values in outputs.items()}
 
 
 def _content_tokens(sequences: torch.Tensor, canvas: Canvas) -> torch.Tensor:

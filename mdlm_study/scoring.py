@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mdlm_study.denoiser import logits_of
+from mdlm_study.likelihood import stratified_masks
 from mdlm_study.sampling import model_device
 from mdlm_study.stats import auroc, bootstrap_ci, wilson_interval
 from mdlm_study.tasks.arithmetic import Problem, corrupt_trace, grade_trace
@@ -101,7 +103,7 @@ def _log_probs_at(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     device = model_device(model)
     with torch.no_grad():
         out = model(input_ids=input_ids[:, first:].to(device), attention_mask=attention_mask[:, first:].to(device))
-    logits = (out.logits if hasattr(out, "logits") else out)[:, cols[0] - first : cols[1] - first].float().cpu()
+    logits = logits_of(out)[:, cols[0] - first : cols[1] - first].float().cpu()
     logits[..., mask_id] = float("-inf")
     return torch.log_softmax(logits, dim=-1)
 
@@ -126,25 +128,11 @@ def _single_pass_scores(model, canvas: Canvas, targets: torch.Tensor, method: st
     return torch.cat(scores).numpy()
 
 
-def stratified_masks(n_items: int, answer_len: int, mc_samples: int, generator: torch.Generator) -> torch.Tensor:
-    """LLaDA's stratified answer masks: BoolTensor [n_items, mc_samples, A], True = masked.
-
-    Per item, k_m = (k_0 − 1 + floor(m·A/M)) mod A + 1 for m = 0..M−1 with k_0 ~ U{1..A} (the
-    mask counts spread evenly over 1..A, each count equally often when A divides M), then k_m
-    positions chosen uniformly at random. LLaDA rounds m·A/M instead of flooring; torch.round's
-    half-to-even rule then makes some counts more frequent than others."""
-    k0 = torch.randint(1, answer_len + 1, (n_items, 1), generator=generator)
-    offsets = torch.div(torch.arange(mc_samples) * answer_len, mc_samples, rounding_mode="floor")
-    ks = (k0 - 1 + offsets) % answer_len + 1  # [n_items, M]
-    ranks = torch.rand(n_items, mc_samples, answer_len, generator=generator).argsort(-1).argsort(-1)
-    return ranks < ks[..., None]
-
-
 def mc_prefix_loglik(model, tokenizer, items: Sequence[Item], template: Template, *, mc_samples: int = 16, seed: int = 0,
                      batch_size: int = 256) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Monte-Carlo log p(answer | prefix) for every prefix: (means, standard errors), one array per trace.
 
-    Draw m masks k_m of the A answer-slot tokens (:func:`stratified_masks`; the rest revealed) and
+    Draw m masks k_m of the A answer-slot tokens (:func:`mdlm_study.likelihood.stratified_masks`; the rest revealed) and
     estimates e_m = (A / k_m) Σ_{j masked} log p(a*_j | prefix, revealed answer tokens). Averaging
     over k ~ U{1..A} and the subset gives Σ_t E[log p(a_{σ_t} | a_{σ<t})] over random orders σ:
     the any-order autoregressive ELBO of the joint answer, which equals log p(a* | prefix) when

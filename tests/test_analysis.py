@@ -15,11 +15,11 @@ from mdlm_study.analysis import (
 ACCURACY_BY_K = {1: 0.5, 2: 0.4, 4: 0.2}
 
 
-def fake_evaluate(problems, *, sampler, tokens_per_step=1, **_):
+def fake_evaluate(problems, config):
     """Every problem correct with a known probability per k: the first round(acc * n) are right."""
-    n = len(problems)
-    correct = [i < round(ACCURACY_BY_K[tokens_per_step] * n) for i in range(n)]
-    return pd.DataFrame({"correct": correct, "nfe": [28 // tokens_per_step] * n})
+    n, k = len(problems), config.tokens_per_step
+    correct = [i < round(ACCURACY_BY_K[k] * n) for i in range(n)]
+    return pd.DataFrame({"correct": correct, "nfe": [28 // k] * n})
 
 
 def test_sweep_labels_rows_and_fixed_k_drops_are_points_against_k1():
@@ -34,6 +34,20 @@ def test_sweep_labels_rows_and_fixed_k_drops_are_points_against_k1():
     sweep(fake_evaluate, list(range(10)), configs, tables=kept)
     assert list(kept) == list(table["label"])
     assert [kept[label]["correct"].mean() for label in kept] == list(table["accuracy"])
+
+
+def test_sweep_validates_every_configuration_before_decoding():
+    calls = []
+    with pytest.raises(ValueError, match=r"unknown rule parameter\(s\) \['med_lamda'\]"):
+        sweep(lambda problems, config: calls.append(config), [1], [{"sampler": "entropy"}, {"sampler": "med", "med_lamda": 0.2}])
+    assert calls == []
+
+
+def test_sweep_takes_configs_and_labels_them():
+    from mdlm_study.sampling import DecodeConfig
+
+    table = sweep(fake_evaluate, list(range(10)), [DecodeConfig("entropy", tokens_per_step=2, block_size=8)])
+    assert table["label"].tolist() == ["entropy k=2, blocks of 8"] and table["block_size"].tolist() == [8]
 
 
 def test_fixed_k_drops_needs_a_k1_row():

@@ -80,8 +80,8 @@ CASES = [
          lambda: harness_from_model_args(f"pretrained={llada()},trust_remote_code=yes,answer_last=maybe"),
          match=r"answer_last must be a boolean .*'maybe'"),
     Case("flags", "harness answer_last 2", lambda: harness(loaded=loaded_llada(), answer_last=2), match=r"answer_last .*got 2"),
-    Case("flags", "distributed --param answer_last=maybe", lambda: distributed("--param", "answer_last=maybe"),
-         match=r"answer_last must be a boolean .*'maybe'"),
+    Case("flags", "distributed --answer-last maybe", lambda: distributed("--answer-last", "maybe"),
+         match=r"--answer-last must be true or false, got 'maybe'"),
     Case("flags", "rule flags return_history=sometimes", lambda: parse_flags({"return_history": "sometimes"}),
          match=r"return_history .*'sometimes'"),
     Case("flags", "experiment trust_remote_code maybe", lambda: experiment("maybe"), match=r"trust_remote_code .*'maybe'"),
@@ -102,5 +102,5 @@ def test_every_spelling_of_true_and_false_means_the_same_everywhere():
     """The same strings that are refused above for a remote-code model load it when they say yes."""
     assert load_mdlm(llada(), trust_remote_code="yes").family == "llada"
     lm = harness_from_model_args(f"pretrained={llada()},trust_remote_code=1,answer_last=no")
-    assert lm.sampling["answer_last"] is False
-    assert harness(loaded=loaded_llada(), answer_last="TRUE").sampling["answer_last"] is True
+    assert lm.config.answer_last is False
+    assert harness(loaded=loaded_llada(), answer_last="TRUE").config.answer_last is True

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from stand_ins import save_tiny
 
-from mdlm_study.distributed import batch_ranges, main, parse_params, run_sharded, shard, write_jsonl
+from mdlm_study.distributed import batch_ranges, build_parser, main, run_sharded, shard, write_jsonl
+from mdlm_study.sampling import DecodeConfig
+from mdlm_study.sampling.config import config_from_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,11 +46,25 @@ def test_missing_or_short_results_raise():
         shard([], 2, 2)
 
 
-def test_parse_params_and_jsonl(tmp_path):
-    assert parse_params(["med_lambda=0.2", "k=3", "answer_last=false", "rule=entropy"]) == {
-        "med_lambda": 0.2, "k": 3, "answer_last": False, "rule": "entropy"}
-    with pytest.raises(ValueError, match="'oops'"):
-        parse_params(["oops"])
+def _config(*flags: str) -> DecodeConfig:
+    return config_from_arguments(build_parser().parse_args(["--checkpoint", "c", "--n-problems", "1", "--out", "o", *flags]))
+
+
+def test_decoding_flags_are_generated_from_the_config_and_its_rules():
+    assert _config() == DecodeConfig("entropy")
+    assert _config("--sampler", "med", "--med-lambda", "0.2", "--exit-gamma", "0.1", "--block-size", "32", "--answer-last", "false",
+                   "--seed", "3", "--suppress-token-ids", "5,2") == DecodeConfig(
+        "med", med_lambda=0.2, exit_gamma=0.1, block_size=32, answer_last=False, seed=3, suppress_token_ids=[2, 5])
+    assert _config("--sampler", "fast_threshold", "--tau", "0.9").tau == 0.9
+    with pytest.raises(ValueError, match=r"unknown rule parameter\(s\) \['med_lambda'\] for sampler 'entropy'"):
+        _config("--med-lambda", "0.2")
+    with pytest.raises(ValueError, match="--answer-last must be true or false, got 'maybe'"):
+        _config("--answer-last", "maybe")
+    with pytest.raises(ValueError, match="--suppress-token-ids must be comma-separated token ids"):
+        _config("--suppress-token-ids", "5,x")
+
+
+def test_jsonl(tmp_path):
     path = write_jsonl([{"index": 0, "b": 1}], tmp_path / "x" / "out.jsonl")
     assert json.loads(path.read_text()) == {"b": 1, "index": 0}
 

@@ -125,7 +125,7 @@ def test_counterfactual_answers_do_not_depend_on_the_batch_size(tiny_model, toke
 
 
 def test_counterfactual_answers_reject_bad_input(tokenizer, problems):
-    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         counterfactual_answers(reader(tokenizer), tokenizer, problems[:2], TEMPLATE, edit="gold", batch_size=0)
     with pytest.raises(ValueError, match="no gold trace fits the reasoning slot \\(2 tokens\\)"):
         counterfactual_answers(reader(tokenizer), tokenizer, problems[:2], Template(reasoning_len=2, answer_len=4, delimiter="\n####", answer_prefix=" "), edit="gold")

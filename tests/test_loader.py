@@ -14,13 +14,13 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
 from mdlm_study import loader
+from mdlm_study.decoding import length_buckets
 from mdlm_study.loader import (
     KNOWN_IDS,
     ModelAdapter,
     declare_mask_token,
     detect_family,
     dream_attention,
-    length_buckets,
     load_mdlm,
     logits_difference,
     probe_padding,

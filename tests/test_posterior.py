@@ -78,13 +78,13 @@ def test_grader_hook_for_other_tasks(tokenizer, problems, tiny_model):
 
 
 def test_bad_input(tokenizer, problems, tiny_model):
-    with pytest.raises(ValueError, match="n_samples must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="n_samples must be an int >= 1, got 0"):
         sample_posterior(tiny_model, tokenizer, problems[:2], TEMPLATE, n_samples=0)
     with pytest.raises(ValueError, match="empty"):
         sample_posterior(tiny_model, tokenizer, [], TEMPLATE)
     with pytest.raises(ValueError, match="'12345'"):
         sample_posterior(tiny_model, tokenizer, [dataclasses.replace(problems[0], answer="12345")], TEMPLATE)
-    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         sample_posterior(tiny_model, tokenizer, problems[:2], TEMPLATE, batch_size=0)
     with pytest.raises(ValueError, match="exit_gamma=0.5"):
         sample_posterior(tiny_model, tokenizer, problems[:2], TEMPLATE, exit_gamma=0.5)

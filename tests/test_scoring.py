@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mdlm_study.likelihood import stratified_masks
 from mdlm_study.scoring import (
     evaluate_step_scoring,
     locate_first_error,
@@ -17,7 +18,6 @@ from mdlm_study.scoring import (
     score_prefixes,
     scoring_items,
     step_deltas,
-    stratified_masks,
     summarize_step_scoring,
 )
 from mdlm_study.special_tokens import SpecialTokens

@@ -68,6 +68,22 @@ class DecodeConfig:
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
+    @classmethod
+    def coerce(cls, config=None, defaults: Mapping | None = None, **settings) -> DecodeConfig:
+        """The configuration of a call that takes ``config`` or loose decoding keywords: ``config``
+        itself (a ``DecodeConfig`` or a dict of :meth:`to_dict`'s form), else ``DecodeConfig(**defaults,
+        **settings)``. Validated here, at the caller's entry point, so a misspelt name fails at once;
+        ``ValueError`` when both ``config`` and keywords are given."""
+        if config is not None:
+            if settings:
+                raise ValueError(f"pass either config= or decoding keywords, not both (got config and {sorted(settings)})")
+            if isinstance(config, Mapping):
+                return cls.from_dict(config)
+            if not isinstance(config, cls):
+                raise ValueError(f"config must be a DecodeConfig or a dict, got {type(config).__name__}")
+            return config
+        return cls(**{**(defaults or {}), **settings})
+
     # ---- reading ----
     @property
     def rule(self) -> _rules.Rule:
@@ -232,3 +248,58 @@ def _token_ids(values) -> tuple[int, ...]:
     if bad:
         raise ValueError(f"suppress_token_ids must hold ints >= 0, got {bad}")
     return tuple(sorted({int(v) for v in ids}))
+
+
+# ---- command lines: one flag per field and per rule parameter, generated from the specs ----
+_FLAGS = (  # (field, type, help); bools take true/false
+    ("tokens_per_step", int, "positions per step for the fixed-count rules"),
+    ("block_size", int, "semi-autoregressive block size (default: the whole canvas)"),
+    ("temperature", float, "0 = argmax; > 0 samples at this temperature"),
+    ("exit_rule", str, f"early exit on the answer slot: one of {EXIT_RULES}"),
+    ("exit_gamma", float, "the entropy exit's threshold γ (nats); alone it means --exit-rule entropy"),
+    ("answer_last", "bool", "the answer slot waits for the reasoning (true/false)"),
+    ("suppress_token_ids", "ids", "comma-separated token ids never committed at masked positions"),
+    ("seed", int, "seeds every random stream (per row and sample)"),
+)
+
+
+def add_config_arguments(parser) -> None:
+    """Add ``--sampler`` and one ``--flag`` per DecodeConfig field and registered rule parameter to an
+    ``argparse`` parser (unset flags keep DecodeConfig's defaults); read back with
+    :func:`config_from_arguments`."""
+    group = parser.add_argument_group("decoding (mdlm_study.sampling.DecodeConfig)")
+    group.add_argument("--sampler", default="entropy", choices=sorted(_rules.RULES), help="selection rule")
+    for name, kind, help_text in _FLAGS:
+        group.add_argument("--" + name.replace("_", "-"), dest=name, default=None, type=str if kind in _PARSERS else kind, help=help_text)
+    for rule in _rules.RULES.values():
+        for param in rule.params:
+            flag = "--" + param.name.replace("_", "-")
+            if flag not in group._option_string_actions and flag not in parser._option_string_actions:
+                group.add_argument(flag, dest=param.name, default=None, type=float, help=f"{param.doc} ({param.expect}; rule {rule.name})")
+
+
+def config_from_arguments(args) -> DecodeConfig:
+    """The DecodeConfig of parsed arguments (flags added by :func:`add_config_arguments`): the set
+    ones, rule parameters only for the chosen rule (another rule's parameter is an error)."""
+    values = vars(args)
+    settings = {name: _PARSERS[kind](name, values[name]) if kind in _PARSERS else values[name]
+                for name, kind, _ in _FLAGS if values.get(name) is not None}
+    params = {name: values[name] for name in _rules.rule_param_names() if values.get(name) is not None}
+    return DecodeConfig(values["sampler"], **settings, **params)
+
+
+def _parse_bool_flag(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError(f"--{name.replace('_', '-')} must be true or false, got {text!r}")
+    return lowered == "true"
+
+
+def _parse_ids(name: str, text: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() for part in parts):
+        raise ValueError(f"--{name.replace('_', '-')} must be comma-separated token ids (ints >= 0), got {text!r}")
+    return tuple(int(part) for part in parts)
+
+
+_PARSERS = {"bool": _parse_bool_flag, "ids": _parse_ids}
