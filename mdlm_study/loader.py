@@ -54,9 +54,9 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 import mdlm_study.tiny_model  # noqa: F401  (registers the tiny model types with the Auto classes)
+from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.parameters import parse_bool
 from mdlm_study.special_tokens import SpecialTokens
-from mdlm_study.train import weights_sha256
 
 FAMILIES = ("tiny", "llada", "dream", "masked_lm", "diffusion_gemma")
 REMOTE_CODE_FAMILIES = ("llada", "dream")
@@ -114,7 +114,7 @@ class LoadedMDLM:
         return [i for i in (self.special.eos_id, self.eot_id) if i is not None]
 
     def weights_sha256(self) -> str:
-        """SHA-256 of the weights (:func:`mdlm_study.train.weights_sha256`: every state-dict tensor in
+        """SHA-256 of the weights (:func:`mdlm_study.checkpoints.weights_sha256`: every state-dict tensor in
         sorted key order), computed on first use and cached on this object, for result records."""
         if self._sha256 is None:
             self._sha256 = weights_sha256(self.model)

@@ -5,9 +5,8 @@ Booleans
 :func:`parse_bool` is the one reading of a flag: ``True``/``False``, ``1``/``0``, and the strings
 ``true``/``false``, ``yes``/``no``, ``1``/``0`` in any case with surrounding spaces. Anything else
 (``""``, ``"maybe"``, ``2``, ``1.0``, ``None``) is a ``ValueError`` naming the flag and the value.
-:func:`parse_flags` applies it to the boolean keywords of ``mdlm_study.sampling.generate``
-(``answer_last``, ``return_history``, ...) in a dict of rule parameters (harness ``model_args``, the
-distributed CLI's ``--param``), where such values arrive as strings.
+:func:`parse_flags` applies it to given boolean keys of a dict of settings (the harness's
+``model_args``, where ``answer_last=no`` arrives as a string).
 
 Declarations
 ------------
@@ -45,8 +44,6 @@ calls; the runner calls :func:`coerce_and_validate` on every job before starting
 from __future__ import annotations
 
 import ast
-import functools
-import inspect
 import math
 import re
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -81,18 +78,10 @@ def parse_bool(value: object, *, name: str, allow_none: bool = False) -> bool | 
     raise ValueError(f"{name} must be a boolean ({BOOL_WORDS}, any case), got {value!r}")
 
 
-@functools.cache
-def engine_flags() -> frozenset[str]:
-    """The boolean keyword parameters of ``mdlm_study.sampling.generate``, from its signature."""
-    from mdlm_study.sampling import generate
-
-    return frozenset(p.name for p in inspect.signature(generate).parameters.values() if p.annotation in (bool, "bool"))
-
-
-def parse_flags(kwargs: Mapping[str, object], flags: Iterable[str] | None = None) -> dict:
-    """A copy of ``kwargs`` with every key in ``flags`` (default: :func:`engine_flags`) read by
+def parse_flags(kwargs: Mapping[str, object], flags: Iterable[str]) -> dict:
+    """A copy of ``kwargs`` with every key in ``flags`` (e.g. ``DecodeConfig.BOOL_FIELDS``) read by
     :func:`parse_bool`, so ``answer_last="no"`` becomes ``False`` instead of a true string."""
-    names = engine_flags() if flags is None else frozenset(flags)
+    names = frozenset(flags)
     return {key: parse_bool(value, name=key) if key in names else value for key, value in kwargs.items()}
 
 
@@ -208,8 +197,8 @@ def declared_in_source(source: str, *, notebook: str) -> dict[str, Declared]:
     """The parameters a ``parameters`` cell declares, read with papermill's own parser; raises if
     papermill skipped a line (e.g. a second ``=`` in a comment), since papermill would then treat
     that parameter as unknown."""
-    import nbformat
-    from papermill.translators import PythonTranslator
+    import nbformat  # deferred: notebook tooling, needed only when reading a notebook
+    from papermill.translators import PythonTranslator  # deferred: likewise
 
     found = PythonTranslator.inspect(nbformat.v4.new_code_cell(source))
     declared = {p.name: declare(p.name, p.inferred_type_name, p.default, p.help, notebook=notebook) for p in found}
@@ -222,7 +211,7 @@ def declared_in_source(source: str, *, notebook: str) -> dict[str, Declared]:
 
 def declared_in(path: str | Path) -> dict[str, Declared]:
     """The declared parameters of the notebook at ``path`` (its cell tagged ``parameters``)."""
-    import nbformat
+    import nbformat  # deferred: notebook tooling, needed only when reading a notebook
 
     path = Path(path)
     cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]

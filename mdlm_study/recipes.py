@@ -8,14 +8,16 @@ Recipes (full sizes measured on this 2-core CPU; see README):
   at step ``BASE_STEP`` (below its ceiling; issue 3 §5), kept as ``checkpoints/default/step<N>``.
 
 Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history;
-each is complete or absent (``mdlm_study.train.publish_directory``). A run killed part way resumes
+each is complete or absent (``mdlm_study.checkpoints.publish_directory``). A run killed part way resumes
 from its last checkpoint the next time it is asked for, with bit-identical final weights; its
 ``training.json`` is written (atomically) only once it finished, with the final weights' SHA-256.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import fcntl
 import hashlib
 import json
 import multiprocessing
@@ -29,23 +31,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mdlm_study.checkpoints import (
+    discard_directory,
+    recover_directory,
+    verify_checkpoint,
+    weights_sha256,
+    write_json_atomic,
+)
 from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.tasks.arithmetic import drills
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
-from mdlm_study.train import (
-    TokenizedSet,
-    TrainConfig,
-    discard_directory,
-    recover_directory,
-    tokenize_examples,
-    tokenize_pairs,
-    train,
-    verify_checkpoint,
-    weights_sha256,
-    write_json_atomic,
-)
+from mdlm_study.train import TokenizedSet, TrainConfig, tokenize_examples, tokenize_pairs, train
 
 RECORD = "training.json"  # a finished run's record, beside its final checkpoint
 
@@ -139,8 +137,6 @@ def _exclusive(out_dir: Path):
     """An exclusive lock on a run directory while it trains (``.<name>.lock`` beside it; released when
     the process ends, however): a second process asked to train the same recipe into the same place
     gets a ``ValueError`` instead of racing this one's checkpoints."""
-    import fcntl
-
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with out_dir.with_name(f".{out_dir.name}.lock").open("w") as handle:
         try:
@@ -381,8 +377,6 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
 
 
 if __name__ == "__main__":
-    import argparse
-
     parser = argparse.ArgumentParser(description="Train the study's models (skips finished runs).")
     parser.add_argument("names", nargs="+", choices=sorted(RECIPES))
     parser.add_argument("--data", default="data")

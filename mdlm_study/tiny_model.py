@@ -40,8 +40,8 @@ from transformers import (
     ModernBertForMaskedLM,
 )
 
+from mdlm_study.checkpoints import MARKER, check_weights, quiet_hf_progress, verify_checkpoint
 from mdlm_study.tiny_tokenizer import load_tokenizer
-from mdlm_study.train import MARKER, check_weights, quiet_hf_progress, verify_checkpoint
 
 
 class _RowPositions:
@@ -160,7 +160,7 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 def is_checkpoint(path: str | Path) -> bool:
     """Whether ``path`` looks like a Hugging Face model folder (``config.json`` and safetensors
-    weights); whether it is complete is :func:`mdlm_study.train.verify_checkpoint`'s to say."""
+    weights); whether it is complete is :func:`mdlm_study.checkpoints.verify_checkpoint`'s to say."""
     path = Path(path)
     return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
 
@@ -183,7 +183,7 @@ def load_tiny(path: str | Path, *, device: str = "cpu", dtype: torch.dtype | Non
     """Load a tiny MDLM and its tokenizer from a checkpoint or snapshot directory the trainer wrote
     (on ``device``, cast to ``dtype`` after the checks when given).
 
-    The directory must be complete (``mdlm_study.train.verify_checkpoint``: its completion marker
+    The directory must be complete (``mdlm_study.checkpoints.verify_checkpoint``: its completion marker
     present, every listed file there with its recorded SHA-256), its tensors must be exactly the
     architecture's (no missing, unexpected or reshaped tensor), and the loaded weights must have the
     ``weights_sha256`` the marker records; otherwise ``ValueError`` names the directory and the problem.

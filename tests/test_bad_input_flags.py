@@ -82,7 +82,7 @@ CASES = [
     Case("flags", "harness answer_last 2", lambda: harness(loaded=loaded_llada(), answer_last=2), match=r"answer_last .*got 2"),
     Case("flags", "distributed --answer-last maybe", lambda: distributed("--answer-last", "maybe"),
          match=r"--answer-last must be true or false, got 'maybe'"),
-    Case("flags", "rule flags return_history=sometimes", lambda: parse_flags({"return_history": "sometimes"}),
+    Case("flags", "rule flags return_history=sometimes", lambda: parse_flags({"return_history": "sometimes"}, ["return_history"]),
          match=r"return_history .*'sometimes'"),
     Case("flags", "experiment trust_remote_code maybe", lambda: experiment("maybe"), match=r"trust_remote_code .*'maybe'"),
     Case("flags", "runner trust_remote_code=maybe", lambda: runner(["--smoke", "--check", "-p", "trust_remote_code=maybe"]),

@@ -4,19 +4,17 @@ message names the bad value (see ``tests/bad_input.py``). None of them starts a 
 import pytest
 
 from mdlm_study.graders import (
-    extract_code,
     find_numbers,
     gsm8k_answer,
     gsm8k_extract_answer,
     gsm8k_is_correct,
     gsm8k_reference_answer,
-    humaneval_check,
-    humaneval_pass_at_1,
     math_extract_boxed,
     math_is_correct,
     math_is_equiv,
     math_normalize,
 )
+from mdlm_study.sandbox import extract_code, humaneval_check, humaneval_pass_at_1
 from tests.bad_input import Case, check
 
 PROBLEM = {"prompt": "def add(a, b):\n", "test": "def check(f):\n    assert f(2, 3) == 5\n", "entry_point": "add"}

@@ -11,7 +11,8 @@ from mdlm_study.benchmark_data import (
     load_math500,
     math_prompt,
 )
-from mdlm_study.graders import gsm8k_is_correct, humaneval_check
+from mdlm_study.graders import gsm8k_is_correct
+from mdlm_study.sandbox import humaneval_check
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "gsm8k"
 

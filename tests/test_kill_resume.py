@@ -47,6 +47,7 @@ def _install_kill(kill: str) -> None:
       new one is renamed into place;
     - ``record``: after the final checkpoint, before ``training.json``.
     """
+    import mdlm_study.checkpoints as checkpoints
     import mdlm_study.recipes as recipes
     import mdlm_study.train as train
 
@@ -55,8 +56,8 @@ def _install_kill(kill: str) -> None:
         real_generator = train.step_generator
         train.step_generator = lambda seed, step: _die() if step == int(value) else real_generator(seed, step)
     elif kind == "write":
-        real_state = train._save_trainer_state
-        train._save_trainer_state = lambda directory, step, optimizer: (
+        real_state = checkpoints._save_trainer_state
+        checkpoints._save_trainer_state = lambda directory, step, optimizer: (
             _die() if step == int(value) else real_state(directory, step, optimizer))
     elif kind == "swap":
         real_rename = os.rename
@@ -64,7 +65,7 @@ def _install_kill(kill: str) -> None:
         def rename(src, dst):
             real_rename(src, dst)
             new = Path(dst).with_name(Path(dst).name.replace(".old", ".new"))
-            if Path(dst).name.endswith(".old") and json.loads((new / train.MARKER).read_text())["step"] == int(value):
+            if Path(dst).name.endswith(".old") and json.loads((new / checkpoints.MARKER).read_text())["step"] == int(value):
                 _die()
 
         os.rename = rename
@@ -93,7 +94,7 @@ def _session(checkpoints: Path, kill: str) -> subprocess.CompletedProcess:
 
 
 def _marker_step(directory: Path) -> int | None:
-    from mdlm_study.train import MARKER
+    from mdlm_study.checkpoints import MARKER
 
     path = directory / MARKER
     return json.loads(path.read_text())["step"] if path.is_file() else None
@@ -118,10 +119,10 @@ def _same_optimizer_state(a: Path, b: Path) -> bool:
 
 @pytest.mark.slow
 def test_killed_training_resumes_to_the_same_bits(tmp_path):
+    from mdlm_study.checkpoints import weights_sha256
     from mdlm_study.data import study_data
     from mdlm_study.recipes import load_study_model, train_recipe
     from mdlm_study.tiny_model import load_tiny
-    from mdlm_study.train import weights_sha256
 
     reference = train_recipe(kill_recipe(), study_data(**DATA_SIZES, seed=0), tmp_path / "straight", progress=False, report=False)
     checkpoints = tmp_path / "killed"

@@ -14,6 +14,7 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
 from mdlm_study import loader
+from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.decoding import length_buckets
 from mdlm_study.loader import (
     KNOWN_IDS,
@@ -27,7 +28,6 @@ from mdlm_study.loader import (
     shift_right,
 )
 from mdlm_study.special_tokens import SpecialTokens
-from mdlm_study.train import weights_sha256
 
 
 @pytest.fixture(scope="module")

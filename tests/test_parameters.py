@@ -12,10 +12,10 @@ from mdlm_study.parameters import (
     declare,
     declared_in,
     declared_in_source,
-    engine_flags,
     parse_bool,
     parse_flags,
 )
+from mdlm_study.sampling import DecodeConfig
 
 CELL = """n: int = 3  # count in [1, inf)
 gammas: list[float] = [0.1]  # thresholds (nats) in [0, inf)
@@ -50,13 +50,12 @@ def test_parse_bool_none_only_when_allowed():
     assert parse_bool("no", name="x", allow_none=True) is False
 
 
-def test_parse_flags_reads_the_engines_booleans_only():
-    assert {"answer_last", "return_history"} <= engine_flags()
-    out = parse_flags({"answer_last": "no", "med_lambda": 0.2, "sampler": "med"})
+def test_parse_flags_reads_the_named_booleans_only():
+    out = parse_flags({"answer_last": "no", "med_lambda": 0.2, "sampler": "med"}, DecodeConfig.BOOL_FIELDS)
     assert out == {"answer_last": False, "med_lambda": 0.2, "sampler": "med"}
     assert parse_flags({"x": "yes", "y": "yes"}, flags=["x"]) == {"x": True, "y": "yes"}
     with pytest.raises(ValueError, match="answer_last must be a boolean.*'maybe'"):
-        parse_flags({"answer_last": "maybe"})
+        parse_flags({"answer_last": "maybe"}, DecodeConfig.BOOL_FIELDS)
 
 
 def test_declarations_carry_types_ranges_and_help():

@@ -255,7 +255,7 @@ def test_train_all_resumes_by_default_and_force_never_leaves_a_finished_looking_
     assert resumed["weights_sha256"] == straight["weights_sha256"] and is_trained("sudoku", checkpoints, r)
     assert [h["loss"] for h in resumed["history"] if "loss" in h] == [h["loss"] for h in straight["history"] if "loss" in h]
 
-    from mdlm_study.train import verify_checkpoint
+    from mdlm_study.checkpoints import verify_checkpoint
 
     _interrupt_at(monkeypatch, 20)
     with pytest.raises(KeyboardInterrupt):

@@ -3,19 +3,10 @@ from dataclasses import replace
 import pytest
 import torch
 
+from mdlm_study.checkpoints import save_snapshot, verify_checkpoint, weights_sha256
 from mdlm_study.templates import Template
 from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
-from mdlm_study.train import (
-    TrainConfig,
-    lr_at,
-    mdlm_loss,
-    save_snapshot,
-    tokenize_examples,
-    tokenize_pairs,
-    train,
-    verify_checkpoint,
-    weights_sha256,
-)
+from mdlm_study.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, tokenize_pairs, train
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
@@ -424,7 +415,7 @@ def test_recovery_finishes_or_undoes_what_a_kill_interrupted(tmp_path):
     snapshots inside are carried over and recovered the same way."""
     import shutil
 
-    from mdlm_study.train import SNAPSHOT, publish_directory, recover_directory
+    from mdlm_study.checkpoints import SNAPSHOT, publish_directory, recover_directory
 
     target, new, old = tmp_path / "run", tmp_path / ".run.new", tmp_path / ".run.old"
 

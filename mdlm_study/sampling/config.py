@@ -84,6 +84,8 @@ class DecodeConfig:
             return config
         return cls(**{**(defaults or {}), **settings})
 
+    BOOL_FIELDS = ("answer_last",)  # the boolean settings (for parsers of string-valued options)
+
     # ---- reading ----
     @property
     def rule(self) -> _rules.Rule:
