@@ -73,15 +73,20 @@ def dependency_depth(steps: Sequence[str]) -> int:
     return len([s for s in steps if s.strip()]) + 1
 
 
-def sweep(evaluate, problems, configs: Sequence[DecodeConfig | Mapping], *, tables: dict | None = None) -> pd.DataFrame:
+def sweep(evaluate, problems, configs: Mapping[str, DecodeConfig] | Sequence[DecodeConfig | Mapping], *,
+          tables: dict | None = None) -> pd.DataFrame:
     """Evaluate every configuration on the same problems with ``evaluate(problems, config) ->
     table``; one row per configuration: its ``label``, its settings (:meth:`DecodeConfig.to_dict`)
-    and the table's :func:`~mdlm_study.evaluate.summarize`. A configuration is a ``DecodeConfig`` or a
-    dict of its keywords plus an optional ``label`` (default: :meth:`DecodeConfig.label`); all are
-    validated before the first decode, so a misspelt setting fails at once. With ``tables`` (a
+    and the table's :func:`~mdlm_study.evaluate.summarize`. ``configs`` maps labels to
+    ``DecodeConfig``\\ s, or lists ``DecodeConfig``\\ s (labelled by :meth:`DecodeConfig.label`) or
+    dicts of their keywords plus an optional ``label``; all are validated before the first decode,
+    so a misspelt setting fails at once. With ``tables`` (a
     dict), each configuration's per-problem table is also kept there under its label, for paired
     comparisons (:func:`paired_drops`) without decoding again."""
-    labelled = [_labelled(config) for config in configs]
+    if isinstance(configs, Mapping):
+        labelled = [(label, _labelled(config)[1]) for label, config in configs.items()]
+    else:
+        labelled = [_labelled(config) for config in configs]
     rows = []
     for label, config in labelled:
         table = evaluate(problems, config)

@@ -118,6 +118,24 @@ def model_identity(name: str, weights_sha256: str) -> dict:
     return {"model": name, "weights_sha256": weights_sha256}
 
 
+DECODING_KEYS = ("sampler", "tokens_per_step", "block_size", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems")
+
+
+def result_record(config, metrics: dict, *, model: str, weights_sha256: str, problems: str, problems_sha256: str, **extra) -> dict:
+    """One result, self-describing: the decoding settings (``config.to_dict()`` of a
+    ``DecodeConfig``, flat, so every :data:`DECODING_KEYS` sits at the top level; rule parameters of
+    other rules are ``None``), the ``metrics`` (``accuracy``, ``mean_nfe``, ``n_problems``, ...), the
+    problem set's name and SHA-256, the model's name and weights SHA-256, and any ``extra`` fields
+    (paired tests, selection details). The file's provenance is added by :func:`write_record`."""
+    settings = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    record = {**dict.fromkeys(DECODING_KEYS), **settings, **metrics, **model_identity(model, weights_sha256),
+              "problems": problems, "problems_sha256": problems_sha256, **extra}
+    missing = [key for key in ("accuracy", "mean_nfe", "n_problems") if record.get(key) is None]
+    if missing:
+        raise ValueError(f"metrics must include {missing} (got {sorted(metrics)})")
+    return record
+
+
 def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
