@@ -63,14 +63,14 @@ def _find(value, key: str):
     return None
 
 
-def entry(path: Path) -> dict:
-    """One index row for a result file."""
+def entry(path: Path, root: Path = RESULTS) -> dict:
+    """One index row for a result file under ``root``."""
     data = json.loads(path.read_text())
     provenance = data.get("provenance", {}) if isinstance(data, dict) else {}
     sha = _find(data, "weights_sha256")
     return {
-        "file": str(path.relative_to(RESULTS)),
-        "model": path.parent.name if path.parent != RESULTS else "(none)",
+        "file": str(path.relative_to(root)),
+        "model": path.parent.name if path.parent != root else "(none)",
         "weights": sha[:12] if sha else "not recorded",
         "measures": _describe(path),
         "command": provenance.get("command") or "not recorded (written before records carried provenance)",
