@@ -11,7 +11,10 @@
   entropies let the adaptive rules commit many tokens per step. (NFE and accuracy of every rule on
   the real test problems: notebook 03 and ``benchmarks/bench_decoding.py``.)
 
-Run: ``python benchmarks/bench_sampling.py --out benchmarks/results/sampling.json``
+- finite check: the time the engine spends checking every decoded position's logits for NaN and +inf
+  (``engine._check_finite``, every step), as a fraction of the forward passes.
+
+Run: ``python benchmarks/bench_sampling.py --out benchmarks/results/machine/sampling.json``
 (``--checkpoint checkpoints/default`` times the trained default model instead of a random one).
 """
 
@@ -19,19 +22,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 
 import torch
 
 from mdlm_study.recipes import RECIPES
-from mdlm_study.sampling import generate
+from mdlm_study.records import write_record
+from mdlm_study.sampling import engine, generate
 from mdlm_study.tiny_model import build_model, load_tiny
 from mdlm_study.tiny_tokenizer import build_tokenizer
 
 RULE_PARAMS = {"l2r": {}, "random": {}, "confidence": {}, "margin": {}, "entropy": {}, "med": {"med_lambda": 0.2},
                "med_budget": {"med_lambda": 0.2}, "eb": {"eb_gamma": 0.2}, "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0}}
+
+
+class TimedFiniteCheck:
+    """Replaces the engine's finite-logit check with a timed copy while in use."""
+
+    def __init__(self):
+        self.seconds, self.calls, self._real = 0.0, 0, engine._check_finite
+
+    def __call__(self, *args):
+        start = time.perf_counter()
+        self._real(*args)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+
+    def __enter__(self):
+        engine._check_finite = self
+        return self
+
+    def __exit__(self, *exc):
+        engine._check_finite = self._real
 
 
 class TimedModel:
@@ -66,7 +89,7 @@ def run(model, ids, mask_id, sampler, **kwargs) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="benchmarks/results/sampling.json")
+    parser.add_argument("--out", default="benchmarks/results/machine/sampling.json")
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--width", type=int, default=62)
@@ -82,7 +105,9 @@ def main() -> None:
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
                "batch": args.batch, "width": args.width, "masked": args.masked, "checkpoint": args.checkpoint}
     run(model, ids[:8], mask, "entropy")  # warm-up
-    full = run(model, ids, mask, "entropy")
+    with TimedFiniteCheck() as check:
+        full = run(model, ids, mask, "entropy")
+    results["finite_check"] = {"seconds_per_step": check.seconds / full["steps"], "fraction_of_forward": check.seconds / full["model_seconds"]}
     per_step_overhead = (full["seconds"] - full["model_seconds"]) / full["steps"]
     per_forward = full["model_seconds"] / full["steps"]
     results["overhead"] = {"selection_seconds_per_step": per_step_overhead, "forward_seconds": per_forward,
@@ -100,10 +125,8 @@ def main() -> None:
             r = run(model, ids, mask, name, scale=scale, temperature=0.0, **params)
             rules[f"{name}/{label}"] = {"mean_nfe": r["mean_nfe"], "seconds_per_problem": r["seconds"] / args.batch, **params}
     results["rules"] = rules
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as handle:
-        json.dump(results, handle, indent=2)
-    print(json.dumps({k: results[k] for k in ("overhead", "batching")}, indent=2))
+    write_record(args.out, results)
+    print(json.dumps({k: results[k] for k in ("overhead", "batching", "finite_check")}, indent=2))
 
 
 if __name__ == "__main__":
