@@ -39,6 +39,20 @@ MISSING = "missing"
 VERDICTS = (MISSING, NOT_REPRODUCED, INCONCLUSIVE, SMALLER, LARGER, EQUIVALENT, REPRODUCED)
 # a seed "holds" the claim when its verdict shows the claimed direction
 HOLDING = (REPRODUCED, EQUIVALENT, SMALLER, LARGER)
+DEFINITIONS = {
+    REPRODUCED: "our interval agrees with the paper's number, range or effect size (for a direction-only claim: our "
+                "interval lies on the claimed side of zero)",
+    EQUIVALENT: "a claim of no difference, shown: the 90% interval of the difference lies inside ±1 point "
+                "(two one-sided tests at the 5% level)",
+    SMALLER: "the paper's direction, beyond the noise, but the effect is smaller than the paper's: the interval of "
+             "its ratio to the paper's effect lies between 0 and 1",
+    LARGER: "the paper's direction, beyond the noise, and larger than the paper's: the ratio interval lies above 1",
+    NOT_REPRODUCED: "our interval excludes the paper's number or range, shows the opposite direction, or shows no "
+                    "effect while excluding the paper's size (or, against a baseline, does not beat chance or loses to it)",
+    INCONCLUSIVE: "our interval is too wide to tell: it holds both no effect and the paper's size, or neither a "
+                  "difference nor equivalence is shown, or the method beats chance but overlaps its baseline",
+    MISSING: "the notebook that measures the claim did not write the numbers it needs",
+}
 
 LEVEL = 0.95  # every interval of the table is 95% ...
 TOST_LEVEL = 0.90  # ... except the equivalence test's, which is 1 - 2 alpha at alpha = 0.05

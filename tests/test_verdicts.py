@@ -128,3 +128,8 @@ def test_wilson_rejects_an_empty_sample():
     assert v.wilson(0.5, 24).low == pytest.approx(stats.wilson_interval(12, 24)[0])
     with pytest.raises(ValueError, match="n must be > 0, got 0"):
         v.wilson(0.5, 0)
+
+
+def test_every_verdict_word_has_one_definition():
+    assert set(v.DEFINITIONS) == set(v.VERDICTS) and set(v.HOLDING) < set(v.VERDICTS)
+    assert all(len(text) > 40 for text in v.DEFINITIONS.values())
