@@ -76,7 +76,7 @@ def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
 def arithmetic_work(loaded, problems, template, *, mode: str, sampler: str, seed: int, **generate_kwargs) -> Work:
     """The per-batch callable for the arithmetic task: ``eval`` decodes and grades
     (``mdlm_study.evaluate.evaluate_arithmetic``); ``posterior`` samples the reasoning with the gold
-    answer written into its slot (PAPER.md §6) and grades the trace step by step."""
+    answer written into its slot (the paper's posterior sampling) and grades the trace step by step."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
     kwargs = dict(sampler=sampler, shift_logits=loaded.shift_logits, max_length=loaded.max_length, **generate_kwargs)

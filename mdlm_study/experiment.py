@@ -4,7 +4,7 @@
 trained by notebook 01, its 3-step test problems and template); ``model="GSAI-ML/LLaDA-8B-Instruct",
 task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.loader.load_mdlm`),
 GSM8K problems from a local jsonl and the paper's template (246 reasoning + 10 answer positions
-after ``The answer is \\boxed{``, PAPER.md §3). No code changes between the two.
+after ``The answer is \\boxed{``, the paper's template). No code changes between the two.
 """
 
 from __future__ import annotations
