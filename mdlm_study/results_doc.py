@@ -73,8 +73,8 @@ its own verdict is one of {", ".join(v.HOLDING)}.
 def headline_markdown(root: Path = ROOT) -> str:
     """The README's headline table: claim, paper, ours, verdict."""
     table = claims_table(load_study(root, {label: root / path for label, path in SEED_RECORDS.items()}))
-    rows = ["| notebook | claim | paper | ours | verdict |", "|---|---|---|---|---|"]
-    rows += [f"| {r.notebook} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
+    rows = ["| claim | paper | ours | verdict |", "|---|---|---|---|"]
+    rows += [f"| {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
     return "\n".join(rows)
 
 

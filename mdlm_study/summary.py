@@ -132,7 +132,7 @@ def _no_loss_paired(record, *, denied, key="paired_vs_entropy_k1", swap=False):
 HELD_OUT = "decoding records of each training seed"
 
 
-@claim("01", "Reasoning helps: the model trained without reasoning answers worse (a check of the study model)", "—")
+@claim("01", "Reasoning helps: the answer-only model is worse (a check of our model)", "—")
 def _reasoning_helps(s: Study) -> dict:
     exact, answer_only, n = s.get(S1, "exact_answer_accuracy"), s.get(S1, "answer_only_accuracy"), s.n(S1)
     verdict = v.direction(v.unpaired_difference(answer_only, n, exact, n))
@@ -158,7 +158,7 @@ def _whole_canvas_hurts(s: Study) -> dict:
             "seeds": _seeds(s, lambda r: v.against_effect(_paired(_record(r, "l2r"), swap=True), paper), f"entropy over the whole canvas against L2R, {HELD_OUT}")}
 
 
-@claim("02", "Any-order rules mostly commit the leftmost mask (§10)", "~50% leftmost, mean distance ~3 tokens (block 32)")
+@claim("02", "Any-order rules mostly commit the leftmost mask (the paper's analysis)", "~50% leftmost, mean distance ~3 tokens (block 32)")
 def _leftmost(s: Study) -> dict:
     frac, dist, n = s.get(A, "fraction_leftmost"), s.get(A, "mean_distance"), s.n(A)
     verdict = v.against_value(v.wilson(frac, n), 0.5 * (1 - v.APPROXIMATE), 0.5 * (1 + v.APPROXIMATE))
@@ -193,10 +193,10 @@ def _fixed_k(prefix: str, setting: str, record_key: str | None, block_size=None)
 
 
 for _prefix, _setting, _key, _block in (("", "answer slot, whole canvas", "paired_vs_entropy_k1", None),
-                                        ("block_", "answer slot, blocks of 8 (Table B's decoding setting)", "paired_vs_block_k1", 8),
-                                        ("conclusion_", "the written reasoning's conclusion (Table B reads generated text)", None, None),
-                                        ("sudoku_", "4x4 Sudoku, puzzles solved", None, None)):
-    claim("03", f"Fixed 2 / 4 tokens per step lose accuracy (Table B): {_setting}", "GSM8K / LLaDA: −14.6 / −43.4 points")(
+                                        ("block_", "answer slot, blocks of 8 (Table B's setting)", "paired_vs_block_k1", 8),
+                                        ("conclusion_", "the written reasoning's conclusion", None, None),
+                                        ("sudoku_", "4x4 Sudoku", None, None)):
+    claim("03", f"Fixed k = 2 / 4 lose accuracy (Table B): {_setting}", "GSM8K / LLaDA: −14.6 / −43.4 points")(
         _fixed_k(_prefix, _setting, _key, _block))
 
 
@@ -217,8 +217,8 @@ def _matched_k(s: Study, prefix: str = "") -> int:
     return max(ks)
 
 
-@claim("03", "MED beats fixed k at matched forward passes (Tables B and C)",
-       "MED λ = 0.2: 79.9% at 94 NFE; fixed k = 2: 62.31% at 128 NFE (two tables, two settings)")
+@claim("03", "MED beats fixed k at matched NFE (Tables B, C)",
+       "MED 79.9% at 94 NFE; k = 2 62.31% at 128 NFE (two settings)")
 def _med_vs_fixed_k(s: Study) -> dict:
     k = _matched_k(s)
     n, med, nfe1 = s.n(S3), s.get(S3, "med_accuracy"), s.get(S3, "k1_nfe")
@@ -240,7 +240,7 @@ def _med_exit(s: Study) -> dict:
             "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2, exit_gamma=0.1), denied=-1), f"MED λ = 0.2 + exit γ = 0.1, {HELD_OUT}")}
 
 
-@claim("05", "Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces (LLaDA-8B, GPT-4o judge)")
+@claim("05", "Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces (GPT-4o judge)")
 def _posterior(s: Study) -> dict:
     frac, traces, problems = s.get(F5, "fraction_correct"), s.n(F5, "n"), s.n(F5, "n_failed_sampled")
     verdict = v.against_value(v.wilson(frac, problems), 0.36, 0.43)
@@ -332,7 +332,7 @@ def _score_row(s: Study, score: str) -> pd.Series:
     return rows[rows["score"] == score].iloc[0]
 
 
-@claim("06", "Step scoring without rollouts tells correct from flawed reasoning (§8)", "no number reported")
+@claim("06", "Step scoring tells correct from flawed traces", "no number reported")
 def _auroc(s: Study) -> dict:
     ours = v.Interval(s.get(S6, "auroc_answer_loglik"), s.get(S6, "auroc_low"), s.get(S6, "auroc_high"), "bootstrap")
     base = _score_row(s, "trace_pll")
@@ -342,7 +342,7 @@ def _auroc(s: Study) -> dict:
             "verdict": v.against_baseline(ours, chance=0.5, baseline=baseline, name="trace pseudo-log-likelihood baseline")}
 
 
-@claim("06", "Step scores locate the first wrong step (§8)", "no number reported")
+@claim("06", "Step scores locate the first wrong step", "no number reported")
 def _localisation(s: Study) -> dict:
     main, base = _score_row(s, "answer_loglik"), _score_row(s, "trace_pll")
     ours = v.Interval(float(main["loc_accuracy"]), float(main["loc_low"]), float(main["loc_high"]), "Wilson")

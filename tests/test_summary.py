@@ -6,7 +6,7 @@ import pytest
 from mdlm_study import stats
 from mdlm_study.summary import CLAIMS, COLUMNS, Study, claims_table, load_study, verdict_counts
 
-FIXED_K = "Fixed 2 / 4 tokens per step lose accuracy (Table B): "
+FIXED_K = "Fixed k = 2 / 4 lose accuracy (Table B): "
 
 
 def summaries(overrides=None):
@@ -51,9 +51,9 @@ def test_numbers_at_the_papers_size_reproduce_or_are_equivalent_where_the_record
     assert verdict_counts(claims_table(Study(summaries()))) == {
         "n_claims": len(CLAIMS), **{f"n_{w.replace(' ', '_')}": int((claims_table(Study(summaries()))["verdict"] == w).sum())
                                     for w in ("missing", "not reproduced", "inconclusive", "smaller effect", "larger effect", "equivalent", "reproduced")}}
-    for claim in ("Whole-canvas any-order decoding hurts (Table A, block 128)", "Any-order rules mostly commit the leftmost mask (§10)",
+    for claim in ("Whole-canvas any-order decoding hurts (Table A, block 128)", "Any-order rules mostly commit the leftmost mask (the paper's analysis)",
                   "Sudoku: any-order beats left-to-right (Table A)", FIXED_K + "answer slot, whole canvas",
-                  "Step scoring without rollouts tells correct from flawed reasoning (§8)", "Step scores locate the first wrong step (§8)"):
+                  "Step scoring tells correct from flawed traces", "Step scores locate the first wrong step"):
         assert t.loc[claim, "verdict"] == "reproduced", (claim, t.loc[claim, "reason"])
     # equal accuracies on 300 unpaired problems cannot show equivalence within 1 point
     assert t.loc["MED keeps accuracy with ~2.7x fewer steps (Table C)", "verdict"] == "inconclusive"
@@ -67,7 +67,7 @@ def test_the_fixed_k_claims_use_the_paired_counts_behind_the_recorded_p_value():
     s = summaries({("03_parallel_decoding", "block_k1_accuracy"): 0.943,
                    ("03_parallel_decoding", "block_k2_drop_points"): -100 * 17 / 300, ("03_parallel_decoding", "block_k2_p_value"): stats._mcnemar_p(23, 6),
                    ("03_parallel_decoding", "block_k4_drop_points"): -100 * 26 / 300, ("03_parallel_decoding", "block_k4_p_value"): stats._mcnemar_p(31, 5)})
-    row = table(Study(s)).loc[FIXED_K + "answer slot, blocks of 8 (Table B's decoding setting)"]
+    row = table(Study(s)).loc[FIXED_K + "answer slot, blocks of 8 (Table B's setting)"]
     assert row["verdict"] == "smaller effect" and "ratio to the paper's -14.6 points: 0.39" in row["reason"]
     assert row["ours"] == "k = 2 / 4: -5.7 / -8.7 points against k = 1 (94.3%; n = 300)"
     # a one-problem difference (p = 1 whatever the counts) falls back to the unpaired interval: no effect, paper's size excluded
@@ -86,7 +86,7 @@ def test_a_posterior_interval_below_the_papers_range_is_not_reproduced():
 
 
 def test_step_scoring_is_judged_against_its_baseline_and_on_localisation():
-    auroc, loc = "Step scoring without rollouts tells correct from flawed reasoning (§8)", "Step scores locate the first wrong step (§8)"
+    auroc, loc = "Step scoring tells correct from flawed traces", "Step scores locate the first wrong step"
     ours = summaries({("06_step_scoring", "auroc_answer_loglik"): 0.977, ("06_step_scoring", "auroc_low"): 0.963, ("06_step_scoring", "auroc_high"): 0.987})
     t = table(Study(ours, {"06_step_scoring": step_scoring(loc=(0.425, 0.36, 0.49), base_auroc=(0.965, 0.947, 0.979))}))
     assert t.loc[auroc, "verdict"] == "inconclusive" and "overlaps the trace pseudo-log-likelihood baseline" in t.loc[auroc, "reason"]
@@ -123,16 +123,16 @@ def test_the_seeds_field_counts_the_seeds_on_which_the_claim_holds():
     seeds = t.loc[FIXED_K + "answer slot, whole canvas", "seeds"]
     assert seeds.startswith("holds on 1 of 2 seeds") and "seed 0: reproduced" in seeds and "seed 1: not reproduced" in seeds
     assert t.loc["MED keeps accuracy with ~2.7x fewer steps (Table C)", "seeds"].startswith("holds on 2 of 2 seeds")
-    assert t.loc[FIXED_K + "answer slot, blocks of 8 (Table B's decoding setting)", "seeds"] == "1 seed"  # no block records
+    assert t.loc[FIXED_K + "answer slot, blocks of 8 (Table B's setting)", "seeds"] == "1 seed"  # no block records
 
 
 def test_missing_inputs_are_missing_and_a_bare_dict_still_works():
     s = summaries()
     del s["06_step_scoring"], s["03_parallel_decoding"]["block_k4_p_value"]
     t = table(s)
-    assert t.loc["Step scoring without rollouts tells correct from flawed reasoning (§8)", "verdict"] == "missing"
-    assert t.loc["Step scoring without rollouts tells correct from flawed reasoning (§8)", "ours"] == "not measured"
-    assert t.loc[FIXED_K + "answer slot, blocks of 8 (Table B's decoding setting)", "verdict"] == "missing"
+    assert t.loc["Step scoring tells correct from flawed traces", "verdict"] == "missing"
+    assert t.loc["Step scoring tells correct from flawed traces", "ours"] == "not measured"
+    assert t.loc[FIXED_K + "answer slot, blocks of 8 (Table B's setting)", "verdict"] == "missing"
     assert t.loc[FIXED_K + "answer slot, whole canvas", "verdict"] != "missing"
     s = summaries({("05_filtering", "n_failed_sampled"): 0})  # a smoke run with no failed problem
     assert "n must be > 0" in table(s).loc["Posterior traces are often correct where free decoding failed (Table D)", "reason"]
