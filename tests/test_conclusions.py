@@ -97,3 +97,10 @@ def test_no_reference_points_outside_the_repository():
     result = subprocess.run(["git", "grep", "-nE", pattern, "--", "*.py", "*.md", "*.yaml", "*.ipynb", ":!notebooks/executed"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.stdout == "", result.stdout
+
+
+def test_the_readme_layout_names_every_module():
+    layout = (ROOT / "README.md").read_text().split("## Layout")[1].split("\n## ")[0]
+    modules = [p.name for p in (ROOT / "mdlm_study").glob("*.py") if p.name != "__init__.py"]
+    modules += [f"{p.name}/" for p in (ROOT / "mdlm_study").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    assert [m for m in modules if m not in layout] == []
