@@ -19,6 +19,9 @@ from mdlm_study.summary import TABLES, claims_table, load_study
 
 NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_parallel_decoding_med", "04": "04_answer_uncertainty_early_exit",
              "05": "05_posterior_traces_finetuning", "06": "06_step_scoring", "07": "07_summary"}
+# the tables each notebook's claims read: a conclusion never waits for (or reads half of) another notebook's output
+NOTEBOOK_TABLES = {"01": ("01_training",), "02": ("02_any_order_vs_l2r",), "03": ("03_parallel_decoding",), "04": ("04_early_exit",),
+                   "05": ("05_finetuning", "05_filtering"), "06": ("06_step_scoring",), "07": TABLES}
 # the decoding records of the default recipe's training seeds, on 1,500 held-out problems
 SEED_RECORDS = {"seed 0": "benchmarks/results/decoding_held_out_1500.json", "seed 1": "benchmarks/results/decoding_seed1_held_out_1500.json"}
 VERDICTS_DOC = "docs/verdicts.md"
@@ -38,10 +41,10 @@ def default_seed_records(out_dir: str | Path) -> dict[str, Path]:
     return {label: ROOT / path for label, path in SEED_RECORDS.items() if (ROOT / path).exists()}
 
 
-def _sources(out_dir: Path) -> str:
+def _sources(out_dir: Path, tables: tuple[str, ...]) -> str:
     """Which records the numbers come from, with the commit each was written at."""
     parts = []
-    for name in TABLES:
+    for name in tables:
         path = out_dir / "figures" / "tables" / f"{name}.json"
         if path.exists():
             record = json.loads(path.read_text())
@@ -64,8 +67,9 @@ def render(notebook_id: str, out_dir: str | Path, *, seed_records: dict | None =
         raise ValueError(f"notebook_id must be one of {sorted(NOTEBOOKS)}, got {notebook_id!r}")
     out_dir = Path(out_dir)
     records = default_seed_records(out_dir) if seed_records is None else seed_records
-    table = claims_table(load_study(out_dir, records), notebook=None if notebook_id == "07" else notebook_id)
-    head = f"## Conclusion\n\nVerdict words are defined in `{verdicts_link}`; intervals are 95% unless stated. Records: {_sources(out_dir)}.\n"
+    tables = NOTEBOOK_TABLES[notebook_id]
+    table = claims_table(load_study(out_dir, records, tables=tables), notebook=None if notebook_id == "07" else notebook_id)
+    head = f"## Conclusion\n\nVerdict words are defined in `{verdicts_link}`; intervals are 95% unless stated. Records: {_sources(out_dir, tables)}.\n"
     if notebook_id == "07":
         rows = ["| notebook | claim | paper | ours | verdict | training seeds |", "|---|---|---|---|---|---|"]
         rows += [f"| {r.notebook} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** | {r.seeds} |" for r in table.itertuples()]

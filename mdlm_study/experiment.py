@@ -53,7 +53,7 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
         problems, template, fn = read_puzzles(Path(data_dir) / "sudoku_test.jsonl"), SUDOKU_TEMPLATE, evaluate_sudoku
     else:
         if data_path is None:
-            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. ../shared/gsm8k/test.jsonl)")
+            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. the test.jsonl of the GSM8K release)")
         problems, template, fn = load_gsm8k(data_path), GSM8K_TEMPLATE, evaluate_gsm8k
     problems = problems[:n_problems]
     evaluate = partial(fn, net, tok, template=template, batch_size=batch_size, shift_logits=shift)

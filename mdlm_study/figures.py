@@ -13,6 +13,8 @@ level, as sidecars written before provenance blocks had it; :func:`load_summary`
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -72,6 +74,15 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file renamed into place: a notebook reading the tables while another
+    writes them (``runner --jobs N``) sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: str | None = None, model: str | Mapping[str, str] | None = None,
                 weights_sha256: str | None = None, data_sha256: str | Mapping[str, str] | None = None) -> Path:
     """Write the figure as PNG with its JSON sidecar (:func:`provenance`); return the PNG path.
@@ -84,7 +95,7 @@ def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: 
     path = folder / f"{name}.png"
     record = provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)
     fig.savefig(path)
-    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    _write_atomically(folder / f"{name}.json", json.dumps(record, indent=2))
     return path
 
 
@@ -97,8 +108,8 @@ def save_table(table: pd.DataFrame, name: str, out_dir: str | Path, params: dict
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
     record = {"summary": _jsonable(summary or {}), **provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)}
-    table.to_csv(path, index=False)
-    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    _write_atomically(path, table.to_csv(index=False))
+    _write_atomically(folder / f"{name}.json", json.dumps(record, indent=2))
     return path
 
 

@@ -52,19 +52,19 @@ class Study:
         return self.tables[name]
 
 
-def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None) -> Study:
-    """The summaries and tables under ``<out_dir>/figures/tables`` (those that exist), and the decoding
-    records of ``seed_records`` (label -> path)."""
+def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None, *, tables: tuple[str, ...] = TABLES) -> Study:
+    """The summaries and CSVs of ``tables`` under ``<out_dir>/figures/tables`` (those that exist), and
+    the decoding records of ``seed_records`` (label -> path)."""
     from mdlm_study.figures import load_summary
 
     folder = Path(out_dir) / "figures" / "tables"
-    summaries = {name: load_summary(name, out_dir) for name in TABLES if (folder / f"{name}.json").exists()}
-    tables = {name: pd.read_csv(folder / f"{name}.csv") for name in TABLES if (folder / f"{name}.csv").exists()}
+    summaries = {name: load_summary(name, out_dir) for name in tables if (folder / f"{name}.json").exists()}
+    frames = {name: pd.read_csv(folder / f"{name}.csv") for name in tables if (folder / f"{name}.csv").exists()}
     records = {}
     for label, path in (seed_records or {}).items():
         data = json.loads(Path(path).read_text())
         records[label] = data["records"] if isinstance(data, dict) else data
-    return Study(summaries, tables, records)
+    return Study(summaries, frames, records)
 
 
 # ---------------------------------------------------------------------------------------------------

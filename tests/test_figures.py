@@ -55,3 +55,11 @@ def test_an_incomplete_model_identity_is_refused_before_anything_is_written(tmp_
     with pytest.raises(ValueError, match=message):
         save_table(pd.DataFrame({"a": [1]}), "t", tmp_path, {}, **kwargs)
     assert not (tmp_path / "figures" / "tables" / "t.csv").exists()
+
+
+def test_sidecars_and_tables_are_written_whole_and_leave_no_temporary_file(tmp_path):
+    save_table(pd.DataFrame({"a": [1, 2]}), "t", tmp_path, {}, {"x": 1})
+    save_table(pd.DataFrame({"a": [3]}), "t", tmp_path, {}, {"x": 2})
+    folder = tmp_path / "figures" / "tables"
+    assert sorted(p.name for p in folder.iterdir()) == ["t.csv", "t.json"]
+    assert pd.read_csv(folder / "t.csv")["a"].tolist() == [3] and load_summary("t", tmp_path) == {"x": 2}
