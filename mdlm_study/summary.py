@@ -6,7 +6,9 @@ the tests of :mod:`mdlm_study.verdicts`, whose words ``docs/verdicts.md`` define
 table, each notebook's conclusion cell (:mod:`mdlm_study.conclusions`) and ``docs/results.md`` are
 all this table, so they cannot disagree.
 
-A claim whose inputs are not recorded is *missing*; a claim measured on one trained model says
+Where a notebook records the paired counts of a comparison (``<prefix>_only_reference`` and
+``<prefix>_only_this`` in its summary: ``med``, ``med_exit``, ``best_any_order``, ``med_vs_k<k>``), its
+interval is paired; otherwise it is the unpaired, wider one. A claim whose inputs are not recorded is *missing*; a claim measured on one trained model says
 "1 seed", and one with per-seed records says on how many seeds it holds.
 """
 
@@ -119,6 +121,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _counts(s: Study, table: str, prefix: str) -> tuple[int, int] | None:
+    """The paired discordant counts a notebook recorded as ``<prefix>_only_reference`` and
+    ``<prefix>_only_this`` (problems right only under the reference / only under this decoding), if any."""
+    found = s.summaries.get(table, {})
+    keys = (f"{prefix}_only_reference", f"{prefix}_only_this")
+    return (int(found[keys[0]]), int(found[keys[1]])) if all(found.get(k) is not None for k in keys) else None
+
+
 def _no_loss(n, reference, this, *, denied, counts=None):
     iv95 = v.recorded_difference(n, reference, this, counts=counts)
     iv90 = v.recorded_difference(n, reference, this, counts=counts, level=v.TOST_LEVEL)
@@ -142,7 +152,7 @@ def _reasoning_helps(s: Study) -> dict:
 @claim("02", "Any-order decoding does not beat left-to-right on math (Table A)", "GSM8K / LLaDA: L2R 76.95% = block 32 76.95%")
 def _any_order_not_better(s: Study) -> dict:
     l2r, best, n = s.get(A, "l2r_accuracy"), s.get(A, "best_any_order_accuracy"), s.n(A)
-    verdict = _no_loss(n, l2r, best, denied=+1)
+    verdict = _no_loss(n, l2r, best, denied=+1, counts=_counts(s, A, "best_any_order"))
     name = s.summaries[A].get("best_any_order", "best any-order")
     verdict = v.Verdict(verdict.word, f"{verdict.reason}; the best of the any-order configurations ({name}), so the gain is biased upward")
     return {"ours": f"L2R {_pct(l2r)}, best any-order ({name}) {_pct(best)} (n = {n})", "test": "equivalence (TOST)", "verdict": verdict,
@@ -204,7 +214,7 @@ for _prefix, _setting, _key, _block in (("", "answer slot, whole canvas", "paire
 def _med_keeps(s: Study) -> dict:
     k1, med, n, speedup = s.get(S3, "k1_accuracy"), s.get(S3, "med_accuracy"), s.n(S3), s.get(S3, "med_speedup")
     return {"ours": f"{speedup:.2f}x fewer NFE ({speedup / (256 / 94):.2f} of the paper's speed-up), {_pct(k1)} → {_pct(med)} (n = {n})",
-            "test": "equivalence (TOST)", "verdict": _no_loss(n, k1, med, denied=-1),
+            "test": "equivalence (TOST)", "verdict": _no_loss(n, k1, med, denied=-1, counts=_counts(s, S3, "med")),
             "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2), denied=-1), f"MED λ = 0.2, {HELD_OUT}")}
 
 
@@ -223,7 +233,8 @@ def _med_vs_fixed_k(s: Study) -> dict:
     k = _matched_k(s)
     n, med, nfe1 = s.n(S3), s.get(S3, "med_accuracy"), s.get(S3, "k1_nfe")
     fixed = s.get(S3, "k1_accuracy") + s.get(S3, f"k{k}_drop_points") / 100
-    verdict = v.direction(v.unpaired_difference(fixed, n, med, n))
+    counts = _counts(s, S3, f"med_vs_k{k}")
+    verdict = v.direction(v.paired_difference(n, *counts) if counts else v.unpaired_difference(fixed, n, med, n))
 
     def per_seed(records):
         m, f = _record(records, "med", med_lambda=0.2), _record(records, "entropy", k=k)
@@ -236,7 +247,7 @@ def _med_vs_fixed_k(s: Study) -> dict:
 def _med_exit(s: Study) -> dict:
     ref, acc, n, speedup = s.get(S4, "entropy_accuracy"), s.get(S4, "med_exit_accuracy"), s.n(S4), s.get(S4, "med_exit_speedup")
     return {"ours": f"{speedup:.2f}x fewer NFE ({speedup / (256 / 77):.2f} of the paper's speed-up), {_pct(ref)} → {_pct(acc)} (n = {n})",
-            "test": "equivalence (TOST)", "verdict": _no_loss(n, ref, acc, denied=-1),
+            "test": "equivalence (TOST)", "verdict": _no_loss(n, ref, acc, denied=-1, counts=_counts(s, S4, "med_exit")),
             "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2, exit_gamma=0.1), denied=-1), f"MED λ = 0.2 + exit γ = 0.1, {HELD_OUT}")}
 
 

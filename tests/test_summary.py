@@ -146,3 +146,19 @@ def test_the_committed_records_give_every_claim_a_verdict():
     assert (t["verdict"] != "missing").all(), t.loc[t["verdict"] == "missing", ["claim", "reason"]]
     with pytest.raises(KeyError):
         t.set_index("claim").loc["no such claim"]
+
+
+def test_recorded_paired_counts_make_a_keeps_accuracy_claim_decidable():
+    """MED 2 problems above k = 1 on 1,500: unpaired, inconclusive; with the counts (3 / 5 discordant)
+    the paired 90% interval fits within 1 point: equivalent. At n = 300 even 1 / 0 does not (the
+    interval of one discordant problem is wider than 1 point); 12 / 0 is a loss beyond the noise."""
+    claim = "MED keeps accuracy with ~2.7x fewer steps (Table C)"
+    s = summaries({("03_parallel_decoding", "med_accuracy"): 0.8 + 2 / 1500, ("03_parallel_decoding", "n_problems"): 1500})
+    assert verdict(Study(s), claim) == "inconclusive"
+    s["03_parallel_decoding"].update(med_only_reference=3, med_only_this=5)
+    row = table(Study(s)).loc[claim]
+    assert row["verdict"] == "equivalent" and "paired (Tango), 3 / 5 discordant" in row["reason"]
+    s["03_parallel_decoding"].update(n_problems=300, med_accuracy=0.8 - 1 / 300, med_only_reference=1, med_only_this=0)
+    assert verdict(Study(s), claim) == "inconclusive"
+    s["03_parallel_decoding"].update(med_accuracy=0.76, med_only_reference=12, med_only_this=0)
+    assert verdict(Study(s), claim) == "not reproduced"
