@@ -104,3 +104,10 @@ def test_the_readme_layout_names_every_module():
     modules = [p.name for p in (ROOT / "mdlm_study").glob("*.py") if p.name != "__init__.py"]
     modules += [f"{p.name}/" for p in (ROOT / "mdlm_study").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
     assert [m for m in modules if m not in layout] == []
+
+
+def test_show_displays_the_rendered_markdown(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    conclusions.show("04", ROOT)
+    assert len(shown) == 1 and shown[0].data == conclusions.render("04", ROOT)
