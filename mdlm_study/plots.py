@@ -179,8 +179,9 @@ def posterior_quality(traces: pd.DataFrame, failed_uids: set, kept: Mapping[floa
     x = np.arange(len(groups))
     axes[0].bar(x, est[:, 0], yerr=[est[:, 0] - est[:, 1], est[:, 2] - est[:, 0]], capsize=5, color=["C0", "C3"][: len(groups)],
                 label="ours (95% CI, clustered by problem)")
-    axes[0].fill_between([len(groups) - 1.4, len(groups) - 0.6], *paper_range, color="black", alpha=0.3, zorder=3,
-                         label=f"paper: {paper_range[0]:g}–{paper_range[1]:g} of traces on problems solved wrongly")
+    if "problems solved wrongly" in groups:  # the paper's range is about these problems only
+        axes[0].fill_between([len(groups) - 1.4, len(groups) - 0.6], *paper_range, color="black", alpha=0.3, zorder=3,
+                             label=f"paper: {paper_range[0]:g}–{paper_range[1]:g} of traces on problems solved wrongly")
     axes[0].set_xticks(x, [f"{k}\n({g['uid'].nunique()} problems, {len(g)} traces)" for k, g in groups.items()])
     axes[0].set(title="Posterior traces that are fully correct", ylabel="fraction of traces", ylim=(0, max(1.0, paper_range[1])))
     legend_below(axes[0], ncol=1)

@@ -123,6 +123,9 @@ def test_posterior_quality_clusters_traces_by_problem(tmp_path):
     assert widths[0] == pytest.approx(clustered[1] - clustered[0], rel=0.02) and widths[0] > 1.5 * (naive[1] - naive[0])
     assert any(label.startswith("paper: 0.36–0.43") for label in legend_labels(fig.axes[0]))
     finish(fig, "05_posterior_quality", tmp_path)
+    fig = plots.posterior_quality(traces, set(), {1.0: traces})  # a smoke run where free decoding never failed
+    assert len(fig.axes[0].patches) == 1 and not any(label.startswith("paper") for label in legend_labels(fig.axes[0]))
+    plt.close(fig)
 
 
 def test_finetuning_intervals_count_seeds_and_problems(tmp_path):
