@@ -1,7 +1,7 @@
 """Where does the study model's answer come from: the reasoning it writes, or computation it does in
 the still-masked reasoning slot?
 
-Why this matters: fixed k tokens per step (PAPER.md Table B) can only cost the answer when the answer
+Why this matters: fixed k tokens per step (the paper's Table B) can only cost the answer when the answer
 depends on the written trace. On the same held-out problems, by chain length (2 and 3 steps; almost
 every 1-step problem of the training distribution is in the training set, so none is held out):
 

@@ -1,4 +1,4 @@
-"""Accuracy and NFE of the decoding rules on the trained default model (issue 3 targets, PAPER.md Table C).
+"""Accuracy and NFE of the decoding rules on the trained default model (the speed target of docs/decisions.md, "Study targets"; the paper's Table C).
 
 Writes a list of records with the keys ``sampler, tokens_per_step, med_lambda, exit_gamma, mean_nfe,
 accuracy, n_problems`` (plus ``block_size``, trace and step accuracy and the exit rate), all on the
@@ -8,7 +8,7 @@ one-token entropy decoding on the same problems, ``stats.mcnemar_exact``): entro
 one-token entropy decoding with early exit, MED (both readings) with and without exit, MED + exit at
 larger lambda and gamma, and MED + exit inside blocks of 8 (every record in blocks is also paired with
 one-token entropy decoding in the same blocks, ``paired_vs_block_k1``). Last, the setting
-for issue 3's target is chosen without looking at the test problems: MED + exit over a grid of
+for the speed target is chosen without looking at the test problems: MED + exit over a grid of
 (lambda, gamma) on a development split (by default 1,500 problems of the held-out stream, none in any
 split nor in ``--held-out``'s test set: ``development_split``), one setting per rule of
 ``SELECTION_RULES`` (the fewest mean NFE within 1 point of one-token entropy decoding there,
@@ -57,7 +57,7 @@ CONFIGS = [
     {"sampler": "med", "med_lambda": 0.2, "exit_gamma": 0.1},
     {"sampler": "med_budget", "med_lambda": 0.2},
     {"sampler": "med_budget", "med_lambda": 0.2, "exit_gamma": 0.1},
-    # larger thresholds: where does MED + exit reach the 3.5x fewer NFE of issue 3's target, and at what accuracy?
+    # larger thresholds: where does MED + exit reach the 3.5x fewer NFE of the speed target, and at what accuracy?
     {"sampler": "med", "med_lambda": 0.5, "exit_gamma": 0.1},
     {"sampler": "med", "med_lambda": 0.5, "exit_gamma": 1.0},
     {"sampler": "med", "med_lambda": 1.0, "exit_gamma": 0.1},
@@ -77,8 +77,8 @@ CONFIGS = [
 
 SELECTION_GRID = [{"sampler": "med", "med_lambda": lam, "exit_gamma": gamma}
                   for lam in (0.2, 0.3, 0.5, 0.7, 1.0) for gamma in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)]
-SELECTION_TOLERANCE_POINTS = 1.0  # issue 3: "accuracy within 1 point"
-SELECTION_MIN_SPEEDUP = 3.5  # issue 3: "at least 3.5x fewer NFE than one-token entropy decoding"
+SELECTION_TOLERANCE_POINTS = 1.0  # the speed target: accuracy within 1 point
+SELECTION_MIN_SPEEDUP = 3.5  # the speed target: at least 3.5x fewer NFE than one-token entropy decoding
 SELECTION_RULES = {  # name -> rule(dev sweep, dev reference accuracy, dev reference mean NFE) -> the chosen row
     "fastest_within_1_point": lambda table, accuracy, nfe: fastest_within(table, accuracy, SELECTION_TOLERANCE_POINTS),
     "most_accurate_at_3.5x": lambda table, accuracy, nfe: most_accurate_at(table, nfe, SELECTION_MIN_SPEEDUP),
@@ -98,7 +98,7 @@ KEYS = ("accuracy", "trace_accuracy", "step_accuracy", "exit_rate", "n_problems"
 
 
 def record(config: dict, summary: dict) -> dict:
-    """One record of issue 3's schema (keys absent from ``summary``, e.g. traces on Sudoku, are None)."""
+    """One decoding record (keys absent from ``summary``, e.g. traces on Sudoku, are None)."""
     return {"sampler": config["sampler"], "tokens_per_step": config.get("tokens_per_step", 1), "med_lambda": config.get("med_lambda"),
             "exit_gamma": config.get("exit_gamma"), "block_size": config.get("block_size"), **{k: summary.get(k) for k in KEYS}}
 

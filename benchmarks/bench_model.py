@@ -1,4 +1,4 @@
-"""The default model's targets (issue 6): exact-answer accuracy on held-out 3-step problems with
+"""The default model's targets (docs/decisions.md, "Study targets"): exact-answer accuracy on held-out 3-step problems with
 greedy left-to-right decoding, the answer-only baseline, training time and throughput.
 
 Writes ``exact_answer_accuracy``, ``answer_only_accuracy``, ``train_seconds`` (and the trace and

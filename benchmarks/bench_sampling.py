@@ -1,4 +1,4 @@
-"""Speed of the sampler engine (issue 2): selection overhead, batching, NFE and time per rule.
+"""Speed of the sampler engine: selection overhead, batching, NFE and time per rule.
 
 - overhead: wall time of ``generate`` minus the time spent inside the model, per step, as a fraction
   of one model forward at batch 256 (target: <= 10%);

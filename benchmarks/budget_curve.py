@@ -1,5 +1,5 @@
-"""What a longer budget buys the default model (issue 6: "if the target proves out of reach, show the
-accuracy-versus-training-minutes curve and what limits it").
+"""What a longer budget buys the default model (docs/decisions.md, "Study targets": if the target
+proves out of reach, the accuracy-versus-training-minutes curve and what limits it).
 
 Trains the study's ``default`` recipe (or ``--recipe answer_only``) unchanged except for its length
 (``--steps``; the cosine schedule stretches with it) and, optionally, its batch size
@@ -47,7 +47,7 @@ def curve_point(model, tokenizer, problems, template, started: float) -> dict:
 
 
 def fixed_k(model, tokenizer, problems, template) -> list[dict]:
-    """Entropy-ordered decoding at k tokens per step (PAPER.md Table B's fixed-k rows), by :func:`analysis.sweep`."""
+    """Entropy-ordered decoding at k tokens per step (the fixed-k rows of the paper's Table B), by :func:`analysis.sweep`."""
     table = sweep(lambda batch, config: evaluate_arithmetic(model, tokenizer, batch, template, config, batch_size=300), problems,
                   [{"sampler": "entropy", "tokens_per_step": k} for k in FIXED_K])
     return table[["tokens_per_step", "accuracy", "step_accuracy", "trace_accuracy", "mean_nfe"]].to_dict("records")

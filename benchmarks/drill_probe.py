@@ -1,4 +1,4 @@
-"""How fast the default model learns the arithmetic alone (issue 6, "what limits it").
+"""How fast the default model learns the arithmetic alone (what limits the default model).
 
 The study's reasoning model fails on the units digit of a step's result (README, teacher-forced
 accuracy 0.26 at 1,500 steps). This probe takes the trace away: the default model (same size,

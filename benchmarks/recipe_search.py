@@ -1,4 +1,4 @@
-"""Recipe search for the default model (issue 6): short trainings that compare backbones, masking
+"""Recipe search for the default model (docs/decisions.md, "Study targets"): short trainings that compare backbones, masking
 schedules and task difficulty on the study's arithmetic, evaluated with greedy left-to-right decoding.
 
 Each preset trains one model from scratch on a freshly generated training set (seed 1), evaluates

@@ -1,7 +1,7 @@
 """Small analyses the notebooks share: decoding-order statistics, failure modes, sweeps.
 
 - :func:`leftmost_distances`: for every committed position, its distance (in tokens) from the
-  leftmost still-masked position of its row at that step (PAPER.md §10: LLaDA and Dream pick the
+  leftmost still-masked position of its row at that step (the paper's analysis: LLaDA and Dream pick the
   leftmost ~50% of the time, mean distance ~3, at block size 32);
 - :func:`failure_modes`: rows whose first committed reasoning token was EOS ("EOS decoded first")
   and rows where an answer position was committed while reasoning was still masked ("answer before
@@ -106,7 +106,7 @@ def _labelled(config) -> tuple[str, DecodeConfig]:
 
 
 def fixed_k_drops(table: pd.DataFrame) -> pd.DataFrame:
-    """The fixed-k rows of a :func:`sweep` (``sampler == "entropy"``, PAPER.md Table B) with each
+    """The fixed-k rows of a :func:`sweep` (``sampler == "entropy"``, the paper's Table B) with each
     one's accuracy change against k = 1 in points; ``ValueError`` when the sweep has no k = 1 row."""
     fixed = table[table["sampler"] == "entropy"][["tokens_per_step", "accuracy", "mean_nfe"]].copy()
     reference = fixed[fixed["tokens_per_step"] == 1]
@@ -117,7 +117,7 @@ def fixed_k_drops(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired_drops(tables: Mapping[int, pd.DataFrame], column: str = "correct") -> pd.DataFrame:
-    """Fixed k against k = 1 on the same problems, paired (PAPER.md Table B): one row per k of
+    """Fixed k against k = 1 on the same problems, paired (the paper's Table B): one row per k of
     ``tables`` (k -> a per-problem table such as ``evaluate_arithmetic``'s, rows in the same problem
     order) with its ``accuracy`` (the mean of ``column``), ``drop_points`` against k = 1 and the exact
     McNemar ``p_value`` of that difference (:func:`~mdlm_study.stats.mcnemar_exact`: far more
@@ -134,8 +134,8 @@ def paired_drops(tables: Mapping[int, pd.DataFrame], column: str = "correct") ->
 def fastest_within(table: pd.DataFrame, reference_accuracy: float, tolerance_points: float) -> pd.Series:
     """The row of a :func:`sweep` with the fewest mean NFE among those whose accuracy is at most
     ``tolerance_points`` below ``reference_accuracy`` (ties: the more accurate row, then the first).
-    Use it on a development split, then report the chosen setting on the test split (issue 3's
-    target: MED + exit within 1 point of one-token entropy decoding). ``ValueError`` when no row
+    Use it on a development split, then report the chosen setting on the test split (the speed
+    target of docs/decisions.md: MED + exit within 1 point of one-token entropy decoding). ``ValueError`` when no row
     qualifies or the tolerance is negative."""
     if tolerance_points < 0:
         raise ValueError(f"tolerance_points must be >= 0, got {tolerance_points}")
@@ -149,7 +149,7 @@ def fastest_within(table: pd.DataFrame, reference_accuracy: float, tolerance_poi
 def most_accurate_at(table: pd.DataFrame, reference_nfe: float, min_speedup: float) -> pd.Series:
     """The row of a :func:`sweep` with the highest accuracy among those using at least
     ``min_speedup`` times fewer mean NFE than ``reference_nfe`` (ties: the fewer NFE, then the first):
-    the selection rule for a speed target (issue 3: MED + exit at >= 3.5x fewer NFE than one-token
+    the selection rule for a speed target (the speed target: MED + exit at >= 3.5x fewer NFE than one-token
     entropy decoding, as accurate as it can be). :func:`fastest_within` fixes the accuracy instead and
     so picks the setting at the edge of its tolerance, where the test accuracy of a setting chosen on
     a development split falls below the edge as often as not. ``ValueError`` when no row is fast enough

@@ -1,6 +1,6 @@
 """Benchmark loaders and pinned prompts: GSM8K, MATH500, HumanEval.
 
-Settings follow the peers (PEERS.md §2-3): LLaDA evaluates GSM8K zero-shot with chain of thought at
+Settings follow the peers' published evaluations: LLaDA evaluates GSM8K zero-shot with chain of thought at
 generation length 256 (Instruct: block 8; the paper: block 32), Fast-dLLM uses 5-shot GSM8K at
 length 256 / block 32; MATH500 uses length 512 (Instruct: block 64 in LLaDA); HumanEval length 512
 (d2Cache) and the original prompt (signature + docstring). Few-shot exemplars are the first ``k``
@@ -16,7 +16,7 @@ from pathlib import Path
 from mdlm_study.graders import math_extract_boxed
 
 BENCHMARK_SETTINGS = {
-    "gsm8k": {"gen_length": 256, "block_size": 32, "shots": 0, "answer_len": 10, "source": "paper (PAPER.md §3); LLaDA EVAL.md zero-shot"},
+    "gsm8k": {"gen_length": 256, "block_size": 32, "shots": 0, "answer_len": 10, "source": "paper (its template); LLaDA EVAL.md zero-shot"},
     "gsm8k_5shot": {"gen_length": 256, "block_size": 32, "shots": 5, "answer_len": 10, "source": "Fast-dLLM scripts"},
     "math500": {"gen_length": 512, "block_size": 64, "shots": 0, "answer_len": 16, "source": "LLaDA EVAL.md (Instruct)"},
     "humaneval": {"gen_length": 512, "block_size": 32, "shots": 0, "answer_len": None, "source": "d2Cache configs; HumanEval prompt"},

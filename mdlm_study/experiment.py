@@ -4,7 +4,7 @@
 trained by notebook 01, its 3-step test problems and template); ``model="GSAI-ML/LLaDA-8B-Instruct",
 task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.loader.load_mdlm`),
 GSM8K problems from a local jsonl and the paper's template (246 reasoning + 10 answer positions
-after ``The answer is \\boxed{``, PAPER.md §3). No code changes between the two.
+after ``The answer is \\boxed{``, the paper's template). No code changes between the two.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
         problems, template, fn = read_puzzles(Path(data_dir) / "sudoku_test.jsonl"), SUDOKU_TEMPLATE, evaluate_sudoku
     else:
         if data_path is None:
-            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. ../shared/gsm8k/test.jsonl)")
+            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. the test.jsonl of the GSM8K release)")
         problems, template, fn = load_gsm8k(data_path), GSM8K_TEMPLATE, evaluate_gsm8k
     problems = problems[:n_problems]
     evaluate = partial(fn, net, tok, template=template, batch_size=batch_size, shift_logits=shift)

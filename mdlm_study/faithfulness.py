@@ -1,6 +1,6 @@
 """Does the answer follow the written reasoning, and does the reasoning follow its own arithmetic?
 
-Fixed k tokens per step (PAPER.md Table B) can only cost accuracy through the reasoning: positions
+Fixed k tokens per step (the paper's Table B) can only cost accuracy through the reasoning: positions
 decoded together are jointly uncertain and the trace breaks. Whether a broken trace breaks the answer
 depends on two links, measured here on the synthetic arithmetic task where every number is checkable:
 
@@ -129,7 +129,7 @@ def follow_rates(table: pd.DataFrame) -> dict:
 
 def fixed_k_readings(tables: Mapping[int, pd.DataFrame], problems: Sequence[Problem]) -> pd.DataFrame:
     """Fixed k tokens per step read two ways, one row per k: the answer slot (``accuracy``) and the
-    written reasoning's conclusion (``conclusion_accuracy``; PAPER.md Table B reads the answer off
+    written reasoning's conclusion (``conclusion_accuracy``; the paper's Table B reads the answer off
     generated text), each with its drop against k = 1 in points and the exact McNemar p-value of that
     paired difference (:func:`~mdlm_study.analysis.paired_drops`).
 

@@ -1,15 +1,21 @@
 """The study's plot style and the only way figures and tables are written: with a provenance sidecar.
 
 ``save_figure(fig, name, out_dir, params)`` writes ``<out_dir>/figures/<name>.png`` and
-``<name>.json`` (parameters, git commit, package version, notebook); ``save_table(df, name, out_dir,
-params, summary)`` writes ``<out_dir>/figures/tables/<name>.csv`` and ``<name>.json`` (the summary
-of headline numbers plus the same provenance).
+``<name>.json``; ``save_table(df, name, out_dir, params, summary)`` writes
+``<out_dir>/figures/tables/<name>.csv`` and ``<name>.json`` (the summary of headline numbers too).
+Each sidecar holds the parameters (paths relative to the repository, :func:`records.relative`), the
+notebook, the package version, :func:`records.provenance` (commit, dirty flag, Python / torch /
+transformers versions, CPU, threads, UTC time, command) and, when the caller passes them, the model
+name with its weights' SHA-256 and the data's SHA-256. ``git_commit`` repeats the commit at the top
+level, as sidecars written before provenance blocks had it; :func:`load_summary` reads both kinds.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -20,6 +26,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 import mdlm_study  # noqa: E402
+from mdlm_study import records  # noqa: E402
 
 PAPER_STYLE = {"color": "black", "marker": "*", "s": 180, "zorder": 5}
 
@@ -30,40 +37,79 @@ def set_style() -> None:
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 130, "savefig.bbox": "tight", "axes.titleweight": "bold"})
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return "unknown"
+PATH_PARAMS = ("out_dir", "checkpoints_dir", "data_dir", "data_path")  # parameters that are paths
 
 
-def provenance(params: dict, notebook: str | None = None) -> dict:
-    return {"params": _jsonable(params), "git_commit": git_commit(), "package_version": mdlm_study.__version__, "notebook": notebook}
+def _models(model: str | Mapping[str, str] | None, weights_sha256: str | None) -> list[dict]:
+    """``[{"model", "weights_sha256"}]`` from one name and its SHA-256, or a {name: SHA-256} mapping."""
+    if model is None:
+        if weights_sha256 is not None:
+            raise ValueError("weights_sha256 was given without model=: name the model the weights belong to")
+        return []
+    if isinstance(model, Mapping):
+        if weights_sha256 is not None:
+            raise ValueError("model= is a {name: weights_sha256} mapping; do not pass weights_sha256= as well")
+        return [records.model_identity(name, sha) for name, sha in model.items()]
+    if weights_sha256 is None:
+        raise ValueError(f"model={model!r} needs weights_sha256= (e.g. mdlm_study.train.weights_sha256(model))")
+    return [records.model_identity(model, weights_sha256)]
+
+
+def provenance(params: dict, notebook: str | None = None, *, model: str | Mapping[str, str] | None = None,
+               weights_sha256: str | None = None, data_sha256: str | Mapping[str, str] | None = None) -> dict:
+    """A sidecar's provenance: parameters (path parameters relative to the repository), notebook,
+    package version, :func:`records.provenance`, the models used and the data's SHA-256."""
+    params = {k: records.relative(v) if k in PATH_PARAMS and isinstance(v, str) and v else v for k, v in _jsonable(params).items()}
+    prov = records.provenance()
+    out = {"params": params, "git_commit": prov["commit"], "package_version": mdlm_study.__version__, "notebook": notebook, "provenance": prov}
+    models = _models(model, weights_sha256)
+    if models:
+        out["models"] = models
+    if data_sha256 is not None:
+        out["data_sha256"] = dict(data_sha256) if isinstance(data_sha256, Mapping) else data_sha256
+    return out
 
 
 def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: str | None = None) -> Path:
-    """Write the figure as PNG with its JSON sidecar; return the PNG path."""
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file renamed into place: a notebook reading the tables while another
+    writes them (``runner --jobs N``) sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: str | None = None, model: str | Mapping[str, str] | None = None,
+                weights_sha256: str | None = None, data_sha256: str | Mapping[str, str] | None = None) -> Path:
+    """Write the figure as PNG with its JSON sidecar (:func:`provenance`); return the PNG path.
+
+    ``model``: the model's name with ``weights_sha256`` its weights' SHA-256, or a mapping
+    {name: weights SHA-256} when several models made the figure; ``data_sha256``: the problems' SHA-256
+    (:func:`records.problems_sha256`), or a mapping {data set: SHA-256}."""
     folder = Path(out_dir) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
+    record = provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)
     fig.savefig(path)
-    (folder / f"{name}.json").write_text(json.dumps(provenance(params, notebook), indent=2))
+    _write_atomically(folder / f"{name}.json", json.dumps(record, indent=2))
     return path
 
 
 def save_table(table: pd.DataFrame, name: str, out_dir: str | Path, params: dict, summary: dict | None = None, *,
-               notebook: str | None = None) -> Path:
-    """Write the table as CSV and a JSON with the headline ``summary`` and provenance."""
+               notebook: str | None = None, model: str | Mapping[str, str] | None = None, weights_sha256: str | None = None,
+               data_sha256: str | Mapping[str, str] | None = None) -> Path:
+    """Write the table as CSV and a JSON with the headline ``summary`` and :func:`provenance` (``model``,
+    ``weights_sha256`` and ``data_sha256`` as in :func:`save_figure`)."""
     folder = Path(out_dir) / "figures" / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
-    table.to_csv(path, index=False)
-    record = {"summary": _jsonable(summary or {}), **provenance(params, notebook)}
-    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    record = {"summary": _jsonable(summary or {}), **provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)}
+    _write_atomically(path, table.to_csv(index=False))
+    _write_atomically(folder / f"{name}.json", json.dumps(record, indent=2))
     return path
 
 

@@ -1,6 +1,6 @@
-"""Fine-tuning on posterior traces versus human-written (gold) traces (PAPER.md §7, Table E).
+"""Fine-tuning on posterior traces versus human-written (gold) traces (the paper's Table E).
 
-The experiment at tiny scale (issue 3 §5): a base model that does reasoning-as-infilling but sits
+The experiment at tiny scale (docs/decisions.md, "Study targets"): a base model that does reasoning-as-infilling but sits
 below its ceiling (an early checkpoint of the default model's own training run, so it costs no
 extra training) is fine-tuned, with the same objective and code as pre-training, on one of
 

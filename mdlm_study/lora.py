@@ -1,4 +1,4 @@
-"""LoRA fine-tuning of any loaded MDLM (the fine-tuning experiment's path for 8B models, PAPER.md §7).
+"""LoRA fine-tuning of any loaded MDLM (the fine-tuning experiment's path for 8B models, docs/decisions.md, "Fine-tuning").
 
 The adapter is added with ``peft``; training is ``mdlm_study.train.train`` unchanged (LLaDA's SFT
 objective, GUIDELINES.md), run on the adapter-wrapped model through ``LoadedMDLM.denoiser(aligned=True)``

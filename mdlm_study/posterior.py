@@ -1,16 +1,16 @@
-"""Posterior sampling of reasoning given the answer (PAPER.md §6, decision D12), its exact grading,
+"""Posterior sampling of reasoning given the answer (the paper's posterior sampling; docs/decisions.md, "Posterior sampler"), its exact grading,
 log-probability filtering, and export as fine-tuning data.
 
-The answer is written into the answer slot (its tokens, then EOS fill, D13) and the reasoning slot
+The answer is written into the answer slot (its tokens, then EOS fill, docs/decisions.md, "Answer fill") and the reasoning slot
 is infilled by :func:`mdlm_study.sampling.generate` with any rule, so each trace is a sample of the
 model's own ``p(reasoning | question, answer)`` with no importance weights (strictly the model's
 joint only for one token per step at temperature 1). The engine never changes a non-mask token, so
 the answer slot stays as written.
 
-What the notebooks use (D12): ``sampler="entropy"`` (the evaluation sampler), ``temperature=1.0``
+What the notebooks use (docs/decisions.md, "Posterior sampler"): ``sampler="entropy"`` (the evaluation sampler), ``temperature=1.0``
 (samples, not the mode), ``n_samples`` ≥ 4 so that per-problem filtering has something to rank,
 and ``normalize="per_token"`` for filtering (a sum favours short traces). The fine-tuning arm of
-PAPER.md §7 uses one unfiltered sample per problem (``n_samples=1``).
+The paper's fine-tuning uses one unfiltered sample per problem (``n_samples=1``).
 """
 
 from __future__ import annotations

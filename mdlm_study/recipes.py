@@ -5,7 +5,7 @@ Recipes (full sizes measured on this 2-core CPU; see README):
 - ``answer_only``: same size and budget, trained with no reasoning slot (the value of reasoning);
 - ``sudoku``: 4x4 Sudoku, answer slot = the 16 cells (any-order vs left-to-right);
 - the fine-tuning experiment's base model is not a separate run: it is the ``default`` run's weights
-  at step ``BASE_STEP`` (below its ceiling; issue 3 §5), kept as ``checkpoints/default/step<N>``.
+  at step ``BASE_STEP`` (below its ceiling; docs/decisions.md, "Study targets"), kept as ``checkpoints/default/step<N>``.
 
 Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history;
 each is complete or absent (``mdlm_study.checkpoints.publish_directory``). A run killed part way resumes

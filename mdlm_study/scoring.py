@@ -1,4 +1,4 @@
-"""Step scoring without rollouts (PAPER.md §8, decision D15): a clearly labelled reconstruction.
+"""Step scoring without rollouts (docs/decisions.md, "Step scoring"): a clearly labelled reconstruction.
 
 For a trace split into steps r_1..r_n and a gold answer a*, prefix i (i = 0..n) is the canvas
 ``question | r_1..r_i | masks for the rest of the reasoning slot | delimiter | answer slot masked``.
@@ -9,14 +9,14 @@ Methods (``METHODS``); **the notebooks use ``answer_loglik``** (the default), be
 (no sampling noise) and costs one forward pass per prefix:
 
 - ``answer_loglik``: s_i = Σ_j log p(a*_j | prefix), j over the answer slot (the gold answer's
-  tokens then its EOS fill, as the slot is filled in training, D13), all answer positions masked.
+  tokens then its EOS fill, as the slot is filled in training, docs/decisions.md, "Answer fill"), all answer positions masked.
   This is the pseudo-log-likelihood of the product of the answer's marginals, not of the joint.
-- ``answer_entropy``: −u_i with u_i = Σ_j H_j (H_UB of PAPER.md §4 at that prefix; higher = more
+- ``answer_entropy``: −u_i with u_i = Σ_j H_j (the paper's H_UB at that prefix; higher = more
   certain). It ignores the gold answer: a confidently wrong trace scores well. A diagnostic only.
-- ``mc_loglik``: LLaDA's Monte-Carlo likelihood (PEERS.md §2.1) of the answer given the prefix,
+- ``mc_loglik``: LLaDA's Monte-Carlo likelihood (LLaDA paper, Eq. 6 / its ``get_log_likelihood``) of the answer given the prefix,
   unbiased for the joint answer's any-order ELBO but noisy (:func:`mc_prefix_loglik`).
 
-Entropies are in nats; the mask token is removed from every softmax, as the engine does (D5).
+Entropies are in nats; the mask token is removed from every softmax, as the engine does (docs/decisions.md, "Entropy distribution").
 Models are called as ``model(input_ids=..., attention_mask=...)`` returning ``.logits`` [B, L, V]
 aligned with the input (pass Dream through its aligned adapter, ``as_callable(aligned=True)``).
 

@@ -99,7 +99,7 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> dict:
     (the two are equally accurate) each discordant problem favours either side with probability 1/2,
     so ``only_a`` ~ Binomial(only_a + only_b, 1/2); ``p_value`` is the two-sided exact tail
     (1.0 when there is no discordant problem). Pairing makes it far more sensitive than comparing two
-    accuracies as independent samples (``summary.noise_band``), because problems both decodings get
+    accuracies as independent samples (``verdicts.unpaired_difference``), because problems both decodings get
     right or both get wrong carry no noise about their difference.
     """
     a, b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)

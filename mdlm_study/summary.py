@@ -1,218 +1,392 @@
-"""The claims table of notebook 07: every claim of the paper, its number, ours, and a verdict.
+"""The claims table: every claim of the paper, the paper's number, ours with its interval, a verdict.
 
-Each claim is a small function of the notebooks' JSON summaries returning a verdict:
-- "holds": our measurement points the way the paper's claim does, beyond the noise;
-- "differs": it points the other way beyond the noise, or misses a size the claim states
-  (a speed-up, a fraction of correct traces);
-- "inconclusive": the difference the claim is about is inside the 95% noise band of our sample;
-- "missing": the notebook that measures it did not run.
+One function per claim reads the notebooks' records (:class:`Study`: the JSON summaries, the CSV
+tables, and optionally per-seed decoding records) and returns a row; the verdict comes from one of
+the tests of :mod:`mdlm_study.verdicts`, whose words ``docs/verdicts.md`` defines. Notebook 07's
+table, each notebook's conclusion cell (:mod:`mdlm_study.conclusions`) and ``docs/results.md`` are
+all this table, so they cannot disagree.
 
-The noise band of a difference between two accuracies a and b, each measured on the same n
-problems, is 1.96·sqrt((a(1-a) + b(1-b)) / n) (normal approximation, treating the two as
-independent, which is conservative for paired decodings of the same problems). The fixed-k claims
-(Table B), whose notebook decodes the same problems at every k and reports paired p-values, use the
-exact McNemar test instead: a difference counts when p < 0.05.
+Where a notebook records the paired counts of a comparison (``<prefix>_only_reference`` and
+``<prefix>_only_this`` in its summary: ``med``, ``med_exit``, ``best_any_order``, ``med_vs_k<k>``), its
+interval is paired; otherwise it is the unpaired, wider one. A claim whose inputs are not recorded is *missing*; a claim measured on one trained model says
+"1 seed", and one with per-seed records says on how many seeds it holds.
 """
 
 from __future__ import annotations
 
-import math
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
-HOLDS, DIFFERS, INCONCLUSIVE, MISSING = "holds", "differs", "inconclusive", "missing"
-VERDICTS = (HOLDS, DIFFERS, INCONCLUSIVE, MISSING)
+from mdlm_study import verdicts as v
+
+TABLES = ("01_training", "02_any_order_vs_l2r", "03_parallel_decoding", "04_early_exit", "05_finetuning", "05_filtering", "06_step_scoring")
+S1, A, S3, S4, S5, F5, S6 = TABLES
+PAPER_TABLE_B = {2: -0.1464, 4: -0.4337}  # GSM8K / LLaDA: 62.31 and 33.58 against 76.95 at k = 1
+COLUMNS = ("notebook", "claim", "paper", "ours", "test", "verdict", "reason", "seeds")
 
 
-def noise_band(a: float, b: float, n: int) -> float:
-    """Half-width of the 95% band of a - b for two accuracies on n problems each."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    return 1.96 * math.sqrt((a * (1 - a) + b * (1 - b)) / n)
+@dataclass
+class Study:
+    """What the claims read: ``summaries`` (table name -> the JSON summary a notebook wrote), ``tables``
+    (table name -> its CSV) and ``seed_records`` (a label such as "seed 1" -> the decoding records of
+    one training seed, ``benchmarks/bench_decoding.py``'s format)."""
+
+    summaries: dict
+    tables: dict = field(default_factory=dict)
+    seed_records: dict = field(default_factory=dict)
+
+    def get(self, table: str, key: str) -> float:
+        value = self.summaries.get(table, {}).get(key)
+        if value is None:
+            raise LookupError(f"{table}.json has no {key!r}")
+        return float(value)
+
+    def n(self, table: str, key: str = "n_problems") -> int:
+        return int(self.get(table, key))
+
+    def table(self, name: str) -> pd.DataFrame:
+        if name not in self.tables:
+            raise LookupError(f"no table {name}.csv")
+        return self.tables[name]
 
 
-def compare(a: float, b: float, n: int) -> int:
-    """+1 when a > b beyond the noise band, -1 when a < b beyond it, 0 inside it."""
-    band = noise_band(a, b, n)
-    return 1 if a - b > band else -1 if a - b < -band else 0
+def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None, *, tables: tuple[str, ...] = TABLES) -> Study:
+    """The summaries and CSVs of ``tables`` under ``<out_dir>/figures/tables`` (those that exist), and
+    the decoding records of ``seed_records`` (label -> path)."""
+    from mdlm_study.figures import load_summary  # deferred: figures imports matplotlib, which reading tables does not need
+
+    folder = Path(out_dir) / "figures" / "tables"
+    summaries = {name: load_summary(name, out_dir) for name in tables if (folder / f"{name}.json").exists()}
+    frames = {name: pd.read_csv(folder / f"{name}.csv") for name in tables if (folder / f"{name}.csv").exists()}
+    records = {}
+    for label, path in (seed_records or {}).items():
+        data = json.loads(Path(path).read_text())
+        records[label] = data["records"] if isinstance(data, dict) else data
+    return Study(summaries, frames, records)
 
 
-def _direction(sign: int) -> str:
-    return {1: HOLDS, -1: DIFFERS, 0: INCONCLUSIVE}[sign]
+# ---------------------------------------------------------------------------------------------------
+# Per-seed records
 
 
-def _fmt(value, pct: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{100 * value:.1f}%" if pct else f"{value:.3g}"
+def _record(records: list[dict], sampler: str, *, k: int = 1, med_lambda=None, exit_gamma=None, block_size=None) -> dict:
+    for r in records:
+        if (r.get("sampler"), r.get("tokens_per_step", 1), r.get("med_lambda"), r.get("exit_gamma"), r.get("block_size")) == (
+                sampler, k, med_lambda, exit_gamma, block_size):
+            return r
+    raise LookupError(f"no record for {sampler} k={k} λ={med_lambda} γ={exit_gamma} block={block_size}")
 
 
-@dataclass(frozen=True)
-class Claim:
-    claim: str
-    paper: str
-    keys: tuple[tuple[str, str], ...]  # (table, key) of every value the verdict reads
-    verdict: Callable[..., str]  # values..., n -> verdict
-    describe: Callable[..., str]  # values... -> our number in words
-    n_table: str = ""  # the table whose n_problems sets the noise band
-    inconclusive: str | Callable[..., str] = ""  # why, when the verdict is inconclusive (text, or values..., n -> text;
-    # default: the accuracy noise band)
+def _paired(record: dict, key: str = "paired_vs_entropy_k1", *, swap: bool = False, level: float = v.LEVEL) -> v.Interval:
+    c = record[key]
+    ref, this = (c["only_this"], c["only_reference"]) if swap else (c["only_reference"], c["only_this"])
+    return v.paired_difference(int(record["n_problems"]), ref, this, level=level)
 
 
-def _not_better(l2r, best, n):
-    return DIFFERS if compare(best, l2r, n) > 0 else HOLDS
-
-
-PAIRED_ALPHA = 0.05
-
-
-def _both_lose_paired(k1, drop2, drop4, p2, p4, n):
-    """Both drops negative with paired p < 0.05: holds; either positive with p < 0.05: differs."""
-    pairs = ((drop2, p2), (drop4, p4))
-    if all(drop < 0 and p < PAIRED_ALPHA for drop, p in pairs):
-        return HOLDS
-    return DIFFERS if any(drop > 0 and p < PAIRED_ALPHA for drop, p in pairs) else INCONCLUSIVE
-
-
-def _both_lose_paired_inconclusive(k1, drop2, drop4, p2, p4, n):
-    return f"exact paired McNemar p = {p2:.2g} (k = 2) / {p4:.2g} (k = 4), not both below {PAIRED_ALPHA}, at n = {n} problems"
-
-
-def _speedup_keeps_accuracy(min_speedup):
-    def verdict(speedup, accuracy, reference, n):
-        return HOLDS if speedup >= min_speedup and compare(accuracy, reference, n) >= 0 else DIFFERS
-    return verdict
-
-
-def _fraction_at_least(threshold):
-    def verdict(fraction, ci_high, n):
-        return HOLDS if fraction >= threshold else DIFFERS if ci_high < threshold else INCONCLUSIVE
-    return verdict
-
-
-def _filtering(overall, gain, n):
-    """The kept traces' fraction correct against all traces', beyond the noise band of n problems
-    (conservative: the kept traces outnumber the problems, but traces of one problem are correlated)."""
-    return INCONCLUSIVE if overall == 0 else _direction(compare(overall + gain, overall, n))
-
-
-def _filtering_inconclusive(overall, gain, n):
-    if overall == 0:
-        return "no posterior trace is fully correct, so filtering has nothing to select"
-    return f"inside the 95% noise band (±{100 * noise_band(overall + gain, overall, n):.1f} points at n = {n} problems)"
-
-
-def _on_par(gold, posterior, n):
-    return DIFFERS if compare(posterior, gold, n) < 0 else HOLDS
-
-
-def _improves(base, gold, posterior, n):
-    return _direction(compare(max(gold, posterior), base, n))
-
-
-def _best(both, gold, posterior, n):
-    return _direction(compare(both, max(gold, posterior), n))
-
-
-def _auroc(auroc, low, high, n):
-    return HOLDS if low > 0.5 else DIFFERS if high < 0.5 else INCONCLUSIVE
-
-
-def _beats(a, b, n):
-    return _direction(compare(a, b, n))
-
-
-A, S3, S4, S5, S6, S1 = "02_any_order_vs_l2r", "03_parallel_decoding", "04_early_exit", "05_finetuning", "06_step_scoring", "01_training"
-
-
-def _fixed_k_claim(claim: str, paper: str, prefix: str, solved: str = "") -> Claim:
-    """A Table B claim read from notebook 03's ``<prefix>k1_accuracy``, ``<prefix>k{2,4}_drop_points``
-    and ``<prefix>k{2,4}_p_value``, judged by the paired test (:func:`_both_lose_paired`)."""
-    keys = tuple((S3, f"{prefix}{key}") for key in ("k1_accuracy", "k2_drop_points", "k4_drop_points", "k2_p_value", "k4_p_value"))
-    return Claim(claim, paper, keys, _both_lose_paired,
-                 lambda k1, d2, d4, p2, p4: f"{d2:+.1f} / {d4:+.1f} points (k = 1: {_fmt(k1, True)}{solved}; paired p = {p2:.2g} / {p4:.2g})",
-                 S3, _both_lose_paired_inconclusive)
-
-
-CLAIMS = [
-    Claim("Any-order decoding does not beat left-to-right on math (Table A)", "GSM8K/LLaDA: L2R 76.95 = block 32 76.95",
-          ((A, "l2r_accuracy"), (A, "best_any_order_accuracy")), _not_better,
-          lambda a, b: f"L2R {_fmt(a, True)}, best any-order {_fmt(b, True)}", A),
-    Claim("Whole-canvas any-order decoding hurts (Table A, block 128)", "76.95 → 53.44",
-          ((A, "whole_canvas_entropy_accuracy"), (A, "l2r_accuracy")), lambda whole, l2r, n: _direction(compare(l2r, whole, n)),
-          lambda whole, l2r: f"L2R {_fmt(l2r, True)} → whole canvas {_fmt(whole, True)}", A),
-    Claim("Any-order rules mostly pick near the leftmost mask (§10)", "~50% leftmost, mean distance ~3",
-          ((A, "fraction_leftmost"), (A, "mean_distance")), lambda frac, dist, n: HOLDS if frac >= 0.3 else DIFFERS,
-          lambda frac, dist: f"{_fmt(frac, True)} leftmost, mean distance {_fmt(dist)}", A),
-    Claim("Sudoku: any-order beats left-to-right (Table A)", "LLaDA 36.13 → 47.64",
-          ((A, "sudoku_best_any_order"), (A, "sudoku_l2r")), _beats,
-          lambda best, l2r: f"L2R {_fmt(l2r, True)} → best any-order {_fmt(best, True)}", A),
-    _fixed_k_claim("Fixed 2 / 4 tokens per step lose accuracy (Table B)", "−14.6 / −43.4 points", ""),
-    _fixed_k_claim("Fixed 2 / 4 tokens per step lose accuracy, inside semi-autoregressive blocks (Table B's decoding setting)",
-                   "−14.6 / −43.4 points", "block_"),
-    _fixed_k_claim("Fixed 2 / 4 tokens per step lose accuracy, reading the answer off the written reasoning (Table B reads generated text)",
-                   "−14.6 / −43.4 points", "conclusion_"),
-    _fixed_k_claim("Fixed 2 / 4 tokens per step lose accuracy, on Sudoku (Table B's effect where decoded cells constrain each other)",
-                   "−14.6 / −43.4 points (GSM8K)", "sudoku_", " of puzzles solved"),
-    Claim("MED keeps accuracy with ~2.7x fewer steps (Table C)", "256 → 94 NFE, 79.4 → 79.9%",
-          ((S3, "med_speedup"), (S3, "med_accuracy"), (S3, "k1_accuracy")), _speedup_keeps_accuracy(2.0),
-          lambda sp, acc, k1: f"{sp:.2f}x fewer NFE, {_fmt(k1, True)} → {_fmt(acc, True)}", S3),
-    Claim("MED + early exit: ~3.3x fewer steps, −0.1 point (Table C)", "256 → 77 NFE, 79.4 → 79.3%",
-          ((S4, "med_exit_speedup"), (S4, "med_exit_accuracy"), (S4, "entropy_accuracy")), _speedup_keeps_accuracy(2.5),
-          lambda sp, acc, k1: f"{sp:.2f}x fewer NFE, {_fmt(k1, True)} → {_fmt(acc, True)}", S4),
-    Claim("Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces",
-          ((S5, "posterior_fraction_correct_on_failures"), (S5, "failures_ci_high")), _fraction_at_least(0.2),
-          lambda frac, high: f"{_fmt(frac)} of traces fully correct (exact step check; 95% CI up to {_fmt(high)})", S5,
-          "the 95% CI of the fraction includes 0.2"),
-    Claim("Log-probability filtering improves posterior traces", "+1.4% (appendix)",
-          ((S5, "posterior_fraction_correct_overall"), (S5, "filter_gain_keep_0.5")), _filtering,
-          lambda overall, gain: f"{gain:+.3f} keeping the top half ({_fmt(overall)} of all traces fully correct)", S5,
-          _filtering_inconclusive),
-    Claim("Fine-tuning on posterior traces is on par with gold traces (Table E)", "gold 64.6 vs posterior 66.1",
-          ((S5, "finetune_gold"), (S5, "finetune_posterior")), _on_par,
-          lambda gold, post: f"gold {_fmt(gold, True)} vs posterior {_fmt(post, True)}", S5),
-    Claim("Fine-tuning on traces improves the base model (Table E)", "51.2 → 64.6-67.3",
-          ((S5, "finetune_base"), (S5, "finetune_gold"), (S5, "finetune_posterior")), _improves,
-          lambda base, gold, post: f"base {_fmt(base, True)} → gold {_fmt(gold, True)}, posterior {_fmt(post, True)}", S5),
-    Claim("Gold + posterior is best (Table E)", "67.3 vs 64.6 / 66.1",
-          ((S5, "finetune_both"), (S5, "finetune_gold"), (S5, "finetune_posterior")), _best,
-          lambda both, gold, post: f"both {_fmt(both, True)} vs gold {_fmt(gold, True)} / posterior {_fmt(post, True)}", S5),
-    Claim("Step scoring without rollouts separates correct from flawed reasoning", "no number reported",
-          ((S6, "auroc_answer_loglik"), (S6, "auroc_low"), (S6, "auroc_high")), _auroc,
-          lambda auc, low, high: f"AUROC {_fmt(auc)} (95% CI {_fmt(low)}–{_fmt(high)})", S6,
-          "the AUROC's 95% CI includes 0.5 (chance)"),
-    Claim("Reasoning helps: the answer-only model is worse (issue 6)", "—",
-          ((S1, "exact_answer_accuracy"), (S1, "answer_only_accuracy")), _beats,
-          lambda a, b: f"reasoning {_fmt(a, True)} vs answer-only {_fmt(b, True)}", S1),
-]
-
-
-def _note(c: Claim, verdict: str, values: tuple, n: int, summaries: dict) -> str:
-    if verdict == INCONCLUSIVE and callable(c.inconclusive):
-        return c.inconclusive(*values, n)
-    if verdict == INCONCLUSIVE:
-        return c.inconclusive or f"inside the 95% noise band (±{100 * noise_band(values[0], values[0], n):.1f} points at n = {n} problems)"
-    if verdict == HOLDS and c.verdict in (_not_better, _on_par):  # a claim of no difference holds by not finding one
-        return f"no difference beyond the 95% noise band (±{100 * noise_band(values[0], values[1], n):.1f} points at n = {n} problems)"
-    if verdict == DIFFERS:
-        accuracy = summaries.get(S1, {}).get("exact_answer_accuracy")
-        level = f"our model answers {100 * accuracy:.0f}% of 3-step problems" if accuracy is not None else "our model is a tiny MDLM"
-        return f"{level}; the paper's LLaDA-8B is at ~80% on GSM8K"
-    return ""
-
-
-def claims_table(summaries: dict) -> pd.DataFrame:
-    """One row per claim: claim, paper, ours, verdict, note (why, when it does not hold)."""
-    rows = []
-    for c in CLAIMS:
-        values = tuple(summaries.get(table, {}).get(key) for table, key in c.keys)
-        n = summaries.get(c.n_table, {}).get("n_problems")
-        if any(v is None for v in values) or not n:
-            rows.append({"claim": c.claim, "paper": c.paper, "ours": "not measured", "verdict": MISSING, "note": "its notebook did not write it"})
+def _seeds(study: Study, judge: Callable[[list[dict]], v.Verdict] | None, what: str) -> str:
+    """"holds on h of S seeds" when per-seed records are given and the claim has a per-seed reading."""
+    if judge is None or not study.seed_records:
+        return "1 seed"
+    words = {}
+    for label, records in study.seed_records.items():
+        try:
+            words[label] = judge(records).word
+        except LookupError:
             continue
-        values = tuple(float(v) for v in values)
-        verdict = c.verdict(*values, int(n))
-        rows.append({"claim": c.claim, "paper": c.paper, "ours": c.describe(*values), "verdict": verdict, "note": _note(c, verdict, values, int(n), summaries)})
-    return pd.DataFrame(rows)
+    if not words:
+        return "1 seed"
+    holding = [label for label, word in words.items() if word in v.HOLDING]
+    detail = ", ".join(f"{label}: {word}" for label, word in words.items())
+    return f"holds on {len(holding)} of {len(words)} seeds ({what}; {detail})"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The claims
+
+CLAIMS: list[tuple[str, str, str, Callable[[Study], dict]]] = []
+
+
+def claim(notebook: str, text: str, paper: str):
+    def register(fn):
+        CLAIMS.append((notebook, text, paper, fn))
+        return fn
+    return register
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _counts(s: Study, table: str, prefix: str) -> tuple[int, int] | None:
+    """The paired discordant counts a notebook recorded as ``<prefix>_only_reference`` and
+    ``<prefix>_only_this`` (problems right only under the reference / only under this decoding), if any."""
+    found = s.summaries.get(table, {})
+    keys = (f"{prefix}_only_reference", f"{prefix}_only_this")
+    return (int(found[keys[0]]), int(found[keys[1]])) if all(found.get(k) is not None for k in keys) else None
+
+
+def _no_loss(n, reference, this, *, denied, counts=None):
+    iv95 = v.recorded_difference(n, reference, this, counts=counts)
+    iv90 = v.recorded_difference(n, reference, this, counts=counts, level=v.TOST_LEVEL)
+    return v.no_loss(iv95, iv90, denied=denied)
+
+
+def _no_loss_paired(record, *, denied, key="paired_vs_entropy_k1", swap=False):
+    return v.no_loss(_paired(record, key, swap=swap), _paired(record, key, swap=swap, level=v.TOST_LEVEL), denied=denied)
+
+
+HELD_OUT = "decoding records of each training seed"
+
+
+@claim("01", "Reasoning helps: the answer-only model is worse (a check of our model)", "—")
+def _reasoning_helps(s: Study) -> dict:
+    exact, answer_only, n = s.get(S1, "exact_answer_accuracy"), s.get(S1, "answer_only_accuracy"), s.n(S1)
+    verdict = v.direction(v.unpaired_difference(answer_only, n, exact, n))
+    return {"ours": f"reasoning {_pct(exact)} vs answer-only {_pct(answer_only)} (n = {n})", "test": "direction", "verdict": verdict}
+
+
+@claim("02", "Any-order decoding does not beat left-to-right on math (Table A)", "GSM8K / LLaDA: L2R 76.95% = block 32 76.95%")
+def _any_order_not_better(s: Study) -> dict:
+    l2r, best, n = s.get(A, "l2r_accuracy"), s.get(A, "best_any_order_accuracy"), s.n(A)
+    verdict = _no_loss(n, l2r, best, denied=+1, counts=_counts(s, A, "best_any_order"))
+    name = s.summaries[A].get("best_any_order", "best any-order")
+    verdict = v.Verdict(verdict.word, f"{verdict.reason}; the best of the any-order configurations ({name}), so the gain is biased upward")
+    return {"ours": f"L2R {_pct(l2r)}, best any-order ({name}) {_pct(best)} (n = {n})", "test": "equivalence (TOST)", "verdict": verdict,
+            "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "l2r"), denied=+1, swap=True), f"entropy over the whole canvas against L2R, {HELD_OUT}")}
+
+
+@claim("02", "Whole-canvas any-order decoding hurts (Table A, block 128)", "GSM8K / LLaDA: 76.95% → 53.44% (−23.5 points)")
+def _whole_canvas_hurts(s: Study) -> dict:
+    l2r, whole, n = s.get(A, "l2r_accuracy"), s.get(A, "whole_canvas_entropy_accuracy"), s.n(A)
+    paper = 0.5344 - 0.7695
+    verdict = v.against_effect(v.unpaired_difference(l2r, n, whole, n), paper)
+    return {"ours": f"L2R {_pct(l2r)} → entropy over the whole canvas {_pct(whole)} (n = {n})", "test": "effect ratio", "verdict": verdict,
+            "seeds": _seeds(s, lambda r: v.against_effect(_paired(_record(r, "l2r"), swap=True), paper), f"entropy over the whole canvas against L2R, {HELD_OUT}")}
+
+
+@claim("02", "Any-order rules mostly commit the leftmost mask (the paper's analysis)", "~50% leftmost, mean distance ~3 tokens (block 32)")
+def _leftmost(s: Study) -> dict:
+    frac, dist, n = s.get(A, "fraction_leftmost"), s.get(A, "mean_distance"), s.n(A)
+    verdict = v.against_value(v.wilson(frac, n), 0.5 * (1 - v.APPROXIMATE), 0.5 * (1 + v.APPROXIMATE))
+    reason = (f"{verdict.reason} (the paper's ~50% read as ±{100 * v.APPROXIMATE:.0f}%; interval over the {n} problems, each problem's "
+              f"commits counted as one observation); mean distance {dist:.2f} tokens against ~3; decoded over the whole canvas with the "
+              f"answer slot among the candidates, unlike the accuracy sweep")
+    return {"ours": f"{_pct(frac)} leftmost, mean distance {dist:.2f} tokens", "test": "paper's range", "verdict": v.Verdict(verdict.word, reason)}
+
+
+@claim("02", "Sudoku: any-order beats left-to-right (Table A)", "Sudoku / LLaDA: L2R 36.13% → block 128 47.64% (+11.5 points)")
+def _sudoku(s: Study) -> dict:
+    l2r, best, n = s.get(A, "sudoku_l2r"), s.get(A, "sudoku_best_any_order"), s.n(A)
+    verdict = v.against_effect(v.unpaired_difference(l2r, n, best, n), 0.4764 - 0.3613)
+    return {"ours": f"L2R {_pct(l2r)} → best any-order {_pct(best)} of puzzles solved (n = {n})", "test": "effect ratio", "verdict": verdict}
+
+
+def _fixed_k(prefix: str, setting: str, record_key: str | None, block_size=None):
+    def judge(s: Study) -> dict:
+        n, k1 = s.n(S3), s.get(S3, f"{prefix}k1_accuracy")
+        parts, drops = [], []
+        for k, paper in PAPER_TABLE_B.items():
+            drop, p = s.get(S3, f"{prefix}k{k}_drop_points") / 100, s.get(S3, f"{prefix}k{k}_p_value")
+            parts.append(v.against_effect(v.recorded_difference(n, k1, k1 + drop, p), paper))
+            drops.append(f"{100 * drop:+.1f}")
+        out = {"ours": f"k = 2 / 4: {' / '.join(drops)} points against k = 1 ({_pct(k1)}; n = {n})", "test": "effect ratio",
+               "verdict": v.worst(*parts, labels=["k = 2", "k = 4"])}
+        if record_key:
+            out["seeds"] = _seeds(s, lambda r: v.worst(*(v.against_effect(_paired(_record(r, "entropy", k=k, block_size=block_size), record_key), paper)
+                                                         for k, paper in PAPER_TABLE_B.items())), f"{setting}, {HELD_OUT}")
+        return out
+    return judge
+
+
+for _prefix, _setting, _key, _block in (("", "answer slot, whole canvas", "paired_vs_entropy_k1", None),
+                                        ("block_", "answer slot, blocks of 8 (Table B's setting)", "paired_vs_block_k1", 8),
+                                        ("conclusion_", "the written reasoning's conclusion", None, None),
+                                        ("sudoku_", "4x4 Sudoku", None, None)):
+    claim("03", f"Fixed k = 2 / 4 lose accuracy (Table B): {_setting}", "GSM8K / LLaDA: −14.6 / −43.4 points")(
+        _fixed_k(_prefix, _setting, _key, _block))
+
+
+@claim("03", "MED keeps accuracy with ~2.7x fewer steps (Table C)", "256 → 94 NFE (2.72x), 79.4% → 79.9%")
+def _med_keeps(s: Study) -> dict:
+    k1, med, n, speedup = s.get(S3, "k1_accuracy"), s.get(S3, "med_accuracy"), s.n(S3), s.get(S3, "med_speedup")
+    return {"ours": f"{speedup:.2f}x fewer NFE ({speedup / (256 / 94):.2f} of the paper's speed-up), {_pct(k1)} → {_pct(med)} (n = {n})",
+            "test": "equivalence (TOST)", "verdict": _no_loss(n, k1, med, denied=-1, counts=_counts(s, S3, "med")),
+            "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2), denied=-1), f"MED λ = 0.2, {HELD_OUT}")}
+
+
+def _matched_k(s: Study, prefix: str = "") -> int:
+    """The fixed k with the fewest forward passes still at least MED's (the fair comparison for MED)."""
+    nfe1, med_nfe = s.get(S3, "k1_nfe"), s.get(S3, "med_nfe")
+    ks = [k for k in PAPER_TABLE_B if f"{prefix}k{k}_drop_points" in s.summaries.get(S3, {}) and nfe1 / k >= med_nfe]
+    if not ks:
+        raise LookupError("no fixed k uses as many forward passes as MED")
+    return max(ks)
+
+
+@claim("03", "MED beats fixed k at matched NFE (Tables B, C)",
+       "MED 79.9% at 94 NFE; k = 2 62.31% at 128 NFE (two settings)")
+def _med_vs_fixed_k(s: Study) -> dict:
+    k = _matched_k(s)
+    n, med, nfe1 = s.n(S3), s.get(S3, "med_accuracy"), s.get(S3, "k1_nfe")
+    fixed = s.get(S3, "k1_accuracy") + s.get(S3, f"k{k}_drop_points") / 100
+    counts = _counts(s, S3, f"med_vs_k{k}")
+    verdict = v.direction(v.paired_difference(n, *counts) if counts else v.unpaired_difference(fixed, n, med, n))
+
+    def per_seed(records):
+        m, f = _record(records, "med", med_lambda=0.2), _record(records, "entropy", k=k)
+        return v.direction(v.unpaired_difference(f["accuracy"], f["n_problems"], m["accuracy"], m["n_problems"]))
+    return {"ours": f"MED {_pct(med)} at {s.get(S3, 'med_nfe'):.1f} NFE vs fixed k = {k} {_pct(fixed)} at {nfe1 / k:.1f} NFE (n = {n})",
+            "test": "direction", "verdict": verdict, "seeds": _seeds(s, per_seed, f"MED λ = 0.2 against fixed k = {k}, {HELD_OUT}")}
+
+
+@claim("04", "MED + early exit: ~3.3x fewer steps at −0.1 point (Table C)", "256 → 77 NFE (3.32x), 79.4% → 79.3%")
+def _med_exit(s: Study) -> dict:
+    ref, acc, n, speedup = s.get(S4, "entropy_accuracy"), s.get(S4, "med_exit_accuracy"), s.n(S4), s.get(S4, "med_exit_speedup")
+    return {"ours": f"{speedup:.2f}x fewer NFE ({speedup / (256 / 77):.2f} of the paper's speed-up), {_pct(ref)} → {_pct(acc)} (n = {n})",
+            "test": "equivalence (TOST)", "verdict": _no_loss(n, ref, acc, denied=-1, counts=_counts(s, S4, "med_exit")),
+            "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2, exit_gamma=0.1), denied=-1), f"MED λ = 0.2 + exit γ = 0.1, {HELD_OUT}")}
+
+
+@claim("05", "Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces (GPT-4o judge)")
+def _posterior(s: Study) -> dict:
+    frac, traces, problems = s.get(F5, "fraction_correct"), s.n(F5, "n"), s.n(F5, "n_failed_sampled")
+    verdict = v.against_value(v.wilson(frac, problems), 0.36, 0.43)
+    reason = f"{verdict.reason}; the {traces} traces come from {problems} problems, so the interval counts each problem once (the worst case of their correlation)"
+    return {"ours": f"{frac:.3f} of {traces} traces fully correct (exact step check)", "test": "paper's range", "verdict": v.Verdict(verdict.word, reason)}
+
+
+@claim("05", "Log-probability filtering improves posterior traces (appendix)", "+1.4 points")
+def _filtering(s: Study) -> dict:
+    overall, gain, n = s.get(S5, "posterior_fraction_correct_overall"), s.get(S5, "filter_gain_keep_0.5"), s.n(S5)
+    verdict = v.against_effect(v.unpaired_difference(overall, n, overall + gain, n), 0.014)
+    return {"ours": f"{100 * gain:+.1f} points keeping the top half ({overall:.3f} of all traces fully correct; {n} problems)",
+            "test": "effect ratio", "verdict": verdict}
+
+
+def _arms(s: Study) -> tuple[dict, str]:
+    """Each fine-tuning arm's per-seed accuracies (from the CSV; the summary's means when it is absent)."""
+    if S5 in s.tables:
+        runs = s.tables[S5]
+        n_seeds = int((runs["seed"].drop_duplicates() >= 0).sum())
+        return {arm: list(rows["accuracy"]) for arm, rows in runs.groupby("arm", sort=False)}, f"means of {n_seeds} fine-tuning seeds"
+    return {arm: [s.get(S5, f"finetune_{arm}")] for arm in ("base", "gold", "posterior", "both")}, "seed spread not recorded"
+
+
+def _arm_seeds(s: Study, judge: Callable[[dict, int], v.Verdict]) -> str:
+    """On how many fine-tuning seeds ``judge`` (arm -> that seed's accuracy, n) holds; the base model has no seed."""
+    if S5 not in s.tables:
+        return "1 seed"
+    runs, n = s.tables[S5], s.n(S5)
+    base = float(runs.loc[runs["arm"] == "base", "accuracy"].iloc[0])
+    seeds = sorted(int(x) for x in runs["seed"].unique() if x >= 0)
+    words = []
+    for seed in seeds:
+        rows = runs[runs["seed"] == seed]
+        words.append(judge({"base": base, **dict(zip(rows["arm"], rows["accuracy"].astype(float), strict=True))}, n).word)
+    return f"holds on {sum(w in v.HOLDING for w in words)} of {len(seeds)} fine-tuning seeds ({', '.join(words)})"
+
+
+def _on_par(acc: dict, n: int) -> v.Verdict:
+    return v.no_loss(v.unpaired_difference(acc["gold"], n, acc["posterior"], n),
+                     v.unpaired_difference(acc["gold"], n, acc["posterior"], n, level=v.TOST_LEVEL), denied=-1)
+
+
+@claim("05", "Fine-tuning on posterior traces is on par with gold traces (Table E)", "gold 64.6% vs posterior 66.1%")
+def _finetune_on_par(s: Study) -> dict:
+    arms, seeds = _arms(s)
+    n = s.n(S5)
+    iv95, iv90 = (v.seeded_difference(arms["gold"], arms["posterior"], n, level=level) for level in (v.LEVEL, v.TOST_LEVEL))
+    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
+    return {"ours": f"gold {_pct(mean['gold'])} vs posterior {_pct(mean['posterior'])} ({seeds}, n = {n})", "test": "equivalence (TOST)",
+            "verdict": v.no_loss(iv95, iv90, denied=-1), "seeds": _arm_seeds(s, _on_par)}
+
+
+def _improves(acc: dict, n: int) -> v.Verdict:
+    return v.worst(*(v.against_effect(v.unpaired_difference(acc["base"], n, acc[arm], n), paper) for arm, paper in (("gold", 0.134), ("posterior", 0.149))),
+                   labels=["gold", "posterior"])
+
+
+@claim("05", "Fine-tuning on traces improves the base model (Table E)", "51.2% → gold 64.6% (+13.4), posterior 66.1% (+14.9)")
+def _finetune_improves(s: Study) -> dict:
+    arms, seeds = _arms(s)
+    n = s.n(S5)
+    parts = [v.against_effect(v.seeded_difference(arms["base"], arms[arm], n), paper) for arm, paper in (("gold", 0.134), ("posterior", 0.149))]
+    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
+    return {"ours": f"base {_pct(mean['base'])} → gold {_pct(mean['gold'])}, posterior {_pct(mean['posterior'])} ({seeds}, n = {n})",
+            "test": "effect ratio", "verdict": v.worst(*parts, labels=["gold", "posterior"]), "seeds": _arm_seeds(s, _improves)}
+
+
+def _both_best(acc: dict, n: int) -> v.Verdict:
+    best = max(("gold", "posterior"), key=lambda arm: acc[arm])
+    return v.against_effect(v.unpaired_difference(acc[best], n, acc["both"], n), 0.673 - 0.661)
+
+
+@claim("05", "Gold + posterior traces together are best (Table E)", "67.3% vs 64.6% / 66.1% (+1.2 over the better arm)")
+def _finetune_both(s: Study) -> dict:
+    arms, seeds = _arms(s)
+    n = s.n(S5)
+    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
+    best = max(("gold", "posterior"), key=lambda arm: mean[arm])
+    verdict = v.against_effect(v.seeded_difference(arms[best], arms["both"], n), 0.673 - 0.661)
+    return {"ours": f"both {_pct(mean['both'])} vs {best} {_pct(mean[best])} ({seeds}, n = {n})", "test": "effect ratio", "verdict": verdict,
+            "seeds": _arm_seeds(s, _both_best)}
+
+
+def _score_row(s: Study, score: str) -> pd.Series:
+    rows = s.table(S6)
+    if score not in set(rows["score"]):
+        raise LookupError(f"06_step_scoring.csv has no {score!r} row")
+    return rows[rows["score"] == score].iloc[0]
+
+
+@claim("06", "Step scoring tells correct from flawed traces", "no number reported")
+def _auroc(s: Study) -> dict:
+    ours = v.Interval(s.get(S6, "auroc_answer_loglik"), s.get(S6, "auroc_low"), s.get(S6, "auroc_high"), "bootstrap")
+    base = _score_row(s, "trace_pll")
+    baseline = v.Interval(float(base["auroc"]), float(base["auroc_low"]), float(base["auroc_high"]), "bootstrap")
+    n = s.n(S6, "n_scored")
+    return {"ours": f"AUROC {ours.estimate:.3f} ({ours.low:.3f}–{ours.high:.3f}) on {n} gold and {n} corrupted traces", "test": "chance and baseline",
+            "verdict": v.against_baseline(ours, chance=0.5, baseline=baseline, name="trace pseudo-log-likelihood baseline")}
+
+
+@claim("06", "Step scores locate the first wrong step", "no number reported")
+def _localisation(s: Study) -> dict:
+    main, base = _score_row(s, "answer_loglik"), _score_row(s, "trace_pll")
+    ours = v.Interval(float(main["loc_accuracy"]), float(main["loc_low"]), float(main["loc_high"]), "Wilson")
+    baseline = v.Interval(float(base["loc_accuracy"]), float(base["loc_low"]), float(base["loc_high"]), "Wilson")
+    return {"ours": f"first wrong step found in {_pct(ours.estimate)} ({_pct(ours.low)}–{_pct(ours.high)}) of {s.n(S6, 'n_scored')} corrupted traces",
+            "test": "chance and baseline",
+            "verdict": v.against_baseline(ours, chance=float(main["loc_chance"]), baseline=baseline, name="trace pseudo-log-likelihood baseline")}
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFrame:
+    """One row per claim (of one notebook, when ``notebook`` is given, e.g. "03"): the columns of
+    :data:`COLUMNS`. ``study`` may be a bare dict of summaries (claims that need a CSV are then missing)."""
+    if not isinstance(study, Study):
+        study = Study(study)
+    rows = []
+    for nb, text, paper, judge in CLAIMS:
+        if notebook is not None and nb != notebook:
+            continue
+        row = {"notebook": nb, "claim": text, "paper": paper}
+        try:
+            out = judge(study)
+        except (LookupError, ValueError) as missing:  # not written, or written empty (e.g. no failed problem to sample)
+            row.update(ours="not measured", test="", verdict=v.MISSING, reason=f"not recorded: {missing}", seeds="")
+        else:
+            verdict = out.pop("verdict")
+            row.update(ours=out["ours"], test=out["test"], verdict=verdict.word, reason=verdict.reason, seeds=out.get("seeds", "1 seed"))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def verdict_counts(table: pd.DataFrame) -> dict:
+    """How many claims got each verdict word (every word of :data:`verdicts.VERDICTS`, zeros included)."""
+    return {"n_claims": len(table), **{f"n_{word.replace(' ', '_')}": int((table["verdict"] == word).sum()) for word in v.VERDICTS}}

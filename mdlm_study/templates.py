@@ -1,4 +1,4 @@
-"""Reasoning-as-infilling canvases (PAPER.md §3): ``prompt | reasoning slot | delimiter | answer slot | suffix``.
+"""Reasoning-as-infilling canvases (the paper's template): ``prompt | reasoning slot | delimiter | answer slot | suffix``.
 
 A batch of canvases is left-padded: every row ends at the same column, so the reasoning, delimiter,
 answer and suffix spans sit at the same columns in every row and only the prompt start differs.
@@ -23,7 +23,7 @@ from mdlm_study.special_tokens import SpecialTokens
 
 @dataclass(frozen=True)
 class Template:
-    """The canvas layout; lengths are in tokens and are recorded with every result (PAPER.md D7)."""
+    """The canvas layout; lengths are in tokens and are recorded with every result (docs/decisions.md, "Canvas layout")."""
 
     reasoning_len: int = 44  # R: masked reasoning positions (0 = answer-only baseline)
     answer_len: int = 4  # A: masked answer positions
@@ -103,7 +103,7 @@ def prompt_ids(tokenizer, question: str, template: Template, special: SpecialTok
 
 
 def answer_ids(tokenizer, answer: str, template: Template, special: SpecialTokens) -> list[int]:
-    """The answer slot filled with a known answer (PAPER.md D13): the answer tokens, then EOS fill.
+    """The answer slot filled with a known answer (docs/decisions.md, "Answer fill"): the answer tokens, then EOS fill.
     Raises when the answer does not fit the slot."""
     ids = _encode(tokenizer, template.answer_prefix + answer)
     if len(ids) > template.answer_len:

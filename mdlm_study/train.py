@@ -1,7 +1,7 @@
 """Training: the MDLM objective of LLaDA's SFT recipe, AdamW with warm-up and cosine decay,
 checkpoints in safetensors, exact resume.
 
-Objective (LLaDA GUIDELINES.md; PAPER.md §7): per example ``t ~ U(0, 1)``,
+Objective (LLaDA GUIDELINES.md; the paper's fine-tuning uses the same): per example ``t ~ U(0, 1)``,
 ``p_mask = (1 - eps) t + eps``; every response token (reasoning and answer slots, EOS fill
 included) is masked independently with probability ``p_mask``; the prompt and the fixed template
 text are never masked (``mask_prompt=True`` masks the prompt too). The loss is the cross-entropy on

@@ -1,5 +1,5 @@
 """The decoding benchmarks' own logic (benchmarks/bench_decoding.py, bench_answer_source.py,
-bench_faithfulness.py): the record schema of issue 3 on both tasks, held-out problem sets, and the
+bench_faithfulness.py): the decoding record schema on both tasks, held-out problem sets, and the
 faithfulness records."""
 
 import argparse

@@ -28,7 +28,7 @@ LAYERS = [
     # 3: evaluation and analyses
     {"evaluate", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection"},
     # 4: study orchestration
-    {"recipes", "experiment", "harness", "distributed", "summary", "figures", "runner", "seeds", "verdicts", "conclusions",
+    {"recipes", "experiment", "harness", "distributed", "summary", "figures", "plots", "runner", "seeds", "verdicts", "conclusions",
      "results_doc", "results_index", "paper_setting"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

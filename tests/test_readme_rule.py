@@ -1,4 +1,4 @@
-"""The README's "Add a decoding rule" example runs as written: the rule registers, its test passes,
+"""The README's "Adding a decoding rule" example runs as written: the rule registers, its test passes,
 a bad parameter is refused, and it decodes through the engine."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _blocks() -> list[str]:
     text = README.read_text()
-    section = text.split("## Add a decoding rule", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Adding a decoding rule", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 

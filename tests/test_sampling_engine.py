@@ -110,7 +110,7 @@ def test_block_size_one_is_left_to_right_for_every_rule(sampler):
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 def test_block_size_one_is_left_to_right_in_the_answer_slot_too(sampler):
-    """The answer slot is decoded last (PAPER.md D8) but in blocks of the same size."""
+    """The answer slot is decoded last (docs/decisions.md, "Answer slot decoded last") but in blocks of the same size."""
     model = PositionTable(random_table(2, 10))
     x = canvas(2, 2, 8, key=torch.tensor([0, 1]))
     out = generate(model, x, sampler=sampler, mask_id=MASK, block_size=1, answer_span=(4, 7), return_history=True,

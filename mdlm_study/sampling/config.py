@@ -9,7 +9,7 @@
   ``None`` = the whole canvas), ``temperature`` (0 = argmax);
 - the early exit on the answer slot: ``exit_rule`` (``"entropy"``: H_UB < ``exit_gamma``, the
   paper's rule; ``"prophet"``: Prophet's logit-gap rule, ``prophet_thresholds``) or none;
-- ``answer_last`` (the answer slot decoded after the reasoning, decision D8 of docs/decisions.md),
+- ``answer_last`` (the answer slot decoded after the reasoning, docs/decisions.md, "Answer slot decoded last"),
   ``suppress_token_ids`` (never committed inside masked positions, e.g. EOS in the reasoning);
 - ``seed``: the seed policy. Row r (problem index) and sample s of a decoded set get their own
   random stream, a pure function of ``(seed, r, s)`` (``decoding.row_generator``), so the same seed
@@ -41,7 +41,7 @@ class DecodeConfig:
     exit_rule: str | None  # None, "entropy" (H_UB < exit_gamma) or "prophet"
     exit_gamma: float | None  # the entropy exit's threshold γ, nats (inf: exit on the first pass)
     prophet_thresholds: tuple[float, float, float] | None  # Prophet's phase thresholds (prophet exit only)
-    answer_last: bool  # the answer slot becomes eligible once the reasoning is committed (D8)
+    answer_last: bool  # the answer slot becomes eligible once the reasoning is committed (docs/decisions.md)
     suppress_token_ids: tuple[int, ...]  # token ids never committed at masked positions
     seed: int  # seeds every random stream (per row and sample)
 

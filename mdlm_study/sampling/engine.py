@@ -4,12 +4,12 @@ Per forward pass, for every active row: logits → at each masked position (mask
 entropy, confidence and margin, and the token it would take → optional early exit on the answer
 slot → a selection rule picks the positions to commit → their tokens are written (argmax, or
 Gumbel-max at the temperature in float64). Rows finish independently; ``nfe`` counts, per row, the
-forward passes made while that row was active (decision D20 of docs/decisions.md). Only active rows
+forward passes made while that row was active (docs/decisions.md, "NFE accounting"). Only active rows
 are fed to the model.
 
 Blocks (LLaDA's semi-autoregressive decoding): over each row's masked region, starting at its first
 masked position, block j = [start + j·bs, start + (j+1)·bs); only masked positions of the leftmost
-block that still has masks are eligible. With ``answer_span`` and ``answer_last`` (D8), the answer
+block that still has masks are eligible. With ``answer_span`` and ``answer_last`` (docs/decisions.md, "Answer slot decoded last"), the answer
 slot is outside the reasoning's blocks and becomes eligible once everything else is committed; it is
 then decoded in blocks of its own of the same size (so ``block_size=1`` is left-to-right everywhere,
 as LLaDA's blocks are).
@@ -209,7 +209,7 @@ class _State:
 def _statistics(model, x, attention_mask, masked, mask_id: int, config: DecodeConfig, shift: bool, noise_keys) -> dict:
     """Per-position statistics of one forward pass, at masked positions (NaN elsewhere): entropy
     (nats) and margin of the temperature-1 softmax with the mask token (and ``suppress_token_ids``)
-    removed (D5), the raw logits' top-1 − top-2 gap (Prophet), the token each position would take
+    removed (docs/decisions.md, "Entropy distribution"), the raw logits' top-1 − top-2 gap (Prophet), the token each position would take
     and its log-probability; computed in chunks of positions (module docstring)."""
     logits = logits_of(model(x, attention_mask=attention_mask), batch=x.shape[0], length=x.shape[1])
     vocab = logits.shape[-1]

@@ -1,11 +1,11 @@
 """Early-exit rules on the answer slot, evaluated on every forward pass before committing.
 
-- ``"entropy"`` (the paper, PAPER.md §4.1): H_UB = sum of the entropies (nats) of the still-masked
+- ``"entropy"`` (the paper's rule): H_UB = sum of the entropies (nats) of the still-masked
   answer positions, an upper bound on the answer's joint entropy. Exit when H_UB < γ
   (``exit_gamma``): fill the remaining answer positions from this pass's logits and stop the row;
   unfinished reasoning is left masked. Checked only while the row still has reasoning masks (once
   only the answer is left, normal decoding finishes it).
-- ``"prophet"`` (Prophet, pixeli99/Prophet ``generate_earlyexit.py``; PEERS.md §2.5): the mean
+- ``"prophet"`` (Prophet, pixeli99/Prophet ``generate_earlyexit.py``): the mean
   top-1 minus top-2 **raw logit** gap over the still-masked answer positions against a phase
   threshold (7.5 / 5.0 / 2.5 while the fraction of the row's step budget used is < 1/3, < 2/3,
   else). Prophet then fills **every** remaining mask with its argmax, not just the answer.

@@ -8,7 +8,7 @@ vectorised over rows and positions, commit at least one position in every row th
 one, and break ties by position (leftmost first).
 
 Distributions: entropies and probabilities come from the softmax of the raw, temperature-1 logits
-with the mask token removed (PAPER.md D5). Peers differ: Dream's ``entropy`` is computed after its
+with the mask token removed (docs/decisions.md, "Entropy distribution"). Peers differ: Dream's ``entropy`` is computed after its
 temperature / top-p filter; LLaDA's confidence ignores the temperature too (ML-GSAI/LLaDA#37).
 """
 
@@ -113,7 +113,7 @@ _MED_LAMBDA = Param("med_lambda", lambda v: v >= 0, ">= 0", "MED entropy thresho
 
 @register_rule("l2r", fixed_count=True)
 def l2r(stats, eligible, *, k, params):
-    """Left-to-right: the ``k`` leftmost masked positions (PAPER.md §9.1; equals block size 1)."""
+    """Left-to-right: the ``k`` leftmost masked positions (the paper's baseline; equals block size 1)."""
     return _top(-stats["position"].to(torch.float64), eligible, _count(k, eligible))
 
 
@@ -144,15 +144,15 @@ def entropy(stats, eligible, *, k, params):
 
 @register_rule("med", params=[_MED_LAMBDA])
 def med(stats, eligible, *, k, params):
-    """MED, per-token reading (PAPER.md §5.3 reading A, default D1): commit every eligible position
-    with entropy < λ (``med_lambda``); if none, the single lowest-entropy one (D2)."""
+    """MED, per-token reading (docs/decisions.md, "MED rule": the per-token reading, the default): commit every eligible position
+    with entropy < λ (``med_lambda``); if none, the single lowest-entropy one (docs/decisions.md, "MED fallback")."""
     commit = eligible & (stats["entropy"] < params["med_lambda"])
     return _at_least_one(commit, -stats["entropy"], eligible)
 
 
 @register_rule("med_budget", params=[_MED_LAMBDA])
 def med_budget(stats, eligible, *, k, params):
-    """MED, cumulative reading (PAPER.md §5.3 reading B): sort by entropy, commit the longest prefix
+    """MED, cumulative reading (docs/decisions.md, "MED rule": the cumulative reading): sort by entropy, commit the longest prefix
     whose entropy sum is <= λ (``med_lambda``); at least one position. Bounds each step's KL by λ."""
     values, ranks = _sorted_prefix(stats["entropy"], eligible, ascending=True)
     n = (torch.cumsum(values, 1) <= params["med_lambda"]).sum(1).clamp(min=1)
@@ -161,7 +161,7 @@ def med_budget(stats, eligible, *, k, params):
 
 @register_rule("eb", params=[Param("eb_gamma", lambda v: v >= 0, ">= 0", "EB-Sampler error budget, nats")])
 def eb(stats, eligible, *, k, params):
-    """EB-Sampler (Ben-Hamu et al. 2025; PEERS.md §2.4): sort by entropy, commit the longest prefix
+    """EB-Sampler (Ben-Hamu et al. 2025): sort by entropy, commit the longest prefix
     U with sum(H_U) - max(H_U) <= γ (``eb_gamma``). Sorted ascending, max is the last element, so
     the test on a prefix of length n is: sum of its first n-1 entropies <= γ (n = 1 always passes)."""
     values, ranks = _sorted_prefix(stats["entropy"], eligible, ascending=True)

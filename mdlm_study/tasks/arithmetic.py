@@ -4,7 +4,7 @@ A problem is a chain: a start value, then ``n`` operations each stated in its ow
 ("He buys 15 more.", "He gives away 7.", "Then the number doubles."). The gold answer has one
 reasoning step per line and ends with ``#### <answer>`` (GSM8K's format).
 
-The task is built to show the paper's effects (issue 6): the distribution over correct traces is
+The task is built to show the paper's effects: the distribution over correct traces is
 genuinely multi-modal, so positions decoded in the same step can be jointly uncertain:
 
 - operand order is free for ``+`` and ``*`` (``23+5=28`` or ``5+23=28``);
@@ -129,8 +129,8 @@ def carry_free(op: str, value: int, operand: int) -> bool:
     """Whether ``value op operand`` needs no carry (``+``, ``*``) or borrow (``-``) in any digit.
 
     Carry-free arithmetic is digit-local: each result digit depends only on the digits in the same
-    place, so a tiny model learns it from a small table (issue 6: "arithmetic easy enough to learn in
-    minutes; the multi-digit results can stay").
+    place, so a tiny model learns it from a small table (arithmetic easy enough to learn in
+    minutes; the multi-digit results can stay).
     """
     if op == "mul":
         return all(int(d) * operand < 10 for d in str(value))

@@ -1,4 +1,4 @@
-"""4x4 Sudoku (PAPER.md D19): the constraint-satisfaction task where any-order decoding can beat
+"""4x4 Sudoku (docs/decisions.md, "Sudoku variant"): the constraint-satisfaction task where any-order decoding can beat
 left-to-right, because some cells are determined by the clues while the top-left one may not be.
 
 A puzzle is a 16-character string of digits 1-4 with ``.`` for blanks; its solution is the unique

@@ -1,0 +1,113 @@
+"""Each notebook's conclusion, the generated docs and the README, on the committed records."""
+
+import re
+import subprocess
+
+import pytest
+
+from mdlm_study import conclusions, results_doc
+from mdlm_study.records import ROOT
+from mdlm_study.summary import claims_table, load_study
+
+NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 1, "05": 5, "06": 2}
+
+
+@pytest.mark.parametrize(("notebook", "n_claims"), NOTEBOOK_CLAIMS.items())
+def test_render_states_every_claim_of_the_notebook_from_the_committed_records(notebook, n_claims):
+    text = conclusions.render(notebook, ROOT)
+    table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)), notebook=notebook)
+    assert len(table) == n_claims and text.count("\n**") == n_claims
+    for row in table.itertuples():
+        assert f"**{row.claim}: {row.verdict}.**" in text and row.ours in text and row.paper in text
+        assert row.verdict != "missing", row.reason
+    assert text.startswith("## Conclusion") and "docs/verdicts.md" in text
+
+
+def test_render_07_is_the_whole_claims_table_with_its_tally():
+    text = conclusions.render("07", ROOT)
+    table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)))
+    assert text.count("\n| ") == len(table) + 1  # header + one row per claim (the separator starts with |-)
+    tally = re.search(r"(\d+) claims: (.*)\.", text)
+    assert int(tally.group(1)) == len(table) == sum(NOTEBOOK_CLAIMS.values())
+    assert sum(int(n) for n in re.findall(r"(\d+) [a-z]", tally.group(2))) == len(table)
+
+
+def test_notebook_03_states_the_blocks_effect_and_its_seed_count():
+    """The blocks claim is a third and a fifth of the paper's effect, and seed 1 does not show it."""
+    text = conclusions.render("03", ROOT)
+    block = text.split("**Fixed k = 2 / 4 lose accuracy (Table B): answer slot, blocks of 8")[1].split("\n**")[0]
+    assert "smaller effect" in block and "ratio to the paper's -14.6 points: 0.39" in block
+    assert "holds on 1 of 2 seeds" in block and "seed 1: not reproduced" in block
+
+
+def test_render_rejects_unknown_notebooks_and_tolerates_a_run_without_tables(tmp_path):
+    with pytest.raises(ValueError, match="notebook_id must be one of"):
+        conclusions.render("08", ROOT)
+    text = conclusions.render("04", tmp_path)
+    assert ": missing.**" in text
+    assert conclusions.default_seed_records(tmp_path) == {label: ROOT / path for label, path in conclusions.SEED_RECORDS.items()}
+
+
+def test_seed_records_are_not_attached_to_another_model(tmp_path):
+    folder = tmp_path / "figures" / "tables"
+    folder.mkdir(parents=True)
+    (folder / "03_parallel_decoding.json").write_text('{"summary": {}, "params": {"model": "GSAI-ML/LLaDA-8B-Instruct"}}')
+    assert conclusions.default_seed_records(tmp_path) == {}
+
+
+def test_generated_docs_and_readme_are_up_to_date():
+    """``python -m mdlm_study.results_doc`` would write exactly what is committed."""
+    for path, text in results_doc.outputs().items():
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is stale: run python -m mdlm_study.results_doc"
+    assert results_doc.main(["--check"]) == 0
+
+
+def test_the_readme_is_a_front_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme) <= 10_500, len(readme)  # a front page: about 10k characters
+    for heading in ("## Two commands", "## Results", "## Using the engine", "## Adding a decoding rule", "## Reliability",
+                    "## How the paper maps onto the code", "## Layout"):
+        assert heading in readme
+    for link in re.findall(r"\]\(((?:docs|figures)/[^)#]+)", readme):
+        assert (ROOT / link).exists(), link
+    for path in re.findall(r"`(mdlm_study/[\w/]+(?:\.py)?)`", readme):
+        assert (ROOT / path).exists(), path
+
+
+def test_the_readme_example_runs(monkeypatch):
+    """The README's ``generate`` example, on an untrained model of the study's size (no checkpoint here)."""
+    from mdlm_study import recipes
+    from mdlm_study.data import read_problems
+    from mdlm_study.tiny_model import ModelConfig, build_model
+    from mdlm_study.tiny_tokenizer import build_tokenizer
+
+    problems = read_problems(ROOT / "data" / "arithmetic_test.jsonl")[:50]
+    tokenizer = build_tokenizer([p.question + " " + p.answer for p in problems] + ["Mia has 30 shells. She buys 8 more. How many shells now?"])
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, seed=0).eval()
+    monkeypatch.setattr(recipes, "load_study_model", lambda name, checkpoints_dir, **kw: (model, tokenizer, {}))
+    code = re.search(r"## Using the engine\n\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert len(code.splitlines()) <= 10
+    exec(compile(code, "README.md", "exec"), {})
+
+
+def test_no_reference_points_outside_the_repository():
+    """Code, docs and notebook sources cite sections of docs/, never notes or issue numbers kept elsewhere
+    (the executed notebooks are outputs: the next full run regenerates them from the sources)."""
+    pattern = r"PAPER\.md|PEERS\.md|issue [0-9]+|\bD[0-9]+\b"
+    result = subprocess.run(["git", "grep", "-nE", pattern, "--", "*.py", "*.md", "*.yaml", "*.ipynb", ":!notebooks/executed"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout == "", result.stdout
+
+
+def test_the_readme_layout_names_every_module():
+    layout = (ROOT / "README.md").read_text().split("## Layout")[1].split("\n## ")[0]
+    modules = [p.name for p in (ROOT / "mdlm_study").glob("*.py") if p.name != "__init__.py"]
+    modules += [f"{p.name}/" for p in (ROOT / "mdlm_study").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
+    assert [m for m in modules if m not in layout] == []
+
+
+def test_show_displays_the_rendered_markdown(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    conclusions.show("04", ROOT)
+    assert len(shown) == 1 and shown[0].data == conclusions.render("04", ROOT)
