@@ -46,7 +46,7 @@ def sample_posterior(model, tokenizer, problems: Sequence, template: Template, c
     ``first_wrong`` and ``n_correct_steps``; without one the grade columns are None.
 
     The decoding is ``config`` or keyword settings (default: entropy order at temperature 1, seed 0;
-    see docs/decisions.md, "Posterior sampling"). Each problem is repeated ``n_samples`` times and
+    see docs/decisions.md, "Posterior sampler"). Each problem is repeated ``n_samples`` times and
     every row has its own random stream, keyed ``(first_problem + problem index, sample index)``
     (:func:`mdlm_study.decoding.decode_canvas`), so the copies are independent samples, the same seed
     gives a bit-identical table whatever ``batch_size``, and sample k of a problem does not depend on
