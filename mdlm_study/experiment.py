@@ -9,12 +9,14 @@ after ``The answer is \\boxed{``, the paper's template). No code changes between
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from mdlm_study.benchmark_data import load_gsm8k
+from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.data import read_problems, read_puzzles
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_sudoku
 from mdlm_study.loader import load_mdlm
@@ -34,6 +36,11 @@ class Experiment:
     evaluate: Callable  # evaluate(problems, config: DecodeConfig | dict | None = None, **settings) -> DataFrame
     task: str
     shift_logits: bool = False
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """SHA-256 of the model's weights (:func:`mdlm_study.checkpoints.weights_sha256`), for records."""
+        return weights_sha256(self.model)
 
 
 def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_dir: str | Path, n_problems: int, device: str = "cpu",

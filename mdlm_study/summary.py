@@ -57,7 +57,7 @@ class Study:
 def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None, *, tables: tuple[str, ...] = TABLES) -> Study:
     """The summaries and CSVs of ``tables`` under ``<out_dir>/figures/tables`` (those that exist), and
     the decoding records of ``seed_records`` (label -> path)."""
-    from mdlm_study.figures import load_summary  # deferred: figures imports matplotlib, which reading tables does not need
+    from mdlm_study.figures import load_summary  # deferred: figures loads matplotlib
 
     folder = Path(out_dir) / "figures" / "tables"
     summaries = {name: load_summary(name, out_dir) for name in tables if (folder / f"{name}.json").exists()}
