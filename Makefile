@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 # Training happens inside notebook 01; bench_model.py then writes the default model's targets
-# (exact-answer accuracy, answer-only accuracy, training seconds) into benchmarks/results/model.json;
+# (exact-answer accuracy, answer-only accuracy, training seconds) into benchmarks/results/default/model.json;
 # results_doc rewrites docs/results.md, docs/verdicts.md and the README's headline table from the new records.
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2

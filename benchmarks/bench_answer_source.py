@@ -16,7 +16,7 @@ every 1-step problem of the training distribution is in the training set, so non
 that parallel decoding can break.
 
 Run (after the study models are trained):
-``python benchmarks/bench_answer_source.py --checkpoints checkpoints --out benchmarks/results/answer_source.json``
+``python benchmarks/bench_answer_source.py --checkpoints checkpoints --out benchmarks/results/default/answer_source.json``
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--n-problems", type=int, default=300)
-    parser.add_argument("--out", default="benchmarks/results/answer_source.json")
+    parser.add_argument("--out", default="benchmarks/results/default/answer_source.json")
     args = parser.parse_args()
     sets = problem_sets(args.data_dir, args.n_problems)
     default, tokenizer, _ = load_study_model("default", args.checkpoints)

@@ -23,12 +23,12 @@ free parallelism (early exit does not apply there: the grid is the answer, there
 leave unfinished).
 
 Run (after ``make reproduce`` or notebook 01 trained the models):
-``python benchmarks/bench_decoding.py --checkpoints checkpoints --out benchmarks/results/decoding.json``
-``python benchmarks/bench_decoding.py --task sudoku --checkpoints checkpoints --out benchmarks/results/decoding_sudoku.json``
-``python benchmarks/bench_decoding.py --held-out 1500 --out benchmarks/results/decoding_held_out_1500.json``
+``python benchmarks/bench_decoding.py --checkpoints checkpoints --out benchmarks/results/default/decoding.json``
+``python benchmarks/bench_decoding.py --task sudoku --checkpoints checkpoints --out benchmarks/results/sudoku/decoding.json``
+``python benchmarks/bench_decoding.py --held-out 1500 --out benchmarks/results/default/decoding_held_out_1500.json``
 (1,500 fresh 3-step problems, none in any split: differences of a point or two need more than 300)
 ``python benchmarks/bench_decoding.py --checkpoints /tmp/s9750_seed1 --model default_9750_steps_seed1 --held-out 1500
---select-on '' --transfer benchmarks/results/decoding_held_out_1500.json --out benchmarks/results/decoding_seed1_held_out_1500.json``
+--select-on '' --transfer benchmarks/results/default/decoding_held_out_1500.json --out benchmarks/results/default_seed1/decoding_held_out_1500.json``
 (another seed of the recipe, ``budget_curve.py --seed 1``, decoded at the settings chosen for the default model)
 """
 
@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--transfer", default=None, metavar="FILE",
                         help="also decode the MED + exit settings FILE's selections chose (a bench_decoding.py output, e.g. the default model's) "
                              "on this model and problems")
-    parser.add_argument("--out", default="benchmarks/results/decoding.json")
+    parser.add_argument("--out", default="benchmarks/results/default/decoding.json")
     args = parser.parse_args()
     sudoku = args.task == "sudoku"
     if args.held_out and sudoku:

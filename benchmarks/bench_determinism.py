@@ -12,7 +12,7 @@ logging interval, after the compile) and a SHA-256 of its final weights:
   the order the threads finish, so the two runs' hashes differ.
 
 Run (after notebook 01 wrote the data and the tokenizer):
-``python benchmarks/bench_determinism.py --out benchmarks/results/determinism.json``
+``python benchmarks/bench_determinism.py --out benchmarks/results/machine/determinism.json``
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--tokenizer", default="checkpoints/default")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--out", default="benchmarks/results/determinism.json")
+    parser.add_argument("--out", default="benchmarks/results/machine/determinism.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)

@@ -9,8 +9,8 @@ answer and the written reasoning (``mdlm_study.faithfulness``), on the study's 3
   and 4 the exact McNemar test against k = 1, of the answers and of the conclusions.
 
 Run (after the study models are trained; further models as CHECKPOINTS:FOLDER, e.g. budget_curve runs):
-``python benchmarks/bench_faithfulness.py --model checkpoints:default --out benchmarks/results/faithfulness.json``
-``python benchmarks/bench_faithfulness.py --held-out 1500 --out benchmarks/results/faithfulness_held_out_1500.json``
+``python benchmarks/bench_faithfulness.py --model checkpoints:default --out benchmarks/results/default/faithfulness.json``
+``python benchmarks/bench_faithfulness.py --held-out 1500 --out benchmarks/results/default/faithfulness_held_out_1500.json``
 (1,500 fresh 3-step problems, none in any split: ``data.held_out_problems``)
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--n-problems", type=int, default=300)
     parser.add_argument("--held-out", type=int, default=0, metavar="N",
                         help="decode N fresh 3-step problems disjoint from every split under data/ (data.held_out_problems) instead of --data")
-    parser.add_argument("--out", default="benchmarks/results/faithfulness.json")
+    parser.add_argument("--out", default="benchmarks/results/default/faithfulness.json")
     args = parser.parse_args()
     problems = held_out_problems("data", args.held_out) if args.held_out else read_problems(args.data)[: args.n_problems]
     records = []

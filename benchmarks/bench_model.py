@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--out", default="benchmarks/results/model.json")
+    parser.add_argument("--out", default="benchmarks/results/default/model.json")
     args = parser.parse_args()
     problems = read_problems(os.path.join(args.data_dir, "arithmetic_test.jsonl"))
     results = {"n_problems": len(problems), "decoding": "l2r, greedy, reasoning template", "weights_sha256": {}}

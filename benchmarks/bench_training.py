@@ -9,7 +9,7 @@ Measures, for the study's default model size on a canvas of the study's width:
 - 1 vs 2 threads in one process against two single-threaded processes side by side, with the dtype
   the study trains in (``native_bf16``: bf16 only where the CPU has native bf16 kernels).
 
-Run: ``python benchmarks/bench_training.py --out benchmarks/results/training.json``
+Run: ``python benchmarks/bench_training.py --out benchmarks/results/machine/training.json``
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def thread_study(tokenizer, batch: int, width: int, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="benchmarks/results/training.json")
+    parser.add_argument("--out", default="benchmarks/results/machine/training.json")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--width", type=int, default=62)  # the study's arithmetic canvas
     parser.add_argument("--batch", type=int, default=32)  # the study's batch

@@ -13,7 +13,7 @@ field as well (a recipe variant at the study's length: ``--steps 6500 --set suff
 Writes one JSON record to ``--out``.
 
     OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
-        --checkpoints /tmp/budget --out benchmarks/results/budget_curve.json
+        --checkpoints /tmp/budget --out benchmarks/results/history/budget_curve.json
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def main() -> None:
                         help="a ModelConfig field to change, e.g. --model-set num_layers=3 (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batches and the masks (study.train_recipe)")
     parser.add_argument("--checkpoints", default="/tmp/budget_curve")
-    parser.add_argument("--out", default="benchmarks/results/budget_curve.json")
+    parser.add_argument("--out", default="benchmarks/results/history/budget_curve.json")
     args = parser.parse_args()
     base = recipe(args.recipe)
     batch_size = args.batch_size or base.train.batch_size

@@ -8,7 +8,7 @@ held out), for 1,500 steps of 32 and evaluated every 250 steps by greedy left-to
 the held-out facts' results. A run takes ~2 minutes on one thread, so it is a cheap way to compare
 optimiser settings for learning arithmetic before spending 17 minutes on a recipe-search run.
 
-    OMP_NUM_THREADS=1 python benchmarks/drill_probe.py '{"train": {"lr": 1e-3}}' --out benchmarks/results/drill_probe.json
+    OMP_NUM_THREADS=1 python benchmarks/drill_probe.py '{"train": {"lr": 1e-3}}' --out benchmarks/results/history/drill_probe.json
 
 The argument overrides fields of the default recipe's ``model`` and ``train`` configs ("{}" = the
 recipe as it is); each run is stored under its argument.
@@ -68,7 +68,7 @@ def run(overrides: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="?", default="{}", help='JSON, e.g. \'{"train": {"lr": 1e-3}}\'')
-    parser.add_argument("--out", default="benchmarks/results/drill_probe.json")
+    parser.add_argument("--out", default="benchmarks/results/history/drill_probe.json")
     args = parser.parse_args()
     overrides = json.loads(args.overrides)
     unknown = set(overrides) - {"model", "train"}

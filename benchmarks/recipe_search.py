@@ -7,7 +7,7 @@ file. Each evaluation also records the teacher-forced next-token accuracy by tok
 (``evaluate.teacher_forced_accuracy``: units digit / higher digits of each step's result, other
 reasoning tokens, answer), which says whether the model has learnt the arithmetic or only the format. Run two presets side by side with one thread each (how they were measured here):
 
-    OMP_NUM_THREADS=1 python benchmarks/recipe_search.py euro_carry_free --out benchmarks/results/recipe_search.json
+    OMP_NUM_THREADS=1 python benchmarks/recipe_search.py euro_carry_free --out benchmarks/results/history/recipe_search.json
 
 The presets (all 1,500 steps, batch 64, ~1.8M parameters, hidden 192, 4 layers):
 - ``bert``, ``modernbert``, ``eurobert``: the backbone, on arithmetic with carries (the original task);
@@ -119,7 +119,7 @@ def run(name: str, preset: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset", choices=sorted(PRESETS))
-    parser.add_argument("--out", default="benchmarks/results/recipe_search.json")
+    parser.add_argument("--out", default="benchmarks/results/history/recipe_search.json")
     args = parser.parse_args()
     result = run(args.preset, PRESETS[args.preset])
     out = Path(args.out)

@@ -23,7 +23,7 @@ NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_paralle
 NOTEBOOK_TABLES = {"01": ("01_training",), "02": ("02_any_order_vs_l2r",), "03": ("03_parallel_decoding",), "04": ("04_early_exit",),
                    "05": ("05_finetuning", "05_filtering"), "06": ("06_step_scoring",), "07": TABLES}
 # the decoding records of the default recipe's training seeds, on 1,500 held-out problems
-SEED_RECORDS = {"seed 0": "benchmarks/results/decoding_held_out_1500.json", "seed 1": "benchmarks/results/decoding_seed1_held_out_1500.json"}
+SEED_RECORDS = {"seed 0": "benchmarks/results/default/decoding_held_out_1500.json", "seed 1": "benchmarks/results/default_seed1/decoding_held_out_1500.json"}
 VERDICTS_DOC = "docs/verdicts.md"
 
 

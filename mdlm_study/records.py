@@ -151,6 +151,9 @@ def write_record(path: str | Path, record, *, command: str | Iterable[str] | Non
     with os.fdopen(fd, "w") as f:
         json.dump(body, f, indent=2)
         f.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as open() would create it (mkstemp makes it private)
     os.replace(tmp, path)
     return path
 

@@ -4,10 +4,12 @@ and the command that wrote it, generated from the files themselves.
     python -m mdlm_study.results_index          # rewrites benchmarks/results/INDEX.md
     python -m mdlm_study.results_index --check  # exits 1 when INDEX.md is out of date
 
-Results live in one folder per trained model (``benchmarks/results/<model>/``, the names of
-``models/``) plus ``machine/`` for measurements of the hardware and the engine that no one model
-owns. A file written by :func:`mdlm_study.records.write_record` carries its provenance (commit,
-command, date) and its model's weights SHA-256; older files say so in the index.
+Results live in one folder per trained model (``benchmarks/results/<model>/``, the names of the
+released models in ``models/``), ``machine/`` for measurements of the hardware and the engine that no
+one model owns, ``seeds/`` for claims across the training seeds, and ``history/`` for runs of earlier
+recipes that ``docs/recipe_history.md`` cites. A file written by
+:func:`mdlm_study.records.write_record` carries its provenance (commit, command, date) and its
+model's weights SHA-256; older files say so in the index.
 """
 
 from __future__ import annotations

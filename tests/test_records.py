@@ -71,3 +71,12 @@ def test_result_records_put_the_decoding_keys_at_the_top_level():
     with pytest.raises(ValueError, match=r"metrics must include \['mean_nfe'\]"):
         records.result_record(DecodeConfig(), {"accuracy": 1.0, "n_problems": 3}, model="m", weights_sha256="a" * 64, problems="p",
                               problems_sha256="d" * 64)
+
+
+def test_records_are_readable_like_any_written_file(tmp_path):
+    import os
+
+    path = records.write_record(tmp_path / "r.json", {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -22,3 +22,17 @@ def test_entry_says_when_provenance_is_missing(tmp_path):
     row = results_index.entry(tmp_path / "odd_thing.json", root=tmp_path)
     assert row["model"] == "(none)" and row["weights"] == "not recorded" and "not recorded" in row["command"]
     assert "not described" in row["measures"]
+
+
+def test_every_result_cited_in_the_documents_exists():
+    """README, docs and notebook sources cite result files and figures that exist in the tree."""
+    import re
+
+    root = records.ROOT
+    documents = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted((root / "notebooks").glob("*.ipynb"))]
+    missing = []
+    for doc in documents:
+        for cited in re.findall(r"((?:benchmarks/results|figures)/[\w./-]+\.(?:json|png|csv))", doc.read_text()):
+            if not (root / cited).exists():
+                missing.append(f"{doc.relative_to(root)}: {cited}")
+    assert missing == []
