@@ -226,7 +226,15 @@ def read_record(out_dir: str | Path) -> dict:
 
 
 def base_model_dir(checkpoints_dir: str | Path) -> Path:
-    """The fine-tuning experiment's base model: the default run's snapshot."""
+    """The fine-tuning experiment's base model: the default run's snapshot (in the release
+    folder, ``models/base``)."""
+    from mdlm_study import released
+
+    if released.is_release_dir(checkpoints_dir):
+        return released.released_path("base", checkpoints_dir)
+    if not (Path(checkpoints_dir) / "default").is_dir():
+        raise ValueError(f"{Path(checkpoints_dir) / 'default'}: no such directory: the base model is the default run's snapshot; "
+                         + released.missing_model_message("default", checkpoints_dir))
     record = read_record(Path(checkpoints_dir) / "default")
     if not record.get("snapshots"):
         raise ValueError(f"{Path(checkpoints_dir) / 'default' / RECORD}: records no snapshot to serve as the base model")
@@ -236,14 +244,22 @@ def base_model_dir(checkpoints_dir: str | Path) -> Path:
 def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
     """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot). Only a
     finished run loads: its ``training.json``, a complete final checkpoint (``load_tiny``) and the
-    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory."""
+    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory.
+
+    When ``checkpoints_dir`` is the release folder (``models``, ``mdlm_study.released``), ``name`` is a
+    released model (``default``, ``base``, ``default_seed1``, ...), verified against the release manifest."""
+    from mdlm_study import released
+
+    if released.is_release_dir(checkpoints_dir):
+        model, tokenizer = released.load_released(name, device=device, released_dir=checkpoints_dir)
+        return model, tokenizer, released.released_record(name, checkpoints_dir)
     if name == "base":
         source = base_model_dir(checkpoints_dir)
         model, tokenizer = load_tiny(source, device=device)
         return model, tokenizer, {"recipe": "base", "source": str(source)}
     path = Path(checkpoints_dir) / name
     if not path.is_dir():
-        raise ValueError(f"{path}: no such directory: study model {name!r} is not trained in {checkpoints_dir} (train_all trains it)")
+        raise ValueError(f"{path}: no such directory: {released.missing_model_message(name, checkpoints_dir)}")
     record = read_record(path)
     model, tokenizer = load_tiny(path, device=device)
     if record.get("weights_sha256") != weights_sha256(model):
