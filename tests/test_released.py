@@ -169,3 +169,24 @@ def test_retrained_weights_are_compared_bit_for_bit(fake_release):
     record = json.loads(out.read_text())
     assert record["different"] == ["answer_only"] and record["bit_identical"] == ["default"]
     assert record["provenance"]["cpu"] and record["provenance"]["commit"]
+
+
+def test_load_mdlm_loads_the_tiny_family_strictly(copy_of_default):
+    from mdlm_study.loader import load_mdlm
+
+    loaded = load_mdlm(copy_of_default / "default")
+    assert loaded.family == "tiny" and weights_sha256(loaded.model) == read_manifest()["models"]["default"]["weights_sha256"]
+    path = copy_of_default / "default" / "model.safetensors"
+    tensors = load_file(path)
+    dropped = next(k for k in sorted(tensors) if k.endswith("norm.weight"))
+    del tensors[dropped]
+    save_file(tensors, path, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=f"missing tensors: .*{dropped.split('.', 1)[-1]}"):
+        load_mdlm(copy_of_default / "default")
+
+
+def test_experiments_run_on_released_models_by_name():
+    from mdlm_study.experiment import load_experiment
+
+    exp = load_experiment("default_seed1", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
+    assert len(exp.problems) == 3 and weights_sha256(exp.model) == read_manifest()["models"]["default_seed1"]["weights_sha256"]
