@@ -75,7 +75,7 @@ RECIPES = {
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
 }
 DATA_SIZES = {"n_train": 40_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
-SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}
+SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 48, "n_posterior": 48, "n_sudoku_train": 300, "n_sudoku_test": 48}
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
 
@@ -95,6 +95,17 @@ def prepare_data(data_dir: str | Path, *, smoke: bool = False, seed: int = 0) ->
     data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=seed)
     write_study_data(data, data_dir)
     return data
+
+
+def ensure_study_data(data_dir: str | Path) -> None:
+    """The full-size problem sets in ``data_dir`` (the ones the released models were trained and
+    measured on), generated only when one is missing (about half a minute); each is checked against
+    the manifest when read."""
+    manifest = Path(data_dir) / "manifest.json"
+    names = ("arithmetic_train", "arithmetic_test", "arithmetic_posterior", "sudoku_train", "sudoku_test")
+    if not (manifest.is_file() and all((Path(data_dir) / f"{name}.jsonl").is_file() for name in names)):
+        print(f"[data] generating the study's problem sets in {data_dir}", flush=True)
+        prepare_data(data_dir)
 
 
 def training_set(r: Recipe, data: StudyData, tokenizer):
@@ -376,6 +387,12 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     recipes = {n: recipe(n, smoke=smoke) for n in names}  # unknown names fail before any work
+    from mdlm_study import released
+
+    if released.is_release_dir(checkpoints_dir):  # the released models: nothing to train, their records as written
+        ensure_study_data(data_dir)
+        print(f"[train] {', '.join(names)}: released models in {checkpoints_dir}, not trained", flush=True)
+        return {name: released.released_record(name, checkpoints_dir) for name in names}
     prepare_data(data_dir, smoke=smoke)
     todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipes[n])]
     lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)

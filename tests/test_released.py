@@ -190,3 +190,14 @@ def test_experiments_run_on_released_models_by_name():
 
     exp = load_experiment("default_seed1", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
     assert len(exp.problems) == 3 and weights_sha256(exp.model) == read_manifest()["models"]["default_seed1"]["weights_sha256"]
+
+
+def test_training_on_the_release_folder_trains_nothing(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(recipes, "prepare_data", lambda data_dir, **kw: calls.append((data_dir, kw)))
+    monkeypatch.setattr(recipes, "train_recipe", lambda *a, **k: pytest.fail("nothing may train"))
+    before = sorted(p.name for p in RELEASED_DIR.rglob("*"))
+    records = recipes.train_all(["default", "sudoku"], tmp_path / "data", RELEASED_DIR, progress=False)
+    assert calls == [(tmp_path / "data", {})]  # the full-size sets, generated because they are missing
+    assert records["default"]["weights_sha256"] == read_manifest()["models"]["default"]["weights_sha256"]
+    assert records["sudoku"]["train"]["steps"] == 2000 and sorted(p.name for p in RELEASED_DIR.rglob("*")) == before
