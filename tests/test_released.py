@@ -189,6 +189,8 @@ def test_experiments_run_on_released_models_by_name():
     from mdlm_study.experiment import load_experiment
 
     exp = load_experiment("default_seed1", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
+    with pytest.raises(ValueError, match="unknown released model 'default_seed9'.*'default_seed4'"):
+        load_experiment("default_seed9", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
     assert len(exp.problems) == 3 and weights_sha256(exp.model) == read_manifest()["models"]["default_seed1"]["weights_sha256"]
 
 
