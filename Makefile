@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test reproduce lint clean
+.PHONY: install test reproduce lint clean notebook study-released
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,26 @@ test: $(STAMP)
 
 # Training happens inside notebook 01; bench_model.py then writes the default model's targets
 # (exact-answer accuracy, answer-only accuracy, training seconds) into benchmarks/results/default/model.json;
-# results_doc rewrites docs/results.md, docs/verdicts.md and the README's headline table from the new records.
+# the retrained weights are compared with the released ones (models/MANIFEST.json), model by model, bit for bit
+# (a record with provenance: weights may differ across CPU types); results_doc rewrites docs/results.md,
+# docs/verdicts.md and the README's headline table from the new records.
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
+	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/machine/released_vs_retrained.json
 	$(PY) -m mdlm_study.results_doc
+
+# Fast paths on the released models (models/, no training; outputs under build/released/).
+# One notebook with changed parameters (values without spaces, one key=value per word):
+#   make notebook NB=04 ARGS='gammas=[0.05,0.5] n_problems=100'
+NB   ?= 04
+ARGS ?=
+notebook: $(STAMP)
+	$(PY) -m mdlm_study.runner --full --released --only $(NB) $(foreach a,$(ARGS),-p '$(a)')
+
+# Every notebook on the released models: 01 reports the released runs (no training), 02-07 as in the study.
+study-released: $(STAMP)
+	$(PY) -m mdlm_study.runner --full --released --jobs 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mdlm_study tests benchmarks notebooks

@@ -15,7 +15,8 @@
   (``engine._check_finite``, every step), as a fraction of the forward passes.
 
 Run: ``python benchmarks/bench_sampling.py --out benchmarks/results/machine/sampling.json``
-(``--checkpoint checkpoints/default`` times the trained default model instead of a random one).
+(``--checkpoint checkpoints/default`` times the trained default model instead of a random one; ``models/default``
+the released one).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import torch
 
 from mdlm_study.recipes import RECIPES
 from mdlm_study.records import write_record
+from mdlm_study.released import load_folder
 from mdlm_study.sampling import engine, generate
-from mdlm_study.tiny_model import build_model, load_tiny
+from mdlm_study.tiny_model import build_model
 from mdlm_study.tiny_tokenizer import build_tokenizer
 
 RULE_PARAMS = {"l2r": {}, "random": {}, "confidence": {}, "margin": {}, "entropy": {}, "med": {"med_lambda": 0.2},
@@ -96,7 +98,7 @@ def main() -> None:
     parser.add_argument("--masked", type=int, default=28)
     args = parser.parse_args()
     if args.checkpoint:
-        model, tokenizer = load_tiny(args.checkpoint)
+        model, tokenizer = load_folder(args.checkpoint)  # a trained checkpoint or a released model (models/default)
     else:
         tokenizer = build_tokenizer(["Tom has 12 apples. He buys 3 more. How many apples now?\n12+3=15\n#### 15"])
         model = build_model(RECIPES["default"].model, tokenizer, seed=0).eval()

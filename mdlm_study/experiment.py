@@ -1,7 +1,8 @@
 """What a notebook needs to run one experiment on a model and a task, chosen by parameters alone.
 
 ``load_experiment(model="default", task="arithmetic")`` gives the embedded default (a study model
-trained by notebook 01, its 3-step test problems and template); ``model="GSAI-ML/LLaDA-8B-Instruct",
+trained by notebook 01, its 3-step test problems and template); with ``checkpoints_dir="models"`` the
+released models instead (``mdlm_study.released``: ``default``, ``base``, ``default_seed1``, ..., no training); ``model="GSAI-ML/LLaDA-8B-Instruct",
 task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.loader.load_mdlm`),
 GSM8K problems from a local jsonl and the paper's template (246 reasoning + 10 answer positions
 after ``The answer is \\boxed{``, the paper's template). No code changes between the two.
@@ -22,6 +23,7 @@ from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_su
 from mdlm_study.loader import load_mdlm
 from mdlm_study.parameters import parse_bool
 from mdlm_study.recipes import RECIPES, load_study_model
+from mdlm_study.released import is_release_dir, released_names, released_path
 from mdlm_study.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE, SUDOKU_TEMPLATE, Template
 
 TASKS = ("arithmetic", "sudoku", "gsm8k")
@@ -48,7 +50,9 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
     trust_remote_code = parse_bool(trust_remote_code, name="trust_remote_code")  # also for study models, which ignore it
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-    if model in RECIPES or model == "base":
+    if is_release_dir(checkpoints_dir) and "/" not in model and not Path(model).exists():
+        released_path(model, checkpoints_dir)  # a study model name: unknown ones are refused listing the released ones
+    if model in RECIPES or model == "base" or (is_release_dir(checkpoints_dir) and model in released_names(checkpoints_dir)):
         net, tok, _ = load_study_model(model, checkpoints_dir, device=device)
         shift = False
     else:

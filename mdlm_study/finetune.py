@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.released import load_folder
 from mdlm_study.tasks.arithmetic import Problem
 from mdlm_study.templates import Template
-from mdlm_study.tiny_model import load_tiny
 from mdlm_study.train import TrainConfig, tokenize_examples, train
 
 ARMS = ("gold", "posterior", "both")
@@ -56,7 +56,7 @@ def arm_data(arm: str, problems: Sequence[Problem], posterior: pd.DataFrame) -> 
 
 def finetune(base_dir: str | Path, data: tuple[list[str], list[str], list[str]], template: Template, config: TrainConfig):
     """Load the base checkpoint and train it on ``data`` (same objective as pre-training)."""
-    model, tokenizer = load_tiny(base_dir)
+    model, tokenizer = load_folder(base_dir)
     questions, reasonings, answers = data
     tokenized = tokenize_examples(tokenizer, questions, reasonings, answers, template)
     train(model, tokenized, config, mask_id=tokenizer.mask_token_id, progress=False)
@@ -80,7 +80,7 @@ def run_finetune_experiment(
     if not seeds:
         raise ValueError("seeds is empty: the experiment needs at least one seed")
     eval_kwargs = {"sampler": "l2r", **(eval_kwargs or {})}
-    base, tokenizer = load_tiny(base_dir)
+    base, tokenizer = load_folder(base_dir)
     rows = [{"arm": "base", "seed": -1, "n_train": 0, "train_seconds": 0.0,
              **summarize(evaluate_arithmetic(base, tokenizer, test_problems, template, **eval_kwargs))}]
     for arm in arms:

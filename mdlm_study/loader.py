@@ -2,7 +2,9 @@
 
 Families (detected from the config's ``model_type`` / ``architectures``, overridable by ``family=``):
 
-- ``tiny``: this project's checkpoints (``mdlm_study.tiny_model``, model types ``mdlm-tiny*``);
+- ``tiny``: this project's checkpoints and released models (``mdlm_study.tiny_model``, model types
+  ``mdlm-tiny*``), loaded with ``load_tiny(..., external=True)``: every tensor checked against the
+  architecture (a missing or reshaped one is a ``ValueError``, never a random initialisation);
 - ``llada``: LLaDA-8B Base/Instruct (remote code, ``AutoModel``). Its tokenizer has no mask token
   (``<|mdm_mask|>`` 126336 is an ordinary added token), so the mask id comes from the config or
   :data:`KNOWN_IDS` (LLaDA's ``generate.py`` hard-codes 126336), and :func:`declare_mask_token`
@@ -53,10 +55,10 @@ from transformers.modeling_outputs import MaskedLMOutput
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-import mdlm_study.tiny_model  # noqa: F401  (registers the tiny model types with the Auto classes)
 from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.parameters import parse_bool
 from mdlm_study.special_tokens import SpecialTokens
+from mdlm_study.tiny_model import load_tiny  # also registers the tiny model types with the Auto classes
 
 FAMILIES = ("tiny", "llada", "dream", "masked_lm", "diffusion_gemma")
 REMOTE_CODE_FAMILIES = ("llada", "dream")
@@ -530,10 +532,13 @@ def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, fami
     family = _resolve_family(config, family, trust_remote_code)
     torch_dtype = _dtype(dtype)
     remote = trust_remote_code if family in REMOTE_CODE_FAMILIES else False
-    tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=remote)
+    if family == "tiny":  # strictly: no missing, unexpected or reshaped tensor (a released or trained folder, no marker needed)
+        model, tokenizer = load_tiny(name, device=device, dtype=torch_dtype, external=True)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=remote)
     special, eot_id = _special_tokens(tokenizer, config, family)
     declare_mask_token(tokenizer, special.mask_id)
-    model, compat = _load_model(name, family, config, torch_dtype, remote)
+    model, compat = (model, ()) if family == "tiny" else _load_model(name, family, config, torch_dtype, remote)
     loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
                         shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),
                         eot_id=eot_id, chat=bool(getattr(tokenizer, "chat_template", None)), compat=compat)

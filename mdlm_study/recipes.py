@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mdlm_study import released
 from mdlm_study.checkpoints import (
     discard_directory,
     recover_directory,
@@ -73,7 +74,7 @@ RECIPES = {
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
 }
 DATA_SIZES = {"n_train": 40_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
-SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 24, "n_posterior": 12, "n_sudoku_train": 300, "n_sudoku_test": 24}
+SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 48, "n_posterior": 48, "n_sudoku_train": 300, "n_sudoku_test": 48}
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
 
@@ -93,6 +94,17 @@ def prepare_data(data_dir: str | Path, *, smoke: bool = False, seed: int = 0) ->
     data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=seed)
     write_study_data(data, data_dir)
     return data
+
+
+def ensure_study_data(data_dir: str | Path) -> None:
+    """The full-size problem sets in ``data_dir`` (the ones the released models were trained and
+    measured on), generated only when one is missing (about half a minute); each is checked against
+    the manifest when read."""
+    manifest = Path(data_dir) / "manifest.json"
+    names = ("arithmetic_train", "arithmetic_test", "arithmetic_posterior", "sudoku_train", "sudoku_test")
+    if not (manifest.is_file() and all((Path(data_dir) / f"{name}.jsonl").is_file() for name in names)):
+        print(f"[data] generating the study's problem sets in {data_dir}", flush=True)
+        prepare_data(data_dir)
 
 
 def training_set(r: Recipe, data: StudyData, tokenizer):
@@ -222,7 +234,13 @@ def read_record(out_dir: str | Path) -> dict:
 
 
 def base_model_dir(checkpoints_dir: str | Path) -> Path:
-    """The fine-tuning experiment's base model: the default run's snapshot."""
+    """The fine-tuning experiment's base model: the default run's snapshot (in the release
+    folder, ``models/base``)."""
+    if released.is_release_dir(checkpoints_dir):
+        return released.released_path("base", checkpoints_dir)
+    if not (Path(checkpoints_dir) / "default").is_dir():
+        raise ValueError(f"{Path(checkpoints_dir) / 'default'}: no such directory: the base model is the default run's snapshot; "
+                         + released.missing_model_message("default", checkpoints_dir))
     record = read_record(Path(checkpoints_dir) / "default")
     if not record.get("snapshots"):
         raise ValueError(f"{Path(checkpoints_dir) / 'default' / RECORD}: records no snapshot to serve as the base model")
@@ -232,14 +250,20 @@ def base_model_dir(checkpoints_dir: str | Path) -> Path:
 def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
     """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot). Only a
     finished run loads: its ``training.json``, a complete final checkpoint (``load_tiny``) and the
-    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory."""
+    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory.
+
+    When ``checkpoints_dir`` is the release folder (``models``, ``mdlm_study.released``), ``name`` is a
+    released model (``default``, ``base``, ``default_seed1``, ...), verified against the release manifest."""
+    if released.is_release_dir(checkpoints_dir):
+        model, tokenizer = released.load_released(name, device=device, released_dir=checkpoints_dir)
+        return model, tokenizer, released.released_record(name, checkpoints_dir)
     if name == "base":
         source = base_model_dir(checkpoints_dir)
         model, tokenizer = load_tiny(source, device=device)
         return model, tokenizer, {"recipe": "base", "source": str(source)}
     path = Path(checkpoints_dir) / name
     if not path.is_dir():
-        raise ValueError(f"{path}: no such directory: study model {name!r} is not trained in {checkpoints_dir} (train_all trains it)")
+        raise ValueError(f"{path}: no such directory: {released.missing_model_message(name, checkpoints_dir)}")
     record = read_record(path)
     model, tokenizer = load_tiny(path, device=device)
     if record.get("weights_sha256") != weights_sha256(model):
@@ -356,6 +380,10 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     recipes = {n: recipe(n, smoke=smoke) for n in names}  # unknown names fail before any work
+    if released.is_release_dir(checkpoints_dir):  # the released models: nothing to train, their records as written
+        ensure_study_data(data_dir)
+        print(f"[train] {', '.join(names)}: released models in {checkpoints_dir}, not trained", flush=True)
+        return {name: released.released_record(name, checkpoints_dir) for name in names}
     prepare_data(data_dir, smoke=smoke)
     todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipes[n])]
     lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)

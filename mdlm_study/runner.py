@@ -4,6 +4,10 @@
 ``notebooks/params/full.yaml``; executed notebooks go to ``notebooks/executed/``, figures to
 ``figures/``, tables to ``figures/tables/``, checkpoints to ``checkpoints/``, data to ``data/``.
 ``--smoke``: the same with ``notebooks/params/smoke.yaml``, everything under ``build/`` (or ``--out``).
+``--released``: the study models are the released ones (``models/``, ``mdlm_study.released``) and the
+problem sets those in ``data/``: nothing is trained (notebook 01 reports the released runs), outputs go
+to ``build/released/`` (``build/released_smoke/`` with ``--smoke``) unless ``--out``. One notebook with
+changed parameters: ``--full --released --only 04 -p "gammas=[0.05, 0.5]"``.
 ``-p key=value`` overrides a parameter (YAML-parsed value) in every notebook that declares it.
 ``--jobs N`` runs up to N notebooks side by side, each kernel with ``cpus // N`` threads; a notebook
 starts once the notebooks it ``needs`` (manifest) have finished, the longest (by the last recorded
@@ -103,6 +107,7 @@ class Request:
     mode: str
     out: Path | None
     overrides: dict
+    released: bool = False
 
 
 def _job(entry: dict, mode: str, paths: dict, overrides: dict, executed: Path, notebooks_dir: Path) -> Job:
@@ -143,7 +148,7 @@ def missing_requirements(entry: dict, params: dict, selected: set[str]) -> list[
 
 def _command(request: Request, prefixes: list[str], notebooks: list[Path]) -> str:
     """The runner command for these notebook prefixes, with the overrides they declare."""
-    parts = ["python", "-m", "mdlm_study.runner", f"--{request.mode}"]
+    parts = ["python", "-m", "mdlm_study.runner", f"--{request.mode}"] + (["--released"] if request.released else [])
     parts += ["--out", str(request.out)] if request.out is not None else []
     parts += ["--only", *prefixes]
     declared = set().union(*(declared_parameters(path) for path in notebooks))
@@ -164,19 +169,39 @@ def _missing_message(missing: list[tuple[str, Path, str]], request: Request, sel
     lines = [f"  {name} needs {path} (written by {writer})" for name, path, writer in missing]
     first = _command(request, [_prefix(w) for w in writers], [notebooks_dir / w for w in writers])
     both = _command(request, sorted({_prefix(n) for n in [*writers, *selected]}), [notebooks_dir / n for n in [*writers, *selected]])
-    return ("missing prerequisites: the notebooks that write them are not in this selection (--only), and their outputs "
+    text = ("missing prerequisites: the notebooks that write them are not in this selection (--only), and their outputs "
             "are not in the output folder:\n" + "\n".join(lines) + f"\nmake them first:\n  {first}\nor run them together:\n  {both}")
+    if not request.released and any("checkpoints" in str(path) for _, path, _ in missing):
+        released = _command(replace(request, released=True), [_prefix(n) for n in selected], [notebooks_dir / n for n in selected])
+        text += f"\nor run on the released models (models/, no training):\n  {released}"
+    return text
 
 
-def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, notebooks_dir: Path = NOTEBOOKS) -> list[Job]:
+def output_root(mode: str, out: Path | None, released: bool = False) -> Path:
+    """Where a run writes: ``out`` when given; else the repository for the full study, ``build/released``
+    (``build/released_smoke``) on the released models, ``build/`` for a smoke run."""
+    if out is not None:
+        return out
+    if released:
+        return ROOT / "build" / ("released" if mode == "full" else "released_smoke")
+    return ROOT if mode == "full" else ROOT / "build"
+
+
+def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, notebooks_dir: Path = NOTEBOOKS,
+         released: bool = False) -> list[Job]:
     """One :class:`Job` per selected notebook, validated before anything runs (module docstring).
     The full study writes into the repository unless ``out`` is given (e.g. a real-model run).
     Needs on notebooks outside the selection (``only``) are dropped from the ordering; what the
-    selected notebooks ``require`` from them must already be on disk."""
-    full = mode == "full" and out is None
-    root = ROOT if full else (out if out is not None else ROOT / "build")
+    selected notebooks ``require`` from them must already be on disk. ``released``: the study models
+    are the released ones (``models/``, with the problem sets in ``data/``), nothing is trained."""
+    root = output_root(mode, out, released)
+    full = root == ROOT
     executed = NOTEBOOKS / "executed" if full else root / "notebooks"
     paths = {"out_dir": str(root), "checkpoints_dir": str(root / "checkpoints"), "data_dir": str(root / "data")}
+    if released:
+        from mdlm_study.released import RELEASED_DIR  # deferred: loads torch
+
+        paths.update(checkpoints_dir=str(RELEASED_DIR), data_dir=str(ROOT / "data"))
     manifest = load_manifest(notebooks_dir)
     entries = _selected(manifest, only)
     jobs = [_job(entry, mode, paths, overrides, executed, notebooks_dir) for entry in entries]
@@ -188,7 +213,7 @@ def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, n
     missing = [(job.source.name, path, writer) for entry, job in zip(entries, jobs, strict=True)
                for path, writer in missing_requirements(entry, job.params, selected)]
     if missing:
-        raise ValueError(_missing_message(missing, Request(mode, out, overrides), sorted(selected), notebooks_dir))
+        raise ValueError(_missing_message(missing, Request(mode, out, overrides, released), sorted(selected), notebooks_dir))
     return jobs
 
 
@@ -366,6 +391,8 @@ def main(argv: list[str] | None = None) -> dict:
     mode.add_argument("--smoke", action="store_true")
     parser.add_argument("--out", default=None, help="output root (default: the repository for --full, build/ for --smoke)")
     parser.add_argument("--only", nargs="*", help="notebook name prefixes, e.g. 01 03")
+    parser.add_argument("--released", action="store_true",
+                        help="run on the released models (models/, data/): no training; outputs under build/released unless --out")
     parser.add_argument("-p", "--param", action="append", default=[], help="key=value override")
     parser.add_argument("--check", action="store_true", help="only validate the parameters (and --only's prerequisites)")
     parser.add_argument("--jobs", type=int, default=1, help="notebooks run side by side (each with cpus // jobs threads)")
@@ -373,11 +400,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     kind = "full" if args.full else "smoke"
     out = Path(args.out) if args.out else None
-    jobs = plan(kind, out, args.only, parse_overrides(args.param))
+    if args.released and not args.check:
+        from mdlm_study.recipes import ensure_study_data  # deferred: loads torch
+
+        ensure_study_data(ROOT / "data")  # the training split notebook 05 samples from is not committed
+    jobs = plan(kind, out, args.only, parse_overrides(args.param), released=args.released)
     if args.check:
         print(f"[runner] {len(jobs)} notebooks, parameters valid", flush=True)
         return {}
-    root = out or (ROOT if args.full else ROOT / "build")
+    root = output_root(kind, out, args.released)
     Progress.say(f"{len(jobs)} notebooks ({kind}), parameters valid; outputs under {_shown(str(root.resolve()))}, "
                  f"executed notebooks in {_shown(str(jobs[0].target.parent.resolve())) if jobs else '-'}")
     return run(jobs, log_dir=root / "figures" / "tables", workers=args.jobs, log_output=args.log_output)

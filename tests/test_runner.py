@@ -166,7 +166,7 @@ def test_jobs_know_which_parameters_differ_from_the_defaults(tmp_path):
     from mdlm_study.runner import plan
 
     (job,) = plan("smoke", tmp_path, ["01"], {"workers": 1})
-    assert job.changed["n_problems"] == 12 and job.changed["smoke"] is True and job.changed["out_dir"] == str(tmp_path)
+    assert job.changed["n_problems"] == 48 and job.changed["smoke"] is True and job.changed["out_dir"] == str(tmp_path)
     assert "seed" not in job.changed and "workers" not in job.changed  # given, but equal to the default
 
 
@@ -213,3 +213,19 @@ def test_log_output_prefixes_papermills_log_with_the_notebook(tmp_path, capsys):
     with _streamed(job, False):
         logging.getLogger("papermill").info("not shown")
     assert capsys.readouterr().out == "[04_x] Executing Cell 3\n"
+
+
+def test_released_runs_read_the_released_models_and_train_nothing():
+    from mdlm_study.released import RELEASED_DIR
+    from mdlm_study.runner import ROOT, plan
+
+    (job,) = plan("full", None, ["04"], {"gammas": [0.05, 0.5]}, released=True)  # no notebook 01, no checkpoints/ needed
+    assert job.params["checkpoints_dir"] == str(RELEASED_DIR) and job.params["data_dir"] == str(ROOT / "data")
+    assert job.params["out_dir"] == str(ROOT / "build" / "released") and job.target == ROOT / "build" / "released" / "notebooks" / job.source.name
+    assert job.changed["gammas"] == [0.05, 0.5]
+    assert [j.params.get("checkpoints_dir") for j in plan("smoke", Path("/tmp/x"), None, {}, released=True)][:6] == [str(RELEASED_DIR)] * 6
+
+
+def test_a_missing_checkpoint_also_names_the_released_models(tmp_path):
+    with pytest.raises(ValueError, match=f"released models \\(models/, no training\\):\n  python -m mdlm_study.runner --smoke --released --out {tmp_path} --only 04"):
+        main(["--smoke", "--check", "--only", "04", "--out", str(tmp_path)])

@@ -1,0 +1,205 @@
+"""The released models: the committed folders match their manifest, load strictly by name, and a
+tampered copy or a retrained model that differs is reported."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from mdlm_study import recipes
+from mdlm_study.checkpoints import weights_sha256
+from mdlm_study.records import ROOT, file_sha256
+from mdlm_study.released import (
+    MANIFEST,
+    RELEASED_DIR,
+    RELEASES,
+    compare_with_release,
+    load_folder,
+    load_released,
+    read_manifest,
+    released_names,
+    released_path,
+    report_comparison,
+    verify_released,
+    write_release,
+)
+from mdlm_study.tiny_model import ModelConfig, build_model
+
+
+def test_every_release_is_committed_and_listed():
+    assert released_names() == list(RELEASES)
+    manifest = read_manifest()
+    assert "mdlm_study.released write" in manifest["command"]
+    for name, entry in manifest["models"].items():
+        assert set(entry["files"]) >= {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
+        assert "trainer_state.pt" not in entry["files"] and "checkpoint.json" not in entry["files"]
+        assert entry["recipe"] in recipes.RECIPES and entry["steps"] > 0
+        assert entry["training_data"]["file_sha256"]
+        assert ("training.json" in entry["files"]) == (name != "base")
+
+
+@pytest.mark.parametrize("name", list(RELEASES))
+def test_every_released_model_matches_its_manifest_and_loads_strictly(name):
+    entry = verify_released(name)  # every file's SHA-256 and size, no extra file, strict load, weights SHA-256
+    model, tokenizer = load_released(name)
+    assert weights_sha256(model) == entry["weights_sha256"]
+    assert tokenizer.mask_token_id is not None and not model.training
+
+
+def test_released_study_models_are_the_ones_the_results_were_measured_on():
+    measured = json.loads((ROOT / "benchmarks" / "results" / "default" / "model.json").read_text())["weights_sha256"]
+    models = read_manifest()["models"]
+    assert {name: models[name]["weights_sha256"] for name in measured} == measured
+
+
+def test_base_is_the_default_runs_snapshot():
+    base = read_manifest()["models"]["base"]
+    assert RELEASES["base"].snapshot == recipes.BASE_STEP == base["steps"]
+    assert json.loads((RELEASED_DIR / "default" / "training.json").read_text())["snapshots"] == [f"step{recipes.BASE_STEP}"]
+
+
+def test_unknown_name_is_refused_listing_the_known_ones():
+    with pytest.raises(ValueError, match="unknown released model 'defualt'.*'default'.*'default_seed4'"):
+        released_path("defualt")
+    with pytest.raises(ValueError, match="unknown released model 'llada'"):
+        load_released("llada")
+
+
+@pytest.fixture
+def copy_of_default(tmp_path):
+    shutil.copytree(RELEASED_DIR / "default", tmp_path / "default")
+    manifest = read_manifest()
+    manifest["models"] = {"default": manifest["models"]["default"]}
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def test_a_changed_file_is_detected_naming_it_and_the_fix(copy_of_default):
+    verify_released("default", copy_of_default)
+    path = copy_of_default / "default" / "model.safetensors"
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"model.safetensors has 3447744 bytes with SHA-256 .*but MANIFEST.json records.*git checkout"):
+        load_released("default", released_dir=copy_of_default)
+
+
+def test_a_changed_tensor_with_a_matching_file_hash_is_still_detected(copy_of_default):
+    path = copy_of_default / "default" / "model.safetensors"
+    tensors = load_file(path)
+    key = sorted(tensors)[0]
+    tensors[key] = tensors[key] + 1e-3
+    save_file(tensors, path, metadata={"format": "pt"})
+    manifest = json.loads((copy_of_default / MANIFEST).read_text())
+    manifest["models"]["default"]["files"]["model.safetensors"] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    (copy_of_default / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="loaded weights have SHA-256 .* but MANIFEST.json records"):
+        verify_released("default", copy_of_default)
+
+
+def test_missing_and_extra_files_are_detected(copy_of_default):
+    (copy_of_default / "default" / "trainer_state.pt").write_bytes(b"optimizer")
+    with pytest.raises(ValueError, match=r"files the manifest does not list: \['trainer_state.pt'\]"):
+        verify_released("default", copy_of_default)
+    (copy_of_default / "default" / "trainer_state.pt").unlink()
+    (copy_of_default / "default" / "tokenizer.json").unlink()
+    with pytest.raises(ValueError, match="tokenizer.json is missing"):
+        verify_released("default", copy_of_default)
+
+
+def test_study_code_loads_released_models_by_name():
+    model, _, record = recipes.load_study_model("default_seed2", RELEASED_DIR)
+    assert record["released"] == "default_seed2" and record["train"]["seed"] == 2
+    assert weights_sha256(model) == record["weights_sha256"]
+    base, _, record = recipes.load_study_model("base", RELEASED_DIR)
+    assert record["weights_sha256"] == read_manifest()["models"]["base"]["weights_sha256"]
+    assert recipes.base_model_dir(RELEASED_DIR) == RELEASED_DIR / "base"
+    assert weights_sha256(load_folder(RELEASED_DIR / "base")[0]) == weights_sha256(base)
+
+
+def test_a_missing_study_model_names_the_command_and_the_released_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"make reproduce.*released model \(checkpoints_dir='models', one of \[.*'default_seed1'"):
+        recipes.load_study_model("default", tmp_path)
+
+
+# A fake release of tiny models, and a "retrained" checkpoints folder beside it.
+
+def _save_run(folder, tokenizer, seed, *, record=True):
+    model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, seed=seed)
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if record:
+        (folder / "training.json").write_text(json.dumps({"train": {"steps": 30, "seed": 0}, "snapshots": ["step5000"]}))
+    (folder / "trainer_state.pt").write_bytes(b"optimizer state, never released")
+
+
+@pytest.fixture
+def fake_release(tmp_path, tokenizer):
+    runs = tmp_path / "runs" / "seed0"
+    _save_run(runs / "default", tokenizer, 0)
+    _save_run(runs / "default" / "step5000", tokenizer, 1, record=False)
+    _save_run(runs / "answer_only", tokenizer, 2)
+    manifest = write_release(tmp_path / "runs", tmp_path / "models", names=["default", "base", "answer_only"])
+    assert set(manifest["models"]["default"]["files"]) == {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                                                           "training.json"}
+    return tmp_path
+
+
+def test_retrained_weights_are_compared_bit_for_bit(fake_release):
+    retrained = fake_release / "checkpoints"
+    shutil.copytree(fake_release / "runs" / "seed0", retrained)
+    rows = {r["model"]: r for r in compare_with_release(retrained, fake_release / "models")}
+    assert {n: r["status"] for n, r in rows.items()} == {"default": "bit-identical", "base": "bit-identical", "answer_only": "bit-identical"}
+
+    path = retrained / "answer_only" / "model.safetensors"
+    tensors = load_file(path)
+    key = sorted(tensors)[-1]
+    tensors[key] = tensors[key].clone()
+    tensors[key].view(-1)[0] += torch.finfo(tensors[key].dtype).eps  # one changed number in one tensor
+    save_file(tensors, path, metadata={"format": "pt"})
+    shutil.rmtree(retrained / "default" / "step5000")
+    out = fake_release / "record.json"
+    rows = {r["model"]: r for r in report_comparison(retrained, out, fake_release / "models")}
+    assert rows["default"]["bit_identical"] is True
+    assert rows["answer_only"]["bit_identical"] is False and rows["answer_only"]["status"] == "different"
+    assert rows["base"]["status"] == "not retrained" and rows["base"]["bit_identical"] is None
+    record = json.loads(out.read_text())
+    assert record["different"] == ["answer_only"] and record["bit_identical"] == ["default"]
+    assert record["provenance"]["cpu"] and record["provenance"]["commit"]
+
+
+def test_load_mdlm_loads_the_tiny_family_strictly(copy_of_default):
+    from mdlm_study.loader import load_mdlm
+
+    loaded = load_mdlm(copy_of_default / "default")
+    assert loaded.family == "tiny" and weights_sha256(loaded.model) == read_manifest()["models"]["default"]["weights_sha256"]
+    path = copy_of_default / "default" / "model.safetensors"
+    tensors = load_file(path)
+    dropped = next(k for k in sorted(tensors) if k.endswith("norm.weight"))
+    del tensors[dropped]
+    save_file(tensors, path, metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=f"missing tensors: .*{dropped.split('.', 1)[-1]}"):
+        load_mdlm(copy_of_default / "default")
+
+
+def test_experiments_run_on_released_models_by_name():
+    from mdlm_study.experiment import load_experiment
+
+    exp = load_experiment("default_seed1", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
+    with pytest.raises(ValueError, match="unknown released model 'default_seed9'.*'default_seed4'"):
+        load_experiment("default_seed9", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
+    assert len(exp.problems) == 3 and weights_sha256(exp.model) == read_manifest()["models"]["default_seed1"]["weights_sha256"]
+
+
+def test_training_on_the_release_folder_trains_nothing(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(recipes, "prepare_data", lambda data_dir, **kw: calls.append((data_dir, kw)))
+    monkeypatch.setattr(recipes, "train_recipe", lambda *a, **k: pytest.fail("nothing may train"))
+    before = sorted(p.name for p in RELEASED_DIR.rglob("*"))
+    records = recipes.train_all(["default", "sudoku"], tmp_path / "data", RELEASED_DIR, progress=False)
+    assert calls == [(tmp_path / "data", {})]  # the full-size sets, generated because they are missing
+    assert records["default"]["weights_sha256"] == read_manifest()["models"]["default"]["weights_sha256"]
+    assert records["sudoku"]["train"]["steps"] == 2000 and sorted(p.name for p in RELEASED_DIR.rglob("*")) == before
