@@ -103,3 +103,13 @@ def test_the_original_llada_needs_the_buckets(paths):
     start = int(canvas.prompt[row, 0])
     assert not torch.allclose(padded[row, start:], reference, atol=1e-3)
     torch.testing.assert_close(bucketed[row, start:], reference)
+
+
+def test_a_gpu_hour_budget_keeps_the_problems_that_fit(paths):
+    exp = experiment(paths["llada"], n_problems=4)
+    params = {"gammas": [0.1]}
+    full = exp.limit_to_budget(None, "04", params)
+    assert full["n_problems"] == 4 and full["nfe_per_problem"] == 12 * (1 + 2 * 2 + 2) and full["canvas_tokens"] > 12
+    assert full["parameters"] == sum(p.numel() for p in exp.loaded.model.parameters())
+    capped = exp.limit_to_budget(full["gpu_hours"] / 4 * 2.5, "04", params)  # room for 2.5 problems of mean width
+    assert len(exp.problems) == capped["n_problems"] == 2 and capped["gpu_hours"] <= capped["gpu_hours_budget"] * 1.2
