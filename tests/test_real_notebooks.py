@@ -81,3 +81,9 @@ def test_notebooks_02_to_04_run_on_the_real_architectures(tmp_path, family):
         assert params["cost"]["n_problems"] == 2 and params["cost"]["nfe"] > 0, name
     three = json.loads((out / "figures" / "tables" / "03_parallel_decoding.json").read_text())["params"]
     assert three["block_size"] == 32 and three["fixed_k_block_size"] == 32  # the paper's blocks by default
+
+
+def test_the_readme_shows_the_same_command():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(MARKER, 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    assert shlex.split(block.replace("\\\n", " "))[3:] == documented_command()
