@@ -27,8 +27,9 @@ def paths(tmp_path_factory):
 
 
 def experiment(path, **kwargs):
+    """A small experiment in float32 (bf16 matmuls are ~8x slower on CPU; the loader's tests cover bf16)."""
     options = dict(checkpoints_dir="unused", data_dir="unused", n_problems=2, data_path=str(GSM8K_SAMPLE), trust_remote_code=True,
-                   batch_size=2, gen_length=12, answer_len=4)
+                   batch_size=2, gen_length=12, answer_len=4, dtype="float32")
     return load_experiment(str(path), "gsm8k", **{**options, **kwargs})
 
 
@@ -75,7 +76,7 @@ def test_dream_gets_its_chat_template(paths):
 @pytest.mark.parametrize("name", ["llada", "llada_original", "dream"])
 def test_padded_batches_decode_as_rows_alone(paths, name):
     """Rows of different prompt lengths, left-padded together, get the tokens they get alone."""
-    exp = experiment(paths[name], n_problems=4, dtype="float32")
+    exp = experiment(paths[name], n_problems=4)
     questions = [p.question for p in exp.problems]
     canvas = build_canvas(exp.tokenizer, questions, exp.template, special=exp.special)
     assert len(set(canvas.prompt[:, 0].tolist())) > 1  # really padded
