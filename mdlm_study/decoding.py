@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mdlm_study.batching import bucket_batches, row_lengths
 from mdlm_study.sampling import DecodeConfig, generate, model_device, row_generator
 from mdlm_study.templates import Canvas
 
@@ -71,27 +72,14 @@ def decode_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, co
     return _assemble(parts, input_ids, return_history)
 
 
-def length_buckets(lengths: Sequence[int]) -> list[list[int]]:
-    """Row indices grouped by unpadded length, groups in order of first appearance, indices ascending:
-    ``[5, 3, 5, 2] -> [[0, 2], [1], [3]]``. A model that ignores attention masks
-    (``honours_padding=False``) decodes each group as one unpadded batch, so every row gets the
-    result it gets alone."""
-    groups: dict[int, list[int]] = {}
-    for index, length in enumerate(lengths):
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ValueError(f"lengths must be non-negative ints; got {length!r} at index {index}")
-        groups.setdefault(length, []).append(index)
-    return list(groups.values())
-
-
 def _batches(attention_mask: torch.Tensor, batch_size: int, by_length: bool) -> list[tuple[list[int], int]]:
     """(row indices, leading columns to cut) per batch: contiguous rows, or, with ``by_length``, rows
-    of one :func:`length_buckets` group (left-padded rows: each group cut to its real tokens)."""
+    of one length (:func:`mdlm_study.batching.bucket_batches`; left-padded rows: each batch cut to its real tokens)."""
     n, width = attention_mask.shape
     if not by_length:
         return [(list(range(s, min(s + batch_size, n))), 0) for s in range(0, n, batch_size)]
-    real = attention_mask.sum(1).tolist()
-    return [(rows[s:s + batch_size], width - real[rows[0]]) for rows in length_buckets(real) for s in range(0, len(rows), batch_size)]
+    lengths = row_lengths(attention_mask)
+    return [(rows, width - lengths[rows[0]]) for rows in bucket_batches(lengths, batch_size)]
 
 
 def _assemble(parts, input_ids: torch.Tensor, return_history: bool) -> Decoded:

@@ -28,7 +28,7 @@ answers one change of transformers 5, acts only on a class or config that needs 
 At load, :func:`probe_padding` checks once whether a left-padded row gets the logits it gets alone
 (:attr:`LoadedMDLM.honours_padding`). LLaDA's first release builds an attention bias from the mask and
 then attends with ``attn_mask=None``, so padding changes its logits; the revision of 2025-10-21 and
-Dream honour the mask. Callers decode models that ignore it in :func:`mdlm_study.decoding.length_buckets`.
+Dream honour the mask. Callers decode models that ignore it in :mod:`mdlm_study.batching`.
 """
 
 from __future__ import annotations
@@ -130,6 +130,20 @@ def shift_right(logits: torch.Tensor) -> torch.Tensor:
     return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
 
 
+def shift_right_(logits: torch.Tensor, *, chunk_elements: int = 2**22) -> torch.Tensor:
+    """:func:`shift_right` in place, without a second copy of the logits: positions move one to the
+    right, last first, in chunks of about ``chunk_elements`` values (each chunk is cloned before it is
+    written back, so overlapping source and destination are safe). Returns ``logits``."""
+    batch, length, vocab = logits.shape
+    step = max(1, chunk_elements // max(1, batch * vocab))
+    end = length  # positions [start, end) take the values of [start - 1, end - 1)
+    while end > 1:
+        start = max(1, end - step)
+        logits[:, start:end] = logits[:, start - 1:end - 1].clone()
+        end = start
+    return logits
+
+
 def dream_attention(attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Dream's inputs for a left-padded batch (as its ``diffusion_generate`` builds them): a 4-D
     boolean mask [B, 1, L, L] where real tokens see real tokens only, and position ids [B, L]
@@ -163,7 +177,8 @@ class ModelAdapter(torch.nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs) -> MaskedLMOutput:
         """Logits [B, L, V] on ``input_ids``' device (inputs are moved to the model's device first, so
-        CPU-side callers such as ``mdlm_study.train.train`` can drive a GPU model)."""
+        CPU-side callers such as ``mdlm_study.train.train`` can drive a GPU model). With ``shift`` the
+        model's fresh logits are aligned in place (:func:`shift_right_`): no second copy."""
         home, device = input_ids.device, next(self.model.parameters()).device
         input_ids = input_ids.to(device)
         attention_mask = None if attention_mask is None else attention_mask.to(device)
@@ -177,7 +192,7 @@ class ModelAdapter(torch.nn.Module):
         else:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, **remote)
         logits = out.logits if hasattr(out, "logits") else out
-        return MaskedLMOutput(logits=(shift_right(logits) if self.shift else logits).to(home))
+        return MaskedLMOutput(logits=(shift_right_(logits) if self.shift else logits).to(home))
 
 
 # --- padding --------------------------------------------------------------------------------------

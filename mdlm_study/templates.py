@@ -33,6 +33,7 @@ class Template:
     prompt_suffix: str = "\n"  # appended to every question
     add_bos: bool = True  # start the prompt with the tokenizer's BOS token, if it has one
     step_separator: str = "\n"  # the task's step separator (GSM8K: newline)
+    chat: bool = False  # wrap the question in the tokenizer's chat template (Instruct models)
 
     def __post_init__(self) -> None:
         if self.reasoning_len < 0:
@@ -47,8 +48,10 @@ class Template:
 ARITHMETIC_TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
 ANSWER_ONLY_TEMPLATE = replace(ARITHMETIC_TEMPLATE, reasoning_len=0)  # the answer-only baseline: no reasoning slot
 SUDOKU_TEMPLATE = Template(reasoning_len=0, answer_len=16, delimiter="\n####", answer_prefix="")  # the grid is the answer
-# The paper's GSM8K layout: L = 256 masked positions = 246 reasoning + 10 answer, after ``The answer is \boxed{``
-GSM8K_TEMPLATE = Template(reasoning_len=246, answer_len=10, delimiter=" The answer is \\boxed{", answer_prefix="", suffix="",
+# The paper's GSM8K layout: L = 256 masked positions = 246 reasoning + 10 answer, after ``The answer is \boxed{``,
+# closed by ``}`` (the answer is read up to it). The one GSM8K definition: notebooks, harness and CLI derive
+# their variants (another L, the chat template, no prompt suffix) with ``mdlm_study.paper_setting.gsm8k_template``.
+GSM8K_TEMPLATE = Template(reasoning_len=246, answer_len=10, delimiter=" The answer is \\boxed{", answer_prefix="", suffix="}",
                           prompt_suffix="\n", add_bos=False)
 
 
@@ -93,9 +96,12 @@ def _check_joins(tokenizer, left: str, right: str, what: str) -> None:
 
 
 def prompt_ids(tokenizer, question: str, template: Template, special: SpecialTokens, *, chat: bool = False) -> list[int]:
-    """The prompt tokens: BOS (if any and asked for), the question (through the chat template when
-    ``chat``), then ``prompt_suffix``."""
-    if chat:
+    """The prompt tokens: BOS (if any and asked for), the question (through the tokenizer's chat
+    template, which brings its own BOS, when ``chat`` or ``template.chat``), then ``prompt_suffix``."""
+    if chat or template.chat:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(f"template.chat is set but tokenizer {type(tokenizer).__name__} has no chat template "
+                             "(a Base model: use a template with chat=False)")
         text = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False)
         return _encode(tokenizer, text + template.prompt_suffix)
     bos = [special.bos_id] if template.add_bos and special.bos_id is not None else []
@@ -144,14 +150,17 @@ def build_canvas(
     reasoning_fill: str = "eos",
     chat: bool = False,
     max_length: int | None = None,
+    special: SpecialTokens | None = None,
 ) -> Canvas:
     """Left-padded canvases for a batch of questions.
 
     ``answers`` writes the answers into the answer slot (posterior sampling); ``reasonings`` writes
     each reasoning text into the reasoning slot, followed by ``reasoning_fill`` (``"eos"`` for a
     complete trace, ``"mask"`` for a prefix). ``max_length`` (the model's maximum) is enforced.
+    ``special``: the model's ids (``LoadedMDLM.special``: LLaDA's tokenizer declares no mask token);
+    read from the tokenizer when omitted.
     """
-    special = SpecialTokens.from_tokenizer(tokenizer)
+    special = SpecialTokens.from_tokenizer(tokenizer) if special is None else special
     if not questions:
         raise ValueError("questions is empty")
     for name, values in (("answers", answers), ("reasonings", reasonings)):

@@ -14,8 +14,8 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
 from mdlm_study import loader
+from mdlm_study.batching import length_buckets
 from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.decoding import length_buckets
 from mdlm_study.loader import (
     KNOWN_IDS,
     ModelAdapter,
@@ -269,3 +269,13 @@ def test_declare_mask_token_only_fills_a_missing_mask_with_an_existing_token(ckp
 def test_remote_checkpoint_without_an_automodel_entry():
     with pytest.raises(ValueError, match="no AutoModel entry"):
         loader._remote_model_class("owner/model", {"auto_map": {"AutoConfig": "configuration_x.XConfig"}})
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 2**22])
+def test_in_place_shift_equals_shift_right_without_a_second_copy(chunk):
+    from mdlm_study.loader import shift_right_
+
+    logits = torch.randn(3, 11, 5)
+    expected = shift_right(logits)
+    out = shift_right_(logits, chunk_elements=chunk)
+    assert out is logits and torch.equal(out, expected)

@@ -26,8 +26,8 @@ from fixtures.checkpoints import (
 )
 from transformers import AutoTokenizer
 
+from mdlm_study.batching import length_buckets
 from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.decoding import length_buckets
 from mdlm_study.loader import KNOWN_IDS, PADDING_RTOL, load_mdlm, logits_difference
 
 LLADA_COMPAT = ("use_cache", "tie_weights", "post_init")
