@@ -29,7 +29,7 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
-	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/released_vs_retrained.json
+	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/reproduce_weights.json
 
 # Fast paths on the released models (models/, no training; outputs under build/released/).
 # One notebook with changed parameters (values without spaces, one key=value per word):

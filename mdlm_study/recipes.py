@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mdlm_study import released
 from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
 from mdlm_study.tasks.arithmetic import drills
@@ -239,8 +240,6 @@ def read_record(out_dir: str | Path) -> dict:
 def base_model_dir(checkpoints_dir: str | Path) -> Path:
     """The fine-tuning experiment's base model: the default run's snapshot (in the release
     folder, ``models/base``)."""
-    from mdlm_study import released
-
     if released.is_release_dir(checkpoints_dir):
         return released.released_path("base", checkpoints_dir)
     if not (Path(checkpoints_dir) / "default").is_dir():
@@ -259,8 +258,6 @@ def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "c
 
     When ``checkpoints_dir`` is the release folder (``models``, ``mdlm_study.released``), ``name`` is a
     released model (``default``, ``base``, ``default_seed1``, ...), verified against the release manifest."""
-    from mdlm_study import released
-
     if released.is_release_dir(checkpoints_dir):
         model, tokenizer = released.load_released(name, device=device, released_dir=checkpoints_dir)
         return model, tokenizer, released.released_record(name, checkpoints_dir)
@@ -387,8 +384,6 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     recipes = {n: recipe(n, smoke=smoke) for n in names}  # unknown names fail before any work
-    from mdlm_study import released
-
     if released.is_release_dir(checkpoints_dir):  # the released models: nothing to train, their records as written
         ensure_study_data(data_dir)
         print(f"[train] {', '.join(names)}: released models in {checkpoints_dir}, not trained", flush=True)

@@ -199,7 +199,7 @@ def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, n
     executed = NOTEBOOKS / "executed" if full else root / "notebooks"
     paths = {"out_dir": str(root), "checkpoints_dir": str(root / "checkpoints"), "data_dir": str(root / "data")}
     if released:
-        from mdlm_study.released import RELEASED_DIR
+        from mdlm_study.released import RELEASED_DIR  # deferred: loads torch
 
         paths.update(checkpoints_dir=str(RELEASED_DIR), data_dir=str(ROOT / "data"))
     manifest = load_manifest(notebooks_dir)
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> dict:
     kind = "full" if args.full else "smoke"
     out = Path(args.out) if args.out else None
     if args.released and not args.check:
-        from mdlm_study.recipes import ensure_study_data
+        from mdlm_study.recipes import ensure_study_data  # deferred: it loads torch
 
         ensure_study_data(ROOT / "data")  # the training split notebook 05 samples from is not committed
     jobs = plan(kind, out, args.only, parse_overrides(args.param), released=args.released)

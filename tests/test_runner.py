@@ -166,7 +166,7 @@ def test_jobs_know_which_parameters_differ_from_the_defaults(tmp_path):
     from mdlm_study.runner import plan
 
     (job,) = plan("smoke", tmp_path, ["01"], {"workers": 1})
-    assert job.changed["n_problems"] == 12 and job.changed["smoke"] is True and job.changed["out_dir"] == str(tmp_path)
+    assert job.changed["n_problems"] == 48 and job.changed["smoke"] is True and job.changed["out_dir"] == str(tmp_path)
     assert "seed" not in job.changed and "workers" not in job.changed  # given, but equal to the default
 
 
