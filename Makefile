@@ -30,7 +30,7 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
-	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/machine/released_vs_retrained.json
+	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/machine/reproduce_weights.json
 	$(PY) -m mdlm_study.results_doc
 
 # Fast paths on the released models (models/, no training; outputs under build/released/).

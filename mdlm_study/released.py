@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     compare = sub.add_parser("compare", help="retrained (make reproduce) vs released weights, bit for bit")
     compare.add_argument("--checkpoints", default="checkpoints")
     compare.add_argument("--dir", default=str(RELEASED_DIR))
-    compare.add_argument("--out", default="benchmarks/results/machine/released_vs_retrained.json")
+    compare.add_argument("--out", default="benchmarks/results/machine/reproduce_weights.json")
     args = parser.parse_args(argv)
     if args.command == "write":
         command = shlex.join(["python", "-m", "mdlm_study.released", "write", "--from", args.source, "--out", relative(args.out),
