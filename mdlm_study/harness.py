@@ -23,6 +23,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from lm_eval.api.model import LM
@@ -32,9 +34,10 @@ from mdlm_study.decoding import decode_canvas, decode_rows
 from mdlm_study.denoiser import logits_of
 from mdlm_study.likelihood import stratified_masks
 from mdlm_study.loader import LoadedMDLM, load_mdlm
+from mdlm_study.paper_setting import gsm8k_template
 from mdlm_study.parameters import parse_flags
 from mdlm_study.sampling import DecodeConfig
-from mdlm_study.templates import Template, build_canvas, read_canvas
+from mdlm_study.templates import build_canvas, read_canvas
 
 
 def stratified_mask(seq: torch.Tensor, n_prompt: int, *, mask_id: int, generator: torch.Generator):
@@ -96,11 +99,12 @@ class MDLMHarnessLM(LM):
         self.gen_length = _positive_int("gen_length", gen_length)
         if exit_gamma is not None and answer_len < 1:
             raise ValueError(f"exit_gamma={exit_gamma} needs an answer slot: set answer_len >= 1")
-        self.template = Template(reasoning_len=self.gen_length - answer_len, answer_len=answer_len, delimiter=delimiter,
-                                 answer_prefix="", suffix=suffix, prompt_suffix="") if answer_len > 0 else None
+        self.template = replace(gsm8k_template(gen_length=self.gen_length, answer_len=answer_len, prompt_suffix=""), delimiter=delimiter,
+                                suffix=suffix) if answer_len > 0 else None  # the notebooks' GSM8K template: one definition
         self.config = DecodeConfig(sampler, block_size=block_size, tokens_per_step=tokens_per_step, temperature=temperature,
                                    exit_gamma=exit_gamma, seed=seed, **parse_flags(rule_params, DecodeConfig.BOOL_FIELDS))
         self.mc_num, self.mc_batch_size, self.seed = mc_num, mc_batch_size, seed
+        self.chat_applied = False  # set once lm-eval formats requests with the chat template (it brings its BOS)
         self._setup_distributed()
 
     # ---- distributed (lm-eval splits requests by rank and gathers through these) ----
@@ -130,13 +134,29 @@ class MDLMHarnessLM(LM):
         if self.accelerator:
             self.accelerator.wait_for_everyone()
 
+    # ---- chat (lm-eval's --apply_chat_template formats each request with these) ----
+    @property
+    def tokenizer_name(self) -> str:
+        return getattr(self.loaded.tokenizer, "name_or_path", "").replace("/", "__")
+
+    def chat_template(self, chat_template=False) -> str | None:
+        return getattr(self.loaded.tokenizer, "chat_template", None) if chat_template else None
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The request as the tokenizer's chat template writes it (its own BOS included, so canvases
+        then skip theirs); ``ValueError`` for a tokenizer without one (a Base model)."""
+        if not getattr(self.loaded.tokenizer, "chat_template", None):
+            raise ValueError(f"{self.tokenizer_name or 'this tokenizer'} has no chat template: drop --apply_chat_template for a Base model")
+        self.chat_applied = True
+        return self.loaded.tokenizer.apply_chat_template(chat_history, add_generation_prompt=add_generation_prompt, tokenize=False)
+
     # ---- tokens ----
     def _encode(self, text: str) -> list[int]:
         return list(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
     def _prefix(self) -> list[int]:
         bos = self.loaded.special.bos_id
-        return [] if bos is None else [bos]
+        return [] if bos is None or self.chat_applied else [bos]
 
     def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """Trailing spaces of the context move to the continuation (lm-eval's ``TemplateLM`` rule)."""
@@ -195,7 +215,8 @@ class MDLMHarnessLM(LM):
         options = dict(batch_size=len(contexts), keys=keys, shift_logits=self.loaded.shift_logits,
                        length_buckets=self.loaded.honours_padding is False)
         if self.template is not None:
-            canvas = build_canvas(self.loaded.tokenizer, contexts, self.template, max_length=self.loaded.max_length)
+            template = replace(self.template, add_bos=False) if self.chat_applied else self.template
+            canvas = build_canvas(self.loaded.tokenizer, contexts, template, max_length=self.loaded.max_length)
             out = decode_canvas(self.loaded.denoiser(), canvas, self.config, **options)
             return self._texts(out.sequences, canvas)
         ids, attn = self._plain_canvas(contexts)

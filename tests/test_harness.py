@@ -141,3 +141,22 @@ def test_bad_input(tiny):
     lm = MDLMHarnessLM(loaded=tiny, mc_num=2, mc_batch_size=2)
     with pytest.raises(ValueError, match="max_length=128"):
         lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (" 1" * 200,), 0)])
+
+
+def test_apply_chat_template_formats_requests_and_canvases_skip_their_own_bos(tmp_path):
+    """lm-eval's --apply_chat_template: the request is formatted by the Instruct tokenizer's chat
+    template (which brings its BOS), so the canvas then starts with that BOS once, not twice; a Base
+    tokenizer is refused by name."""
+    from fixtures.checkpoints import LLADA_BOS, checkpoint
+
+    loaded = load_mdlm(checkpoint("llada", tmp_path / "llada", instruct=True), trust_remote_code=True)
+    lm = MDLMHarnessLM(loaded=loaded, gen_length=6, answer_len=2, sampler="entropy")
+    text = lm.apply_chat_template([{"role": "user", "content": "1+1?"}])
+    assert "1+1?" in text and lm.chat_applied and lm.tokenizer_name
+    ids = lm._prefix() + lm._encode(text)
+    assert ids.count(LLADA_BOS) == 1
+    (out,) = lm.generate_until([Instance("generate_until", {}, (text, {"until": []}), 0)])
+    assert isinstance(out, str)
+    base = MDLMHarnessLM(loaded=load_mdlm(checkpoint("llada", tmp_path / "base", instruct=False), trust_remote_code=True), gen_length=4)
+    with pytest.raises(ValueError, match="has no chat template"):
+        base.apply_chat_template([{"role": "user", "content": "1+1?"}])
