@@ -36,7 +36,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "memory": "peak memory of decoding per batch row, in logits copies",
     "reproduce": "retrained weights compared bit for bit with the released ones",
     "training": "training throughput of this machine (tokens/s by thread count and batch)",
-    "sampling": "decoding throughput of the engine by rule, batch and canvas width",
+    "sampling": "decoding throughput of the engine by rule and batch; the cost of the finite-logit check",
     "determinism": "run-to-run bit identity of training",
     "recipe_search": "the search over training recipes that chose the default",
     "drill_probe": "the effect of drill examples and learning rates on a short run",
