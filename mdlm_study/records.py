@@ -37,11 +37,15 @@ def _git(*args: str) -> str | None:
         return None
 
 
+OUTPUTS = ("figures", "notebooks/executed", "benchmarks/results", "docs/results.md", "docs/verdicts.md")  # what runs write
+
+
 def git_state() -> dict:
-    """``{"commit": sha or "unknown", "dirty": bool or None}``; dirty = tracked files differ from
-    the commit (untracked files do not count: results being written are untracked)."""
+    """``{"commit": sha or "unknown", "dirty": bool or None}``; dirty = tracked files other than the
+    study's outputs (:data:`OUTPUTS`, rewritten by the very runs that record this) differ from the
+    commit; untracked files do not count."""
     commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{path}" for path in OUTPUTS))
     return {"commit": commit.strip() if commit else "unknown", "dirty": None if status is None else bool(status.strip())}
 
 

@@ -80,3 +80,23 @@ def test_records_are_readable_like_any_written_file(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_dirty_ignores_the_study_outputs_but_not_code(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "a.json").write_text("1")
+    (tmp_path / "code.py").write_text("x = 1")
+    git("add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "init")
+    monkeypatch.setattr(records, "ROOT", tmp_path)
+    assert records.git_state()["dirty"] is False
+    (tmp_path / "figures" / "a.json").write_text("2")
+    assert records.git_state()["dirty"] is False  # an output being rewritten
+    (tmp_path / "code.py").write_text("x = 2")
+    assert records.git_state()["dirty"] is True
