@@ -56,6 +56,7 @@ from mdlm_study.selection import (
     transferred_records,
 )
 from mdlm_study.templates import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
+from mdlm_study.tiny_model import load_tiny
 from mdlm_study.train import weights_sha256
 
 
@@ -64,6 +65,8 @@ def main() -> None:
     parser.add_argument("--task", choices=("arithmetic", "sudoku"), default="arithmetic")
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--model", default=None, help="checkpoint folder under --checkpoints (default: the task's study model; e.g. a budget_curve.py run)")
+    parser.add_argument("--model-path", default=None, help="load this model folder instead (load_tiny(external=True); "
+                                                           "--model names it in the records)")
     parser.add_argument("--data", default=None, help="test set (default: data/arithmetic_test.jsonl or data/sudoku_test.jsonl)")
     parser.add_argument("--n-problems", type=int, default=300)
     parser.add_argument("--held-out", type=int, default=0, metavar="N",
@@ -89,7 +92,10 @@ def main() -> None:
     dev_problems = development_split(args.select_on, "data", args.held_out, args.dev_problems) if args.select_on and not sudoku else []
     chosen = transfer_configs(read_records(args.transfer), args.transfer) if args.transfer else []
     name = args.model or ("sudoku" if sudoku else "default")
-    model, tokenizer, _ = load_study_model(name, args.checkpoints)
+    if args.model_path:  # a plain folder (a released model, another training run): no completion marker to verify
+        model, tokenizer = load_tiny(args.model_path, external=True)
+    else:
+        model, tokenizer, _ = load_study_model(name, args.checkpoints)
     identity = {**model_identity(name, weights_sha256(model)), "problems_sha256": problems_sha256(problems)}
     evaluate = model_evaluator(model, tokenizer, template=template, evaluator=evaluator)
 

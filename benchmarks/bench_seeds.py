@@ -146,13 +146,13 @@ def analyse(args) -> None:
     save_figure(fig, "seeds_forest", args.figures_root, {"seeds": [s["seed"] for s in states], "record": relative(args.out_dir / "claims.json")})
     for r in results:
         if "pooled" not in r:
-            print(f"{r['claim']}: missing on {r['missing']}")
+            print(f"{r['claim']}: not measured yet")
             continue
         p = r["pooled"]
         seeds = " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
         print(f"{r['claim']:<40} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
               f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {r['heterogeneity']['i2'] if r['heterogeneity'] else float('nan'):.2f}"
-              f"  speed-up {r['pooled_speedup']:.2f}x  per seed {seeds}")
+              f"  speed-up {r['pooled_speedup']:.2f}x  per seed {seeds}" + (f"  (missing {r['missing']})" if r["missing"] else ""))
     print(table.to_string())
     for c in correlations:
         print(f"{c['mechanism']:<30} ~ {c['effect']:<35} rho {c['rho']:+.2f} p {c['p_value']:.3f}")

@@ -239,17 +239,21 @@ def per_seed_result(state: dict, claim: Claim) -> dict:
 
 
 def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> list[dict]:
-    """Each claim across the seeds (``states``: one :func:`measure_seed` state per seed; a claim whose
-    decodings some seed lacks is skipped for all, and listed with ``missing``)."""
+    """Each claim across the seeds (``states``: one :func:`measure_seed` state per seed). A claim whose
+    decodings some seeds lack (an unfinished run) is measured on the others, and ``missing`` names the
+    seeds left out (all of them: no ``pooled`` key)."""
     out = []
     for claim in claims:
-        missing = [s.get("model") for s in states if not {claim.reference, claim.this} <= set(s.get("decodings", {}))]
-        head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text}
-        if missing:
-            out.append({**head, "missing": missing})
+        has = [s for s in states if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
+        missing = [s.get("model") for s in states if s not in has]
+        head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,
+                "missing": missing}
+        if not has:
+            out.append(head)
             continue
-        per_seed = [per_seed_result(s, claim) for s in states]
-        strata = [(unbits(_entry(s, claim.reference)["correct"]), unbits(_entry(s, claim.this)["correct"])) for s in states]
+        states_here = has
+        per_seed = [per_seed_result(s, claim) for s in states_here]
+        strata = [(unbits(_entry(s, claim.reference)["correct"]), unbits(_entry(s, claim.this)["correct"])) for s in states_here]
         pooled = cmh_paired(strata)
         pooled.pop("per_seed")
         speedups = [r["speedup"] for r in per_seed]
@@ -357,7 +361,7 @@ def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across
     n_seeds = max(len(r["per_seed"]) for r in rows)
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) * (n_seeds + 2) / 3 + 1.5))
     colors = plt.get_cmap("tab10")
-    ticks, labels = [], []
+    ticks, labels, labelled = [], [], set()
     y = 0.0
     for r in reversed(rows):
         pooled = r["pooled"]
@@ -367,8 +371,10 @@ def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across
         labels.append(f"{r['claim']} ({r['holding']['holding']}/{r['holding']['total']} seeds)")
         for i, s in enumerate(r["per_seed"]):
             yy = y + 0.45 + 0.25 * i
+            label = f"seed {s['seed']}" if s["seed"] not in labelled else None
+            labelled.add(s["seed"])
             ax.errorbar(100 * s["difference"], yy, xerr=[[100 * (s["difference"] - s["low"])], [100 * (s["high"] - s["difference"])]],
-                        fmt="o", ms=3, color=colors(i), label=f"seed {s['seed']}" if r is rows[0] else None)
+                        fmt="o", ms=3, color=colors(s["seed"] % 10), label=label)
         y += 0.45 + 0.25 * n_seeds + 0.6
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(ticks, labels, fontsize=7)

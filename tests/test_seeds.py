@@ -159,7 +159,10 @@ def test_mechanism_table_reads_each_seed_and_correlates_across_seeds(states):
 def test_a_claim_some_seed_lacks_is_reported_missing(states):
     partial = [dict(s, decodings={k: v for k, v in s["decodings"].items() if k != "l2r"}) if s["seed"] == 3 else s for s in states]
     r = {x["claim"]: x for x in seeds.claim_results(partial)}
-    assert r["entropy_vs_l2r"]["missing"] == ["default_seed3"] and "pooled" in r["fixed_k2"]
+    assert r["entropy_vs_l2r"]["missing"] == ["default_seed3"] and r["fixed_k2"]["missing"] == []
+    assert [s["seed"] for s in r["entropy_vs_l2r"]["per_seed"]] == [0, 1, 2, 4] and r["entropy_vs_l2r"]["pooled"]["n"] == 4 * N
+    none = [dict(s, decodings={k: v for k, v in s["decodings"].items() if k != "l2r"}) for s in states]
+    assert "pooled" not in {x["claim"]: x for x in seeds.claim_results(none)}["entropy_vs_l2r"]
 
 
 def test_forest_plot_draws_every_seed_and_the_pooled_diamond(results):
