@@ -35,8 +35,10 @@ from mdlm_study.seeds import (
     CORRUPTED,
     SEEDS,
     TEST_DECODINGS,
+    TRANSFERRED,
     claim_results,
     forest_plot,
+    losing_seeds,
     measure_seed,
     mechanism_correlations,
     mechanism_table,
@@ -138,9 +140,12 @@ def analyse(args) -> None:
     results = claim_results(states, CLAIMS)
     table = mechanism_table(states)
     correlations = mechanism_correlations(table)
+    control = losing_seeds(results)  # seeds where fixed k = 2 in blocks of 8 loses >= 5 points
+    on_control = claim_results([s for s in states if s["seed"] in control], [c for c in CLAIMS if c.this.startswith(TRANSFERRED)]) if control else []
     write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
         {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states],
         "claims": results, "mechanism": table.to_dict("records"), "correlations": correlations,
+        "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
         "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}})
     fig = forest_plot(results)
     save_figure(fig, "seeds_forest", args.figures_root, {"seeds": [s["seed"] for s in states], "record": relative(args.out_dir / "claims.json")})
@@ -154,6 +159,11 @@ def analyse(args) -> None:
               f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {r['heterogeneity']['i2'] if r['heterogeneity'] else float('nan'):.2f}"
               f"  speed-up {r['pooled_speedup']:.2f}x  per seed {seeds}" + (f"  (missing {r['missing']})" if r["missing"] else ""))
     print(table.to_string())
+    print(f"seeds where fixed k = 2 (blocks of 8) loses >= 5 points: {control}")
+    for r in on_control:
+        if "pooled" in r:
+            print(f"  {r['claim']}: pooled {100 * r['pooled']['difference']:+.2f} [{100 * r['pooled']['low']:+.2f}, "
+                  f"{100 * r['pooled']['high']:+.2f}], speed-up {r['pooled_speedup']:.2f}x")
     for c in correlations:
         print(f"{c['mechanism']:<30} ~ {c['effect']:<35} rho {c['rho']:+.2f} p {c['p_value']:.3f}")
 

@@ -267,6 +267,16 @@ def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> l
     return out
 
 
+def losing_seeds(results: Sequence[dict], claim: str = "fixed_k2_blocks8", loss_points: float = 5.0) -> list:
+    """The seeds on which ``claim`` (a :func:`claim_results` entry, by name) loses at least
+    ``loss_points`` points: where the fixed-k control works, so a speed-up there is not one any
+    parallel decoding would get for free."""
+    entry = next((r for r in results if r["claim"] == claim), None)
+    if entry is None:
+        raise ValueError(f"no claim {claim!r} in the results; claims: {[r['claim'] for r in results]}")
+    return [s["seed"] for s in entry.get("per_seed", []) if -100 * s["difference"] >= loss_points - 1e-9]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Mechanism
 

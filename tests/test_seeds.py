@@ -85,6 +85,17 @@ def test_the_fixed_k_loss_pools_over_seeds_and_holds_where_it_is_significant(res
     assert r["speedup_range"] == [2.0, 2.0]
 
 
+def test_the_control_seeds_are_those_where_fixed_k_loses_enough(states, results):
+    assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.2) == [0, 2, 4]  # 2.0, 1.2, 1.6 points
+    assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.5) == [0, 4]
+    assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.7) == [0]
+    assert seeds.losing_seeds(list(results.values())) == []  # nothing lost in blocks
+    subset = seeds.claim_results([s for s in states if s["seed"] in (0, 4)], [c for c in seeds.CLAIMS if c.name == "fixed_k2"])
+    assert subset[0]["pooled"]["difference"] == pytest.approx(-(20 + 16) / (2 * N))
+    with pytest.raises(ValueError, match="no claim 'nope'"):
+        seeds.losing_seeds(list(results.values()), "nope")
+
+
 def test_a_claim_with_no_effect_holds_nowhere_and_pools_to_zero(results):
     r = results["fixed_k2_blocks8"]  # the fake loses nothing in blocks
     assert r["pooled"]["difference"] == 0 and r["holding"]["holding"] == 0
