@@ -369,14 +369,14 @@ def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across
 
     rows = [r for r in results if "pooled" in r]
     n_seeds = max(len(r["per_seed"]) for r in rows)
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) * (n_seeds + 2) / 3 + 1.5))
+    fig, ax = plt.subplots(figsize=(9, 0.22 * len(rows) * (0.25 * n_seeds + 1.05) + 1.5))
     colors = plt.get_cmap("tab10")
     ticks, labels, labelled = [], [], set()
     y = 0.0
     for r in reversed(rows):
         pooled = r["pooled"]
         ax.fill([100 * pooled["low"], 100 * pooled["difference"], 100 * pooled["high"], 100 * pooled["difference"]],
-                [y, y + 0.3, y, y - 0.3], color="black")
+                [y, y + 0.18, y, y - 0.18], color="black")
         ticks.append(y)
         labels.append(f"{r['claim']} ({r['holding']['holding']}/{r['holding']['total']} seeds)")
         for i, s in enumerate(r["per_seed"]):
