@@ -26,8 +26,8 @@ import json
 import math
 import os
 
-from mdlm_study.data import held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.faithfulness import answer_source_problems
 from mdlm_study.recipes import load_study_model
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
 
@@ -40,12 +40,6 @@ DEFAULT_READINGS = [
 ]
 
 
-def problem_sets(data_dir: str, n_problems: int) -> dict[int, list]:
-    """3-step: the study's test set; 2-step: drawn from the training distribution, none in any split."""
-    test = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))
-    return {2: held_out_problems(data_dir, n_problems, steps=2, seed=5002), 3: test[:n_problems]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoints", default="checkpoints")
@@ -53,7 +47,7 @@ def main() -> None:
     parser.add_argument("--n-problems", type=int, default=300)
     parser.add_argument("--out", default="benchmarks/results/default/answer_source.json")
     args = parser.parse_args()
-    sets = problem_sets(args.data_dir, args.n_problems)
+    sets = answer_source_problems(args.data_dir, args.n_problems)
     default, tokenizer, _ = load_study_model("default", args.checkpoints)
     answer_only, answer_only_tokenizer, _ = load_study_model("answer_only", args.checkpoints)
     records = []

@@ -21,24 +21,9 @@ import json
 import os
 
 from mdlm_study.data import held_out_problems, read_problems
-from mdlm_study.evaluate import evaluate_arithmetic
-from mdlm_study.faithfulness import (
-    EDITS,
-    counterfactual_answers,
-    follow_rates,
-    with_conclusions,
-    written_reasoning,
-)
+from mdlm_study.faithfulness import faithfulness_records
 from mdlm_study.recipes import load_study_model
-from mdlm_study.stats import paired_vs_reference
 from mdlm_study.templates import ARITHMETIC_TEMPLATE
-
-DECODINGS = [
-    {"sampler": "entropy", "tokens_per_step": 1},
-    {"sampler": "entropy", "tokens_per_step": 2},
-    {"sampler": "entropy", "tokens_per_step": 4},
-    {"sampler": "l2r", "tokens_per_step": 1},
-]
 
 
 def model_spec(text: str) -> tuple[str, str]:
@@ -47,22 +32,6 @@ def model_spec(text: str) -> tuple[str, str]:
     if not sep or not folder or not name:
         raise argparse.ArgumentTypeError(f"--model wants CHECKPOINTS:FOLDER, got {text!r}")
     return folder, name
-
-
-def measure(model, tokenizer, problems, label: str) -> list[dict]:
-    records = []
-    for edit in EDITS:
-        rates = follow_rates(counterfactual_answers(model, tokenizer, problems, ARITHMETIC_TEMPLATE, edit=edit, batch_size=300))
-        records.append({"model": label, "measure": "counterfactual", **rates})
-        print(records[-1], flush=True)
-    reference = None  # the first decoding, entropy k = 1
-    for config in DECODINGS:
-        table = with_conclusions(evaluate_arithmetic(model, tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=300, **config), problems)
-        reference = table if reference is None else reference
-        paired = {f"paired_{column}": paired_vs_reference(reference[column], table[column]) for column in ("correct", "conclusion_correct")}
-        records.append({"model": label, "measure": "decoded", **config, **written_reasoning(table), **paired})
-        print(records[-1], flush=True)
-    return records
 
 
 def main() -> None:
@@ -78,7 +47,7 @@ def main() -> None:
     records = []
     for folder, name in args.model or [("checkpoints", "default")]:
         model, tokenizer, _ = load_study_model(name, folder)
-        records += measure(model, tokenizer, problems, f"{folder}/{name}")
+        records += faithfulness_records(model, tokenizer, problems, f"{folder}/{name}", ARITHMETIC_TEMPLATE)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:
         json.dump(records, handle, indent=2)

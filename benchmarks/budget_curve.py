@@ -1,5 +1,5 @@
-"""What a longer budget buys the default model (docs/decisions.md, "Study targets": if the target
-proves out of reach, the accuracy-versus-training-minutes curve and what limits it).
+"""What a longer budget buys the default model (the study target's clause: "if the target proves out of reach, show the
+accuracy-versus-training-minutes curve and what limits it").
 
 Trains the study's ``default`` recipe (or ``--recipe answer_only``) unchanged except for its length
 (``--steps``; the cosine schedule stretches with it) and, optionally, its batch size
@@ -10,7 +10,7 @@ of the paper appear once the model is better?) and reads the answer off the blan
 it the model computes without writing reasoning). ``--set KEY=VALUE`` changes a ``TrainConfig``
 field as well (a recipe variant at the study's length: ``--steps 6500 --set suffix_mask_prob=0.5``),
 ``--model-set KEY=VALUE`` a ``ModelConfig`` field (a shallower model: ``--model-set num_layers=3``).
-Writes one JSON record to ``--out``.
+Writes one JSON record to ``--out``. The evaluations and overrides live in ``mdlm_study.budget``.
 
     OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
         --checkpoints /tmp/budget --out benchmarks/results/history/budget_curve.json
@@ -19,71 +19,17 @@ Writes one JSON record to ``--out``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from mdlm_study.analysis import sweep
+from mdlm_study.budget import blank_slot, curve_point, fixed_k, model_overrides, train_overrides
 from mdlm_study.data import study_data, study_tokenizer
-from mdlm_study.evaluate import evaluate_arithmetic, summarize
 from mdlm_study.recipes import DATA_SIZES, recipe, train_recipe
-from mdlm_study.runner import parse_overrides
-from mdlm_study.tiny_model import ModelConfig, load_tiny
-from mdlm_study.train import TrainConfig
-
-FIXED_K = (1, 2, 4)
-
-
-def curve_point(model, tokenizer, problems, template, started: float) -> dict:
-    """Greedy left-to-right accuracy on every held-out problem, with the wall time so far."""
-    summary = summarize(evaluate_arithmetic(model, tokenizer, problems, template, sampler="l2r", batch_size=300))
-    return {"minutes": (time.perf_counter() - started) / 60, "accuracy": summary["accuracy"],
-            "step_accuracy": summary["step_accuracy"], "trace_accuracy": summary["trace_accuracy"]}
-
-
-def fixed_k(model, tokenizer, problems, template) -> list[dict]:
-    """Entropy-ordered decoding at k tokens per step (the fixed-k rows of the paper's Table B), by :func:`analysis.sweep`."""
-    table = sweep(lambda batch, config: evaluate_arithmetic(model, tokenizer, batch, template, config, batch_size=300), problems,
-                  [{"sampler": "entropy", "tokens_per_step": k} for k in FIXED_K])
-    return table[["tokens_per_step", "accuracy", "step_accuracy", "trace_accuracy", "mean_nfe"]].to_dict("records")
-
-
-def blank_slot(model, tokenizer, problems, template) -> dict:
-    """The answer read off the first forward pass, the whole reasoning slot still masked
-    (``exit_gamma=inf``: the exit fires on pass 1; as in ``bench_answer_source.py``): how much of the
-    answer the model computes in the masked slot rather than from the reasoning it writes."""
-    table = evaluate_arithmetic(model, tokenizer, problems, template, sampler="entropy", exit_gamma=math.inf, batch_size=300)
-    summary = summarize(table)
-    return {"accuracy": summary["accuracy"], "mean_nfe": summary["mean_nfe"]}
-
-
-def field_overrides(pairs: list[str], config_class) -> dict:
-    """``KEY=VALUE`` pairs (YAML-parsed values) naming fields of the dataclass ``config_class``."""
-    overrides = parse_overrides(pairs)
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown {config_class.__name__} field(s) {unknown}; expected some of {sorted(known)}")
-    return overrides
-
-
-def train_overrides(pairs: list[str]) -> dict:
-    """:class:`TrainConfig` fields to change, e.g. ``suffix_mask_prob=0.5`` (not those with their own option)."""
-    overrides = field_overrides(pairs, TrainConfig)
-    flagged = sorted(set(overrides) & {"steps", "batch_size", "eval_every", "save_every", "seed"})
-    if flagged:
-        raise ValueError(f"{flagged} have their own options (--steps, --batch-size, --eval-every, --seed); not --set")
-    return overrides
-
-
-def model_overrides(pairs: list[str]) -> dict:
-    """:class:`ModelConfig` fields to change, e.g. ``num_layers=3``."""
-    return field_overrides(pairs, ModelConfig)
+from mdlm_study.tiny_model import load_tiny
 
 
 def main() -> None:

@@ -23,17 +23,27 @@ part of what breaks (the study model on 1,500 held-out problems, whole canvas: â
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from mdlm_study.analysis import paired_drops
-from mdlm_study.evaluate import decode
+from mdlm_study.data import held_out_problems, read_problems
+from mdlm_study.evaluate import decode, evaluate_arithmetic
+from mdlm_study.sampling import DecodeConfig
+from mdlm_study.stats import paired_vs_reference
 from mdlm_study.tasks.arithmetic import Problem, apply, corrupt_trace, parse_step, split_steps
 from mdlm_study.templates import Template, read_canvas, reasoning_fits
 
 EDITS = ("gold", "corrupt_last", "corrupt_first", "corrupt_first_unpropagated")
+DECODINGS = (  # the free decodings faithfulness_records reads (the first is the reference of the paired tests)
+    DecodeConfig("entropy", tokens_per_step=1),
+    DecodeConfig("entropy", tokens_per_step=2),
+    DecodeConfig("entropy", tokens_per_step=4),
+    DecodeConfig("l2r"),
+)
 
 
 def self_consistent(line: str) -> bool | None:
@@ -142,3 +152,31 @@ def fixed_k_readings(tables: Mapping[int, pd.DataFrame], problems: Sequence[Prob
         paired = paired_drops(readings, column)
         out[f"{name}_drop_points"], out[f"{name}_p_value"] = paired["drop_points"].to_numpy(), paired["p_value"].to_numpy()
     return out
+
+
+def faithfulness_records(model, tokenizer, problems: Sequence[Problem], label: str, template: Template, *, batch_size: int = 300) -> list[dict]:
+    """What ``benchmarks/bench_faithfulness.py`` writes for one model: one ``counterfactual`` record per
+    edit of :data:`EDITS` (:func:`follow_rates`), then one ``decoded`` record per decoding of
+    :data:`DECODINGS` (:func:`written_reasoning`, with the exact McNemar test of the answers and of the
+    conclusions against the first decoding, entropy k = 1)."""
+    records = []
+    for edit in EDITS:
+        rates = follow_rates(counterfactual_answers(model, tokenizer, problems, template, edit=edit, batch_size=batch_size))
+        records.append({"model": label, "measure": "counterfactual", **rates})
+        print(records[-1], flush=True)
+    reference = None
+    for config in DECODINGS:
+        table = with_conclusions(evaluate_arithmetic(model, tokenizer, problems, template, config, batch_size=batch_size), problems)
+        reference = table if reference is None else reference
+        paired = {f"paired_{column}": paired_vs_reference(reference[column], table[column]) for column in ("correct", "conclusion_correct")}
+        records.append({"model": label, "measure": "decoded", "sampler": config.sampler, "tokens_per_step": config.tokens_per_step,
+                        **written_reasoning(table), **paired})
+        print(records[-1], flush=True)
+    return records
+
+
+def answer_source_problems(data_dir: str | os.PathLike, n_problems: int) -> dict[int, list[Problem]]:
+    """The problem sets of ``benchmarks/bench_answer_source.py`` by chain length: 3 steps, the study's
+    test set (its first ``n_problems``); 2 steps, drawn from the training distribution, none in any split."""
+    test = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))
+    return {2: held_out_problems(data_dir, n_problems, steps=2, seed=5002), 3: test[:n_problems]}

@@ -93,7 +93,7 @@ def test_the_readme_example_runs(monkeypatch):
 def test_no_reference_points_outside_the_repository():
     """Code, docs and notebook sources cite sections of docs/, never notes or issue numbers kept elsewhere
     (the executed notebooks are outputs: the next full run regenerates them from the sources)."""
-    pattern = r"PAPER\.md|PEERS\.md|issue [0-9]+|\bD[0-9]+\b"
+    pattern = r"PAPER\.md|PEERS\.md|[Ii]ssue [0-9]+|\bD[0-9]+\b"
     result = subprocess.run(["git", "grep", "-nE", pattern, "--", "*.py", "*.md", "*.yaml", "*.ipynb", ":!notebooks/executed"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.stdout == "", result.stdout

@@ -1,21 +1,30 @@
 import random
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
+from mdlm_study.data import read_problems, study_data, write_study_data
 from mdlm_study.faithfulness import (
+    DECODINGS,
+    EDITS,
+    answer_source_problems,
     conclusion,
     counterfactual_answers,
     edited_trace,
+    faithfulness_records,
     fixed_k_readings,
     follow_rates,
     self_consistent,
     with_conclusions,
     written_reasoning,
 )
-from mdlm_study.templates import SpecialTokens, Template, answer_ids
+from mdlm_study.tasks.arithmetic import problem_key
+from mdlm_study.templates import ARITHMETIC_TEMPLATE, SpecialTokens, Template, answer_ids
 
 TEMPLATE = Template(reasoning_len=40, answer_len=4, delimiter="\n####", answer_prefix=" ")
 
@@ -151,3 +160,33 @@ def test_fixed_k_readings_pair_each_k_with_k1_on_both_readings(problems):
     assert table.loc[2, "answer_p_value"] == 1.0 and table.loc[4, "answer_is_conclusion"] == 0.25  # only the unrepaired row
     with pytest.raises(ValueError, match=r"tables must hold k = 1 \(the reference\), got k = \[2, 4\]"):
         fixed_k_readings({k: decoded(k) for k in (2, 4)}, chains)
+
+
+def test_faithfulness_records_cover_every_edit_and_decoding(tiny_model, tokenizer, problems):
+    records = faithfulness_records(tiny_model, tokenizer, problems[:6], "tiny", ARITHMETIC_TEMPLATE)
+    counterfactual = [r for r in records if r["measure"] == "counterfactual"]
+    decoded = [r for r in records if r["measure"] == "decoded"]
+    assert [r["edit"] for r in counterfactual] == list(EDITS)
+    assert [(r["sampler"], r["tokens_per_step"]) for r in decoded] == [(c.sampler, c.tokens_per_step) for c in DECODINGS]
+    for r in decoded:
+        assert r["n_problems"] == 6 and 0 <= r["conclusion_accuracy"] <= 1 and 0 <= r["answer_is_conclusion"] <= 1
+        for key in ("paired_correct", "paired_conclusion_correct"):
+            assert r[key]["only_reference"] + r[key]["only_this"] <= 6 and 0 < r[key]["p_value"] <= 1
+    assert decoded[0]["paired_correct"] == {"only_reference": 0, "only_this": 0, "p_value": 1.0}  # k = 1 against itself
+
+
+def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
+    data = study_data(n_train=300, n_test=20, n_posterior=10, n_sudoku_train=10, n_sudoku_test=4, seed=0)
+    write_study_data(data, tmp_path)
+    sets = answer_source_problems(str(tmp_path), 20)
+    assert sets[3] == read_problems(tmp_path / "arithmetic_test.jsonl")
+    assert len(sets[2]) == 20 and all(len(p.ops) == 2 for p in sets[2])
+    used = {problem_key(p) for p in data.arithmetic_train + data.arithmetic_test + data.arithmetic_posterior}
+    assert not {problem_key(p) for p in sets[2]} & used
+
+
+def test_the_faithfulness_cli_names_a_bad_model_spec():
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_faithfulness.py"), "--model", "default"],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 2 and "CHECKPOINTS:FOLDER, got 'default'" in done.stderr

@@ -26,10 +26,10 @@ LAYERS = [
     # 2: models, data, the batched decode
     {"train", "tiny_model", "data", "decoding", "loader", "batching", "released"},
     # 3: evaluation and analyses
-    {"evaluate", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection"},
+    {"evaluate", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection", "throughput"},
     # 4: study orchestration
     {"recipes", "experiment", "harness", "distributed", "summary", "figures", "plots", "runner", "seeds", "verdicts", "conclusions",
-     "results_doc", "results_index", "paper_setting"},
+     "results_doc", "results_index", "paper_setting", "budget"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 

@@ -1,0 +1,199 @@
+"""Every decoding claim on every training seed of the default recipe (mdlm_study.seeds).
+
+For each seed: the same held-out problems decoded with every rule a claim compares, MED + exit at the
+(lambda, gamma) chosen on seed 0's development split (read from ``--transfer``, a decoding benchmark
+record of seed 0 that ran the selection) and at the setting chosen on the seed's own development
+split, the blank-slot accuracy and the corrupted-conclusion following rate. Writes one record per seed
+(``<out-dir>/seed<s>.json``, per-problem correctness kept; a rerun resumes and skips what is there),
+then the verdict across seeds (``<out-dir>/claims.json``) and the forest plot
+(``figures/seeds_forest.png`` with its sidecar).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_seeds.py --models-dir /path/to/runs --seeds 0 1 2 3 4
+    python benchmarks/bench_seeds.py --analyse-only      # verdicts and figure from the seed records
+
+Without ``--models-dir`` the released models are loaded (``models/default``, ``models/default_seed1``...).
+Seeds run one decoding at a time across all of them (:func:`run_seeds`), so an interrupted run has
+the first claims on every seed; rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mdlm_study.checkpoints import weights_sha256
+from mdlm_study.data import held_out_problems
+from mdlm_study.faithfulness import counterfactual_answers, follow_rates
+from mdlm_study.figures import save_figure
+from mdlm_study.records import model_identity, problems_sha256, read_records, relative, write_record
+from mdlm_study.seeds import (
+    CLAIMS,
+    CORRUPTED,
+    SEEDS,
+    TEST_DECODINGS,
+    TRANSFERRED,
+    claim_results,
+    forest_plot,
+    losing_seeds,
+    measure_seed,
+    mechanism_correlations,
+    mechanism_table,
+    model_name,
+    resolve,
+    select_own,
+    transferred_roles,
+)
+from mdlm_study.selection import DEV_HELD_OUT, development_split, model_evaluator, transfer_configs
+from mdlm_study.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.tiny_model import load_tiny
+
+
+def seed_path(out_dir: Path, seed: int) -> Path:
+    return out_dir / f"seed{seed}.json"
+
+
+def load_state(path: Path, identity: dict) -> dict:
+    """The seed's record so far when it is of the same model and problems, else a fresh one."""
+    if path.exists():
+        state = json.loads(path.read_text())
+        state.pop("provenance", None)
+        if all(state.get(k) == v for k, v in identity.items()):
+            return state
+        print(f"{path}: another model or problem set; starting afresh", flush=True)
+    return dict(identity)
+
+
+# the order of the test decodings: the reference, seed 0's transferred settings, the mechanism, then the rest
+FIRST = ("entropy_k1",)
+SECOND = ("blank_slot", "entropy_k1_blocks8", "entropy_k2_blocks8", "med", "entropy_exit")
+LAST = ("entropy_k2", "entropy_k4", "entropy_k4_blocks8", "l2r")
+assert sorted(FIRST + SECOND + LAST) == sorted(TEST_DECODINGS), "every test decoding has its place in the order"
+
+
+def open_seed(seed: int, args, problems) -> dict:
+    """The seed's model, evaluator and record so far (resumed when of the same model and problems)."""
+    name = model_name(seed)
+    folder = resolve(name, args.models_dir)
+    model, tokenizer = load_tiny(folder, external=True)
+    identity = {"seed": seed, **model_identity(name, weights_sha256(model)), "model_path": relative(folder),
+                "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems)}
+    path = seed_path(args.out_dir, seed)
+    state = load_state(path, identity)
+    state["transfer_source"] = relative(args.transfer)
+    return {"model": model, "tokenizer": tokenizer, "state": state, "path": path,
+            "evaluate": model_evaluator(model, tokenizer, batch_size=args.batch_size),
+            "identity": {k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")},
+            "save": lambda s, path=path: write_record(path, s)}
+
+
+def decode_role(run: dict, problems, role: str, config) -> None:
+    measure_seed(run["evaluate"], problems, run["state"], {role: config}, save=run["save"], identity=run["identity"])
+
+
+def follow_corrupted(run: dict, problems, batch_size: int) -> None:
+    mechanism = run["state"].setdefault("mechanism", {})
+    if CORRUPTED in mechanism:
+        return
+    started = time.perf_counter()
+    table = counterfactual_answers(run["model"], run["tokenizer"], problems, ARITHMETIC_TEMPLATE, edit=CORRUPTED, batch_size=batch_size)
+    mechanism[CORRUPTED] = {**follow_rates(table), "seconds": time.perf_counter() - started}
+    print(f"{run['state']['model']}: follows a corrupted conclusion {mechanism[CORRUPTED]['answer_is_conclusion']:.4f}", flush=True)
+    run["save"](run["state"])
+
+
+def run_seeds(args, problems, dev_problems, transferred) -> None:
+    """Every seed one decoding at a time (all seeds have the first claims before any has the last):
+    the reference, seed 0's transferred settings, the corrupted-conclusion test, the blocks, MED and
+    exit decodings, the own selection on the development split and its settings, then the rest."""
+    runs = [open_seed(seed, args, problems) for seed in args.seeds]
+    dev_sha = problems_sha256(dev_problems)
+    for role, config in [(r, TEST_DECODINGS[r]) for r in FIRST] + list(transferred.items()):
+        for run in runs:
+            decode_role(run, problems, role, config)
+    for run in runs:
+        follow_corrupted(run, problems, args.batch_size)
+    for role in SECOND:
+        for run in runs:
+            decode_role(run, problems, role, TEST_DECODINGS[role])
+    for run in runs:
+        own = select_own(run["evaluate"], dev_problems, run["state"], dev_sha256=dev_sha, save=run["save"])
+        measure_seed(run["evaluate"], problems, run["state"], own, save=run["save"], identity=run["identity"])
+    for role in LAST:
+        for run in runs:
+            decode_role(run, problems, role, TEST_DECODINGS[role])
+
+
+def analyse(args) -> None:
+    states = []
+    for seed in args.seeds:
+        path = seed_path(args.out_dir, seed)
+        if not path.exists():
+            print(f"{path}: missing; seed {seed} left out of the verdicts", flush=True)
+            continue
+        state = json.loads(path.read_text())
+        states.append(state)
+    results = claim_results(states, CLAIMS)
+    table = mechanism_table(states)
+    correlations = mechanism_correlations(table)
+    control = losing_seeds(results)  # seeds where fixed k = 2 in blocks of 8 loses >= 5 points
+    on_control = claim_results([s for s in states if s["seed"] in control], [c for c in CLAIMS if c.this.startswith(TRANSFERRED)]) if control else []
+    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
+        {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states],
+        "claims": results, "mechanism": table.to_dict("records"), "correlations": correlations,
+        "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
+        "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}})
+    fig = forest_plot(results)
+    save_figure(fig, "seeds_forest", args.figures_root, {"seeds": [s["seed"] for s in states], "record": relative(args.out_dir / "claims.json")})
+    for r in results:
+        if "pooled" not in r:
+            print(f"{r['claim']}: not measured yet")
+            continue
+        p = r["pooled"]
+        seeds = " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
+        print(f"{r['claim']:<40} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
+              f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {r['heterogeneity']['i2'] if r['heterogeneity'] else float('nan'):.2f}"
+              f"  speed-up {r['pooled_speedup']:.2f}x  per seed {seeds}" + (f"  (missing {r['missing']})" if r["missing"] else ""))
+    print(table.to_string())
+    print(f"seeds where fixed k = 2 (blocks of 8) loses >= 5 points: {control}")
+    for r in on_control:
+        if "pooled" in r:
+            print(f"  {r['claim']}: pooled {100 * r['pooled']['difference']:+.2f} [{100 * r['pooled']['low']:+.2f}, "
+                  f"{100 * r['pooled']['high']:+.2f}], speed-up {r['pooled_speedup']:.2f}x")
+    for c in correlations:
+        print(f"{c['mechanism']:<30} ~ {c['effect']:<35} rho {c['rho']:+.2f} p {c['p_value']:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", default=None, help="folder of the seed models (<dir>/<name> or <dir>/seed<s>/default); "
+                                                           "default: the released models/ folder")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--n-problems", type=int, default=1500, help="held-out test problems (the stream's first N)")
+    parser.add_argument("--dev-problems", type=int, default=1500, help="development split size (the held-out stream from 1500 on)")
+    parser.add_argument("--transfer", type=Path, default=Path("benchmarks/results/default/decoding_held_out_1500.json"),
+                        help="seed 0's decoding record whose selections are transferred to every seed")
+    parser.add_argument("--analyse-only", action="store_true", help="only the verdicts and the figure, from the seed records")
+    parser.add_argument("--batch-size", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds"))
+    parser.add_argument("--figures-root", type=Path, default=Path("."), help="the figure goes to <root>/figures/seeds_forest.png")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.analyse_only:
+        problems = held_out_problems(args.data_dir, args.n_problems)
+        dev_problems = development_split(DEV_HELD_OUT, args.data_dir, args.n_problems, args.dev_problems)
+        transferred = transferred_roles(transfer_configs(read_records(args.transfer), str(args.transfer)))
+        started = time.perf_counter()
+        run_seeds(args, problems, dev_problems, transferred)
+        print(f"seeds {args.seeds}: {time.perf_counter() - started:.0f} s", flush=True)
+    analyse(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

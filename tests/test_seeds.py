@@ -1,0 +1,197 @@
+"""Claims across training seeds (mdlm_study.seeds) with a fake evaluator whose accuracy per seed and
+setting is known, so the pooled effects, the seeds a claim holds on and the transfer of seed 0's
+setting against each seed's own choice are checked against hand computations."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from mdlm_study import seeds
+from mdlm_study.sampling import DecodeConfig
+from mdlm_study.stats import paired_difference_ci
+
+N = 1000  # problems: with no discordant problem Tango's lower bound is -z^2/(N + z^2) = -0.38 points, inside the 1-point margin
+K2_LOSS = {0: 20, 1: 0, 2: 12, 3: 3, 4: 16}  # problems fixed k = 2 gets wrong that k = 1 gets right, per seed
+THRESHOLD = {0: 1.0, 1: 0.6, 2: 1.0, 3: 0.8, 4: 0.7}  # MED + exit loses accuracy once lambda + gamma exceeds it
+SEED0_CHOICE = DecodeConfig("med", med_lambda=0.3, exit_gamma=0.5)  # speed-up 1 + 0.6 + 2 = 3.6x
+
+
+def fake_evaluator(seed, calls=None):
+    """A model of seed ``seed``: one-token entropy decoding gets the first 80% right; fixed k = 2 loses
+    ``K2_LOSS[seed]`` of them over the whole canvas (nothing in blocks); MED + exit loses (lambda + gamma - THRESHOLD[seed]) when positive, at
+    NFE 28 / (1 + 2 lambda + 4 gamma); everything else is as accurate as the reference."""
+    def evaluate(problems, config):
+        if calls is not None:
+            calls.append((seed, config))
+        n = len(problems)
+        right, nfe = round(0.8 * n), 28 / config.tokens_per_step
+        if config.sampler == "entropy" and config.tokens_per_step == 2 and config.block_size is None:
+            right -= K2_LOSS[seed]
+        if config.sampler == "med" and config.exit_rule:
+            lam, gamma = config.med_lambda, config.exit_gamma
+            right = round((0.8 - max(0.0, lam + gamma - THRESHOLD[seed])) * n)
+            nfe = 28 / (1 + 2 * lam + 4 * gamma)
+        elif config.exit_rule:
+            nfe = 1 if math.isinf(config.exit_gamma) else 14
+        elif config.sampler == "med":
+            nfe = 13
+        return pd.DataFrame({"correct": [i < right for i in range(n)], "nfe": [nfe] * n})
+    return evaluate
+
+
+def measured(calls=None):
+    transferred = seeds.transferred_roles([("fastest_within_1_point", SEED0_CHOICE), ("most_accurate_at_3.5x", SEED0_CHOICE),
+                                           ("fastest_within_1_point", SEED0_CHOICE.replace(block_size=8))])
+    problems, dev = list(range(N)), list(range(N))
+    states = []
+    for seed in seeds.SEEDS:
+        evaluate = fake_evaluator(seed, calls)
+        state = {"seed": seed, "model": seeds.model_name(seed)}
+        seeds.measure_seed(evaluate, problems, state, {**seeds.TEST_DECODINGS, **transferred})
+        own = seeds.select_own(evaluate, dev, state, dev_sha256="dev")
+        seeds.measure_seed(evaluate, problems, state, own)
+        states.append(state)
+    return states, transferred
+
+
+@pytest.fixture(scope="module")
+def states():
+    return measured()[0]
+
+
+@pytest.fixture(scope="module")
+def results(states):
+    return {r["claim"]: r for r in seeds.claim_results(states)}
+
+
+def test_the_fixed_k_loss_pools_over_seeds_and_holds_where_it_is_significant(results):
+    r = results["fixed_k2"]
+    # pooled Mantel-Haenszel difference with pairs as strata: (C - B) / N over all seeds
+    assert r["pooled"]["difference"] == pytest.approx(-sum(K2_LOSS.values()) / (5 * N))
+    assert (r["pooled"]["only_reference"], r["pooled"]["only_this"], r["pooled"]["n"]) == (51, 0, 5 * N)
+    # per seed: the loss, and "worse" (upper bound below 0) holds when the loss is significant;
+    # one-way discordance d gives the score statistic d / sqrt(d) = sqrt(d): 20, 12, 16 reject (> 1.96), 3 and 0 do not
+    assert [s["difference"] for s in r["per_seed"]] == [-K2_LOSS[s] / N for s in seeds.SEEDS]
+    assert r["holding"] == {"holding": 3, "total": 5, "which": [0, 2, 4], "seeds": [0, 2, 4]}
+    for s in r["per_seed"]:
+        ci = paired_difference_ci([i < 800 for i in range(N)], [i < 800 - K2_LOSS[s["seed"]] for i in range(N)])
+        assert (s["low"], s["high"]) == (ci["low"], ci["high"]) and s["holds"] == (ci["high"] < 0)
+    assert r["heterogeneity"]["i2"] > 0.5  # seeds 0 / 2 / 4 against 1 / 3: the seeds disagree
+    assert r["speedup_range"] == [2.0, 2.0]
+
+
+def test_the_control_seeds_are_those_where_fixed_k_loses_enough(states, results):
+    assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.2) == [0, 2, 4]  # 2.0, 1.2, 1.6 points
+    assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.5) == [0, 4]
+    assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.7) == [0]
+    assert seeds.losing_seeds(list(results.values())) == []  # nothing lost in blocks
+    subset = seeds.claim_results([s for s in states if s["seed"] in (0, 4)], [c for c in seeds.CLAIMS if c.name == "fixed_k2"])
+    assert subset[0]["pooled"]["difference"] == pytest.approx(-(20 + 16) / (2 * N))
+    with pytest.raises(ValueError, match="no claim 'nope'"):
+        seeds.losing_seeds(list(results.values()), "nope")
+
+
+def test_a_claim_with_no_effect_holds_nowhere_and_pools_to_zero(results):
+    r = results["fixed_k2_blocks8"]  # the fake loses nothing in blocks
+    assert r["pooled"]["difference"] == 0 and r["holding"]["holding"] == 0
+    med = results["med_vs_entropy"]  # as accurate with 28 / 13 fewer NFE: non-inferior at 1 point and faster on every seed
+    assert med["holding"]["holding"] == 5 and med["per_seed"][0]["speedup"] == pytest.approx(28 / 13)
+    assert results["entropy_vs_l2r"]["holding"]["holding"] == 0  # "better" needs the lower bound above 0
+
+
+def test_seed_0s_setting_is_transferred_unchanged_and_holds_where_the_seed_tolerates_it(results):
+    r = results["med_exit_transferred_fastest_within_1_point"]
+    assert {s["setting"] for s in r["per_seed"]} == {SEED0_CHOICE.label()}  # the same setting on every seed
+    # lambda + gamma = 0.8: seed 1 (threshold 0.6) loses 0.2, seed 4 (0.7) loses 0.1, the others nothing
+    assert [s["difference"] for s in r["per_seed"]] == pytest.approx([0, -0.2, 0, 0, -0.1])
+    assert r["pooled"]["difference"] == pytest.approx(-(200 + 100) / (5 * N))
+    assert all(s["speedup"] == pytest.approx(3.6) for s in r["per_seed"])
+    assert r["holding"]["seeds"] == [0, 2, 3]  # non-inferior at 1 point and >= 3.5x fewer NFE
+    assert "med_exit_transferred:fastest_within_1_point" in r["this"]
+
+
+def test_each_seed_chooses_its_own_setting_on_its_development_split(states, results):
+    # the fewest NFE within 1 point: the largest 2 lambda + 4 gamma with lambda + gamma <= the seed's threshold
+    expected = {0: (0.3, 0.7), 1: (0.3, 0.3), 2: (0.3, 0.7), 3: (0.3, 0.5), 4: (0.2, 0.5)}
+    for state in states:
+        chosen = state["selection"]["chosen"]["fastest_within_1_point"]["config"]
+        assert (chosen["med_lambda"], chosen["exit_gamma"]) == expected[state["seed"]]
+        assert state["selection"]["dev_n_problems"] == N and len(state["selection"]["dev_grid"]) == 30
+    r = results["med_exit_own_fastest_within_1_point"]
+    assert [s["setting"] for s in r["per_seed"]] == [DecodeConfig("med", med_lambda=lam, exit_gamma=g).label()
+                                                     for lam, g in expected.values()]
+    # every own choice is as accurate as the reference; speed-ups 1 + 2 lambda + 4 gamma: 4.4, 2.8, 4.4, 3.6, 3.4
+    assert [s["speedup"] for s in r["per_seed"]] == pytest.approx([4.4, 2.8, 4.4, 3.6, 3.4])
+    assert r["pooled"]["difference"] == 0 and r["holding"]["seeds"] == [0, 2, 3]  # seeds 1 and 4 chose settings under 3.5x
+
+
+def test_a_setting_chosen_twice_is_decoded_once_and_blocks_are_not_transferred():
+    calls = []
+    states, transferred = measured(calls)
+    assert list(transferred) == ["med_exit_transferred:fastest_within_1_point", "med_exit_transferred:most_accurate_at_3.5x"]
+    for seed in seeds.SEEDS:
+        test_calls = [c for s, c in calls if s == seed]
+        # once on the development grid and once on test: both rules (and seed 3's own choice) share the test decoding
+        assert test_calls.count(SEED0_CHOICE) == 2
+    state = states[0]
+    assert state["decodings"]["med_exit_transferred:most_accurate_at_3.5x"]["correct"] == \
+        state["decodings"]["med_exit_transferred:fastest_within_1_point"]["correct"]
+    before = len(calls)  # resuming measures nothing already there
+    seeds.measure_seed(fake_evaluator(0, calls), list(range(N)), state, seeds.TEST_DECODINGS)
+    assert len(calls) == before
+
+
+def test_spearman_is_exact_over_all_orderings():
+    assert seeds.spearman_exact([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]) == {"rho": 1.0, "p_value": pytest.approx(2 / 120), "n": 5}
+    x, y = [0.3, 0.1, 0.5, 0.2, 0.4], [1.0, 3.0, 2.0, 5.0, 4.0]
+    result = seeds.spearman_exact(x, y)
+    assert result["rho"] == pytest.approx(spearmanr(x, y).statistic) and 0 < result["p_value"] <= 1
+    with pytest.raises(ValueError):
+        seeds.spearman_exact([1, 2], [1, 2])
+
+
+def test_mechanism_table_reads_each_seed_and_correlates_across_seeds(states):
+    for state, loss in zip(states, K2_LOSS.values(), strict=True):
+        state["mechanism"] = {seeds.CORRUPTED: {"answer_is_conclusion": 0.5 + loss / 100}}
+    table = seeds.mechanism_table(states)
+    assert list(table["fixed_k2_loss"]) == pytest.approx([K2_LOSS[s] / N for s in seeds.SEEDS])
+    assert list(table["blank_slot_accuracy"]) == [0.8] * 5
+    correlations = {(c["mechanism"], c["effect"]): c for c in seeds.mechanism_correlations(table)}
+    assert correlations[("follows_corrupted_conclusion", "med_exit_transferred_difference")]["n"] == 5
+    assert correlations[("fixed_k2_loss", "med_exit_transferred_difference")]["rho"] == pytest.approx(
+        spearmanr(table["fixed_k2_loss"], table["med_exit_transferred_difference"]).statistic)
+
+
+def test_a_claim_some_seed_lacks_is_reported_missing(states):
+    partial = [dict(s, decodings={k: v for k, v in s["decodings"].items() if k != "l2r"}) if s["seed"] == 3 else s for s in states]
+    r = {x["claim"]: x for x in seeds.claim_results(partial)}
+    assert r["entropy_vs_l2r"]["missing"] == ["default_seed3"] and r["fixed_k2"]["missing"] == []
+    assert [s["seed"] for s in r["entropy_vs_l2r"]["per_seed"]] == [0, 1, 2, 4] and r["entropy_vs_l2r"]["pooled"]["n"] == 4 * N
+    none = [dict(s, decodings={k: v for k, v in s["decodings"].items() if k != "l2r"}) for s in states]
+    assert "pooled" not in {x["claim"]: x for x in seeds.claim_results(none)}["entropy_vs_l2r"]
+
+
+def test_forest_plot_draws_every_seed_and_the_pooled_diamond(results):
+    fig = seeds.forest_plot(list(results.values()))
+    ax = fig.axes[0]
+    assert "difference" in ax.get_xlabel() and len(ax.get_yticklabels()) == len(results)
+    assert len(ax.patches) == len(results)  # one diamond per claim
+
+
+def test_resolve_maps_released_names_and_training_layouts(tmp_path):
+    assert seeds.resolve("default_seed3") == seeds.ROOT / "models" / "default_seed3"
+    assert seeds.resolve("default_seed3", tmp_path) == tmp_path / "seed3" / "default"
+    (tmp_path / "default").mkdir()
+    assert seeds.resolve("default", tmp_path) == tmp_path / "default"
+
+
+def test_the_seeds_cli_is_a_thin_script_over_the_package():
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_seeds.py"), "--help"], capture_output=True, text=True,
+                         cwd=root, check=True).stdout
+    assert "--models-dir" in out and "--transfer" in out
