@@ -21,7 +21,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -125,19 +125,14 @@ def model_identity(name: str, weights_sha256: str) -> dict:
 DECODING_KEYS = ("sampler", "tokens_per_step", "block_size", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems")
 
 
-def result_record(config, metrics: dict, *, model: str, weights_sha256: str, problems: str, problems_sha256: str, **extra) -> dict:
-    """One result, self-describing: the decoding settings (``config.to_dict()`` of a
-    ``DecodeConfig``, flat, so every :data:`DECODING_KEYS` sits at the top level; rule parameters of
-    other rules are ``None``), the ``metrics`` (``accuracy``, ``mean_nfe``, ``n_problems``, ...), the
-    problem set's name and SHA-256, the model's name and weights SHA-256, and any ``extra`` fields
-    (paired tests, selection details). The file's provenance is added by :func:`write_record`."""
+def result_record(config, metrics: Mapping, identity: Mapping | None = None) -> dict:
+    """One decoding result, self-describing: the settings (``config.to_dict()`` of a ``DecodeConfig``,
+    flat, so every key of :data:`DECODING_KEYS` sits at the top level, ``None`` where it does not
+    apply), the ``metrics`` (``accuracy``, ``mean_nfe``, ``n_problems``, ...; ``None`` for a setting
+    that was not decoded) and the ``identity`` (:func:`model_identity`, the problem set's name and
+    SHA-256). The file's provenance is added by :func:`write_record`."""
     settings = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    record = {**dict.fromkeys(DECODING_KEYS), **settings, **metrics, **model_identity(model, weights_sha256),
-              "problems": problems, "problems_sha256": problems_sha256, **extra}
-    missing = [key for key in ("accuracy", "mean_nfe", "n_problems") if record.get(key) is None]
-    if missing:
-        raise ValueError(f"metrics must include {missing} (got {sorted(metrics)})")
-    return record
+    return {**dict.fromkeys(DECODING_KEYS), **settings, **metrics, **(identity or {})}
 
 
 def _jsonable(value):

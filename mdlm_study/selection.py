@@ -30,6 +30,7 @@ import pandas as pd
 from mdlm_study.analysis import fastest_within, most_accurate_at
 from mdlm_study.data import HELD_OUT_DEV_SKIP, held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.records import result_record
 from mdlm_study.sampling import DecodeConfig
 from mdlm_study.stats import paired_vs_reference
 from mdlm_study.templates import ARITHMETIC_TEMPLATE
@@ -104,7 +105,7 @@ def config_fields(config: DecodeConfig) -> dict:
 def record(config: DecodeConfig, summary: Mapping, identity: Mapping | None = None) -> dict:
     """One record: the config's fields, ``summary``'s :data:`KEYS` (absent ones, e.g. traces on Sudoku,
     are None) and ``identity`` (model name, weights and problems SHA-256) when given."""
-    return {**config_fields(config), **{k: summary.get(k) for k in KEYS}, **(identity or {})}
+    return result_record(config, {k: summary.get(k) for k in KEYS}, identity)
 
 
 def config_of(rec: Mapping) -> DecodeConfig:
