@@ -71,10 +71,10 @@ its own verdict is one of {", ".join(v.HOLDING)}.
 
 
 def headline_markdown(root: Path = ROOT) -> str:
-    """The README's headline table: claim, paper, ours, verdict."""
+    """The README's headline table: claim, ours, verdict (the paper's numbers are in docs/results.md)."""
     table = claims_table(load_study(root, {label: root / path for label, path in SEED_RECORDS.items()}))
-    rows = ["| claim | paper | ours | verdict |", "|---|---|---|---|"]
-    rows += [f"| {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
+    rows = ["| claim (the paper's number: docs/results.md) | ours | verdict |", "|---|---|---|"]
+    rows += [f"| {r.claim} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
     return "\n".join(rows)
 
 
