@@ -30,12 +30,12 @@ import pandas as pd
 from mdlm_study.analysis import fastest_within, most_accurate_at
 from mdlm_study.data import HELD_OUT_DEV_SKIP, held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.records import result_record
+from mdlm_study.records import DECODING_KEYS, result_record
 from mdlm_study.sampling import DecodeConfig
 from mdlm_study.stats import paired_vs_reference
 from mdlm_study.templates import ARITHMETIC_TEMPLATE
 
-SCHEMA = ("sampler", "tokens_per_step", "block_size", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems")
+SCHEMA = DECODING_KEYS  # every record has these at its top level
 KEYS = ("accuracy", "trace_accuracy", "step_accuracy", "exit_rate", "n_problems", "mean_nfe")
 REFERENCE = DecodeConfig("entropy", tokens_per_step=1)
 
