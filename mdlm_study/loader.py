@@ -56,6 +56,7 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from mdlm_study.checkpoints import weights_sha256
+from mdlm_study.denoiser import logits_of
 from mdlm_study.parameters import parse_bool
 from mdlm_study.special_tokens import SpecialTokens
 from mdlm_study.tiny_model import load_tiny  # also registers the tiny model types with the Auto classes
@@ -123,15 +124,8 @@ class LoadedMDLM:
         return self._sha256
 
 
-def shift_right(logits: torch.Tensor) -> torch.Tensor:
-    """Dream's alignment (its ``_sample`` does ``cat([logits[:, :1], logits[:, :-1]])``): the prediction
-    for position i is the output at i - 1; position 0 keeps its own output (it is always prompt).
-    [B, L, V] -> [B, L, V]."""
-    return torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-
-
 def shift_right_(logits: torch.Tensor, *, chunk_elements: int = 2**22) -> torch.Tensor:
-    """:func:`shift_right` in place, without a second copy of the logits: positions move one to the
+    """:func:`mdlm_study.denoiser.shift_right` in place, without a second copy of the logits: positions move one to the
     right, last first, in chunks of about ``chunk_elements`` values (each chunk is cloned before it is
     written back, so overlapping source and destination are safe). Returns ``logits``."""
     batch, length, vocab = logits.shape
@@ -191,7 +185,7 @@ class ModelAdapter(torch.nn.Module):
             out = self.model(input_ids, **remote)
         else:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, **remote)
-        logits = out.logits if hasattr(out, "logits") else out
+        logits = logits_of(out)
         return MaskedLMOutput(logits=(shift_right_(logits) if self.shift else logits).to(home))
 
 

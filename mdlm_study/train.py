@@ -44,6 +44,7 @@ from mdlm_study.checkpoints import (
     save_snapshot,
     verify_checkpoint,
 )
+from mdlm_study.denoiser import logits_of
 from mdlm_study.templates import build_canvas
 from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 
@@ -219,7 +220,7 @@ def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: 
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
     with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(input_ids=noisy, attention_mask=attention_mask)
-    logits = out.logits if hasattr(out, "logits") else out
+    logits = logits_of(out)
     ce = F.cross_entropy(logits[masked].float(), input_ids[masked], reduction="none")
     if weighting == "flat":
         return ce.sum() / masked.sum().clamp(min=1), int(masked.sum())

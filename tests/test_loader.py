@@ -16,6 +16,7 @@ from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 from mdlm_study import loader
 from mdlm_study.batching import length_buckets
 from mdlm_study.checkpoints import weights_sha256
+from mdlm_study.denoiser import shift_right
 from mdlm_study.loader import (
     KNOWN_IDS,
     ModelAdapter,
@@ -25,7 +26,6 @@ from mdlm_study.loader import (
     load_mdlm,
     logits_difference,
     probe_padding,
-    shift_right,
 )
 from mdlm_study.special_tokens import SpecialTokens
 
