@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test reproduce lint clean notebook study-released
+.PHONY: install test reproduce lint clean notebook study-released seeds seeds-retrain
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,19 @@ notebook: $(STAMP)
 # Every notebook on the released models: 01 reports the released runs (no training), 02-07 as in the study.
 study-released: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --released --jobs 2
+
+# The seeds study: every decoding claim on the five training seeds of the default recipe (not part of
+# `make reproduce`). `seeds` decodes with the released models (models/default, default_seed1..4) into
+# benchmarks/results/seeds/ and figures/seeds_forest.png; `seeds-retrain` first trains the five seeds
+# (CKPT/seed<N>/default; hours of CPU) and writes its results beside them, not over the released ones.
+# A rerun resumes: finished runs and decodings are kept.
+seeds: $(STAMP)
+	$(PY) benchmarks/bench_seeds.py
+
+SEEDS_CKPT ?= checkpoints/seeds
+seeds-retrain: $(STAMP)
+	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.recipes default --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
+	$(PY) benchmarks/bench_seeds.py --models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results --figures-root $(SEEDS_CKPT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mdlm_study tests benchmarks notebooks

@@ -37,6 +37,7 @@ from mdlm_study.seeds import (
     SEEDS,
     TEST_DECODINGS,
     TRANSFERRED,
+    check_hypotheses,
     claim_results,
     forest_plot,
     losing_seeds,
@@ -70,7 +71,7 @@ def load_state(path: Path, identity: dict) -> dict:
 
 # the order of the test decodings: the reference, seed 0's transferred settings, the mechanism, then the rest
 FIRST = ("entropy_k1",)
-SECOND = ("blank_slot", "entropy_k1_blocks8", "entropy_k2_blocks8", "med", "entropy_exit")
+SECOND = ("blank_slot", "entropy_k1_blocks8", "entropy_k2_blocks8", "med", "entropy_exit", "med_exit")
 LAST = ("entropy_k2", "entropy_k4", "entropy_k4_blocks8", "l2r")
 assert sorted(FIRST + SECOND + LAST) == sorted(TEST_DECODINGS), "every test decoding has its place in the order"
 
@@ -140,11 +141,12 @@ def analyse(args) -> None:
     results = claim_results(states, CLAIMS)
     table = mechanism_table(states)
     correlations = mechanism_correlations(table)
+    hypotheses = check_hypotheses(table)
     control = losing_seeds(results)  # seeds where fixed k = 2 in blocks of 8 loses >= 5 points
     on_control = claim_results([s for s in states if s["seed"] in control], [c for c in CLAIMS if c.this.startswith(TRANSFERRED)]) if control else []
     write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
         {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states],
-        "claims": results, "mechanism": table.to_dict("records"), "correlations": correlations,
+        "claims": results, "mechanism": table.to_dict("records"), "correlations": correlations, "hypotheses": hypotheses,
         "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
         "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}})
     fig = forest_plot(results)
@@ -166,6 +168,8 @@ def analyse(args) -> None:
                   f"{100 * r['pooled']['high']:+.2f}], speed-up {r['pooled_speedup']:.2f}x")
     for c in correlations:
         print(f"{c['mechanism']:<30} ~ {c['effect']:<35} rho {c['rho']:+.2f} p {c['p_value']:.3f}")
+    for h in hypotheses:
+        print(f"hypothesis {h['mechanism']} ~ {h['effect']} ({'+' if h['predicted'] > 0 else '-'}): {h['reading']}")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from mdlm_study.records import ROOT
+from mdlm_study.seeds import SEEDS, forest_plot
 from mdlm_study.summary import TABLES, claims_table, load_study
 
 NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_parallel_decoding_med", "04": "04_answer_uncertainty_early_exit",
@@ -22,8 +23,9 @@ NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_paralle
 # the tables each notebook's claims read: a conclusion never waits for (or reads half of) another notebook's output
 NOTEBOOK_TABLES = {"01": ("01_training",), "02": ("02_any_order_vs_l2r",), "03": ("03_parallel_decoding",), "04": ("04_early_exit",),
                    "05": ("05_finetuning", "05_filtering"), "06": ("06_step_scoring",), "07": TABLES}
-# the decoding records of the default recipe's training seeds, on 1,500 held-out problems
-SEED_RECORDS = {"seed 0": "benchmarks/results/default/decoding_held_out_1500.json", "seed 1": "benchmarks/results/default_seed1/decoding_held_out_1500.json"}
+# the default recipe's training seeds, each decoded with every rule on the same held-out problems (benchmarks/bench_seeds.py)
+SEED_RECORDS = {f"seed {seed}": f"benchmarks/results/seeds/seed{seed}.json" for seed in SEEDS}
+SEED_CLAIMS = "benchmarks/results/seeds/claims.json"  # every decoding claim across those seeds, pooled
 VERDICTS_DOC = "docs/verdicts.md"
 
 
@@ -39,6 +41,17 @@ def default_seed_records(out_dir: str | Path) -> dict[str, Path]:
     if params.get("model", "default") != "default" or params.get("task", "arithmetic") != "arithmetic":
         return {}
     return {label: ROOT / path for label, path in SEED_RECORDS.items() if (ROOT / path).exists()}
+
+
+def seeds_forest(out_dir: str | Path):
+    """The forest plot of every decoding claim across the training seeds (each seed's paired effect,
+    the pooled one, the paper's), drawn from :data:`SEED_CLAIMS` when the notebooks decoded the study's
+    default model (:func:`default_seed_records`); None otherwise or when the record is absent."""
+    path = ROOT / SEED_CLAIMS
+    if not default_seed_records(out_dir) or not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return forest_plot(record["claims"], title=f"Decoding claims across {len(record['seeds'])} training seeds")
 
 
 def _sources(out_dir: Path, tables: tuple[str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""Write ``docs/results.md``, ``docs/verdicts.md`` and the README's headline table from the records.
+"""Write ``docs/results.md``, ``docs/verdicts.md``, ``docs/seeds.md`` and the README's headline table from the records.
 
 ``python -m mdlm_study.results_doc`` regenerates all three from the committed tables under
 ``figures/tables`` and the seed records of :data:`mdlm_study.conclusions.SEED_RECORDS`;
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 from pathlib import Path
 
@@ -30,8 +31,11 @@ def results_markdown(root: Path = ROOT) -> str:
     seeds = {label: root / path for label, path in SEED_RECORDS.items()}
     parts = [GENERATED, "# Results\n",
              "Every claim of the paper against our measurement, from `figures/tables/*.json` and `*.csv` (written by the notebooks, "
-             "`make reproduce`) and, for the training-seed counts, " + ", ".join(f"`{p}`" for p in SEED_RECORDS.values())
-             + " (`benchmarks/bench_decoding.py`). The verdict words are defined in [verdicts.md](verdicts.md).\n",
+             "`make reproduce`) and, for the training seeds, `benchmarks/results/seeds/seed<N>.json` (`python benchmarks/bench_seeds.py`: "
+             "every seed decodes the same held-out problems with every rule; a claim's per-seed test is its own test on that seed's paired "
+             "decodings, and the pooled one the same test on every seed's problems together, the Mantel-Haenszel difference stratified by seed). "
+             "Per-seed intervals, heterogeneity, the speed-up per seed and the forest plot: `benchmarks/results/seeds/claims.json`, "
+             "`figures/seeds_forest.png`. The verdict words are defined in [verdicts.md](verdicts.md).\n",
              render("07", root, seed_records=seeds, verdicts_link="verdicts.md").replace("## Conclusion", "## All claims", 1)]
     for nb in ("01", "02", "03", "04", "05", "06"):
         body = render(nb, root, seed_records=seeds, verdicts_link="verdicts.md").split("\n", 2)[2]
@@ -43,7 +47,7 @@ def verdicts_markdown() -> str:
     """``docs/verdicts.md``: each word's definition and each test's, from :mod:`mdlm_study.verdicts`."""
     words = "\n".join(f"- **{word}**: {text}." for word, text in v.DEFINITIONS.items())
     tests = "\n\n".join(f"### `{fn.__name__}`\n\n{inspect.cleandoc(fn.__doc__)}" for fn in (
-        v.against_value, v.against_effect, v.no_loss, v.against_baseline, v.direction, v.worst))
+        v.against_value, v.against_effect, v.no_loss, v.faster_within, v.against_baseline, v.direction, v.worst))
     intervals = "\n\n".join(f"### `{fn.__name__}`\n\n{inspect.cleandoc(fn.__doc__)}" for fn in (
         v.paired_difference, v.unpaired_difference, v.counts_from_p_value, v.recorded_difference, v.seeded_difference, v.wilson))
     return f"""{GENERATED}
@@ -70,11 +74,114 @@ its own verdict is one of {", ".join(v.HOLDING)}.
 """
 
 
+SEEDS_DIR = Path("benchmarks/results/seeds")
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def _seed_seconds(state: dict) -> float:
+    """The compute a seed's record took: every decoding, the development sweep and the corrupted-conclusion test."""
+    seconds = sum(e.get("seconds") or 0.0 for e in state.get("decodings", {}).values())
+    seconds += float(state.get("selection", {}).get("seconds") or 0.0)
+    return seconds + sum(float(m.get("seconds") or 0.0) for m in state.get("mechanism", {}).values())
+
+
+def seeds_markdown(root: Path = ROOT) -> str:
+    """``docs/seeds.md``: every decoding claim across the training seeds, from ``claims.json`` and the
+    per-seed records of ``benchmarks/bench_seeds.py``."""
+    folder = root / SEEDS_DIR
+    claims = json.loads((folder / "claims.json").read_text())
+    states = [json.loads((folder / f"seed{m['seed']}.json").read_text()) for m in claims["models"]]
+    n_seeds = len(claims["seeds"])
+    models = ", ".join(f"seed {m['seed']} `{m['model']}` ({m['weights_sha256'][:12]})" for m in claims["models"])
+    minutes = [_seed_seconds(s) / 60 for s in states]
+    head = f"""{GENERATED}
+# Every decoding claim across {n_seeds} training seeds
+
+`python benchmarks/bench_seeds.py` (`make seeds`; `make seeds-retrain` trains the seeds first) decodes the
+same {claims['models'][0]['n_problems']:,} held-out problems (SHA-256 `{claims['models'][0]['problems_sha256'][:12]}`) with every rule on each
+seed of the default recipe: {models}. Records: `{SEEDS_DIR}/seed<N>.json` (per-problem correctness kept) and
+`{SEEDS_DIR}/claims.json`; figure: `figures/seeds_forest.png`. Decoding time per seed on this 2-core CPU
+(one thread, two seeds side by side), summed from the records: {", ".join(f"{m:.0f}" for m in minutes)} minutes.
+
+A claim *holds* on a seed by the rule in its row (95% paired intervals, Tango). *Pooled* is the
+Mantel-Haenszel difference stratified by seed with its interval; I² is the share of the spread between
+seeds beyond chance (Cochran's Q). The paper's column is GSM8K on LLaDA-8B where it reports the same comparison.
+
+| claim | holds when | paper | pooled (points) | holds on | I² | per seed (points) | speed-up: pooled (range) |
+|---|---|---|---|---|---|---|---|
+"""
+    rows = []
+    for r in claims["claims"]:
+        if "pooled" not in r:
+            rows.append(f"| {r['text']} | {r['holds_when']} | | not measured | | | | |")
+            continue
+        p, het = r["pooled"], r.get("heterogeneity") or {}
+        paper = _pts(r["paper"]) if r.get("paper") is not None else "—"
+        per_seed = " / ".join(_pts(x["difference"]) for x in r["per_seed"])
+        i2 = f"{het['i2']:.2f}" if het.get("i2") is not None else "—"
+        lo, hi = r["speedup_range"]
+        rows.append(f"| {r['text']} | {r['holds_when']} | {paper} | {_pts(p['difference'])} [{_pts(p['low'])}, {_pts(p['high'])}] | "
+                    f"{r['holding']['holding']}/{r['holding']['total']} | {i2} | {per_seed} | {r['pooled_speedup']:.2f}x ({lo:.1f}-{hi:.1f}x) |")
+    control = claims["fixed_k2_blocks8_loses_5_points"]
+    parts = [head + "\n".join(rows) + "\n"]
+    parts.append(f"## Where the fixed-k control works\n\nFixed k = 2 in blocks of 8 loses at least 5 points on seeds "
+                 f"{', '.join(map(str, control['seeds'])) or 'none'}; there, MED + exit at seed 0's settings:\n")
+    for r in control["claims"]:
+        if "pooled" in r:
+            speeds = ", ".join(f"seed {x['seed']} {x['speedup']:.1f}x ({_pts(x['difference'])})" for x in r["per_seed"])
+            parts.append(f"- {r['text']}: pooled {_pts(r['pooled']['difference'])} [{_pts(r['pooled']['low'])}, {_pts(r['pooled']['high'])}] "
+                         f"points at {r['pooled_speedup']:.2f}x fewer NFE, holds on {r['holding']['holding']} of {r['holding']['total']}; {speeds}.")
+    mech = ["| seed | entropy k = 1 | blank slot | follows a corrupted conclusion | fixed k = 2 loss, blocks of 8 | MED + exit (seed 0's setting): change, speed-up |",
+            "|---|---|---|---|---|---|"]
+    for m in claims["mechanism"]:
+        def pct(x):
+            return "—" if x is None else f"{100 * x:.1f}%"
+        change = "—" if m.get("med_exit_transferred_difference") is None else f"{_pts(m['med_exit_transferred_difference'])}"
+        speed = "—" if m.get("med_exit_transferred_speedup") is None else f"{m['med_exit_transferred_speedup']:.2f}x"
+        loss = "—" if m.get("fixed_k2_blocks8_loss") is None else f"{100 * m['fixed_k2_blocks8_loss']:.1f} points"
+        mech.append(f"| {m['seed']} | {pct(m['entropy_k1_accuracy'])} | {pct(m['blank_slot_accuracy'])} | {pct(m['follows_corrupted_conclusion'])} | "
+                    f"{loss} | {change}, {speed} |")
+    hypotheses = [f"- {h['mechanism']} against {h['effect']}, predicted {'positive' if h['predicted'] > 0 else 'negative'}: "
+                  + (f"rho {h['rho']:+.2f}, exact p {h['p_value']:.3f} (n = {h['n']}): **{h['reading']}**" if "rho" in h else f"**{h['reading']}**")
+                  for h in claims.get("hypotheses", [])]
+    parts.append(f"""
+## The mechanism, per seed
+
+Blank slot: the answer read off the first forward pass, the reasoning slot still masked. Follows a
+corrupted conclusion: how often the answer equals a changed last step written into the reasoning slot.
+The hypothesis: accurate seeds compute the answer in the masked slot, so parallel commits cost them
+little and MED + exit stops early; weak seeds read it off their written trace and lose to fixed k.
+
+{chr(10).join(mech)}
+
+Spearman correlations across the seeds, with exact permutation p-values (with {n_seeds} seeds only a
+perfect ranking reaches p < 0.05; read the rest as descriptions):
+
+{chr(10).join(hypotheses)}
+""")
+    own = ["| seed | rule | transferred from seed 0 | chosen on the seed's own development split |", "|---|---|---|---|"]
+    for state in states:
+        for rule in state.get("selection", {}).get("chosen") or {}:
+            mine = state["decodings"].get(f"med_exit_own:{rule}")
+            theirs = state["decodings"].get(f"med_exit_transferred:{rule}")
+            def show(e):
+                return "—" if e is None else f"{e['label']}: {100 * e['accuracy']:.1f}% at {e['mean_nfe']:.2f} NFE"
+            own.append(f"| {state['seed']} | {rule} | {show(theirs)} | {show(mine)} |")
+    parts.append("## Transferred against chosen per seed\n\nOn the test problems; one token per step is 28 NFE.\n\n" + "\n".join(own) + "\n")
+    return "\n".join(parts)
+
+
 def headline_markdown(root: Path = ROOT) -> str:
-    """The README's headline table: claim, ours, verdict (the paper's numbers are in docs/results.md)."""
+    """The README's headline table: claim, ours on the study's model (seed 0), its verdict, and the
+    claim across the training seeds (pooled effect, pooled verdict, seeds it holds on) where it has a
+    per-seed reading (the paper's numbers are in docs/results.md)."""
     table = claims_table(load_study(root, {label: root / path for label, path in SEED_RECORDS.items()}))
-    rows = ["| claim (the paper's number: docs/results.md) | ours | verdict |", "|---|---|---|"]
-    rows += [f"| {r.claim} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
+    n_seeds = len(SEED_RECORDS)
+    rows = [f"| claim (the paper's number: docs/results.md) | ours (seed 0) | verdict | {n_seeds} training seeds, pooled |", "|---|---|---|---|"]
+    rows += [f"| {r.claim} | {r.ours} | **{r.verdict}** | {r.pooled or '—'} |" for r in table.itertuples()]
     return "\n".join(rows)
 
 
@@ -89,7 +196,7 @@ def readme_with_headline(readme: str, root: Path = ROOT) -> str:
 def outputs(root: Path = ROOT) -> dict[Path, str]:
     """Every generated file's path and its expected text."""
     return {root / "docs" / "results.md": results_markdown(root), root / "docs" / "verdicts.md": verdicts_markdown(),
-            root / "README.md": readme_with_headline((root / "README.md").read_text(), root)}
+            root / "docs" / "seeds.md": seeds_markdown(root), root / "README.md": readme_with_headline((root / "README.md").read_text(), root)}
 
 
 def main(argv: list[str] | None = None) -> int:

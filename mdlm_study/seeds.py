@@ -62,6 +62,7 @@ TEST_DECODINGS: dict[str, DecodeConfig] = {
     "entropy_k2_blocks8": DecodeConfig("entropy", tokens_per_step=2, block_size=8),
     "med": DecodeConfig("med", med_lambda=0.2),
     "entropy_exit": DecodeConfig("entropy", exit_gamma=0.1),
+    "med_exit": DecodeConfig("med", med_lambda=0.2, exit_gamma=0.1),  # notebook 04's setting
     "blank_slot": DecodeConfig("entropy", exit_gamma=math.inf),  # the exit fires on pass 1: NFE 1, nothing written
     "entropy_k2": DecodeConfig("entropy", tokens_per_step=2),
     "entropy_k4": DecodeConfig("entropy", tokens_per_step=4),
@@ -186,6 +187,13 @@ def non_inferior_faster(min_speedup: float) -> Callable[[dict], bool]:
     return rule
 
 
+PAPER_TABLE_A = 0.5344 - 0.7695  # GSM8K / LLaDA: entropy over the whole canvas (block 128) minus left to right
+PAPER_TABLE_B = {2: -0.1464, 4: -0.4337}  # GSM8K / LLaDA: fixed k = 2 / 4 minus k = 1
+PAPER_MED = 0.799 - 0.794  # Table C: MED minus one token per step
+PAPER_MED_VS_K2 = 0.799 - 0.6231  # Tables B, C: MED (94 NFE) minus fixed k = 2 (128 NFE)
+PAPER_MED_EXIT = 0.793 - 0.794  # Table C: MED + early exit minus one token per step
+
+
 @dataclass(frozen=True)
 class Claim:
     name: str
@@ -193,6 +201,7 @@ class Claim:
     reference: str  # role of the reference decoding
     this: str  # role of the decoding the claim is about
     holds: Callable[[dict], bool]
+    paper: float | None = None  # the paper's difference for the same comparison (fraction; GSM8K, LLaDA), if it reports one
 
     @property
     def rule_text(self) -> str:
@@ -200,19 +209,23 @@ class Claim:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("entropy_vs_l2r", "entropy order (k = 1) beats left to right", "l2r", "entropy_k1", better),
-    Claim("fixed_k2", "fixed k = 2 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k2", worse),
-    Claim("fixed_k4", "fixed k = 4 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k4", worse),
-    Claim("fixed_k2_blocks8", "fixed k = 2 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k2_blocks8", worse),
-    Claim("fixed_k4_blocks8", "fixed k = 4 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k4_blocks8", worse),
-    Claim("med_vs_entropy", "MED (lambda = 0.2) matches entropy k = 1 with fewer NFE", "entropy_k1", "med", non_inferior_faster(1)),
-    Claim("med_vs_fixed_k2", "MED (lambda = 0.2) beats fixed k = 2 at matched NFE", "entropy_k2", "med", better),
+    Claim("entropy_vs_l2r", "entropy order (k = 1) beats left to right", "l2r", "entropy_k1", better, PAPER_TABLE_A),
+    Claim("fixed_k2", "fixed k = 2 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k2", worse, PAPER_TABLE_B[2]),
+    Claim("fixed_k4", "fixed k = 4 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k4", worse, PAPER_TABLE_B[4]),
+    Claim("fixed_k2_blocks8", "fixed k = 2 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k2_blocks8", worse,
+          PAPER_TABLE_B[2]),
+    Claim("fixed_k4_blocks8", "fixed k = 4 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k4_blocks8", worse,
+          PAPER_TABLE_B[4]),
+    Claim("med_vs_entropy", "MED (lambda = 0.2) matches entropy k = 1 with fewer NFE", "entropy_k1", "med", non_inferior_faster(1), PAPER_MED),
+    Claim("med_vs_fixed_k2", "MED (lambda = 0.2) beats fixed k = 2 at matched NFE", "entropy_k2", "med", better, PAPER_MED_VS_K2),
     Claim("entropy_exit", "entropy k = 1 + exit (gamma = 0.1) matches k = 1 with fewer NFE", "entropy_k1", "entropy_exit",
           non_inferior_faster(1)),
+    Claim("med_exit", "MED (lambda = 0.2) + exit (gamma = 0.1) matches k = 1 with fewer NFE", "entropy_k1", "med_exit",
+          non_inferior_faster(1), PAPER_MED_EXIT),
     *(Claim(f"med_exit_transferred_{rule}", f"MED + exit at seed 0's {rule} setting: within 1 point at >= 3.5x fewer NFE",
-            "entropy_k1", TRANSFERRED + rule, non_inferior_faster(SPEED_TARGET)) for rule in SELECTION_RULES),
+            "entropy_k1", TRANSFERRED + rule, non_inferior_faster(SPEED_TARGET), PAPER_MED_EXIT) for rule in SELECTION_RULES),
     *(Claim(f"med_exit_own_{rule}", f"MED + exit at the seed's own {rule} setting: within 1 point at >= 3.5x fewer NFE",
-            "entropy_k1", OWN + rule, non_inferior_faster(SPEED_TARGET)) for rule in SELECTION_RULES),
+            "entropy_k1", OWN + rule, non_inferior_faster(SPEED_TARGET), PAPER_MED_EXIT) for rule in SELECTION_RULES),
 )
 
 
@@ -247,7 +260,7 @@ def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> l
         has = [s for s in states if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
         missing = [s.get("model") for s in states if s not in has]
         head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,
-                "missing": missing}
+                "paper": claim.paper, "missing": missing}
         if not has:
             out.append(head)
             continue
@@ -275,6 +288,30 @@ def losing_seeds(results: Sequence[dict], claim: str = "fixed_k2_blocks8", loss_
     if entry is None:
         raise ValueError(f"no claim {claim!r} in the results; claims: {[r['claim'] for r in results]}")
     return [s["seed"] for s in entry.get("per_seed", []) if -100 * s["difference"] >= loss_points - 1e-9]
+
+
+PAIRED_WITH = {"paired_vs_entropy_k1": "entropy_k1", "paired_vs_block_k1": "entropy_k1_blocks8"}
+
+
+def claim_records(state: dict) -> list[dict]:
+    """One seed's decodings in the claims table's record format (:mod:`mdlm_study.summary`, as
+    ``benchmarks/bench_decoding.py`` writes them): each decoding's config, accuracy, mean NFE and
+    per-problem ``correct``, its ``role``, and its paired discordant counts (``only_reference``,
+    ``only_this``) against one token per step over the whole canvas (``paired_vs_entropy_k1``) and in
+    blocks of 8 (``paired_vs_block_k1``), where those references were decoded."""
+    decodings = state.get("decodings", {})
+    references = {key: unbits(decodings[role]["correct"]) for key, role in PAIRED_WITH.items() if role in decodings}
+    out = []
+    for role, entry in decodings.items():
+        correct = unbits(entry["correct"])
+        row = {**entry, "role": role}
+        for key, reference in references.items():
+            if len(reference) != len(correct):
+                raise ValueError(f"{state.get('model')}: {role} has {len(correct)} problems, {PAIRED_WITH[key]} {len(reference)}")
+            row[key] = {"only_reference": sum(r and not c for r, c in zip(reference, correct, strict=True)),
+                        "only_this": sum(c and not r for r, c in zip(reference, correct, strict=True))}
+        out.append(row)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,13 +395,66 @@ def mechanism_correlations(table: pd.DataFrame, mechanisms: Sequence[str] = MECH
     return out
 
 
+# The hypothesis: accurate seeds compute the answer in the masked answer slot (high blank-slot accuracy,
+# answers that ignore a corrupted written conclusion), so committing several reasoning tokens at once
+# costs them little and MED + exit can stop early; weak seeds read the answer off their written trace,
+# so fixed k loses accuracy and the exit fires late. Each pair: (mechanism, effect, predicted sign of rho).
+HYPOTHESES = (
+    ("blank_slot_accuracy", "fixed_k2_blocks8_loss", -1),
+    ("follows_corrupted_conclusion", "fixed_k2_blocks8_loss", +1),
+    ("blank_slot_accuracy", "med_exit_transferred_speedup", +1),
+    ("fixed_k2_blocks8_loss", "med_exit_transferred_speedup", -1),
+)
+ALPHA = 0.05
+
+
+def check_hypotheses(table: pd.DataFrame, hypotheses: Sequence[tuple[str, str, int]] = HYPOTHESES, *, alpha: float = ALPHA) -> list[dict]:
+    """Each predicted correlation across seeds (:data:`HYPOTHESES`) with Spearman's rho, its exact
+    permutation p-value and a reading: *supported* (the predicted sign and p < ``alpha``), *same
+    direction, not significant* (with five seeds only |rho| = 1 reaches p < 0.05), or *contradicted*
+    (the opposite sign, or no correlation)."""
+    out = []
+    for mechanism, effect, sign in hypotheses:
+        both = table[[mechanism, effect]].dropna()
+        if len(both) < 3:
+            out.append({"mechanism": mechanism, "effect": effect, "predicted": sign, "reading": "not measured", "n": len(both)})
+            continue
+        r = spearman_exact(both[mechanism], both[effect])
+        same = not math.isnan(r["rho"]) and r["rho"] * sign > 0
+        reading = ("supported" if r["p_value"] < alpha else "same direction, not significant") if same else "contradicted"
+        out.append({"mechanism": mechanism, "effect": effect, "predicted": sign, **r, "reading": reading})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # Forest plot
 
 
+def _limits(rows: Sequence[dict]) -> tuple[float, float]:
+    """The x range (points) of every seed's and every pooled interval, zero included, padded by 8%."""
+    ends = [0.0] + [100 * x[k] for r in rows for x in (r["pooled"], *r["per_seed"]) for k in ("low", "high")]
+    pad = 0.08 * (max(ends) - min(ends) or 1.0)
+    return min(ends) - pad, max(ends) + pad
+
+
+def _paper_marker(ax, value: float, y: float, limits: tuple[float, float], *, label: str | None) -> None:
+    """The paper's value as a red cross, or, when it lies off the seeds' scale, an arrow at the edge
+    with the value written beside it (the axis stays readable for the seeds' effects)."""
+    low, high = limits
+    if low <= value <= high:
+        ax.plot(value, y, marker="x", ms=7, mew=2, color="tab:red", ls="none", label=label)
+        return
+    left = value < low
+    edge = low if left else high
+    ax.plot(edge, y, marker="<" if left else ">", ms=7, color="tab:red", ls="none", label=label, clip_on=False)
+    ax.annotate(f"paper {value:+.1f}", (edge, y), xytext=(8 if left else -8, 0), textcoords="offset points",
+                ha="left" if left else "right", va="center", fontsize=7, color="tab:red")
+
+
 def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across training seeds"):
-    """Per claim: every seed's paired difference (points) with its 95% interval, and the pooled CMH
-    estimate as a diamond; a zero line. Returns the figure."""
+    """Per claim: every seed's paired difference (points) with its 95% interval, the pooled CMH
+    estimate as a diamond, the paper's difference for the same comparison as a red cross where it
+    reports one (GSM8K, LLaDA; far off-scale values widen the axis), and a zero line. Returns the figure."""
     import matplotlib.pyplot as plt  # deferred: plotting is optional for measuring
 
     rows = [r for r in results if "pooled" in r]
@@ -372,11 +462,16 @@ def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across
     fig, ax = plt.subplots(figsize=(9, 0.22 * len(rows) * (0.25 * n_seeds + 1.05) + 1.5))
     colors = plt.get_cmap("tab10")
     ticks, labels, labelled = [], [], set()
+    limits = _limits(rows)
+    ax.set_xlim(*limits)
     y = 0.0
     for r in reversed(rows):
         pooled = r["pooled"]
         ax.fill([100 * pooled["low"], 100 * pooled["difference"], 100 * pooled["high"], 100 * pooled["difference"]],
                 [y, y + 0.18, y, y - 0.18], color="black")
+        if r.get("paper") is not None:
+            _paper_marker(ax, 100 * r["paper"], y, limits, label=None if "paper" in labelled else "paper (GSM8K, LLaDA)")
+            labelled.add("paper")
         ticks.append(y)
         labels.append(f"{r['claim']} ({r['holding']['holding']}/{r['holding']['total']} seeds)")
         for i, s in enumerate(r["per_seed"]):
@@ -389,7 +484,7 @@ def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel("paired accuracy difference, this rule minus reference (points; 95% CI)")
-    ax.set_title(title + " (diamond: pooled CMH over seeds)", fontsize=9)
+    ax.set_title(title + " (diamond: pooled CMH over seeds; x: the paper)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig

@@ -22,18 +22,26 @@ from pathlib import Path
 import pandas as pd
 
 from mdlm_study import verdicts as v
+from mdlm_study.seeds import (
+    PAPER_TABLE_A,
+    PAPER_TABLE_B,
+    SPEED_TARGET,
+    TOLERANCE,
+    TRANSFERRED,
+    claim_records,
+    unbits,
+)
 
 TABLES = ("01_training", "02_any_order_vs_l2r", "03_parallel_decoding", "04_early_exit", "05_finetuning", "05_filtering", "06_step_scoring")
 S1, A, S3, S4, S5, F5, S6 = TABLES
-PAPER_TABLE_B = {2: -0.1464, 4: -0.4337}  # GSM8K / LLaDA: 62.31 and 33.58 against 76.95 at k = 1
-COLUMNS = ("notebook", "claim", "paper", "ours", "test", "verdict", "reason", "seeds")
+COLUMNS = ("notebook", "claim", "paper", "ours", "test", "verdict", "reason", "seeds", "pooled")
 
 
 @dataclass
 class Study:
     """What the claims read: ``summaries`` (table name -> the JSON summary a notebook wrote), ``tables``
     (table name -> its CSV) and ``seed_records`` (a label such as "seed 1" -> the decoding records of
-    one training seed, ``benchmarks/bench_decoding.py``'s format)."""
+    one training seed, ``benchmarks/bench_decoding.py``'s format or :func:`mdlm_study.seeds.claim_records`')."""
 
     summaries: dict
     tables: dict = field(default_factory=dict)
@@ -56,7 +64,8 @@ class Study:
 
 def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None, *, tables: tuple[str, ...] = TABLES) -> Study:
     """The summaries and CSVs of ``tables`` under ``<out_dir>/figures/tables`` (those that exist), and
-    the decoding records of ``seed_records`` (label -> path)."""
+    the decoding records of ``seed_records`` (label -> path: a ``benchmarks/bench_decoding.py`` record,
+    or a ``benchmarks/bench_seeds.py`` seed record, read with :func:`mdlm_study.seeds.claim_records`)."""
     from mdlm_study.figures import load_summary  # deferred: figures loads matplotlib
 
     folder = Path(out_dir) / "figures" / "tables"
@@ -65,7 +74,10 @@ def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None =
     records = {}
     for label, path in (seed_records or {}).items():
         data = json.loads(Path(path).read_text())
-        records[label] = data["records"] if isinstance(data, dict) else data
+        if isinstance(data, dict) and "decodings" in data:
+            records[label] = claim_records(data)
+        else:
+            records[label] = data["records"] if isinstance(data, dict) else data
     return Study(summaries, frames, records)
 
 
@@ -87,21 +99,87 @@ def _paired(record: dict, key: str = "paired_vs_entropy_k1", *, swap: bool = Fal
     return v.paired_difference(int(record["n_problems"]), ref, this, level=level)
 
 
-def _seeds(study: Study, judge: Callable[[list[dict]], v.Verdict] | None, what: str) -> str:
-    """"holds on h of S seeds" when per-seed records are given and the claim has a per-seed reading."""
+def _between(reference: dict, this: dict, *, level: float = v.LEVEL) -> v.Interval:
+    """This decoding minus the reference: paired on their per-problem ``correct`` when both keep it
+    (the same problems), else unpaired on their accuracies."""
+    if "correct" in reference and "correct" in this and len(reference["correct"]) == len(this["correct"]):
+        ref, cur = unbits(reference["correct"]), unbits(this["correct"])
+        return v.paired_difference(len(ref), sum(r and not c for r, c in zip(ref, cur, strict=True)),
+                                   sum(c and not r for r, c in zip(ref, cur, strict=True)), level=level)
+    return v.unpaired_difference(reference["accuracy"], reference["n_problems"], this["accuracy"], this["n_problems"], level=level)
+
+
+def _decoding_key(record: dict) -> tuple:
+    return record.get("sampler"), record.get("tokens_per_step", 1), record.get("med_lambda"), record.get("exit_gamma"), record.get("block_size")
+
+
+def pool_seeds(seed_records: dict[str, list[dict]]) -> list[dict]:
+    """Every seed's records concatenated, decoding by decoding (the decodings every seed has): one
+    paired experiment over all seeds' problems. Its paired difference, (C - B) / N on the summed
+    discordant counts, is the Mantel-Haenszel risk difference stratified by seed, and its interval
+    Tango's on those counts, as :func:`mdlm_study.stats.cmh_paired` computes them; accuracy and mean
+    NFE are weighted by problems."""
+    per_seed = [{_decoding_key(r): r for r in reversed(records)} for records in seed_records.values()]
+    if not per_seed:
+        return []
+    pooled = []
+    for key in per_seed[0]:
+        rows = [seed[key] for seed in per_seed if key in seed]
+        if len(rows) < len(per_seed):
+            continue
+        n = sum(int(r["n_problems"]) for r in rows)
+        row = {**rows[0], "n_problems": n, "accuracy": sum(r["accuracy"] * int(r["n_problems"]) for r in rows) / n}
+        if all("mean_nfe" in r for r in rows):
+            row["mean_nfe"] = sum(r["mean_nfe"] * int(r["n_problems"]) for r in rows) / n
+        for paired in ("paired_vs_entropy_k1", "paired_vs_block_k1"):
+            row.pop(paired, None)
+            if all(paired in r for r in rows):
+                row[paired] = {side: sum(int(r[paired][side]) for r in rows) for side in ("only_reference", "only_this")}
+        row.pop("correct", None)
+        if all("correct" in r for r in rows):
+            row["correct"] = "".join(r["correct"] for r in rows)
+        pooled.append(row)
+    return pooled
+
+
+def _points(iv: v.Interval) -> str:
+    return f"{100 * iv.estimate:+.1f} [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]"
+
+
+def _seeds(study: Study, judge: Callable[[list[dict]], v.Verdict] | None, what: str,
+           effect: Callable[[list[dict]], list[tuple[str, v.Interval]]] | None = None) -> dict:
+    """The claim across training seeds, when per-seed records are given and the claim has a per-seed
+    reading: ``seeds``, on how many seeds ``judge`` (the claim's own test, on one seed's records)
+    holds, each seed's word and effect, then the same test on every seed's problems pooled
+    (:func:`pool_seeds`) with the pooled effect; ``pooled``, the pooled effect and the count alone (the
+    README's column: points, word, seeds holding). ``effect`` gives the claim's comparisons (label,
+    interval) from records, in the order the claim names them (k = 2 / 4)."""
     if judge is None or not study.seed_records:
-        return "1 seed"
-    words = {}
+        return {"seeds": "1 seed", "pooled": ""}
+    words, effects = {}, {}
     for label, records in study.seed_records.items():
         try:
             words[label] = judge(records).word
+            effects[label] = effect(records) if effect else []
         except LookupError:
             continue
     if not words:
-        return "1 seed"
+        return {"seeds": "1 seed", "pooled": ""}
     holding = [label for label, word in words.items() if word in v.HOLDING]
-    detail = ", ".join(f"{label}: {word}" for label, word in words.items())
-    return f"holds on {len(holding)} of {len(words)} seeds ({what}; {detail})"
+    detail = ", ".join(f"{label}: {word}" + (f" ({' / '.join(f'{100 * iv.estimate:+.1f}' for _, iv in effects[label])})" if effects[label] else "")
+                       for label, word in words.items())
+    count = f"{len(holding)} of {len(words)} seeds"
+    text = f"holds on {count} ({what}; {detail})"
+    if len(words) < len(study.seed_records):
+        return {"seeds": text, "pooled": f"{len(holding)}/{len(words)} seeds"}
+    try:
+        pooled = pool_seeds(study.seed_records)
+        word, parts = judge(pooled).word, effect(pooled) if effect else []
+    except LookupError:
+        return {"seeds": text, "pooled": f"{len(holding)}/{len(words)} seeds"}
+    shown = " / ".join(f"{label}{_points(iv)}" for label, iv in parts)
+    return {"seeds": f"{text}; pooled over the {len(words)} seeds: {word}" + (f", {shown} points" if shown else ""),
+            "pooled": (f"{shown}, " if shown else "") + f"{word}, {len(holding)}/{len(words)} seeds"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -142,6 +220,10 @@ def _no_loss_paired(record, *, denied, key="paired_vs_entropy_k1", swap=False):
 HELD_OUT = "decoding records of each training seed"
 
 
+def _entropy_minus_l2r(records: list[dict]) -> list[tuple[str, v.Interval]]:
+    return [("", _paired(_record(records, "l2r"), swap=True))]
+
+
 @claim("01", "Reasoning helps: the answer-only model is worse (a check of our model)", "—")
 def _reasoning_helps(s: Study) -> dict:
     exact, answer_only, n = s.get(S1, "exact_answer_accuracy"), s.get(S1, "answer_only_accuracy"), s.n(S1)
@@ -156,16 +238,18 @@ def _any_order_not_better(s: Study) -> dict:
     name = s.summaries[A].get("best_any_order", "best any-order")
     verdict = v.Verdict(verdict.word, f"{verdict.reason}; the best of the any-order configurations ({name}), so the gain is biased upward")
     return {"ours": f"L2R {_pct(l2r)}, best any-order ({name}) {_pct(best)} (n = {n})", "test": "equivalence (TOST)", "verdict": verdict,
-            "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "l2r"), denied=+1, swap=True), f"entropy over the whole canvas against L2R, {HELD_OUT}")}
+            **_seeds(s, lambda r: _no_loss_paired(_record(r, "l2r"), denied=+1, swap=True), f"entropy over the whole canvas against L2R, {HELD_OUT}",
+                     _entropy_minus_l2r)}
 
 
 @claim("02", "Whole-canvas any-order decoding hurts (Table A, block 128)", "GSM8K / LLaDA: 76.95% → 53.44% (−23.5 points)")
 def _whole_canvas_hurts(s: Study) -> dict:
     l2r, whole, n = s.get(A, "l2r_accuracy"), s.get(A, "whole_canvas_entropy_accuracy"), s.n(A)
-    paper = 0.5344 - 0.7695
+    paper = PAPER_TABLE_A
     verdict = v.against_effect(v.unpaired_difference(l2r, n, whole, n), paper)
     return {"ours": f"L2R {_pct(l2r)} → entropy over the whole canvas {_pct(whole)} (n = {n})", "test": "effect ratio", "verdict": verdict,
-            "seeds": _seeds(s, lambda r: v.against_effect(_paired(_record(r, "l2r"), swap=True), paper), f"entropy over the whole canvas against L2R, {HELD_OUT}")}
+            **_seeds(s, lambda r: v.against_effect(_paired(_record(r, "l2r"), swap=True), paper), f"entropy over the whole canvas against L2R, {HELD_OUT}",
+                     _entropy_minus_l2r)}
 
 
 @claim("02", "Any-order rules mostly commit the leftmost mask (the paper's analysis)", "~50% leftmost, mean distance ~3 tokens (block 32)")
@@ -196,8 +280,10 @@ def _fixed_k(prefix: str, setting: str, record_key: str | None, block_size=None)
         out = {"ours": f"k = 2 / 4: {' / '.join(drops)} points against k = 1 ({_pct(k1)}; n = {n})", "test": "effect ratio",
                "verdict": v.worst(*parts, labels=["k = 2", "k = 4"])}
         if record_key:
-            out["seeds"] = _seeds(s, lambda r: v.worst(*(v.against_effect(_paired(_record(r, "entropy", k=k, block_size=block_size), record_key), paper)
-                                                         for k, paper in PAPER_TABLE_B.items())), f"{setting}, {HELD_OUT}")
+            def fixed(records):
+                return [("", _paired(_record(records, "entropy", k=k, block_size=block_size), record_key)) for k in PAPER_TABLE_B]
+            out.update(_seeds(s, lambda r: v.worst(*(v.against_effect(iv, paper) for (_, iv), paper in zip(fixed(r), PAPER_TABLE_B.values(), strict=True))),
+                              f"{setting}, {HELD_OUT}", fixed))
         return out
     return judge
 
@@ -215,7 +301,8 @@ def _med_keeps(s: Study) -> dict:
     k1, med, n, speedup = s.get(S3, "k1_accuracy"), s.get(S3, "med_accuracy"), s.n(S3), s.get(S3, "med_speedup")
     return {"ours": f"{speedup:.2f}x fewer NFE ({speedup / (256 / 94):.2f} of the paper's speed-up), {_pct(k1)} → {_pct(med)} (n = {n})",
             "test": "equivalence (TOST)", "verdict": _no_loss(n, k1, med, denied=-1, counts=_counts(s, S3, "med")),
-            "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2), denied=-1), f"MED λ = 0.2, {HELD_OUT}")}
+            **_seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2), denied=-1), f"MED λ = 0.2, {HELD_OUT}",
+                     lambda r: [("", _paired(_record(r, "med", med_lambda=0.2)))])}
 
 
 def _matched_k(s: Study, prefix: str = "") -> int:
@@ -236,11 +323,11 @@ def _med_vs_fixed_k(s: Study) -> dict:
     counts = _counts(s, S3, f"med_vs_k{k}")
     verdict = v.direction(v.paired_difference(n, *counts) if counts else v.unpaired_difference(fixed, n, med, n))
 
-    def per_seed(records):
-        m, f = _record(records, "med", med_lambda=0.2), _record(records, "entropy", k=k)
-        return v.direction(v.unpaired_difference(f["accuracy"], f["n_problems"], m["accuracy"], m["n_problems"]))
+    def med_minus_fixed(records):
+        return [("", _between(_record(records, "entropy", k=k), _record(records, "med", med_lambda=0.2)))]
     return {"ours": f"MED {_pct(med)} at {s.get(S3, 'med_nfe'):.1f} NFE vs fixed k = {k} {_pct(fixed)} at {nfe1 / k:.1f} NFE (n = {n})",
-            "test": "direction", "verdict": verdict, "seeds": _seeds(s, per_seed, f"MED λ = 0.2 against fixed k = {k}, {HELD_OUT}")}
+            "test": "direction", "verdict": verdict,
+            **_seeds(s, lambda r: v.direction(med_minus_fixed(r)[0][1]), f"MED λ = 0.2 against fixed k = {k}, {HELD_OUT}", med_minus_fixed)}
 
 
 @claim("04", "MED + early exit: ~3.3x fewer steps at −0.1 point (Table C)", "256 → 77 NFE (3.32x), 79.4% → 79.3%")
@@ -248,7 +335,60 @@ def _med_exit(s: Study) -> dict:
     ref, acc, n, speedup = s.get(S4, "entropy_accuracy"), s.get(S4, "med_exit_accuracy"), s.n(S4), s.get(S4, "med_exit_speedup")
     return {"ours": f"{speedup:.2f}x fewer NFE ({speedup / (256 / 77):.2f} of the paper's speed-up), {_pct(ref)} → {_pct(acc)} (n = {n})",
             "test": "equivalence (TOST)", "verdict": _no_loss(n, ref, acc, denied=-1, counts=_counts(s, S4, "med_exit")),
-            "seeds": _seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2, exit_gamma=0.1), denied=-1), f"MED λ = 0.2 + exit γ = 0.1, {HELD_OUT}")}
+            **_seeds(s, lambda r: _no_loss_paired(_record(r, "med", med_lambda=0.2, exit_gamma=0.1), denied=-1), f"MED λ = 0.2 + exit γ = 0.1, {HELD_OUT}",
+                     lambda r: [("", _paired(_record(r, "med", med_lambda=0.2, exit_gamma=0.1)))])}
+
+
+TRANSFER_RULE = "most_accurate_at_3.5x"  # the selection rule of the speed target (mdlm_study.selection)
+FIXED_K_CONTROL = 0.05  # a seed "where fixed k loses": k = 2 in blocks of 8 costs at least 5 points
+
+
+def _role(records: list[dict], role: str) -> dict:
+    for r in records:
+        if r.get("role") == role:
+            return r
+    raise LookupError(f"no {role!r} decoding in the seed records")
+
+
+def _transferred(records: list[dict]) -> tuple[v.Interval, float, dict]:
+    """MED + exit at seed 0's setting minus one token per step (paired), its speed-up, its record."""
+    reference, this = _role(records, "entropy_k1"), _role(records, TRANSFERRED + TRANSFER_RULE)
+    return _between(reference, this), reference["mean_nfe"] / this["mean_nfe"], this
+
+
+def _speed_target(records: list[dict]) -> v.Verdict:
+    iv, speedup, _ = _transferred(records)
+    return v.faster_within(iv, speedup, min_speedup=SPEED_TARGET, margin=TOLERANCE)
+
+
+def _fixed_k_loses(records: list[dict]) -> bool:
+    counts = _record(records, "entropy", k=2, block_size=8)["paired_vs_block_k1"]
+    n = _record(records, "entropy", k=2, block_size=8)["n_problems"]
+    return (counts["only_reference"] - counts["only_this"]) / n >= FIXED_K_CONTROL - 1e-9
+
+
+@claim("04", "Our speed target: MED + exit at seed 0's chosen (λ, γ), ≥ 3.5x fewer NFE within 1 point",
+       "256 → 77 NFE (3.32x), 79.4% → 79.3% (one model)")
+def _med_exit_transferred(s: Study) -> dict:
+    if "seed 0" not in s.seed_records:
+        raise LookupError("no training-seed records of the study's default model (benchmarks/bench_seeds.py)")
+    iv, speedup, this = _transferred(s.seed_records["seed 0"])
+    out = {"ours": f"{this.get('label', 'MED + exit')} (seed 0's development split): {speedup:.2f}x fewer NFE, {_points(iv)} points "
+                   f"against one token per step (n = {this['n_problems']})",
+           "test": "speed target", "verdict": _speed_target(s.seed_records["seed 0"]),
+           **_seeds(s, _speed_target, f"the same setting on every seed, {HELD_OUT}", lambda r: [("", _transferred(r)[0])])}
+    speedups = ", ".join(f"{label}: {_transferred(r)[1]:.1f}x" for label, r in s.seed_records.items())
+    losing = {label: r for label, r in s.seed_records.items() if _fixed_k_loses(r)}
+    control = "no seed"
+    if losing:
+        pooled = pool_seeds(losing)
+        iv_l, speed_l, _ = _transferred(pooled)
+        holding = sum(_speed_target(r).word in v.HOLDING for r in losing.values())
+        control = (f"{', '.join(losing)}: pooled {_points(iv_l)} points at {speed_l:.1f}x fewer NFE, {_speed_target(pooled).word}, "
+                   f"holds on {holding} of {len(losing)}")
+    out["seeds"] += (f"; speed-up per seed: {speedups}; where fixed k = 2 loses ≥ {100 * FIXED_K_CONTROL:g} points in blocks of 8 "
+                     f"(the control works) — {control}")
+    return out
 
 
 @claim("05", "Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces (GPT-4o judge)")
@@ -379,10 +519,11 @@ def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFra
         try:
             out = judge(study)
         except (LookupError, ValueError) as missing:  # not written, or written empty (e.g. no failed problem to sample)
-            row.update(ours="not measured", test="", verdict=v.MISSING, reason=f"not recorded: {missing}", seeds="")
+            row.update(ours="not measured", test="", verdict=v.MISSING, reason=f"not recorded: {missing}", seeds="", pooled="")
         else:
             verdict = out.pop("verdict")
-            row.update(ours=out["ours"], test=out["test"], verdict=verdict.word, reason=verdict.reason, seeds=out.get("seeds", "1 seed"))
+            row.update(ours=out["ours"], test=out["test"], verdict=verdict.word, reason=verdict.reason, seeds=out.get("seeds", "1 seed"),
+                       pooled=out.get("pooled", ""))
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

@@ -215,6 +215,22 @@ def no_loss(iv95: Interval, iv90: Interval, *, denied: int = -1, margin: float =
     return Verdict(INCONCLUSIVE, f"neither a difference nor equivalence within ±{100 * margin:g} point shown: {where}")
 
 
+def faster_within(iv95: Interval, speedup: float, *, min_speedup: float, margin: float = MARGIN) -> Verdict:
+    """A speed target: at least ``min_speedup`` times fewer forward passes while losing at most
+    ``margin`` of accuracy (non-inferiority at that margin). *reproduced* when the speed-up reaches
+    the target and the 95% interval's lower end lies above -margin; *not reproduced* when the speed-up
+    falls short or the whole interval lies below -margin (a loss larger than the margin, shown); else
+    *inconclusive*."""
+    where = f"{speedup:.2f}x fewer NFE, {_pts(iv95.estimate)} points (95% {_ci(iv95)}; {iv95.method})"
+    if speedup < min_speedup - 1e-9:
+        return Verdict(NOT_REPRODUCED, f"short of the {min_speedup:g}x target: {where}")
+    if iv95.high < -margin:
+        return Verdict(NOT_REPRODUCED, f"a loss beyond {100 * margin:g} point: {where}")
+    if iv95.low > -margin:
+        return Verdict(REPRODUCED, f"at least {min_speedup:g}x fewer NFE, non-inferior at a {100 * margin:g}-point margin: {where}")
+    return Verdict(INCONCLUSIVE, f"a loss of {100 * margin:g} point neither excluded nor shown: {where}")
+
+
 def against_baseline(iv: Interval, *, chance: float, baseline: Interval, name: str = "baseline") -> Verdict:
     """A method the paper proposes without a number: *reproduced* when its interval lies above chance
     and above the baseline's interval; *not reproduced* when it does not exceed chance or lies below

@@ -1,5 +1,6 @@
 """Each notebook's conclusion, the generated docs and the README, on the committed records."""
 
+import json
 import re
 import subprocess
 
@@ -9,7 +10,7 @@ from mdlm_study import conclusions, results_doc
 from mdlm_study.records import ROOT
 from mdlm_study.summary import claims_table, load_study
 
-NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 1, "05": 5, "06": 2}
+NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 2, "05": 5, "06": 2}
 
 
 @pytest.mark.parametrize(("notebook", "n_claims"), NOTEBOOK_CLAIMS.items())
@@ -33,11 +34,12 @@ def test_render_07_is_the_whole_claims_table_with_its_tally():
 
 
 def test_notebook_03_states_the_blocks_effect_and_its_seed_count():
-    """The blocks claim is a third and a fifth of the paper's effect, and seed 1 does not show it."""
+    """The blocks claim is a third and a fifth of the paper's effect on seed 0; the seeds line counts
+    the five training seeds and pools them."""
     text = conclusions.render("03", ROOT)
     block = text.split("**Fixed k = 2 / 4 lose accuracy (Table B): answer slot, blocks of 8")[1].split("\n**")[0]
     assert "smaller effect" in block and "ratio to the paper's -14.6 points: 0.39" in block
-    assert "holds on 1 of 2 seeds" in block and "seed 1: not reproduced" in block
+    assert re.search(r"holds on [0-5] of 5 seeds", block) and "seed 4: " in block and "pooled over the 5 seeds: " in block
 
 
 def test_render_rejects_unknown_notebooks_and_tolerates_a_run_without_tables(tmp_path):
@@ -53,6 +55,16 @@ def test_seed_records_are_not_attached_to_another_model(tmp_path):
     folder.mkdir(parents=True)
     (folder / "03_parallel_decoding.json").write_text('{"summary": {}, "params": {"model": "GSAI-ML/LLaDA-8B-Instruct"}}')
     assert conclusions.default_seed_records(tmp_path) == {}
+    assert conclusions.seeds_forest(tmp_path) is None  # nor the seeds' forest plot
+
+
+def test_notebook_07_draws_the_seeds_forest_from_the_committed_record():
+    fig = conclusions.seeds_forest(ROOT)
+    ax = fig.axes[0]
+    record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
+    measured = [c for c in record["claims"] if "pooled" in c]
+    assert len(ax.get_yticklabels()) == len(measured) and len(ax.patches) == len(measured)
+    assert f"across {len(record['seeds'])} training seeds" in ax.get_title()
 
 
 def test_generated_docs_and_readme_are_up_to_date():

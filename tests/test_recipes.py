@@ -299,3 +299,22 @@ def test_is_trained_needs_the_completion_marker_and_the_recorded_weights(trained
     assert not is_trained("sudoku", broken("no_marker", lambda d: (d / "checkpoint.json").unlink()), r)
     assert not is_trained("sudoku", broken("flipped", lambda d: flip(d / "model.safetensors")), r)
     assert not is_trained("sudoku", broken("other", other_weights), r)
+
+
+def test_a_training_seed_trains_its_own_model_and_is_skipped_when_done(tmp_path):
+    """``train_all(seed=1)`` (``python -m mdlm_study.recipes default --seed 1``, the seeds study): another
+    initialisation, recorded as seed 1, and a rerun finds it finished instead of retraining it."""
+    import torch
+    from safetensors.torch import load_file
+
+    one = train_all(["sudoku"], tmp_path / "data", tmp_path / "seed1", smoke=True, progress=False, threads=1, seed=1)
+    zero = train_all(["sudoku"], tmp_path / "data", tmp_path / "seed0", smoke=True, progress=False, threads=1)
+    assert one["sudoku"]["train"]["seed"] == 1 and zero["sudoku"]["train"]["seed"] == 0
+    a = load_file(tmp_path / "seed1" / "sudoku" / "model.safetensors")
+    b = load_file(tmp_path / "seed0" / "sudoku" / "model.safetensors")
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+    again = train_all(["sudoku"], tmp_path / "data", tmp_path / "seed1", smoke=True, progress=False, threads=1, seed=1)
+    assert again["sudoku"]["train_seconds"] == one["sudoku"]["train_seconds"]  # finished: read back, not retrained
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=f"seed must be a non-negative integer, got {bad!r}"):
+            train_all(["sudoku"], tmp_path / "data", tmp_path / "seed1", smoke=True, seed=bad)

@@ -167,6 +167,26 @@ def test_mechanism_table_reads_each_seed_and_correlates_across_seeds(states):
         spearmanr(table["fixed_k2_loss"], table["med_exit_transferred_difference"]).statistic)
 
 
+def test_hypotheses_read_the_predicted_sign_and_the_exact_p_value():
+    table = pd.DataFrame({"blank_slot_accuracy": [0.9, 0.8, 0.7, 0.6, 0.5], "fixed_k2_blocks8_loss": [0.0, 0.01, 0.02, 0.03, 0.04],
+                          "follows_corrupted_conclusion": [0.5, 0.4, 0.6, 0.3, 0.7],
+                          "med_exit_transferred_speedup": [7.0, 6.0, 3.0, 5.0, 4.0]})
+    got = {(h["mechanism"], h["effect"]): h for h in seeds.check_hypotheses(table)}
+    # a perfect inverse ranking: rho = -1, p = 2/120, as predicted
+    assert got[("blank_slot_accuracy", "fixed_k2_blocks8_loss")] | {} == {
+        "mechanism": "blank_slot_accuracy", "effect": "fixed_k2_blocks8_loss", "predicted": -1, "rho": -1.0,
+        "p_value": pytest.approx(2 / 120), "n": 5, "reading": "supported"}
+    # rho = +0.7 as predicted, but not significant with five seeds
+    speed = got[("blank_slot_accuracy", "med_exit_transferred_speedup")]
+    assert speed["rho"] == pytest.approx(0.7) and speed["p_value"] > 0.05 and speed["reading"] == "same direction, not significant"
+    assert got[("follows_corrupted_conclusion", "fixed_k2_blocks8_loss")]["reading"] == "same direction, not significant"  # rho 0.3
+    assert got[("fixed_k2_blocks8_loss", "med_exit_transferred_speedup")]["reading"] == "same direction, not significant"  # rho -0.7
+    flipped = table.assign(fixed_k2_blocks8_loss=table["fixed_k2_blocks8_loss"][::-1].to_numpy())
+    assert seeds.check_hypotheses(flipped, [("blank_slot_accuracy", "fixed_k2_blocks8_loss", -1)])[0]["reading"] == "contradicted"
+    short = table.head(2)
+    assert {h["reading"] for h in seeds.check_hypotheses(short)} == {"not measured"}
+
+
 def test_a_claim_some_seed_lacks_is_reported_missing(states):
     partial = [dict(s, decodings={k: v for k, v in s["decodings"].items() if k != "l2r"}) if s["seed"] == 3 else s for s in states]
     r = {x["claim"]: x for x in seeds.claim_results(partial)}
@@ -181,6 +201,26 @@ def test_forest_plot_draws_every_seed_and_the_pooled_diamond(results):
     ax = fig.axes[0]
     assert "difference" in ax.get_xlabel() and len(ax.get_yticklabels()) == len(results)
     assert len(ax.patches) == len(results)  # one diamond per claim
+    # the paper's values: a cross on the seeds' scale, or an arrow at the edge with the value written when off it
+    low, high = ax.get_xlim()
+    notes = {t.get_text() for t in ax.texts}
+    papers = {100 * r["paper"] for r in results.values() if r["paper"] is not None}
+    assert low > -43.4 and "paper -43.4" in notes  # the seeds' effects set the scale, not the paper's -43 points
+    assert all((low <= x <= high) != (f"paper {x:+.1f}" in notes) for x in papers)
+
+
+def test_claim_records_pair_every_decoding_with_its_references(states):
+    state = states[0]
+    records = {r["role"]: r for r in seeds.claim_records(state)}
+    assert set(records) == set(state["decodings"])
+    k2 = records["entropy_k2"]
+    assert k2["paired_vs_entropy_k1"] == {"only_reference": K2_LOSS[0], "only_this": 0}  # the k = 2 loss, paired
+    assert k2["paired_vs_block_k1"] == {"only_reference": K2_LOSS[0], "only_this": 0}  # blocks of 8 lose nothing at k = 1 here
+    assert records["entropy_k1"]["paired_vs_entropy_k1"] == {"only_reference": 0, "only_this": 0}
+    assert (k2["sampler"], k2["tokens_per_step"], k2["block_size"], k2["accuracy"]) == ("entropy", 2, None, 0.8 - K2_LOSS[0] / N)
+    broken = dict(state, decodings={**state["decodings"], "l2r": dict(state["decodings"]["l2r"], correct="1" * (N - 1))})
+    with pytest.raises(ValueError, match=f"l2r has {N - 1} problems, entropy_k1 {N}"):
+        seeds.claim_records(broken)
 
 
 def test_resolve_maps_released_names_and_training_layouts(tmp_path):

@@ -1,12 +1,16 @@
 """The claims table on hand-built records: each claim's test, its seeds field, and missing inputs."""
 
+import json
+
 import pandas as pd
 import pytest
 
 from mdlm_study import stats
-from mdlm_study.summary import CLAIMS, COLUMNS, Study, claims_table, load_study, verdict_counts
+from mdlm_study.seeds import bits, claim_records
+from mdlm_study.summary import CLAIMS, COLUMNS, Study, claims_table, load_study, pool_seeds, verdict_counts
 
 FIXED_K = "Fixed k = 2 / 4 lose accuracy (Table B): "
+TRANSFERRED_ROW = "Our speed target: MED + exit at seed 0's chosen (λ, γ), ≥ 3.5x fewer NFE within 1 point"
 
 
 def summaries(overrides=None):
@@ -58,7 +62,9 @@ def test_numbers_at_the_papers_size_reproduce_or_are_equivalent_where_the_record
     # equal accuracies on 300 unpaired problems cannot show equivalence within 1 point
     assert t.loc["MED keeps accuracy with ~2.7x fewer steps (Table C)", "verdict"] == "inconclusive"
     assert t.loc["Any-order decoding does not beat left-to-right on math (Table A)", "verdict"] == "inconclusive"
-    assert set(t["seeds"]) == {"1 seed"}
+    assert set(t.loc[t["verdict"] != "missing", "seeds"]) == {"1 seed"}
+    transferred = t.loc[TRANSFERRED_ROW]
+    assert transferred["verdict"] == "missing" and "bench_seeds.py" in transferred["reason"]  # only the seed records measure it
 
 
 def test_the_fixed_k_claims_use_the_paired_counts_behind_the_recorded_p_value():
@@ -140,9 +146,10 @@ def test_missing_inputs_are_missing_and_a_bare_dict_still_works():
 
 
 def test_the_committed_records_give_every_claim_a_verdict():
+    from mdlm_study.conclusions import SEED_RECORDS
     from mdlm_study.records import ROOT
 
-    t = claims_table(load_study(ROOT))
+    t = claims_table(load_study(ROOT, {label: ROOT / path for label, path in SEED_RECORDS.items()}))
     assert (t["verdict"] != "missing").all(), t.loc[t["verdict"] == "missing", ["claim", "reason"]]
     with pytest.raises(KeyError):
         t.set_index("claim").loc["no such claim"]
@@ -162,3 +169,86 @@ def test_recorded_paired_counts_make_a_keeps_accuracy_claim_decidable():
     assert verdict(Study(s), claim) == "inconclusive"
     s["03_parallel_decoding"].update(med_accuracy=0.76, med_only_reference=12, med_only_this=0)
     assert verdict(Study(s), claim) == "not reproduced"
+
+
+def seed_state(seed, n, entropy_right, l2r_only, entropy_only, med_only_reference=0):
+    """A seed's decodings (bench_seeds' format): entropy k = 1 right on the first ``entropy_right``
+    problems; left to right right on the same minus ``entropy_only`` of them plus ``l2r_only`` others;
+    MED loses ``med_only_reference`` of entropy's at 2x fewer NFE; fixed k = 2 like entropy."""
+    entropy = [i < entropy_right for i in range(n)]
+    l2r = [(i < entropy_right - entropy_only) or (entropy_right <= i < entropy_right + l2r_only) for i in range(n)]
+    med = [i < entropy_right - med_only_reference for i in range(n)]
+
+    def entry(sampler, correct, k=1, nfe=28.0, **kw):
+        return {"sampler": sampler, "tokens_per_step": k, "med_lambda": kw.get("med_lambda"), "exit_gamma": kw.get("exit_gamma"),
+                "block_size": None, "accuracy": sum(correct) / n, "n_problems": n, "mean_nfe": nfe, "correct": bits(correct)}
+    return {"seed": seed, "model": f"seed{seed}", "decodings": {
+        "entropy_k1": entry("entropy", entropy), "l2r": entry("l2r", l2r), "entropy_k2": entry("entropy", entropy, k=2, nfe=14.0),
+        "entropy_k4": entry("entropy", entropy, k=4, nfe=7.0), "med": entry("med", med, nfe=14.0, med_lambda=0.2)}}
+
+
+def test_seeds_pool_into_the_cmh_difference_and_the_same_test(tmp_path):
+    states = [seed_state(0, 400, 300, l2r_only=5, entropy_only=45), seed_state(1, 400, 280, l2r_only=30, entropy_only=10),
+              seed_state(2, 400, 320, l2r_only=2, entropy_only=20)]
+    for state in states:
+        (tmp_path / f"seed{state['seed']}.json").write_text(json.dumps(state))
+    study = load_study(tmp_path, {f"seed {s['seed']}": tmp_path / f"seed{s['seed']}.json" for s in states})
+    study.summaries = summaries()
+    # pooling = the Mantel-Haenszel risk difference stratified by seed (stats.cmh_paired)
+    strata = [([c == "1" for c in st["decodings"]["l2r"]["correct"]], [c == "1" for c in st["decodings"]["entropy_k1"]["correct"]]) for st in states]
+    cmh = stats.cmh_paired(strata)
+    l2r = next(r for r in pool_seeds(study.seed_records) if r["sampler"] == "l2r")
+    assert l2r["paired_vs_entropy_k1"] == {"only_reference": cmh["only_this"], "only_this": cmh["only_reference"]} == {"only_reference": 75, "only_this": 37}
+    assert l2r["n_problems"] == cmh["n"] == 1200 and l2r["accuracy"] == pytest.approx((260 + 300 + 302) / 1200)
+    row = table(study).loc["Whole-canvas any-order decoding hurts (Table A, block 128)"]
+    # seeds 0 and 2 gain significantly (+10.0, +4.5), seed 1 loses (-5.0): each against the paper's -23.5 points
+    assert "seed 0: not reproduced (+10.0)" in row["seeds"] and "seed 1: smaller effect (-5.0)" in row["seeds"] and "seed 2: not reproduced (+4.5)" in row["seeds"]
+    assert row["pooled"] == f"{100 * cmh['difference']:+.1f} [{100 * cmh['low']:+.1f}, {100 * cmh['high']:+.1f}], not reproduced, 1/3 seeds"
+    assert "pooled over the 3 seeds: not reproduced" in row["seeds"]
+    # MED keeps accuracy on every seed (nothing lost) at 2x fewer NFE: paired, and pooled over 1,200 problems
+    med = table(study).loc["MED keeps accuracy with ~2.7x fewer steps (Table C)"]
+    assert med["seeds"].startswith("holds on 3 of 3 seeds") and med["pooled"].startswith("+0.0 [") and med["pooled"].endswith("equivalent, 3/3 seeds")
+    # MED against fixed k = 2 is now paired (the same problems): identical correctness gives a zero-width tie
+    vs_k = table(study).loc["MED beats fixed k at matched NFE (Tables B, C)"]
+    assert vs_k["pooled"] == "+0.0 [-0.3, +0.3], inconclusive, 0/3 seeds" and vs_k["seeds"].startswith("holds on 0 of 3 seeds")
+    # a claim whose decoding no seed has keeps its one-seed reading
+    assert table(study).loc["MED + early exit: ~3.3x fewer steps at −0.1 point (Table C)", "seeds"] == "1 seed"
+
+
+def test_pool_seeds_keeps_only_the_decodings_every_seed_has():
+    a, b = claim_records(seed_state(0, 50, 40, 1, 2)), claim_records(seed_state(1, 60, 40, 1, 2))
+    b = [r for r in b if r["sampler"] != "l2r"]
+    pooled = pool_seeds({"seed 0": a, "seed 1": b})
+    assert {r["sampler"] for r in pooled} == {"entropy", "med"} and all(r["n_problems"] == 110 for r in pooled)
+    assert all(len(r["correct"]) == 110 for r in pooled) and pool_seeds({}) == []
+
+
+def speed_state(seed, n, k2_loss, exit_loss, exit_nfe):
+    """A seed where fixed k = 2 in blocks of 8 loses ``k2_loss`` problems and MED + exit at seed 0's
+    setting loses ``exit_loss`` at ``exit_nfe`` forward passes (one token per step: 28)."""
+    right = [i < n * 3 // 4 for i in range(n)]
+
+    def entry(correct, nfe=28.0, **config):
+        return {"sampler": "entropy", "tokens_per_step": 1, "med_lambda": None, "exit_gamma": None, "block_size": None, **config,
+                "accuracy": sum(correct) / n, "n_problems": n, "mean_nfe": nfe, "correct": bits(correct)}
+    lose = lambda k: [c and i >= k for i, c in enumerate(right)]  # noqa: E731
+    return {"seed": seed, "model": f"seed{seed}", "decodings": {
+        "entropy_k1": entry(right), "entropy_k1_blocks8": entry(right, block_size=8),
+        "entropy_k2_blocks8": entry(lose(k2_loss), 14.0, tokens_per_step=2, block_size=8),
+        "med_exit_transferred:most_accurate_at_3.5x": dict(entry(lose(exit_loss), exit_nfe, sampler="med", med_lambda=0.2, exit_gamma=0.5),
+                                                            label="med λ=0.2 + exit γ=0.5")}}
+
+
+def test_the_speed_target_row_reports_every_seed_and_the_seeds_where_fixed_k_loses():
+    n = 1000
+    states = {"seed 0": speed_state(0, n, k2_loss=60, exit_loss=0, exit_nfe=6.0),  # control works; 4.7x, nothing lost
+              "seed 1": speed_state(1, n, k2_loss=0, exit_loss=0, exit_nfe=4.0),  # no control; 7x
+              "seed 2": speed_state(2, n, k2_loss=80, exit_loss=0, exit_nfe=10.0),  # control works; 2.8x: short of the target
+              "seed 3": speed_state(3, n, k2_loss=50, exit_loss=40, exit_nfe=5.0)}  # control works (exactly 5 points); loses 4 points
+    row = table(Study(summaries(), seed_records={k: claim_records(st) for k, st in states.items()})).loc[TRANSFERRED_ROW]
+    assert row["verdict"] == "reproduced" and row["ours"].startswith("med λ=0.2 + exit γ=0.5 (seed 0's development split): 4.67x fewer NFE, +0.0 [")
+    assert row["seeds"].startswith("holds on 2 of 4 seeds") and "seed 2: not reproduced" in row["seeds"] and "seed 3: not reproduced (-4.0)" in row["seeds"]
+    assert "speed-up per seed: seed 0: 4.7x, seed 1: 7.0x, seed 2: 2.8x, seed 3: 5.6x" in row["seeds"]
+    # the seeds where the control works: 0, 2, 3; pooled NFE (6 + 10 + 5) / 3 = 7 -> 4.0x, loss 40 / 3000 problems
+    assert "seed 0, seed 2, seed 3: pooled -1.3 [" in row["seeds"] and "at 4.0x fewer NFE" in row["seeds"] and row["seeds"].endswith("holds on 1 of 3")
+    assert row["pooled"].endswith("3/4 seeds") is False and row["pooled"].endswith("2/4 seeds")

@@ -85,6 +85,18 @@ def test_direction(interval, sign, word):
     assert v.direction(iv(*interval), sign=sign).word == word
 
 
+@pytest.mark.parametrize(("interval", "speedup", "word", "says"), [
+    ((0.0, -0.008, 0.008), 3.6, v.REPRODUCED, "non-inferior at a 1-point margin"),
+    ((0.0, -0.008, 0.008), 3.4, v.NOT_REPRODUCED, "short of the 3.5x target"),  # accurate, but not fast enough
+    ((-0.03, -0.04, -0.02), 9.0, v.NOT_REPRODUCED, "a loss beyond 1 point"),
+    ((-0.005, -0.015, 0.005), 4.0, v.INCONCLUSIVE, "neither excluded nor shown"),
+    ((0.02, 0.005, 0.035), 3.5, v.REPRODUCED, "3.50x fewer NFE"),  # exactly the target counts
+])
+def test_faster_within_needs_the_speed_and_a_bounded_loss(interval, speedup, word, says):
+    verdict = v.faster_within(iv(*interval), speedup, min_speedup=3.5, margin=0.01)
+    assert verdict.word == word and says in verdict.reason
+
+
 def test_worst_takes_the_least_favourable_part():
     parts = [v.Verdict(v.SMALLER, "a"), v.Verdict(v.REPRODUCED, "b")]
     assert v.worst(*parts).word == v.SMALLER
