@@ -50,13 +50,17 @@ study-released: $(STAMP)
 # benchmarks/results/seeds/ and figures/seeds_forest.png; `seeds-retrain` first trains the five seeds
 # (CKPT/seed<N>/default; hours of CPU) and writes its results beside them, not over the released ones.
 # A rerun resumes: finished runs and decodings are kept.
+# Two processes side by side (seeds 0-2 and 3-4, one thread each: 68 minutes on this 2-core CPU), then the verdicts.
+SEEDS_ARGS ?=
 seeds: $(STAMP)
-	$(PY) benchmarks/bench_seeds.py
+	( OMP_NUM_THREADS=1 $(PY) benchmarks/bench_seeds.py --seeds 0 1 2 --decode-only $(SEEDS_ARGS) & pid=$$!; \
+	  OMP_NUM_THREADS=1 $(PY) benchmarks/bench_seeds.py --seeds 3 4 --decode-only $(SEEDS_ARGS); rc=$$?; wait $$pid && exit $$rc )
+	$(PY) benchmarks/bench_seeds.py --analyse-only $(SEEDS_ARGS)
 
 SEEDS_CKPT ?= checkpoints/seeds
 seeds-retrain: $(STAMP)
 	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.recipes default --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
-	$(PY) benchmarks/bench_seeds.py --models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results --figures-root $(SEEDS_CKPT)
+	$(MAKE) seeds SEEDS_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results --figures-root $(SEEDS_CKPT)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mdlm_study tests benchmarks notebooks

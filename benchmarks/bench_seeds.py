@@ -10,6 +10,7 @@ then the verdict across seeds (``<out-dir>/claims.json``) and the forest plot
 
     OMP_NUM_THREADS=1 python benchmarks/bench_seeds.py --models-dir /path/to/runs --seeds 0 1 2 3 4
     python benchmarks/bench_seeds.py --analyse-only      # verdicts and figure from the seed records
+    python benchmarks/bench_seeds.py --seeds 3 4 --decode-only   # one of several processes; analyse once after
 
 Without ``--models-dir`` the released models are loaded (``models/default``, ``models/default_seed1``...).
 Seeds run one decoding at a time across all of them (:func:`run_seeds`), so an interrupted run has
@@ -183,11 +184,14 @@ def main() -> None:
     parser.add_argument("--transfer", type=Path, default=Path("benchmarks/results/default/decoding_held_out_1500.json"),
                         help="seed 0's decoding record whose selections are transferred to every seed")
     parser.add_argument("--analyse-only", action="store_true", help="only the verdicts and the figure, from the seed records")
+    parser.add_argument("--decode-only", action="store_true", help="only the decodings (for seeds split over processes; analyse after)")
     parser.add_argument("--batch-size", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds"))
     parser.add_argument("--figures-root", type=Path, default=Path("."), help="the figure goes to <root>/figures/seeds_forest.png")
     args = parser.parse_args()
+    if args.analyse_only and args.decode_only:
+        parser.error("--analyse-only and --decode-only exclude each other")
     torch.set_num_threads(args.threads)
     if not args.analyse_only:
         problems = held_out_problems(args.data_dir, args.n_problems)
@@ -196,7 +200,8 @@ def main() -> None:
         started = time.perf_counter()
         run_seeds(args, problems, dev_problems, transferred)
         print(f"seeds {args.seeds}: {time.perf_counter() - started:.0f} s", flush=True)
-    analyse(args)
+    if not args.decode_only:
+        analyse(args)
 
 
 if __name__ == "__main__":

@@ -234,4 +234,7 @@ def test_the_seeds_cli_is_a_thin_script_over_the_package():
     root = Path(__file__).parents[1]
     out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_seeds.py"), "--help"], capture_output=True, text=True,
                          cwd=root, check=True).stdout
-    assert "--models-dir" in out and "--transfer" in out
+    assert "--models-dir" in out and "--transfer" in out and "--decode-only" in out
+    both = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_seeds.py"), "--analyse-only", "--decode-only"], capture_output=True,
+                          text=True, cwd=root)
+    assert both.returncode == 2 and "--analyse-only and --decode-only exclude each other" in both.stderr
