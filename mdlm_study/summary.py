@@ -152,7 +152,7 @@ def _seeds(study: Study, judge: Callable[[list[dict]], v.Verdict] | None, what: 
     reading: ``seeds``, on how many seeds ``judge`` (the claim's own test, on one seed's records)
     holds, each seed's word and effect, then the same test on every seed's problems pooled
     (:func:`pool_seeds`) with the pooled effect; ``pooled``, the pooled effect and the count alone (the
-    README's column: points, word, seeds holding). ``effect`` gives the claim's comparisons (label,
+    README's column: points, word, seeds holding of seeds measured). ``effect`` gives the claim's comparisons (label,
     interval) from records, in the order the claim names them (k = 2 / 4)."""
     if judge is None or not study.seed_records:
         return {"seeds": "1 seed", "pooled": ""}
@@ -171,15 +171,15 @@ def _seeds(study: Study, judge: Callable[[list[dict]], v.Verdict] | None, what: 
     count = f"{len(holding)} of {len(words)} seeds"
     text = f"holds on {count} ({what}; {detail})"
     if len(words) < len(study.seed_records):
-        return {"seeds": text, "pooled": f"{len(holding)}/{len(words)} seeds"}
+        return {"seeds": text, "pooled": f"{len(holding)}/{len(words)}"}
     try:
         pooled = pool_seeds(study.seed_records)
         word, parts = judge(pooled).word, effect(pooled) if effect else []
     except LookupError:
-        return {"seeds": text, "pooled": f"{len(holding)}/{len(words)} seeds"}
+        return {"seeds": text, "pooled": f"{len(holding)}/{len(words)}"}
     shown = " / ".join(f"{label}{_points(iv)}" for label, iv in parts)
     return {"seeds": f"{text}; pooled over the {len(words)} seeds: {word}" + (f", {shown} points" if shown else ""),
-            "pooled": (f"{shown}, " if shown else "") + f"{word}, {len(holding)}/{len(words)} seeds"}
+            "pooled": (f"{shown}, " if shown else "") + f"{word}, {len(holding)}/{len(words)}"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -373,8 +373,7 @@ def _med_exit_transferred(s: Study) -> dict:
     if "seed 0" not in s.seed_records:
         raise LookupError("no training-seed records of the study's default model (benchmarks/bench_seeds.py)")
     iv, speedup, this = _transferred(s.seed_records["seed 0"])
-    out = {"ours": f"{this.get('label', 'MED + exit')} (seed 0's development split): {speedup:.2f}x fewer NFE, {_points(iv)} points "
-                   f"against one token per step (n = {this['n_problems']})",
+    out = {"ours": f"{this.get('label', 'MED + exit')}: {speedup:.2f}x fewer NFE, {_points(iv)} points against k = 1 (n = {this['n_problems']:,})",
            "test": "speed target", "verdict": _speed_target(s.seed_records["seed 0"]),
            **_seeds(s, _speed_target, f"the same setting on every seed, {HELD_OUT}", lambda r: [("", _transferred(r)[0])])}
     speedups = ", ".join(f"{label}: {_transferred(r)[1]:.1f}x" for label, r in s.seed_records.items())
