@@ -37,7 +37,7 @@ def _git(*args: str) -> str | None:
         return None
 
 
-OUTPUTS = ("figures", "notebooks/executed", "benchmarks/results", "docs/results.md", "docs/verdicts.md")  # what runs write
+OUTPUTS = ("figures", "notebooks/executed", "benchmarks/results", "docs/results.md", "docs/verdicts.md", "docs/seeds.md")  # what runs write
 
 
 def git_state() -> dict:
