@@ -293,6 +293,13 @@ def losing_seeds(results: Sequence[dict], claim: str = "fixed_k2_blocks8", loss_
 PAIRED_WITH = {"paired_vs_entropy_k1": "entropy_k1", "paired_vs_block_k1": "entropy_k1_blocks8"}
 
 
+def discordant(reference: Sequence[bool], this: Sequence[bool]) -> dict:
+    """The paired discordant counts of two decodings of the same problems: ``only_reference`` (right
+    only under the reference) and ``only_this``."""
+    pairs = list(zip(reference, this, strict=True))
+    return {"only_reference": sum(r and not c for r, c in pairs), "only_this": sum(c and not r for r, c in pairs)}
+
+
 def claim_records(state: dict) -> list[dict]:
     """One seed's decodings in the claims table's record format (:mod:`mdlm_study.summary`, as
     ``benchmarks/bench_decoding.py`` writes them): each decoding's config, accuracy, mean NFE and
@@ -308,8 +315,7 @@ def claim_records(state: dict) -> list[dict]:
         for key, reference in references.items():
             if len(reference) != len(correct):
                 raise ValueError(f"{state.get('model')}: {role} has {len(correct)} problems, {PAIRED_WITH[key]} {len(reference)}")
-            row[key] = {"only_reference": sum(r and not c for r, c in zip(reference, correct, strict=True)),
-                        "only_this": sum(c and not r for r, c in zip(reference, correct, strict=True))}
+            row[key] = discordant(reference, correct)
         out.append(row)
     return out
 

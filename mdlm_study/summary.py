@@ -29,6 +29,7 @@ from mdlm_study.seeds import (
     TOLERANCE,
     TRANSFERRED,
     claim_records,
+    discordant,
     unbits,
 )
 
@@ -103,9 +104,8 @@ def _between(reference: dict, this: dict, *, level: float = v.LEVEL) -> v.Interv
     """This decoding minus the reference: paired on their per-problem ``correct`` when both keep it
     (the same problems), else unpaired on their accuracies."""
     if "correct" in reference and "correct" in this and len(reference["correct"]) == len(this["correct"]):
-        ref, cur = unbits(reference["correct"]), unbits(this["correct"])
-        return v.paired_difference(len(ref), sum(r and not c for r, c in zip(ref, cur, strict=True)),
-                                   sum(c and not r for r, c in zip(ref, cur, strict=True)), level=level)
+        counts = discordant(unbits(reference["correct"]), unbits(this["correct"]))
+        return v.paired_difference(len(reference["correct"]), counts["only_reference"], counts["only_this"], level=level)
     return v.unpaired_difference(reference["accuracy"], reference["n_problems"], this["accuracy"], this["n_problems"], level=level)
 
 
@@ -362,9 +362,9 @@ def _speed_target(records: list[dict]) -> v.Verdict:
 
 
 def _fixed_k_loses(records: list[dict]) -> bool:
-    counts = _record(records, "entropy", k=2, block_size=8)["paired_vs_block_k1"]
-    n = _record(records, "entropy", k=2, block_size=8)["n_problems"]
-    return (counts["only_reference"] - counts["only_this"]) / n >= FIXED_K_CONTROL - 1e-9
+    record = _record(records, "entropy", k=2, block_size=8)
+    counts = record["paired_vs_block_k1"]
+    return (counts["only_reference"] - counts["only_this"]) / record["n_problems"] >= FIXED_K_CONTROL - 1e-9
 
 
 @claim("04", "Our speed target: MED + exit at seed 0's chosen (λ, γ), ≥ 3.5x fewer NFE within 1 point",
