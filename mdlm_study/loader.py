@@ -21,9 +21,15 @@ Every family is called the same way through :class:`ModelAdapter`: ``adapter(inp
 attention_mask=...)`` returns an object with ``.logits`` [B, L, V].
 
 Remote code written for transformers 4 (LLaDA's model card asks for 4.38.2, Dream's for 4.46.2) is
-loaded through a small compatibility layer (section "transformers 5 compatibility" below): each patch
-answers one change of transformers 5, acts only on a class or config that needs it, and is named in
+loaded through a small compatibility layer (:mod:`mdlm_study.remote_code`): each patch answers one
+change of transformers 5, acts only on a class or config that needs it, and is named in
 :attr:`LoadedMDLM.compat` when it acted.
+
+Nothing uninitialised survives a load: every tensor a checkpoint does not hold (non-persistent
+buffers such as Dream's rotary ``inv_freq``, which transformers 5 leaves as ``torch.empty`` memory
+for remote code) is recomputed as the architecture's ``__init__`` computes it
+(:func:`mdlm_study.remote_code.rebuild_unsaved_tensors`), and a model with a tensor on the meta
+device or a non-finite parameter or buffer is refused with a ``ValueError`` naming it.
 
 At load, :func:`probe_padding` checks once whether a left-padded row gets the logits it gets alone
 (:attr:`LoadedMDLM.honours_padding`). LLaDA's first release builds an attention bias from the mask and
@@ -33,31 +39,20 @@ Dream honour the mask. Callers decode models that ignore it in :mod:`mdlm_study.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForMaskedLM,
-    AutoTokenizer,
-    GenerationConfig,
-    PretrainedConfig,
-)
-from transformers.dynamic_module_utils import get_class_from_dynamic_module
+from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer, PretrainedConfig
 from transformers.modeling_outputs import MaskedLMOutput
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.denoiser import logits_of
 from mdlm_study.parameters import parse_bool
+from mdlm_study.remote_code import load_remote, rebuild_unsaved_tensors, refuse_unfinished
 from mdlm_study.special_tokens import SpecialTokens
 from mdlm_study.tiny_model import load_tiny  # also registers the tiny model types with the Auto classes
 
@@ -225,191 +220,6 @@ def probe_padding(adapter: ModelAdapter, row: Sequence[int], *, pad_id: int, n_p
     return logits_difference(alone, batched) <= PADDING_RTOL.get(dtype, 1e-4)
 
 
-# --- transformers 5 compatibility -----------------------------------------------------------------
-# Remote code written for transformers 4 meets six changes of transformers 5 (LLaDA: post_init,
-# tie_weights, use_cache; Dream: default RoPE, GenerationConfig.validate and from_model_config). Each
-# function below answers one, only where the class or config shows the old form, and reports whether
-# it acted; _load_remote applies them before from_pretrained builds the model.
-
-_ROPE_DEFAULT_BUILTIN = "default" in ROPE_INIT_FUNCTIONS
-
-
-def _default_rope_parameters(config=None, device=None, seq_len=None, **rope_kwargs) -> tuple[torch.Tensor, float]:
-    """transformers 4.46's ``_compute_default_rope_parameters``: ``inv_freq = 1 / theta^(2i/d)`` over
-    the (partially) rotated head dimension, attention scaling 1.0."""
-    if config is not None:
-        rope = getattr(config, "rope_parameters", None) or {}
-        base = getattr(config, "rope_theta", None) or rope.get("rope_theta", 10000.0)
-        partial = getattr(config, "partial_rotary_factor", None) or rope.get("partial_rotary_factor", 1.0)
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        dim = int(head_dim * partial)
-    else:
-        base, dim = rope_kwargs["base"], rope_kwargs["dim"]
-    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float().to(device) / dim))
-    return inv_freq, 1.0
-
-
-def patch_default_rope(module) -> bool:
-    """transformers 5 dropped ``"default"`` from ``ROPE_INIT_FUNCTIONS`` (each model now computes its
-    plain RoPE itself); Dream's ``DreamRotaryEmbedding`` still looks it up (``KeyError: 'default'``).
-    When ``module`` uses the table and the installed transformers lacks the entry, registers 4.46's
-    function under ``"default"`` (other entries and models are untouched)."""
-    if _ROPE_DEFAULT_BUILTIN or getattr(module, "ROPE_INIT_FUNCTIONS", None) is not ROPE_INIT_FUNCTIONS:
-        return False
-    ROPE_INIT_FUNCTIONS.setdefault("default", _default_rope_parameters)
-    return True
-
-
-def _accepts(func, keyword: str) -> bool:
-    """Whether ``func`` takes ``keyword`` (by name or through ``**kwargs``)."""
-    params = inspect.signature(func, follow_wrapped=False).parameters
-    return keyword in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
-def _mark(cls: type, patch: str) -> bool:
-    """Record on ``cls`` itself (not its subclasses) that ``patch`` was applied; returns True."""
-    cls._mdlm_compat = cls.__dict__.get("_mdlm_compat", ()) + (patch,)
-    return True
-
-
-def _marked(cls: type, patch: str) -> bool:
-    return patch in cls.__dict__.get("_mdlm_compat", ())
-
-
-def patch_post_init(cls: type) -> None:
-    """transformers 5 requires ``post_init()`` at the end of a model's ``__init__``: it sets
-    ``all_tied_weights_keys`` (and the other per-model sets) that ``from_pretrained`` reads. LLaDA's
-    ``LLaDAModelLM.__init__`` never calls it (``'LLaDAModelLM' object has no attribute
-    'all_tied_weights_keys'``). Wraps ``cls.__init__`` to call it when the new instance lacks that
-    attribute (and then sets ``_mdlm_post_init_added`` on it), so classes that call it themselves
-    (Dream) run unchanged."""
-    if _marked(cls, "post_init"):
-        return
-    original = cls.__init__
-
-    @functools.wraps(original)
-    def __init__(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        if not hasattr(self, "all_tied_weights_keys"):
-            self._mdlm_post_init_added = True
-            self.post_init()
-
-    cls.__init__ = __init__
-    _mark(cls, "post_init")
-
-
-def patch_tie_weights(cls: type) -> bool:
-    """transformers 5 calls ``tie_weights(missing_keys=..., recompute_mapping=...)``; LLaDA overrides
-    it as ``tie_weights(self)`` (``unexpected keyword argument 'recompute_mapping'``). Replaces an
-    override that takes neither keyword by one that accepts and ignores them."""
-    if _marked(cls, "tie_weights"):
-        return True
-    original = cls.tie_weights
-    if _accepts(original, "recompute_mapping"):
-        return False
-
-    @functools.wraps(original)
-    def tie_weights(self, missing_keys=None, recompute_mapping=True, **kwargs):
-        return original(self)
-
-    cls.tie_weights = tie_weights
-    return _mark(cls, "tie_weights")
-
-
-def patch_use_cache(config: PretrainedConfig, config_dict: dict) -> bool:
-    """transformers 5 treats ``use_cache`` as a generation parameter and drops it from the kwargs that
-    ``PretrainedConfig.__init__`` stores; LLaDA's config passes it there and its ``forward`` reads
-    ``self.config.use_cache`` (``'LLaDAConfig' object has no attribute 'use_cache'``). Sets it from
-    ``config.json`` (default False, LLaDA's default) when the config lacks it."""
-    if hasattr(config, "use_cache"):
-        return False
-    config.use_cache = bool(config_dict.get("use_cache", False))
-    return True
-
-
-def _generation_config_subclasses(module) -> list[type]:
-    """The ``GenerationConfig`` subclasses in a remote module's namespace (Dream's modelling file
-    imports ``DreamGenerationConfig``)."""
-    return [obj for obj in vars(module).values()
-            if isinstance(obj, type) and issubclass(obj, GenerationConfig) and obj is not GenerationConfig]
-
-
-def patch_generation_validate(module) -> bool:
-    """transformers 5's ``GenerationConfig.__init__`` and ``update`` call ``self.validate(
-    user_set_attributes=...)`` (and ``strict=``); Dream's ``DreamGenerationConfig.validate(self,
-    is_init=False)`` takes neither. Wraps each such ``GenerationConfig`` subclass that ``module`` uses so
-    its ``validate`` drops the keywords it does not declare."""
-    acted = False
-    for cls in _generation_config_subclasses(module):
-        if _marked(cls, "generation_validate"):
-            acted = True
-            continue
-        original = cls.validate
-        if _accepts(original, "user_set_attributes"):
-            continue
-        declared = tuple(inspect.signature(original).parameters)
-
-        @functools.wraps(original)
-        def validate(self, *args, _original=original, _declared=declared, **kwargs):
-            return _original(self, *args, **{k: v for k, v in kwargs.items() if k in _declared})
-
-        cls.validate = validate
-        acted = _mark(cls, "generation_validate")
-    return acted
-
-
-def _from_model_config_446(cls, model_config) -> GenerationConfig:
-    """transformers 4.46's ``GenerationConfig.from_model_config`` for a config without decoder
-    sub-configs: the model config's non-None entries through ``cls.from_dict``."""
-    config_dict = dict(model_config) if isinstance(model_config, dict) else model_config.to_dict()
-    config_dict.pop("_from_model_config", None)
-    config_dict = {key: value for key, value in config_dict.items() if value is not None}
-    generation_config = cls.from_dict(config_dict, return_unused_kwargs=False, _from_model_config=True)
-    generation_config._original_object_hash = hash(generation_config)
-    return generation_config
-
-
-def patch_generation_from_model_config(module) -> bool:
-    """transformers 5's ``GenerationConfig.from_model_config`` compares every attribute of the new
-    config with a plain ``GenerationConfig()``; Dream's ``diffusion_generate`` calls it on
-    ``DreamGenerationConfig``, whose diffusion attributes a plain one lacks (``'GenerationConfig'
-    object has no attribute 'eps'``). For each such subclass that ``module`` uses, restores 4.46's
-    ``from_model_config``, which compared attributes only for decoder sub-configs. Run after
-    :func:`patch_generation_validate` (it builds one instance of each subclass)."""
-    acted = False
-    plain = set(GenerationConfig().to_dict())
-    for cls in _generation_config_subclasses(module):
-        if _marked(cls, "generation_from_model_config"):
-            acted = True
-        elif set(cls().to_dict()) - plain:
-            cls.from_model_config = classmethod(_from_model_config_446)
-            acted = _mark(cls, "generation_from_model_config")
-    return acted
-
-
-def _remote_model_class(name: str, config_dict: dict) -> type:
-    """The class ``AutoModel`` builds for a remote-code checkpoint (``auto_map["AutoModel"]``)."""
-    auto_map = config_dict.get("auto_map") or {}
-    reference = auto_map.get("AutoModel") or auto_map.get("AutoModelForCausalLM")
-    if reference is None:
-        raise ValueError(f"{name!r}: config.json's auto_map has no AutoModel entry ({sorted(auto_map)})")
-    return get_class_from_dynamic_module(reference, name)
-
-
-def _load_remote(name: str, config_dict: dict, dtype: torch.dtype | None) -> tuple[torch.nn.Module, tuple[str, ...]]:
-    """A remote-code model loaded under transformers 5, and the names of the patches that acted."""
-    config = AutoConfig.from_pretrained(name, trust_remote_code=True)
-    model_class = _remote_model_class(name, config_dict)
-    module = sys.modules[model_class.__module__]
-    acted = {"default_rope": patch_default_rope(module), "use_cache": patch_use_cache(config, config_dict),
-             "tie_weights": patch_tie_weights(model_class), "generation_validate": patch_generation_validate(module),
-             "generation_from_model_config": patch_generation_from_model_config(module)}
-    patch_post_init(model_class)
-    model = model_class.from_pretrained(name, config=config, dtype=dtype)
-    acted["post_init"] = getattr(model, "_mdlm_post_init_added", False)
-    return model, tuple(patch for patch, done in acted.items() if done)
-
-
 # --- loading --------------------------------------------------------------------------------------
 
 def _config_dict(name_or_path: str) -> dict:
@@ -522,11 +332,15 @@ def _dtype(dtype) -> torch.dtype | None:
 
 def _load_model(name: str, family: str, config: dict, dtype: torch.dtype | None,
                 trust_remote_code: bool) -> tuple[torch.nn.Module, tuple[str, ...]]:
+    """The model of a non-tiny family with every tensor its checkpoint does not hold recomputed."""
     if family not in REMOTE_CODE_FAMILIES:
-        return AutoModelForMaskedLM.from_pretrained(name, dtype=dtype), ()
-    if trust_remote_code and "auto_map" in config:
-        return _load_remote(name, config, dtype)
-    return AutoModel.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code), ()
+        model, compat = AutoModelForMaskedLM.from_pretrained(name, dtype=dtype), ()
+    elif trust_remote_code and "auto_map" in config:
+        model, compat = load_remote(name, config, dtype)
+    else:
+        model, compat = AutoModel.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code), ()
+    rebuild_unsaved_tensors(model)
+    return model, compat
 
 
 def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, family: str | None = None,
@@ -548,6 +362,7 @@ def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, fami
     special, eot_id = _special_tokens(tokenizer, config, family)
     declare_mask_token(tokenizer, special.mask_id)
     model, compat = (model, ()) if family == "tiny" else _load_model(name, family, config, torch_dtype, remote)
+    refuse_unfinished(model)
     loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
                         shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),
                         eot_id=eot_id, chat=bool(getattr(tokenizer, "chat_template", None)), compat=compat)

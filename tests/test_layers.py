@@ -24,7 +24,7 @@ LAYERS = [
     # 1: templates, the engine, checkpoints, code execution, benchmark files
     {"templates", "sampling", "sampling.config", "sampling.engine", "checkpoints", "sandbox", "benchmark_data"},
     # 2: models, data, the batched decode
-    {"train", "tiny_model", "data", "decoding", "loader", "batching", "released"},
+    {"train", "tiny_model", "data", "decoding", "loader", "remote_code", "batching", "released"},
     # 3: evaluation and analyses
     {"evaluate", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection", "throughput"},
     # 4: study orchestration

@@ -13,7 +13,7 @@ from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, Qw
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
-from mdlm_study import loader
+from mdlm_study import remote_code
 from mdlm_study.batching import length_buckets
 from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.denoiser import shift_right
@@ -213,9 +213,9 @@ class ModernModel(PreTrainedModel):
 
 def test_post_init_and_tie_weights_patches_are_no_ops_on_modern_classes():
     cls = type("Modern", (ModernModel,), {})
-    loader.patch_post_init(cls)
+    remote_code.patch_post_init(cls)
     assert not hasattr(cls(PretrainedConfig()), "_mdlm_post_init_added")
-    assert loader.patch_tie_weights(cls) is False and cls.tie_weights is PreTrainedModel.tie_weights
+    assert remote_code.patch_tie_weights(cls) is False and cls.tie_weights is PreTrainedModel.tie_weights
 
 
 def test_post_init_patch_completes_a_model_that_skips_it():
@@ -225,8 +225,8 @@ def test_post_init_patch_completes_a_model_that_skips_it():
 
     cls = type("Old", (ModernModel,), {"__init__": __init__, "tie_weights": lambda self: None})
     assert not hasattr(cls(PretrainedConfig()), "all_tied_weights_keys")
-    loader.patch_post_init(cls)
-    assert loader.patch_tie_weights(cls) is True and loader.patch_tie_weights(cls) is True  # idempotent
+    remote_code.patch_post_init(cls)
+    assert remote_code.patch_tie_weights(cls) is True and remote_code.patch_tie_weights(cls) is True  # idempotent
     model = cls(PretrainedConfig())
     assert model._mdlm_post_init_added and model.all_tied_weights_keys == {}
     model.tie_weights(missing_keys=set(), recompute_mapping=False)
@@ -234,8 +234,8 @@ def test_post_init_patch_completes_a_model_that_skips_it():
 
 def test_use_cache_patch_keeps_a_config_value():
     config = PretrainedConfig()
-    assert loader.patch_use_cache(config, {"use_cache": True}) is True and config.use_cache is True
-    assert loader.patch_use_cache(config, {"use_cache": False}) is False and config.use_cache is True
+    assert remote_code.patch_use_cache(config, {"use_cache": True}) is True and config.use_cache is True
+    assert remote_code.patch_use_cache(config, {"use_cache": False}) is False and config.use_cache is True
 
 
 def test_generation_and_rope_patches_skip_modules_that_do_not_need_them():
@@ -244,18 +244,18 @@ def test_generation_and_rope_patches_skip_modules_that_do_not_need_them():
 
     before = dict(ROPE_INIT_FUNCTIONS)
     module = types.SimpleNamespace(GenerationConfig=GenerationConfig, Modern=Modern)
-    assert loader.patch_generation_validate(module) is False and Modern.validate is GenerationConfig.validate
-    assert loader.patch_generation_from_model_config(module) is False
-    assert loader.patch_default_rope(types.SimpleNamespace()) is False and dict(ROPE_INIT_FUNCTIONS) == before
+    assert remote_code.patch_generation_validate(module) is False and Modern.validate is GenerationConfig.validate
+    assert remote_code.patch_generation_from_model_config(module) is False
+    assert remote_code.patch_default_rope(types.SimpleNamespace()) is False and dict(ROPE_INIT_FUNCTIONS) == before
 
 
 def test_default_rope_is_transformers_446s():
     config = Qwen2Config(hidden_size=32, num_attention_heads=4, rope_theta=1e6)
-    inv_freq, scaling = loader._default_rope_parameters(config)
+    inv_freq, scaling = remote_code._default_rope_parameters(config)
     expected, _ = Qwen2RotaryEmbedding.compute_default_rope_parameters(config)
     torch.testing.assert_close(inv_freq, expected)
     assert scaling == 1.0
-    torch.testing.assert_close(loader._default_rope_parameters(None, base=1e6, dim=8)[0], expected)
+    torch.testing.assert_close(remote_code._default_rope_parameters(None, base=1e6, dim=8)[0], expected)
 
 
 def test_declare_mask_token_only_fills_a_missing_mask_with_an_existing_token(ckpts):
@@ -268,7 +268,7 @@ def test_declare_mask_token_only_fills_a_missing_mask_with_an_existing_token(ckp
 
 def test_remote_checkpoint_without_an_automodel_entry():
     with pytest.raises(ValueError, match="no AutoModel entry"):
-        loader._remote_model_class("owner/model", {"auto_map": {"AutoConfig": "configuration_x.XConfig"}})
+        remote_code._remote_model_class("owner/model", {"auto_map": {"AutoConfig": "configuration_x.XConfig"}})
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 2**22])
