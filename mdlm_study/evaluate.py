@@ -39,6 +39,23 @@ def decode(model, tokenizer, questions: Sequence[str], template: Template, confi
                                  length_buckets=length_buckets)
 
 
+ANSWER_GRADERS = {
+    "arithmetic": lambda problem, answer: answer == problem.answer,  # the exact final number
+    "sudoku": lambda puzzle, answer: solves(puzzle.puzzle, answer.replace(" ", "")),  # a valid grid keeping the clues
+    "gsm8k": lambda problem, answer: gsm8k_is_correct(answer, problem.answer),  # mdlm_study.graders' GSM8K rule
+}
+
+
+def grade_answers(task: str, problems: Sequence, answers: Sequence[str]) -> list[bool]:
+    """Whether each decoded answer slot is correct, by the package's grader of ``task``
+    (:data:`ANSWER_GRADERS`): the one rule every evaluation table and every notebook uses."""
+    if task not in ANSWER_GRADERS:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(ANSWER_GRADERS)}")
+    if len(problems) != len(answers):
+        raise ValueError(f"{len(problems)} problems but {len(answers)} answers")
+    return [bool(ANSWER_GRADERS[task](problem, answer)) for problem, answer in zip(problems, answers, strict=True)]
+
+
 def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template: Template, config: DecodeConfig | dict | None = None,
                         **options) -> pd.DataFrame:
     """One row per problem: the predicted answer, exact-answer correctness, the step-by-step grade of
@@ -57,7 +74,7 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
                 "n_ops": len(problem.ops),
                 "answer": problem.answer,
                 "predicted": read.answer,
-                "correct": read.answer == problem.answer,
+                "correct": ANSWER_GRADERS["arithmetic"](problem, read.answer),
                 "trace_correct": grade.correct,
                 "first_wrong": grade.first_wrong,
                 "n_correct_steps": grade.n_correct_steps,
@@ -82,7 +99,7 @@ def evaluate_sudoku(model, tokenizer, puzzles: Sequence[SudokuPuzzle], template:
     rows = []
     for i, (puzzle, read) in enumerate(zip(puzzles, readouts, strict=True)):
         grid = read.answer.replace(" ", "")
-        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": solves(puzzle.puzzle, grid), "nfe": int(out.nfe[i])})
+        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": ANSWER_GRADERS["sudoku"](puzzle, grid), "nfe": int(out.nfe[i])})
     return pd.DataFrame(rows)
 
 
@@ -118,7 +135,7 @@ def evaluate_gsm8k(model, tokenizer, problems, template: Template, config: Decod
     config = _default(config, options)
     canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
     readouts = read_canvas(tokenizer, out.sequences, canvas)
-    rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": gsm8k_is_correct(r.answer, p.answer),
+    rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": ANSWER_GRADERS["gsm8k"](p, r.answer),
              "nfe": int(out.nfe[i]), "exited": bool(out.exited[i]), "reasoning": r.reasoning}
             for i, (p, r) in enumerate(zip(problems, readouts, strict=True))]
     return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from bad_input import Case, check
 
+from mdlm_study.benchmark_data import load_gsm8k, load_humaneval, load_math500
 from mdlm_study.data import _row, held_out_problems, read_problems, read_puzzles
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
 from mdlm_study.tasks.sudoku import generate_puzzles
@@ -114,6 +115,15 @@ def _read_beside_manifest_text(text: str) -> list:
     return read_problems(path)
 
 
+GSM8K_ROW = {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = 7\n#### 7"}
+HUMANEVAL_ROW = {"task_id": "HumanEval/0", "prompt": "def f():\n", "test": "assert f() is None", "entry_point": "f"}
+
+
+def _benchmark_file(name: str, rows: list, truncate_last: int = 0) -> Path:
+    content = b"".join(_line(row) for row in rows)
+    return _file(name, content[: len(content) - truncate_last] if truncate_last else content)
+
+
 CASES = [
     Case("data", "truncated last line", lambda: read_problems(_file("bad.jsonl", _good_problems()[:-40])),
          match=r"bad\.jsonl:3: not valid JSON"),
@@ -164,6 +174,24 @@ CASES = [
          match=r"puzzles\.jsonl:1: field 'solution' must be str, got list"),
     Case("data", "held-out draw over a truncated training split", _corrupt_train_split,
          match=r"arithmetic_train\.jsonl:3: not valid JSON"),
+    Case("data", "GSM8K file with a truncated line", lambda: load_gsm8k(_benchmark_file("gsm8k.jsonl", [GSM8K_ROW] * 2, 20)),
+         match=r"gsm8k\.jsonl:2: malformed JSON"),
+    Case("data", "GSM8K answer is a number", lambda: load_gsm8k(_benchmark_file("gsm8k.jsonl", [GSM8K_ROW, {**GSM8K_ROW, "answer": 7}])),
+         match=r"gsm8k\.jsonl:2: field 'answer' must be a string, got int 7"),
+    Case("data", "GSM8K answer without ####", lambda: load_gsm8k(_benchmark_file("gsm8k.jsonl", [GSM8K_ROW, {**GSM8K_ROW, "answer": "7"}])),
+         match=r"gsm8k\.jsonl:2: GSM8K answer has no '####'"),
+    Case("data", "GSM8K record is a list", lambda: load_gsm8k(_file("gsm8k.jsonl", b'["q", "a"]\n')),
+         match=r"gsm8k\.jsonl:1: expected a JSON object, got list"),
+    Case("data", "HumanEval file with a truncated line",
+         lambda: load_humaneval(_benchmark_file("humaneval.jsonl", [HUMANEVAL_ROW] * 3, 15)),
+         match=r"humaneval\.jsonl:3: malformed JSON"),
+    Case("data", "HumanEval entry point is missing",
+         lambda: load_humaneval(_benchmark_file("humaneval.jsonl", [_without(HUMANEVAL_ROW, "entry_point")])),
+         match=r"humaneval\.jsonl:1: missing field 'entry_point'"),
+    Case("data", "MATH500 answer is a number",
+         lambda: load_math500(_benchmark_file("math500.jsonl", [{"problem": "1 + 1?", "answer": 2}])),
+         match=r"math500\.jsonl:1: field 'answer' must be a string, got int 2"),
+    Case("data", "missing benchmark file", lambda: load_humaneval(_root() / "nope.jsonl"), match=r"nope\.jsonl does not exist"),
 ]
 
 
@@ -177,3 +205,5 @@ def test_good_files_still_read(tmp_path):
     assert len(read_problems(_manifested())) == 3
     assert len(read_puzzles(_file("puzzles.jsonl", b"".join(_line(row) for row in _puzzle_rows())))) == 2
     assert read_problems(_file("empty.jsonl", b"")) == []
+    assert [p.answer for p in load_gsm8k(_benchmark_file("gsm8k.jsonl", [GSM8K_ROW]))] == [GSM8K_ROW["answer"]]
+    assert load_humaneval(_benchmark_file("humaneval.jsonl", [HUMANEVAL_ROW])) == [HUMANEVAL_ROW]

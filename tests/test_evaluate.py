@@ -1,9 +1,17 @@
-"""Teacher-forced accuracy by token class (evaluate.teacher_forced_accuracy): oracles whose errors are known."""
+"""Teacher-forced accuracy by token class (evaluate.teacher_forced_accuracy): oracles whose errors are known; one grader per task (evaluate.grade_answers)."""
 
 import pytest
 import torch
 
-from mdlm_study.evaluate import TOKEN_CLASSES, teacher_forced_accuracy, token_classes, units_digit_steps
+from mdlm_study.benchmark_data import BenchmarkProblem
+from mdlm_study.evaluate import (
+    TOKEN_CLASSES,
+    grade_answers,
+    teacher_forced_accuracy,
+    token_classes,
+    units_digit_steps,
+)
+from mdlm_study.tasks.sudoku import generate_puzzles
 from mdlm_study.templates import Template, build_canvas
 
 TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
@@ -64,3 +72,16 @@ def test_units_digit_by_step_isolates_the_step_the_errors_are_in(tokenizer, prob
     flawed = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer), wrong=second), tokenizer, batch, TEMPLATE)
     assert flawed["units_digit_by_step"] == [1.0, 0.0, 1.0]
     assert flawed["result_units_digit"] == pytest.approx(2 / 3)
+
+
+def test_grade_answers_uses_each_tasks_grader(problems):
+    gsm8k = [BenchmarkProblem("q", "2 * 617 = 1234\n#### 1,234", "g0"), BenchmarkProblem("q", "#### 7", "g1")]
+    assert grade_answers("gsm8k", gsm8k, ["1234", "7.0"]) == [True, True]  # a string comparison would say no to both
+    assert grade_answers("gsm8k", gsm8k, ["1235", "seven"]) == [False, False]
+    assert grade_answers("arithmetic", problems[:2], [problems[0].answer, problems[0].answer + "0"]) == [True, False]
+    puzzle = generate_puzzles(1, seed=0)[0]
+    assert grade_answers("sudoku", [puzzle], [" ".join(puzzle.solution)]) == [True]
+    with pytest.raises(ValueError, match="unknown task 'math'"):
+        grade_answers("math", gsm8k, ["1", "2"])
+    with pytest.raises(ValueError, match="2 problems but 1 answers"):
+        grade_answers("gsm8k", gsm8k, ["1"])

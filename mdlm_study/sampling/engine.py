@@ -153,6 +153,9 @@ def _check_inputs(input_ids, mask_id, attention_mask):
             raise ValueError(f"attention_mask shape {shape} != input_ids shape {tuple(input_ids.shape)}")
         if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
             raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+        empty = (~attention_mask.bool().any(1)).nonzero().flatten().tolist()
+        if empty:
+            raise ValueError(f"attention_mask rows {empty} are all zeros: a row needs at least one real token")
     return input_ids.to(torch.long).clone(), mask_id, attention_mask
 
 
