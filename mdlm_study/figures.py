@@ -51,7 +51,7 @@ def _models(model: str | Mapping[str, str] | None, weights_sha256: str | None) -
             raise ValueError("model= is a {name: weights_sha256} mapping; do not pass weights_sha256= as well")
         return [records.model_identity(name, sha) for name, sha in model.items()]
     if weights_sha256 is None:
-        raise ValueError(f"model={model!r} needs weights_sha256= (e.g. mdlm_study.train.weights_sha256(model))")
+        raise ValueError(f"model={model!r} needs weights_sha256= (e.g. mdlm_study.checkpoints.weights_sha256(model))")
     return [records.model_identity(model, weights_sha256)]
 
 

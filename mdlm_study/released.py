@@ -3,7 +3,7 @@
 Each released model is a plain Hugging Face folder ``models/<name>/`` (``config.json``,
 ``model.safetensors``, the tokenizer files and, for a finished run, its training record
 ``training.json``; no optimizer state). ``models/MANIFEST.json`` lists, per name, every file with its
-SHA-256 and size, the weights' SHA-256 (:func:`mdlm_study.train.weights_sha256`), the recipe, seed and
+SHA-256 and size, the weights' SHA-256 (:func:`mdlm_study.checkpoints.weights_sha256`), the recipe, seed and
 step count, the training data's SHA-256, and the command that built the release.
 
 Names (:data:`RELEASES`): ``default``, ``answer_only`` and ``sudoku`` (the study's three recipes,
@@ -41,6 +41,7 @@ from mdlm_study.tiny_model import load_tiny
 
 RELEASED_DIR = ROOT / "models"
 MANIFEST = "MANIFEST.json"
+SOURCE_PLACEHOLDER = "<checkpoints>"  # the manifest's stand-in for the --from folder (a path of the machine that wrote it)
 RECORD = "training.json"  # a finished run's record (recipes.RECORD)
 # What a released folder holds (those present in the source are copied); never the optimizer state.
 RELEASE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", RECORD)
@@ -239,13 +240,16 @@ def write_release(source: str | Path, out: str | Path = RELEASED_DIR, *, names: 
             if (src / file).is_file():
                 shutil.copyfile(src / file, staged / file)
         models[name] = _entry_for(release, staged, src)
-        models[name]["source"] = str(src)
+        models[name]["source"] = src.relative_to(source).as_posix()  # inside --from: no path of the machine that wrote it
         shutil.rmtree(out / name, ignore_errors=True)
         staged.rename(out / name)
     manifest = {
         "description": "The study's released models (Hugging Face folders); load with mdlm_study.released.load_released(name).",
-        "command": command or shlex.join(["python", "-m", "mdlm_study.released", "write", "--from", str(source), "--out", relative(out)]),
-        "weights_sha256": "mdlm_study.train.weights_sha256: SHA-256 of every state-dict tensor's bytes, in sorted key order",
+        "command": command or shlex.join(["python", "-m", "mdlm_study.released", "write", "--from", SOURCE_PLACEHOLDER,
+                                          "--out", relative(out)]),
+        "source": f"each model's 'source' is relative to {SOURCE_PLACEHOLDER}, the folder of training runs (seed<N>/<recipe>)",
+        "weights_sha256": f"{weights_sha256.__module__}.{weights_sha256.__name__}: SHA-256 of every state-dict tensor's bytes, "
+                          "in sorted key order",
         "models": models,
     }
     write_json_atomic(out / MANIFEST, manifest)

@@ -1,8 +1,11 @@
 """The released models: the committed folders match their manifest, load strictly by name, and a
 tampered copy or a retrained model that differs is reported."""
 
+import importlib
 import json
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -203,3 +206,20 @@ def test_training_on_the_release_folder_trains_nothing(tmp_path, monkeypatch):
     assert calls == [(tmp_path / "data", {})]  # the full-size sets, generated because they are missing
     assert records["default"]["weights_sha256"] == read_manifest()["models"]["default"]["weights_sha256"]
     assert records["sudoku"]["train"]["steps"] == 2000 and sorted(p.name for p in RELEASED_DIR.rglob("*")) == before
+
+
+def test_the_manifest_names_no_machine_path_and_only_functions_that_exist():
+    manifest = read_manifest()
+    text = json.dumps(manifest)
+    assert not re.search(r'"/|/(work|home|tmp|Users)/', text), "an absolute path of the machine that wrote the manifest"
+    assert all(not Path(entry["source"]).is_absolute() for entry in manifest["models"].values())
+    dotted = manifest["weights_sha256"].split(":", 1)[0]
+    module, name = dotted.rsplit(".", 1)
+    assert callable(getattr(importlib.import_module(module), name)), dotted
+
+
+def test_write_release_records_sources_inside_the_runs_folder(fake_release):
+    manifest = json.loads((fake_release / "models" / MANIFEST).read_text())
+    assert manifest["models"]["default"]["source"] == "seed0/default"
+    assert manifest["models"]["base"]["source"] == "seed0/default/step5000"
+    assert str(fake_release / "runs") not in json.dumps(manifest) and "--from '<checkpoints>'" in manifest["command"]
