@@ -26,16 +26,18 @@ test: $(STAMP)
 # (exact-answer accuracy, answer-only accuracy, training seconds) into benchmarks/results/default/model.json;
 # the retrained weights are compared with the released ones (models/MANIFEST.json), model by model, bit for bit
 # (a record with provenance: weights may differ across CPU types); results_doc rewrites docs/results.md,
-# docs/verdicts.md and the README's headline table from the new records.
+# docs/verdicts.md and the README's headline table from the new records, and results_index rewrites
+# benchmarks/results/INDEX.md (the bookkeeping: after it, `make test` passes; tests/test_results_index.py).
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
 	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/machine/reproduce_weights.json
 	$(PY) -m mdlm_study.results_doc
+	$(PY) -m mdlm_study.results_index
 
 # Fast paths on the released models (models/, no training; outputs under build/released/).
-# One notebook with changed parameters (values without spaces, one key=value per word):
-#   make notebook NB=04 ARGS='gammas=[0.05,0.5] n_problems=100'
+# One notebook with changed parameters (one key=value each; a value may hold spaces):
+#   make notebook NB=04 ARGS='gammas=[0.05, 0.5] n_problems=100'
 NB   ?= 04
 ARGS ?=
 notebook: $(STAMP)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import logging
 import multiprocessing
@@ -80,15 +81,55 @@ def validate(path: Path, params: dict) -> dict:
     return coerce_and_validate(declared_parameters(path), params, notebook=path.name)
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["n_problems=3", "rules=[entropy, l2r]"]`` -> ``{"n_problems": 3, "rules": ["entropy", "l2r"]}`` (YAML values)."""
-    out = {}
+def _yaml_value(text: str):
+    """``text`` parsed as YAML, or ``ValueError`` (PyYAML raises its own error types)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(str(err).splitlines()[0]) from None
+
+
+def _joined_words(pairs: list[str]) -> list[str]:
+    """``-p`` words with the pieces of a value that was split at its spaces joined again:
+    ``make notebook ARGS='gammas=[0.05, 0.5]'`` passes ``gammas=[0.05,`` and ``0.5]``; a word without
+    ``=`` continues the previous one while that one is not valid YAML yet."""
+    out: list[str] = []
     for pair in pairs:
+        if out and "=" not in pair and "=" in out[-1]:
+            try:
+                _yaml_value(out[-1].split("=", 1)[1])
+            except ValueError:
+                out[-1] = f"{out[-1]} {pair}"
+                continue
+        out.append(pair)
+    return out
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["n_problems=3", "rules=[entropy, l2r]"]`` -> ``{"n_problems": 3, "rules": ["entropy", "l2r"]}``
+    (YAML values; a value split at its spaces is joined again, :func:`_joined_words`). A malformed
+    pair is a one-line ``ValueError`` naming it and the fix."""
+    out = {}
+    for pair in _joined_words(pairs):
         if "=" not in pair:
             raise ValueError(f"parameter override must be key=value, got {pair!r}")
         key, value = pair.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = _yaml_value(value)
+        except ValueError as err:
+            raise ValueError(f"override {pair!r}: the value is not valid YAML ({err}); write it as YAML, quoted for "
+                             f"the shell, e.g. -p '{key}=[0.05, 0.5]' or -p '{key}=\"text\"'") from None
     return out
+
+
+def _unused_message(unused: set[str], declared: set[str]) -> str:
+    """One line naming each override no selected notebook declares, its closest declared name, and the names."""
+    hints = []
+    for name in sorted(unused):
+        close = difflib.get_close_matches(name, sorted(declared), n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return (f"override(s) {', '.join(hints)} match no parameter of the selected notebooks; "
+            f"they declare: {', '.join(sorted(declared))}")
 
 
 @dataclass(frozen=True)
@@ -209,7 +250,7 @@ def plan(mode: str, out: Path | None, only: list[str] | None, overrides: dict, n
     jobs = [replace(job, needs=tuple(n for n in job.needs if n in selected)) for job in jobs]
     unused = set(overrides) - {k for job in jobs for k in job.params}
     if unused:
-        raise ValueError(f"override(s) {sorted(unused)} match no parameter of the selected notebooks")
+        raise ValueError(_unused_message(unused, {k for job in jobs for k in declared_parameters(job.source)}))
     missing = [(job.source.name, path, writer) for entry, job in zip(entries, jobs, strict=True)
                for path, writer in missing_requirements(entry, job.params, selected)]
     if missing:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import shutil
+
 from mdlm_study import records, results_index
 
 
@@ -36,3 +39,30 @@ def test_every_result_cited_in_the_documents_exists():
             if not (root / cited).exists():
                 missing.append(f"{doc.relative_to(root)}: {cited}")
     assert missing == []
+
+
+def _recipe(target: str) -> list[str]:
+    """The command lines of a Makefile target, ``$(PY)`` kept as written."""
+    lines = (records.ROOT / "Makefile").read_text().split(f"\n{target}:", 1)[1].splitlines()[1:]
+    return [line.strip() for line in itertools.takewhile(lambda line: line.startswith("\t"), lines)]
+
+
+def test_the_main_command_ends_with_the_bookkeeping_the_test_command_checks():
+    steps = _recipe("reproduce")
+    assert steps[-2:] == ["$(PY) -m mdlm_study.results_doc", "$(PY) -m mdlm_study.results_index"], steps
+    assert any("benchmarks/results/" in step for step in steps[:-2])  # steps before it write result files
+
+
+def test_reproduce_then_test_in_either_order_any_number_of_times(tmp_path):
+    """The main command's last writes (a new reproduce record), its bookkeeping, then the test
+    command's index check: passes, and keeps passing when both run again."""
+    results = tmp_path / "results"
+    shutil.copytree(results_index.RESULTS, results)
+    assert results_index.main(["--check", "--results", str(results)]) == 0  # `make test` first: up to date
+    for run in range(2):
+        records.write_record(results / "machine" / "reproduce_weights.json", [{"model": "default", "same": True, "run": run}],
+                             command="python -m mdlm_study.released compare --checkpoints checkpoints")
+        if run == 0:  # a new result file: the index is stale until the bookkeeping runs (what `make reproduce` left)
+            assert results_index.main(["--check", "--results", str(results)]) == 1
+        assert results_index.main(["--results", str(results)]) == 0
+        assert results_index.main(["--check", "--results", str(results)]) == 0

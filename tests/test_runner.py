@@ -19,6 +19,31 @@ def test_unknown_override_is_rejected_naming_it():
         parse_overrides(["oops"])
 
 
+def test_an_unknown_override_names_the_closest_valid_name_and_the_valid_names():
+    with pytest.raises(ValueError) as err:
+        main(["--smoke", "--check", "--only", "04", "-p", "gamma=[0.1]"])
+    message = str(err.value)
+    assert "'gamma' (did you mean 'gammas'?)" in message and "they declare:" in message and "med_lambda" in message
+    assert "\n" not in message
+
+
+def test_a_list_split_at_its_spaces_as_make_passes_it_is_joined_again():
+    # `make notebook NB=04 ARGS='gammas=[0.05, 0.5]'`: make's foreach gives one -p per word
+    assert parse_overrides(["gammas=[0.05,", "0.5]", "n_problems=3"]) == {"gammas": [0.05, 0.5], "n_problems": 3}
+    assert parse_overrides(["rules=[entropy,", "l2r,", "med]"]) == {"rules": ["entropy", "l2r", "med"]}
+
+
+def test_a_malformed_override_is_one_line_naming_the_pair_and_the_fix():
+    for words in (["gammas=[0.05,"], ["gammas=[0.05,", "0.5"], ["x={a: [1}"]):
+        with pytest.raises(ValueError) as err:
+            parse_overrides(words)
+        message = str(err.value)
+        assert message.startswith(f"override {' '.join(words)!r}: the value is not valid YAML") and "e.g. -p '" in message
+        assert "\n" not in message
+    with pytest.raises(ValueError, match="key=value, got 'oops'"):
+        parse_overrides(["n_problems=3", "oops"])  # a complete value is never continued
+
+
 def test_override_values_are_yaml():
     assert parse_overrides(["n_problems=3", "rules=[entropy, l2r]", "smoke=true"]) == {"n_problems": 3, "rules": ["entropy", "l2r"], "smoke": True}
 
