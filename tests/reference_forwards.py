@@ -9,7 +9,10 @@ and computes, in float64, the logits that the architecture defines:
   masked out;
 - Dream: a Qwen2 block without a causal mask (q/k/v biases, grouped-query attention, RoPE at
   position ids counted from each row's first real token), final RMSNorm, untied ``lm_head``; real
-  queries see real keys only. Outputs are not shifted (the model predicts position i at output i - 1).
+  queries see real keys only. Outputs are not shifted (the model predicts position i at output i - 1);
+- tiny (the study's EuroBERT encoder): a Llama-style encoder block (pre-norm RMSNorm, no biases,
+  RoPE at position ids counted from each row's first real token, bidirectional attention, gated SiLU
+  MLP), final RMSNorm, ``lm_head`` tied to the embeddings; real queries see real keys only.
 
 Padding positions' outputs are not defined by either architecture; compare real positions only.
 """
@@ -101,4 +104,29 @@ def dream_forward(path, input_ids: torch.Tensor, attention_mask: torch.Tensor | 
     return rms_norm(x, w["model.norm.weight"], eps) @ w["lm_head.weight"].T
 
 
-REFERENCE_FORWARDS = {"llada": llada_forward, "dream": dream_forward}
+def tiny_forward(path, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The study's tiny EuroBERT MDLM's logits [B, L, V] in float64."""
+    config, w = read_checkpoint(path)
+    if config["model_type"] != "mdlm-tiny-euro" or config["attention_bias"] or config["mlp_bias"]:
+        raise ValueError(f"{path}: this reference covers the bias-free EuroBERT tiny model, not {config['model_type']}")
+    mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
+    eps, theta = config["rms_norm_eps"], config["rope_parameters"]["rope_theta"]
+    x = w["model.embed_tokens.weight"][input_ids]
+    for i in range(config["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
+        q, k, v = (h @ w[p + f"self_attn.{n}_proj.weight"].T for n in "qkv")
+        q, k, v = _heads(q, heads), _heads(k, kv_heads), _heads(v, kv_heads)
+        k, v = (t.repeat_interleave(heads // kv_heads, dim=1) for t in (k, v))
+        out = attention(rope(q, positions, theta), rope(k, positions, theta), v, mask)
+        x = x + _merge(out) @ w[p + "self_attn.o_proj.weight"].T
+        h = rms_norm(x, w[p + "post_attention_layernorm.weight"], eps)
+        gate, up = h @ w[p + "mlp.gate_proj.weight"].T, h @ w[p + "mlp.up_proj.weight"].T
+        x = x + (torch.nn.functional.silu(gate) * up) @ w[p + "mlp.down_proj.weight"].T
+    head = w["model.embed_tokens.weight"] if config["tie_word_embeddings"] else w["lm_head.weight"]
+    return rms_norm(x, w["model.norm.weight"], eps) @ head.T
+
+
+REFERENCE_FORWARDS = {"llada": llada_forward, "dream": dream_forward, "tiny": tiny_forward}

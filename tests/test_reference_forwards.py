@@ -1,4 +1,4 @@
-"""Real architectures loaded by ``load_mdlm`` equal their reference forward, and nothing uninitialised
+"""Real architectures (LLaDA, Dream, the released tiny EuroBERT) loaded by ``load_mdlm`` equal their reference forward, and nothing uninitialised
 survives a load.
 
 The references (tests/reference_forwards.py) are written from the architectures' definitions and read
@@ -11,10 +11,11 @@ import shutil
 import pytest
 import torch
 from fixtures.checkpoints import checkpoint
-from reference_forwards import REFERENCE_FORWARDS, read_checkpoint
+from reference_forwards import REFERENCE_FORWARDS, read_checkpoint, tiny_forward
 from safetensors.torch import load_file, save_file
 
 from mdlm_study.loader import load_mdlm, logits_difference
+from mdlm_study.records import ROOT
 from mdlm_study.remote_code import rebuild_unsaved_tensors, refuse_unfinished
 
 # float32 kernels reorder sums (measured ~3e-7); bf16 rounds every activation to 2^-8 relative
@@ -136,3 +137,20 @@ def test_refuse_unfinished_names_a_tensor_left_on_the_meta_device_or_infinite():
         refuse_unfinished(module)
     module.scale = torch.ones(3)
     refuse_unfinished(module)  # finite and materialised: accepted
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["alone", "left-padded"])
+def test_the_released_tiny_model_equals_its_reference_forward(padded):
+    path = ROOT / "models" / "default"
+    model = load_mdlm(path)
+    ids = torch.tensor([[2, 10, 11, 12, 20, 30, 4, 4, 4, 4]])
+    mask = None
+    if padded:
+        ids = torch.cat([torch.cat([torch.zeros(1, N_PAD, dtype=torch.long), ids], 1), torch.cat([ids, ids[:, :N_PAD]], 1)])
+        mask = torch.ones_like(ids)
+        mask[0, :N_PAD] = 0
+    reference = tiny_forward(path, ids, mask)
+    logits = model.denoiser()(ids, attention_mask=mask).logits
+    start = N_PAD if padded else 0
+    assert logits_difference(reference[0, start:], logits[0, start:]) <= TOLERANCE[torch.float32]
+    assert logits_difference(reference[-1], logits[-1]) <= TOLERANCE[torch.float32]
