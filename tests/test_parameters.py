@@ -197,3 +197,14 @@ def test_the_reported_command_line_strings_now_arrive_typed():
     given = {"ks": "[1]", "sweeps": "{med_lambda: [0.05, 0.5]}", "trust_remote_code": "false", "n_problems": 12}
     assert coerce_and_validate(declared_in(path), given, notebook=path.name) == {
         "ks": [1], "sweeps": {"med_lambda": [0.05, 0.5]}, "trust_remote_code": False, "n_problems": 12}
+
+
+@pytest.mark.parametrize("stem", ["01_training", "02_any_order_vs_l2r", "03_parallel_decoding_med", "07_summary"])
+def test_a_notebooks_recorded_parameters_come_from_its_parameters_cell(stem):
+    """No hand-kept list of names: ``PARAMS`` is what ``check_parameters`` returns, every declared name."""
+    cells = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
+    source = "\n".join(c.source for c in cells)
+    assert f'PARAMS = check_parameters(globals(), notebook="{stem}")' in source and "PARAMETER_NAMES" not in source
+    parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+    namespace = _namespace(parameters, **{name: d.default for name, d in declared_in_source(parameters, notebook=stem).items()})
+    assert list(check_parameters(namespace, notebook=stem)) == list(declared_in(NOTEBOOKS / f"{stem}.ipynb"))
