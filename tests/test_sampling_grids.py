@@ -106,3 +106,15 @@ def test_a_registration_without_an_example_or_with_a_bad_one_is_refused():
         register_rule("no_example", params=[Param("ne", lambda v: v > 0, "> 0")])(lambda *a, **k: None)
         with pytest.raises(ValueError, match="rule 'no_example': parameter 'ne' has no example value"):
             RULES["no_example"].example_params()
+
+
+def test_fixed_k_is_one_grid_everywhere():
+    """Notebook 03's ``ks`` default (a literal: papermill needs one) and the benchmarks read FIXED_KS."""
+    from mdlm_study import faithfulness, selection
+    from mdlm_study.parameters import NOTEBOOKS, declared_in
+    from mdlm_study.sampling import FIXED_KS
+
+    assert declared_in(NOTEBOOKS / "03_parallel_decoding_med.ipynb")["ks"].default == list(FIXED_KS)
+    fixed = [c.tokens_per_step for c in selection.CONFIGS if c.sampler == "entropy" and c.exit_gamma is None and c.block_size is None]
+    assert fixed == list(FIXED_KS)
+    assert [c.tokens_per_step for c in faithfulness.DECODINGS if c.sampler == "entropy"] == list(FIXED_KS)
