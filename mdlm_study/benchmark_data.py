@@ -115,7 +115,3 @@ def gsm8k_prompt(question: str, *, shots: list[BenchmarkProblem] | None = None) 
 def math_prompt(problem: str) -> str:
     return f"Problem: {problem}\nPut the final answer in \\boxed{{}}.\nSolution:"
 
-
-def humaneval_prompt(problem: dict) -> str:
-    """The original HumanEval prompt: the signature and docstring, to be completed."""
-    return problem["prompt"]

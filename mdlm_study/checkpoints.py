@@ -66,24 +66,6 @@ def _file_record(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a reader sees the old file
-    or the new one, never a half-written one (``training.json``, the data files and their manifest)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync(path.parent)
-
-
-def write_json_atomic(path: str | Path, value) -> None:
-    """``value`` as indented JSON, written by :func:`write_text_atomic`."""
-    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
-
-
 def _sibling(target: Path, kind: str) -> Path:
     """The hidden directory beside ``target`` that holds its next version (``new``), its previous one
     during a swap (``old``) or a run being discarded (``trash``)."""

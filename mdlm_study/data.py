@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdlm_study.checkpoints import write_text_atomic
+from mdlm_study.records import write_text_atomic
 from mdlm_study.tasks.arithmetic import (
     ArithmeticConfig,
     Problem,

@@ -34,9 +34,3 @@ def source_positions(cols: torch.Tensor, *, shift: bool) -> torch.Tensor:
     the left for shifted-logit models (position 0 keeps 0), without copying the logits."""
     return (cols - 1).clamp(min=0) if shift else cols
 
-
-def aligned_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, *, shift: bool = False) -> torch.Tensor:
-    """Call the denoiser and return logits aligned with ``input_ids`` ([B, L, V], model dtype)."""
-    out = model(input_ids, attention_mask=attention_mask)
-    logits = logits_of(out, batch=input_ids.shape[0], length=input_ids.shape[1])
-    return shift_right(logits) if shift else logits

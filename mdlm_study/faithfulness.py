@@ -32,16 +32,14 @@ import pandas as pd
 from mdlm_study.analysis import paired_drops
 from mdlm_study.data import held_out_problems, read_problems
 from mdlm_study.evaluate import decode, evaluate_arithmetic
-from mdlm_study.sampling import DecodeConfig
+from mdlm_study.sampling import FIXED_KS, DecodeConfig
 from mdlm_study.stats import paired_vs_reference
 from mdlm_study.tasks.arithmetic import Problem, apply, corrupt_trace, parse_step, split_steps
 from mdlm_study.templates import Template, read_canvas, reasoning_fits
 
 EDITS = ("gold", "corrupt_last", "corrupt_first", "corrupt_first_unpropagated")
 DECODINGS = (  # the free decodings faithfulness_records reads (the first is the reference of the paired tests)
-    DecodeConfig("entropy", tokens_per_step=1),
-    DecodeConfig("entropy", tokens_per_step=2),
-    DecodeConfig("entropy", tokens_per_step=4),
+    *(DecodeConfig("entropy", tokens_per_step=k) for k in FIXED_KS),
     DecodeConfig("l2r"),
 )
 

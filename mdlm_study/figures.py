@@ -13,8 +13,6 @@ level, as sidecars written before provenance blocks had it; :func:`load_summary`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,8 +25,6 @@ import seaborn as sns  # noqa: E402
 
 import mdlm_study  # noqa: E402
 from mdlm_study import records  # noqa: E402
-
-PAPER_STYLE = {"color": "black", "marker": "*", "s": 180, "zorder": 5}
 
 
 def set_style() -> None:
@@ -74,15 +70,6 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file renamed into place: a notebook reading the tables while another
-    writes them (``runner --jobs N``) sees the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: str | None = None, model: str | Mapping[str, str] | None = None,
                 weights_sha256: str | None = None, data_sha256: str | Mapping[str, str] | None = None) -> Path:
     """Write the figure as PNG with its JSON sidecar (:func:`provenance`); return the PNG path.
@@ -95,7 +82,7 @@ def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: 
     path = folder / f"{name}.png"
     record = provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)
     fig.savefig(path)
-    _write_atomically(folder / f"{name}.json", json.dumps(record, indent=2))
+    records.write_text_atomic(folder / f"{name}.json", json.dumps(record, indent=2))
     return path
 
 
@@ -108,8 +95,8 @@ def save_table(table: pd.DataFrame, name: str, out_dir: str | Path, params: dict
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.csv"
     record = {"summary": _jsonable(summary or {}), **provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)}
-    _write_atomically(path, table.to_csv(index=False))
-    _write_atomically(folder / f"{name}.json", json.dumps(record, indent=2))
+    records.write_text_atomic(path, table.to_csv(index=False))
+    records.write_text_atomic(folder / f"{name}.json", json.dumps(record, indent=2))
     return path
 
 
@@ -126,7 +113,3 @@ def load_summary(name: str, out_dir: str | Path) -> dict:
         summary["n_problems"] = record["params"]["n_problems"]
     return summary
 
-
-def paper_marker(ax, x, y, label: str = "paper") -> None:
-    """Draw the paper's number beside ours (a black star, labelled)."""
-    ax.scatter([x], [y], label=label, **PAPER_STYLE)

@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from mdlm_study.sampling.grids import rule_grids, rule_sweep_size
 from mdlm_study.templates import GSM8K_TEMPLATE, Template
 
 PAPER_GEN_LENGTH = 256  # L: masked positions of the canvas (reasoning + answer slot)
@@ -130,14 +131,17 @@ def notebook_nfe_per_problem(notebook: str, params: Mapping, *, gen_length: int)
     """An upper bound on the forward passes a decoding notebook spends on one problem, from its
     parameters: fixed-k rules take ceil(L / k) passes, adaptive rules (MED, EB, Fast-dLLM, early exit)
     at most L (one token per pass at worst; the paper's MED spends 94 of 256). Notebook 02: every
-    (rule, block) pair plus L2R and the history decode; 03: the fixed-k, MED (both readings), EB and
-    Fast-dLLM sweeps and the fixed-k-in-blocks table; 04: the history decode and its Table C sweep."""
+    (rule, block) pair plus L2R and the history decode; 03: the fixed-k sweep (``ks``), every
+    configuration of the adaptive rules' sweep (``sweeps``, resolved by
+    :func:`~mdlm_study.sampling.grids.rule_grids` from the rules registered now: MED's two readings,
+    EB, Fast-dLLM and any rule registered with sweep values) and the fixed-k-in-blocks table; 04: the
+    history decode and its Table C sweep."""
     L = gen_length
     if notebook.startswith("02"):
         return L * (1 + len(params["rules"]) * len(params["block_sizes"]) + 1)
     if notebook.startswith("03"):
         fixed = sum(_fixed(L, k) for k in params["ks"])
-        adaptive = 2 * len(params["med_lambdas"]) + len(params["eb_gammas"]) + len(params["taus"]) + len(params["factors"])
+        adaptive = rule_sweep_size(rule_grids(params.get("sweeps")))
         blocks = fixed if params.get("fixed_k_block_size") else 0
         return fixed + L * adaptive + blocks
     if notebook.startswith("04"):

@@ -21,7 +21,8 @@ A notebook's ``parameters`` cell declares one parameter per line, with an annota
 - the comment is the help. It may END with a range, ``in <interval>``: ``[`` and ``]`` include the
   bound, ``(`` and ``)`` exclude it, ``inf`` / ``-inf`` leave that side open. A range applies to an
   int or float parameter, or to every element of a ``list[int]`` / ``list[float]``;
-- the default is a Python literal; a list must not be empty (every list parameter is a sweep);
+- the default is a Python literal. A list declared with a non-empty default must not be given empty
+  (it is a sweep); one declared ``= []`` may stay empty (an opt-in list, e.g. extra modules);
 - a line holds exactly one ``=``: papermill silently skips a line with two, so ``>= 1`` cannot be
   written (the interval notation has no ``=``).
 
@@ -38,7 +39,9 @@ another parameter. Unknown names, wrong types, malformed strings, empty lists an
 range raise ``ValueError`` naming the notebook, the parameter, the value and what is expected.
 
 :func:`check_parameters` is what each notebook's validation cell (right after ``parameters``)
-calls; the runner calls :func:`coerce_and_validate` on every job before starting any.
+calls; it returns the notebook's parameters, in declaration order, with their checked values: the
+``PARAMS`` a notebook records in its sidecars, so parameter names are never listed by hand. The
+runner calls :func:`coerce_and_validate` on every job before starting any.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ class Declared:
     def expected(self) -> str:
         """What a value must be, in words, e.g. ``an integer in [1, inf) (test problems)``."""
         words = {"int": "an integer", "float": "a number", "bool": f"a boolean ({BOOL_WORDS})", "str": "a string",
-                 "dict": "a mapping", "list": "a non-empty list"}[self.kind]
+                 "dict": "a mapping", "list": "a list" if self.default == [] else "a non-empty list"}[self.kind]
         if self.kind == "list" and self.element:
             words += f" of {_NAMES[self.element]}"
         if self.interval is not None:
@@ -274,7 +277,7 @@ def _list(declared: Declared, value: object) -> list:
     if not isinstance(value, list):
         hint = f"a single value; write [{value}] for a list of one" if isinstance(value, int | float | str) and value != "" else ""
         raise _Mismatch(hint)
-    if not value:
+    if not value and declared.default != []:
         raise _Mismatch("the list is empty")
     if declared.element is None:
         return value
@@ -342,11 +345,12 @@ def _declarations_from_file(notebook: str) -> dict[str, Declared]:
     return declared_in(path)
 
 
-def check_parameters(namespace: MutableMapping[str, object], *, notebook: str) -> None:
-    """Validate a running notebook's parameters and write the coerced values back into ``namespace``.
+def check_parameters(namespace: MutableMapping[str, object], *, notebook: str) -> dict[str, object]:
+    """Validate a running notebook's parameters, write the coerced values back into ``namespace`` and
+    return them: every declared parameter, in the order of the ``parameters`` cell.
 
     Each notebook's validation cell, right after its ``parameters`` cell, runs
-    ``check_parameters(globals(), notebook="<its name>")``; a bad value stops the notebook there,
+    ``PARAMS = check_parameters(globals(), notebook="<its name>")``; a bad value stops the notebook there,
     before any model is loaded, with a ``ValueError`` naming the parameter (papermill reports it as
     ``PapermillExecutionError``). ``-p gammas "[0.05, 0.5]"`` arrives as a string and leaves as a list.
 
@@ -374,3 +378,4 @@ def check_parameters(namespace: MutableMapping[str, object], *, notebook: str) -
         injected = [name for source in found[1] for name in _assigned_names(source) or [] if not name.startswith("PAPERMILL_")]
     given = {name: namespace[name] for name in [*declared, *injected] if name in namespace}
     namespace.update(coerce_and_validate(declared, given, notebook=notebook))
+    return {name: namespace[name] for name in declared if name in namespace}

@@ -37,10 +37,10 @@ from mdlm_study.checkpoints import (
     recover_directory,
     verify_checkpoint,
     weights_sha256,
-    write_json_atomic,
 )
 from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.records import write_json_atomic
 from mdlm_study.tasks.arithmetic import drills
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, load_tiny

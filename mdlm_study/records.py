@@ -6,8 +6,11 @@ the CPU and thread count, the UTC time and the command) and whose body names the
 weights SHA-256, :func:`model_identity`) and the data (:func:`problems_sha256`). Paths inside records
 are relative to the repository root (:func:`relative`), so records read the same on every machine.
 
-:func:`write_record` writes atomically (a temporary file renamed into place), so a killed run never
-leaves half a record behind.
+:func:`write_text_atomic` is the package's one way to write a file atomically (records, figure and
+table sidecars, training records, problem sets, manifests): a temporary file beside the target,
+flushed, given the mode a plain ``open()`` would (``0o666`` less the umask), renamed into place and
+the rename flushed. A reader sees the old file or the new one, never half of one, and a killed run
+never leaves half a record behind; :func:`write_record` writes through it.
 """
 
 from __future__ import annotations
@@ -139,6 +142,47 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's or a directory's contents to disk: a rename is durable only once the file it
+    moves and the directory holding it are."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _plain_file_mode() -> int:
+    """The mode ``open()`` gives a new file: ``0o666`` less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (module docstring); returns the path. The temporary file
+    has a unique name, so concurrent writers (``runner --jobs N``) never share one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _plain_file_mode())  # mkstemp makes it private (0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync(path.parent)
+    return path
+
+
+def write_json_atomic(path: str | Path, value) -> Path:
+    """``value`` as indented JSON with a final newline, written by :func:`write_text_atomic`."""
+    return write_text_atomic(path, json.dumps(value, indent=2) + "\n")
+
+
 def write_record(path: str | Path, record, *, command: str | Iterable[str] | None = None) -> Path:
     """Write ``record`` (a dict, or a list of dicts wrapped as ``{"records": [...]}``) as JSON with a
     ``provenance`` block, atomically. Returns the path."""
@@ -146,14 +190,7 @@ def write_record(path: str | Path, record, *, command: str | Iterable[str] | Non
     body = {"records": record} if isinstance(record, list) else dict(record)
     body = {**_jsonable(body), "provenance": provenance(command)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(body, f, indent=2)
-        f.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # as open() would create it (mkstemp makes it private)
-    os.replace(tmp, path)
+    write_json_atomic(path, body)
     return path
 
 

@@ -35,8 +35,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdlm_study.checkpoints import MARKER, weights_sha256, write_json_atomic
-from mdlm_study.records import ROOT, file_sha256, relative, write_record
+from mdlm_study.checkpoints import MARKER, weights_sha256
+from mdlm_study.records import ROOT, file_sha256, relative, write_json_atomic, write_record
 from mdlm_study.tiny_model import load_tiny
 
 RELEASED_DIR = ROOT / "models"

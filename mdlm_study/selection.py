@@ -31,7 +31,7 @@ from mdlm_study.analysis import fastest_within, most_accurate_at
 from mdlm_study.data import HELD_OUT_DEV_SKIP, held_out_problems, read_problems
 from mdlm_study.evaluate import evaluate_arithmetic, summarize
 from mdlm_study.records import DECODING_KEYS, result_record
-from mdlm_study.sampling import DecodeConfig
+from mdlm_study.sampling import FIXED_KS, DecodeConfig
 from mdlm_study.stats import paired_vs_reference
 from mdlm_study.templates import ARITHMETIC_TEMPLATE
 
@@ -41,8 +41,7 @@ REFERENCE = DecodeConfig("entropy", tokens_per_step=1)
 
 CONFIGS = [
     REFERENCE,
-    DecodeConfig("entropy", tokens_per_step=2),
-    DecodeConfig("entropy", tokens_per_step=4),
+    *(DecodeConfig("entropy", tokens_per_step=k) for k in FIXED_KS if k != 1),  # fixed k (Table B)
     DecodeConfig("entropy", exit_gamma=0.1),
     DecodeConfig("med", med_lambda=0.2),
     DecodeConfig("med", med_lambda=0.2, exit_gamma=0.1),
@@ -57,17 +56,14 @@ CONFIGS = [
     DecodeConfig("med", med_lambda=2.0, exit_gamma=1.0),
     DecodeConfig("l2r"),
     # the paper's Table B setting: fixed k inside blocks (semi-autoregressive any-order entropy decoding)
-    DecodeConfig("entropy", tokens_per_step=1, block_size=8),
-    DecodeConfig("entropy", tokens_per_step=2, block_size=8),
-    DecodeConfig("entropy", tokens_per_step=4, block_size=8),
+    *(DecodeConfig("entropy", tokens_per_step=k, block_size=8) for k in FIXED_KS),
     # MED + exit in the same blocks: the speed-up read in the setting where fixed k = 2 is the control
     DecodeConfig("med", med_lambda=0.2, exit_gamma=0.1, block_size=8),
     DecodeConfig("med", med_lambda=0.5, exit_gamma=0.1, block_size=8),
 ]
 SUDOKU_CONFIGS = [
     REFERENCE,
-    DecodeConfig("entropy", tokens_per_step=2),
-    DecodeConfig("entropy", tokens_per_step=4),
+    *(DecodeConfig("entropy", tokens_per_step=k) for k in FIXED_KS if k != 1),
     DecodeConfig("med", med_lambda=0.1),
     DecodeConfig("med", med_lambda=0.2),
     DecodeConfig("med", med_lambda=0.5),

@@ -22,6 +22,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from mdlm_study.parameters import NOTEBOOKS, check_parameters, coerce_and_validate, declared_in
 from mdlm_study.runner import main as runner
+from mdlm_study.sampling import load_rule_modules, rule_grids
 
 EARLY_EXIT = "04_answer_uncertainty_early_exit"
 
@@ -74,9 +75,13 @@ CASES = [
     Case("notebooks", "ks [1 malformed", lambda: notebook("03", ks="[1"), match=r"'ks'.*'\[1' \(not valid YAML"),
     Case("notebooks", "k of zero", lambda: notebook("03", ks=[0, 1]), match=r"'ks'.*element 0, 0: out of range \[1, inf\)"),
     Case("notebooks", "fractional k", lambda: notebook("03", ks=[1.5]), match=r"'ks' must be a non-empty list of integers.*element 0, 1\.5"),
-    Case("notebooks", "tau above one", lambda: notebook("03", taus=[1.5]), match=r"'taus'.*out of range \(0, 1\]"),
-    Case("notebooks", "tau of zero", lambda: notebook("03", taus=[0]), match=r"'taus'.*element 0, 0: out of range \(0, 1\]"),
-    Case("notebooks", "factor of zero", lambda: notebook("03", factors=[0.0]), match=r"'factors'.*out of range \(0, inf\)"),
+    Case("notebooks", "tau above one", lambda: rule_grids({"tau": [1.5]}), match=r"tau must be in \(0, 1\], got 1\.5"),
+    Case("notebooks", "tau of zero", lambda: rule_grids({"tau": [0.9, 0]}), match=r"tau must be in \(0, 1\], got 0"),
+    Case("notebooks", "factor of zero", lambda: rule_grids({"factor": [0.0]}), match=r"factor must be > 0, got 0\.0"),
+    Case("notebooks", "sweep of an unknown rule parameter", lambda: rule_grids({"taus": [0.9]}),
+         match=r"unknown rule parameter\(s\) \['taus'\]"),
+    Case("notebooks", "a scalar sweep", lambda: rule_grids({"tau": 0.9}), match=r"sweeps\['tau'\] must be a list.*got 0\.9"),
+    Case("notebooks", "a missing rule module", lambda: load_rule_modules(["no/such/rules.py"]), match=r"'no/such/rules\.py': no such file"),
     Case("notebooks", "negative block size", lambda: notebook("02", block_sizes=[4, -1]), match=r"'block_sizes'.*element 1, -1"),
     Case("notebooks", "number in a rule list", lambda: notebook("02", rules=["entropy", 1]), match=r"'rules'.*element 1, 1: not a string"),
     Case("notebooks", "one rule as a string", lambda: notebook("02", rules="entropy"), match=r"'rules'.*write \[entropy\]"),

@@ -74,13 +74,20 @@ def test_declarations_carry_types_ranges_and_help():
     ("x: int = 1  # c in [2, 1]", "'x'.*range \\[2, 1\\] is empty"),
     ("x: float = 0.5  # c in (1, 1]", "'x'.*empty"),
     ("x: int = 0  # c in [1, inf)", "parameter 'x' must be an integer in \\[1, inf\\) \\(c\\), got 0"),
-    ("x: list[int] = []  # c", "'x'.*got \\[\\] \\(the list is empty\\)"),
     ("x: int = len('ab')  # c", "'x'.*not a Python literal"),
     ("x: int = 1  # c with a = in the help", "papermill cannot parse the declaration of \\['x'\\]"),
 ])
 def test_a_bad_declaration_is_refused_naming_it(line, match):
     with pytest.raises(ValueError, match=match):
         declared_in_source(line, notebook="t")
+
+
+def test_a_list_declared_empty_may_stay_empty_and_a_sweep_may_not():
+    declared = declared_in_source("extra: list[str] = []  # opt-in modules\nks: list[int] = [1]  # sweep", notebook="t")
+    assert coerce_and_validate(declared, {"extra": "[]"}, notebook="t") == {"extra": []}
+    assert declared["extra"].expected() == "a list of strings (opt-in modules)"
+    with pytest.raises(ValueError, match="'ks' must be a non-empty list of integers.*got \\[\\] \\(the list is empty\\)"):
+        coerce_and_validate(declared, {"ks": []}, notebook="t")
 
 
 def test_an_unannotated_parameter_takes_the_type_of_its_default():
@@ -133,8 +140,9 @@ def _namespace(*cells: str, **values) -> dict:
 def test_check_parameters_writes_coerced_values_back():
     namespace = _namespace(CELL, "# Parameters\ngammas = \"[0.05, 0.5]\"\nflag = \"true\"\n", n=3, gammas="[0.05, 0.5]", taus=[0.9],
                            flag="true", rules=["entropy"], lr=0.1, name="default", options={}, anything=[1])
-    check_parameters(namespace, notebook="t")
+    params = check_parameters(namespace, notebook="t")
     assert namespace["gammas"] == [0.05, 0.5] and namespace["flag"] is True and namespace["n"] == 3
+    assert list(params) == list(declared_in_source(CELL, notebook="t")) and params["gammas"] == [0.05, 0.5]
 
 
 def test_check_parameters_catches_an_injected_unknown_name():
@@ -186,6 +194,17 @@ def test_the_real_parameters_cells_parse_as_papermill_sees_them():
 def test_the_reported_command_line_strings_now_arrive_typed():
     """``papermill ... -p ks [1]``, ``-p gammas "[0.05, 0.5]"`` and ``-p trust_remote_code false`` pass strings."""
     path = NOTEBOOKS / "03_parallel_decoding_med.ipynb"
-    given = {"ks": "[1]", "med_lambdas": "[0.05, 0.5]", "trust_remote_code": "false", "n_problems": 12}
+    given = {"ks": "[1]", "sweeps": "{med_lambda: [0.05, 0.5]}", "trust_remote_code": "false", "n_problems": 12}
     assert coerce_and_validate(declared_in(path), given, notebook=path.name) == {
-        "ks": [1], "med_lambdas": [0.05, 0.5], "trust_remote_code": False, "n_problems": 12}
+        "ks": [1], "sweeps": {"med_lambda": [0.05, 0.5]}, "trust_remote_code": False, "n_problems": 12}
+
+
+@pytest.mark.parametrize("stem", ["01_training", "02_any_order_vs_l2r", "03_parallel_decoding_med", "07_summary"])
+def test_a_notebooks_recorded_parameters_come_from_its_parameters_cell(stem):
+    """No hand-kept list of names: ``PARAMS`` is what ``check_parameters`` returns, every declared name."""
+    cells = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
+    source = "\n".join(c.source for c in cells)
+    assert f'PARAMS = check_parameters(globals(), notebook="{stem}")' in source and "PARAMETER_NAMES" not in source
+    parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+    namespace = _namespace(parameters, **{name: d.default for name, d in declared_in_source(parameters, notebook=stem).items()})
+    assert list(check_parameters(namespace, notebook=stem)) == list(declared_in(NOTEBOOKS / f"{stem}.ipynb"))

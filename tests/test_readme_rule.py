@@ -1,5 +1,6 @@
 """The README's "Adding a decoding rule" example runs as written: the rule registers, its test passes,
-a bad parameter is refused, and it decodes through the engine."""
+a bad parameter is refused, and it decodes through the engine; it runs beside a packaged copy of
+the same rule."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from rule_registry import scratch_rules
 
-from mdlm_study.sampling import RULES, DecodeConfig, generate
+from mdlm_study.sampling import RULES, DecodeConfig, Param, generate, register_rule
 from tests.toy_denoisers import ChainDenoiser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -24,14 +26,12 @@ def _blocks() -> list[str]:
 @pytest.fixture
 def readme_rule():
     namespace: dict = {}
-    try:
+    with scratch_rules("near_lowest_entropy"):  # the package may ship a copy of the rule
         blocks = _blocks()
         assert len(blocks) == 2, "the section shows the rule and its test"
         exec(compile(blocks[0], "README: rule", "exec"), namespace)
         exec(compile(blocks[1], "README: test", "exec"), namespace)
         yield namespace
-    finally:
-        RULES.pop("near_lowest_entropy", None)
 
 
 def test_the_readme_rule_registers_validates_and_decodes(readme_rule):
@@ -43,3 +43,16 @@ def test_the_readme_rule_registers_validates_and_decodes(readme_rule):
     ids[:, 0] = torch.tensor([0, 1])
     out = generate(ChainDenoiser(targets, 12, 11), ids, mask_id=11, config=DecodeConfig("near_lowest_entropy", delta=0.1))
     assert not (out.sequences == 11).any() and torch.equal(out.sequences[:, 1:], targets[:2, 1:])
+
+
+def test_the_readme_rule_runs_beside_a_packaged_copy():
+    shipped = RULES.get("near_lowest_entropy")
+    with scratch_rules("near_lowest_entropy"):
+        register_rule("near_lowest_entropy", params=[Param("delta", lambda v: v >= 0, ">= 0", example=0.2)])(lambda *a, **k: None)
+        packaged = RULES["near_lowest_entropy"]
+        namespace: dict = {}
+        with scratch_rules("near_lowest_entropy"):
+            exec(compile(_blocks()[0], "README: rule", "exec"), namespace)
+            assert RULES["near_lowest_entropy"] is not packaged
+        assert RULES["near_lowest_entropy"] is packaged
+    assert RULES.get("near_lowest_entropy") is shipped

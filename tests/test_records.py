@@ -82,6 +82,36 @@ def test_records_are_readable_like_any_written_file(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_every_atomic_write_gives_a_plain_file_mode_and_leaves_no_temporary(tmp_path):
+    """Records, figure and table sidecars, JSON files: one writer, files as ``open()`` would make them."""
+    import os
+
+    import pandas as pd
+
+    from mdlm_study import figures
+
+    previous = os.umask(0o027)
+    try:
+        written = [records.write_text_atomic(tmp_path / "t.txt", "x"), records.write_json_atomic(tmp_path / "j.json", {"a": [1]}),
+                   figures.save_table(pd.DataFrame({"a": [1]}), "t", tmp_path, {"n": 1})]
+        written.append(tmp_path / "figures" / "tables" / "t.json")
+    finally:
+        os.umask(previous)
+    assert {path.stat().st_mode & 0o777 for path in written} == {0o640}
+    assert (tmp_path / "j.json").read_text() == '{\n  "a": [\n    1\n  ]\n}\n'
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
+    import os
+
+    records.write_text_atomic(tmp_path / "f.txt", "old")
+    monkeypatch.setattr(os, "replace", lambda *_: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        records.write_text_atomic(tmp_path / "f.txt", "new")
+    assert (tmp_path / "f.txt").read_text() == "old" and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_dirty_ignores_the_study_outputs_but_not_code(tmp_path, monkeypatch):
     import subprocess
 

@@ -6,11 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toy_denoisers import ChainDenoiser, PositionTable, logits_with_entropies
 
-from mdlm_study.sampling import SAMPLERS, generate
+from mdlm_study.sampling import RULES, SAMPLERS, generate
 
 V, MASK = 10, 9
-PARAMS = {"med": {"med_lambda": 0.3}, "med_budget": {"med_lambda": 0.3}, "eb": {"eb_gamma": 0.3},
-          "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0}}
+PARAMS = {name: rule.example_params() for name, rule in RULES.items()}  # each rule's registered example values
 
 
 def canvas(batch, prompt, masks, key=0):
@@ -259,7 +258,7 @@ def test_properties_every_step_progresses_and_keeps_non_masks(seed, sampler, k, 
     x = torch.randint(0, MASK, (3, 12), generator=g)
     x[:, 12 - n_masks:] = MASK
     x[1, 2] = MASK
-    kwargs = {"tokens_per_step": k} if sampler in ("l2r", "random", "confidence", "margin", "entropy") else {}
+    kwargs = {"tokens_per_step": k} if RULES[sampler].fixed_count else {}
     out = generate(PositionTable(table), x, sampler=sampler, mask_id=MASK, block_size=block, return_history=True,
                    generator=torch.Generator().manual_seed(seed), **kwargs, **PARAMS.get(sampler, {}))
     assert torch.equal(out.sequences[x != MASK], x[x != MASK])

@@ -7,6 +7,11 @@ top-2 probability), ``position`` (column index), ``uniform`` (per-row random num
 vectorised over rows and positions, commit at least one position in every row that has an eligible
 one, and break ties by position (leftmost first).
 
+A rule's registration is all the study needs to know about it: its parameters' ranges, an example
+value of each (``Param.example``: what property tests decode with) and, optionally, the values
+notebook 03 sweeps (``Param.sweep``; empty: the rule joins the sweep only when given values). A rule
+defined outside the package is registered by importing its module (:func:`load_rule_modules`).
+
 Distributions: entropies and probabilities come from the softmax of the raw, temperature-1 logits
 with the mask token removed (docs/decisions.md, "Entropy distribution"). Peers differ: Dream's ``entropy`` is computed after its
 temperature / top-p filter; LLaDA's confidence ignores the temperature too (ML-GSAI/LLaDA#37).
@@ -14,10 +19,15 @@ temperature / top-p filter; LLaDA's confidence ignores the temperature too (ML-G
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import importlib.util
 import math
 import numbers
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -27,12 +37,22 @@ INF = float("inf")
 @dataclass(frozen=True)
 class Param:
     """One numeric parameter of a rule: its name (the keyword users write), the range it must lie
-    in (``check`` and the words ``expect`` used in the error) and a one-line meaning."""
+    in (``check`` and the words ``expect`` used in the error), a one-line meaning, a valid
+    ``example`` value, the values notebook 03 sweeps by default (``sweep``, may be empty) and the
+    ``symbol`` its sweep labels use (default: the name)."""
 
     name: str
     check: Callable[[float], bool]
     expect: str  # e.g. ">= 0", "in (0, 1]"
     doc: str = ""
+    example: float | None = None  # a valid value (None: the first of ``sweep``)
+    sweep: tuple[float, ...] = ()  # notebook 03's values for this parameter; () leaves it out unless given
+    symbol: str = ""  # e.g. "λ" in the label "med λ=0.2"
+
+    def __post_init__(self):
+        object.__setattr__(self, "sweep", tuple(self.sweep))
+        for value in ([self.example] if self.example is not None else []) + list(self.sweep):
+            self.validate(value)  # a registration with an invalid example or sweep value fails at import
 
     def validate(self, value) -> float:
         """``value`` as a float, or ``ValueError`` naming the parameter and the value."""
@@ -52,25 +72,70 @@ class Rule:
     params: tuple[Param, ...] = ()  # the rule's own parameters, all required
     fixed_count: bool = False  # commits ``tokens_per_step`` positions per step (else adaptive, k must be 1)
     needs_noise: bool = False  # draws random numbers (the random order), so it needs a seed or generator
+    label: str = ""  # the name its sweep labels start with (default: the name), e.g. "fast"
 
     def __call__(self, stats, eligible, *, k, params):
         return self.select(stats, eligible, k=k, params=params)
+
+    def example_params(self) -> dict[str, float]:
+        """A valid value of every parameter (its ``example``, else its first sweep value): what tests
+        decode with; ``ValueError`` naming a parameter that has neither."""
+        out = {}
+        for param in self.params:
+            value = param.example if param.example is not None else (param.sweep or (None,))[0]
+            if value is None:
+                raise ValueError(f"rule {self.name!r}: parameter {param.name!r} has no example value; register it with "
+                                 f"Param(..., example=...)")
+            out[param.name] = value
+        return out
 
 
 RULES: dict[str, Rule] = {}
 
 
-def register_rule(name: str, *, params: Sequence[Param] = (), fixed_count: bool = False, needs_noise: bool = False):
+def register_rule(name: str, *, params: Sequence[Param] = (), fixed_count: bool = False, needs_noise: bool = False,
+                  label: str = ""):
     """Decorator: register ``select`` as the rule ``name`` (the ``sampler`` users pass). Its
-    parameters become keywords of ``DecodeConfig``/``generate``, validated by ``Param.check``."""
+    parameters become keywords of ``DecodeConfig``/``generate``, validated by ``Param.check``; those
+    with ``sweep`` values put the rule into notebook 03's sweep (``sampling.grids``)."""
     if not name.isidentifier() or name in RULES:
         raise ValueError(f"rule name must be a new identifier, got {name!r} (registered: {sorted(RULES)})")
 
     def register(select):
-        RULES[name] = Rule(name, select, tuple(params), fixed_count, needs_noise)
+        RULES[name] = Rule(name, select, tuple(params), fixed_count, needs_noise, label or name)
         return select
 
     return register
+
+
+def load_rule_modules(modules: Sequence[str]) -> list[str]:
+    """Import the modules that register more rules: module names (``my_package.rules``) or paths of
+    ``.py`` files. A module already imported is not run again (its rules stay registered once).
+    Returns the names of the rules registered by this call; ``ValueError`` names a module that
+    cannot be found."""
+    before = set(RULES)
+    for module in modules:
+        if module.endswith(".py"):
+            path = Path(module).resolve()
+            if not path.is_file():
+                raise ValueError(f"rule module {module!r}: no such file")
+            name = f"_rules_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
+            if name not in sys.modules:
+                spec = importlib.util.spec_from_file_location(name, path)
+                loaded = importlib.util.module_from_spec(spec)
+                sys.modules[name] = loaded
+                try:
+                    spec.loader.exec_module(loaded)
+                except BaseException:
+                    del sys.modules[name]
+                    raise
+        else:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as err:
+                raise ValueError(f"rule module {module!r} cannot be imported ({err}); give a module name on the path "
+                                 "or a .py file") from None
+    return [name for name in RULES if name not in before]
 
 
 def rule_param_names() -> tuple[str, ...]:
@@ -108,7 +173,8 @@ def _sorted_prefix(values: torch.Tensor, eligible: torch.Tensor, ascending: bool
     return torch.sort(padded, dim=1, descending=not ascending, stable=True).values, ranks
 
 
-_MED_LAMBDA = Param("med_lambda", lambda v: v >= 0, ">= 0", "MED entropy threshold λ, nats")
+_MED_LAMBDA = Param("med_lambda", lambda v: v >= 0, ">= 0", "MED entropy threshold λ, nats", example=0.3,
+                   sweep=(0.05, 0.2, 0.5, 1.0), symbol="λ")
 
 
 @register_rule("l2r", fixed_count=True)
@@ -159,7 +225,8 @@ def med_budget(stats, eligible, *, k, params):
     return eligible & (ranks < n[:, None])
 
 
-@register_rule("eb", params=[Param("eb_gamma", lambda v: v >= 0, ">= 0", "EB-Sampler error budget, nats")])
+@register_rule("eb", params=[Param("eb_gamma", lambda v: v >= 0, ">= 0", "EB-Sampler error budget, nats", example=0.3,
+                                   sweep=(0.05, 0.2, 0.5, 1.0), symbol="γ")])
 def eb(stats, eligible, *, k, params):
     """EB-Sampler (Ben-Hamu et al. 2025): sort by entropy, commit the longest prefix
     U with sum(H_U) - max(H_U) <= γ (``eb_gamma``). Sorted ascending, max is the last element, so
@@ -170,7 +237,8 @@ def eb(stats, eligible, *, k, params):
     return eligible & (ranks < n[:, None])
 
 
-@register_rule("fast_threshold", params=[Param("tau", lambda v: 0 < v <= 1, "in (0, 1]", "Fast-dLLM confidence threshold")])
+@register_rule("fast_threshold", label="fast", params=[Param("tau", lambda v: 0 < v <= 1, "in (0, 1]", "Fast-dLLM confidence threshold",
+                                                             example=0.9, sweep=(0.99, 0.9, 0.7, 0.5), symbol="τ")])
 def fast_threshold(stats, eligible, *, k, params):
     """Fast-dLLM threshold rule (NVlabs/Fast-dLLM ``llada/generate.py``): every eligible position with
     confidence >= τ (``tau``), and always the most confident one."""
@@ -178,7 +246,8 @@ def fast_threshold(stats, eligible, *, k, params):
     return _at_least_one(commit, stats["confidence"], eligible)
 
 
-@register_rule("fast_factor", params=[Param("factor", lambda v: v > 0, "> 0", "Fast-dLLM factor f")])
+@register_rule("fast_factor", label="fast", params=[Param("factor", lambda v: v > 0, "> 0", "Fast-dLLM factor f", example=1.0,
+                                                          sweep=(0.5, 1.0, 2.0, 4.0), symbol="f")])
 def fast_factor(stats, eligible, *, k, params):
     """Fast-dLLM factor rule: sort confidences c_1 >= c_2 >= ...; commit the top n while
     (i + 1)(1 - c_i) < f for every i <= n (``factor``); at least one. (Fast-dLLM's code adds one
