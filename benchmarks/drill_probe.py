@@ -40,12 +40,12 @@ def greedy_l2r_accuracy(model, tokenizer, pairs) -> float:
 
 def run(overrides: dict) -> dict:
     from mdlm_study.data import DEFAULT_CONFIG, study_data, study_tokenizer
-    from mdlm_study.recipes import DATA_SIZES, recipe
+    from mdlm_study.recipes import recipe
     from mdlm_study.tasks.arithmetic import drills
     from mdlm_study.tiny_model import build_model
     from mdlm_study.train import tokenize_pairs, train
 
-    tokenizer = study_tokenizer(study_data(**{**DATA_SIZES, "n_train": 2000}))
+    tokenizer = study_tokenizer(study_data(sizes={"arithmetic": {"train": 2000}}, tasks=("arithmetic", "sudoku")))
     facts = drills(DEFAULT_CONFIG)
     random.Random(0).shuffle(facts)
     test, train_facts = facts[:HELD_OUT], facts[HELD_OUT:]

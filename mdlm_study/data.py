@@ -24,59 +24,78 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mdlm_study.records import write_text_atomic
-from mdlm_study.tasks.arithmetic import (
-    ArithmeticConfig,
-    Problem,
-    check_problem,
-    generate_problems,
-    problem_key,
+from mdlm_study.tasks.arithmetic import Problem, problem_key
+from mdlm_study.tasks.builtin import (
+    ARITHMETIC_CONFIG,
+    ARITHMETIC_TEST_CONFIG,
+    problem_from_row,
+    puzzle_from_row,
 )
-from mdlm_study.tasks.sudoku import SudokuPuzzle, check_puzzle, generate_puzzles
+from mdlm_study.tasks.sudoku import SudokuPuzzle
+from mdlm_study.tasks.task import Task, get_task
 from mdlm_study.tiny_tokenizer import build_tokenizer
 
 MANIFEST = "manifest.json"
+STUDY_TASKS = ("arithmetic", "sudoku", "chains")  # the tasks whose problem sets the study generates (prepare_data)
+DEFAULT_CONFIG = ARITHMETIC_CONFIG  # the arithmetic task's training distribution (mdlm_study.tasks.builtin)
+TEST_CONFIG = ARITHMETIC_TEST_CONFIG  # its evaluation: 3-step problems
 
 
 @dataclass(frozen=True)
 class StudyData:
-    """Every problem set of the study (sizes set by the caller; see :func:`study_data`)."""
+    """Every problem set of the study, by data-file stem (``"arithmetic_test"``, ``"chains_train"``...),
+    with the seed and the generator configuration of each (:func:`study_data`)."""
 
-    arithmetic_train: list[Problem]
-    arithmetic_test: list[Problem]  # 3-step problems, the default evaluation set
-    arithmetic_posterior: list[Problem]  # held-out 3-step problems for posterior sampling / scoring
-    sudoku_train: list[SudokuPuzzle]
-    sudoku_test: list[SudokuPuzzle]
-    arithmetic_config: ArithmeticConfig
-    seeds: dict
+    sets: dict[str, list]
+    seeds: dict[str, int]
+    configs: dict[str, object]
+    tasks: tuple[str, ...]
+
+    def split(self, task: str | Task, role: str) -> list:
+        """The problems of a task's split (``data.split("chains", "test")``)."""
+        task = get_task(task)
+        stem = task.file(role).removesuffix(".jsonl")
+        if stem not in self.sets:
+            raise ValueError(f"no {stem!r} set: these data hold {sorted(self.sets)}")
+        return self.sets[stem]
+
+    def __getattr__(self, name: str):
+        # data.arithmetic_test and the like: a set by its file stem
+        sets = self.__dict__.get("sets", {})
+        if name in sets:
+            return sets[name]
+        raise AttributeError(name)
 
 
-# The study's training distribution: 1-3-step chains, multi-digit values up to 99. Subtraction never
-# borrows (the slowest fact to learn here); + and x2 / x3 may carry, so the answer is not a digit-local
-# function of the question (fully carry-free chains let an answer-only model compute the answer
-# digit by digit and beat the reasoning model): computing it needs the carries that the reasoning
-# writes out step by step. README, "Choosing the task", has the measurements behind this choice.
-DEFAULT_CONFIG = ArithmeticConfig(start_range=(2, 49), operand_range=(1, 9), carry_ops=("add", "mul"))
-TEST_CONFIG = dataclasses.replace(DEFAULT_CONFIG, min_steps=3, max_steps=3)  # the default evaluation: 3-step problems
-
-
-def study_data(*, n_train: int, n_test: int, n_posterior: int, n_sudoku_train: int, n_sudoku_test: int, seed: int = 0,
-               config: ArithmeticConfig = DEFAULT_CONFIG) -> StudyData:
-    """All problem sets, disjoint by construction (test and posterior keys are excluded from train)."""
-    seeds = {"arithmetic_test": seed + 1000, "arithmetic_posterior": seed + 2000, "arithmetic_train": seed + 1,
-             "sudoku_test": seed + 3000, "sudoku_train": seed + 2}
-    test = generate_problems(TEST_CONFIG, n_test, seed=seeds["arithmetic_test"])
-    posterior = generate_problems(TEST_CONFIG, n_posterior, seed=seeds["arithmetic_posterior"], exclude={problem_key(p) for p in test})
-    held_out = {problem_key(p) for p in test + posterior}
-    train = generate_problems(config, n_train, seed=seeds["arithmetic_train"], exclude=held_out)
-    sudoku_test = generate_puzzles(n_sudoku_test, seed=seeds["sudoku_test"])
-    sudoku_train = generate_puzzles(n_sudoku_train, seed=seeds["sudoku_train"], exclude={p.puzzle for p in sudoku_test})
-    return StudyData(train, test, posterior, sudoku_train, sudoku_test, config, seeds)
+def study_data(*, seed: int = 0, smoke: bool = False, tasks: Sequence[str] = STUDY_TASKS,
+               sizes: dict[str, dict[str, int]] | None = None) -> StudyData:
+    """Every split of every task in ``tasks``, deterministic from ``seed`` (each split's seed is
+    ``seed`` plus the task's offset for it) and disjoint by construction: the test split is drawn
+    first, the posterior split excludes it, the training split excludes both. ``sizes`` overrides
+    a task's problem counts (``{"arithmetic": {"train": 300, ...}}``); default: the task's full or
+    smoke sizes."""
+    sets, seeds, configs = {}, {}, {}
+    for name in tasks:
+        task = get_task(name)
+        counts = {**(task.smoke_sizes if smoke else task.sizes), **(sizes or {}).get(task.name, {})}
+        held_out = set()
+        for role in ("test", "posterior", "train"):
+            if role not in task.splits:
+                continue
+            stem = task.splits[role]
+            seeds[stem], configs[stem] = seed + task.split_seeds[role], task.split_configs[role]
+            sets[stem] = task.generate(configs[stem], counts[role], seed=seeds[stem], exclude=frozenset(held_out))
+            if role != "train":
+                held_out |= {task.key(p) for p in sets[stem]}
+    return StudyData(sets, seeds, configs, tuple(tasks))
 
 
 def study_tokenizer(data: StudyData):
-    """The tiny tokenizer over every text of the study (deterministic: sorted vocabulary)."""
-    texts = [p.question + "\n" + p.gsm8k_answer for p in data.arithmetic_train[:50_000] + data.arithmetic_test + data.arithmetic_posterior]
-    texts += [p.question + "\n" + p.answer for p in data.sudoku_train[:5000] + data.sudoku_test]
+    """The tiny tokenizer over every text of the study (deterministic: sorted vocabulary). Every
+    study task's texts use the same pieces, so adding a task leaves the released models' tokenizer as it was."""
+    texts = [p.question + "\n" + p.gsm8k_answer for p in data.sets.get("arithmetic_train", [])[:50_000]
+             + data.sets.get("arithmetic_test", []) + data.sets.get("arithmetic_posterior", [])]
+    texts += [p.question + "\n" + p.answer for p in data.sets.get("sudoku_train", [])[:5000] + data.sets.get("sudoku_test", [])]
     return build_tokenizer(texts)
 
 
@@ -119,7 +138,7 @@ def _check_manifest(path: Path, raw: bytes, records: int | None = None) -> None:
             raise ValueError(f"{path}: {records} records, but {manifest_path} records size {entry.get('size')}")
 
 
-def _records(path: str | Path, build: Callable[[dict], object]) -> list:
+def read_records(path: str | Path, build: Callable[[dict], object]) -> list:
     """``build(row)`` for every line of a JSON-lines file, after the manifest check; a bad line is a
     ``ValueError`` naming the file and its 1-based line number."""
     path = Path(path)
@@ -157,82 +176,62 @@ def _records(path: str | Path, build: Callable[[dict], object]) -> list:
     return items
 
 
-def _typed(row: dict, name: str, kind: type, default=None):
-    """``row[name]``, which must be a ``kind`` (bool does not count as int); ``KeyError`` when absent
-    and there is no default."""
-    if name not in row and default is not None:
-        return default
-    value = row[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"field {name!r} must be {kind.__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _problem(row: dict) -> Problem:
-    """A validated problem from one JSON record (``ValueError`` says what is wrong)."""
-    question, start = _typed(row, "question", str), _typed(row, "start", int)
-    ops = []
-    for op in _typed(row, "ops", list):
-        if not (isinstance(op, list) and len(op) == 2 and isinstance(op[0], str) and isinstance(op[1], int) and not isinstance(op[1], bool)):
-            raise ValueError(f"field 'ops' must hold [operation, operand] pairs such as [\"add\", 3], got {op!r}")
-        ops.append((op[0], op[1]))
-    steps = _typed(row, "steps", list)
-    if not all(isinstance(step, str) for step in steps):
-        raise ValueError(f"field 'steps' must be a list of strings, got {steps!r}")
-    problem = Problem(question, start, tuple(ops), tuple(steps), _typed(row, "answer", str), _typed(row, "uid", str, ""))
-    check_problem(problem)
-    if "gsm8k_answer" in row and row["gsm8k_answer"] != problem.gsm8k_answer:
-        raise ValueError(f"field 'gsm8k_answer' {row['gsm8k_answer']!r} disagrees with the steps and answer ({problem.gsm8k_answer!r})")
-    return problem
-
-
-def _puzzle(row: dict) -> SudokuPuzzle:
-    """A validated Sudoku puzzle from one JSON record (``ValueError`` says what is wrong)."""
-    puzzle = SudokuPuzzle(_typed(row, "puzzle", str), _typed(row, "solution", str))
-    check_puzzle(puzzle)
-    return puzzle
-
-
 def read_problems(path: str | Path) -> list[Problem]:
-    """Problems written by :func:`write_jsonl`, checked against the manifest beside the file and
-    record by record (module docstring); a bad file or line is a ``ValueError`` naming it."""
-    return _records(path, _problem)
+    """Arithmetic problems (either regime) written by :func:`write_jsonl`, checked against the manifest
+    beside the file and record by record (module docstring); a bad file or line is a ``ValueError`` naming it."""
+    return read_records(path, problem_from_row)
+
+
+def read_split(task: str | Task, data_dir: str | Path, role: str = "test") -> list:
+    """A task's split from ``data_dir`` (``data/<task>_<role>.jsonl``), read and checked with the task's own record reader."""
+    task = get_task(task)
+    return read_records(Path(data_dir) / task.file(role), task.from_row)
 
 
 HELD_OUT_SEED = 7000  # seeds the extra held-out problems of the benchmarks (not a split the study writes)
 HELD_OUT_DEV_SKIP = 1500  # the held-out stream's problems from here on are the benchmarks' development split
 
 
-def held_out_problems(data_dir: str | Path, n: int, *, steps: int = 3, seed: int = HELD_OUT_SEED, skip: int = 0) -> list[Problem]:
-    """``n`` fresh ``steps``-step problems from the study's distribution, none of them in any
-    arithmetic split written under ``data_dir`` (train, test, posterior): a larger held-out sample
-    than the 300-problem test set, for differences too small for it (``bench_decoding.py --held-out``).
-    The problems come from one stream fixed by ``seed``: ``skip`` drops its first ``skip`` problems,
-    so ``held_out_problems(d, n, skip=m)`` is disjoint from ``held_out_problems(d, m)`` (a development
-    split beside a held-out test set: :data:`HELD_OUT_DEV_SKIP`)."""
-    if n < 1 or steps < 1 or skip < 0:
+def held_out_problems(data_dir: str | Path, n: int, *, steps: int | None = 3, seed: int = HELD_OUT_SEED, skip: int = 0,
+                      task: str | Task = "arithmetic") -> list[Problem]:
+    """``n`` fresh problems from an arithmetic task's distribution (``steps``-step ones, or every depth
+    of the task's test distribution with ``steps=None``), none of them in any split of that task written
+    under ``data_dir`` (train, test, posterior): a larger held-out sample than a test set, for
+    differences too small for it (``bench_decoding.py --held-out``). The problems come from one stream
+    fixed by ``seed``: ``skip`` drops its first ``skip`` problems, so ``held_out_problems(d, n, skip=m)``
+    is disjoint from ``held_out_problems(d, m)`` (a development split beside a held-out test set:
+    :data:`HELD_OUT_DEV_SKIP`)."""
+    task = get_task(task)
+    if n < 1 or (steps is not None and steps < 1) or skip < 0:
         raise ValueError(f"held-out problems need n >= 1, steps >= 1 and skip >= 0, got n={n}, steps={steps}, skip={skip}")
-    seen = {problem_key(p) for name in ("arithmetic_train", "arithmetic_test", "arithmetic_posterior")
-            for p in read_problems(Path(data_dir) / f"{name}.jsonl")}
-    config = dataclasses.replace(DEFAULT_CONFIG, min_steps=steps, max_steps=steps)
-    return generate_problems(config, skip + n, seed=seed, exclude=seen)[skip:]
+    if not task.step_labels:
+        raise ValueError(f"held-out problems come from an arithmetic task's generator; task {task.name!r} has none")
+    seen = {problem_key(p) for role in ("train", "test", "posterior") for p in read_split(task, data_dir, role)}
+    config = task.split_configs["test"] if steps is None else dataclasses.replace(task.split_configs["train"], min_steps=steps, max_steps=steps)
+    return task.generate(config, skip + n, seed=seed, exclude=seen)[skip:]
 
 
 def read_puzzles(path: str | Path) -> list[SudokuPuzzle]:
     """Sudoku puzzles written by :func:`write_jsonl`, checked like :func:`read_problems`."""
-    return _records(path, _puzzle)
+    return read_records(path, puzzle_from_row)
 
 
 def write_study_data(data: StudyData, data_dir: str | Path) -> dict:
-    """Write every set to ``data_dir`` and the manifest; return the manifest."""
+    """Write every set to ``data_dir`` and the manifest (generator, configuration, seed, size and
+    SHA-256 of each file); return the manifest."""
     data_dir = Path(data_dir)
     manifest = {}
-    for name in ("arithmetic_train", "arithmetic_test", "arithmetic_posterior", "sudoku_train", "sudoku_test"):
-        items = getattr(data, name)
-        sha = write_jsonl(items, data_dir / f"{name}.jsonl")
-        generator = "mdlm_study.tasks.arithmetic.generate_problems" if name.startswith("arith") else "mdlm_study.tasks.sudoku.generate_puzzles"
-        config = dataclasses.asdict(TEST_CONFIG if name in ("arithmetic_test", "arithmetic_posterior") else data.arithmetic_config) if name.startswith("arith") else {}
-        manifest[name] = {"file": f"{name}.jsonl", "generator": generator, "config": config, "seed": data.seeds[name], "size": len(items), "sha256": sha}
+    for stem, items in data.sets.items():
+        sha = write_jsonl(items, data_dir / f"{stem}.jsonl")
+        config = data.configs[stem]
+        manifest[stem] = {"file": f"{stem}.jsonl", "generator": _generator_name(items), "config": dataclasses.asdict(config) if config else {},
+                          "seed": data.seeds[stem], "size": len(items), "sha256": sha}
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     write_text_atomic(data_dir / MANIFEST, text)
     return json.loads(text)
+
+
+def _generator_name(items: list) -> str:
+    if items and isinstance(items[0], SudokuPuzzle):
+        return "mdlm_study.tasks.sudoku.generate_puzzles"
+    return "mdlm_study.tasks.arithmetic.generate_problems"

@@ -13,10 +13,9 @@ import torch
 
 from mdlm_study.decoding import Decoded, decode_canvas
 from mdlm_study.denoiser import logits_of
-from mdlm_study.graders import gsm8k_is_correct
 from mdlm_study.sampling import DecodeConfig
-from mdlm_study.tasks.arithmetic import Problem, grade_trace, restatements
-from mdlm_study.tasks.sudoku import SudokuPuzzle, solves
+from mdlm_study.tasks.arithmetic import Problem
+from mdlm_study.tasks.task import Task, get_task
 from mdlm_study.templates import Canvas, Template, build_canvas, read_canvas
 from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 
@@ -39,68 +38,37 @@ def decode(model, tokenizer, questions: Sequence[str], template: Template, confi
                                  length_buckets=length_buckets)
 
 
-ANSWER_GRADERS = {
-    "arithmetic": lambda problem, answer: answer == problem.answer,  # the exact final number
-    "sudoku": lambda puzzle, answer: solves(puzzle.puzzle, answer.replace(" ", "")),  # a valid grid keeping the clues
-    "gsm8k": lambda problem, answer: gsm8k_is_correct(answer, problem.answer),  # mdlm_study.graders' GSM8K rule
-}
+def grade_answers(task: str | Task, problems: Sequence, answers: Sequence[str]) -> list[bool]:
+    """Whether each decoded answer slot is correct, by the task's own grader
+    (:attr:`~mdlm_study.tasks.task.Task.grade_answer`): the one rule every evaluation table and every notebook uses."""
+    return get_task(task).grade_answers(problems, answers)
 
 
-def grade_answers(task: str, problems: Sequence, answers: Sequence[str]) -> list[bool]:
-    """Whether each decoded answer slot is correct, by the package's grader of ``task``
-    (:data:`ANSWER_GRADERS`): the one rule every evaluation table and every notebook uses."""
-    if task not in ANSWER_GRADERS:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(ANSWER_GRADERS)}")
-    if len(problems) != len(answers):
-        raise ValueError(f"{len(problems)} problems but {len(answers)} answers")
-    return [bool(ANSWER_GRADERS[task](problem, answer)) for problem, answer in zip(problems, answers, strict=True)]
+def evaluate_task(task: str | Task, model, tokenizer, problems: Sequence, template: Template, config: DecodeConfig | dict | None = None,
+                  **options) -> pd.DataFrame:
+    """Decode ``problems`` of ``task`` and grade them: one row per problem, built by the task's
+    :attr:`~mdlm_study.tasks.task.Task.grade_row` (for arithmetic: the predicted answer, exact-answer
+    correctness, the step-by-step grade of the reasoning, NFE and exit information). ``config`` and
+    ``options`` as :func:`decode` (default: left to right)."""
+    task = get_task(task)
+    config = _default(config, options)
+    canvas, out = decode(model, tokenizer, [task.question(p) for p in problems], template, config, **options)
+    readouts = read_canvas(tokenizer, out.sequences, canvas)
+    rows = [task.grade_row(problem, read, {"nfe": int(out.nfe[i]), "exited": bool(out.exited[i]), "logprob": float(out.logprob[i])})
+            for i, (problem, read) in enumerate(zip(problems, readouts, strict=True))]
+    return pd.DataFrame(rows)
 
 
 def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template: Template, config: DecodeConfig | dict | None = None,
                         **options) -> pd.DataFrame:
-    """One row per problem: the predicted answer, exact-answer correctness, the step-by-step grade of
-    the reasoning (:func:`~mdlm_study.tasks.arithmetic.grade_trace`), NFE and exit information.
-    ``config`` and ``options`` as :func:`decode` (default: left to right)."""
-    config = _default(config, options)
-    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
-    readouts = read_canvas(tokenizer, out.sequences, canvas)
-    rows = []
-    for i, (problem, read) in enumerate(zip(problems, readouts, strict=True)):
-        grade = grade_trace(problem, read.steps)
-        restated, pairs = restatements(read.steps)
-        rows.append(
-            {
-                "uid": problem.uid,
-                "n_ops": len(problem.ops),
-                "answer": problem.answer,
-                "predicted": read.answer,
-                "correct": ANSWER_GRADERS["arithmetic"](problem, read.answer),
-                "trace_correct": grade.correct,
-                "first_wrong": grade.first_wrong,
-                "n_correct_steps": grade.n_correct_steps,
-                "n_restated": restated,
-                "n_step_pairs": pairs,
-                "nfe": int(out.nfe[i]),
-                "exited": bool(out.exited[i]),
-                "logprob": float(out.logprob[i]),
-                "empty_reasoning": read.reasoning == "",
-                "reasoning": read.reasoning,
-            }
-        )
-    return pd.DataFrame(rows)
+    """:func:`evaluate_task` on an arithmetic task (either regime: the rows are graded the same way)."""
+    return evaluate_task("arithmetic", model, tokenizer, problems, template, config, **options)
 
 
-def evaluate_sudoku(model, tokenizer, puzzles: Sequence[SudokuPuzzle], template: Template, config: DecodeConfig | dict | None = None,
+def evaluate_sudoku(model, tokenizer, puzzles: Sequence, template: Template, config: DecodeConfig | dict | None = None,
                     **options) -> pd.DataFrame:
-    """One row per puzzle: the decoded grid, whether it solves the puzzle (exact validity check)."""
-    config = _default(config, options)
-    canvas, out = decode(model, tokenizer, [p.question for p in puzzles], template, config, **options)
-    readouts = read_canvas(tokenizer, out.sequences, canvas)
-    rows = []
-    for i, (puzzle, read) in enumerate(zip(puzzles, readouts, strict=True)):
-        grid = read.answer.replace(" ", "")
-        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": ANSWER_GRADERS["sudoku"](puzzle, grid), "nfe": int(out.nfe[i])})
-    return pd.DataFrame(rows)
+    """:func:`evaluate_task` on Sudoku: the decoded grid, whether it solves the puzzle (exact validity check)."""
+    return evaluate_task("sudoku", model, tokenizer, puzzles, template, config, **options)
 
 
 _DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_logits", "length_buckets", "first_row")
@@ -127,18 +95,6 @@ def summarize(table: pd.DataFrame) -> dict:
     if "n_restated" in table:  # consecutive equations whose operand is the previous result (tasks.arithmetic.restatements)
         summary["restatement_rate"] = float(table["n_restated"].sum() / max(1, table["n_step_pairs"].sum()))
     return summary
-
-
-def evaluate_gsm8k(model, tokenizer, problems, template: Template, config: DecodeConfig | dict | None = None, **options) -> pd.DataFrame:
-    """Real-benchmark path: one row per GSM8K problem, graded by the deterministic GSM8K grader on
-    the answer slot (no step labels exist, so ``trace_correct`` is not reported)."""
-    config = _default(config, options)
-    canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
-    readouts = read_canvas(tokenizer, out.sequences, canvas)
-    rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": ANSWER_GRADERS["gsm8k"](p, r.answer),
-             "nfe": int(out.nfe[i]), "exited": bool(out.exited[i]), "reasoning": r.reasoning}
-            for i, (p, r) in enumerate(zip(problems, readouts, strict=True))]
-    return pd.DataFrame(rows)
 
 
 def token_classes(tokenizer, input_ids: torch.Tensor, canvas: Canvas) -> torch.Tensor:

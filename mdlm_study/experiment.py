@@ -29,8 +29,8 @@ from pathlib import Path
 from mdlm_study.batching import BucketedDenoiser
 from mdlm_study.benchmark_data import load_gsm8k
 from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.data import read_problems, read_puzzles
-from mdlm_study.evaluate import evaluate_arithmetic, evaluate_gsm8k, evaluate_sudoku
+from mdlm_study.data import read_records, read_split
+from mdlm_study.evaluate import evaluate_task
 from mdlm_study.loader import LoadedMDLM, load_mdlm
 from mdlm_study.paper_setting import (
     A100_SUSTAINED_FLOPS,
@@ -45,9 +45,8 @@ from mdlm_study.parameters import parse_bool
 from mdlm_study.recipes import RECIPES, load_study_model
 from mdlm_study.released import is_release_dir, released_names, released_path
 from mdlm_study.special_tokens import SpecialTokens
-from mdlm_study.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE, SUDOKU_TEMPLATE, Template, prompt_ids
-
-TASKS = ("arithmetic", "sudoku", "gsm8k")
+from mdlm_study.tasks.task import Task, get_task
+from mdlm_study.templates import Template, prompt_ids
 
 
 @dataclass
@@ -63,6 +62,7 @@ class Experiment:
     setting: Setting | None = None  # the defaults a notebook's None parameters resolve to
     loaded: LoadedMDLM | None = None  # the real model's loader record (None for study models)
     cost: dict = field(default_factory=dict)  # the budget estimate, when limit_to_budget ran
+    task_object: Task | None = None  # the Task itself (``task`` is its name)
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -117,6 +117,18 @@ def _check_special(loaded: LoadedMDLM) -> None:
         raise ValueError(f"the tokenizer's special ids {from_tokenizer} differ from the model's {loaded.special}")
 
 
+def experiment_problems(task: Task, data_dir: str | Path, data_path: str | None) -> list:
+    """The problems a notebook evaluates: ``data_path`` when given (a file of the task's records; GSM8K
+    in its release format), else the task's test split under ``data_dir``."""
+    if task.name == "gsm8k":
+        if not data_path:
+            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. the test.jsonl of the GSM8K release)")
+        return load_gsm8k(data_path)
+    if data_path:
+        return read_records(data_path, task.from_row)
+    return read_split(task, data_dir, "test")
+
+
 def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_dir: str | Path, n_problems: int, device: str = "cpu",
                     data_path: str | None = None, trust_remote_code: bool = False, batch_size: int = 256, dtype=None,
                     gen_length: int | None = None, answer_len: int | None = None) -> Experiment:
@@ -126,8 +138,7 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
     the task's, L = 256 and A = 10 on GSM8K); ``dtype`` (real models): e.g. ``"bfloat16"`` (``None``: the
     checkpoint's)."""
     trust_remote_code = parse_bool(trust_remote_code, name="trust_remote_code")  # also for study models, which ignore it
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    task = get_task(task)
     if is_release_dir(checkpoints_dir) and "/" not in model and not Path(model).exists():
         released_path(model, checkpoints_dir)  # a study model name: unknown ones are refused listing the released ones
     loaded = None
@@ -138,17 +149,10 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
         loaded = load_mdlm(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
         _check_special(loaded)
         net, tok, special, max_length = real_denoiser(loaded), loaded.tokenizer, loaded.special, loaded.max_length
-    if task == "arithmetic":
-        problems, base, fn = read_problems(Path(data_dir) / "arithmetic_test.jsonl"), ARITHMETIC_TEMPLATE, evaluate_arithmetic
-    elif task == "sudoku":
-        problems, base, fn = read_puzzles(Path(data_dir) / "sudoku_test.jsonl"), SUDOKU_TEMPLATE, evaluate_sudoku
-    else:
-        if not data_path:
-            raise ValueError("task='gsm8k' needs data_path= a local GSM8K jsonl (e.g. the test.jsonl of the GSM8K release)")
-        problems, base, fn = load_gsm8k(data_path), GSM8K_TEMPLATE, evaluate_gsm8k
-    setting = setting_for(base, real_model=loaded is not None, chat=bool(loaded and loaded.chat), gsm8k=task == "gsm8k",
+    problems, base, evaluate_fn = experiment_problems(task, data_dir, data_path), task.template, partial(evaluate_task, task)
+    setting = setting_for(base, real_model=loaded is not None, chat=bool(loaded and loaded.chat), gsm8k=task.name == "gsm8k",
                           gen_length=gen_length, answer_len=answer_len)
     problems = problems[:n_problems]
-    evaluate = partial(fn, net, tok, template=setting.template, batch_size=batch_size, max_length=max_length)
-    return Experiment(net, tok, problems, setting.template, lambda probs, config=None, **kw: evaluate(probs, config=config, **kw), task,
-                      False, special, setting, loaded)
+    evaluate = partial(evaluate_fn, net, tok, template=setting.template, batch_size=batch_size, max_length=max_length)
+    return Experiment(net, tok, problems, setting.template, lambda probs, config=None, **kw: evaluate(probs, config=config, **kw), task.name,
+                      False, special, setting, loaded, task_object=task)

@@ -38,10 +38,11 @@ from mdlm_study.checkpoints import (
     verify_checkpoint,
     weights_sha256,
 )
-from mdlm_study.data import StudyData, study_data, study_tokenizer, write_study_data
-from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.data import STUDY_TASKS, StudyData, study_data, study_tokenizer, write_study_data
+from mdlm_study.evaluate import evaluate_task, summarize
 from mdlm_study.records import write_json_atomic
 from mdlm_study.tasks.arithmetic import drills
+from mdlm_study.tasks.task import get_task
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
 from mdlm_study.train import TokenizedSet, TrainConfig, tokenize_examples, tokenize_pairs, train
@@ -52,7 +53,7 @@ RECORD = "training.json"  # a finished run's record, beside its final checkpoint
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    task: str  # "arithmetic" or "sudoku"
+    task: str  # a registered task's name (mdlm_study.tasks): "arithmetic", "chains", "sudoku"
     template: Template
     model: ModelConfig
     train: TrainConfig
@@ -73,8 +74,6 @@ RECIPES = {
     "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
 }
-DATA_SIZES = {"n_train": 40_000, "n_test": 300, "n_posterior": 200, "n_sudoku_train": 40_000, "n_sudoku_test": 300}
-SMOKE_DATA_SIZES = {"n_train": 600, "n_test": 48, "n_posterior": 48, "n_sudoku_train": 300, "n_sudoku_test": 48}
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
 
@@ -91,7 +90,7 @@ def recipe(name: str, *, smoke: bool = False) -> Recipe:
 
 def prepare_data(data_dir: str | Path, *, smoke: bool = False, seed: int = 0) -> StudyData:
     """Generate every problem set, write it with its manifest, return it."""
-    data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=seed)
+    data = study_data(seed=seed, smoke=smoke)
     write_study_data(data, data_dir)
     return data
 
@@ -101,28 +100,28 @@ def ensure_study_data(data_dir: str | Path) -> None:
     measured on), generated only when one is missing (about half a minute); each is checked against
     the manifest when read."""
     manifest = Path(data_dir) / "manifest.json"
-    names = ("arithmetic_train", "arithmetic_test", "arithmetic_posterior", "sudoku_train", "sudoku_test")
-    if not (manifest.is_file() and all((Path(data_dir) / f"{name}.jsonl").is_file() for name in names)):
+    files = [get_task(task).file(role) for task in STUDY_TASKS for role in get_task(task).splits]
+    if not (manifest.is_file() and all((Path(data_dir) / name).is_file() for name in files)):
         print(f"[data] generating the study's problem sets in {data_dir}", flush=True)
         prepare_data(data_dir)
 
 
 def training_set(r: Recipe, data: StudyData, tokenizer):
-    if r.task == "sudoku":
-        items = data.sudoku_train
-        return tokenize_examples(tokenizer, [p.question for p in items], [""] * len(items), [p.answer for p in items], r.template)
-    items = data.arithmetic_train
-    reasonings = [p.reasoning if r.template.reasoning_len else "" for p in items]
-    return tokenize_examples(tokenizer, [p.question for p in items], reasonings, [p.answer for p in items], r.template)
+    """The recipe's task's training split on the recipe's template (no reasoning without a reasoning slot)."""
+    task = get_task(r.task)
+    items = data.split(task, "train")
+    reasonings = [task.reasoning(p) if r.template.reasoning_len else "" for p in items]
+    return tokenize_examples(tokenizer, [task.question(p) for p in items], reasonings, [task.answer(p) for p in items], r.template)
 
 
 def drill_set(r: Recipe, data: StudyData, tokenizer):
     """The auxiliary batch source of an arithmetic recipe with ``train.aux_batch_size > 0``: every
     single step the training task allows, ``"47+3="`` -> ``"50"`` (:func:`tasks.arithmetic.drills`),
     the arithmetic a tiny model otherwise has to pick out of whole traces."""
-    if r.task != "arithmetic":
-        raise ValueError(f"recipe {r.name!r}: arithmetic drills need the arithmetic task, got task {r.task!r}")
-    heads, results = zip(*drills(data.arithmetic_config), strict=True)
+    task = get_task(r.task)
+    if not task.step_labels:
+        raise ValueError(f"recipe {r.name!r}: arithmetic drills need an arithmetic task, got task {r.task!r}")
+    heads, results = zip(*drills(task.split_configs["train"]), strict=True)
     return tokenize_pairs(tokenizer, heads, results)
 
 
@@ -272,11 +271,14 @@ def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "c
 
 
 def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
-    """Accuracy during training (greedy left-to-right on the first ``n`` test problems/puzzles)."""
+    """Accuracy during training (greedy left-to-right on the first ``n`` test problems of the recipe's task)."""
+    task = get_task(r.task)
+
     def evaluate(model) -> dict:
-        if r.task == "sudoku":
-            return {"eval_accuracy": float(evaluate_sudoku(model, tokenizer, data.sudoku_test[:n], r.template, sampler="l2r")["correct"].mean())}
-        summary = summarize(evaluate_arithmetic(model, tokenizer, data.arithmetic_test[:n], r.template, sampler="l2r"))
+        table = evaluate_task(task, model, tokenizer, data.split(task, "test")[:n], r.template, sampler="l2r")
+        if not task.step_labels:
+            return {"eval_accuracy": float(table["correct"].mean())}
+        summary = summarize(table)
         return {"eval_accuracy": summary["accuracy"], "eval_trace_accuracy": summary["trace_accuracy"]}
 
     return evaluate
@@ -347,7 +349,8 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
                 seed: int = 0) -> dict:
     """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads."""
     torch.set_num_threads(threads)
-    data = study_data(**(SMOKE_DATA_SIZES if smoke else DATA_SIZES), seed=0)  # the sets prepare_data wrote, regenerated
+    tasks = sorted({"arithmetic", "sudoku"} | {recipe(name, smoke=smoke).task for name in names})  # the tokenizer's texts + what the lane trains on
+    data = study_data(smoke=smoke, tasks=tasks, seed=0)  # the sets prepare_data wrote, regenerated (each split from its own seed)
     tokenizer = study_tokenizer(data)
     records = {}
     for name in names:

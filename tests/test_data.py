@@ -16,7 +16,7 @@ from mdlm_study.tasks.arithmetic import problem_key
 
 @pytest.fixture(scope="module")
 def small():
-    return study_data(n_train=300, n_test=40, n_posterior=20, n_sudoku_train=50, n_sudoku_test=10, seed=0)
+    return study_data(sizes={"arithmetic": {"train": 300, "test": 40, "posterior": 20}, "sudoku": {"train": 50, "test": 10}}, tasks=("arithmetic", "sudoku"), seed=0)
 
 
 def test_sets_are_disjoint_and_sized(small):
@@ -38,7 +38,7 @@ def test_manifest_records_checksums_and_round_trips(small, tmp_path):
         assert entry["size"] == len(getattr(small, name))
     assert read_problems(tmp_path / "arithmetic_test.jsonl") == small.arithmetic_test
     assert read_puzzles(tmp_path / "sudoku_test.jsonl") == small.sudoku_test
-    again = study_data(n_train=300, n_test=40, n_posterior=20, n_sudoku_train=50, n_sudoku_test=10, seed=0)
+    again = study_data(sizes={"arithmetic": {"train": 300, "test": 40, "posterior": 20}, "sudoku": {"train": 50, "test": 10}}, tasks=("arithmetic", "sudoku"), seed=0)
     assert write_study_data(again, tmp_path / "again") == manifest
 
 

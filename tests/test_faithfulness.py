@@ -176,7 +176,7 @@ def test_faithfulness_records_cover_every_edit_and_decoding(tiny_model, tokenize
 
 
 def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
-    data = study_data(n_train=300, n_test=20, n_posterior=10, n_sudoku_train=10, n_sudoku_test=4, seed=0)
+    data = study_data(sizes={"arithmetic": {"train": 300, "test": 20, "posterior": 10}, "sudoku": {"train": 10, "test": 4}}, tasks=("arithmetic", "sudoku"), seed=0)
     write_study_data(data, tmp_path)
     sets = answer_source_problems(str(tmp_path), 20)
     assert sets[3] == read_problems(tmp_path / "arithmetic_test.jsonl")

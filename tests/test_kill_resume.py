@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_SIZES = {"n_train": 120, "n_test": 4, "n_posterior": 2, "n_sudoku_train": 0, "n_sudoku_test": 0}  # the arithmetic recipe only
+DATA_SIZES = {"arithmetic": {"train": 120, "test": 4, "posterior": 2}}  # the arithmetic recipe only
 
 
 def kill_recipe():
@@ -84,7 +84,7 @@ def child(checkpoints: str, kill: str) -> None:
 
     torch.set_num_threads(1)
     _install_kill(kill)
-    train_recipe(kill_recipe(), study_data(**DATA_SIZES, seed=0), checkpoints, progress=False)
+    train_recipe(kill_recipe(), study_data(sizes=DATA_SIZES, tasks=("arithmetic",), seed=0), checkpoints, progress=False)
 
 
 def _session(checkpoints: Path, kill: str) -> subprocess.CompletedProcess:
@@ -124,7 +124,7 @@ def test_killed_training_resumes_to_the_same_bits(tmp_path):
     from mdlm_study.recipes import load_study_model, train_recipe
     from mdlm_study.tiny_model import load_tiny
 
-    reference = train_recipe(kill_recipe(), study_data(**DATA_SIZES, seed=0), tmp_path / "straight", progress=False, report=False)
+    reference = train_recipe(kill_recipe(), study_data(sizes=DATA_SIZES, tasks=("arithmetic",), seed=0), tmp_path / "straight", progress=False, report=False)
     checkpoints = tmp_path / "killed"
     run, new, old = checkpoints / "default", checkpoints / ".default.new", checkpoints / ".default.old"
 

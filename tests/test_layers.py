@@ -22,7 +22,7 @@ LAYERS = [
     {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "records", "parameters",
      "denoiser", "likelihood", "graders", "sampling.rules", "sampling.exit", "sampling.noise"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
-    {"templates", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "checkpoints", "sandbox", "benchmark_data"},
+    {"templates", "tasks.task", "tasks.builtin", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "checkpoints", "sandbox", "benchmark_data"},
     # 2: models, data, the batched decode
     {"train", "tiny_model", "data", "decoding", "loader", "remote_code", "batching", "released"},
     # 3: evaluation and analyses

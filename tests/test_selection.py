@@ -158,7 +158,7 @@ def test_med_exit_settings_chosen_in_blocks_decode_dev_and_test_in_those_blocks(
 
 
 def test_held_out_development_split_is_disjoint_from_the_held_out_test_set(tmp_path):
-    data = study_data(n_train=300, n_test=20, n_posterior=10, n_sudoku_train=10, n_sudoku_test=4, seed=0)
+    data = study_data(sizes={"arithmetic": {"train": 300, "test": 20, "posterior": 10}, "sudoku": {"train": 10, "test": 4}}, tasks=("arithmetic", "sudoku"), seed=0)
     write_study_data(data, tmp_path)
     dev = selection.development_split(selection.DEV_HELD_OUT, str(tmp_path), 30, 20)
     assert len(dev) == 20 and dev == held_out_problems(tmp_path, 20, skip=selection.HELD_OUT_DEV_SKIP)
