@@ -20,9 +20,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mdlm_study"
 LAYERS = [
     # 0: foundations, no package imports above them
     {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "records", "parameters",
-     "denoiser", "likelihood", "graders", "sampling.rules", "sampling.exit", "sampling.noise"},
+     "denoiser", "likelihood", "graders", "sampling.rules", "sampling.recent_rules", "sampling.exit", "sampling.noise"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
-    {"templates", "sampling", "sampling.config", "sampling.engine", "checkpoints", "sandbox", "benchmark_data"},
+    {"templates", "sampling", "sampling.config", "sampling.engine", "sampling.memory", "checkpoints", "sandbox", "benchmark_data"},
     # 2: models, data, the batched decode
     {"train", "tiny_model", "data", "decoding", "loader", "batching", "released"},
     # 3: evaluation and analyses

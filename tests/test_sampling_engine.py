@@ -9,8 +9,12 @@ from toy_denoisers import ChainDenoiser, PositionTable, logits_with_entropies
 from mdlm_study.sampling import SAMPLERS, generate
 
 V, MASK = 10, 9
+PRIOR = torch.linspace(0.02, 0.2, V)  # a static per-token prior (PC-Sampler's background frequency)
 PARAMS = {"med": {"med_lambda": 0.3}, "med_budget": {"med_lambda": 0.3}, "eb": {"eb_gamma": 0.3},
-          "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0}}
+          "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0},
+          "wino": {"wino_tau": 0.4, "wino_tau_back": 0.9}, "klass": {"klass_conf": 0.5, "klass_kl": 0.01, "klass_history": 2},
+          "pc_sampler": {"pc_lambda": 0.25, "pc_alpha": 10.0, "token_prior": PRIOR},
+          "local_leap": {"leap_tau": 0.9, "leap_relaxed_tau": 0.6, "leap_radius": 2}}
 
 
 def canvas(batch, prompt, masks, key=0):

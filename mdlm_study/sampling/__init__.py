@@ -5,9 +5,10 @@ from mdlm_study.sampling.config import DecodeConfig
 from mdlm_study.sampling.engine import GenerationOutput, generate, model_device
 from mdlm_study.sampling.exit import EXIT_RULES
 from mdlm_study.sampling.noise import row_generator, row_generators
+from mdlm_study.sampling.recent_rules import RECENT_RULES  # registers WINO, KLASS, PC-Sampler, LocalLeap
 from mdlm_study.sampling.rules import RULES, Param, Rule, register_rule
 
 SAMPLERS = tuple(RULES)
 
-__all__ = ["EXIT_RULES", "RULES", "SAMPLERS", "DecodeConfig", "GenerationOutput", "Param", "Rule", "generate", "model_device",
+__all__ = ["EXIT_RULES", "RECENT_RULES", "RULES", "SAMPLERS", "DecodeConfig", "GenerationOutput", "Param", "Rule", "generate", "model_device",
            "register_rule", "row_generator", "row_generators"]
