@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
+from mdlm_study import frontier
 from mdlm_study.decoding import Decoded, decode_canvas
 from mdlm_study.denoiser import logits_of
 from mdlm_study.graders import gsm8k_is_correct
@@ -24,7 +25,7 @@ from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 def decode(model, tokenizer, questions: Sequence[str], template: Template, config: DecodeConfig | dict | None = None, *,
            answers: Sequence[str] | None = None, reasonings: Sequence[str] | None = None, batch_size: int = 256,
            max_length: int | None = None, shift_logits: bool = False, length_buckets: bool = False, first_row: int = 0,
-           **settings) -> tuple[Canvas, Decoded]:
+           token_prior: torch.Tensor | None = None, **settings) -> tuple[Canvas, Decoded]:
     """Build canvases (answers and reasoning texts written in, when given: posterior sampling, or an
     answer read off a given trace) and fill them with :func:`mdlm_study.decoding.decode_canvas`.
 
@@ -36,7 +37,14 @@ def decode(model, tokenizer, questions: Sequence[str], template: Template, confi
     canvas = build_canvas(tokenizer, questions, template, answers=answers, reasonings=reasonings, max_length=max_length)
     keys = [(first_row + i, 0) for i in range(len(questions))]
     return canvas, decode_canvas(model, canvas, config, batch_size=batch_size, keys=keys, shift_logits=shift_logits,
-                                 length_buckets=length_buckets)
+                                 length_buckets=length_buckets, token_prior=token_prior)
+
+
+def decoded_tokens(canvas: Canvas, out: Decoded) -> torch.Tensor:
+    """[N] long: positions of each row that were masks in the canvas and hold a token after decoding
+    (the tokens a decoder produced; an early exit leaves the rest masked)."""
+    mask_id = canvas.special.mask_id
+    return ((canvas.input_ids == mask_id) & (out.sequences != mask_id)).sum(1)
 
 
 def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template: Template, config: DecodeConfig | dict | None = None,
@@ -47,6 +55,7 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
     config = _default(config, options)
     canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
     readouts = read_canvas(tokenizer, out.sequences, canvas)
+    n_decoded = decoded_tokens(canvas, out)
     rows = []
     for i, (problem, read) in enumerate(zip(problems, readouts, strict=True)):
         grade = grade_trace(problem, read.steps)
@@ -64,6 +73,7 @@ def evaluate_arithmetic(model, tokenizer, problems: Sequence[Problem], template:
                 "n_restated": restated,
                 "n_step_pairs": pairs,
                 "nfe": int(out.nfe[i]),
+                "n_decoded": int(n_decoded[i]),
                 "exited": bool(out.exited[i]),
                 "logprob": float(out.logprob[i]),
                 "empty_reasoning": read.reasoning == "",
@@ -79,14 +89,16 @@ def evaluate_sudoku(model, tokenizer, puzzles: Sequence[SudokuPuzzle], template:
     config = _default(config, options)
     canvas, out = decode(model, tokenizer, [p.question for p in puzzles], template, config, **options)
     readouts = read_canvas(tokenizer, out.sequences, canvas)
+    n_decoded = decoded_tokens(canvas, out)
     rows = []
     for i, (puzzle, read) in enumerate(zip(puzzles, readouts, strict=True)):
         grid = read.answer.replace(" ", "")
-        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": solves(puzzle.puzzle, grid), "nfe": int(out.nfe[i])})
+        rows.append({"puzzle": puzzle.puzzle, "predicted": grid, "correct": solves(puzzle.puzzle, grid), "nfe": int(out.nfe[i]),
+                     "n_decoded": int(n_decoded[i])})
     return pd.DataFrame(rows)
 
 
-_DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_logits", "length_buckets", "first_row")
+_DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_logits", "length_buckets", "first_row", "token_prior")
 
 
 def _default(config, options: dict):
@@ -99,6 +111,9 @@ def _default(config, options: dict):
 def summarize(table: pd.DataFrame) -> dict:
     """Headline numbers of an evaluation table (accuracies as fractions in [0, 1])."""
     summary = {"n_problems": len(table), "accuracy": float(table["correct"].mean()), "mean_nfe": float(table["nfe"].mean())}
+    if "n_decoded" in table and len(table):  # hao-ai-lab's parallelism and its one-point AUP (mdlm_study.frontier)
+        summary["tokens_per_forward"] = frontier.tokens_per_forward(table["n_decoded"], table["nfe"])
+        summary["aup"] = frontier.aup([(summary["tokens_per_forward"], 100 * summary["accuracy"])])
     if "trace_correct" in table:
         n_steps = table["n_ops"].sum()
         summary.update(
@@ -118,8 +133,9 @@ def evaluate_gsm8k(model, tokenizer, problems, template: Template, config: Decod
     config = _default(config, options)
     canvas, out = decode(model, tokenizer, [p.question for p in problems], template, config, **options)
     readouts = read_canvas(tokenizer, out.sequences, canvas)
+    n_decoded = decoded_tokens(canvas, out)
     rows = [{"uid": p.uid, "answer": p.answer.split("####")[-1].strip(), "predicted": r.answer, "correct": gsm8k_is_correct(r.answer, p.answer),
-             "nfe": int(out.nfe[i]), "exited": bool(out.exited[i]), "reasoning": r.reasoning}
+             "nfe": int(out.nfe[i]), "n_decoded": int(n_decoded[i]), "exited": bool(out.exited[i]), "reasoning": r.reasoning}
             for i, (p, r) in enumerate(zip(problems, readouts, strict=True))]
     return pd.DataFrame(rows)
 

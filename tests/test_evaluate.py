@@ -64,3 +64,20 @@ def test_units_digit_by_step_isolates_the_step_the_errors_are_in(tokenizer, prob
     flawed = teacher_forced_accuracy(Oracle(canvas.input_ids, len(tokenizer), wrong=second), tokenizer, batch, TEMPLATE)
     assert flawed["units_digit_by_step"] == [1.0, 0.0, 1.0]
     assert flawed["result_units_digit"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("sampler, settings, passes", [("l2r", {}, None), ("med", {"med_lambda": 1.0}, 2)])
+def test_summary_has_tokens_per_forward_and_aup(tokenizer, problems, sampler, settings, passes):
+    """An oracle decodes every mask correctly: left to right takes one pass per mask (1 token per
+    forward, AUP = 1 × 100); MED with a loose λ takes two (the reasoning, then the answer slot)."""
+    from mdlm_study.evaluate import evaluate_arithmetic, summarize
+
+    gold = gold_canvas(tokenizer, problems[:3])
+    vocab = len(tokenizer)
+    table = evaluate_arithmetic(Oracle(gold.input_ids, vocab), tokenizer, problems[:3], TEMPLATE, sampler=sampler, **settings)
+    masks = (build_canvas(tokenizer, [p.question for p in problems[:3]], TEMPLATE).input_ids == gold.special.mask_id).sum(1)
+    assert table["n_decoded"].tolist() == masks.tolist()
+    summary = summarize(table)
+    expected = masks.sum().item() / (masks.sum().item() if passes is None else passes * 3)
+    assert summary["accuracy"] == 1.0 and summary["tokens_per_forward"] == pytest.approx(expected)
+    assert summary["aup"] == pytest.approx(100 * expected)
