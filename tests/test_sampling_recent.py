@@ -380,3 +380,14 @@ def test_padded_rows_decode_as_alone_and_seeds_are_bit_exact(sampler, temperatur
         assert torch.equal(batch.sequences[i, width - len(row):], alone.sequences[0]) and batch.nfe[i] == alone.nfe[0]
         assert batch.logprob[i] == alone.logprob[0]
     assert not (batch.sequences == MASK).any()
+
+
+def test_background_frequencies_by_hand():
+    from mdlm_study.sampling.recent_rules import background_frequencies
+
+    prior = background_frequencies([[1, 1, 2], [2, 2, 0]], vocab=4)
+    assert prior.tolist() == pytest.approx([1 / 6, 2 / 6, 3 / 6, 1 / 6])  # id 3 never seen: 1 / count
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        background_frequencies([[5]], vocab=4)
+    with pytest.raises(ValueError, match="non-empty"):
+        background_frequencies([[]], vocab=4)

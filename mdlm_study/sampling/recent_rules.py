@@ -115,3 +115,18 @@ def local_leap(stats, eligible, *, k, params):
 
 
 RECENT_RULES = ("wino", "klass", "pc_sampler", "local_leap")
+
+
+def background_frequencies(token_lists, vocab: int) -> torch.Tensor:
+    """PC-Sampler's prior (its ``calculate_p_baseline``): each token id's count in a reference corpus
+    over the corpus's token count; ids never seen get 1 / count. ``token_lists``: lists of token ids."""
+    counts = torch.zeros(vocab, dtype=torch.float64)
+    for ids in token_lists:
+        ids = torch.as_tensor(list(ids), dtype=torch.long)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
+            raise ValueError(f"token ids must lie in [0, {vocab}), got {int(ids.min())}..{int(ids.max())}")
+        counts += torch.bincount(ids, minlength=vocab).to(torch.float64)
+    total = counts.sum()
+    if total == 0:
+        raise ValueError("background_frequencies needs a non-empty corpus")
+    return torch.where(counts > 0, counts, torch.ones_like(counts)) / total
