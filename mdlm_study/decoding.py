@@ -47,10 +47,12 @@ def decode_canvas(model, canvas: Canvas, config: DecodeConfig, **options) -> Dec
 
 def decode_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, config: DecodeConfig, *, mask_id: int,
                 answer: torch.Tensor | None = None, batch_size: int = 256, keys: Sequence[tuple[int, int]] | None = None,
-                shift_logits: bool = False, return_history: bool = False, length_buckets: bool = False) -> Decoded:
+                shift_logits: bool = False, return_history: bool = False, length_buckets: bool = False,
+                token_prior: torch.Tensor | None = None) -> Decoded:
     """Fill every mask of left-padded rows ``input_ids`` [N, L] with ``config``, ``batch_size`` rows
     per ``generate`` call. ``answer`` [N, 2]: each row's answer slot (start, end), or None (no exit,
-    no answer-last ordering). Module docstring for ``keys`` and ``length_buckets``."""
+    no answer-last ordering). Module docstring for ``keys`` and ``length_buckets``; ``token_prior``
+    as :func:`~mdlm_study.sampling.generate` (the rules that read a per-token prior)."""
     if not isinstance(config, DecodeConfig):
         raise ValueError(f"config must be a DecodeConfig, got {type(config).__name__}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -67,7 +69,7 @@ def decode_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, co
         with torch.no_grad():
             out = generate(model, input_ids[rows, cut:].to(device), mask_id=mask_id, attention_mask=attention_mask[rows, cut:].to(device),
                            answer_span=span, generator=generators, return_history=return_history, shift_logits=shift_logits,
-                           config=config)
+                           token_prior=token_prior, config=config)
         parts.append((rows, cut, out))
     return _assemble(parts, input_ids, return_history)
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 import torch
 
+from mdlm_study import frontier
 from mdlm_study.decoding import Decoded, decode_canvas
 from mdlm_study.denoiser import logits_of
 from mdlm_study.sampling import DecodeConfig
@@ -23,7 +24,7 @@ from mdlm_study.tiny_tokenizer import digit_ids, digit_runs
 def decode(model, tokenizer, questions: Sequence[str], template: Template, config: DecodeConfig | dict | None = None, *,
            answers: Sequence[str] | None = None, reasonings: Sequence[str] | None = None, batch_size: int = 256,
            max_length: int | None = None, shift_logits: bool = False, length_buckets: bool = False, first_row: int = 0,
-           **settings) -> tuple[Canvas, Decoded]:
+           token_prior: torch.Tensor | None = None, **settings) -> tuple[Canvas, Decoded]:
     """Build canvases (answers and reasoning texts written in, when given: posterior sampling, or an
     answer read off a given trace) and fill them with :func:`mdlm_study.decoding.decode_canvas`.
 
@@ -35,7 +36,14 @@ def decode(model, tokenizer, questions: Sequence[str], template: Template, confi
     canvas = build_canvas(tokenizer, questions, template, answers=answers, reasonings=reasonings, max_length=max_length)
     keys = [(first_row + i, 0) for i in range(len(questions))]
     return canvas, decode_canvas(model, canvas, config, batch_size=batch_size, keys=keys, shift_logits=shift_logits,
-                                 length_buckets=length_buckets)
+                                 length_buckets=length_buckets, token_prior=token_prior)
+
+
+def decoded_tokens(canvas: Canvas, out: Decoded) -> torch.Tensor:
+    """[N] long: positions of each row that were masks in the canvas and hold a token after decoding
+    (the tokens a decoder produced; an early exit leaves the rest masked)."""
+    mask_id = canvas.special.mask_id
+    return ((canvas.input_ids == mask_id) & (out.sequences != mask_id)).sum(1)
 
 
 def grade_answers(task: str | Task, problems: Sequence, answers: Sequence[str]) -> list[bool]:
@@ -54,7 +62,9 @@ def evaluate_task(task: str | Task, model, tokenizer, problems: Sequence, templa
     config = _default(config, options)
     canvas, out = decode(model, tokenizer, [task.question(p) for p in problems], template, config, **options)
     readouts = read_canvas(tokenizer, out.sequences, canvas)
-    rows = [task.grade_row(problem, read, {"nfe": int(out.nfe[i]), "exited": bool(out.exited[i]), "logprob": float(out.logprob[i])})
+    n_decoded = decoded_tokens(canvas, out)
+    rows = [task.grade_row(problem, read, {"nfe": int(out.nfe[i]), "n_decoded": int(n_decoded[i]), "exited": bool(out.exited[i]),
+                                           "logprob": float(out.logprob[i])})
             for i, (problem, read) in enumerate(zip(problems, readouts, strict=True))]
     return pd.DataFrame(rows)
 
@@ -71,7 +81,7 @@ def evaluate_sudoku(model, tokenizer, puzzles: Sequence, template: Template, con
     return evaluate_task("sudoku", model, tokenizer, puzzles, template, config, **options)
 
 
-_DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_logits", "length_buckets", "first_row")
+_DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_logits", "length_buckets", "first_row", "token_prior")
 
 
 def _default(config, options: dict):
@@ -84,6 +94,9 @@ def _default(config, options: dict):
 def summarize(table: pd.DataFrame) -> dict:
     """Headline numbers of an evaluation table (accuracies as fractions in [0, 1])."""
     summary = {"n_problems": len(table), "accuracy": float(table["correct"].mean()), "mean_nfe": float(table["nfe"].mean())}
+    if "n_decoded" in table and len(table):  # hao-ai-lab's parallelism and its one-point AUP (mdlm_study.frontier)
+        summary["tokens_per_forward"] = frontier.tokens_per_forward(table["n_decoded"], table["nfe"])
+        summary["aup"] = frontier.aup([(summary["tokens_per_forward"], 100 * summary["accuracy"])])
     if "trace_correct" in table:
         n_steps = table["n_ops"].sum()
         summary.update(

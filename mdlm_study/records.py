@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from mdlm_study import frontier
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -125,16 +127,21 @@ def model_identity(name: str, weights_sha256: str) -> dict:
     return {"model": name, "weights_sha256": weights_sha256}
 
 
-DECODING_KEYS = ("sampler", "tokens_per_step", "block_size", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems")
+DECODING_KEYS = ("sampler", "tokens_per_step", "block_size", "med_lambda", "exit_gamma", "mean_nfe", "accuracy", "n_problems",
+                 "tokens_per_forward", "aup")
 
 
 def result_record(config, metrics: Mapping, identity: Mapping | None = None) -> dict:
     """One decoding result, self-describing: the settings (``config.to_dict()`` of a ``DecodeConfig``,
     flat, so every key of :data:`DECODING_KEYS` sits at the top level, ``None`` where it does not
-    apply), the ``metrics`` (``accuracy``, ``mean_nfe``, ``n_problems``, ...; ``None`` for a setting
-    that was not decoded) and the ``identity`` (:func:`model_identity`, the problem set's name and
+    apply), the ``metrics`` (``accuracy``, ``mean_nfe``, ``n_problems``, ``tokens_per_forward``, ...;
+    ``None`` for a setting that was not decoded; ``aup``, hao-ai-lab's accuracy under parallelism of
+    this one point, is filled in from accuracy and tokens per forward) and the ``identity`` (:func:`model_identity`, the problem set's name and
     SHA-256). The file's provenance is added by :func:`write_record`."""
     settings = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    metrics = dict(metrics)
+    if metrics.get("aup") is None and metrics.get("accuracy") is not None and metrics.get("tokens_per_forward") is not None:
+        metrics["aup"] = frontier.aup([(metrics["tokens_per_forward"], 100 * metrics["accuracy"])])  # one point: ρ·y
     return {**dict.fromkeys(DECODING_KEYS), **settings, **metrics, **(identity or {})}
 
 

@@ -85,3 +85,20 @@ def test_grade_answers_uses_each_tasks_grader(problems):
         grade_answers("math", gsm8k, ["1", "2"])
     with pytest.raises(ValueError, match="2 problems but 1 answers"):
         grade_answers("gsm8k", gsm8k, ["1"])
+
+
+@pytest.mark.parametrize("sampler, settings, passes", [("l2r", {}, None), ("med", {"med_lambda": 1.0}, 2)])
+def test_summary_has_tokens_per_forward_and_aup(tokenizer, problems, sampler, settings, passes):
+    """An oracle decodes every mask correctly: left to right takes one pass per mask (1 token per
+    forward, AUP = 1 × 100); MED with a loose λ takes two (the reasoning, then the answer slot)."""
+    from mdlm_study.evaluate import evaluate_arithmetic, summarize
+
+    gold = gold_canvas(tokenizer, problems[:3])
+    vocab = len(tokenizer)
+    table = evaluate_arithmetic(Oracle(gold.input_ids, vocab), tokenizer, problems[:3], TEMPLATE, sampler=sampler, **settings)
+    masks = (build_canvas(tokenizer, [p.question for p in problems[:3]], TEMPLATE).input_ids == gold.special.mask_id).sum(1)
+    assert table["n_decoded"].tolist() == masks.tolist()
+    summary = summarize(table)
+    expected = masks.sum().item() / (masks.sum().item() if passes is None else passes * 3)
+    assert summary["accuracy"] == 1.0 and summary["tokens_per_forward"] == pytest.approx(expected)
+    assert summary["aup"] == pytest.approx(100 * expected)

@@ -19,10 +19,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mdlm_study"
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "records", "parameters",
-     "denoiser", "likelihood", "graders", "sampling.rules", "sampling.exit", "sampling.noise"},
+    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "frontier", "records", "parameters",
+     "denoiser", "likelihood", "graders", "sampling.rules", "sampling.recent_rules", "sampling.exit", "sampling.noise"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
-    {"templates", "tasks.task", "tasks.builtin", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "checkpoints", "sandbox", "benchmark_data"},
+    {"templates", "tasks.task", "tasks.builtin", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "sampling.memory",
+     "checkpoints", "sandbox", "benchmark_data"},
     # 2: models, data, the batched decode
     {"train", "tiny_model", "data", "decoding", "loader", "remote_code", "batching", "released"},
     # 3: evaluation and analyses

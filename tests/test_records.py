@@ -65,7 +65,10 @@ def test_result_records_put_the_decoding_keys_at_the_top_level():
     rec = records.result_record(DecodeConfig("med", med_lambda=0.2, exit_gamma=0.1), {"accuracy": 0.8, "mean_nfe": 12.5, "n_problems": 300},
                                 identity)
     assert {k: rec[k] for k in records.DECODING_KEYS} == {"sampler": "med", "tokens_per_step": 1, "block_size": None, "med_lambda": 0.2,
-                                                          "exit_gamma": 0.1, "mean_nfe": 12.5, "accuracy": 0.8, "n_problems": 300}
+                                                          "exit_gamma": 0.1, "mean_nfe": 12.5, "accuracy": 0.8, "n_problems": 300,
+                                                          "tokens_per_forward": None, "aup": None}
+    with_tpf = records.result_record(DecodeConfig("entropy"), {"accuracy": 0.75, "mean_nfe": 10.0, "n_problems": 4, "tokens_per_forward": 2.5})
+    assert with_tpf["aup"] == pytest.approx(187.5)  # one point: ρ·y = 2.5 × 75
     assert rec["model"] == "default" and rec["problems_sha256"] == "c" * 64
     entropy = records.result_record(DecodeConfig("entropy"), {"accuracy": None, "mean_nfe": None, "n_problems": 0})
     assert entropy["med_lambda"] is None and entropy["accuracy"] is None  # a setting of another rule; nothing decoded

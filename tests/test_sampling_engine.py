@@ -9,7 +9,9 @@ from toy_denoisers import ChainDenoiser, PositionTable, logits_with_entropies
 from mdlm_study.sampling import RULES, SAMPLERS, generate
 
 V, MASK = 10, 9
+PRIOR = torch.linspace(0.02, 0.2, V)  # a static per-token prior (PC-Sampler's background frequency)
 PARAMS = {name: rule.example_params() for name, rule in RULES.items()}  # each rule's registered example values
+PARAMS["pc_sampler"] = {**PARAMS["pc_sampler"], "token_prior": PRIOR}  # its prior is an input of generate, not a rule parameter
 
 
 def canvas(batch, prompt, masks, key=0):

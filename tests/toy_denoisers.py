@@ -92,3 +92,34 @@ def logits_with_entropies(entropies, vocab: int) -> torch.Tensor:
         logit[0] = (lo + hi) / 2
         rows.append(logit)
     return torch.stack(rows).float()
+
+
+class ContextDenoiser:
+    """Logits at a query depend on the visible non-mask tokens around it: ``base[pos] + Σ_j
+    embed[token_j] / (1 + |pos - pos_j|)`` over the keys j the query may attend to (mask tokens carry
+    nothing). Called as every denoiser, or as ``shadow(ids, attention [L', L'] bool, position_ids
+    [L'])`` with an explicit attention pattern and position ids (WINO's shadow block), so a reference
+    that uses custom attention and the engine's leave-one-out verification can be compared exactly."""
+
+    def __init__(self, length: int, vocab: int, mask_id: int, seed: int = 0, scale: float = 2.0):
+        g = torch.Generator().manual_seed(seed)
+        self.base = torch.randn(length, vocab, generator=g, dtype=torch.float64) * scale
+        self.embed = torch.randn(vocab, vocab, generator=g, dtype=torch.float64) * scale
+        self.base[:, mask_id] = -1e9
+        self.embed[mask_id] = 0.0
+        self.mask_id = mask_id
+
+    def shadow(self, ids: torch.Tensor, attention: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """Logits [L', V] of one sequence ``ids`` [L'] under ``attention`` [L', L'] (query, key)."""
+        distance = (position_ids[:, None] - position_ids[None, :]).abs().to(torch.float64)
+        weight = attention.to(torch.float64) * (ids != self.mask_id).to(torch.float64)[None, :] / (1 + distance)
+        return (self.base[position_ids] + weight @ self.embed[ids]).float()
+
+    def __call__(self, input_ids, attention_mask=None):
+        offsets = _offsets(input_ids, attention_mask)
+        out = []
+        for row, ids in enumerate(input_ids):
+            real = torch.arange(ids.shape[0]) >= offsets[row]
+            pos = (torch.arange(ids.shape[0]) - offsets[row]).clamp(min=0)
+            out.append(self.shadow(ids, real[None, :] & real[:, None], pos))
+        return torch.stack(out)

@@ -6,10 +6,11 @@ from mdlm_study.sampling.engine import GenerationOutput, generate, model_device
 from mdlm_study.sampling.exit import EXIT_RULES
 from mdlm_study.sampling.grids import FIXED_KS, rule_grids, rule_sweep, rule_sweep_size
 from mdlm_study.sampling.noise import row_generator, row_generators
+from mdlm_study.sampling.recent_rules import RECENT_RULES  # registers WINO, KLASS, PC-Sampler, LocalLeap
 from mdlm_study.sampling.rules import RULES, Param, Rule, load_rule_modules, register_rule
 
 SAMPLERS = tuple(RULES)
 
-__all__ = ["EXIT_RULES", "FIXED_KS", "RULES", "SAMPLERS", "DecodeConfig", "GenerationOutput", "Param", "Rule", "generate",
+__all__ = ["EXIT_RULES", "FIXED_KS", "RECENT_RULES", "RULES", "SAMPLERS", "DecodeConfig", "GenerationOutput", "Param", "Rule", "generate",
            "load_rule_modules", "model_device", "register_rule", "row_generator", "row_generators", "rule_grids", "rule_sweep",
            "rule_sweep_size"]

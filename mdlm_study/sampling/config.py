@@ -156,7 +156,9 @@ class DecodeConfig:
         return text
 
 
-_SYMBOLS = {"med_lambda": "λ", "eb_gamma": "γ_EB", "tau": "τ", "factor": "f"}
+_SYMBOLS = {"med_lambda": "λ", "eb_gamma": "γ_EB", "tau": "τ", "factor": "f", "wino_tau": "τ", "wino_tau_back": "τ_back",
+            "klass_conf": "τ", "klass_kl": "ε_KL", "klass_history": "H", "pc_lambda": "λ_pos", "pc_alpha": "α",
+            "leap_tau": "τ", "leap_relaxed_tau": "τ_relaxed", "leap_radius": "r"}
 
 
 def _rule(sampler) -> _rules.Rule:
@@ -175,7 +177,10 @@ def _rule_params(rule: _rules.Rule, given: dict) -> tuple[tuple[str, float], ...
     missing = sorted(set(own) - set(given))
     if missing:
         raise ValueError(f"sampler {rule.name!r} needs {', '.join(f'{m}=...' for m in missing)}")
-    return tuple(sorted((name, own[name].validate(value)) for name, value in given.items()))
+    values = tuple(sorted((name, own[name].validate(value)) for name, value in given.items()))
+    if rule.check is not None:
+        rule.check(dict(values))
+    return values
 
 
 def _exit(rule, gamma, thresholds):

@@ -28,6 +28,7 @@ import torch
 
 from mdlm_study.denoiser import logits_of, source_positions
 from mdlm_study.sampling import exit as early_exit
+from mdlm_study.sampling import memory
 from mdlm_study.sampling.config import DecodeConfig
 from mdlm_study.sampling.noise import gumbel, hash_uniform, row_generators, row_seeds
 from mdlm_study.sampling.rules import RULES
@@ -66,6 +67,7 @@ def generate(
     answer_last: bool = True,
     shift_logits: bool = False,
     suppress_token_ids=None,
+    token_prior: torch.Tensor | None = None,
     config: DecodeConfig | None = None,
     **rule_params,
 ) -> GenerationOutput:
@@ -79,6 +81,9 @@ def generate(
     when decoding draws random numbers and none is given, a ``config``'s seed gives each row its own
     stream (``noise.row_generators``); loose keywords then need a generator.
     ``shift_logits``: the model predicts position i at output i-1 (Dream); position 0 keeps output 0.
+    ``token_prior``: a [V] tensor of per-token priors, for the rules that read one (PC-Sampler).
+    Rules that revoke (WINO) return tokens this call committed to the mask; ``nfe`` counts their
+    verification as part of the step's pass (docs/decisions.md, "Recent decoders").
     """
     config = _resolve_config(config, dict(sampler=sampler, block_size=block_size, tokens_per_step=tokens_per_step,
                                           temperature=temperature, exit_gamma=exit_gamma, exit_rule=exit_rule,
@@ -89,6 +94,7 @@ def generate(
     if config.exit_rule is not None and answer is None:
         raise ValueError(f"exit_rule={config.exit_rule!r} needs answer_span=(start, end): the exit watches the answer slot")
     generator = _generator(generator, config, batch, explicit=sampler is not None)
+    prior = memory.check_prior(token_prior, config.rule.needs_prior, config.sampler)
     state = _State.start(x, mask_id, attention_mask, answer if config.answer_last else None, config, generator)
     history = [] if return_history else None
     while True:
@@ -98,19 +104,21 @@ def generate(
         rows = active.nonzero()[:, 0]
         masked = x[rows] == mask_id
         state.nfe[rows] += 1
-        stats = _statistics(model, x[rows], attention_mask[rows] if attention_mask is not None else None, masked, mask_id, config,
-                            shift_logits, state.noise_keys(rows) if config.temperature > 0 else None)
+        row_mask = attention_mask[rows] if attention_mask is not None else None
+        stats = _statistics(model, x[rows], row_mask, masked, mask_id, config, shift_logits,
+                            state.noise_keys(rows) if config.temperature > 0 else None, keep_logp=state.kl is not None)
         record = _new_record(batch, length, x.device, active) if return_history else None
         exiting = torch.zeros_like(rows, dtype=torch.bool)
         if answer is not None:
             exiting = _exit_check(stats, masked, answer[rows], config, state, rows, record)
         eligible = _eligible(masked, state, rows)
-        stats["uniform"] = _uniform_scores(state, rows, length) if config.rule.needs_noise else None
+        _rule_statistics(stats, state, rows, masked, eligible, prior, config.rule.needs_noise)
         commit = RULES[config.sampler](stats, eligible, k=config.tokens_per_step, params=config.params) & masked
         commit = torch.where(exiting[:, None], _exit_fill(masked, answer[rows] if answer is not None else None, config.exit_rule), commit)
-        _apply(x, rows, commit, stats["tokens"], stats["token_logp"], state, exiting)
+        revoke = _revocations(model, x[rows], row_mask, stats, state, rows, masked, eligible, commit, exiting, config, shift_logits, mask_id)
+        _apply(x, rows, commit, stats["tokens"], stats["token_logp"], state, exiting, revoke, mask_id)
         if record is not None:
-            _fill_record(record, rows, commit, stats["tokens"], stats["entropy"])
+            _fill_record(record, rows, commit, stats["tokens"], stats["entropy"], revoke)
             history.append(record)
     return GenerationOutput(x, state.nfe, state.logprob, state.exited, state.exit_step, history)
 
@@ -181,6 +189,11 @@ class _State:
     offset: torch.Tensor  # [B] index of the first real token (left padding)
     seeds: torch.Tensor | None  # [B] per-row seeds
     budget: torch.Tensor  # [B] Prophet's step budget
+    decodable: torch.Tensor  # [B, L] masked when decoding began: the only positions a rule may revoke
+    token_logp: torch.Tensor  # [B, L] float64 log p of each committed token, at commit time
+    previous_commits: torch.Tensor  # [B] positions committed at the row's previous step in its current block
+    previous_block: torch.Tensor  # [B] the block the row's previous step worked in
+    kl: memory.KLHistory | None  # per-position KL history (rules with ``history_length``)
 
     @classmethod
     def start(cls, x, mask_id, attention_mask, answer, config: DecodeConfig, generator):
@@ -201,19 +214,24 @@ class _State:
         k = config.tokens_per_step
         budget = torch.div(masked.sum(1) + k - 1, k, rounding_mode="floor")
         zeros = torch.zeros(batch, dtype=torch.long, device=device)
+        steps = config.rule.history_length(config.params) if config.rule.history_length else None
+        kl = memory.KLHistory.start(batch, length, steps, device) if steps else None
         return cls(zeros.clone(), torch.zeros(batch, dtype=torch.float64, device=device), torch.zeros(batch, dtype=torch.bool, device=device),
-                   torch.full((batch,), -1, dtype=torch.long, device=device), block_of, offset, seeds, budget)
+                   torch.full((batch,), -1, dtype=torch.long, device=device), block_of, offset, seeds, budget, masked.clone(),
+                   torch.zeros(batch, length, dtype=torch.float64, device=device), torch.full((batch,), length + 1, device=device),
+                   torch.full((batch,), -1, device=device), kl)
 
     def noise_keys(self, rows):
         """(seed, step, first real column) of the active rows: the keys of the token noise."""
         return self.seeds[rows], self.nfe[rows], self.offset[rows]
 
 
-def _statistics(model, x, attention_mask, masked, mask_id: int, config: DecodeConfig, shift: bool, noise_keys) -> dict:
+def _statistics(model, x, attention_mask, masked, mask_id: int, config: DecodeConfig, shift: bool, noise_keys, *, keep_logp=False) -> dict:
     """Per-position statistics of one forward pass, at masked positions (NaN elsewhere): entropy
     (nats) and margin of the temperature-1 softmax with the mask token (and ``suppress_token_ids``)
     removed (docs/decisions.md, "Entropy distribution"), the raw logits' top-1 − top-2 gap (Prophet), the token each position would take
-    and its log-probability; computed in chunks of positions (module docstring)."""
+    and its log-probability; computed in chunks of positions (module docstring). ``keep_logp`` adds
+    ``logp`` [b, L, V], the log-probabilities at masked positions (KLASS's history)."""
     logits = logits_of(model(x, attention_mask=attention_mask), batch=x.shape[0], length=x.shape[1])
     vocab = logits.shape[-1]
     banned = _banned_ids(mask_id, config.suppress_token_ids, vocab)
@@ -221,6 +239,9 @@ def _statistics(model, x, attention_mask, masked, mask_id: int, config: DecodeCo
     sources = source_positions(cols, shift=shift)
     out = {name: torch.full(x.shape, float("nan"), device=x.device) for name in ("entropy", "confidence", "margin", "gap", "token_logp")}
     out["tokens"] = x.clone()
+    out["banned"] = banned
+    if keep_logp:
+        out["logp"] = torch.zeros(*x.shape, vocab, device=x.device)
     chunk = max(1, CHUNK_ELEMENTS // vocab)
     for i in range(0, len(rows), chunk):
         part = slice(i, i + chunk)
@@ -228,6 +249,8 @@ def _statistics(model, x, attention_mask, masked, mask_id: int, config: DecodeCo
         _check_finite(z, rows[part], cols[part])
         z[:, banned] = -torch.inf
         values = _position_statistics(z, config.temperature, _keys(noise_keys, rows[part], cols[part]))
+        if keep_logp:
+            out["logp"][rows[part], cols[part]] = torch.log_softmax(z, dim=-1)
         for name, value in values.items():
             out[name][rows[part], cols[part]] = value.to(out[name].dtype)
     out["position"] = torch.arange(x.shape[1], device=x.device).expand_as(x)
@@ -291,6 +314,37 @@ def _uniform_scores(state, rows, length) -> torch.Tensor:
     return hash_uniform(seeds, state.nfe[rows].repeat_interleave(length), pos.reshape(-1)).view(len(rows), length)
 
 
+def _rule_statistics(stats, state, rows, masked, eligible, prior, needs_noise: bool) -> None:
+    """Add what the rule reads beyond the per-pass statistics: random order scores, the block
+    position, the KL history (then drop the log-probabilities), the token prior."""
+    stats["uniform"] = _uniform_scores(state, rows, masked.shape[1]) if needs_noise else None
+    stats["block_position"] = memory.block_position(state.block_of[rows], state.decodable[rows], eligible)
+    if state.kl is not None:
+        stats["kl_history"] = state.kl.update(rows, masked, stats.pop("logp"))
+    if prior is not None:
+        stats["prior"] = memory.prior_of(prior, stats["tokens"], masked)
+
+
+def _revocations(model, x, attention_mask, stats, state, rows, masked, eligible, commit, exiting, config, shift, mask_id):
+    """BoolTensor [b, L]: committed positions the rule returns to the mask at this step (none for
+    rules that never revoke). Revocable: decoded by this call, in the current block, in rows that
+    commit more than one position and do not exit, while the row has made no more passes than it
+    had masks; after that it decodes without revoking, so every row ends within twice as many passes
+    as masks (WINO's own loop has no such bound; docs/decisions.md, "Recent decoders")."""
+    current = torch.where(eligible, state.block_of[rows], torch.iinfo(torch.long).max).min(1).values
+    new_block = current != state.previous_block[rows]
+    previous = torch.where(new_block, torch.full_like(current, masked.shape[1] + 1), state.previous_commits[rows])
+    count = commit.sum(1)
+    state.previous_commits[rows], state.previous_block[rows] = count, current
+    if config.rule.revoke is None:
+        return torch.zeros_like(commit)
+    allowed = (count > 1) & ~exiting & (state.nfe[rows] <= state.decodable[rows].sum(1))
+    revocable = state.decodable[rows] & ~masked & (state.block_of[rows] == current[:, None]) & allowed[:, None]
+    stats["verify"] = memory.verify(model, x, attention_mask, revocable, mask_id=mask_id, banned=stats["banned"], shift=shift)
+    stats["previous_commits"] = previous
+    return config.rule.revoke(stats, revocable, commit, params=config.params) & revocable
+
+
 def _eligible(masked, state, rows):
     """Masked positions in the leftmost block that still has masks (answer slot last)."""
     block_of = state.block_of[rows]
@@ -322,10 +376,15 @@ def _exit_fill(masked, answer, rule):
     return masked if rule == "prophet" else masked & answer
 
 
-def _apply(x, rows, commit, tokens, token_logp, state, exiting):
+def _apply(x, rows, commit, tokens, token_logp, state, exiting, revoke, mask_id):
+    """Write the committed tokens, return the revoked ones to the mask (their log-probabilities leave
+    ``logprob``), and mark the exits."""
     sub = x[rows]
-    x[rows] = torch.where(commit, tokens, sub)
-    state.logprob[rows] += torch.where(commit, token_logp.to(torch.float64), torch.zeros_like(token_logp, dtype=torch.float64)).sum(1)
+    x[rows] = torch.where(revoke, mask_id, torch.where(commit, tokens, sub))
+    new_logp = torch.where(commit, token_logp.to(torch.float64), torch.zeros_like(token_logp, dtype=torch.float64))
+    old_logp = state.token_logp[rows]
+    state.logprob[rows] += new_logp.sum(1) - torch.where(revoke, old_logp, torch.zeros_like(old_logp)).sum(1)
+    state.token_logp[rows] = torch.where(commit, new_logp, torch.where(revoke, torch.zeros_like(old_logp), old_logp))
     exit_rows = rows[exiting]
     state.exited[exit_rows] = True
     state.exit_step[exit_rows] = state.nfe[exit_rows]
@@ -333,14 +392,16 @@ def _apply(x, rows, commit, tokens, token_logp, state, exiting):
 
 def _new_record(batch, length, device, active):
     return {"active": active.clone(), "committed": torch.zeros(batch, length, dtype=torch.bool, device=device),
+            "revoked": torch.zeros(batch, length, dtype=torch.bool, device=device),
             "tokens": torch.full((batch, length), -1, dtype=torch.long, device=device),
             "entropy": torch.full((batch, length), float("nan"), device=device),
             "answer_entropy": torch.full((batch,), float("nan"), device=device),
             "answer_gap": torch.full((batch,), float("nan"), device=device)}
 
 
-def _fill_record(record, rows, commit, tokens, entropy):
+def _fill_record(record, rows, commit, tokens, entropy, revoke):
     record["committed"][rows] = commit
+    record["revoked"][rows] = revoke
     record["tokens"][rows] = torch.where(commit, tokens, torch.full_like(tokens, -1))
     record["entropy"][rows] = entropy
 

@@ -3,9 +3,22 @@
 Every rule has the same signature: ``rule(stats, eligible, *, k, params) -> BoolTensor [B, L]``.
 ``stats`` holds per-position tensors [B, L] computed once per step by the engine:
 ``entropy`` (nats), ``confidence`` (probability of the chosen token), ``margin`` (top-1 minus
-top-2 probability), ``position`` (column index), ``uniform`` (per-row random numbers). Rules are
-vectorised over rows and positions, commit at least one position in every row that has an eligible
-one, and break ties by position (leftmost first).
+top-2 probability), ``position`` (column index), ``block_position`` (columns from the start of the
+current block), ``tokens`` (the token each position would take), ``uniform`` (per-row random
+numbers). Rules are vectorised over rows and positions, commit at least one position in every row
+that has an eligible one, and break ties by position (leftmost first).
+
+State a rule may ask the engine for (``register_rule`` keywords; ``sampling.memory`` keeps it):
+``history_length`` (a function of the parameters): ``stats["kl_history"]`` [B, L, H], the KL of each
+position's distribution to its distribution at the row's previous steps, oldest first (inf where
+there was none); ``needs_prior``: ``stats["prior"]`` [B, L], a static per-token prior (e.g. a
+background frequency) of each position's token, from ``generate(..., token_prior=...)``; ``revoke``:
+a second function ``revoke(stats, revocable, commit, *, params) -> BoolTensor [B, L]`` returning
+committed positions to the mask, given ``stats["verify"]`` (the probability of each revocable
+position's token with that position hidden) and ``stats["previous_commits"]`` [B] (positions the
+row committed at its previous step in this block; more than the block holds at a block's first
+step). Only positions this call decoded are revocable (never the prompt, never a given answer), and
+only while the row has made no more passes than it had masks, so every row ends.
 
 A rule's registration is all the study needs to know about it: its parameters' ranges, an example
 value of each (``Param.example``: what property tests decode with) and, optionally, the values
@@ -73,6 +86,10 @@ class Rule:
     fixed_count: bool = False  # commits ``tokens_per_step`` positions per step (else adaptive, k must be 1)
     needs_noise: bool = False  # draws random numbers (the random order), so it needs a seed or generator
     label: str = ""  # the name its sweep labels start with (default: the name), e.g. "fast"
+    revoke: Callable | None = None  # revoke(stats, revocable, commit, *, params) -> BoolTensor [B, L] (module docstring)
+    history_length: Callable | None = None  # params -> H, the earlier steps' KLs kept per position
+    needs_prior: bool = False  # reads stats["prior"], a static per-token prior given to generate
+    check: Callable | None = None  # check(params) raises ValueError on a bad combination of parameters
 
     def __call__(self, stats, eligible, *, k, params):
         return self.select(stats, eligible, k=k, params=params)
@@ -94,15 +111,17 @@ RULES: dict[str, Rule] = {}
 
 
 def register_rule(name: str, *, params: Sequence[Param] = (), fixed_count: bool = False, needs_noise: bool = False,
-                  label: str = ""):
+                  label: str = "", revoke: Callable | None = None, history_length: Callable | None = None, needs_prior: bool = False,
+                  check: Callable | None = None):
     """Decorator: register ``select`` as the rule ``name`` (the ``sampler`` users pass). Its
-    parameters become keywords of ``DecodeConfig``/``generate``, validated by ``Param.check``; those
-    with ``sweep`` values put the rule into notebook 03's sweep (``sampling.grids``)."""
+    parameters become keywords of ``DecodeConfig``/``generate``, validated by ``Param.check`` (and
+    ``check`` for combinations); those with ``sweep`` values put the rule into notebook 03's sweep
+    (``sampling.grids``); the other keywords ask the engine for state (module docstring)."""
     if not name.isidentifier() or name in RULES:
         raise ValueError(f"rule name must be a new identifier, got {name!r} (registered: {sorted(RULES)})")
 
     def register(select):
-        RULES[name] = Rule(name, select, tuple(params), fixed_count, needs_noise, label or name)
+        RULES[name] = Rule(name, select, tuple(params), fixed_count, needs_noise, label or name, revoke, history_length, needs_prior, check)
         return select
 
     return register

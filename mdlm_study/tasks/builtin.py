@@ -92,7 +92,7 @@ def arithmetic_row(problem: Problem, read: Readout, decoded: Mapping) -> dict:
     return {"uid": problem.uid, "n_ops": len(problem.ops), "answer": problem.answer, "predicted": read.answer,
             "correct": arithmetic_answer_correct(problem, read.answer), "trace_correct": grade.correct,
             "first_wrong": grade.first_wrong, "n_correct_steps": grade.n_correct_steps, "n_restated": restated,
-            "n_step_pairs": pairs, "nfe": decoded["nfe"], "exited": decoded["exited"], "logprob": decoded["logprob"],
+            "n_step_pairs": pairs, "nfe": decoded["nfe"], "n_decoded": decoded["n_decoded"], "exited": decoded["exited"], "logprob": decoded["logprob"],
             "empty_reasoning": read.reasoning == "", "reasoning": read.reasoning}
 
 
@@ -103,7 +103,8 @@ def sudoku_answer_correct(puzzle: SudokuPuzzle, answer: str) -> bool:
 
 def sudoku_row(puzzle: SudokuPuzzle, read: Readout, decoded: Mapping) -> dict:
     grid = read.answer.replace(" ", "")
-    return {"puzzle": puzzle.puzzle, "predicted": grid, "correct": sudoku_answer_correct(puzzle, grid), "nfe": decoded["nfe"]}
+    return {"puzzle": puzzle.puzzle, "predicted": grid, "correct": sudoku_answer_correct(puzzle, grid), "nfe": decoded["nfe"],
+            "n_decoded": decoded["n_decoded"]}
 
 
 def gsm8k_answer_correct(problem: BenchmarkProblem, answer: str) -> bool:
@@ -114,7 +115,7 @@ def gsm8k_answer_correct(problem: BenchmarkProblem, answer: str) -> bool:
 def gsm8k_row(problem: BenchmarkProblem, read: Readout, decoded: Mapping) -> dict:
     """The answer slot graded by the deterministic GSM8K grader (no step labels exist)."""
     return {"uid": problem.uid, "answer": problem.answer.split("####")[-1].strip(), "predicted": read.answer,
-            "correct": gsm8k_answer_correct(problem, read.answer), "nfe": decoded["nfe"], "exited": decoded["exited"],
+            "correct": gsm8k_answer_correct(problem, read.answer), "nfe": decoded["nfe"], "n_decoded": decoded["n_decoded"], "exited": decoded["exited"],
             "reasoning": read.reasoning}
 
 

@@ -1,0 +1,103 @@
+"""Recipe search for the deep-chain regime: short trainings on 2-8-step chains, each evaluated during
+training on held-out problems of every depth with reasoning (greedy, entropy order, one token per
+step), with the answer read off the first forward pass (the blank-slot reading: reasoning still
+masked) and, for a preset without a reasoning slot, as an answer-only model.
+
+Why: in the study's original regime (1-3 operations on a 28-position canvas) the model computes the
+answer before writing any reasoning (blank slot right on ~79% of problems), so the paper's decoding
+claims were measured where reasoning is hardly used. This search chooses the model size, data and
+steps of a recipe whose answer has to come from the reasoning (docs/recipe_history.md, "The deep
+regime"). Run presets side by side with one thread each:
+
+    OMP_NUM_THREADS=1 python benchmarks/regime_search.py deep_shuffled --out benchmarks/results/history/regime_search.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from mdlm_study.checkpoints import write_json_atomic
+
+DEEP_TASK = {"min_steps": 2, "max_steps": 8, "start_range": (2, 49), "operand_range": (1, 9), "carry_ops": ("add", "mul")}
+BASE_MODEL = {"arch": "eurobert", "hidden_size": 128, "num_layers": 4, "num_heads": 4, "intermediate_size": 384, "max_length": 192}
+BASE_TRAIN = {"batch_size": 32, "lr": 2e-3, "warmup": 100, "loss_weighting": "flat", "mask_copies": True, "copy_rule": "forward"}
+PRESETS = {
+    "deep_shuffled": {"task": DEEP_TASK, "model": BASE_MODEL, "train": BASE_TRAIN},
+    "deep_ordered": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN},
+    "deep_ordered_answer_only": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN,
+                                 "reasoning_len": 0},
+    "deep_ordered_wide": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": {**BASE_MODEL, "hidden_size": 192, "intermediate_size": 512},
+                          "train": BASE_TRAIN},
+}
+REASONING_LEN = 64  # eight steps of the compact notation ("49+9=58", 7 tokens) and the newlines between them
+
+
+def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, seed: int) -> dict:
+    from mdlm_study.evaluate import evaluate_arithmetic
+    from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems, problem_key
+    from mdlm_study.templates import Template
+    from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters
+    from mdlm_study.tiny_tokenizer import build_tokenizer
+    from mdlm_study.train import TrainConfig, tokenize_examples, train
+
+    task = ArithmeticConfig(**preset["task"])
+    test = generate_problems(task, n_eval, seed=1000)
+    train_set = generate_problems(task, preset.get("n_train", 60_000), seed=1, exclude={problem_key(p) for p in test})
+    tokenizer = build_tokenizer([p.question + "\n" + p.gsm8k_answer for p in train_set[:20_000] + test] + ["0 1 2 3 4 5 6 7 8 9"])
+    reasoning_len = preset.get("reasoning_len", REASONING_LEN)
+    template = Template(reasoning_len=reasoning_len, answer_len=4, delimiter="\n####", answer_prefix=" ")
+    data = tokenize_examples(tokenizer, [p.question for p in train_set], [p.reasoning if reasoning_len else "" for p in train_set],
+                             [p.answer for p in train_set], template)
+    model_config = ModelConfig(**preset["model"])
+    train_config = TrainConfig(**{"steps": steps, "eval_every": eval_every, "save_every": 0, "log_every": 100, "seed": seed,
+                                  **preset["train"]})
+    model = build_model(model_config, tokenizer, seed=seed)
+    started, evals = time.perf_counter(), []
+
+    def by_depth(table) -> dict:
+        return {int(k): float(v) for k, v in table.groupby("n_ops")["correct"].mean().items()}
+
+    def evaluate(net) -> dict:
+        row = {"minutes": (time.perf_counter() - started) / 60}
+        if reasoning_len:
+            reasoned = evaluate_arithmetic(net, tokenizer, test, template, sampler="entropy", batch_size=200)
+            row.update(accuracy=float(reasoned["correct"].mean()), trace_accuracy=float(reasoned["trace_correct"].mean()),
+                       accuracy_by_depth=by_depth(reasoned))
+        blank = evaluate_arithmetic(net, tokenizer, test, template, sampler="entropy", exit_gamma=math.inf, batch_size=200)
+        row.update(blank_slot_accuracy=float(blank["correct"].mean()), blank_slot_by_depth=by_depth(blank))
+        evals.append(row)
+        print(name, json.dumps(row), flush=True)
+        return {"eval_accuracy": row.get("accuracy", row["blank_slot_accuracy"])}
+
+    history = train(model, data, train_config, mask_id=tokenizer.mask_token_id, eval_fn=evaluate, progress=False)
+    eval_steps = [h["step"] for h in history if "eval_accuracy" in h]
+    return {"task": dataclasses.asdict(task), "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
+            "reasoning_len": reasoning_len, "parameters": count_parameters(model), "threads": torch.get_num_threads(),
+            "minutes": (time.perf_counter() - started) / 60, "evals": [{"step": s, **e} for s, e in zip(eval_steps, evals, strict=True)]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("preset", choices=sorted(PRESETS))
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--n-eval", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/history/regime_search.json")
+    args = parser.parse_args()
+    result = run(args.preset, PRESETS[args.preset], steps=args.steps, eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed)
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    results[f"{args.preset}@{args.steps}"] = result
+    write_json_atomic(out, results)
+
+
+if __name__ == "__main__":
+    main()
