@@ -30,17 +30,15 @@ from pathlib import Path
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from mdlm_study.data import read_problems
-from mdlm_study.evaluate import evaluate_arithmetic
+from mdlm_study.data import read_records
+from mdlm_study.evaluate import evaluate_task
 from mdlm_study.loader import load_mdlm
 from mdlm_study.posterior import sample_posterior
 from mdlm_study.sampling import DecodeConfig
 from mdlm_study.sampling.config import add_config_arguments, config_from_arguments
-from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.tasks.task import Task, get_task, task_names
 
 Work = Callable[[range], list[dict]]
-TASKS = ("arithmetic",)
 MODES = ("eval", "posterior")
 
 
@@ -84,20 +82,22 @@ def write_jsonl(rows: Sequence[dict], path: str | Path) -> Path:
     return path
 
 
-def arithmetic_work(loaded, problems, template, config: DecodeConfig, *, mode: str) -> Work:
-    """The per-batch callable for the arithmetic task: ``eval`` decodes and grades
-    (:func:`~mdlm_study.evaluate.evaluate_arithmetic`); ``posterior`` samples the reasoning with the
-    gold answer written into its slot (:func:`~mdlm_study.posterior.sample_posterior`, one sample per
-    problem) and grades the trace step by step. Rows are keyed by their global problem index, so the
-    output does not depend on the number of processes."""
+def task_work(loaded, task: Task, problems, template, config: DecodeConfig, *, mode: str) -> Work:
+    """The per-batch callable: ``eval`` decodes and grades by the task's rule
+    (:func:`~mdlm_study.evaluate.evaluate_task`); ``posterior`` (tasks with step labels) samples the
+    reasoning with the gold answer written into its slot (:func:`~mdlm_study.posterior.sample_posterior`,
+    one sample per problem) and grades the trace step by step. Rows are keyed by their global problem
+    index, so the output does not depend on the number of processes."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+    if mode == "posterior" and not task.step_labels:
+        raise ValueError(f"--mode posterior grades traces step by step; task {task.name!r} has no step labels")
     options = dict(shift_logits=loaded.shift_logits, length_buckets=not loaded.honours_padding)
 
     def work(rows: range) -> list[dict]:
         batch = [problems[i] for i in rows]
         if mode == "eval":
-            table = evaluate_arithmetic(loaded.denoiser(), loaded.tokenizer, batch, template, config, batch_size=len(batch),
+            table = evaluate_task(task, loaded.denoiser(), loaded.tokenizer, batch, template, config, batch_size=len(batch),
                                         max_length=loaded.max_length, first_row=rows.start, **options)
             return json.loads(table.to_json(orient="records"))
         table = sample_posterior(loaded.denoiser(), loaded.tokenizer, batch, template, config, n_samples=1, batch_size=len(batch),
@@ -107,10 +107,13 @@ def arithmetic_work(loaded, problems, template, config: DecodeConfig, *, mode: s
     return work
 
 
-def _problems(args) -> list:
-    if args.task not in TASKS:
-        raise ValueError(f"unknown task {args.task!r}; expected one of {TASKS}")
-    problems = read_problems(args.problems) if args.problems else generate_problems(ArithmeticConfig(), args.n_problems, seed=args.problem_seed)
+def _problems(args, task: Task) -> list:
+    if args.problems:
+        problems = read_records(args.problems, task.from_row)
+    elif task.generate is not None:
+        problems = task.generate(task.split_configs["test"], args.n_problems, seed=args.problem_seed)
+    else:
+        raise ValueError(f"task {task.name!r} has no generator: pass --problems FILE")
     if args.n_problems > len(problems):
         raise ValueError(f"--n-problems {args.n_problems} but {args.problems} holds only {len(problems)} problems")
     return problems[: args.n_problems]
@@ -119,7 +122,7 @@ def _problems(args) -> list:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mdlm_study.distributed", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="checkpoint directory or hub name (mdlm_study.loader.load_mdlm)")
-    p.add_argument("--task", default="arithmetic", choices=TASKS)
+    p.add_argument("--task", default="arithmetic", help=f"a registered task ({', '.join(task_names())}) or module:attribute")
     p.add_argument("--problems", default=None, help="jsonl of problems (mdlm_study.data); default: generate them")
     p.add_argument("--n-problems", type=int, required=True)
     p.add_argument("--problem-seed", type=int, default=12345, help="seed of generated problems")
@@ -137,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _template(args):
     overrides = {k: v for k, v in (("reasoning_len", args.reasoning_len), ("answer_len", args.answer_len)) if v is not None}
-    return replace(ARITHMETIC_TEMPLATE, **overrides)
+    return replace(get_task(args.task).template, **overrides)
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict] | None:
@@ -145,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict] | None:
     args = build_parser().parse_args(argv)
     accelerator = Accelerator(cpu=args.cpu)
     loaded = load_mdlm(args.checkpoint, device=str(accelerator.device), dtype=args.dtype, trust_remote_code=args.trust_remote_code)
-    work = arithmetic_work(loaded, _problems(args), _template(args), config_from_arguments(args), mode=args.mode)
+    task = get_task(args.task)
+    work = task_work(loaded, task, _problems(args, task), _template(args), config_from_arguments(args), mode=args.mode)
     rows = run_sharded(args.n_problems, work, batch_size=args.batch_size, rank=accelerator.process_index,
                        world_size=accelerator.num_processes, gather=gather_object if accelerator.num_processes > 1 else None)
     if rows is not None:
