@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mdlm_study"
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "records", "parameters",
+    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "pooling", "records", "parameters",
      "denoiser", "likelihood", "graders", "sampling.rules", "sampling.exit", "sampling.noise"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
     {"templates", "sampling", "sampling.config", "sampling.engine", "checkpoints", "sandbox", "benchmark_data"},
