@@ -10,7 +10,7 @@ from mdlm_study import conclusions, results_doc
 from mdlm_study.records import ROOT
 from mdlm_study.summary import claims_table, load_study
 
-NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 2, "05": 5, "06": 2}
+NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 3, "05": 5, "06": 2}
 
 
 @pytest.mark.parametrize(("notebook", "n_claims"), NOTEBOOK_CLAIMS.items())
@@ -19,7 +19,8 @@ def test_render_states_every_claim_of_the_notebook_from_the_committed_records(no
     table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)), notebook=notebook)
     assert len(table) == n_claims and text.count("\n**") == n_claims
     for row in table.itertuples():
-        assert f"**{row.claim}: {row.verdict}.**" in text and row.ours in text and row.paper in text
+        assert f"**{row.takeaway}**" in text and f"Verdict of record: **{row.verdict}** ({row.kind}; {row.evidence})" in text
+        assert row.ours in text and row.paper in text and row.claim in row.takeaway
         assert row.verdict != "missing", row.reason
     assert text.startswith("## Conclusion") and "docs/verdicts.md" in text
 
@@ -28,25 +29,27 @@ def test_render_07_is_the_whole_claims_table_with_its_tally():
     text = conclusions.render("07", ROOT)
     table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)))
     assert text.count("\n| ") == len(table) + 1  # header + one row per claim (the separator starts with |-)
-    tally = re.search(r"(\d+) claims: (.*)\.", text)
-    assert int(tally.group(1)) == len(table) == sum(NOTEBOOK_CLAIMS.values())
-    assert sum(int(n) for n in re.findall(r"(\d+) [a-z]", tally.group(2))) == len(table)
+    tally = re.search(r"(\d+) claims of the paper: (.*) \(our own", text)
+    assert len(table) == sum(NOTEBOOK_CLAIMS.values()) and int(tally.group(1)) == (table["kind"] == "the paper's claim").sum() == len(table) - 2
+    assert sum(int(n) for n in re.findall(r"(\d+) [a-z]", tally.group(2))) == len(table) - 2
+    assert all(row.takeaway in text for row in table.itertuples())  # a plain sentence per claim above the table
 
 
 def test_notebook_03_states_the_blocks_effect_and_its_seed_count():
-    """The blocks claim is a third and a fifth of the paper's effect on seed 0; the seeds line counts
-    the five training seeds and pools them."""
+    """The blocks claim: on the five seeds pooled with the seed as the unit, k = 2's loss is smaller than the
+    paper's and k = 4's not shown; seed 0's 300-problem run is shown as that run."""
     text = conclusions.render("03", ROOT)
     block = text.split("**Fixed k = 2 / 4 lose accuracy (Table B): answer slot, blocks of 8")[1].split("\n**")[0]
-    assert "smaller effect" in block and "ratio to the paper's -14.6 points: 0.39" in block
-    assert re.search(r"holds on [0-5] of 5 seeds", block) and "seed 4: " in block and "pooled over the 5 seeds: " in block
+    assert "Verdict of record: **not detected**" in block and "K = 2: smaller" in block and "k = 4: not detected" in block
+    assert "This notebook's run (shown, not a second verdict): k = 2 / 4: -5.7 / -8.7 points" in block
+    assert re.search(r"holds on [0-5] of 5 seeds", block) and "seed 4: " in block
 
 
 def test_render_rejects_unknown_notebooks_and_tolerates_a_run_without_tables(tmp_path):
     with pytest.raises(ValueError, match="notebook_id must be one of"):
         conclusions.render("08", ROOT)
     text = conclusions.render("04", tmp_path)
-    assert ": missing.**" in text
+    assert "not in this notebook's records" in text and "Verdict of record: **missing**" not in text  # the seeds decide
     assert conclusions.default_seed_records(tmp_path) == {label: ROOT / path for label, path in conclusions.SEED_RECORDS.items()}
 
 
