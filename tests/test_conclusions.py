@@ -126,3 +126,45 @@ def test_show_displays_the_rendered_markdown(monkeypatch):
     monkeypatch.setattr("IPython.display.display", shown.append)
     conclusions.show("04", ROOT)
     assert len(shown) == 1 and shown[0].data == conclusions.render("04", ROOT)
+
+
+def _table_rows(markdown: str, header_start: str) -> list[list[str]]:
+    """The cells of every row of the Markdown table whose header starts with ``header_start``."""
+    lines = markdown.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
+    """README, docs/results.md, each notebook's conclusion and docs/seeds.md agree: one word per claim, and
+    a decoding claim's pooled numbers and word are those of its seed claims in docs/seeds.md."""
+    from mdlm_study import verdicts
+
+    table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)))
+    words = dict(zip(table["claim"], table["verdict"], strict=True))
+    def plain(claim: str) -> str:
+        return claim.split(" (our own target)")[0].split(" (a check of our model)")[0]
+
+    readme = {plain(row[0]): row[-1].strip("*") for row in _table_rows((ROOT / "README.md").read_text(), "| claim (the paper")}
+    results = {row[1]: row[-1].strip("*") for row in _table_rows((ROOT / "docs" / "results.md").read_text(), "| notebook | claim")}
+    assert readme == words and results == words
+    for notebook in NOTEBOOK_CLAIMS:
+        text = conclusions.render(notebook, ROOT)
+        for row in table[table["notebook"] == notebook].itertuples():
+            assert f"**{row.takeaway}**\n\n- Verdict of record: **{words[row.claim]}**" in text
+    seeds_md = {row[0]: row for row in _table_rows((ROOT / "docs" / "seeds.md").read_text(), "| claim | test |")}
+    readme_ours = {plain(row[0]): row[2] for row in _table_rows((ROOT / "README.md").read_text(), "| claim (the paper")}
+    checked = 0
+    for row in table[table["evidence"].str.contains("training seeds")].itertuples():
+        parts = [seed_row for text, seed_row in seeds_md.items() if f"{text}: holds on" in row.seeds]
+        assert parts, row.claim
+        assert verdicts.worst(*(verdicts.Verdict(p[6].strip("*"), "") for p in parts)).word == row.verdict
+        for p in parts:  # the pooled estimate and interval, as docs/seeds.md prints them
+            assert f"{p[3]} points" in row.ours and p[3] in readme_ours[row.claim]
+        checked += 1
+    assert checked == 9
