@@ -168,3 +168,11 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
             assert f"{p[3]} points" in row.ours and p[3] in readme_ours[row.claim]
         checked += 1
     assert checked == 9
+    # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
+    from mdlm_study.seeds import claim_results
+    record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
+    states = [json.loads((ROOT / path).read_text()) for path in conclusions.SEED_RECORDS.values()]
+    for saved, fresh in zip(record["claims"], claim_results(states), strict=True):
+        assert saved["pooled"]["verdict"] == fresh["pooled"]["verdict"] == seeds_md[fresh["text"]][6].strip("*"), fresh["claim"]
+        assert saved["pooled"]["low"] == pytest.approx(fresh["pooled"]["low"]) and saved["holding"]["holding"] == fresh["holding"]["holding"]
+        assert seeds_md[fresh["text"]][7] == f"{fresh['holding']['holding']}/{fresh['holding']['total']}"
