@@ -56,6 +56,14 @@ def seeds_forest(out_dir: str | Path):
     return forest_plot(record["claims"], title=f"Decoding claims across {len(record['seeds'])} training seeds")
 
 
+def show_seeds_forest(out_dir: str | Path):
+    """:func:`seeds_forest` as an image a notebook shows inline (:class:`~mdlm_study.figures.InlineFigure`), or None."""
+    from mdlm_study.figures import InlineFigure  # deferred: figures loads matplotlib and seaborn
+
+    fig = seeds_forest(out_dir)
+    return None if fig is None else InlineFigure(fig)
+
+
 def _sources(out_dir: Path, tables: tuple[str, ...]) -> str:
     """Which records the numbers come from, with the commit each was written at."""
     parts = []

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain, not tqdm.auto: in a notebook kernel tqdm.auto warns "IProgress not found" on stderr
 
 from mdlm_study.checkpoints import (
     HISTORY_FILE,
