@@ -31,6 +31,7 @@ from mdlm_study.checkpoints import weights_sha256
 from mdlm_study.data import held_out_problems
 from mdlm_study.faithfulness import counterfactual_answers, follow_rates
 from mdlm_study.figures import save_figure
+from mdlm_study.plots import seeds_forest
 from mdlm_study.records import model_identity, problems_sha256, read_records, relative, write_record
 from mdlm_study.seeds import (
     CLAIMS,
@@ -40,7 +41,6 @@ from mdlm_study.seeds import (
     TRANSFERRED,
     check_hypotheses,
     claim_results,
-    forest_plot,
     losing_seeds,
     measure_seed,
     mechanism_correlations,
@@ -150,7 +150,7 @@ def analyse(args) -> None:
         "claims": results, "mechanism": table.to_dict("records"), "correlations": correlations, "hypotheses": hypotheses,
         "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
         "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}})
-    fig = forest_plot(results)
+    fig = seeds_forest(results)
     save_figure(fig, "seeds_forest", args.figures_root, {"seeds": [s["seed"] for s in states], "record": relative(args.out_dir / "claims.json")})
     for r in results:
         if "pooled" not in r:
@@ -159,18 +159,19 @@ def analyse(args) -> None:
         p = r["pooled"]
         seeds = " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
         print(f"{r['claim']:<40} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
-              f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {r['heterogeneity']['i2'] if r['heterogeneity'] else float('nan'):.2f}"
-              f"  speed-up {r['pooled_speedup']:.2f}x  per seed {seeds}" + (f"  (missing {r['missing']})" if r["missing"] else ""))
+              f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {p['i2'] if p['i2'] is not None else float('nan'):.2f}"
+              f"  speed-up {p['speedup']:.2f}x  {p['verdict']}  per seed {seeds}" + (f"  (missing {r['missing']})" if r["missing"] else ""))
     print(table.to_string())
     print(f"seeds where fixed k = 2 (blocks of 8) loses >= 5 points: {control}")
     for r in on_control:
         if "pooled" in r:
             print(f"  {r['claim']}: pooled {100 * r['pooled']['difference']:+.2f} [{100 * r['pooled']['low']:+.2f}, "
-                  f"{100 * r['pooled']['high']:+.2f}], speed-up {r['pooled_speedup']:.2f}x")
+                  f"{100 * r['pooled']['high']:+.2f}], speed-up {r['pooled']['speedup']:.2f}x, {r['pooled']['verdict']}")
     for c in correlations:
         print(f"{c['mechanism']:<30} ~ {c['effect']:<35} rho {c['rho']:+.2f} p {c['p_value']:.3f}")
     for h in hypotheses:
-        print(f"hypothesis {h['mechanism']} ~ {h['effect']} ({'+' if h['predicted'] > 0 else '-'}): {h['reading']}")
+        print(f"hypothesis {h['mechanism']} ~ {h['effect']} ({'+' if h['predicted'] > 0 else '-'}): {h['reading']}"
+              + (f" (Holm-adjusted p {h['p_holm']:.3f})" if "p_holm" in h else ""))
 
 
 def main() -> None:

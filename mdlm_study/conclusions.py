@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from mdlm_study.plots import seeds_forest as forest_plot
 from mdlm_study.records import ROOT
-from mdlm_study.seeds import SEEDS, forest_plot
-from mdlm_study.summary import TABLES, claims_table, load_study
+from mdlm_study.seeds import SEEDS
+from mdlm_study.summary import TABLES, claims_table, load_study, verdict_counts
+from mdlm_study.verdicts import VERDICTS
 
 NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_parallel_decoding_med", "04": "04_answer_uncertainty_early_exit",
              "05": "05_posterior_traces_finetuning", "06": "06_step_scoring", "07": "07_summary"}
@@ -54,6 +56,14 @@ def seeds_forest(out_dir: str | Path):
     return forest_plot(record["claims"], title=f"Decoding claims across {len(record['seeds'])} training seeds")
 
 
+def show_seeds_forest(out_dir: str | Path):
+    """:func:`seeds_forest` as an image a notebook shows inline (:class:`~mdlm_study.figures.InlineFigure`), or None."""
+    from mdlm_study.figures import InlineFigure  # deferred: figures loads matplotlib and seaborn
+
+    fig = seeds_forest(out_dir)
+    return None if fig is None else InlineFigure(fig)
+
+
 def _sources(out_dir: Path, tables: tuple[str, ...]) -> str:
     """Which records the numbers come from, with the commit each was written at."""
     parts = []
@@ -67,8 +77,10 @@ def _sources(out_dir: Path, tables: tuple[str, ...]) -> str:
 
 
 def _claim_block(row: pd.Series) -> str:
-    return (f"**{row['claim']}: {row['verdict']}.**\n"
-            f"- Paper: {row['paper']}\n- Ours: {row['ours']}\n- Test: {row['test'] or 'none'}. {row['reason'][:1].upper()}{row['reason'][1:]}.\n"
+    run = f"- This notebook's run (shown, not a second verdict): {row['run']}\n" if row["run"] else ""
+    return (f"**{row['takeaway']}**\n\n"
+            f"- Verdict of record: **{row['verdict']}** ({row['kind']}; {row['evidence'] or 'no records'})\n"
+            f"- Paper: {row['paper']}\n- Ours: {row['ours']}\n{run}- Test: {row['test'] or 'none'}. {row['reason'][:1].upper()}{row['reason'][1:]}.\n"
             f"- Training seeds: {row['seeds'] or 'none'}\n")
 
 
@@ -84,11 +96,13 @@ def render(notebook_id: str, out_dir: str | Path, *, seed_records: dict | None =
     table = claims_table(load_study(out_dir, records, tables=tables), notebook=None if notebook_id == "07" else notebook_id)
     head = f"## Conclusion\n\nVerdict words are defined in `{verdicts_link}`; intervals are 95% unless stated. Records: {_sources(out_dir, tables)}.\n"
     if notebook_id == "07":
-        rows = ["| notebook | claim | paper | ours | verdict | training seeds |", "|---|---|---|---|---|---|"]
-        rows += [f"| {r.notebook} | {r.claim} | {r.paper} | {r.ours} | **{r.verdict}** | {r.seeds} |" for r in table.itertuples()]
-        counts = table["verdict"].value_counts()
-        tally = ", ".join(f"{count} {word}" for word, count in counts.items())
-        return f"{head}\n{len(table)} claims: {tally}.\n\n" + "\n".join(rows) + "\n"
+        rows = ["| notebook | claim | kind | paper | evidence | ours | verdict |", "|---|---|---|---|---|---|---|"]
+        rows += [f"| {r.notebook} | {r.claim} | {r.kind} | {r.paper} | {r.evidence} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
+        counts = verdict_counts(table)
+        tally = ", ".join(f"{counts['n_' + word.replace(' ', '_')]} {word}" for word in VERDICTS if counts["n_" + word.replace(" ", "_")])
+        takeaways = "\n".join(f"- {r.takeaway}" for r in table.itertuples())
+        return (f"{head}\n{counts['n_claims']} claims of the paper: {tally} (our own target and the checks of our model apart).\n\n"
+                f"{takeaways}\n\n" + "\n".join(rows) + "\n")
     return head + "\n" + "\n".join(_claim_block(row) for _, row in table.iterrows())
 
 

@@ -12,6 +12,7 @@ level, as sidecars written before provenance blocks had it; :func:`load_summary`
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,9 +71,49 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
+class SavedFigure(type(Path())):
+    """The path of a saved figure; as a notebook cell's value it reads "saved to <path>", not a PosixPath."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": f"saved to {self}"}
+
+
+def _in_kernel() -> bool:
+    """Whether a Jupyter kernel runs this (a notebook, papermill), not a script or a test."""
+    try:
+        from IPython import get_ipython  # deferred: IPython only matters inside a notebook
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def show_png(png: bytes) -> None:
+    """Display a PNG inline when a notebook kernel runs this (the package draws with the Agg backend,
+    which never displays by itself); a no-op elsewhere."""
+    if _in_kernel():
+        from IPython.display import Image, display  # deferred: IPython only matters inside a notebook
+
+        display(Image(data=png, format="png"))
+
+
+class InlineFigure:
+    """A figure drawn but not saved, shown inline by a notebook (``_repr_png_``) and then closed."""
+
+    def __init__(self, fig):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        self.png = buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+
 def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: str | None = None, model: str | Mapping[str, str] | None = None,
-                weights_sha256: str | None = None, data_sha256: str | Mapping[str, str] | None = None) -> Path:
-    """Write the figure as PNG with its JSON sidecar (:func:`provenance`); return the PNG path.
+                weights_sha256: str | None = None, data_sha256: str | Mapping[str, str] | None = None) -> SavedFigure:
+    """Write the figure as PNG with its JSON sidecar (:func:`provenance`), show it inline in a notebook
+    (:func:`show_png`), close it, and return the PNG path (:class:`SavedFigure`).
 
     ``model``: the model's name with ``weights_sha256`` its weights' SHA-256, or a mapping
     {name: weights SHA-256} when several models made the figure; ``data_sha256``: the problems' SHA-256
@@ -82,8 +123,10 @@ def save_figure(fig, name: str, out_dir: str | Path, params: dict, *, notebook: 
     path = folder / f"{name}.png"
     record = provenance(params, notebook, model=model, weights_sha256=weights_sha256, data_sha256=data_sha256)
     fig.savefig(path)
+    plt.close(fig)
     records.write_text_atomic(folder / f"{name}.json", json.dumps(record, indent=2))
-    return path
+    show_png(path.read_bytes())
+    return SavedFigure(path)
 
 
 def save_table(table: pd.DataFrame, name: str, out_dir: str | Path, params: dict, summary: dict | None = None, *,

@@ -79,7 +79,7 @@ def accuracy_by_block(table: pd.DataFrame, rules: Sequence[str], *, task: str) -
     ax.set(title=f"Any-order vs left-to-right ({task}, one token per step)", xlabel="block size (tokens)", ylabel="exact accuracy (fraction, 95% CI)")
     ax.plot([], [], " ", label="paper (GSM8K, LLaDA-8B, Table A): block 1 / 32 / 128 = 76.95 / 76.95 / 53.44%")
     mark_cut_axis(ax)
-    legend_below(ax, ncol=3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -118,7 +118,7 @@ def accuracy_vs_nfe(table: pd.DataFrame, *, task: str, depth: float | None = Non
         ax.axvline(depth, color="gray", ls=":", label=f"mean dependency depth of the problems ({depth:.1f}): steps a full trace needs, not a bound")
     ax.set(title=f"Accuracy vs forward passes ({task})", xlabel="mean NFE per problem (forward passes)", ylabel="exact accuracy (fraction, 95% CI)")
     mark_cut_axis(ax)
-    legend_below(ax, ncol=3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -157,7 +157,7 @@ def h_ub_trajectories(h_ub: np.ndarray, correct: np.ndarray, *, gamma: float = 0
     ax.set_ylim(bottom=0)
     ax.set_yticks([0, 0.1, 0.3, 1, 3, 10], ["0", "0.1", "0.3", "1", "3", "10"])
     ax.set(title="Answer uncertainty H_UB during decoding (entropy, k = 1)", xlabel="decoding step (forward pass)", ylabel="H_UB (nats, symmetric log scale)")
-    legend_below(ax, ncol=3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
@@ -274,5 +274,67 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, n_eval: int = CURVE_E
     axes[1].set(title="Held-out accuracy vs training time", xlabel="training wall time (minutes)",
                 ylabel=f"exact accuracy (greedy l2r, {n_eval} problems, 95% CI)", ylim=(0, 1))
     for ax in axes:
-        legend_below(ax, ncol=3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+    return fig
+
+
+def _forest_limits(rows: Sequence[dict]) -> tuple[float, float]:
+    """The x range (points) of every seed's interval and every pooled and prediction interval, zero included, padded by 8%."""
+    ends = [0.0] + [100 * x[k] for r in rows for x in (r["pooled"], *r["per_seed"]) for k in ("low", "high")]
+    ends += [100 * r["pooled"][k] for r in rows for k in ("prediction_low", "prediction_high") if r["pooled"].get(k) is not None]
+    pad = 0.08 * (max(ends) - min(ends) or 1.0)
+    return min(ends) - pad, max(ends) + pad
+
+
+def _forest_paper(ax, value: float, y: float, limits: tuple[float, float], *, label: str | None) -> None:
+    """The paper's value as a red cross, or, off the seeds' scale, an arrow at the edge with its value written."""
+    low, high = limits
+    if low <= value <= high:
+        ax.plot(value, y, marker="x", ms=7, mew=2, color="tab:red", ls="none", label=label)
+        return
+    left = value < low
+    edge = low if left else high
+    ax.plot(edge, y, marker="<" if left else ">", ms=7, color="tab:red", ls="none", label=label, clip_on=False)
+    ax.annotate(f"paper {value:+.1f}", (edge, y), xytext=(8 if left else -8, 0), textcoords="offset points",
+                ha="left" if left else "right", va="center", fontsize=7, color="tab:red")
+
+
+def seeds_forest(results: Sequence[dict], *, title: str = "Decoding claims across training seeds") -> plt.Figure:
+    """Per claim (labelled by its text, verdict and seeds holding): every seed's paired difference with its
+    95% interval, the random-effects pooled estimate as a diamond with its prediction interval for a new
+    seed as a thin bar, the paper's difference as a red cross (GSM8K, LLaDA), and a zero line."""
+    rows = [r for r in results if "pooled" in r]
+    n_seeds = max(len(r["per_seed"]) for r in rows)
+    fig, ax = plt.subplots(figsize=(10, 0.22 * len(rows) * (0.25 * n_seeds + 1.05) + 1.8))
+    colors = plt.get_cmap("tab10")
+    ticks, labels, labelled = [], [], set()
+    limits = _forest_limits(rows)
+    ax.set_xlim(*limits)
+    y = 0.0
+    for r in reversed(rows):
+        pooled = r["pooled"]
+        if pooled.get("prediction_low") is not None:
+            ax.plot([100 * pooled["prediction_low"], 100 * pooled["prediction_high"]], [y, y], color="black", lw=1,
+                    label=None if "prediction" in labelled else "prediction interval: a new training seed")
+            labelled.add("prediction")
+        ax.fill([100 * pooled["low"], 100 * pooled["difference"], 100 * pooled["high"], 100 * pooled["difference"]],
+                [y, y + 0.18, y, y - 0.18], color="black", label=None if "pooled" in labelled else "pooled over seeds (random effects)")
+        labelled.add("pooled")
+        if r.get("paper") is not None:
+            _forest_paper(ax, 100 * r["paper"], y, limits, label=None if "paper" in labelled else "the paper (GSM8K, LLaDA)")
+            labelled.add("paper")
+        ticks.append(y)
+        labels.append(f"{r['text']}\n{pooled['verdict']}, holds on {r['holding']['holding']} of {r['holding']['total']} seeds")
+        for i, s in enumerate(r["per_seed"]):
+            yy = y + 0.45 + 0.25 * i
+            ax.errorbar(100 * s["difference"], yy, xerr=[[100 * (s["difference"] - s["low"])], [100 * (s["high"] - s["difference"])]],
+                        fmt="o", ms=3, color=colors(s["seed"] % 10), label=None if s["seed"] in labelled else f"training seed {s['seed']}")
+            labelled.add(s["seed"])
+        y += 0.45 + 0.25 * n_seeds + 0.6
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel("accuracy difference, this rule minus its reference (points; 95% intervals)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
     return fig

@@ -9,28 +9,24 @@ the same problems. :func:`claim_results` then gives, per claim (:data:`CLAIMS`):
 
 - per seed: the paired accuracy difference (this minus reference) with Tango's 95% interval
   (:func:`~mdlm_study.stats.paired_difference_ci`), both accuracies and mean NFE, the speed-up, and
-  whether the claim holds on that seed (its rule, below);
-- pooled over seeds: the Mantel-Haenszel risk difference stratified by seed with the CMH test
-  (:func:`~mdlm_study.stats.cmh_paired`), the between-seed heterogeneity (Cochran's Q, I²:
-  :func:`~mdlm_study.stats.seed_heterogeneity`), and how many seeds it holds on
-  (:func:`~mdlm_study.stats.count_holding`).
+  the claim's own verdict on that seed (:meth:`Claim.judge`), which says whether it holds there
+  (:meth:`Claim.holds`);
+- pooled with the training seed as the unit (:func:`pooled_result`): random effects
+  (DerSimonian-Laird, Hartung-Knapp) with I² and the prediction interval of a new seed, judged by the
+  same :meth:`Claim.judge`: the claim's verdict of record. The fixed-effect Mantel-Haenszel pooling is
+  kept beside it (``fixed_effect``) for comparison only: it treats the five trained models as the only
+  ones there are.
 
-When a claim holds on a seed (the ``holds`` rule of each :class:`Claim`; differences in accuracy
-fractions, intervals at 95%):
-
-- ``better``: the interval's lower end is above 0 (this rule is significantly more accurate);
-- ``worse``: the interval's upper end is below 0 (this rule significantly loses accuracy: the
-  fixed-k claims);
-- ``non_inferior_faster``: the lower end is above -1 point (non-inferior at a 1-point margin, the
-  speed target's tolerance) and the mean NFE is at least ``min_speedup`` times fewer than the
-  reference's (``min_speedup`` 1: fewer at all; 3.5: the speed target).
+One registry (:data:`CLAIMS`) holds each claim's test, the paper's numbers and its holding rule; the
+claims table, ``docs/seeds.md`` and the forest plot all read it.
 
 The mechanism (:func:`mechanism_table`, :func:`mechanism_correlations`): per seed, the blank-slot
 accuracy (the answer read off the first forward pass, the reasoning slot still masked), how often the
 answer follows a corrupted last step written into the reasoning slot
 (:func:`~mdlm_study.faithfulness.counterfactual_answers`), and the fixed-k loss, beside the MED + exit
 and exit effects; Spearman correlations across seeds with their exact permutation p-values (with five
-seeds only |rho| = 1 reaches p < 0.05 two-sided, p = 1/60: read them as descriptions, not tests).
+seeds only |rho| = 1 reaches p < 0.05 two-sided, p = 1/60); the predicted ones (:data:`HYPOTHESES`) are
+one family, judged on Holm-adjusted p-values (:func:`check_hypotheses`).
 """
 
 from __future__ import annotations
@@ -45,15 +41,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdlm_study import verdicts as v
 from mdlm_study.evaluate import summarize
+from mdlm_study.pooling import holm
 from mdlm_study.records import ROOT
 from mdlm_study.sampling import DecodeConfig
 from mdlm_study.selection import REFERENCE, SELECTION_RULES, choose, config_fields, dev_sweep, record
-from mdlm_study.stats import cmh_paired, count_holding, paired_difference_ci, seed_heterogeneity
+from mdlm_study.stats import cmh_paired, count_holding, paired_difference_ci
 
 SEEDS = (0, 1, 2, 3, 4)
-TOLERANCE = 0.01  # 1 point: the speed target's accuracy tolerance, as a fraction
-SPEED_TARGET = 3.5  # the speed target's fewer-NFE factor
+TOLERANCE = v.MARGIN  # 1 point: the equivalence margin and the speed target's accuracy tolerance, as a fraction
+SPEED_TARGET = v.SPEED_TARGET  # the speed target's fewer-NFE factor
 
 # role -> the decoding every seed runs on the test problems (MED + exit's roles are added per seed)
 TEST_DECODINGS: dict[str, DecodeConfig] = {
@@ -167,66 +165,86 @@ def select_own(evaluate, dev_problems, state: dict, *, dev_sha256: str, save: Ca
 # Claims across seeds
 
 
-def better(result: dict) -> bool:
-    """The interval's lower end is above 0."""
-    return bool(result["low"] > 0)
-
-
-def worse(result: dict) -> bool:
-    """The interval's upper end is below 0."""
-    return bool(result["high"] < 0)
-
-
-def non_inferior_faster(min_speedup: float) -> Callable[[dict], bool]:
-    """Lower end above -1 point and at least ``min_speedup`` times fewer mean NFE (> 1 when 1)."""
-    def rule(result: dict) -> bool:
-        fast = result["speedup"] > 1 if min_speedup == 1 else result["speedup"] >= min_speedup - 1e-9
-        return bool(result["low"] > -TOLERANCE and fast)
-    rule.__doc__ = f"lower 95% bound above -{100 * TOLERANCE:g} point and " + (
-        "fewer mean NFE" if min_speedup == 1 else f">= {min_speedup:g}x fewer mean NFE") + " than the reference"
-    return rule
-
-
 PAPER_TABLE_A = 0.5344 - 0.7695  # GSM8K / LLaDA: entropy over the whole canvas (block 128) minus left to right
+PAPER_BLOCK_VS_L2R = 0.7695 - 0.7695  # GSM8K / LLaDA: entropy in blocks of 32 minus left to right (Table A)
 PAPER_TABLE_B = {2: -0.1464, 4: -0.4337}  # GSM8K / LLaDA: fixed k = 2 / 4 minus k = 1
 PAPER_MED = 0.799 - 0.794  # Table C: MED minus one token per step
 PAPER_MED_VS_K2 = 0.799 - 0.6231  # Tables B, C: MED (94 NFE) minus fixed k = 2 (128 NFE)
+PAPER_EXIT = 0.786 - 0.794  # Table C: entropy k = 1 + early exit (gamma = 0.1) minus k = 1
 PAPER_MED_EXIT = 0.793 - 0.794  # Table C: MED + early exit minus one token per step
+PAPER_SPEEDUP = {"med": 256 / 94, "exit": 256 / 193, "med_exit": 256 / 77}  # Table C: NFE of k = 1 over NFE of the rule
+
+EFFECT, NO_LOSS, NO_GAIN, TARGET = "effect", "no loss", "no gain", "speed target"
+TEST_TEXT = {
+    EFFECT: "the paired difference against the paper's (effect ratio)",
+    NO_LOSS: "no loss: 90% interval inside ±1 point (TOST)",
+    NO_GAIN: "no gain: 90% interval inside ±1 point (TOST)",
+    TARGET: f"our target: >= {SPEED_TARGET:g}x fewer NFE, 95% lower bound above -{100 * TOLERANCE:g} point",
+}
 
 
 @dataclass(frozen=True)
 class Claim:
+    """A decoding claim: ``this`` decoding against ``reference`` on the same problems, judged by
+    ``test`` (one of :data:`TEST_TEXT`) against the paper's difference ``paper`` (fraction; GSM8K,
+    LLaDA) and, where the paper reports one, its speed-up ``paper_speedup``. ``own``: our target, not a
+    claim of the paper. The same :meth:`judge` gives each seed's verdict (does the claim hold there?)
+    and the pooled verdict of record, so no document can apply another rule."""
+
     name: str
     text: str
     reference: str  # role of the reference decoding
     this: str  # role of the decoding the claim is about
-    holds: Callable[[dict], bool]
-    paper: float | None = None  # the paper's difference for the same comparison (fraction; GSM8K, LLaDA), if it reports one
+    test: str
+    paper: float | None = None
+    paper_speedup: float | None = None
+    own: bool = False
 
     @property
     def rule_text(self) -> str:
-        return (self.holds.__doc__ or "").strip().split("\n")[0]
+        speed = f"; speed-up against the paper's {self.paper_speedup:.2f}x" if self.paper_speedup else ""
+        return TEST_TEXT[self.test] + speed
+
+    def holds(self, word: str) -> bool:
+        """Whether a seed whose verdict is ``word`` holds the claim: the claimed direction shown
+        (:data:`~mdlm_study.verdicts.HOLDING`); for a speed target, the target met (*reproduced*)."""
+        return word == v.REPRODUCED if self.test == TARGET else word in v.HOLDING
+
+    def judge(self, iv95: v.Interval, iv90: v.Interval, speedup: v.Interval) -> v.Verdict:
+        """The claim's verdict from its 95% and 90% intervals (this minus reference) and its speed-up."""
+        if self.test == EFFECT:
+            return v.against_effect(iv95, self.paper)
+        if self.test == TARGET:
+            return v.faster_within(iv95, speedup.estimate, min_speedup=SPEED_TARGET, margin=TOLERANCE)
+        accuracy = v.no_loss(iv95, iv90, denied=-1 if self.test == NO_LOSS else +1, margin=TOLERANCE)
+        if self.paper_speedup is None:
+            return accuracy
+        return v.worst(accuracy, v.against_speedup(speedup, self.paper_speedup), labels=["accuracy", "speed-up"])
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("entropy_vs_l2r", "entropy order (k = 1) beats left to right", "l2r", "entropy_k1", better, PAPER_TABLE_A),
-    Claim("fixed_k2", "fixed k = 2 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k2", worse, PAPER_TABLE_B[2]),
-    Claim("fixed_k4", "fixed k = 4 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k4", worse, PAPER_TABLE_B[4]),
-    Claim("fixed_k2_blocks8", "fixed k = 2 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k2_blocks8", worse,
+    Claim("entropy_blocks8_vs_l2r", "any-order decoding (entropy, blocks of 8) does not beat left to right", "l2r", "entropy_k1_blocks8",
+          NO_GAIN, PAPER_BLOCK_VS_L2R),
+    Claim("entropy_vs_l2r", "entropy order over the whole canvas loses to left to right", "l2r", "entropy_k1", EFFECT, PAPER_TABLE_A),
+    Claim("fixed_k2", "fixed k = 2 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k2", EFFECT, PAPER_TABLE_B[2]),
+    Claim("fixed_k4", "fixed k = 4 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k4", EFFECT, PAPER_TABLE_B[4]),
+    Claim("fixed_k2_blocks8", "fixed k = 2 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k2_blocks8", EFFECT,
           PAPER_TABLE_B[2]),
-    Claim("fixed_k4_blocks8", "fixed k = 4 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k4_blocks8", worse,
+    Claim("fixed_k4_blocks8", "fixed k = 4 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k4_blocks8", EFFECT,
           PAPER_TABLE_B[4]),
-    Claim("med_vs_entropy", "MED (lambda = 0.2) matches entropy k = 1 with fewer NFE", "entropy_k1", "med", non_inferior_faster(1), PAPER_MED),
-    Claim("med_vs_fixed_k2", "MED (lambda = 0.2) beats fixed k = 2 at matched NFE", "entropy_k2", "med", better, PAPER_MED_VS_K2),
-    Claim("entropy_exit", "entropy k = 1 + exit (gamma = 0.1) matches k = 1 with fewer NFE", "entropy_k1", "entropy_exit",
-          non_inferior_faster(1)),
-    Claim("med_exit", "MED (lambda = 0.2) + exit (gamma = 0.1) matches k = 1 with fewer NFE", "entropy_k1", "med_exit",
-          non_inferior_faster(1), PAPER_MED_EXIT),
-    *(Claim(f"med_exit_transferred_{rule}", f"MED + exit at seed 0's {rule} setting: within 1 point at >= 3.5x fewer NFE",
-            "entropy_k1", TRANSFERRED + rule, non_inferior_faster(SPEED_TARGET), PAPER_MED_EXIT) for rule in SELECTION_RULES),
-    *(Claim(f"med_exit_own_{rule}", f"MED + exit at the seed's own {rule} setting: within 1 point at >= 3.5x fewer NFE",
-            "entropy_k1", OWN + rule, non_inferior_faster(SPEED_TARGET), PAPER_MED_EXIT) for rule in SELECTION_RULES),
+    Claim("med_vs_entropy", "MED (λ = 0.2) keeps the accuracy of k = 1 with ~2.7x fewer NFE", "entropy_k1", "med", NO_LOSS, PAPER_MED,
+          PAPER_SPEEDUP["med"]),
+    Claim("med_vs_fixed_k2", "MED (λ = 0.2) beats fixed k = 2", "entropy_k2", "med", EFFECT, PAPER_MED_VS_K2),
+    Claim("entropy_exit", "early exit alone (γ = 0.1) keeps the accuracy of k = 1 with ~1.3x fewer NFE", "entropy_k1", "entropy_exit", NO_LOSS,
+          PAPER_EXIT, PAPER_SPEEDUP["exit"]),
+    Claim("med_exit", "MED (λ = 0.2) + early exit (γ = 0.1) keeps the accuracy of k = 1 with ~3.3x fewer NFE", "entropy_k1", "med_exit",
+          NO_LOSS, PAPER_MED_EXIT, PAPER_SPEEDUP["med_exit"]),
+    *(Claim(f"med_exit_transferred_{rule}", f"MED + exit at seed 0's {rule.replace('_', ' ')} setting", "entropy_k1", TRANSFERRED + rule, TARGET,
+            own=True) for rule in SELECTION_RULES),
+    *(Claim(f"med_exit_own_{rule}", f"MED + exit at the seed's own {rule.replace('_', ' ')} setting", "entropy_k1", OWN + rule, TARGET,
+            own=True) for rule in SELECTION_RULES),
 )
+CLAIM = {c.name: c for c in CLAIMS}
 
 
 def _entry(state: dict, role: str) -> dict:
@@ -237,45 +255,68 @@ def _entry(state: dict, role: str) -> dict:
 
 
 def per_seed_result(state: dict, claim: Claim) -> dict:
-    """One seed's paired comparison for ``claim``: the paired difference with its interval, both
-    accuracies and mean NFE, the speed-up (reference NFE / this NFE), this decoding's setting, and
-    whether the claim holds there."""
+    """One seed's paired comparison for ``claim``: the paired difference with its 95% interval (Tango)
+    and 90% bounds, both accuracies and mean NFE, the speed-up (reference NFE / this NFE), this
+    decoding's setting, the claim's verdict on this seed (:meth:`Claim.judge`) and whether it holds
+    (:meth:`Claim.holds`)."""
     ref, this = _entry(state, claim.reference), _entry(state, claim.this)
     ci = paired_difference_ci(unbits(ref["correct"]), unbits(this["correct"]))
-    result = {"seed": state.get("seed"), "model": state.get("model"), **ci,
-              "reference_accuracy": ref["accuracy"], "accuracy": this["accuracy"],
-              "reference_mean_nfe": ref["mean_nfe"], "mean_nfe": this["mean_nfe"],
-              "speedup": ref["mean_nfe"] / this["mean_nfe"],
-              "setting": this.get("label")}
-    result["holds"] = claim.holds(result)
-    return result
+    iv95 = v.paired_difference(ci["n"], ci["only_a"], ci["only_b"])
+    iv90 = v.paired_difference(ci["n"], ci["only_a"], ci["only_b"], level=v.TOST_LEVEL)
+    speedup = ref["mean_nfe"] / this["mean_nfe"]
+    verdict = claim.judge(iv95, iv90, v.speedup_interval([speedup]))
+    return {"seed": state.get("seed"), "model": state.get("model"), **ci, "low90": iv90.low, "high90": iv90.high,
+            "reference_accuracy": ref["accuracy"], "accuracy": this["accuracy"],
+            "reference_mean_nfe": ref["mean_nfe"], "mean_nfe": this["mean_nfe"], "speedup": speedup,
+            "setting": this.get("label"), "verdict": verdict.word, "reason": verdict.reason, "holds": claim.holds(verdict.word)}
+
+
+def pooled_result(claim: Claim, per_seed: Sequence[dict]) -> dict:
+    """The claim's verdict of record over the seeds: its own test (:meth:`Claim.judge`) on the
+    random-effects pooled difference (:func:`~mdlm_study.verdicts.seed_pooled_difference`, the seed as
+    the unit) and the seeds' geometric-mean speed-up with its t interval. With one seed, that seed's
+    result. Returns the pooled interval (95% and 90%), the prediction interval for a new seed, I², the
+    smallest effect the pooled test detects, the speed-up interval and the verdict with its reason."""
+    speed = v.speedup_interval([r["speedup"] for r in per_seed])
+    strata = [(r["n"], r["only_a"], r["only_b"]) for r in per_seed]
+    if len(strata) == 1:
+        iv95 = v.paired_difference(*strata[0])
+        iv90 = v.paired_difference(*strata[0], level=v.TOST_LEVEL)
+        extra = {"k": 1, "prediction_low": None, "prediction_high": None, "i2": None, "tau2": None, "q": None, "p_heterogeneity": None}
+    else:
+        iv95, extra = v.seed_pooled_difference(strata)
+        iv90, _ = v.seed_pooled_difference(strata, level=v.TOST_LEVEL)
+    verdict = claim.judge(iv95, iv90, speed)
+    return {**extra, "difference": iv95.estimate, "low": iv95.low, "high": iv95.high, "level": iv95.level, "low90": iv90.low,
+            "high90": iv90.high, "method": iv95.method, "detectable": iv95.detectable(), "n": sum(x[0] for x in strata),
+            "speedup": speed.estimate, "speedup_low": speed.low, "speedup_high": speed.high,
+            "verdict": verdict.word, "reason": verdict.reason}
 
 
 def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> list[dict]:
-    """Each claim across the seeds (``states``: one :func:`measure_seed` state per seed). A claim whose
-    decodings some seeds lack (an unfinished run) is measured on the others, and ``missing`` names the
-    seeds left out (all of them: no ``pooled`` key)."""
+    """Each claim across the seeds (``states``: one :func:`measure_seed` state per seed): per seed
+    (:func:`per_seed_result`), pooled with the seed as the unit (:func:`pooled_result`, the verdict of
+    record), the fixed-effect Mantel-Haenszel pooling beside it for comparison (``fixed_effect``: it
+    treats the five models as the only ones there are, so it answers a narrower question), and on how
+    many seeds the claim holds. A claim whose decodings some seeds lack (an unfinished run) is measured
+    on the others, and ``missing`` names the seeds left out (all of them: no ``pooled`` key)."""
     out = []
     for claim in claims:
         has = [s for s in states if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
         missing = [s.get("model") for s in states if s not in has]
         head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,
-                "paper": claim.paper, "missing": missing}
+                "paper": claim.paper, "paper_speedup": claim.paper_speedup, "own": claim.own, "missing": missing}
         if not has:
             out.append(head)
             continue
-        states_here = has
-        per_seed = [per_seed_result(s, claim) for s in states_here]
-        strata = [(unbits(_entry(s, claim.reference)["correct"]), unbits(_entry(s, claim.this)["correct"])) for s in states_here]
-        pooled = cmh_paired(strata)
-        pooled.pop("per_seed")
-        speedups = [r["speedup"] for r in per_seed]
-        holding = count_holding(per_seed, rule=claim.holds)
+        per_seed = [per_seed_result(s, claim) for s in has]
+        strata = [(unbits(_entry(s, claim.reference)["correct"]), unbits(_entry(s, claim.this)["correct"])) for s in has]
+        fixed = cmh_paired(strata)
+        fixed.pop("per_seed")
+        holding = count_holding(per_seed, rule=lambda r: bool(r["holds"]))
         holding["seeds"] = [per_seed[i]["seed"] for i in holding["which"]]
-        out.append({**head, "per_seed": per_seed, "pooled": pooled,
-                    "heterogeneity": seed_heterogeneity(strata) if len(strata) > 1 else None,
-                    "holding": holding,
-                    "pooled_speedup": float(np.mean([r["reference_mean_nfe"] for r in per_seed]) / np.mean([r["mean_nfe"] for r in per_seed])),
+        speedups = [r["speedup"] for r in per_seed]
+        out.append({**head, "per_seed": per_seed, "pooled": pooled_result(claim, per_seed), "fixed_effect": fixed, "holding": holding,
                     "speedup_range": [min(speedups), max(speedups)]})
     return out
 
@@ -415,82 +456,21 @@ ALPHA = 0.05
 
 
 def check_hypotheses(table: pd.DataFrame, hypotheses: Sequence[tuple[str, str, int]] = HYPOTHESES, *, alpha: float = ALPHA) -> list[dict]:
-    """Each predicted correlation across seeds (:data:`HYPOTHESES`) with Spearman's rho, its exact
-    permutation p-value and a reading: *supported* (the predicted sign and p < ``alpha``), *same
-    direction, not significant* (with five seeds only |rho| = 1 reaches p < 0.05), or *contradicted*
+    """Each predicted correlation across seeds (:data:`HYPOTHESES`, one family) with Spearman's rho, its
+    exact permutation p-value, the Holm-adjusted p-value over the family (:func:`~mdlm_study.pooling.holm`)
+    and a reading: *supported* (the predicted sign and adjusted p < ``alpha``), *same direction, not
+    significant* (with five seeds only |rho| = 1 reaches p < 0.05 before adjustment), or *contradicted*
     (the opposite sign, or no correlation)."""
-    out = []
+    rows = []
     for mechanism, effect, sign in hypotheses:
         both = table[[mechanism, effect]].dropna()
-        if len(both) < 3:
-            out.append({"mechanism": mechanism, "effect": effect, "predicted": sign, "reading": "not measured", "n": len(both)})
-            continue
-        r = spearman_exact(both[mechanism], both[effect])
-        same = not math.isnan(r["rho"]) and r["rho"] * sign > 0
-        reading = ("supported" if r["p_value"] < alpha else "same direction, not significant") if same else "contradicted"
-        out.append({"mechanism": mechanism, "effect": effect, "predicted": sign, **r, "reading": reading})
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------
-# Forest plot
-
-
-def _limits(rows: Sequence[dict]) -> tuple[float, float]:
-    """The x range (points) of every seed's and every pooled interval, zero included, padded by 8%."""
-    ends = [0.0] + [100 * x[k] for r in rows for x in (r["pooled"], *r["per_seed"]) for k in ("low", "high")]
-    pad = 0.08 * (max(ends) - min(ends) or 1.0)
-    return min(ends) - pad, max(ends) + pad
-
-
-def _paper_marker(ax, value: float, y: float, limits: tuple[float, float], *, label: str | None) -> None:
-    """The paper's value as a red cross, or, when it lies off the seeds' scale, an arrow at the edge
-    with the value written beside it (the axis stays readable for the seeds' effects)."""
-    low, high = limits
-    if low <= value <= high:
-        ax.plot(value, y, marker="x", ms=7, mew=2, color="tab:red", ls="none", label=label)
-        return
-    left = value < low
-    edge = low if left else high
-    ax.plot(edge, y, marker="<" if left else ">", ms=7, color="tab:red", ls="none", label=label, clip_on=False)
-    ax.annotate(f"paper {value:+.1f}", (edge, y), xytext=(8 if left else -8, 0), textcoords="offset points",
-                ha="left" if left else "right", va="center", fontsize=7, color="tab:red")
-
-
-def forest_plot(results: Sequence[dict], *, title: str = "Decoding claims across training seeds"):
-    """Per claim: every seed's paired difference (points) with its 95% interval, the pooled CMH
-    estimate as a diamond, the paper's difference for the same comparison as a red cross where it
-    reports one (GSM8K, LLaDA; far off-scale values widen the axis), and a zero line. Returns the figure."""
-    import matplotlib.pyplot as plt  # deferred: plotting is optional for measuring
-
-    rows = [r for r in results if "pooled" in r]
-    n_seeds = max(len(r["per_seed"]) for r in rows)
-    fig, ax = plt.subplots(figsize=(9, 0.22 * len(rows) * (0.25 * n_seeds + 1.05) + 1.5))
-    colors = plt.get_cmap("tab10")
-    ticks, labels, labelled = [], [], set()
-    limits = _limits(rows)
-    ax.set_xlim(*limits)
-    y = 0.0
-    for r in reversed(rows):
-        pooled = r["pooled"]
-        ax.fill([100 * pooled["low"], 100 * pooled["difference"], 100 * pooled["high"], 100 * pooled["difference"]],
-                [y, y + 0.18, y, y - 0.18], color="black")
-        if r.get("paper") is not None:
-            _paper_marker(ax, 100 * r["paper"], y, limits, label=None if "paper" in labelled else "paper (GSM8K, LLaDA)")
-            labelled.add("paper")
-        ticks.append(y)
-        labels.append(f"{r['claim']} ({r['holding']['holding']}/{r['holding']['total']} seeds)")
-        for i, s in enumerate(r["per_seed"]):
-            yy = y + 0.45 + 0.25 * i
-            label = f"seed {s['seed']}" if s["seed"] not in labelled else None
-            labelled.add(s["seed"])
-            ax.errorbar(100 * s["difference"], yy, xerr=[[100 * (s["difference"] - s["low"])], [100 * (s["high"] - s["difference"])]],
-                        fmt="o", ms=3, color=colors(s["seed"] % 10), label=label)
-        y += 0.45 + 0.25 * n_seeds + 0.6
-    ax.axvline(0, color="grey", lw=1)
-    ax.set_yticks(ticks, labels, fontsize=7)
-    ax.set_xlabel("paired accuracy difference, this rule minus reference (points; 95% CI)")
-    ax.set_title(title + " (diamond: pooled CMH over seeds; x: the paper)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    return fig
+        base = {"mechanism": mechanism, "effect": effect, "predicted": sign}
+        rows.append({**base, **spearman_exact(both[mechanism], both[effect])} if len(both) >= 3 else {**base, "reading": "not measured", "n": len(both)})
+    tested = [r for r in rows if "rho" in r and not math.isnan(r["p_value"])]
+    for r, adjusted in zip(tested, holm([r["p_value"] for r in tested]) if tested else [], strict=True):
+        same = r["rho"] * r["predicted"] > 0
+        r["p_holm"] = adjusted
+        r["reading"] = ("supported" if adjusted < alpha else "same direction, not significant") if same else "contradicted"
+    for r in rows:
+        r.setdefault("reading", "contradicted")
+    return rows

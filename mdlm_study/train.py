@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain tqdm: tqdm.auto warns "IProgress not found" in a notebook kernel
 
 from mdlm_study.checkpoints import (
     HISTORY_FILE,

@@ -1,16 +1,21 @@
 """The verdict words of the claims table and the tests behind them, on plain numbers.
 
-Every claim of the paper is judged by one of five tests, each a function below that takes our
-estimate with its interval and the paper's number, and returns a :class:`Verdict` (a word and a
-one-sentence reason). ``docs/verdicts.md`` is written from these definitions.
+Every claim is judged by one of the tests below, each taking our estimate with its interval and the
+paper's number and returning a :class:`Verdict` (a word of :data:`VERDICTS` and a one-sentence
+reason). ``docs/verdicts.md`` is written from these definitions; each word means one thing
+(:data:`DEFINITIONS`).
 
 - :func:`against_value` (a number or a range the paper reports): our 95% interval against it.
 - :func:`against_effect` (a difference the paper reports): our difference as a ratio to the paper's.
-- :func:`no_loss` ("keeps accuracy", "does not beat"): two one-sided tests within ``MARGIN``.
-- :func:`against_baseline` (a method with no number in the paper): against chance and a baseline.
-- :func:`direction` (a direction the paper states without a comparable number).
+- :func:`no_loss` ("keeps accuracy", "does not beat"): two one-sided tests within :data:`MARGIN`.
+- :func:`against_speedup` (a speed-up the paper reports): our speed-up over seeds against it.
+- :func:`faster_within` (our own speed target, :data:`SPEED_TARGET` within :data:`MARGIN`).
+- :func:`above_chance` (a method the paper proposes without a number).
+- :func:`direction` (a check of our own model, not a claim of the paper).
 
-A claim with several parts takes its least favourable part's verdict (:func:`worst`).
+A claim with several parts takes its least favourable part's verdict (:func:`worst`). Every test
+states the smallest effect it could have detected (:meth:`Interval.detectable`, 80% power). The
+margin, the speed target and the power are constants here, fixed before any run they judge.
 
 Intervals, in fraction units (0.034 = 3.4 points): :func:`paired_difference` (two decodings of the
 same problems, Tango's score interval), :func:`unpaired_difference` (Newcombe's hybrid score
@@ -27,37 +32,42 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mdlm_study import stats
+from mdlm_study.pooling import random_effects, smallest_detectable, t_quantile
 
 REPRODUCED = "reproduced"
-EQUIVALENT = "equivalent"
-SMALLER = "smaller effect"
-LARGER = "larger effect"
-NOT_REPRODUCED = "not reproduced"
+LARGER = "larger"
+SMALLER = "smaller"
+OPPOSITE = "opposite"
+NOT_DETECTED = "not detected"
 INCONCLUSIVE = "inconclusive"
 MISSING = "missing"
 # least favourable first: a claim with several parts takes the first of its parts' words in this order
-VERDICTS = (MISSING, NOT_REPRODUCED, INCONCLUSIVE, SMALLER, LARGER, EQUIVALENT, REPRODUCED)
-# a seed "holds" the claim when its verdict shows the claimed direction
-HOLDING = (REPRODUCED, EQUIVALENT, SMALLER, LARGER)
+VERDICTS = (MISSING, OPPOSITE, NOT_DETECTED, INCONCLUSIVE, SMALLER, LARGER, REPRODUCED)
+# a seed "holds" the claim when its own verdict shows the claimed direction beyond the noise
+HOLDING = (REPRODUCED, LARGER, SMALLER)
 DEFINITIONS = {
-    REPRODUCED: "our interval agrees with the paper's number, range or effect size (for a direction-only claim: our "
-                "interval lies on the claimed side of zero)",
-    EQUIVALENT: "a claim of no difference, shown: the 90% interval of the difference lies inside ±1 point "
-                "(two one-sided tests at the 5% level)",
-    SMALLER: "the paper's direction, beyond the noise, but the effect is smaller than the paper's: the interval of "
-             "its ratio to the paper's effect lies between 0 and 1",
-    LARGER: "the paper's direction, beyond the noise, and larger than the paper's: the ratio interval lies above 1",
-    NOT_REPRODUCED: "our interval excludes the paper's number or range, shows the opposite direction, or shows no "
-                    "effect while excluding the paper's size (or, against a baseline, does not beat chance or loses to it)",
-    INCONCLUSIVE: "our interval is too wide to tell: it holds both no effect and the paper's size, or neither a "
-                  "difference nor equivalence is shown, or the method beats chance but overlaps its baseline",
-    MISSING: "the notebook that measures the claim did not write the numbers it needs",
+    REPRODUCED: "our interval agrees with the paper: it holds the paper's effect size (and excludes no effect), overlaps the "
+                "paper's number or range, or, for a claim of no difference, lies inside ±1 point (90% interval, two one-sided "
+                "tests); for a claim with no number, it lies on the claimed side of zero or chance",
+    LARGER: "the paper's direction beyond the noise, and more of it than the paper reports: the interval lies above the "
+            "paper's number or range (for a claim of no loss: a gain beyond the noise)",
+    SMALLER: "the paper's direction beyond the noise, but less of it than the paper reports: the interval lies between no "
+             "effect and the paper's number, or below the paper's range",
+    OPPOSITE: "the interval lies beyond zero on the other side from the claim (a loss where the paper keeps accuracy, a gain "
+              "where it reports a loss, an effect against the claimed direction)",
+    NOT_DETECTED: "the interval holds no effect but excludes the paper's size: an effect as large as the paper's would have "
+                  "been seen, and was not",
+    INCONCLUSIVE: "the interval is too wide to tell: it holds both no effect and the paper's size, or neither a difference nor "
+                  "equivalence within ±1 point is shown",
+    MISSING: "the records the claim needs were not written",
 }
 
 LEVEL = 0.95  # every interval of the table is 95% ...
 TOST_LEVEL = 0.90  # ... except the equivalence test's, which is 1 - 2 alpha at alpha = 0.05
 MARGIN = 0.01  # equivalence margin: 1 point of accuracy
 APPROXIMATE = 0.2  # the paper's "approximately x" is read as x +- 20%
+SPEED_TARGET = 3.5  # our own target: at least 3.5x fewer forward passes, within MARGIN of one token per step
+POWER = 0.8  # the power at which each test states the smallest effect it could have detected
 
 
 @dataclass(frozen=True)
@@ -68,13 +78,21 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Interval:
-    """An estimate with its interval (``level``) and how the interval was computed."""
+    """An estimate with its interval (``level``), how the interval was computed, and the critical value
+    it used (the normal quantile unless a t interval says otherwise; for the smallest detectable effect)."""
 
     estimate: float
     low: float
     high: float
     method: str
     level: float = LEVEL
+    critical: float | None = None
+
+    def detectable(self, power: float = POWER) -> float:
+        """The smallest true effect this interval's test detects with probability ``power``
+        (:func:`mdlm_study.pooling.smallest_detectable`, its standard error read off the half-width)."""
+        critical = self.critical or stats._z(self.level)
+        return smallest_detectable((self.high - self.low) / 2 / critical, level=self.level, power=power, critical=critical)
 
 
 def _pts(x: float) -> str:
@@ -160,36 +178,64 @@ def seeded_difference(a: Sequence[float], b: Sequence[float], n_problems: int, *
     return Interval(mb - ma, mb - ma - half, mb - ma + half, f"normal, {len(a)} / {len(b)} seeds x {n_problems} problems", level)
 
 
+def seed_pooled_difference(strata: Sequence[tuple[int, int, int]], *, level: float = LEVEL) -> tuple[Interval, dict]:
+    """``this - reference`` pooled over training seeds with the seed as the unit: each seed's paired
+    difference ``(only_this - only_reference) / n`` with its paired variance
+    ``((only_reference + only_this) / n - d^2) / n`` (Haldane's 1/2 per cell when that is 0), pooled by
+    :func:`mdlm_study.pooling.random_effects` (DerSimonian-Laird, Hartung-Knapp; a fixed-effect pooling
+    would treat the seeds as the only models there are). ``strata``: one ``(n, only_reference,
+    only_this)`` per seed. Returns the interval and the full random-effects result."""
+    if len(strata) < 2:
+        raise ValueError(f"pooling over seeds needs at least 2 seeds, got {len(strata)}")
+    estimates, variances = [], []
+    for n, only_ref, only_this in strata:
+        d = (only_this - only_ref) / n
+        var = ((only_ref + only_this) / n - d**2) / n
+        if var <= 0:
+            n, only_ref, only_this = n + 2, only_ref + 0.5, only_this + 0.5
+            d = (only_this - only_ref) / n
+            var = ((only_ref + only_this) / n - d**2) / n
+        estimates.append(d)
+        variances.append(var)
+    r = random_effects(estimates, variances, level=level)
+    method = f"{r['method']} over {r['k']} seeds, I² {r['i2']:.2f}"
+    return Interval(r["estimate"], r["low"], r["high"], method, level, r["critical"]), r
+
+
 # ---------------------------------------------------------------------------------------------------
 # Tests
 
 
+def _detects(iv: Interval) -> str:
+    return f"smallest effect this test detects with {100 * POWER:.0f}% power: {100 * iv.detectable():.1f} points"
+
+
 def against_value(iv: Interval, paper_low: float, paper_high: float, *, points: bool = False) -> Verdict:
-    """*reproduced* when our interval overlaps the paper's number or range, *not reproduced* when it
-    lies entirely below or above it (:func:`stats.interval_vs_range`)."""
+    """A number or range the paper reports: *reproduced* when our interval overlaps it, *smaller* when
+    it lies entirely below, *larger* when entirely above (:func:`stats.interval_vs_range`)."""
     r = stats.interval_vs_range(iv.low, iv.high, paper_low, paper_high)
     paper = f"{paper_low:.3g}" if paper_low == paper_high else f"{paper_low:.3g}–{paper_high:.3g}"
     ours = f"our {100 * iv.level:.0f}% interval {_ci(iv, points=False)}"
     if r["relation"] == "inside":
         return Verdict(REPRODUCED, f"{ours} overlaps the paper's {paper}")
-    return Verdict(NOT_REPRODUCED, f"{ours} lies {r['relation']} the paper's {paper} (gap {r['gap']:.3g})")
+    word = SMALLER if r["relation"] == "below" else LARGER
+    return Verdict(word, f"{ours} lies {r['relation']} the paper's {paper} (gap {r['gap']:.3g})")
 
 
 def against_effect(iv: Interval, paper: float) -> Verdict:
-    """Our difference as a ratio to the paper's (:func:`stats.effect_ratio`, the paper's number taken as
-    exact). The ratio interval decides: containing 1 and excluding 0, *reproduced*; above 1, *larger
-    effect*; between 0 and 1 (both excluded), *smaller effect*; containing both 0 and 1,
-    *inconclusive*; below 0 (the opposite direction), or containing 0 but not 1 (no effect shown and
-    the paper's size excluded), *not reproduced*."""
+    """A difference the paper reports: our difference as a ratio to the paper's (:func:`stats.effect_ratio`,
+    the paper's number taken as exact). The ratio interval decides: below 0, *opposite*; holding 0 and
+    1, *inconclusive*; holding 0 but not 1, *not detected*; holding 1 but not 0, *reproduced*; above 1,
+    *larger*; between 0 and 1, *smaller*."""
     r = stats.effect_ratio(iv.estimate, min(iv.low, iv.estimate), max(iv.high, iv.estimate), paper)
-    size = f"ratio to the paper's {_pts(paper)} points: {r['ratio']:.2f} ({r['low']:.2f} to {r['high']:.2f})"
+    size = f"ratio to the paper's {_pts(paper)} points: {r['ratio']:.2f} ({r['low']:.2f} to {r['high']:.2f}); {_detects(iv)}"
     has_zero, has_one = r["low"] <= 0 <= r["high"], r["low"] <= 1 <= r["high"]
     if r["direction"] == "opposite":
-        return Verdict(NOT_REPRODUCED, f"the opposite direction: {_pts(iv.estimate)} points ({_ci(iv)}); {size}")
+        return Verdict(OPPOSITE, f"the opposite direction: {_pts(iv.estimate)} points ({_ci(iv)}); {size}")
     if has_zero and has_one:
         return Verdict(INCONCLUSIVE, f"the interval ({_ci(iv)} points) holds both no effect and the paper's size; {size}")
     if has_zero:
-        return Verdict(NOT_REPRODUCED, f"no effect shown ({_ci(iv)} points) and the paper's size excluded; {size}")
+        return Verdict(NOT_DETECTED, f"no effect shown ({_ci(iv)} points) and the paper's size excluded; {size}")
     if has_one:
         return Verdict(REPRODUCED, f"same direction, size compatible with the paper's; {size}")
     return Verdict(LARGER if r["low"] > 1 else SMALLER, f"same direction, {'larger' if r['low'] > 1 else 'smaller'} than the paper's; {size}")
@@ -197,64 +243,88 @@ def against_effect(iv: Interval, paper: float) -> Verdict:
 
 def no_loss(iv95: Interval, iv90: Interval, *, denied: int = -1, margin: float = MARGIN) -> Verdict:
     """A claim that one decoding does not lose to (``denied=-1``) or does not beat (``denied=+1``)
-    another. *not reproduced* when the 95% interval excludes 0 on the denied side; *equivalent* when
-    the 90% interval lies inside (-margin, +margin) (two one-sided tests at alpha = 0.05, Schuirmann's
-    TOST); *reproduced* when the 95% interval excludes 0 on the other side (better than claimed);
-    else *inconclusive*."""
+    another. *opposite* when the 95% interval excludes 0 on the denied side; *reproduced* when the 90%
+    interval lies inside (-margin, +margin) (two one-sided tests at alpha = 0.05, Schuirmann's TOST);
+    *larger* when the 95% interval excludes 0 on the other side (more than claimed: a gain where the
+    claim is no loss); else *inconclusive*."""
     if denied not in (-1, 1):
         raise ValueError(f"denied must be -1 or +1, got {denied}")
     denied_side = iv95.high < 0 if denied == -1 else iv95.low > 0
     other_side = iv95.low > 0 if denied == -1 else iv95.high < 0
     where = f"{_pts(iv95.estimate)} points (95% {_ci(iv95)}; 90% {_ci(iv90)}; {iv95.method})"
     if denied_side:
-        return Verdict(NOT_REPRODUCED, f"{'a loss' if denied == -1 else 'a gain'} beyond the noise: {where}")
+        return Verdict(OPPOSITE, f"{'a loss' if denied == -1 else 'a gain'} beyond the noise: {where}")
     if -margin < iv90.low and iv90.high < margin:
-        return Verdict(EQUIVALENT, f"within ±{100 * margin:g} point by two one-sided tests: {where}")
+        return Verdict(REPRODUCED, f"within ±{100 * margin:g} point by two one-sided tests: {where}")
     if other_side:
-        return Verdict(REPRODUCED, f"{'better' if denied == -1 else 'worse'} beyond the noise: {where}")
+        return Verdict(LARGER, f"{'better' if denied == -1 else 'worse'} beyond the noise: {where}")
     return Verdict(INCONCLUSIVE, f"neither a difference nor equivalence within ±{100 * margin:g} point shown: {where}")
+
+
+def speedup_interval(speedups: Sequence[float], *, level: float = LEVEL) -> Interval:
+    """The speed-up (reference NFE / this NFE) over training seeds, the seed as the unit: the geometric
+    mean with a t interval on the log scale (k - 1 degrees of freedom), exponentiated; one seed gives a
+    point (its NFE are averaged over 1,500 problems: their own noise is far below the seeds' spread)."""
+    values = [float(x) for x in speedups]
+    if not values or any(not (math.isfinite(x) and x > 0) for x in values):
+        raise ValueError(f"speedups must be positive numbers, got {list(speedups)!r}")
+    logs = [math.log(x) for x in values]
+    mean = sum(logs) / len(logs)
+    if len(logs) == 1:
+        return Interval(math.exp(mean), math.exp(mean), math.exp(mean), "one seed", level)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (len(logs) - 1))
+    critical = t_quantile((1 + level) / 2, len(logs) - 1)
+    half = critical * sd / math.sqrt(len(logs))
+    return Interval(math.exp(mean), math.exp(mean - half), math.exp(mean + half), f"geometric mean of {len(logs)} seeds, t interval",
+                    level, critical)
+
+
+def against_speedup(speedup: Interval, paper: float) -> Verdict:
+    """A speed-up the paper reports ("~2.7x"): :func:`against_value` with the paper's number read as
+    ± :data:`APPROXIMATE`; *smaller* means fewer forward passes saved than the paper saves."""
+    r = against_value(speedup, paper * (1 - APPROXIMATE), paper * (1 + APPROXIMATE))
+    return Verdict(r.word, f"speed-up {speedup.estimate:.2f}x ({speedup.low:.2f}–{speedup.high:.2f}x; {speedup.method}) against the "
+                           f"paper's {paper:.2f}x read as ±{100 * APPROXIMATE:.0f}%")
 
 
 def faster_within(iv95: Interval, speedup: float, *, min_speedup: float, margin: float = MARGIN) -> Verdict:
     """A speed target: at least ``min_speedup`` times fewer forward passes while losing at most
     ``margin`` of accuracy (non-inferiority at that margin). *reproduced* when the speed-up reaches
-    the target and the 95% interval's lower end lies above -margin; *not reproduced* when the speed-up
-    falls short or the whole interval lies below -margin (a loss larger than the margin, shown); else
-    *inconclusive*."""
+    the target and the 95% interval's lower end lies above -margin; *smaller* when the speed-up falls
+    short; *opposite* when the whole interval lies below -margin (a loss larger than the margin, shown);
+    else *inconclusive*."""
     where = f"{speedup:.2f}x fewer NFE, {_pts(iv95.estimate)} points (95% {_ci(iv95)}; {iv95.method})"
-    if speedup < min_speedup - 1e-9:
-        return Verdict(NOT_REPRODUCED, f"short of the {min_speedup:g}x target: {where}")
     if iv95.high < -margin:
-        return Verdict(NOT_REPRODUCED, f"a loss beyond {100 * margin:g} point: {where}")
+        return Verdict(OPPOSITE, f"a loss beyond {100 * margin:g} point: {where}")
+    if speedup < min_speedup - 1e-9:
+        return Verdict(SMALLER, f"short of the {min_speedup:g}x target: {where}")
     if iv95.low > -margin:
         return Verdict(REPRODUCED, f"at least {min_speedup:g}x fewer NFE, non-inferior at a {100 * margin:g}-point margin: {where}")
     return Verdict(INCONCLUSIVE, f"a loss of {100 * margin:g} point neither excluded nor shown: {where}")
 
 
-def against_baseline(iv: Interval, *, chance: float, baseline: Interval, name: str = "baseline") -> Verdict:
-    """A method the paper proposes without a number: *reproduced* when its interval lies above chance
-    and above the baseline's interval; *not reproduced* when it does not exceed chance or lies below
-    the baseline's interval; *inconclusive* when above chance but overlapping the baseline."""
-    ours = f"{iv.estimate:.3g} ({_ci(iv, points=False)})"
-    base = f"{name} {baseline.estimate:.3g} ({_ci(baseline, points=False)})"
-    if iv.low <= chance:
-        return Verdict(NOT_REPRODUCED, f"{ours} does not exceed chance ({chance:.3g})")
-    if iv.high < baseline.low:
-        return Verdict(NOT_REPRODUCED, f"{ours} beats chance ({chance:.3g}) but lies below the {base}")
-    if iv.low > baseline.high:
-        return Verdict(REPRODUCED, f"{ours} lies above chance ({chance:.3g}) and above the {base}")
-    return Verdict(INCONCLUSIVE, f"{ours} beats chance ({chance:.3g}) but overlaps the {base}")
+def above_chance(iv: Interval, *, chance: float, baseline: str = "") -> Verdict:
+    """A method the paper proposes without a number: *reproduced* when its interval lies above chance,
+    *opposite* when below, else *inconclusive*. ``baseline``: a sentence on the comparison with a
+    baseline method, reported beside the verdict (a paired test where the records allow one)."""
+    ours = f"{iv.estimate:.3g} ({_ci(iv, points=False)}) against chance {chance:.3g}"
+    extra = f"; {baseline}" if baseline else ""
+    if iv.low > chance:
+        return Verdict(REPRODUCED, f"{ours}: above it{extra}")
+    if iv.high < chance:
+        return Verdict(OPPOSITE, f"{ours}: below it{extra}")
+    return Verdict(INCONCLUSIVE, f"{ours}: not separated from it{extra}")
 
 
 def direction(iv: Interval, *, sign: int = 1) -> Verdict:
-    """A direction without a comparable number: *reproduced* when the 95% interval excludes 0 on the
-    claimed side (``sign``), *not reproduced* on the other, else *inconclusive*."""
+    """A direction without a comparable number (our own model's checks): *reproduced* when the 95%
+    interval excludes 0 on the claimed side (``sign``), *opposite* on the other, else *inconclusive*."""
     where = f"{_pts(iv.estimate)} points (95% {_ci(iv)}; {iv.method})"
     if (iv.low > 0) if sign > 0 else (iv.high < 0):
         return Verdict(REPRODUCED, f"the claimed direction beyond the noise: {where}")
     if (iv.high < 0) if sign > 0 else (iv.low > 0):
-        return Verdict(NOT_REPRODUCED, f"the opposite direction beyond the noise: {where}")
-    return Verdict(INCONCLUSIVE, f"no difference shown: {where}")
+        return Verdict(OPPOSITE, f"the opposite direction beyond the noise: {where}")
+    return Verdict(INCONCLUSIVE, f"no difference shown: {where}; {_detects(iv)}")
 
 
 def worst(*parts: Verdict, labels: Sequence[str] | None = None) -> Verdict:

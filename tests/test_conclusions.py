@@ -10,7 +10,7 @@ from mdlm_study import conclusions, results_doc
 from mdlm_study.records import ROOT
 from mdlm_study.summary import claims_table, load_study
 
-NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 2, "05": 5, "06": 2}
+NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 3, "05": 5, "06": 2}
 
 
 @pytest.mark.parametrize(("notebook", "n_claims"), NOTEBOOK_CLAIMS.items())
@@ -19,7 +19,8 @@ def test_render_states_every_claim_of_the_notebook_from_the_committed_records(no
     table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)), notebook=notebook)
     assert len(table) == n_claims and text.count("\n**") == n_claims
     for row in table.itertuples():
-        assert f"**{row.claim}: {row.verdict}.**" in text and row.ours in text and row.paper in text
+        assert f"**{row.takeaway}**" in text and f"Verdict of record: **{row.verdict}** ({row.kind}; {row.evidence})" in text
+        assert row.ours in text and row.paper in text and row.claim in row.takeaway
         assert row.verdict != "missing", row.reason
     assert text.startswith("## Conclusion") and "docs/verdicts.md" in text
 
@@ -28,25 +29,27 @@ def test_render_07_is_the_whole_claims_table_with_its_tally():
     text = conclusions.render("07", ROOT)
     table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)))
     assert text.count("\n| ") == len(table) + 1  # header + one row per claim (the separator starts with |-)
-    tally = re.search(r"(\d+) claims: (.*)\.", text)
-    assert int(tally.group(1)) == len(table) == sum(NOTEBOOK_CLAIMS.values())
-    assert sum(int(n) for n in re.findall(r"(\d+) [a-z]", tally.group(2))) == len(table)
+    tally = re.search(r"(\d+) claims of the paper: (.*) \(our own", text)
+    assert len(table) == sum(NOTEBOOK_CLAIMS.values()) and int(tally.group(1)) == (table["kind"] == "the paper's claim").sum() == len(table) - 2
+    assert sum(int(n) for n in re.findall(r"(\d+) [a-z]", tally.group(2))) == len(table) - 2
+    assert all(row.takeaway in text for row in table.itertuples())  # a plain sentence per claim above the table
 
 
 def test_notebook_03_states_the_blocks_effect_and_its_seed_count():
-    """The blocks claim is a third and a fifth of the paper's effect on seed 0; the seeds line counts
-    the five training seeds and pools them."""
+    """The blocks claim: on the five seeds pooled with the seed as the unit, k = 2's loss is smaller than the
+    paper's and k = 4's not shown; seed 0's 300-problem run is shown as that run."""
     text = conclusions.render("03", ROOT)
     block = text.split("**Fixed k = 2 / 4 lose accuracy (Table B): answer slot, blocks of 8")[1].split("\n**")[0]
-    assert "smaller effect" in block and "ratio to the paper's -14.6 points: 0.39" in block
-    assert re.search(r"holds on [0-5] of 5 seeds", block) and "seed 4: " in block and "pooled over the 5 seeds: " in block
+    assert "Verdict of record: **not detected**" in block and "K = 2: smaller" in block and "k = 4: not detected" in block
+    assert "This notebook's run (shown, not a second verdict): k = 2 / 4: -5.7 / -8.7 points" in block
+    assert re.search(r"holds on [0-5] of 5 seeds", block) and "seed 4: " in block
 
 
 def test_render_rejects_unknown_notebooks_and_tolerates_a_run_without_tables(tmp_path):
     with pytest.raises(ValueError, match="notebook_id must be one of"):
         conclusions.render("08", ROOT)
     text = conclusions.render("04", tmp_path)
-    assert ": missing.**" in text
+    assert "not in this notebook's records" in text and "Verdict of record: **missing**" not in text  # the seeds decide
     assert conclusions.default_seed_records(tmp_path) == {label: ROOT / path for label, path in conclusions.SEED_RECORDS.items()}
 
 
@@ -123,3 +126,53 @@ def test_show_displays_the_rendered_markdown(monkeypatch):
     monkeypatch.setattr("IPython.display.display", shown.append)
     conclusions.show("04", ROOT)
     assert len(shown) == 1 and shown[0].data == conclusions.render("04", ROOT)
+
+
+def _table_rows(markdown: str, header_start: str) -> list[list[str]]:
+    """The cells of every row of the Markdown table whose header starts with ``header_start``."""
+    lines = markdown.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
+    """README, docs/results.md, each notebook's conclusion and docs/seeds.md agree: one word per claim, and
+    a decoding claim's pooled numbers and word are those of its seed claims in docs/seeds.md."""
+    from mdlm_study import verdicts
+
+    table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)))
+    words = dict(zip(table["claim"], table["verdict"], strict=True))
+    def plain(claim: str) -> str:
+        return claim.split(" (our own target)")[0].split(" (a check of our model)")[0]
+
+    readme = {plain(row[0]): row[-1].strip("*") for row in _table_rows((ROOT / "README.md").read_text(), "| claim (the paper")}
+    results = {row[1]: row[-1].strip("*") for row in _table_rows((ROOT / "docs" / "results.md").read_text(), "| notebook | claim")}
+    assert readme == words and results == words
+    for notebook in NOTEBOOK_CLAIMS:
+        text = conclusions.render(notebook, ROOT)
+        for row in table[table["notebook"] == notebook].itertuples():
+            assert f"**{row.takeaway}**\n\n- Verdict of record: **{words[row.claim]}**" in text
+    seeds_md = {row[0]: row for row in _table_rows((ROOT / "docs" / "seeds.md").read_text(), "| claim | test |")}
+    readme_ours = {plain(row[0]): row[2] for row in _table_rows((ROOT / "README.md").read_text(), "| claim (the paper")}
+    checked = 0
+    for row in table[table["evidence"].str.contains("training seeds")].itertuples():
+        parts = [seed_row for text, seed_row in seeds_md.items() if f"{text}: holds on" in row.seeds]
+        assert parts, row.claim
+        assert verdicts.worst(*(verdicts.Verdict(p[6].strip("*"), "") for p in parts)).word == row.verdict
+        for p in parts:  # the pooled estimate and interval, as docs/seeds.md prints them
+            assert f"{p[3]} points" in row.ours and p[3] in readme_ours[row.claim]
+        checked += 1
+    assert checked == 9
+    # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
+    from mdlm_study.seeds import claim_results
+    record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
+    states = [json.loads((ROOT / path).read_text()) for path in conclusions.SEED_RECORDS.values()]
+    for saved, fresh in zip(record["claims"], claim_results(states), strict=True):
+        assert saved["pooled"]["verdict"] == fresh["pooled"]["verdict"] == seeds_md[fresh["text"]][6].strip("*"), fresh["claim"]
+        assert saved["pooled"]["low"] == pytest.approx(fresh["pooled"]["low"]) and saved["holding"]["holding"] == fresh["holding"]["holding"]
+        assert seeds_md[fresh["text"]][7] == f"{fresh['holding']['holding']}/{fresh['holding']['total']}"

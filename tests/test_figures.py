@@ -63,3 +63,23 @@ def test_sidecars_and_tables_are_written_whole_and_leave_no_temporary_file(tmp_p
     folder = tmp_path / "figures" / "tables"
     assert sorted(p.name for p in folder.iterdir()) == ["t.csv", "t.json"]
     assert pd.read_csv(folder / "t.csv")["a"].tolist() == [3] and load_summary("t", tmp_path) == {"x": 2}
+
+
+def test_a_saved_figure_reads_as_its_path_and_shows_inline_only_in_a_kernel(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from mdlm_study import figures
+
+    shown = []
+    monkeypatch.setattr(figures, "_in_kernel", lambda: True)
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    fig, _ = plt.subplots()
+    path = figures.save_figure(fig, "x", tmp_path, {"seed": 0})
+    assert path.exists() and path.name == "x.png" and path._repr_mimebundle_() == {"text/plain": f"saved to {path}"}
+    assert len(shown) == 1 and shown[0].data == path.read_bytes()  # the PNG as written, inline
+    assert not plt.fignum_exists(fig.number)  # closed: a kernel's inline backend cannot show it twice
+    monkeypatch.setattr(figures, "_in_kernel", lambda: False)
+    figures.save_figure(plt.subplots()[0], "y", tmp_path, {"seed": 0})
+    assert len(shown) == 1  # a script or a test shows nothing
+    inline = figures.InlineFigure(plt.subplots()[0])
+    assert inline._repr_png_().startswith(b"\x89PNG")

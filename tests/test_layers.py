@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mdlm_study"
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "frontier", "records", "parameters",
+    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "pooling", "frontier", "records", "parameters",
      "denoiser", "likelihood", "graders", "sampling.rules", "sampling.recent_rules", "sampling.exit", "sampling.noise"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
     {"templates", "tasks.task", "tasks.builtin", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "sampling.memory",

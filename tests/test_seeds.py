@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from mdlm_study import seeds
+from mdlm_study import plots, seeds, verdicts
 from mdlm_study.sampling import DecodeConfig
 from mdlm_study.stats import paired_difference_ci
 
@@ -71,9 +71,14 @@ def results(states):
 
 def test_the_fixed_k_loss_pools_over_seeds_and_holds_where_it_is_significant(results):
     r = results["fixed_k2"]
-    # pooled Mantel-Haenszel difference with pairs as strata: (C - B) / N over all seeds
-    assert r["pooled"]["difference"] == pytest.approx(-sum(K2_LOSS.values()) / (5 * N))
-    assert (r["pooled"]["only_reference"], r["pooled"]["only_this"], r["pooled"]["n"]) == (51, 0, 5 * N)
+    # fixed effect, for comparison: the Mantel-Haenszel difference with pairs as strata, (C - B) / N over all seeds
+    assert r["fixed_effect"]["difference"] == pytest.approx(-sum(K2_LOSS.values()) / (5 * N))
+    assert (r["fixed_effect"]["only_reference"], r["fixed_effect"]["only_this"], r["fixed_effect"]["n"]) == (51, 0, 5 * N)
+    # the verdict of record: random effects over the seeds' paired differences, the seed as the unit
+    interval, expected = verdicts.seed_pooled_difference([(N, K2_LOSS[s], 0) for s in seeds.SEEDS])
+    assert (r["pooled"]["difference"], r["pooled"]["low"], r["pooled"]["high"]) == pytest.approx((interval.estimate, interval.low, interval.high))
+    assert r["pooled"]["verdict"] == verdicts.against_effect(interval, seeds.PAPER_TABLE_B[2]).word
+    assert r["pooled"]["prediction_low"] < r["pooled"]["low"] and r["pooled"]["n"] == 5 * N
     # per seed: the loss, and "worse" (upper bound below 0) holds when the loss is significant;
     # one-way discordance d gives the score statistic d / sqrt(d) = sqrt(d): 20, 12, 16 reject (> 1.96), 3 and 0 do not
     assert [s["difference"] for s in r["per_seed"]] == [-K2_LOSS[s] / N for s in seeds.SEEDS]
@@ -81,7 +86,7 @@ def test_the_fixed_k_loss_pools_over_seeds_and_holds_where_it_is_significant(res
     for s in r["per_seed"]:
         ci = paired_difference_ci([i < 800 for i in range(N)], [i < 800 - K2_LOSS[s["seed"]] for i in range(N)])
         assert (s["low"], s["high"]) == (ci["low"], ci["high"]) and s["holds"] == (ci["high"] < 0)
-    assert r["heterogeneity"]["i2"] > 0.5  # seeds 0 / 2 / 4 against 1 / 3: the seeds disagree
+    assert r["pooled"]["i2"] == pytest.approx(expected["i2"]) and r["pooled"]["i2"] > 0.5  # seeds 0 / 2 / 4 against 1 / 3 disagree
     assert r["speedup_range"] == [2.0, 2.0]
 
 
@@ -91,7 +96,7 @@ def test_the_control_seeds_are_those_where_fixed_k_loses_enough(states, results)
     assert seeds.losing_seeds(list(results.values()), "fixed_k2", loss_points=1.7) == [0]
     assert seeds.losing_seeds(list(results.values())) == []  # nothing lost in blocks
     subset = seeds.claim_results([s for s in states if s["seed"] in (0, 4)], [c for c in seeds.CLAIMS if c.name == "fixed_k2"])
-    assert subset[0]["pooled"]["difference"] == pytest.approx(-(20 + 16) / (2 * N))
+    assert subset[0]["fixed_effect"]["difference"] == pytest.approx(-(20 + 16) / (2 * N))
     with pytest.raises(ValueError, match="no claim 'nope'"):
         seeds.losing_seeds(list(results.values()), "nope")
 
@@ -109,7 +114,7 @@ def test_seed_0s_setting_is_transferred_unchanged_and_holds_where_the_seed_toler
     assert {s["setting"] for s in r["per_seed"]} == {SEED0_CHOICE.label()}  # the same setting on every seed
     # lambda + gamma = 0.8: seed 1 (threshold 0.6) loses 0.2, seed 4 (0.7) loses 0.1, the others nothing
     assert [s["difference"] for s in r["per_seed"]] == pytest.approx([0, -0.2, 0, 0, -0.1])
-    assert r["pooled"]["difference"] == pytest.approx(-(200 + 100) / (5 * N))
+    assert r["fixed_effect"]["difference"] == pytest.approx(-(200 + 100) / (5 * N))
     assert all(s["speedup"] == pytest.approx(3.6) for s in r["per_seed"])
     assert r["holding"]["seeds"] == [0, 2, 3]  # non-inferior at 1 point and >= 3.5x fewer NFE
     assert "med_exit_transferred:fastest_within_1_point" in r["this"]
@@ -172,10 +177,13 @@ def test_hypotheses_read_the_predicted_sign_and_the_exact_p_value():
                           "follows_corrupted_conclusion": [0.5, 0.4, 0.6, 0.3, 0.7],
                           "med_exit_transferred_speedup": [7.0, 6.0, 3.0, 5.0, 4.0]})
     got = {(h["mechanism"], h["effect"]): h for h in seeds.check_hypotheses(table)}
-    # a perfect inverse ranking: rho = -1, p = 2/120, as predicted
+    # a perfect inverse ranking: rho = -1, p = 2/120, as predicted; one of four hypotheses, Holm-adjusted 4 x 2/120
     assert got[("blank_slot_accuracy", "fixed_k2_blocks8_loss")] | {} == {
         "mechanism": "blank_slot_accuracy", "effect": "fixed_k2_blocks8_loss", "predicted": -1, "rho": -1.0,
-        "p_value": pytest.approx(2 / 120), "n": 5, "reading": "supported"}
+        "p_value": pytest.approx(2 / 120), "p_holm": pytest.approx(4 * 2 / 120), "n": 5, "reading": "same direction, not significant"}
+    # alone, the same ranking is supported: Holm's correction multiplies by the family's size
+    alone = seeds.check_hypotheses(table, [("blank_slot_accuracy", "fixed_k2_blocks8_loss", -1)])[0]
+    assert alone["p_holm"] == pytest.approx(2 / 120) and alone["reading"] == "supported"
     # rho = +0.7 as predicted, but not significant with five seeds
     speed = got[("blank_slot_accuracy", "med_exit_transferred_speedup")]
     assert speed["rho"] == pytest.approx(0.7) and speed["p_value"] > 0.05 and speed["reading"] == "same direction, not significant"
@@ -197,7 +205,7 @@ def test_a_claim_some_seed_lacks_is_reported_missing(states):
 
 
 def test_forest_plot_draws_every_seed_and_the_pooled_diamond(results):
-    fig = seeds.forest_plot(list(results.values()))
+    fig = plots.seeds_forest(list(results.values()))
     ax = fig.axes[0]
     assert "difference" in ax.get_xlabel() and len(ax.get_yticklabels()) == len(results)
     assert len(ax.patches) == len(results)  # one diamond per claim

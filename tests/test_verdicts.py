@@ -13,13 +13,13 @@ def iv(estimate, low, high, level=0.95):
 
 
 @pytest.mark.parametrize(("low", "high", "word"), [
-    (0.10, 0.35, v.NOT_REPRODUCED),   # just below the range
+    (0.10, 0.35, v.SMALLER),          # just below the range
     (0.10, 0.36, v.REPRODUCED),       # touching its lower end
     (0.43, 0.50, v.REPRODUCED),       # touching its upper end
-    (0.431, 0.50, v.NOT_REPRODUCED),  # just above
+    (0.431, 0.50, v.LARGER),          # just above
     (0.30, 0.50, v.REPRODUCED),       # covering it
 ])
-def test_against_value_is_reproduced_exactly_when_the_intervals_overlap(low, high, word):
+def test_against_value_is_reproduced_exactly_when_the_intervals_overlap_else_smaller_or_larger(low, high, word):
     assert v.against_value(iv((low + high) / 2, low, high), 0.36, 0.43).word == word
 
 
@@ -28,8 +28,8 @@ def test_against_value_is_reproduced_exactly_when_the_intervals_overlap(low, hig
     (-0.10, -0.14, -0.05, v.SMALLER),          # ratio 0.33-0.93: between 0 and 1
     (-0.20, -0.25, -0.151, v.LARGER),          # ratio 1.007-1.67: above 1
     (-0.05, -0.16, 0.01, v.INCONCLUSIVE),      # holds both 0 and 1
-    (-0.05, -0.14, 0.0, v.NOT_REPRODUCED),     # holds 0, excludes 1 (paper's size excluded)
-    (0.05, 0.01, 0.09, v.NOT_REPRODUCED),      # the opposite direction
+    (-0.05, -0.14, 0.0, v.NOT_DETECTED),       # holds 0, excludes 1 (paper's size excluded)
+    (0.05, 0.01, 0.09, v.OPPOSITE),            # the opposite direction
 ])
 def test_against_effect_reads_the_ratio_interval(estimate, low, high, word):
     assert v.against_effect(iv(estimate, low, high), -0.15).word == word
@@ -41,13 +41,13 @@ def test_against_effect_of_a_positive_paper_effect_and_its_reason():
 
 
 @pytest.mark.parametrize(("ci95", "ci90", "denied", "word"), [
-    ((-0.02, 0.012), (-0.009, 0.009), -1, v.EQUIVALENT),      # 90% inside +-1 point
+    ((-0.02, 0.012), (-0.009, 0.009), -1, v.REPRODUCED),      # 90% inside +-1 point
     ((-0.02, 0.012), (-0.010, 0.009), -1, v.INCONCLUSIVE),    # touching the margin is not inside
-    ((-0.03, -0.001), (-0.025, -0.005), -1, v.NOT_REPRODUCED),  # a loss beyond the noise
-    ((0.001, 0.03), (0.005, 0.025), -1, v.REPRODUCED),        # better beyond the noise
-    ((0.001, 0.03), (0.005, 0.025), +1, v.NOT_REPRODUCED),    # "does not beat", but it does
-    ((-0.03, -0.001), (-0.025, -0.005), +1, v.REPRODUCED),    # "does not beat", and is worse
-    ((-0.005, 0.008), (-0.004, 0.007), +1, v.EQUIVALENT),
+    ((-0.03, -0.001), (-0.025, -0.005), -1, v.OPPOSITE),      # a loss beyond the noise
+    ((0.001, 0.03), (0.005, 0.025), -1, v.LARGER),            # better beyond the noise: more than claimed
+    ((0.001, 0.03), (0.005, 0.025), +1, v.OPPOSITE),          # "does not beat", but it does
+    ((-0.03, -0.001), (-0.025, -0.005), +1, v.LARGER),        # "does not beat", and is worse
+    ((-0.005, 0.008), (-0.004, 0.007), +1, v.REPRODUCED),
 ])
 def test_no_loss_and_its_tost_margin(ci95, ci90, denied, word):
     est = (ci95[0] + ci95[1]) / 2
@@ -61,25 +61,24 @@ def test_no_loss_agrees_with_the_stats_tost_on_paired_counts():
         this = [False] * only_ref + [True] * only_this + [True] * (n - only_ref - only_this)
         tost = stats.paired_equivalence(ref, this, margin=v.MARGIN)
         verdict = v.no_loss(v.paired_difference(n, only_ref, only_this), v.paired_difference(n, only_ref, only_this, level=v.TOST_LEVEL))
-        assert (verdict.word == v.EQUIVALENT) == tost["equivalent"], (n, only_ref, only_this)
+        assert (verdict.word == v.REPRODUCED) == tost["equivalent"], (n, only_ref, only_this)
     with pytest.raises(ValueError, match="denied must be -1 or \\+1, got 0"):
         v.no_loss(iv(0, -1, 1), iv(0, -1, 1), denied=0)
 
 
 @pytest.mark.parametrize(("ours", "word"), [
-    ((0.60, 0.50, 0.70), v.NOT_REPRODUCED),   # low at chance: does not exceed it
-    ((0.60, 0.51, 0.69), v.NOT_REPRODUCED),   # above chance, below the baseline's interval
-    ((0.75, 0.70, 0.80), v.INCONCLUSIVE),     # touching the baseline's lower end
-    ((0.90, 0.851, 0.95), v.REPRODUCED),      # above the baseline's interval
-    ((0.90, 0.85, 0.95), v.INCONCLUSIVE),     # touching its upper end
+    ((0.60, 0.50, 0.70), v.INCONCLUSIVE),   # low at chance: not separated from it
+    ((0.60, 0.51, 0.69), v.REPRODUCED),     # above chance
+    ((0.40, 0.30, 0.49), v.OPPOSITE),       # below chance
 ])
-def test_against_baseline(ours, word):
-    assert v.against_baseline(iv(*ours), chance=0.5, baseline=iv(0.77, 0.70, 0.85)).word == word
+def test_above_chance(ours, word):
+    verdict = v.above_chance(iv(*ours), chance=0.5, baseline="the baseline, paired: +0.010")
+    assert verdict.word == word and verdict.reason.endswith("the baseline, paired: +0.010")
 
 
 @pytest.mark.parametrize(("interval", "sign", "word"), [
     ((0.01, 0.001, 0.02), 1, v.REPRODUCED), ((0.01, 0.0, 0.02), 1, v.INCONCLUSIVE),
-    ((-0.01, -0.02, -0.001), 1, v.NOT_REPRODUCED), ((-0.01, -0.02, -0.001), -1, v.REPRODUCED),
+    ((-0.01, -0.02, -0.001), 1, v.OPPOSITE), ((-0.01, -0.02, -0.001), -1, v.REPRODUCED),
 ])
 def test_direction(interval, sign, word):
     assert v.direction(iv(*interval), sign=sign).word == word
@@ -87,8 +86,8 @@ def test_direction(interval, sign, word):
 
 @pytest.mark.parametrize(("interval", "speedup", "word", "says"), [
     ((0.0, -0.008, 0.008), 3.6, v.REPRODUCED, "non-inferior at a 1-point margin"),
-    ((0.0, -0.008, 0.008), 3.4, v.NOT_REPRODUCED, "short of the 3.5x target"),  # accurate, but not fast enough
-    ((-0.03, -0.04, -0.02), 9.0, v.NOT_REPRODUCED, "a loss beyond 1 point"),
+    ((0.0, -0.008, 0.008), 3.4, v.SMALLER, "short of the 3.5x target"),  # accurate, but not fast enough
+    ((-0.03, -0.04, -0.02), 9.0, v.OPPOSITE, "a loss beyond 1 point"),
     ((-0.005, -0.015, 0.005), 4.0, v.INCONCLUSIVE, "neither excluded nor shown"),
     ((0.02, 0.005, 0.035), 3.5, v.REPRODUCED, "3.50x fewer NFE"),  # exactly the target counts
 ])
@@ -101,8 +100,9 @@ def test_worst_takes_the_least_favourable_part():
     parts = [v.Verdict(v.SMALLER, "a"), v.Verdict(v.REPRODUCED, "b")]
     assert v.worst(*parts).word == v.SMALLER
     assert v.worst(*parts, v.Verdict(v.INCONCLUSIVE, "c")).word == v.INCONCLUSIVE
-    assert v.worst(v.Verdict(v.LARGER, "x"), v.Verdict(v.NOT_REPRODUCED, "y"), labels=["k = 2", "k = 4"]).reason == \
-        "k = 2: larger effect, x; k = 4: not reproduced, y"
+    assert v.worst(v.Verdict(v.LARGER, "x"), v.Verdict(v.NOT_DETECTED, "y"), labels=["k = 2", "k = 4"]).reason == \
+        "k = 2: larger, x; k = 4: not detected, y"
+    assert v.worst(v.Verdict(v.NOT_DETECTED, "x"), v.Verdict(v.OPPOSITE, "y")).word == v.OPPOSITE
     with pytest.raises(ValueError):
         v.worst()
 
@@ -145,3 +145,38 @@ def test_wilson_rejects_an_empty_sample():
 def test_every_verdict_word_has_one_definition():
     assert set(v.DEFINITIONS) == set(v.VERDICTS) and set(v.HOLDING) < set(v.VERDICTS)
     assert all(len(text) > 40 for text in v.DEFINITIONS.values())
+
+
+@pytest.mark.parametrize(("speedups", "word"), [
+    ([2.7], v.REPRODUCED), ([2.06, 2.0, 2.1, 2.05, 2.12], v.SMALLER), ([4.0, 4.1], v.LARGER), ([1.5, 4.0], v.REPRODUCED),
+])
+def test_against_speedup_reads_the_paper_as_approximate(speedups, word):
+    assert v.against_speedup(v.speedup_interval(speedups), 256 / 94).word == word
+
+
+def test_speedup_interval_is_a_t_interval_on_the_log_scale():
+    r = v.speedup_interval([2.0, 8.0])  # geometric mean 4; t interval with 1 degree of freedom on the logs
+    logs = [math.log(2.0), math.log(8.0)]
+    sd = abs(logs[1] - logs[0]) / math.sqrt(2)
+    half = 12.706204736 * sd / math.sqrt(2)
+    assert (r.estimate, r.low, r.high) == pytest.approx((4.0, 4.0 * math.exp(-half), 4.0 * math.exp(half)), rel=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        v.speedup_interval([2.0, 0.0])
+
+
+def test_seed_pooled_difference_is_random_effects_on_the_per_seed_paired_differences():
+    from mdlm_study.pooling import random_effects
+    strata = [(1500, 20, 40), (1500, 10, 12), (1500, 30, 90)]
+    interval, r = v.seed_pooled_difference(strata)
+    d = [(c - b) / n for n, b, c in strata]
+    var = [((b + c) / n - x**2) / n for (n, b, c), x in zip(strata, d, strict=True)]
+    expected = random_effects(d, var)
+    assert (interval.estimate, interval.low, interval.high) == pytest.approx((expected["estimate"], expected["low"], expected["high"]))
+    assert interval.critical == pytest.approx(4.302652729, rel=1e-8) and "I²" in interval.method
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        v.seed_pooled_difference(strata[:1])
+
+
+def test_detectable_is_the_80_percent_power_effect_of_the_interval():
+    # a 95% normal interval of half-width 1.96 has se 1: detects 1.96 + 0.84 = 2.80 with 80% power
+    assert iv(0.0, -1.959964, 1.959964).detectable() == pytest.approx(2.801585, abs=1e-5)
