@@ -42,6 +42,7 @@ from mdlm_study.data import STUDY_TASKS, StudyData, study_data, study_tokenizer,
 from mdlm_study.evaluate import evaluate_task, summarize
 from mdlm_study.records import write_json_atomic
 from mdlm_study.tasks.arithmetic import drills
+from mdlm_study.tasks.builtin import CHAINS_TEMPLATE
 from mdlm_study.tasks.task import get_task
 from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
@@ -69,12 +70,30 @@ _TRAIN = TrainConfig(steps=9750, batch_size=32, lr=2e-3, warmup=100, eval_every=
                      mask_copies=True, copy_rule="forward", compile=None)
 BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's weights at this step, about half the
 # schedule (below its ceiling, good enough to write posterior traces; README: its accuracy in notebook 05)
+# The deep regime (tasks.builtin.CHAINS: 2-8-operation chains, 64 reasoning positions), sized by the
+# search in benchmarks/regime_search.py (docs/recipe_history.md, "The deep regime") to train in under an
+# hour on one thread of this CPU, two seeds side by side. fp32 everywhere (bf16=False): bf16 autocast
+# is taken where the CPU has native bf16 kernels and not elsewhere, so a run left to choose trains
+# different numerics on different CPUs; pinned, a retrain on another CPU runs the same arithmetic.
+CHAINS_STEPS = 6000
+_CHAINS_MODEL = replace(_MODEL, max_length=192)
+_CHAINS_TRAIN = replace(_TRAIN, steps=CHAINS_STEPS, bf16=False, eval_every=1000, save_every=500)
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
     "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
+    "chains": Recipe("chains", "chains", CHAINS_TEMPLATE, _CHAINS_MODEL, _CHAINS_TRAIN),
+    "chains_answer_only": Recipe("chains_answer_only", "chains", replace(CHAINS_TEMPLATE, reasoning_len=0), _CHAINS_MODEL, _CHAINS_TRAIN),
 }
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
+
+
+def snapshot_steps(name: str, steps: int) -> tuple[int, ...]:
+    """The steps at which a run also keeps its weights: a reasoning recipe's base model for fine-tuning
+    (``default``: :data:`BASE_STEP`; ``chains``: half its schedule); none for the others."""
+    if name == "default":
+        return (BASE_STEP if BASE_STEP < steps else steps // 2,)
+    return (steps // 2,) if name == "chains" else ()
 
 
 def recipe(name: str, *, smoke: bool = False) -> Recipe:
@@ -199,7 +218,7 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
         tokenizer = study_tokenizer(data)
         model = build_model(r.model, tokenizer, seed=seed)
         started = time.perf_counter()
-        snapshots = ((BASE_STEP if BASE_STEP < config.steps else config.steps // 2),) if r.name == "default" else ()
+        snapshots = snapshot_steps(r.name, config.steps)
         aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
         examples = training_set(r, data, tokenizer)
         run = run_identity(r, config, _data_sha256(examples, aux))

@@ -46,7 +46,8 @@ RECORD = "training.json"  # a finished run's record (recipes.RECORD)
 # What a released folder holds (those present in the source are copied); never the optimizer state.
 RELEASE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", RECORD)
 BASE_STEP = 5000  # recipes.BASE_STEP (checked by the tests; imported lazily there to keep this module light)
-DATA_SETS = {"default": "arithmetic_train", "answer_only": "arithmetic_train", "sudoku": "sudoku_train"}  # recipe -> training set
+DATA_SETS = {"default": "arithmetic_train", "answer_only": "arithmetic_train", "sudoku": "sudoku_train",
+             "chains": "chains_train", "chains_answer_only": "chains_train"}  # recipe -> training set (recipes checks it against the recipes' tasks)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ RELEASES = {r.name: r for r in (
     Release("sudoku", "sudoku", 0),
     Release("base", "default", 0, snapshot=BASE_STEP),
     *(Release(f"default_seed{seed}", "default", seed) for seed in range(1, 5)),
+    Release("chains", "chains", 0),
+    Release("chains_answer_only", "chains_answer_only", 0),
+    *(Release(f"chains_seed{seed}", "chains", seed) for seed in range(1, 5)),
 )}
 
 
@@ -221,12 +225,15 @@ def _entry_for(release: Release, folder: Path, source: Path) -> dict:
 def write_release(source: str | Path, out: str | Path = RELEASED_DIR, *, names: list[str] | None = None, command: str | None = None) -> dict:
     """Copy the runs under ``source`` (laid out ``seed<N>/<recipe>``, :meth:`Release.source`) into
     ``out/<name>`` (only :data:`RELEASE_FILES`: no optimizer state, no completion marker) and write
-    ``out/MANIFEST.json``; return the manifest. Each source folder must load strictly."""
+    ``out/MANIFEST.json``; return the manifest. Each source folder must load strictly. The models of an
+    existing manifest in ``out`` that ``names`` leaves out are kept as they are (a seed is released as
+    soon as its training finishes, beside the others), in the order of :data:`RELEASES`."""
     source, out = Path(source), Path(out)
     names = list(RELEASES) if names is None else names
     unknown = [n for n in names if n not in RELEASES]
     if unknown:
         raise ValueError(f"unknown released model(s) {unknown}; expected names from {list(RELEASES)}")
+    kept = read_manifest(out)["models"] if is_release_dir(out) else {}
     models = {}
     for name in names:
         release = RELEASES[name]
@@ -250,7 +257,7 @@ def write_release(source: str | Path, out: str | Path = RELEASED_DIR, *, names: 
         "source": f"each model's 'source' is relative to {SOURCE_PLACEHOLDER}, the folder of training runs (seed<N>/<recipe>)",
         "weights_sha256": f"{weights_sha256.__module__}.{weights_sha256.__name__}: SHA-256 of every state-dict tensor's bytes, "
                           "in sorted key order",
-        "models": models,
+        "models": {name: ({**kept, **models})[name] for name in [*RELEASES, *kept] if name in {**kept, **models}},
     }
     write_json_atomic(out / MANIFEST, manifest)
     return manifest

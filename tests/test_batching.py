@@ -102,3 +102,19 @@ def test_bucketed_denoiser_passes_unpadded_batches_through_and_refuses_right_pad
     assert torch.equal(BucketedDenoiser(model)(ids, attention_mask=torch.ones_like(ids)).logits, plain)
     with pytest.raises(ValueError, match="left-padded"):
         BucketedDenoiser(model)(ids, attention_mask=torch.tensor([[1, 1, 0], [1, 1, 1]]))
+
+
+@pytest.mark.parametrize("sampler", ["entropy", "wino"])
+def test_history_merged_over_batches_has_every_key_of_one_batch(sampler):
+    """decode_rows in batches of 2 returns one history record per step with the same keys as a single
+    ``generate`` call (a rule that revokes tokens adds ``revoked``; every merged record carries it)."""
+    from mdlm_study.decoding import decode_rows
+    from mdlm_study.sampling import DecodeConfig, RULES
+
+    ids, attn = left_pad(ROWS)
+    config = DecodeConfig(sampler, **RULES[sampler].example_params())
+    one = generate(MaskBlindToy(), ids, attention_mask=attn, mask_id=MASK, config=config, return_history=True)
+    merged = decode_rows(MaskBlindToy(), ids, attn, config, mask_id=MASK, batch_size=2, return_history=True)
+    assert merged.history and all(set(record) >= set(one.history[0]) for record in merged.history)
+    committed = torch.stack([r["committed"] for r in merged.history]).sum(0) - torch.stack([r["revoked"] for r in merged.history]).sum(0)
+    assert (committed == (ids == MASK).long()).all()  # every mask committed once for good, whatever was revoked on the way

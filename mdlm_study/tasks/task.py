@@ -11,16 +11,20 @@ graded by the task's own exact rule (the answer slot, and every reasoning step w
 step labels).
 
 Tasks come from the registry by name (``get_task("arithmetic")``) or, for a task defined outside the
-package, by import path (``get_task("my_package.my_module:MY_TASK")``), so a notebook run with
-``-p task=my_package.my_module:MY_TASK`` evaluates it without editing the package.
+package, by import path (``get_task("my_package.my_module:MY_TASK")``) or file
+(``get_task("my_task.py:MY_TASK")``), so a notebook run with ``-p task=my_task.py:MY_TASK`` evaluates
+it without editing the package.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mdlm_study.templates import Readout, Template
 
@@ -83,14 +87,22 @@ TASKS: dict[str, Task] = {}
 
 
 def register_task(task: Task, *, replace: bool = False) -> Task:
-    """Add ``task`` to the registry under its name; a name already taken is a ``ValueError`` unless
-    ``replace`` (re-registering the same object is a no-op, so a module may be imported twice)."""
+    """Add ``task`` to the registry under its name; a name already taken by another task is a
+    ``ValueError`` unless ``replace`` (the same object again is a no-op, and a task defined in the
+    same source file replaces its earlier copy, so a module may be imported twice)."""
     if not isinstance(task, Task):
         raise ValueError(f"register_task needs a Task, got {type(task).__name__}")
-    if task.name in TASKS and TASKS[task.name] is not task and not replace:
+    if task.name in TASKS and TASKS[task.name] is not task and not replace and not _same_source(TASKS[task.name], task):
         raise ValueError(f"a task named {task.name!r} is already registered; pass replace=True to replace it")
     TASKS[task.name] = task
     return task
+
+
+def _same_source(old: Task, new: Task) -> bool:
+    """Whether two tasks of one name come from the same source file (one module imported under two
+    names, e.g. by path and by module name): the later replaces the earlier."""
+    files = [getattr(getattr(t.grade_row, "__code__", None), "co_filename", None) for t in (old, new)]
+    return files[0] is not None and files[0] == files[1]
 
 
 def _builtin() -> None:
@@ -120,12 +132,30 @@ def get_task(name: str | Task) -> Task:
 
 
 def _imported(spec: str) -> Task:
-    module_name, _, attribute = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"task {spec!r}: cannot import module {module_name!r} ({err})") from None
+    """The Task named by ``module:attribute`` or ``path/to/file.py:attribute``."""
+    module_name, _, attribute = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        module = _module_from_file(spec, Path(module_name))
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ValueError(f"task {spec!r}: cannot import module {module_name!r} ({err})") from None
     task = getattr(module, attribute, None)
     if not isinstance(task, Task):
         raise ValueError(f"task {spec!r}: {module_name}.{attribute} is {type(task).__name__}, not a Task")
-    return register_task(task)
+    return register_task(task, replace=True)  # the spec names it: a re-import (another kernel, a reloaded file) replaces it
+
+
+def _module_from_file(spec: str, path: Path):
+    if not path.is_file():
+        raise ValueError(f"task {spec!r}: no such file {path}")
+    name = f"mdlm_study_task_{path.stem}"
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "")).resolve() == path.resolve():
+        return loaded  # loaded once per process: its own register_task call must not run twice
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module  # dataclasses and pickling look a module up by name
+    module_spec.loader.exec_module(module)
+    return module
