@@ -123,4 +123,4 @@ def _empty_record(n: int, length: int) -> dict:
     return {"active": torch.zeros(n, dtype=torch.bool), "committed": torch.zeros(n, length, dtype=torch.bool),
             "tokens": torch.full((n, length), -1, dtype=torch.long), "entropy": torch.full((n, length), float("nan")),
             "answer_entropy": torch.full((n,), float("nan")), "answer_gap": torch.full((n,), float("nan")),
-            "revoked": torch.zeros(n, length, dtype=torch.bool)}
+            "revoked": torch.zeros(n, length, dtype=torch.bool), "predicted": torch.full((n, length), -1, dtype=torch.long)}

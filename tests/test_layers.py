@@ -27,7 +27,7 @@ LAYERS = [
     # 2: models, data, the batched decode
     {"train", "tiny_model", "data", "decoding", "loader", "remote_code", "batching", "released"},
     # 3: evaluation and analyses
-    {"evaluate", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection", "throughput"},
+    {"evaluate", "regime", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection", "throughput"},
     # 4: study orchestration
     {"recipes", "experiment", "harness", "distributed", "summary", "figures", "plots", "runner", "seeds", "verdicts", "conclusions",
      "results_doc", "results_index", "paper_setting", "budget"},

@@ -84,6 +84,11 @@ def generate(
     ``token_prior``: a [V] tensor of per-token priors, for the rules that read one (PC-Sampler).
     Rules that revoke (WINO) return tokens this call committed to the mask; ``nfe`` counts their
     verification as part of the step's pass (docs/decisions.md, "Recent decoders").
+    ``return_history``: one record per forward pass, [B, L] tensors ``committed``, ``revoked``,
+    ``tokens`` (committed tokens, -1 elsewhere), ``predicted`` (the token every still-masked position
+    would take at that pass: the argmax at temperature 0; -1 elsewhere), ``entropy``, and [B]
+    ``active``, ``answer_entropy`` (H_UB), ``answer_gap``: what the regime diagnostics read
+    (``mdlm_study.regime``).
     """
     config = _resolve_config(config, dict(sampler=sampler, block_size=block_size, tokens_per_step=tokens_per_step,
                                           temperature=temperature, exit_gamma=exit_gamma, exit_rule=exit_rule,
@@ -118,7 +123,7 @@ def generate(
         revoke = _revocations(model, x[rows], row_mask, stats, state, rows, masked, eligible, commit, exiting, config, shift_logits, mask_id)
         _apply(x, rows, commit, stats["tokens"], stats["token_logp"], state, exiting, revoke, mask_id)
         if record is not None:
-            _fill_record(record, rows, commit, stats["tokens"], stats["entropy"], revoke)
+            _fill_record(record, rows, commit, stats["tokens"], stats["entropy"], revoke, masked)
             history.append(record)
     return GenerationOutput(x, state.nfe, state.logprob, state.exited, state.exit_step, history)
 
@@ -393,16 +398,18 @@ def _apply(x, rows, commit, tokens, token_logp, state, exiting, revoke, mask_id)
 def _new_record(batch, length, device, active):
     return {"active": active.clone(), "committed": torch.zeros(batch, length, dtype=torch.bool, device=device),
             "revoked": torch.zeros(batch, length, dtype=torch.bool, device=device),
+            "predicted": torch.full((batch, length), -1, dtype=torch.long, device=device),
             "tokens": torch.full((batch, length), -1, dtype=torch.long, device=device),
             "entropy": torch.full((batch, length), float("nan"), device=device),
             "answer_entropy": torch.full((batch,), float("nan"), device=device),
             "answer_gap": torch.full((batch,), float("nan"), device=device)}
 
 
-def _fill_record(record, rows, commit, tokens, entropy, revoke):
+def _fill_record(record, rows, commit, tokens, entropy, revoke, masked):
     record["committed"][rows] = commit
     record["revoked"][rows] = revoke
     record["tokens"][rows] = torch.where(commit, tokens, torch.full_like(tokens, -1))
+    record["predicted"][rows] = torch.where(masked, tokens, torch.full_like(tokens, -1))  # what every masked position would take now
     record["entropy"][rows] = entropy
 
 

@@ -1,0 +1,92 @@
+"""Regime diagnostics (mdlm_study.regime): a hand-built history whose settle pass, exit pass and
+trajectory are known, and toy denoisers whose answer is known before the reasoning (blank slot
+right, settles at pass 1) or only once the reasoning is written (blank slot wrong, settles late)."""
+
+import pytest
+import torch
+
+from mdlm_study.regime import answer_slot_trajectory, diagnose, exit_passes, settle_steps
+from mdlm_study.templates import Template, build_canvas
+
+M = 9
+TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
+
+
+def _record(active, committed, tokens, predicted, h_ub, revoked=None):
+    committed = torch.tensor(committed, dtype=torch.bool)
+    return {"active": torch.tensor(active), "committed": committed, "tokens": torch.tensor(tokens), "predicted": torch.tensor(predicted),
+            "revoked": torch.zeros_like(committed) if revoked is None else torch.tensor(revoked), "answer_entropy": torch.tensor(h_ub)}
+
+
+def _history():
+    """Two rows, answer slot = columns 3-4; column 2 is reasoning. Row 0's slot reads 56, 55, 56;
+    row 1's 77, 78, 78. H_UB falls below 0.1 at pass 2 for row 0 only."""
+    return [
+        _record([True, True], [[0, 0, 1, 0, 0], [0, 0, 1, 0, 0]], [[-1, -1, 3, -1, -1], [-1, -1, 3, -1, -1]],
+                [[-1, -1, 3, 5, 6], [-1, -1, 3, 7, 7]], [0.5, 0.3]),
+        _record([True, True], [[0, 0, 0, 1, 0], [0, 0, 0, 1, 0]], [[-1, -1, -1, 5, -1], [-1, -1, -1, 7, -1]],
+                [[-1, -1, -1, 5, 5], [-1, -1, -1, 7, 8]], [0.05, 0.2]),
+        _record([True, True], [[0, 0, 0, 0, 1], [0, 0, 0, 0, 1]], [[-1, -1, -1, -1, 6], [-1, -1, -1, -1, 8]],
+                [[-1, -1, -1, -1, 6], [-1, -1, -1, -1, 8]], [0.01, 0.2]),
+    ]
+
+
+def test_trajectory_settle_and_exit_by_hand():
+    ids = torch.tensor([[1, 2, M, M, M], [1, 2, M, M, M]])
+    answer = torch.tensor([[3, 5], [3, 5]])
+    trajectory = answer_slot_trajectory(_history(), ids, answer)
+    assert trajectory[:, 0].tolist() == [[5, 6], [5, 5], [5, 6]]  # committed 5 stays; column 4 is the prediction until committed
+    assert trajectory[:, 1].tolist() == [[7, 7], [7, 8], [7, 8]]
+    nfe = torch.tensor([3, 3])
+    assert settle_steps(trajectory, nfe).tolist() == [1, 2]  # the FIRST pass equal to the final value
+    assert exit_passes(_history(), nfe, 0.1).tolist() == [2, 3]
+    with pytest.raises(ValueError, match="gamma must be > 0"):
+        exit_passes(_history(), nfe, 0.0)
+    with pytest.raises(ValueError, match="one width"):
+        answer_slot_trajectory(_history(), ids, torch.tensor([[3, 5], [3, 4]]))
+
+
+def test_a_revoked_answer_token_is_read_from_the_prediction_again():
+    history = _history()
+    history[1]["revoked"] = torch.tensor([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    history[2]["revoked"] = torch.tensor([[0, 0, 0, 1, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
+    history.append(_record([True, False], [[0, 0, 0, 1, 0], [0, 0, 0, 0, 0]], [[-1, -1, -1, 4, -1], [-1] * 5],
+                           [[-1, -1, -1, 4, -1], [-1] * 5], [0.01, float("nan")]))
+    trajectory = answer_slot_trajectory(history, torch.tensor([[1, 2, M, M, M]] * 2), torch.tensor([[3, 5]] * 2))
+    assert trajectory[3, 0].tolist() == [4, 6] and trajectory[3, 1].tolist() == [-1, -1]  # row 1 inactive
+
+
+class Reasoner:
+    """Predicts the gold canvas, except that the answer slot holds a wrong answer (or, with ``early``,
+    the right one from the start) until every reasoning position of the row is filled."""
+
+    def __init__(self, gold, mask_id: int, vocab: int, reasoning: torch.Tensor, answer: torch.Tensor, early: bool):
+        self.gold, self.mask_id, self.vocab, self.reasoning, self.answer, self.early = gold, mask_id, vocab, reasoning, answer, early
+
+    def __call__(self, input_ids, attention_mask=None):
+        target = self.gold.clone()
+        pending = ((input_ids == self.mask_id) & self.reasoning[: len(input_ids)]).any(1)
+        wrong = self.answer[: len(input_ids)] & (pending[:, None] & torch.tensor(not self.early))
+        target[wrong] = (target[wrong] + 1) % self.vocab
+        return torch.nn.functional.one_hot(target, self.vocab).float() * 10
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_diagnose_tells_an_early_answer_from_a_late_one(tokenizer, problems, early):
+    chosen = [p for p in problems if len(p.ops) == 3][:4]
+    gold = build_canvas(tokenizer, [p.question for p in chosen], TEMPLATE, answers=[p.answer for p in chosen],
+                        reasonings=[p.reasoning for p in chosen])
+    model = Reasoner(gold.input_ids, gold.special.mask_id, len(tokenizer), gold.span_mask("reasoning"), gold.span_mask("answer"), early)
+    d = diagnose(model, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, batch_size=4)
+    masks = TEMPLATE.reasoning_len + TEMPLATE.answer_len
+    assert d["mean_nfe"] == masks and d["n_problems"] == 4
+    if early:
+        assert d["blank_slot_accuracy"] == 1.0 and d["settle_step_mean"] == 1.0 and d["right_at_half"] == 1.0
+    else:  # left to right fills the 24 reasoning positions in passes 1-24; the answer slot is right from pass 25 on
+        assert d["blank_slot_accuracy"] == 0.0 and d["settle_step_mean"] == TEMPLATE.reasoning_len + 1 and d["right_at_half"] == 0.0
+    assert 0.0 <= d["exit_saving"] < 1.0
+
+
+def test_diagnose_refuses_an_exit():
+    with pytest.raises(ValueError, match="without an exit"):
+        diagnose(None, None, [], TEMPLATE, "arithmetic", {"sampler": "entropy", "exit_gamma": 0.1})
