@@ -1,0 +1,57 @@
+"""Which regime each released model decodes in: the regime diagnostics (mdlm_study.regime) of entropy
+order, one token per pass (the decoding claims' reference), on a task's test problems, overall and by
+dependency depth (number of operations).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_regime.py --models default default_seed1 --task arithmetic \\
+        --out benchmarks/results/machine/regime_arithmetic.json
+
+One record per model (weights SHA-256, problems SHA-256, the diagnostics); ``--n-problems`` caps the
+test split (default: all of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mdlm_study.checkpoints import weights_sha256
+from mdlm_study.data import read_split
+from mdlm_study.records import model_identity, problems_sha256, write_record
+from mdlm_study.regime import diagnose
+from mdlm_study.released import RELEASED_DIR, load_released
+from mdlm_study.tasks.task import get_task
+
+
+def by_depth(model, tokenizer, problems, task) -> dict:
+    """The diagnostics of each dependency depth's problems (arithmetic tasks: the number of operations)."""
+    depths = sorted({len(p.ops) for p in problems})
+    return {str(d): diagnose(model, tokenizer, [p for p in problems if len(p.ops) == d], task.template, task) for d in depths}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", required=True, help="released model names (models/)")
+    parser.add_argument("--task", default="arithmetic")
+    parser.add_argument("--n-problems", type=int, default=None)
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    task = get_task(args.task)
+    problems = read_split(task, args.data_dir, "test")[: args.n_problems]
+    records = []
+    for name in args.models:
+        model, tokenizer = load_released(name, released_dir=RELEASED_DIR)
+        started = time.perf_counter()
+        overall = diagnose(model, tokenizer, problems, task.template, task)
+        depths = by_depth(model, tokenizer, problems, task) if task.step_labels else {}
+        records.append({**model_identity(name, weights_sha256(model)), "task": task.name, "problems": task.file("test"),
+                        "problems_sha256": problems_sha256(problems), "decoding": "entropy, one token per pass, no exit",
+                        "diagnostics": overall, "by_depth": depths, "seconds": time.perf_counter() - started})
+        print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)
+    write_record(Path(args.out), records, command=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    main()
