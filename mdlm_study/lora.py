@@ -22,6 +22,7 @@ weights are already bf16; the flag is CPU autocast), and a small ``batch_size``;
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -146,7 +147,8 @@ def run_lora_finetune_experiment(loaded: LoadedMDLM, train_problems: Sequence, t
     (:func:`~mdlm_study.finetune.arm_data`; examples whose reasoning does not fit the slot left out,
     :func:`fitting_examples`), then ``evaluate(adapted, test_problems)`` (the free decoding of the
     notebook, a per-problem table with ``correct``, ``nfe`` and ``reasoning``), and removes the
-    adapter. ``trace_accuracy`` is the fraction of decoded traces ``grade(problem, steps).correct``."""
+    adapter. ``trace_accuracy`` is the fraction of decoded traces ``grade(problem, steps).correct``.
+    An arm none of whose examples fits is left out of the table, with a warning naming it."""
     if not seeds:
         raise ValueError("seeds is empty: the experiment needs at least one seed")
     for arm in arms:
@@ -162,8 +164,9 @@ def run_lora_finetune_experiment(loaded: LoadedMDLM, train_problems: Sequence, t
     rows = [row("base", -1, 0, 0.0, evaluate(loaded, test_problems))]
     for arm in arms:
         data = fitting_examples(loaded.tokenizer, arm_data(arm, train_problems, posterior), template)
-        if not data[0]:
-            raise ValueError(f"arm {arm!r}: no training example fits the reasoning slot ({template.reasoning_len} tokens)")
+        if not data[0]:  # e.g. a random model's traces, which re-tokenize longer than they were sampled
+            warnings.warn(f"arm {arm!r} left out: none of its examples fits the reasoning slot ({template.reasoning_len} tokens)", stacklevel=2)
+            continue
         tokenized = tokenize_examples(loaded.tokenizer, *data, template)
         for seed in seeds:
             table, seconds = _lora_run(loaded, tokenized, replace(config, seed=seed), settings, evaluate, test_problems)

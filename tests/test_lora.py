@@ -100,6 +100,10 @@ def test_bad_input(tiny_dir, data, tmp_path):
         lora_targets(plain)
 
 
+def runs_table(problems):
+    return pd.DataFrame({"correct": [True] * len(problems), "nfe": [1] * len(problems), "reasoning": [p.reasoning for p in problems]})
+
+
 def test_table_e_through_lora_trains_each_arm_from_the_untouched_base(tmp_path):
     """run_lora_finetune_experiment on the tiny LLaDA: the base row sees the plain model, each (arm,
     seed) a trained adapter; the adapter is removed after each run (base weights bit-identical);
@@ -137,6 +141,10 @@ def test_table_e_through_lora_trains_each_arm_from_the_untouched_base(tmp_path):
     assert set(after) == set(before) and all(torch.equal(after[name], before[name]) for name in before)
     again, seen_again = run()
     assert seen_again == seen and again.drop(columns="train_seconds").equals(runs.drop(columns="train_seconds"))
+    with pytest.warns(UserWarning, match="arm 'posterior' left out"):
+        only_gold = run_lora_finetune_experiment(loaded, train_items, test_items, posterior.iloc[1:], template, config=config,
+                                                 evaluate=lambda m, p: runs_table(p), grade=grade_gsm8k_trace, seeds=[0])
+    assert list(only_gold["arm"]) == ["base", "gold", "both"] and list(only_gold["n_train"]) == [0, 2, 2]
     with pytest.raises(ValueError, match="unknown arm 'gold_only'"):
         run_lora_finetune_experiment(loaded, train_items, test_items, posterior, template, config=config, evaluate=None,
                                      grade=grade_gsm8k_trace, arms=["gold_only"])
