@@ -36,6 +36,7 @@ from mdlm_study.paper_setting import (
     A100_SUSTAINED_FLOPS,
     Setting,
     estimate_cost,
+    notebook_fixed_nfe,
     notebook_nfe_per_problem,
     problems_within_budget,
     seconds_per_nfe,
@@ -63,11 +64,19 @@ class Experiment:
     loaded: LoadedMDLM | None = None  # the real model's loader record (None for study models)
     cost: dict = field(default_factory=dict)  # the budget estimate, when limit_to_budget ran
     task_object: Task | None = None  # the Task itself (``task`` is its name)
+    evaluate_model: Callable | None = None  # evaluate_model(model, problems, config=None, **settings): exp.evaluate for another model
 
     @functools.cached_property
     def weights_sha256(self) -> str:
         """SHA-256 of the model's weights (:func:`mdlm_study.checkpoints.weights_sha256`), for records."""
         return self.loaded.weights_sha256() if self.loaded is not None else weights_sha256(self.model)
+
+    def evaluate_loaded(self, loaded: LoadedMDLM, problems, config=None, **settings):
+        """Evaluate another load of the model (e.g. with a LoRA adapter, :mod:`mdlm_study.lora`) exactly
+        as :attr:`evaluate` evaluates ``exp.model``: same template, batching and denoiser adapter."""
+        if self.evaluate_model is None:
+            raise ValueError("this experiment has no evaluate_model (it was not built by load_experiment)")
+        return self.evaluate_model(real_denoiser(loaded), problems, config=config, **settings)
 
     def resolve(self, name: str, value):
         """A notebook parameter's value, or the model's paper default when it is ``None`` (:class:`Setting`)."""
@@ -80,15 +89,24 @@ class Experiment:
         forward pass costing :func:`~mdlm_study.paper_setting.seconds_per_nfe` at the canvas's mean
         width and the model's parameter count. Returns (and keeps in ``exp.cost``) the estimate of
         the run that remains."""
-        nfe = notebook_nfe_per_problem(notebook, params, gen_length=self.template.reasoning_len + self.template.answer_len)
+        gen_length = self.template.reasoning_len + self.template.answer_len
+        nfe = notebook_nfe_per_problem(notebook, params, gen_length=gen_length)
+        fixed = notebook_fixed_nfe(notebook, params, gen_length=gen_length)
         width = self.mean_canvas_tokens()
         n_params = sum(p.numel() for p in self.model.parameters())
         per_nfe = seconds_per_nfe(width, parameters=n_params, flops_per_second=flops_per_second)
         if gpu_hours is not None:
-            keep = problems_within_budget(gpu_hours, nfe, per_nfe, n_available=len(self.problems))
-            self.problems = self.problems[:keep]
+            left = gpu_hours - estimate_cost(1, fixed, per_nfe)["gpu_hours"]
+            if left <= 0:
+                raise ValueError(f"gpu_hours={gpu_hours} does not cover {notebook}'s fixed cost of {fixed} forward passes "
+                                 f"({estimate_cost(1, fixed, per_nfe)['gpu_hours']:.3g} GPU-hours)")
+            self.problems = self.problems[:problems_within_budget(left, nfe, per_nfe, n_available=len(self.problems))]
         self.cost = {**estimate_cost(len(self.problems), nfe, per_nfe), "canvas_tokens": width, "parameters": n_params,
                      "gpu_hours_budget": gpu_hours}
+        if fixed:
+            total = estimate_cost(1, nfe * len(self.problems) + fixed, per_nfe)
+            self.cost.update(fixed_nfe=fixed, nfe=total["nfe"], gpu_seconds=total["gpu_seconds"], gpu_hours=total["gpu_hours"],
+                             wall_hours=total["wall_hours"])
         return self.cost
 
     def mean_canvas_tokens(self) -> float:
@@ -153,6 +171,12 @@ def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_
     setting = setting_for(base, real_model=loaded is not None, chat=bool(loaded and loaded.chat), gsm8k=task.name == "gsm8k",
                           gen_length=gen_length, answer_len=answer_len)
     problems = problems[:n_problems]
-    evaluate = partial(evaluate_fn, net, tok, template=setting.template, batch_size=batch_size, max_length=max_length)
-    return Experiment(net, tok, problems, setting.template, lambda probs, config=None, **kw: evaluate(probs, config=config, **kw), task.name,
-                      False, special, setting, loaded, task_object=task)
+    evaluate_model = partial(_evaluate_with, evaluate_fn, tokenizer=tok, template=setting.template, batch_size=batch_size, max_length=max_length)
+    return Experiment(net, tok, problems, setting.template, partial(evaluate_model, net), task.name, False, special, setting, loaded,
+                      task_object=task, evaluate_model=evaluate_model)
+
+
+def _evaluate_with(fn: Callable, model, problems, config=None, *, tokenizer, template: Template, batch_size: int, max_length,
+                   **settings):
+    """``fn(model, tokenizer, problems, template, config, ...)``: the task's evaluation of one model."""
+    return fn(model, tokenizer, problems, template=template, config=config, batch_size=batch_size, max_length=max_length, **settings)

@@ -21,13 +21,21 @@ weights are already bf16; the flag is CPU autocast), and a small ``batch_size``;
 
 from __future__ import annotations
 
+import time
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
+from mdlm_study.evaluate import summarize
+from mdlm_study.finetune import ARMS, arm_data
 from mdlm_study.loader import LoadedMDLM
-from mdlm_study.train import TokenizedSet, TrainConfig, train
+from mdlm_study.templates import Template, reasoning_fits
+from mdlm_study.train import TokenizedSet, TrainConfig, tokenize_examples, train
 
 LORA_TARGETS: dict[str, str] = {
     "llada": r".*\.blocks\.\d+\.(q_proj|k_proj|v_proj|attn_out|ff_proj|up_proj|ff_out)",
@@ -102,3 +110,65 @@ def merge_adapter(loaded: LoadedMDLM) -> LoadedMDLM:
     if not isinstance(loaded.model, PeftModel):
         raise ValueError(f"no LoRA adapter to merge on {type(loaded.model).__name__}")
     return replace(loaded, model=loaded.model.merge_and_unload().eval())
+
+
+def fitting_examples(tokenizer, data: tuple[list[str], list[str], list[str]], template: Template) -> tuple[list[str], list[str], list[str]]:
+    """The (question, reasoning, answer) triples whose reasoning fits the template's reasoning slot
+    (a GSM8K gold solution can be longer than a short canvas; such an example is left out)."""
+    kept = [row for row in zip(*data, strict=True) if reasoning_fits(tokenizer, row[1], template)]
+    return tuple(list(column) for column in zip(*kept, strict=True)) if kept else ([], [], [])
+
+
+def _lora_run(loaded: LoadedMDLM, data: TokenizedSet, config: TrainConfig, settings: LoraSettings, evaluate: Callable,
+              test_problems: Sequence) -> tuple[pd.DataFrame, float]:
+    """Add a fresh adapter (its initialisation seeded by ``config.seed``), train it, evaluate, remove
+    it again (``unload``: the base weights were never changed). Returns the table and the seconds."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        adapted = add_lora(loaded, settings)
+    started = time.perf_counter()
+    train_lora(adapted, data, config)
+    seconds = time.perf_counter() - started
+    adapted.model.eval()
+    try:
+        return evaluate(adapted, test_problems), seconds
+    finally:
+        adapted.model.unload()
+
+
+def run_lora_finetune_experiment(loaded: LoadedMDLM, train_problems: Sequence, test_problems: Sequence, posterior: pd.DataFrame,
+                                 template: Template, *, config: TrainConfig, evaluate: Callable, grade: Callable,
+                                 seeds: Sequence[int] = (0, 1, 2), arms: Sequence[str] = ARMS,
+                                 settings: LoraSettings = LoraSettings()) -> pd.DataFrame:
+    """The paper's Table E on a real model through LoRA (:func:`mdlm_study.finetune.run_finetune_experiment`
+    is the study models' full fine-tuning): one row per (arm, seed), plus the base model's row.
+
+    Each run adds a fresh adapter to ``loaded`` and trains it on the arm's data
+    (:func:`~mdlm_study.finetune.arm_data`; examples whose reasoning does not fit the slot left out,
+    :func:`fitting_examples`), then ``evaluate(adapted, test_problems)`` (the free decoding of the
+    notebook, a per-problem table with ``correct``, ``nfe`` and ``reasoning``), and removes the
+    adapter. ``trace_accuracy`` is the fraction of decoded traces ``grade(problem, steps).correct``.
+    An arm none of whose examples fits is left out of the table, with a warning naming it."""
+    if not seeds:
+        raise ValueError("seeds is empty: the experiment needs at least one seed")
+    for arm in arms:
+        if arm not in ARMS:
+            raise ValueError(f"unknown arm {arm!r}; expected one of {ARMS}")
+
+    def row(arm: str, seed: int, n_train: int, seconds: float, table: pd.DataFrame) -> dict:
+        traces = [bool(grade(p, [s.strip() for s in r.split(template.step_separator) if s.strip()]).correct)
+                  for p, r in zip(test_problems, table["reasoning"], strict=True)]
+        return {"arm": arm, "seed": seed, "n_train": n_train, "train_seconds": seconds, **summarize(table),
+                "trace_accuracy": sum(traces) / max(1, len(traces))}
+
+    rows = [row("base", -1, 0, 0.0, evaluate(loaded, test_problems))]
+    for arm in arms:
+        data = fitting_examples(loaded.tokenizer, arm_data(arm, train_problems, posterior), template)
+        if not data[0]:  # e.g. a random model's traces, which re-tokenize longer than they were sampled
+            warnings.warn(f"arm {arm!r} left out: none of its examples fits the reasoning slot ({template.reasoning_len} tokens)", stacklevel=2)
+            continue
+        tokenized = tokenize_examples(loaded.tokenizer, *data, template)
+        for seed in seeds:
+            table, seconds = _lora_run(loaded, tokenized, replace(config, seed=seed), settings, evaluate, test_problems)
+            rows.append(row(arm, seed, len(data[0]), seconds, table))
+    return pd.DataFrame(rows)

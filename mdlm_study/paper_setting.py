@@ -10,8 +10,8 @@ Instruct models (a tokenizer that ships one). The study's own tiny models keep t
 means "this default" (:func:`setting_for`, :meth:`Setting.resolve`).
 
 Cost: :func:`estimate_cost` turns problems x NFE x seconds per NFE into GPU-hours;
-:func:`notebook_nfe_per_problem` bounds the NFE a decoding notebook spends per problem from its
-parameters, :func:`seconds_per_nfe` estimates one forward pass from the model size, and
+:func:`notebook_nfe_per_problem` bounds the NFE a notebook spends per problem from its
+parameters (:func:`notebook_fixed_nfe`: what it spends whatever the number of problems), :func:`seconds_per_nfe` estimates one forward pass from the model size, and
 :func:`problems_within_budget` caps the number of problems to fit a GPU-hour budget.
 """
 
@@ -128,14 +128,17 @@ def _fixed(gen_length: int, k: int) -> int:
 
 
 def notebook_nfe_per_problem(notebook: str, params: Mapping, *, gen_length: int) -> int:
-    """An upper bound on the forward passes a decoding notebook spends on one problem, from its
+    """An upper bound on the forward passes a notebook spends on one problem, from its
     parameters: fixed-k rules take ceil(L / k) passes, adaptive rules (MED, EB, Fast-dLLM, early exit)
     at most L (one token per pass at worst; the paper's MED spends 94 of 256). Notebook 02: every
     (rule, block) pair plus L2R and the history decode; 03: the fixed-k sweep (``ks``), every
     configuration of the adaptive rules' sweep (``sweeps``, resolved by
     :func:`~mdlm_study.sampling.grids.rule_grids` from the rules registered now: MED's two readings,
     EB, Fast-dLLM and any rule registered with sweep values) and the fixed-k-in-blocks table; 04: the
-    history decode and its Table C sweep."""
+    history decode and its Table C sweep; 05: the free decoding, ``n_samples`` posterior samples and
+    the decoding of the base model and of every (arm, seed) fine-tuned (the fine-tuning itself is
+    :func:`notebook_fixed_nfe`); 06: one pass per prefix and score (``mc_samples`` for ``mc_loglik``)
+    of a gold and a corrupted trace of ``params["max_steps"]`` steps, and the baseline's pass per step."""
     L = gen_length
     if notebook.startswith("02"):
         return L * (1 + len(params["rules"]) * len(params["block_sizes"]) + 1)
@@ -146,7 +149,23 @@ def notebook_nfe_per_problem(notebook: str, params: Mapping, *, gen_length: int)
         return fixed + L * adaptive + blocks
     if notebook.startswith("04"):
         return L * (1 + 2 * (1 + len(params["gammas"])) + 2)
-    raise ValueError(f"no NFE bound for notebook {notebook!r}; expected 02, 03 or 04")
+    if notebook.startswith("05"):
+        return L * (1 + params["n_samples"] + 1 + 3 * len(params["seeds"]))
+    if notebook.startswith("06"):
+        per_prefix = sum(params["mc_samples"] if m == "mc_loglik" else 1 for m in params["methods"])
+        return 2 * ((params["max_steps"] + 1) * per_prefix + params["max_steps"])
+    raise ValueError(f"no NFE bound for notebook {notebook!r}; expected 02, 03, 04, 05 or 06")
+
+
+def notebook_fixed_nfe(notebook: str, params: Mapping, *, gen_length: int) -> int:
+    """Forward-pass equivalents a notebook spends whatever the number of test problems: for 05, one
+    posterior sample of each of the ``n_finetune`` training problems (L passes) and the fine-tuning
+    (3 arms x ``seeds`` runs of ``finetune_steps`` x ``finetune_batch_size`` examples, a training
+    step of one example counted as 3 passes: forward and backward); 0 for the others."""
+    if not notebook.startswith("05"):
+        return 0
+    training = 3 * 3 * len(params["seeds"]) * params["finetune_steps"] * params["finetune_batch_size"]
+    return params["n_finetune"] * gen_length + training
 
 
 def problems_within_budget(gpu_hours: float, nfe_per_problem: float, seconds_per_nfe: float, *, n_available: int) -> int:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,10 +40,25 @@ from mdlm_study.likelihood import stratified_masks
 from mdlm_study.sampling import model_device
 from mdlm_study.stats import auroc, bootstrap_ci, wilson_interval
 from mdlm_study.tasks.arithmetic import Problem, corrupt_trace, grade_trace
+from mdlm_study.tasks.gsm8k import corrupt_gsm8k_trace, corruptible_steps, grade_gsm8k_trace
 from mdlm_study.templates import Canvas, Template, build_canvas, reasoning_fits
 
 METHODS = ("answer_loglik", "answer_entropy", "mc_loglik")
 Item = tuple[str, Sequence[str], str]  # (question, steps r_1..r_n, gold answer)
+
+
+@dataclass(frozen=True)
+class StepLabels:
+    """How a task corrupts a gold trace at a known step and labels a trace's first wrong step."""
+
+    corrupt: Callable  # corrupt(problem, steps, *, step, rng, propagate) -> the corrupted steps
+    grade: Callable  # grade(problem, steps) -> an object with .correct and .first_wrong
+    candidates: Callable[[Sequence[str]], list[int]] | None = None  # steps that may be corrupted (None: every step)
+
+
+ARITHMETIC_LABELS = StepLabels(corrupt_trace, grade_trace)  # exact labels of the synthetic task
+# GSM8K: a calculator annotation's result changed (mdlm_study.tasks.gsm8k); only gold traces that check out are used
+GSM8K_LABELS = StepLabels(corrupt_gsm8k_trace, grade_gsm8k_trace, corruptible_steps)
 
 
 def prefix_texts(steps: Sequence[str], separator: str = "\n") -> list[str]:
@@ -244,28 +260,33 @@ def _step_spans(owner: np.ndarray, lengths: np.ndarray) -> list[tuple[int, int, 
 
 
 def scoring_items(problems: Sequence[Problem], *, propagate: bool = True, seed: int = 0,
-                  fits: Callable[[Sequence[str]], bool] | None = None, max_tries: int = 16) -> tuple[list[dict], list[Item]]:
+                  fits: Callable[[Sequence[str]], bool] | None = None, max_tries: int = 16,
+                  labels: StepLabels = ARITHMETIC_LABELS) -> tuple[list[dict], list[Item]]:
     """For each problem its gold trace and a copy corrupted at a random step (seeded), with labels.
 
     ``fits(steps)`` says whether a trace fits the reasoning slot: a corruption that makes the trace
     too long (a result gaining a digit, propagated) is redrawn, up to ``max_tries`` times; a problem
     with no corruption that fits (or whose gold trace does not) is left out, so every scored trace is
-    one the template can hold."""
+    one the template can hold. With ``labels.candidates`` (GSM8K) the step is drawn among the
+    candidates, and a problem without any, or whose gold trace does not grade correct, is left out."""
     if max_tries < 1:
         raise ValueError(f"max_tries must be >= 1, got {max_tries}")
     rng, rows, items = random.Random(seed), [], []
     for problem in problems:
         if fits is not None and not fits(problem.steps):
             continue
+        choices = None if labels.candidates is None else labels.candidates(problem.steps)
+        if choices is not None and (not choices or not labels.grade(problem, list(problem.steps)).correct):
+            continue
         for _ in range(max_tries):
-            step = rng.randrange(len(problem.steps))
-            bad = corrupt_trace(problem, problem.steps, step=step, rng=rng, propagate=propagate)
+            step = rng.randrange(len(problem.steps)) if choices is None else rng.choice(choices)
+            bad = labels.corrupt(problem, problem.steps, step=step, rng=rng, propagate=propagate)
             if fits is None or fits(bad):
                 break
         else:
             continue
         for kind, steps, corrupt_step in (("gold", problem.steps, None), ("corrupted", bad, step)):
-            grade = grade_trace(problem, list(steps))
+            grade = labels.grade(problem, list(steps))
             rows.append({"uid": problem.uid, "kind": kind, "n_steps": len(steps), "corrupt_step": corrupt_step,
                          "first_wrong": grade.first_wrong, "steps": list(steps)})
             items.append((problem.question, list(steps), problem.answer))
@@ -274,12 +295,13 @@ def scoring_items(problems: Sequence[Problem], *, propagate: bool = True, seed: 
 
 def evaluate_step_scoring(model, tokenizer, problems: Sequence[Problem], template: Template, *, methods: Sequence[str] = METHODS,
                           corrupt_propagate: bool = True, seed: int = 0, mc_samples: int = 16, batch_size: int = 256,
-                          baseline: bool = True) -> pd.DataFrame:
+                          baseline: bool = True, labels: StepLabels = ARITHMETIC_LABELS) -> pd.DataFrame:
     """One row per (problem, kind in {gold, corrupted}): for each method (and the ``trace_pll``
     baseline) the final-prefix score ``<m>``, the step deltas ``<m>_deltas`` and the located step
     ``<m>_located``; ``mc_loglik_se`` is the final score's standard error. Aggregate with
     :func:`summarize_step_scoring`. The corruption (step and offset) is seeded by ``seed``; problems
-    whose traces cannot fit the reasoning slot are left out (see :func:`scoring_items`)."""
+    whose traces cannot fit the reasoning slot are left out (see :func:`scoring_items`). ``labels``:
+    the task's corruption and grader (:data:`GSM8K_LABELS` for :class:`~mdlm_study.tasks.gsm8k.GSM8KItem`\\ s)."""
     if not problems:
         raise ValueError("problems is empty: nothing to score")
     for method in methods:
@@ -288,7 +310,7 @@ def evaluate_step_scoring(model, tokenizer, problems: Sequence[Problem], templat
     def fits(steps: Sequence[str]) -> bool:
         return reasoning_fits(tokenizer, template.step_separator.join(steps), template)
 
-    rows, items = scoring_items(problems, propagate=corrupt_propagate, seed=seed, fits=fits)
+    rows, items = scoring_items(problems, propagate=corrupt_propagate, seed=seed, fits=fits, labels=labels)
     if not rows:
         raise ValueError(f"none of the {len(problems)} problems has a trace that fits the reasoning slot ({template.reasoning_len} tokens)")
     table = pd.DataFrame(rows)

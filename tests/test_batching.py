@@ -109,7 +109,7 @@ def test_history_merged_over_batches_has_every_key_of_one_batch(sampler):
     """decode_rows in batches of 2 returns one history record per step with the same keys as a single
     ``generate`` call (a rule that revokes tokens adds ``revoked``; every merged record carries it)."""
     from mdlm_study.decoding import decode_rows
-    from mdlm_study.sampling import DecodeConfig, RULES
+    from mdlm_study.sampling import RULES, DecodeConfig
 
     ids, attn = left_pad(ROWS)
     config = DecodeConfig(sampler, **RULES[sampler].example_params())

@@ -4,8 +4,10 @@ paper's setting by default, and padding invariance (length buckets for the LLaDA
 the attention mask). GSM8K problems: four of the test split (MIT licence, OpenAI 2021), in
 tests/fixtures/gsm8k_sample.jsonl."""
 
+import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from fixtures.checkpoints import DREAM_MASK, LLADA_MASK, checkpoint
@@ -13,9 +15,9 @@ from fixtures.checkpoints import DREAM_MASK, LLADA_MASK, checkpoint
 from mdlm_study.batching import BucketedDenoiser
 from mdlm_study.denoiser import logits_of
 from mdlm_study.experiment import load_experiment
-from mdlm_study.loader import PADDING_RTOL, logits_difference
+from mdlm_study.loader import PADDING_RTOL, load_mdlm, logits_difference
 from mdlm_study.paper_setting import PAPER_BLOCK_SIZE, PAPER_BLOCK_SIZES, gsm8k_template
-from mdlm_study.sampling import generate
+from mdlm_study.sampling import DecodeConfig, generate
 from mdlm_study.templates import build_canvas
 
 GSM8K_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "gsm8k_sample.jsonl"
@@ -128,3 +130,24 @@ def test_a_gpu_hour_budget_keeps_the_problems_that_fit(paths):
     assert full["parameters"] == sum(p.numel() for p in exp.loaded.model.parameters())
     capped = exp.limit_to_budget(full["gpu_hours"] / 4 * 2.5, "04", params)  # room for 2.5 problems of mean width
     assert len(exp.problems) == capped["n_problems"] == 2 and capped["gpu_hours"] <= capped["gpu_hours_budget"] * 1.2
+
+
+def test_a_budget_pays_the_fixed_fine_tuning_cost_first(paths):
+    exp = experiment(paths["llada"], n_problems=4)
+    params = {"n_samples": 1, "seeds": [0], "n_finetune": 2, "finetune_steps": 1, "finetune_batch_size": 2}
+    full = exp.limit_to_budget(None, "05", params)
+    fixed = 2 * 12 + 3 * 1 * 1 * 2 * 3  # 2 posterior samples of 12 passes, 3 arms x 1 seed x 1 step x 2 examples x 3
+    assert full["fixed_nfe"] == fixed and full["nfe_per_problem"] == 12 * (1 + 1 + 1 + 3)
+    assert full["nfe"] == 4 * 12 * 6 + fixed and math.isclose(full["gpu_hours"], full["nfe"] * full["seconds_per_nfe"] / 3600)
+    fixed_hours = fixed * full["seconds_per_nfe"] / 3600
+    capped = exp.limit_to_budget(fixed_hours + 2.5 * 12 * 6 * full["seconds_per_nfe"] / 3600, "05", params)
+    assert capped["n_problems"] == len(exp.problems) == 2
+    with pytest.raises(ValueError, match="does not cover 05's fixed cost"):
+        exp.limit_to_budget(fixed_hours / 2, "05", params)
+
+
+def test_evaluate_loaded_is_evaluate_for_another_load_of_the_model(paths):
+    exp = experiment(paths["llada"])
+    again = load_mdlm(str(paths["llada"]), trust_remote_code=True, dtype="float32")
+    config = DecodeConfig("entropy", block_size=4)
+    pd.testing.assert_frame_equal(exp.evaluate(exp.problems, config), exp.evaluate_loaded(again, exp.problems, config))

@@ -19,8 +19,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mdlm_study"
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "stats", "pooling", "frontier", "records", "parameters",
-     "denoiser", "likelihood", "graders", "sampling.rules", "sampling.recent_rules", "sampling.exit", "sampling.noise"},
+    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "stats", "pooling", "frontier", "records",
+     "parameters", "denoiser", "likelihood", "graders", "sampling.rules", "sampling.recent_rules", "sampling.exit", "sampling.noise"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
     {"templates", "tasks.task", "tasks.builtin", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "sampling.memory",
      "checkpoints", "sandbox", "benchmark_data"},
@@ -29,7 +29,7 @@ LAYERS = [
     # 3: evaluation and analyses
     {"evaluate", "regime", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection", "throughput"},
     # 4: study orchestration
-    {"recipes", "experiment", "harness", "distributed", "summary", "figures", "plots", "runner", "seeds", "verdicts", "conclusions",
+    {"recipes", "experiment", "trace_study", "harness", "distributed", "summary", "figures", "plots", "runner", "seeds", "verdicts", "conclusions",
      "results_doc", "results_index", "paper_setting", "budget"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -1,9 +1,15 @@
 """LoRA on tiny stand-ins: loss falls, only LoRA weights move, save/reload and merge keep the logits."""
 
+from pathlib import Path
+
+import pandas as pd
 import pytest
 import torch
+from fixtures.checkpoints import LLADA_MASK, checkpoint
+from peft import PeftModel
 from stand_ins import save_dream, save_llada, save_tiny
 
+from mdlm_study.benchmark_data import load_gsm8k
 from mdlm_study.loader import load_mdlm
 from mdlm_study.lora import (
     LoraSettings,
@@ -11,9 +17,12 @@ from mdlm_study.lora import (
     load_adapter,
     lora_targets,
     merge_adapter,
+    run_lora_finetune_experiment,
     save_adapter,
     train_lora,
 )
+from mdlm_study.paper_setting import gsm8k_template
+from mdlm_study.tasks.gsm8k import grade_gsm8k_trace, gsm8k_item
 from mdlm_study.templates import ARITHMETIC_TEMPLATE
 from mdlm_study.train import TrainConfig, mdlm_loss, tokenize_examples
 
@@ -89,3 +98,53 @@ def test_bad_input(tiny_dir, data, tmp_path):
     plain.model.config.model_type = "roberta"
     with pytest.raises(ValueError, match="'roberta'"):
         lora_targets(plain)
+
+
+def runs_table(problems):
+    return pd.DataFrame({"correct": [True] * len(problems), "nfe": [1] * len(problems), "reasoning": [p.reasoning for p in problems]})
+
+
+def test_table_e_through_lora_trains_each_arm_from_the_untouched_base(tmp_path):
+    """run_lora_finetune_experiment on the tiny LLaDA: the base row sees the plain model, each (arm,
+    seed) a trained adapter; the adapter is removed after each run (base weights bit-identical);
+    examples whose reasoning does not fit the slot are left out; the same seeds give the same models."""
+    loaded = load_mdlm(str(checkpoint("llada", tmp_path / "llada")), trust_remote_code=True, dtype="float32")
+    template = gsm8k_template(gen_length=32, answer_len=2)
+    items = [gsm8k_item(p) for p in load_gsm8k(Path(__file__).resolve().parent / "fixtures" / "gsm8k_short.jsonl")]
+    train_items, test_items = items[:2], items[2:]
+    posterior = pd.DataFrame({"uid": [i.uid for i in train_items], "reasoning": ["<<1+1=2>>2", " ".join(["7"] * 40)]})  # the 2nd is too long
+    probe = torch.tensor([[5, 6, 7, LLADA_MASK, LLADA_MASK]])
+    before = {name: tensor.clone() for name, tensor in loaded.model.state_dict().items()}
+    config = TrainConfig(steps=2, batch_size=2, lr=5e-2, warmup=1, bf16=False, eval_every=0, save_every=0)
+
+    def run():
+        seen = []
+
+        def evaluate(model, problems):
+            with torch.no_grad():
+                logits = model.denoiser(aligned=True)(probe, attention_mask=torch.ones_like(probe)).logits
+            seen.append((isinstance(model.model, PeftModel), float(logits.double().sum())))
+            return pd.DataFrame({"correct": [True, False], "nfe": [3, 3], "reasoning": [p.reasoning for p in problems]})
+
+        runs = run_lora_finetune_experiment(loaded, train_items, test_items, posterior, template, config=config, evaluate=evaluate,
+                                            grade=grade_gsm8k_trace, seeds=[0, 1], settings=LoraSettings(r=4, alpha=8))
+        return runs, seen
+
+    runs, seen = run()
+    assert list(zip(runs["arm"], runs["seed"], strict=True)) == [("base", -1), ("gold", 0), ("gold", 1), ("posterior", 0), ("posterior", 1),
+                                                                  ("both", 0), ("both", 1)]
+    assert list(runs["n_train"]) == [0, 2, 2, 1, 1, 3, 3]
+    assert (runs["accuracy"] == 0.5).all() and (runs["trace_accuracy"] == 1.0).all()  # the gold traces graded by their equations
+    assert [adapted for adapted, _ in seen] == [False] + [True] * 6
+    assert len({fingerprint for _, fingerprint in seen}) == 7  # every run trained its own adapter
+    after = loaded.model.state_dict()
+    assert set(after) == set(before) and all(torch.equal(after[name], before[name]) for name in before)
+    again, seen_again = run()
+    assert seen_again == seen and again.drop(columns="train_seconds").equals(runs.drop(columns="train_seconds"))
+    with pytest.warns(UserWarning, match="arm 'posterior' left out"):
+        only_gold = run_lora_finetune_experiment(loaded, train_items, test_items, posterior.iloc[1:], template, config=config,
+                                                 evaluate=lambda m, p: runs_table(p), grade=grade_gsm8k_trace, seeds=[0])
+    assert list(only_gold["arm"]) == ["base", "gold", "both"] and list(only_gold["n_train"]) == [0, 2, 2]
+    with pytest.raises(ValueError, match="unknown arm 'gold_only'"):
+        run_lora_finetune_experiment(loaded, train_items, test_items, posterior, template, config=config, evaluate=None,
+                                     grade=grade_gsm8k_trace, arms=["gold_only"])

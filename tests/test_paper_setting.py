@@ -8,6 +8,7 @@ from mdlm_study.paper_setting import (
     A100_SUSTAINED_FLOPS,
     estimate_cost,
     gsm8k_template,
+    notebook_fixed_nfe,
     notebook_nfe_per_problem,
     problems_within_budget,
     seconds_per_nfe,
@@ -77,8 +78,20 @@ def test_notebook_nfe_bounds_follow_the_sweeps():
     assert notebook_nfe_per_problem("02", two, gen_length=256) == 256 * (1 + 4 * 4 + 1)
     four = defaults("04")  # history, entropy, 4 exits, MED, 4 MED exits, 2 Prophet
     assert notebook_nfe_per_problem("04", four, gen_length=256) == 256 * 13
-    with pytest.raises(ValueError, match="05"):
-        notebook_nfe_per_problem("05", {}, gen_length=256)
+    with pytest.raises(ValueError, match="07"):
+        notebook_nfe_per_problem("07", {}, gen_length=256)
+
+
+def test_the_trace_notebooks_bound_their_passes_and_their_fixed_fine_tuning_cost():
+    five = defaults("05")  # 4 posterior samples, 3 seeds: free decode, samples, base and 3 arms x 3 seeds decoded
+    assert (five["n_samples"], five["seeds"]) == (4, [0, 1, 2])
+    assert notebook_nfe_per_problem("05", five, gen_length=256) == 256 * (1 + 4 + 1 + 9)
+    # 400 base posterior samples of 256 passes; 3 arms x 3 seeds x 200 steps x 32 examples x 3 (forward + backward)
+    assert notebook_fixed_nfe("05", five, gen_length=256) == 400 * 256 + 3 * 3 * 200 * 32 * 3
+    six = {**defaults("06"), "max_steps": 5}  # 6 prefixes x (1 + 1 + 16 Monte-Carlo) and 5 masked steps, gold and corrupted
+    assert notebook_nfe_per_problem("06", six, gen_length=256) == 2 * (6 * 18 + 5)
+    assert notebook_nfe_per_problem("06", {**six, "methods": ["answer_loglik"]}, gen_length=256) == 2 * (6 + 5)
+    assert all(notebook_fixed_nfe(n, {}, gen_length=256) == 0 for n in ("02", "03", "04", "06"))
 
 
 def test_budget_keeps_the_problems_that_fit():
