@@ -39,7 +39,7 @@ PRESETS = {
 REASONING_LEN = 64  # eight steps of the compact notation ("49+9=58", 7 tokens) and the newlines between them
 
 
-def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, seed: int) -> dict:
+def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, seed: int, save=None) -> dict:
     from mdlm_study.evaluate import evaluate_arithmetic
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems, problem_key
     from mdlm_study.templates import Template
@@ -65,7 +65,7 @@ def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, se
         return {int(k): float(v) for k, v in table.groupby("n_ops")["correct"].mean().items()}
 
     def evaluate(net) -> dict:
-        row = {"minutes": (time.perf_counter() - started) / 60}
+        row = {"step": (len(evals) + 1) * eval_every, "minutes": (time.perf_counter() - started) / 60}
         if reasoning_len:
             reasoned = evaluate_arithmetic(net, tokenizer, test, template, sampler="entropy", batch_size=200)
             row.update(accuracy=float(reasoned["correct"].mean()), trace_accuracy=float(reasoned["trace_correct"].mean()),
@@ -74,13 +74,16 @@ def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, se
         row.update(blank_slot_accuracy=float(blank["correct"].mean()), blank_slot_by_depth=by_depth(blank))
         evals.append(row)
         print(name, json.dumps(row), flush=True)
+        if save is not None:  # every evaluation reaches the results file: a run stopped early keeps its curve
+            save({"task": dataclasses.asdict(task), "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
+                  "reasoning_len": reasoning_len, "minutes": row["minutes"], "partial": True, "evals": list(evals)})
         return {"eval_accuracy": row.get("accuracy", row["blank_slot_accuracy"])}
 
     history = train(model, data, train_config, mask_id=tokenizer.mask_token_id, eval_fn=evaluate, progress=False)
     eval_steps = [h["step"] for h in history if "eval_accuracy" in h]
     return {"task": dataclasses.asdict(task), "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
             "reasoning_len": reasoning_len, "parameters": count_parameters(model), "threads": torch.get_num_threads(),
-            "minutes": (time.perf_counter() - started) / 60, "evals": [{"step": s, **e} for s, e in zip(eval_steps, evals, strict=True)]}
+            "minutes": (time.perf_counter() - started) / 60, "evals": [{**e, "step": s} for s, e in zip(eval_steps, evals, strict=True)]}
 
 
 def main() -> None:
@@ -92,11 +95,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/results/history/regime_search.json")
     args = parser.parse_args()
-    result = run(args.preset, PRESETS[args.preset], steps=args.steps, eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed)
-    out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results[f"{args.preset}@{args.steps}"] = result
-    write_json_atomic(out, results)
+    out, key = Path(args.out), f"{args.preset}@{args.steps}"
+
+    def save(result: dict) -> None:
+        results = json.loads(out.read_text()) if out.exists() else {}
+        results[key] = {**result, "command": f"OMP_NUM_THREADS=1 python benchmarks/regime_search.py {args.preset} --steps {args.steps}"}
+        write_json_atomic(out, results)
+
+    save(run(args.preset, PRESETS[args.preset], steps=args.steps, eval_every=args.eval_every, n_eval=args.n_eval, seed=args.seed, save=save))
 
 
 if __name__ == "__main__":
