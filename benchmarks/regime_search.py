@@ -33,6 +33,9 @@ PRESETS = {
     "deep_ordered": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN},
     "deep_ordered_answer_only": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN,
                                  "reasoning_len": 0},
+    "deep_shuffled_drills": {"task": DEEP_TASK, "model": BASE_MODEL, "train": {**BASE_TRAIN, "aux_batch_size": 64}},
+    "deep_shuffled_wide_drills": {"task": DEEP_TASK, "model": {**BASE_MODEL, "hidden_size": 192, "intermediate_size": 512},
+                                  "train": {**BASE_TRAIN, "aux_batch_size": 64}},
     "deep_ordered_wide": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": {**BASE_MODEL, "hidden_size": 192, "intermediate_size": 512},
                           "train": BASE_TRAIN},
 }
@@ -41,11 +44,11 @@ REASONING_LEN = 64  # eight steps of the compact notation ("49+9=58", 7 tokens) 
 
 def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, seed: int, save=None) -> dict:
     from mdlm_study.evaluate import evaluate_arithmetic
-    from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems, problem_key
+    from mdlm_study.tasks.arithmetic import ArithmeticConfig, drills, generate_problems, problem_key
     from mdlm_study.templates import Template
     from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters
     from mdlm_study.tiny_tokenizer import build_tokenizer
-    from mdlm_study.train import TrainConfig, tokenize_examples, train
+    from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
 
     task = ArithmeticConfig(**preset["task"])
     test = generate_problems(task, n_eval, seed=1000)
@@ -79,7 +82,8 @@ def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, se
                   "reasoning_len": reasoning_len, "minutes": row["minutes"], "partial": True, "evals": list(evals)})
         return {"eval_accuracy": row.get("accuracy", row["blank_slot_accuracy"])}
 
-    history = train(model, data, train_config, mask_id=tokenizer.mask_token_id, eval_fn=evaluate, progress=False)
+    aux = tokenize_pairs(tokenizer, *zip(*drills(task), strict=True)) if train_config.aux_batch_size else None  # single steps, "47+3=" -> "50"
+    history = train(model, data, train_config, mask_id=tokenizer.mask_token_id, eval_fn=evaluate, aux=aux, progress=False)
     eval_steps = [h["step"] for h in history if "eval_accuracy" in h]
     return {"task": dataclasses.asdict(task), "model": dataclasses.asdict(model_config), "train": dataclasses.asdict(train_config),
             "reasoning_len": reasoning_len, "parameters": count_parameters(model), "threads": torch.get_num_threads(),
