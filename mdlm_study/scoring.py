@@ -347,3 +347,17 @@ def summarize_step_scoring(table: pd.DataFrame, *, n_boot: int = 1000, seed: int
                      "n_gold": len(gold), "n_corrupted": len(bad), "loc_accuracy": hits / max(1, len(bad)),
                      "loc_low": loc_low, "loc_high": loc_high, "loc_chance": float((1 / bad["n_steps"]).mean())})
     return pd.DataFrame(rows)
+
+
+def per_trace_scores(table: pd.DataFrame, names: Sequence[str]) -> dict:
+    """``{"scores_<name>_gold": [...], "scores_<name>_corrupted": [...]}``: each score's final value on
+    every gold and every corrupted trace, in one trace order (by problem) for all names, so two scores
+    of the same traces can be compared by DeLong's paired test (``pooling.paired_auroc_difference``).
+    Names the table lacks are left out."""
+    out = {}
+    for kind in ("gold", "corrupted"):
+        rows = table[table["kind"] == kind].sort_values("uid", kind="stable")
+        for name in names:
+            if name in rows:
+                out[f"scores_{name}_{kind}"] = [float(v) for v in rows[name]]
+    return out

@@ -240,3 +240,21 @@ def test_corruptions_that_overflow_the_slot_are_redrawn_or_left_out(tokenizer, p
     assert set(table["uid"]) == kept
     with pytest.raises(ValueError, match="max_tries must be >= 1, got 0"):
         scoring_items(problems, fits=fits, max_tries=0)
+
+
+def test_per_trace_scores_keep_one_trace_order_for_every_score():
+    """Notebook 06 records each score's per-trace values for DeLong's paired test: the i-th gold value of
+    both scores is the same trace (ordered by problem), whatever order the table came in."""
+    import pandas as pd
+
+    from mdlm_study.pooling import paired_auroc_difference
+    from mdlm_study.scoring import per_trace_scores
+
+    table = pd.DataFrame({"uid": ["b", "a", "b", "a", "c", "c"], "kind": ["gold", "gold", "corrupted", "corrupted", "gold", "corrupted"],
+                          "answer_loglik": [-0.2, -0.1, -2.0, -3.0, -0.3, -1.0], "trace_pll": [-1.0, -0.5, -1.1, -0.9, -0.7, -0.8]})
+    scores = per_trace_scores(table, ["trace_pll", "answer_loglik", "missing"])
+    assert scores == {"scores_trace_pll_gold": [-0.5, -1.0, -0.7], "scores_answer_loglik_gold": [-0.1, -0.2, -0.3],
+                      "scores_trace_pll_corrupted": [-0.9, -1.1, -0.8], "scores_answer_loglik_corrupted": [-3.0, -2.0, -1.0]}
+    r = paired_auroc_difference(scores["scores_trace_pll_gold"], scores["scores_trace_pll_corrupted"],
+                                scores["scores_answer_loglik_gold"], scores["scores_answer_loglik_corrupted"])
+    assert r["difference"] == pytest.approx(1.0 - 7 / 9)  # answer_loglik separates all 9 (gold, corrupted) pairs, trace_pll 7 of 9
