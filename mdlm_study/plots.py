@@ -24,6 +24,24 @@ from mdlm_study.recipes import curve_eval_fn
 PAPER_MARKERS = ("*", "P", "X", "D", "s", "^")  # one shape per paper point, all black
 PAPER = {"color": "black", "s": 120, "zorder": 6}
 CURVE_EVAL_N = inspect.signature(curve_eval_fn).parameters["n"].default  # problems behind each training-curve accuracy
+# What a figure calls a decoding rule and a step score (the tables keep the code names).
+RULE_NAMES = {"l2r": "left to right", "random": "random order", "confidence": "confidence order", "margin": "margin order",
+              "entropy": "entropy order (k per pass)", "med": "MED", "med_budget": "MED (budget)", "eb": "EB-Sampler",
+              "fast_threshold": "Fast-dLLM threshold", "fast_factor": "Fast-dLLM factor", "wino": "WINO", "klass": "KLASS",
+              "pc_sampler": "PC-Sampler", "local_leap": "LocalLeap"}
+SCORE_NAMES = {"answer_loglik": "answer log-likelihood", "answer_entropy": "answer entropy (negated)",
+               "mc_loglik": "Monte-Carlo answer log-likelihood", "trace_pll": "trace pseudo-log-likelihood (baseline)"}
+
+
+def rule_name(sampler: str) -> str:
+    """The words a figure uses for a rule (its code name when it has none)."""
+    return RULE_NAMES.get(sampler, sampler)
+
+
+def setting_text(label: str) -> str:
+    """A point's setting without its rule's name (a sweep label is ``"<rule> <settings>"``):
+    ``"med λ=0.2"`` -> ``"λ=0.2"``, ``"fast τ=0.9"`` -> ``"τ=0.9"``; ``""`` for a bare rule (``"l2r"``)."""
+    return label.split(" ", 1)[1] if " " in label else ""
 
 
 def wilson_errors(rates: Sequence[float], n: Sequence[float] | float) -> np.ndarray:
@@ -69,7 +87,7 @@ def accuracy_by_block(table: pd.DataFrame, rules: Sequence[str], *, task: str) -
     for i, rule in enumerate(rules):
         rows = table[table["sampler"] == rule]
         x = np.arange(len(rows)) + (i - (len(rules) - 1) / 2) * 0.05  # dodge the intervals
-        ax.errorbar(x, rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3, label=rule)
+        ax.errorbar(x, rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3, label=rule_name(rule))
         ticks = [str(b or "all") for b in rows["block"]]
     l2r = table[table["sampler"] == "l2r"].iloc[0]
     low, high = stats.wilson_interval(l2r["accuracy"] * l2r["n_problems"], l2r["n_problems"])
@@ -113,7 +131,12 @@ def accuracy_vs_nfe(table: pd.DataFrame, *, task: str, depth: float | None = Non
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for sampler, rows in table.groupby("sampler", sort=False):
         rows = rows.sort_values("mean_nfe")
-        ax.errorbar(rows["mean_nfe"], rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3, label=sampler)
+        line = ax.errorbar(rows["mean_nfe"], rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3,
+                           label=rule_name(sampler))
+        for x, y, label in zip(rows["mean_nfe"], rows["accuracy"], rows.get("label", [""] * len(rows)), strict=True):
+            text = setting_text(str(label))
+            if text:
+                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=line[0].get_color())
     if depth:
         ax.axvline(depth, color="gray", ls=":", label=f"mean dependency depth of the problems ({depth:.1f}): steps a full trace needs, not a bound")
     ax.set(title=f"Accuracy vs forward passes ({task})", xlabel="mean NFE per problem (forward passes)", ylabel="exact accuracy (fraction, 95% CI)")
@@ -231,7 +254,7 @@ def auroc(summary: pd.DataFrame) -> plt.Figure:
     y = np.arange(len(summary))
     ax.barh(y, summary["auroc"], xerr=[summary["auroc"] - summary["auroc_low"], summary["auroc_high"] - summary["auroc"]], capsize=4, color="C0",
             label="AUROC (95% bootstrap CI)")
-    ax.set_yticks(y, summary["score"])
+    ax.set_yticks(y, [SCORE_NAMES.get(score, score) for score in summary["score"]])
     ax.axvline(0.5, color="black", ls="--", label="chance (0.5)")
     ax.set(title="Telling gold from corrupted traces", xlabel="AUROC (gold vs corrupted)", ylabel="score", xlim=(0, 1))
     legend_below(ax, ncol=2)

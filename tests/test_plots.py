@@ -87,6 +87,9 @@ def test_accuracy_vs_nfe_does_not_call_the_dependency_depth_a_bound(tmp_path):
     ax = fig.axes[0]
     assert len(error_bars(ax)) == table["sampler"].nunique() and cut_note(ax)
     assert any("not a bound" in label for label in legend_labels(ax)) and not any(label.endswith("bound (4.0 NFE)") for label in legend_labels(ax))
+    assert "MED" in legend_labels(ax) and "med" not in legend_labels(ax)  # words, not code names
+    notes = {t.get_text() for t in ax.texts}
+    assert "λ=0.2" in notes and any(n.startswith("τ=") for n in notes)  # every swept point carries its setting
     finish(fig, "03_accuracy_vs_nfe", tmp_path)
 
 
@@ -144,6 +147,7 @@ def test_finetuning_intervals_count_seeds_and_problems(tmp_path):
 def test_auroc_and_score_curves(tmp_path):
     fig = plots.auroc(pd.read_csv(TABLES / "06_step_scoring.csv"))
     assert fig.axes[0].get_xlim() == (0, 1)
+    assert "answer log-likelihood" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
     finish(fig, "06_auroc", tmp_path)
     rng = np.random.default_rng(0)
     table = pd.DataFrame({"kind": ["gold"] * 30 + ["corrupted"] * 30,
