@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from mdlm_study.checkpoints import write_json_atomic
+from mdlm_study.records import write_json_atomic
 
 DEEP_TASK = {"min_steps": 2, "max_steps": 8, "start_range": (2, 49), "operand_range": (1, 9), "carry_ops": ("add", "mul")}
 BASE_MODEL = {"arch": "eurobert", "hidden_size": 128, "num_layers": 4, "num_heads": 4, "intermediate_size": 384, "max_length": 192}
