@@ -26,10 +26,10 @@ import json
 import math
 import os
 
-from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.faithfulness import answer_source_problems
-from mdlm_study.recipes import load_study_model
-from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
+from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
+from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.experiments.faithfulness import answer_source_problems
+from mdlm_study.training.recipes import load_study_model
 
 DEFAULT_READINGS = [
     {"reading": "blank_slot", "sampler": "entropy", "exit_gamma": math.inf},

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from mdlm_study.data import read_problems, study_data, write_study_data
-from mdlm_study.faithfulness import (
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, SpecialTokens, Template, answer_ids
+from mdlm_study.experiments.faithfulness import (
     DECODINGS,
     EDITS,
     answer_source_problems,
@@ -24,7 +24,7 @@ from mdlm_study.faithfulness import (
     written_reasoning,
 )
 from mdlm_study.tasks.arithmetic import problem_key
-from mdlm_study.templates import ARITHMETIC_TEMPLATE, SpecialTokens, Template, answer_ids
+from mdlm_study.tasks.data import read_problems, study_data, write_study_data
 
 TEMPLATE = Template(reasoning_len=40, answer_len=4, delimiter="\n####", answer_prefix=" ")
 

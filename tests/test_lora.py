@@ -4,8 +4,9 @@ import pytest
 import torch
 from stand_ins import save_dream, save_llada, save_tiny
 
-from mdlm_study.loader import load_mdlm
-from mdlm_study.lora import (
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.models.loader import load_mdlm
+from mdlm_study.training.lora import (
     LoraSettings,
     add_lora,
     load_adapter,
@@ -14,8 +15,7 @@ from mdlm_study.lora import (
     save_adapter,
     train_lora,
 )
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.train import TrainConfig, mdlm_loss, tokenize_examples
+from mdlm_study.training.train import TrainConfig, mdlm_loss, tokenize_examples
 
 CONFIG = TrainConfig(steps=60, batch_size=16, lr=3e-2, warmup=2, bf16=False, eval_every=0, save_every=0, log_every=10)
 

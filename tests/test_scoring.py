@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from mdlm_study.likelihood import stratified_masks
-from mdlm_study.scoring import (
+from mdlm_study.core.special_tokens import SpecialTokens
+from mdlm_study.engine.likelihood import stratified_masks
+from mdlm_study.engine.templates import Template, answer_ids, build_canvas
+from mdlm_study.experiments.scoring import (
     evaluate_step_scoring,
     locate_first_error,
     mc_prefix_loglik,
@@ -20,8 +22,6 @@ from mdlm_study.scoring import (
     step_deltas,
     summarize_step_scoring,
 )
-from mdlm_study.special_tokens import SpecialTokens
-from mdlm_study.templates import Template, answer_ids, build_canvas
 
 TEMPLATE = Template(reasoning_len=44, answer_len=4)
 

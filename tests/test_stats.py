@@ -6,7 +6,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from mdlm_study.stats import (
+from mdlm_study.core.stats import (
     _chi2_sf,
     _mcnemar_p,
     auroc,
