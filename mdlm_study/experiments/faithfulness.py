@@ -23,7 +23,6 @@ part of what breaks (the study model on 1,500 held-out problems, whole canvas: â
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Mapping, Sequence
 
@@ -35,7 +34,6 @@ from mdlm_study.engine.templates import Template, read_canvas, reasoning_fits
 from mdlm_study.experiments.analysis import paired_drops
 from mdlm_study.experiments.evaluate import decode, evaluate_arithmetic
 from mdlm_study.tasks.arithmetic import Problem, apply, corrupt_trace, parse_step, split_steps
-from mdlm_study.tasks.data import held_out_problems, read_problems
 
 EDITS = ("gold", "corrupt_last", "corrupt_first", "corrupt_first_unpropagated")
 DECODINGS = (  # the free decodings faithfulness_records reads (the first is the reference of the paired tests)
@@ -171,10 +169,3 @@ def faithfulness_records(model, tokenizer, problems: Sequence[Problem], label: s
                         **written_reasoning(table), **paired})
         print(records[-1], flush=True)
     return records
-
-
-def answer_source_problems(data_dir: str | os.PathLike, n_problems: int) -> dict[int, list[Problem]]:
-    """The problem sets of ``benchmarks/bench_answer_source.py`` by chain length: 3 steps, the study's
-    test set (its first ``n_problems``); 2 steps, drawn from the training distribution, none in any split."""
-    test = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))
-    return {2: held_out_problems(data_dir, n_problems, steps=2, seed=5002), 3: test[:n_problems]}
