@@ -42,9 +42,10 @@ import numpy as np
 import pandas as pd
 
 from mdlm_study.core import verdicts as v
+from mdlm_study.core.clustered_stats import cmh_paired, count_holding
 from mdlm_study.core.pooling import holm
 from mdlm_study.core.records import ROOT
-from mdlm_study.core.stats import cmh_paired, count_holding, paired_difference_ci
+from mdlm_study.core.stats import paired_difference_ci
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.experiments.evaluate import summarize
 from mdlm_study.experiments.selection import (

@@ -1,7 +1,7 @@
 """The study's figures, one function each, from the tables the notebooks build.
 
 Conventions every function follows: every rate carries its 95% interval (Wilson over problems, or
-:func:`stats.clustered_proportion_ci` when several samples share a problem, or seeds and problems
+:func:`~mdlm_study.core.clustered_stats.clustered_proportion_ci` when several samples share a problem, or seeds and problems
 together); a rate axis that does not start at 0 is marked as cut (:func:`mark_cut_axis`); every
 paper point has its own legend entry; legends sit outside the data (below the axes); no line is
 called a bound unless it is one. The notebooks call these and save the result with
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mdlm_study.core import stats
+from mdlm_study.core.clustered_stats import clustered_proportion_ci
 from mdlm_study.training.recipes import curve_eval_fn
 
 PAPER_MARKERS = ("*", "P", "X", "D", "s", "^")  # one shape per paper point, all black
@@ -162,7 +163,7 @@ def h_ub_trajectories(h_ub: np.ndarray, correct: np.ndarray, *, gamma: float = 0
 
 
 def _clustered(traces: pd.DataFrame) -> tuple[float, float, float]:
-    r = stats.clustered_proportion_ci(traces["trace_correct"].astype(bool), traces["uid"])
+    r = clustered_proportion_ci(traces["trace_correct"].astype(bool), traces["uid"])
     return r["estimate"], r["low"], r["high"]
 
 
