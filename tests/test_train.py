@@ -138,7 +138,7 @@ def test_schedule_warms_up_then_decays():
     assert lr_at(0, config) == pytest.approx(0.1)
     assert lr_at(9, config) == pytest.approx(1.0)
     assert lr_at(99, config) == pytest.approx(0.1, abs=1e-3)
-    assert count_parameters(build_model(SMALL, __import__("mdlm_study.models.tiny_tokenizer").tiny_tokenizer.build_tokenizer(["a"]), seed=0)) > 0
+    assert count_parameters(build_model(SMALL, __import__("mdlm_study.models.tiny_tokenizer").models.tiny_tokenizer.build_tokenizer(["a"]), seed=0)) > 0
 
 
 def test_suffix_masks_cover_a_suffix_of_the_response():
