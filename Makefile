@@ -31,9 +31,9 @@ test: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
-	$(PY) -m mdlm_study.released compare --checkpoints checkpoints --out benchmarks/results/machine/reproduce_weights.json
-	$(PY) -m mdlm_study.results_doc
-	$(PY) -m mdlm_study.results_index
+	$(PY) -m mdlm_study.models.released compare --checkpoints checkpoints --out benchmarks/results/machine/reproduce_weights.json
+	$(PY) -m mdlm_study.reporting.results_doc
+	$(PY) -m mdlm_study.reporting.results_index
 
 # Fast paths on the released models (models/, no training; outputs under build/released/).
 # One notebook with changed parameters (one key=value each; a value may hold spaces):
@@ -61,7 +61,7 @@ seeds: $(STAMP)
 
 SEEDS_CKPT ?= checkpoints/seeds
 seeds-retrain: $(STAMP)
-	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.recipes default --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
+	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.training.recipes default --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
 	$(MAKE) seeds SEEDS_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results --figures-root $(SEEDS_CKPT)"
 
 lint: $(STAMP)

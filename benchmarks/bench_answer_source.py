@@ -26,10 +26,11 @@ import json
 import math
 import os
 
-from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.faithfulness import answer_source_problems
-from mdlm_study.recipes import load_study_model
-from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
+from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
+from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.tasks.arithmetic import Problem
+from mdlm_study.tasks.data import held_out_problems, read_problems
+from mdlm_study.training.recipes import load_study_model
 
 DEFAULT_READINGS = [
     {"reading": "blank_slot", "sampler": "entropy", "exit_gamma": math.inf},
@@ -38,6 +39,13 @@ DEFAULT_READINGS = [
     {"reading": "entropy", "sampler": "entropy", "tokens_per_step": 4},
     {"reading": "l2r", "sampler": "l2r"},
 ]
+
+
+def answer_source_problems(data_dir: str | os.PathLike, n_problems: int) -> dict[int, list[Problem]]:
+    """The problem sets of this benchmark by chain length: 3 steps, the study's
+    test set (its first ``n_problems``); 2 steps, drawn from the training distribution, none in any split."""
+    test = read_problems(os.path.join(data_dir, "arithmetic_test.jsonl"))
+    return {2: held_out_problems(data_dir, n_problems, steps=2, seed=5002), 3: test[:n_problems]}
 
 
 def main() -> None:

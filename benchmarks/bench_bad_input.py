@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the cases live with the tests
 
 from bad_input import OUTCOMES, outcome  # noqa: E402
 
-from mdlm_study.records import write_record  # noqa: E402
+from mdlm_study.core.records import write_record  # noqa: E402
 
 
 def cases() -> list:

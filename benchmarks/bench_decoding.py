@@ -1,5 +1,5 @@
 """Accuracy and NFE of the decoding rules on the trained default model (the paper's Table C): a command
-line over ``mdlm_study.selection``, which holds the protocol (the settings, the development split, the
+line over ``mdlm_study.experiments.selection``, which holds the protocol (the settings, the development split, the
 (lambda, gamma) grid, both selection rules and the transfer to another model).
 
 Writes a list of records (``records.write_record``: with provenance, the model's name and weights
@@ -39,12 +39,10 @@ from __future__ import annotations
 
 import argparse
 
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.data import held_out_problems, read_problems, read_puzzles
-from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku
-from mdlm_study.recipes import load_study_model
-from mdlm_study.records import model_identity, problems_sha256, read_records, write_record
-from mdlm_study.selection import (
+from mdlm_study.core.records import model_identity, problems_sha256, read_records, write_record
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
+from mdlm_study.experiments.evaluate import evaluate_arithmetic, evaluate_sudoku
+from mdlm_study.experiments.selection import (
     CONFIGS,
     DEV_HELD_OUT,
     SELECTION_RULES,
@@ -56,8 +54,10 @@ from mdlm_study.selection import (
     transfer_configs,
     transferred_records,
 )
-from mdlm_study.templates import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
-from mdlm_study.tiny_model import load_tiny
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.tiny_model import load_tiny
+from mdlm_study.tasks.data import held_out_problems, read_problems, read_puzzles
+from mdlm_study.training.recipes import load_study_model
 
 
 def main() -> None:

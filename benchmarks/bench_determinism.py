@@ -26,10 +26,10 @@ from dataclasses import replace
 import torch
 from transformers import AutoTokenizer
 
-import mdlm_study.train as training
-from mdlm_study.data import read_problems
-from mdlm_study.recipes import recipe
-from mdlm_study.tiny_model import build_model
+import mdlm_study.training.train as training
+from mdlm_study.models.tiny_model import build_model
+from mdlm_study.tasks.data import read_problems
+from mdlm_study.training.recipes import recipe
 
 SETUPS = {  # name: (deterministic kernels, one-hot embedding lookup)
     "study": (True, True),

@@ -1,5 +1,5 @@
 """Why fixed k tokens per step does or does not cost a model its answers: the two links between the
-answer and the written reasoning (``mdlm_study.faithfulness``), on the study's 3-step test problems.
+answer and the written reasoning (``mdlm_study.experiments.faithfulness``), on the study's 3-step test problems.
 
 - ``counterfactual``: gold or edited traces written into the reasoning slot, the answer slot filled
   left to right; how often the answer is the true one and how often it is the written conclusion;
@@ -20,10 +20,10 @@ import argparse
 import json
 import os
 
-from mdlm_study.data import held_out_problems, read_problems
-from mdlm_study.faithfulness import faithfulness_records
-from mdlm_study.recipes import load_study_model
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.experiments.faithfulness import faithfulness_records
+from mdlm_study.tasks.data import held_out_problems, read_problems
+from mdlm_study.training.recipes import load_study_model
 
 
 def model_spec(text: str) -> tuple[str, str]:

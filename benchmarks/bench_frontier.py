@@ -5,7 +5,7 @@ Decoders (:func:`decoders`): the paper's (left to right, entropy with k = 1, 2, 
 the earlier peers (EB-Sampler, Fast-dLLM threshold and factor, Prophet's exit), the newest
 training-free ones (WINO, KLASS, PC-Sampler, LocalLeap, each over a small grid of its own parameters)
 and MED's early exit combined with each of them. Every record holds accuracy, mean NFE, tokens per
-forward and AUP (``mdlm_study.frontier``), the seconds it took (``seconds_per_problem``), the
+forward and AUP (``mdlm_study.core.frontier``), the seconds it took (``seconds_per_problem``), the
 model's name and weights SHA-256, the template's name and the problems' SHA-256. PC-Sampler's
 background frequencies come from the posterior split (a corpus disjoint from the test problems).
 The frontier per seed and pooled, and how often each decoder is on it: ``frontier.frontier_share``.
@@ -24,14 +24,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.data import read_problems
-from mdlm_study.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.records import model_identity, problems_sha256, result_record, write_record
-from mdlm_study.sampling import DecodeConfig
-from mdlm_study.sampling.recent_rules import background_frequencies
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.tiny_model import load_tiny
+from mdlm_study.core.records import model_identity, problems_sha256, result_record, write_record
+from mdlm_study.engine import DecodeConfig
+from mdlm_study.engine.recent_rules import background_frequencies
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.tiny_model import load_tiny
+from mdlm_study.tasks.data import read_problems
 
 TEMPLATES = {"default": ARITHMETIC_TEMPLATE, "long_slot": replace(ARITHMETIC_TEMPLATE, reasoning_len=32)}
 EXIT = {"exit_gamma": 0.1}  # the paper's exit, combined with every rule

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures.checkpoints import LLADA_VOCAB, build_llada  # noqa: E402
 
-from mdlm_study.loader import ModelAdapter, load_mdlm  # noqa: E402
-from mdlm_study.records import write_record  # noqa: E402
-from mdlm_study.sampling import generate  # noqa: E402
+from mdlm_study.core.records import write_record  # noqa: E402
+from mdlm_study.engine import generate  # noqa: E402
+from mdlm_study.models.loader import ModelAdapter, load_mdlm  # noqa: E402
 
 PROMPT = 16  # real tokens before the masks
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

@@ -14,11 +14,16 @@ import argparse
 import json
 import os
 
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.data import read_problems, read_puzzles
-from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize, teacher_forced_accuracy
-from mdlm_study.recipes import load_study_model
-from mdlm_study.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
+from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
+from mdlm_study.experiments.evaluate import (
+    evaluate_arithmetic,
+    evaluate_sudoku,
+    summarize,
+    teacher_forced_accuracy,
+)
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.tasks.data import read_problems, read_puzzles
+from mdlm_study.training.recipes import load_study_model
 
 
 def mean_tokens_per_s(history) -> float:

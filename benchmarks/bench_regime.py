@@ -1,4 +1,4 @@
-"""Which regime each released model decodes in: the regime diagnostics (mdlm_study.regime) of entropy
+"""Which regime each released model decodes in: the regime diagnostics (mdlm_study.experiments.regime) of entropy
 order, one token per pass (the decoding claims' reference), on a task's test problems, overall and by
 dependency depth (number of operations).
 
@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.data import read_split
-from mdlm_study.records import model_identity, problems_sha256, write_record
-from mdlm_study.regime import diagnose
-from mdlm_study.released import RELEASED_DIR, load_released
+from mdlm_study.core.records import model_identity, problems_sha256, write_record
+from mdlm_study.experiments.regime import diagnose
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.released import RELEASED_DIR, load_released
+from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
 

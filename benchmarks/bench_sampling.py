@@ -28,12 +28,12 @@ import time
 
 import torch
 
-from mdlm_study.recipes import RECIPES
-from mdlm_study.records import write_record
-from mdlm_study.released import load_folder
-from mdlm_study.sampling import engine, generate
-from mdlm_study.tiny_model import build_model
-from mdlm_study.tiny_tokenizer import build_tokenizer
+from mdlm_study.core.records import write_record
+from mdlm_study.engine import engine, generate
+from mdlm_study.models.released import load_folder
+from mdlm_study.models.tiny_model import build_model
+from mdlm_study.models.tiny_tokenizer import build_tokenizer
+from mdlm_study.training.recipes import RECIPES
 
 RULE_PARAMS = {"l2r": {}, "random": {}, "confidence": {}, "margin": {}, "entropy": {}, "med": {"med_lambda": 0.2},
                "med_budget": {"med_lambda": 0.2}, "eb": {"eb_gamma": 0.2}, "fast_threshold": {"tau": 0.9}, "fast_factor": {"factor": 1.0}}

@@ -1,4 +1,4 @@
-"""Every decoding claim on every training seed of the default recipe (mdlm_study.seeds).
+"""Every decoding claim on every training seed of the default recipe (mdlm_study.experiments.seeds).
 
 For each seed: the same held-out problems decoded with every rule a claim compares, MED + exit at the
 (lambda, gamma) chosen on seed 0's development split (read from ``--transfer``, a decoding benchmark
@@ -27,13 +27,10 @@ from pathlib import Path
 
 import torch
 
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.data import held_out_problems
-from mdlm_study.faithfulness import counterfactual_answers, follow_rates
-from mdlm_study.figures import save_figure
-from mdlm_study.plots import seeds_forest
-from mdlm_study.records import model_identity, problems_sha256, read_records, relative, write_record
-from mdlm_study.seeds import (
+from mdlm_study.core.records import model_identity, problems_sha256, read_records, relative, write_record
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.experiments.faithfulness import counterfactual_answers, follow_rates
+from mdlm_study.experiments.seeds import (
     CLAIMS,
     CORRUPTED,
     SEEDS,
@@ -50,9 +47,17 @@ from mdlm_study.seeds import (
     select_own,
     transferred_roles,
 )
-from mdlm_study.selection import DEV_HELD_OUT, development_split, model_evaluator, transfer_configs
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.tiny_model import load_tiny
+from mdlm_study.experiments.selection import (
+    DEV_HELD_OUT,
+    development_split,
+    model_evaluator,
+    transfer_configs,
+)
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.tiny_model import load_tiny
+from mdlm_study.reporting.figures import save_figure
+from mdlm_study.reporting.plots import seeds_forest
+from mdlm_study.tasks.data import held_out_problems
 
 
 def seed_path(out_dir: Path, seed: int) -> Path:

@@ -21,12 +21,12 @@ import platform
 from dataclasses import asdict, replace
 
 import torch
+from throughput import matmul_flops_per_token, matmul_peak, train_throughput
 
-from mdlm_study.recipes import RECIPES
-from mdlm_study.throughput import matmul_flops_per_token, matmul_peak, train_throughput
-from mdlm_study.tiny_model import build_model, count_parameters
-from mdlm_study.tiny_tokenizer import build_tokenizer
-from mdlm_study.train import native_bf16
+from mdlm_study.models.tiny_model import build_model, count_parameters
+from mdlm_study.models.tiny_tokenizer import build_tokenizer
+from mdlm_study.training.recipes import RECIPES
+from mdlm_study.training.train import native_bf16
 
 
 def _single_thread_worker(args) -> float:

@@ -10,7 +10,7 @@ of the paper appear once the model is better?) and reads the answer off the blan
 it the model computes without writing reasoning). ``--set KEY=VALUE`` changes a ``TrainConfig``
 field as well (a recipe variant at the study's length: ``--steps 6500 --set suffix_mask_prob=0.5``),
 ``--model-set KEY=VALUE`` a ``ModelConfig`` field (a shallower model: ``--model-set num_layers=3``).
-Writes one JSON record to ``--out``. The evaluations and overrides live in ``mdlm_study.budget``.
+Writes one JSON record to ``--out``. The evaluations and overrides live beside it, in ``benchmarks/budget.py``.
 
     OMP_NUM_THREADS=1 python benchmarks/budget_curve.py --steps 9000 --eval-every 1500 \\
         --checkpoints /tmp/budget --out benchmarks/results/history/budget_curve.json
@@ -25,11 +25,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from budget import blank_slot, curve_point, fixed_k, model_overrides, train_overrides
 
-from mdlm_study.budget import blank_slot, curve_point, fixed_k, model_overrides, train_overrides
-from mdlm_study.data import study_data, study_tokenizer
-from mdlm_study.recipes import recipe, train_recipe
-from mdlm_study.tiny_model import load_tiny
+from mdlm_study.models.tiny_model import load_tiny
+from mdlm_study.tasks.data import study_data, study_tokenizer
+from mdlm_study.training.recipes import recipe, train_recipe
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 The study's reasoning model fails on the units digit of a step's result (README, teacher-forced
 accuracy 0.26 at 1,500 steps). This probe takes the trace away: the default model (same size,
-optimiser and schedule as ``mdlm_study.recipes.RECIPES["default"]``) is trained on single steps only,
+optimiser and schedule as ``mdlm_study.training.recipes.RECIPES["default"]``) is trained on single steps only,
 ``"47+3="`` -> ``"50"`` (every step the study's task allows, ``tasks.arithmetic.drills``; 300 facts
 held out), for 1,500 steps of 32 and evaluated every 250 steps by greedy left-to-right decoding of
 the held-out facts' results. A run takes ~2 minutes on one thread, so it is a cheap way to compare
@@ -30,7 +30,7 @@ HELD_OUT = 300
 
 def greedy_l2r_accuracy(model, tokenizer, pairs) -> float:
     """Exact-match accuracy of the held-out results, decoded greedily left to right by the engine."""
-    from mdlm_study.sampling import generate
+    from mdlm_study.engine import generate
 
     ids, attn, response, _ = pairs.batch(torch.arange(len(pairs)), trim=False)
     out = generate(model, ids.masked_fill(response, tokenizer.mask_token_id), sampler="l2r", mask_id=tokenizer.mask_token_id,
@@ -39,11 +39,11 @@ def greedy_l2r_accuracy(model, tokenizer, pairs) -> float:
 
 
 def run(overrides: dict) -> dict:
-    from mdlm_study.data import DEFAULT_CONFIG, study_data, study_tokenizer
-    from mdlm_study.recipes import recipe
+    from mdlm_study.models.tiny_model import build_model
     from mdlm_study.tasks.arithmetic import drills
-    from mdlm_study.tiny_model import build_model
-    from mdlm_study.train import tokenize_pairs, train
+    from mdlm_study.tasks.data import DEFAULT_CONFIG, study_data, study_tokenizer
+    from mdlm_study.training.recipes import recipe
+    from mdlm_study.training.train import tokenize_pairs, train
 
     tokenizer = study_tokenizer(study_data(sizes={"arithmetic": {"train": 2000}}, tasks=("arithmetic", "sudoku")))
     facts = drills(DEFAULT_CONFIG)

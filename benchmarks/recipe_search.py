@@ -17,7 +17,7 @@ The presets (all 1,500 steps, batch 64, ~1.8M parameters, hidden 192, 4 layers):
 - ``euro_carry_free``: EuroBERT on carry-free arithmetic (``ArithmeticConfig(carry_ops=())``);
 - ``euro_carry_free_suffix_lr2e-3``: the same with 50% suffix masks and lr 2e-3.
 
-Presets on the study's task (``mdlm_study.data.DEFAULT_CONFIG``: + and x carry, - never borrows),
+Presets on the study's task (``mdlm_study.tasks.data.DEFAULT_CONFIG``: + and x carry, - never borrows),
 sized for an fp32 CPU thread (0.86M parameters, hidden 128, batch 32, lr 2e-3, flat loss, 40k problems):
 - ``study_small_iid``: LLaDA's independent masks;
 - ``study_small_copies``: a restated number is masked together with its copies (``mask_copies``);
@@ -36,7 +36,7 @@ sized for an fp32 CPU thread (0.86M parameters, hidden 128, batch 32, lr 2e-3, f
 
 The results file also keeps the partial curves of a full study run on carry-free arithmetic
 (``study_carry_free_*``), stopped when the answer-only model overtook the reasoning model; that is
-why the study's task lets + and x carry (``mdlm_study.data.DEFAULT_CONFIG``).
+why the study's task lets + and x carry (``mdlm_study.tasks.data.DEFAULT_CONFIG``).
 """
 
 from __future__ import annotations
@@ -80,12 +80,12 @@ PRESETS = {
 
 
 def run(name: str, preset: dict) -> dict:
-    from mdlm_study.evaluate import evaluate_arithmetic, teacher_forced_accuracy
+    from mdlm_study.engine.templates import Template
+    from mdlm_study.experiments.evaluate import evaluate_arithmetic, teacher_forced_accuracy
+    from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters
+    from mdlm_study.models.tiny_tokenizer import build_tokenizer
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, drills, generate_problems, problem_key
-    from mdlm_study.templates import Template
-    from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters
-    from mdlm_study.tiny_tokenizer import build_tokenizer
-    from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
+    from mdlm_study.training.train import TrainConfig, tokenize_examples, tokenize_pairs, train
 
     task = ArithmeticConfig(**preset.get("task", {}))
     test = generate_problems(dataclasses.replace(task, min_steps=3, max_steps=3), 150, seed=1000)

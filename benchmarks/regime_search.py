@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from mdlm_study.records import write_json_atomic
+from mdlm_study.core.records import write_json_atomic
 
 DEEP_TASK = {"min_steps": 2, "max_steps": 8, "start_range": (2, 49), "operand_range": (1, 9), "carry_ops": ("add", "mul")}
 BASE_MODEL = {"arch": "eurobert", "hidden_size": 128, "num_layers": 4, "num_heads": 4, "intermediate_size": 384, "max_length": 192}
@@ -43,12 +43,12 @@ REASONING_LEN = 64  # eight steps of the compact notation ("49+9=58", 7 tokens) 
 
 
 def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, seed: int, save=None) -> dict:
-    from mdlm_study.evaluate import evaluate_arithmetic
+    from mdlm_study.engine.templates import Template
+    from mdlm_study.experiments.evaluate import evaluate_arithmetic
+    from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters
+    from mdlm_study.models.tiny_tokenizer import build_tokenizer
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, drills, generate_problems, problem_key
-    from mdlm_study.templates import Template
-    from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters
-    from mdlm_study.tiny_tokenizer import build_tokenizer
-    from mdlm_study.train import TrainConfig, tokenize_examples, tokenize_pairs, train
+    from mdlm_study.training.train import TrainConfig, tokenize_examples, tokenize_pairs, train
 
     task = ArithmeticConfig(**preset["task"])
     test = generate_problems(task, n_eval, seed=1000)

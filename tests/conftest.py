@@ -7,10 +7,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 import torch
 
+from mdlm_study.models.tiny_model import ModelConfig, build_model
+from mdlm_study.models.tiny_tokenizer import build_tokenizer
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
 from mdlm_study.tasks.sudoku import generate_puzzles
-from mdlm_study.tiny_model import ModelConfig, build_model
-from mdlm_study.tiny_tokenizer import build_tokenizer
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 
-from mdlm_study.sampling.rules import RULES
+from mdlm_study.engine.rules import RULES
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Tiny randomly initialised checkpoints of every model family ``mdlm_study.loader`` loads.
+"""Tiny randomly initialised checkpoints of every model family ``mdlm_study.models.loader`` loads.
 
 Each builder writes a model and its tokenizer into a directory so the test loads it back through
 ``load_mdlm`` exactly like a real checkpoint; nothing is downloaded.
@@ -91,8 +91,8 @@ def save_without_mask(out_dir: Path) -> Path:
 
 
 def save_tiny(out_dir: Path, tokenizer, *, seed: int = 0) -> Path:
-    """The project's own tiny model (``mdlm_study.tiny_model``) for ``tokenizer``."""
-    from mdlm_study.tiny_model import ModelConfig, build_model
+    """The project's own tiny model (``mdlm_study.models.tiny_model``) for ``tokenizer``."""
+    from mdlm_study.models.tiny_model import ModelConfig, build_model
 
     model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, seed=seed)
     model.save_pretrained(out_dir)

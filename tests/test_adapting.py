@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from rule_registry import scratch_rules
 
-from mdlm_study.paper_setting import notebook_nfe_per_problem
+from mdlm_study.models.paper_setting import notebook_nfe_per_problem
 from mdlm_study.runner import main as runner
 
 ROOT = Path(__file__).resolve().parents[1]

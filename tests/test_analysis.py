@@ -1,9 +1,9 @@
-"""The notebooks' sweep helpers (mdlm_study.analysis) on hand-made evaluations whose numbers are known."""
+"""The notebooks' sweep helpers (mdlm_study.experiments.analysis) on hand-made evaluations whose numbers are known."""
 
 import pandas as pd
 import pytest
 
-from mdlm_study.analysis import (
+from mdlm_study.experiments.analysis import (
     dependency_depth,
     fastest_within,
     fixed_k_drops,
@@ -44,7 +44,7 @@ def test_sweep_validates_every_configuration_before_decoding():
 
 
 def test_sweep_takes_configs_and_labels_them():
-    from mdlm_study.sampling import DecodeConfig
+    from mdlm_study.engine import DecodeConfig
 
     table = sweep(fake_evaluate, list(range(10)), [DecodeConfig("entropy", tokens_per_step=2, block_size=8)])
     assert table["label"].tolist() == ["entropy k=2, blocks of 8"] and table["block_size"].tolist() == [8]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from bad_input import Case, check
 
-from mdlm_study.benchmark_data import load_gsm8k, load_humaneval, load_math500
-from mdlm_study.data import _row, held_out_problems, read_problems, read_puzzles
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
+from mdlm_study.tasks.benchmark_data import load_gsm8k, load_humaneval, load_math500
+from mdlm_study.tasks.data import _row, held_out_problems, read_problems, read_puzzles
 from mdlm_study.tasks.sudoku import generate_puzzles
 
 

@@ -11,13 +11,13 @@ import torch
 from bad_input import Case, check
 from toy_denoisers import ChainDenoiser
 
-from mdlm_study.decoding import decode_canvas
-from mdlm_study.posterior import sample_posterior
-from mdlm_study.sampling import DecodeConfig, generate
+from mdlm_study.engine import DecodeConfig, generate
+from mdlm_study.engine.decoding import decode_canvas
+from mdlm_study.engine.templates import Template, build_canvas
+from mdlm_study.experiments.posterior import sample_posterior
+from mdlm_study.models.tiny_model import load_tiny
+from mdlm_study.models.tiny_tokenizer import build_tokenizer
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
-from mdlm_study.templates import Template, build_canvas
-from mdlm_study.tiny_model import load_tiny
-from mdlm_study.tiny_tokenizer import build_tokenizer
 
 V, MASK = 12, 11
 

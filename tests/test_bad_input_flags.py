@@ -14,8 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bad_input import Case, check  # noqa: E402
 from stand_ins import save_llada  # noqa: E402
 
-from mdlm_study.loader import load_mdlm  # noqa: E402
-from mdlm_study.parameters import parse_bool, parse_flags  # noqa: E402
+from mdlm_study.core.parameters import parse_bool, parse_flags  # noqa: E402
+from mdlm_study.models.loader import load_mdlm  # noqa: E402
 from mdlm_study.runner import main as runner  # noqa: E402
 
 REFUSED = r"run code shipped with the checkpoint.*trust_remote_code=True"  # the loader's refusal
@@ -33,27 +33,27 @@ def loaded_llada():
 
 
 def harness(**kwargs):
-    from mdlm_study.harness import MDLMHarnessLM
+    from mdlm_study.integrations.harness import MDLMHarnessLM
 
     return MDLMHarnessLM(**kwargs)
 
 
 def harness_from_model_args(args: str):
     """The harness as ``lm_eval --model_args`` builds it (lm-eval parses the string)."""
-    from mdlm_study.harness import MDLMHarnessLM
+    from mdlm_study.integrations.harness import MDLMHarnessLM
 
     return MDLMHarnessLM.create_from_arg_string(args)
 
 
 def distributed(*extra: str):
-    from mdlm_study.distributed import main
+    from mdlm_study.integrations.distributed import main
 
     out = Path(tempfile.mkdtemp(prefix="flags_")) / "rows.jsonl"
     return main(["--checkpoint", llada(), "--trust-remote-code", "--n-problems", "1", "--cpu", "--out", str(out), *extra])
 
 
 def experiment(trust_remote_code):
-    from mdlm_study.experiment import load_experiment
+    from mdlm_study.runner.experiment import load_experiment
 
     return load_experiment("default", "arithmetic", checkpoints_dir="/nonexistent", data_dir="/nonexistent", n_problems=1,
                            trust_remote_code=trust_remote_code)

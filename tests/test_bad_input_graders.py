@@ -3,7 +3,7 @@ message names the bad value (see ``tests/bad_input.py``). None of them starts a 
 
 import pytest
 
-from mdlm_study.graders import (
+from mdlm_study.tasks.graders import (
     find_numbers,
     gsm8k_answer,
     gsm8k_extract_answer,
@@ -14,7 +14,7 @@ from mdlm_study.graders import (
     math_is_equiv,
     math_normalize,
 )
-from mdlm_study.sandbox import extract_code, humaneval_check, humaneval_pass_at_1
+from mdlm_study.tasks.sandbox import extract_code, humaneval_check, humaneval_pass_at_1
 from tests.bad_input import Case, check
 
 PROBLEM = {"prompt": "def add(a, b):\n", "test": "def check(f):\n    assert f(2, 3) == 5\n", "entry_point": "add"}

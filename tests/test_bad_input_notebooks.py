@@ -5,7 +5,7 @@ tiny notebook executed by papermill (the Python API and the CLI) fails in its va
 the parameter's name, and a list passed as a string arrives as a list.
 
 A scalar given for a list parameter (``gammas=0.1``) is refused with the fix (``write [0.1]``), not
-wrapped: see mdlm_study.parameters."""
+wrapped: see mdlm_study.core.parameters."""
 
 import functools
 import json
@@ -20,9 +20,9 @@ import pytest
 from bad_input import Case, check
 from papermill.exceptions import PapermillExecutionError
 
-from mdlm_study.parameters import NOTEBOOKS, check_parameters, coerce_and_validate, declared_in
+from mdlm_study.core.parameters import NOTEBOOKS, check_parameters, coerce_and_validate, declared_in
+from mdlm_study.engine import load_rule_modules, rule_grids
 from mdlm_study.runner import main as runner
-from mdlm_study.sampling import load_rule_modules, rule_grids
 
 EARLY_EXIT = "04_answer_uncertainty_early_exit"
 
@@ -116,7 +116,7 @@ def tiny(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny") / "tiny.ipynb"
     parameters = nbformat.v4.new_code_cell(TINY)
     parameters.metadata["tags"] = ["parameters"]
-    cells = [parameters, nbformat.v4.new_code_cell('from mdlm_study.parameters import check_parameters\n\ncheck_parameters(globals(), notebook="tiny")'),
+    cells = [parameters, nbformat.v4.new_code_cell('from mdlm_study.core.parameters import check_parameters\n\ncheck_parameters(globals(), notebook="tiny")'),
              nbformat.v4.new_code_cell('import json\n\nprint(json.dumps({"n": n, "gammas": gammas, "flag": flag}))')]
     nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, path)

@@ -4,14 +4,14 @@ decoding each row alone (the toy model below attends to its padding, as the firs
 import pytest
 import torch
 
-from mdlm_study.batching import (
+from mdlm_study.engine import generate
+from mdlm_study.engine.batching import (
     BucketedDenoiser,
     bucket_batches,
     inverse_permutation,
     restore_order,
     row_lengths,
 )
-from mdlm_study.sampling import generate
 
 VOCAB, MASK, PAD = 23, 22, 0
 
@@ -108,8 +108,8 @@ def test_bucketed_denoiser_passes_unpadded_batches_through_and_refuses_right_pad
 def test_history_merged_over_batches_has_every_key_of_one_batch(sampler):
     """decode_rows in batches of 2 returns one history record per step with the same keys as a single
     ``generate`` call (a rule that revokes tokens adds ``revoked``; every merged record carries it)."""
-    from mdlm_study.decoding import decode_rows
-    from mdlm_study.sampling import RULES, DecodeConfig
+    from mdlm_study.engine import RULES, DecodeConfig
+    from mdlm_study.engine.decoding import decode_rows
 
     ids, attn = left_pad(ROWS)
     config = DecodeConfig(sampler, **RULES[sampler].example_params())

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_study.benchmark_data import (
+from mdlm_study.tasks.benchmark_data import (
     BENCHMARK_SETTINGS,
     gsm8k_prompt,
     load_gsm8k,
@@ -11,8 +11,8 @@ from mdlm_study.benchmark_data import (
     load_math500,
     math_prompt,
 )
-from mdlm_study.graders import gsm8k_is_correct
-from mdlm_study.sandbox import humaneval_check
+from mdlm_study.tasks.graders import gsm8k_is_correct
+from mdlm_study.tasks.sandbox import humaneval_check
 
 GSM8K = Path(__file__).resolve().parents[2] / "shared" / "gsm8k"
 

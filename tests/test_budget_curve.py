@@ -1,11 +1,13 @@
-"""The budget-curve benchmark's evaluations (mdlm_study.budget) on a tiny random model."""
+"""The budget-curve benchmark's evaluations (benchmarks/budget.py) on a tiny random model."""
 
 import time
 
 import pytest
+from benchmark_helpers import benchmark_module
 
-from mdlm_study import budget
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+
+budget = benchmark_module("budget")
 
 
 def test_fixed_k_decodes_k_tokens_per_forward(tiny_model, tokenizer, problems):

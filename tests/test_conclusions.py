@@ -6,9 +6,10 @@ import subprocess
 
 import pytest
 
-from mdlm_study import conclusions, results_doc
-from mdlm_study.records import ROOT
-from mdlm_study.summary import claims_table, load_study
+import mdlm_study
+from mdlm_study.core.records import ROOT
+from mdlm_study.reporting import conclusions, results_doc
+from mdlm_study.reporting.summary import claims_table, load_study
 
 NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 3, "05": 5, "06": 2}
 
@@ -71,9 +72,9 @@ def test_notebook_07_draws_the_seeds_forest_from_the_committed_record():
 
 
 def test_generated_docs_and_readme_are_up_to_date():
-    """``python -m mdlm_study.results_doc`` would write exactly what is committed."""
+    """``python -m mdlm_study.reporting.results_doc`` would write exactly what is committed."""
     for path, text in results_doc.outputs().items():
-        assert path.read_text() == text, f"{path.relative_to(ROOT)} is stale: run python -m mdlm_study.results_doc"
+        assert path.read_text() == text, f"{path.relative_to(ROOT)} is stale: run python -m mdlm_study.reporting.results_doc"
     assert results_doc.main(["--check"]) == 0
 
 
@@ -91,10 +92,10 @@ def test_the_readme_is_a_front_page():
 
 def test_the_readme_example_runs(monkeypatch):
     """The README's ``generate`` example, on an untrained model of the study's size (no checkpoint here)."""
-    from mdlm_study import recipes
-    from mdlm_study.data import read_problems
-    from mdlm_study.tiny_model import ModelConfig, build_model
-    from mdlm_study.tiny_tokenizer import build_tokenizer
+    from mdlm_study.models.tiny_model import ModelConfig, build_model
+    from mdlm_study.models.tiny_tokenizer import build_tokenizer
+    from mdlm_study.tasks.data import read_problems
+    from mdlm_study.training import recipes
 
     problems = read_problems(ROOT / "data" / "arithmetic_test.jsonl")[:50]
     tokenizer = build_tokenizer([p.question + " " + p.answer for p in problems] + ["Mia has 30 shells. She buys 8 more. How many shells now?"])
@@ -115,10 +116,14 @@ def test_no_reference_points_outside_the_repository():
 
 
 def test_the_readme_layout_names_every_module():
+    """One row per subpackage, in the package's order, naming every module of it."""
     layout = (ROOT / "README.md").read_text().split("## Layout")[1].split("\n## ")[0]
-    modules = [p.name for p in (ROOT / "mdlm_study").glob("*.py") if p.name != "__init__.py"]
-    modules += [f"{p.name}/" for p in (ROOT / "mdlm_study").iterdir() if p.is_dir() and (p / "__init__.py").exists()]
-    assert [m for m in modules if m not in layout] == []
+    rows = {row.split("`")[1]: row for row in layout.splitlines() if row.startswith("| `mdlm_study/")}
+    order = re.findall(r"^\d+\. ``(\w+)``", mdlm_study.__doc__, re.M)
+    assert list(rows) == [f"mdlm_study/{name}/" for name in order]
+    missing = [f"{path}{p.name}" for path, row in rows.items() for p in sorted((ROOT / path).glob("*.py"))
+               if p.name != "__init__.py" and not re.search(rf"\b{p.stem}\b", row.split(" | ")[1])]
+    assert missing == []
 
 
 def test_show_displays_the_rendered_markdown(monkeypatch):
@@ -143,7 +148,7 @@ def _table_rows(markdown: str, header_start: str) -> list[list[str]]:
 def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
     """README, docs/results.md, each notebook's conclusion and docs/seeds.md agree: one word per claim, and
     a decoding claim's pooled numbers and word are those of its seed claims in docs/seeds.md."""
-    from mdlm_study import verdicts
+    from mdlm_study.core import verdicts
 
     table = claims_table(load_study(ROOT, conclusions.default_seed_records(ROOT)))
     words = dict(zip(table["claim"], table["verdict"], strict=True))
@@ -169,7 +174,7 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
         checked += 1
     assert checked == 9
     # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
-    from mdlm_study.seeds import claim_results
+    from mdlm_study.experiments.seeds import claim_results
     record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
     states = [json.loads((ROOT / path).read_text()) for path in conclusions.SEED_RECORDS.values()]
     for saved, fresh in zip(record["claims"], claim_results(states), strict=True):

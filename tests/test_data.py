@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from mdlm_study.data import (
+from mdlm_study.tasks.arithmetic import problem_key
+from mdlm_study.tasks.data import (
     held_out_problems,
     read_problems,
     read_puzzles,
@@ -11,7 +12,6 @@ from mdlm_study.data import (
     study_tokenizer,
     write_study_data,
 )
-from mdlm_study.tasks.arithmetic import problem_key
 
 
 @pytest.fixture(scope="module")

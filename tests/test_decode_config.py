@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 
-from mdlm_study.sampling import RULES, DecodeConfig, Param, generate, register_rule
-from mdlm_study.sampling.rules import rule_param_names
+from mdlm_study.engine import RULES, DecodeConfig, Param, generate, register_rule
+from mdlm_study.engine.rules import rule_param_names
 from tests.toy_denoisers import ChainDenoiser
 
 VOCAB, MASK = 12, 11
@@ -151,7 +151,7 @@ def test_config_seed_gives_each_row_its_own_stream_whatever_the_batch():
 def test_a_rule_registered_outside_the_package_runs_through_generate_and_the_config():
     """Adding a rule is one decorated function: its parameter is validated by the config and
     reaches the rule. This rule commits the rightmost ``count`` masked positions."""
-    import mdlm_study.sampling.rules as rules
+    import mdlm_study.engine.rules as rules
 
     @register_rule("rightmost_test", params=[Param("count", lambda v: v >= 1 and v == int(v), "an integer >= 1")])
     def rightmost(stats, eligible, *, k, params):

@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 from stand_ins import save_tiny
 
-from mdlm_study.distributed import batch_ranges, build_parser, main, run_sharded, shard, write_jsonl
-from mdlm_study.sampling import DecodeConfig
-from mdlm_study.sampling.config import config_from_arguments
+from mdlm_study.engine import DecodeConfig
+from mdlm_study.engine.config import config_from_arguments
+from mdlm_study.integrations.distributed import (
+    batch_ranges,
+    build_parser,
+    main,
+    run_sharded,
+    shard,
+    write_jsonl,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +84,7 @@ def test_accelerate_launch_two_cpu_processes_equals_one_process(tmp_path, tokeni
     single = main(args + ["--out", str(tmp_path / "single.jsonl")])
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "mdlm_study.distributed"]
+              "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "mdlm_study.integrations.distributed"]
     done = subprocess.run(launch + args + ["--out", str(tmp_path / "two.jsonl")], env=env, cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -3,16 +3,16 @@
 import pytest
 import torch
 
-from mdlm_study.benchmark_data import BenchmarkProblem
-from mdlm_study.evaluate import (
+from mdlm_study.engine.templates import Template, build_canvas
+from mdlm_study.experiments.evaluate import (
     TOKEN_CLASSES,
     grade_answers,
     teacher_forced_accuracy,
     token_classes,
     units_digit_steps,
 )
+from mdlm_study.tasks.benchmark_data import BenchmarkProblem
 from mdlm_study.tasks.sudoku import generate_puzzles
-from mdlm_study.templates import Template, build_canvas
 
 TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")
 
@@ -91,7 +91,7 @@ def test_grade_answers_uses_each_tasks_grader(problems):
 def test_summary_has_tokens_per_forward_and_aup(tokenizer, problems, sampler, settings, passes):
     """An oracle decodes every mask correctly: left to right takes one pass per mask (1 token per
     forward, AUP = 1 × 100); MED with a loose λ takes two (the reasoning, then the answer slot)."""
-    from mdlm_study.evaluate import evaluate_arithmetic, summarize
+    from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
 
     gold = gold_canvas(tokenizer, problems[:3])
     vocab = len(tokenizer)

@@ -12,13 +12,13 @@ import pytest
 import torch
 from fixtures.checkpoints import DREAM_MASK, LLADA_MASK, checkpoint
 
-from mdlm_study.batching import BucketedDenoiser
-from mdlm_study.denoiser import logits_of
-from mdlm_study.experiment import load_experiment
-from mdlm_study.loader import PADDING_RTOL, load_mdlm, logits_difference
-from mdlm_study.paper_setting import PAPER_BLOCK_SIZE, PAPER_BLOCK_SIZES, gsm8k_template
-from mdlm_study.sampling import DecodeConfig, generate
-from mdlm_study.templates import build_canvas
+from mdlm_study.engine import DecodeConfig, generate
+from mdlm_study.engine.batching import BucketedDenoiser
+from mdlm_study.engine.denoiser import logits_of
+from mdlm_study.engine.templates import build_canvas
+from mdlm_study.models.loader import PADDING_RTOL, load_mdlm, logits_difference
+from mdlm_study.models.paper_setting import PAPER_BLOCK_SIZE, PAPER_BLOCK_SIZES, gsm8k_template
+from mdlm_study.runner.experiment import load_experiment
 
 GSM8K_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "gsm8k_sample.jsonl"
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from benchmark_helpers import benchmark_module
 
-from mdlm_study.data import read_problems, study_data, write_study_data
-from mdlm_study.faithfulness import (
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, SpecialTokens, Template, answer_ids
+from mdlm_study.experiments.faithfulness import (
     DECODINGS,
     EDITS,
-    answer_source_problems,
     conclusion,
     counterfactual_answers,
     edited_trace,
@@ -24,7 +24,7 @@ from mdlm_study.faithfulness import (
     written_reasoning,
 )
 from mdlm_study.tasks.arithmetic import problem_key
-from mdlm_study.templates import ARITHMETIC_TEMPLATE, SpecialTokens, Template, answer_ids
+from mdlm_study.tasks.data import read_problems, study_data, write_study_data
 
 TEMPLATE = Template(reasoning_len=40, answer_len=4, delimiter="\n####", answer_prefix=" ")
 
@@ -178,7 +178,7 @@ def test_faithfulness_records_cover_every_edit_and_decoding(tiny_model, tokenize
 def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
     data = study_data(sizes={"arithmetic": {"train": 300, "test": 20, "posterior": 10}, "sudoku": {"train": 10, "test": 4}}, tasks=("arithmetic", "sudoku"), seed=0)
     write_study_data(data, tmp_path)
-    sets = answer_source_problems(str(tmp_path), 20)
+    sets = benchmark_module("bench_answer_source").answer_source_problems(str(tmp_path), 20)
     assert sets[3] == read_problems(tmp_path / "arithmetic_test.jsonl")
     assert len(sets[2]) == 20 and all(len(p.ops) == 2 for p in sets[2])
     used = {problem_key(p) for p in data.arithmetic_train + data.arithmetic_test + data.arithmetic_posterior}

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from mdlm_study.figures import load_summary, save_figure, save_table
-from mdlm_study.records import ROOT
+from mdlm_study.core.records import ROOT
+from mdlm_study.reporting.figures import load_summary, save_figure, save_table
 
 SHA = "ab" * 32
 
@@ -68,7 +68,7 @@ def test_sidecars_and_tables_are_written_whole_and_leave_no_temporary_file(tmp_p
 def test_a_saved_figure_reads_as_its_path_and_shows_inline_only_in_a_kernel(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from mdlm_study import figures
+    from mdlm_study.reporting import figures
 
     shown = []
     monkeypatch.setattr(figures, "_in_kernel", lambda: True)

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from mdlm_study import frontier
+from mdlm_study.core import frontier
 
 
 def test_tokens_per_forward_pools_tokens_over_passes():

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdlm_study.graders import (
+from mdlm_study.tasks.graders import (
     find_numbers,
     format_number,
     gsm8k_answer,
@@ -25,7 +25,7 @@ from mdlm_study.graders import (
     math_is_equiv,
     math_normalize,
 )
-from mdlm_study.sandbox import extract_code
+from mdlm_study.tasks.sandbox import extract_code
 
 GSM8K = next((p / "shared" / "gsm8k" for p in Path(__file__).resolve().parents if (p / "shared" / "gsm8k").is_dir()), None)
 WORKED = "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18 every day.\nA: 18"

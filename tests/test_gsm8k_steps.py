@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_study.benchmark_data import BenchmarkProblem, load_gsm8k
-from mdlm_study.scoring import GSM8K_LABELS, scoring_items
+from mdlm_study.experiments.scoring import GSM8K_LABELS, scoring_items
+from mdlm_study.tasks.benchmark_data import BenchmarkProblem, load_gsm8k
 from mdlm_study.tasks.gsm8k import (
     check_step,
     conclusion,

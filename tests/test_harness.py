@@ -16,8 +16,8 @@ from lm_eval.tasks import TaskManager  # noqa: E402
 from stand_ins import save_dream, save_tiny  # noqa: E402
 from transformers.modeling_outputs import MaskedLMOutput  # noqa: E402
 
-from mdlm_study.harness import MDLMHarnessLM, apply_stops, mc_loglikelihood, stratified_mask  # noqa: E402
-from mdlm_study.loader import load_mdlm  # noqa: E402
+from mdlm_study.integrations.harness import MDLMHarnessLM, apply_stops, mc_loglikelihood, stratified_mask  # noqa: E402
+from mdlm_study.models.loader import load_mdlm  # noqa: E402
 
 DOCS = [
     {"question": "Tom has 12 apples. He buys 5 more. How many apples does Tom have?", "choices": [" 17", " 7"], "label": 0},

@@ -27,7 +27,7 @@ DATA_SIZES = {"arithmetic": {"train": 120, "test": 4, "posterior": 2}}  # the ar
 
 def kill_recipe():
     """The default recipe at smoke size (30 steps, snapshot at step 15), a checkpoint every 5 steps."""
-    from mdlm_study.recipes import recipe
+    from mdlm_study.training.recipes import recipe
 
     r = recipe("default", smoke=True)
     return replace(r, train=replace(r.train, save_every=5, eval_every=0))
@@ -47,9 +47,9 @@ def _install_kill(kill: str) -> None:
       new one is renamed into place;
     - ``record``: after the final checkpoint, before ``training.json``.
     """
-    import mdlm_study.checkpoints as checkpoints
-    import mdlm_study.recipes as recipes
-    import mdlm_study.train as train
+    import mdlm_study.models.checkpoints as checkpoints
+    import mdlm_study.training.recipes as recipes
+    import mdlm_study.training.train as train
 
     kind, _, value = kill.partition(":")
     if kind == "step":
@@ -79,8 +79,8 @@ def child(checkpoints: str, kill: str) -> None:
     """One training session of :func:`kill_recipe` (one thread), killed as ``kill`` says."""
     import torch
 
-    from mdlm_study.data import study_data
-    from mdlm_study.recipes import train_recipe
+    from mdlm_study.tasks.data import study_data
+    from mdlm_study.training.recipes import train_recipe
 
     torch.set_num_threads(1)
     _install_kill(kill)
@@ -94,7 +94,7 @@ def _session(checkpoints: Path, kill: str) -> subprocess.CompletedProcess:
 
 
 def _marker_step(directory: Path) -> int | None:
-    from mdlm_study.checkpoints import MARKER
+    from mdlm_study.models.checkpoints import MARKER
 
     path = directory / MARKER
     return json.loads(path.read_text())["step"] if path.is_file() else None
@@ -119,10 +119,10 @@ def _same_optimizer_state(a: Path, b: Path) -> bool:
 
 @pytest.mark.slow
 def test_killed_training_resumes_to_the_same_bits(tmp_path):
-    from mdlm_study.checkpoints import weights_sha256
-    from mdlm_study.data import study_data
-    from mdlm_study.recipes import load_study_model, train_recipe
-    from mdlm_study.tiny_model import load_tiny
+    from mdlm_study.models.checkpoints import weights_sha256
+    from mdlm_study.models.tiny_model import load_tiny
+    from mdlm_study.tasks.data import study_data
+    from mdlm_study.training.recipes import load_study_model, train_recipe
 
     reference = train_recipe(kill_recipe(), study_data(sizes=DATA_SIZES, tasks=("arithmetic",), seed=0), tmp_path / "straight", progress=False, report=False)
     checkpoints = tmp_path / "killed"

@@ -1,6 +1,10 @@
-"""The package's imports run one way, down the layers, and sit at the top of their modules.
+"""The package's imports run one way, down the layers and down the subpackages, and sit at the top of
+their modules.
 
-Layers, lowest first (a module may import its own layer and the ones below, never above):
+Subpackages, lowest first, as the package docstring lists them (``mdlm_study/__init__.py``): a
+module imports from its own subpackage and the ones listed before it, never from a later one.
+
+Module layers, lowest first (a module may import its own layer and the ones below, never above):
 foundations (tokens, tasks, statistics, records, graders, the selection rules) → templates, the
 engine and checkpoints → models, data and the batched decode → evaluation and analyses → study
 orchestration (recipes, experiments, the harness, the CLI, notebooks' helpers). Notebooks and
@@ -11,26 +15,35 @@ benchmarks sit above all of it. An import inside a function must say why on its 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mdlm_study"
+# The subpackages in the order the package docstring gives them ("1. ``core``: ...").
+SUBPACKAGES = re.findall(r"^\d+\. ``(\w+)``", ast.get_docstring(ast.parse((PACKAGE / "__init__.py").read_text())), re.M)
+SUBPACKAGE = {name: level for level, name in enumerate(SUBPACKAGES)}
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"special_tokens", "tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "stats", "pooling", "frontier", "records",
-     "parameters", "denoiser", "likelihood", "graders", "sampling.rules", "sampling.recent_rules", "sampling.exit", "sampling.noise"},
+    {"core", "core.special_tokens", "core.stats", "core.clustered_stats", "core.pooling", "core.frontier", "core.records", "core.parameters",
+     "engine.denoiser", "engine.likelihood", "engine.rules", "engine.recent_rules", "engine.exit", "engine.noise",
+     "models", "models.tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "tasks.graders",
+     "experiments", "training", "integrations", "reporting"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
-    {"templates", "tasks.task", "tasks.builtin", "sampling", "sampling.config", "sampling.engine", "sampling.grids", "sampling.memory",
-     "checkpoints", "sandbox", "benchmark_data"},
+    {"engine", "engine.templates", "engine.config", "engine.loop", "engine.grids", "engine.memory",
+     "models.checkpoints", "tasks.task", "tasks.builtin", "tasks.sandbox", "tasks.benchmark_data"},
     # 2: models, data, the batched decode
-    {"train", "tiny_model", "data", "decoding", "loader", "remote_code", "batching", "released"},
+    {"engine.decoding", "engine.batching", "models.tiny_model", "models.loader", "models.remote_code", "models.released",
+     "tasks.data", "training.train"},
     # 3: evaluation and analyses
-    {"evaluate", "regime", "posterior", "scoring", "analysis", "faithfulness", "lora", "finetune", "selection", "throughput"},
+    {"experiments.evaluate", "experiments.regime", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",
+     "experiments.selection", "training.lora", "training.finetune"},
     # 4: study orchestration
-    {"recipes", "experiment", "trace_study", "harness", "distributed", "summary", "figures", "plots", "runner", "seeds", "verdicts", "conclusions",
-     "results_doc", "results_index", "paper_setting", "budget"},
+    {"core.verdicts", "models.paper_setting", "experiments.seeds", "training.recipes", "integrations.harness",
+     "integrations.distributed", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
+     "reporting.results_doc", "reporting.results_index", "runner", "runner.__main__", "runner.experiment", "runner.trace_study"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 
@@ -91,7 +104,38 @@ def test_imports_inside_functions_say_why(name):
     assert not unexplained, f"{name}: imports inside functions without '# deferred:' or '# cycle:': {unexplained}"
 
 
-def test_the_layer_check_catches_an_upward_import():
-    tree = ast.parse("from mdlm_study.recipes import train_recipe\n")
+def _subpackage(name: str) -> str:
+    return name.split(".")[0]
+
+
+def test_the_package_docstring_lists_every_subpackage_once():
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert sorted(SUBPACKAGES) == folders and len(set(SUBPACKAGES)) == len(SUBPACKAGES)
+
+
+def test_every_module_sits_in_a_subpackage_and_the_top_level_stays_small():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert loose == [], f"move these modules into a subpackage: {loose}"
+    entries = [p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"]
+    assert len(entries) <= 10, sorted(entries)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n))
+def test_imports_run_down_the_subpackages(name):
+    home = _subpackage(name)
+    upward = sorted({_subpackage(t) for node in ast.walk(MODULES[name]) for t in _imported(node)
+                     if t and SUBPACKAGE[_subpackage(t)] > SUBPACKAGE[home]})
+    assert not upward, f"{name} (in {home}) imports from later subpackages: {upward}; allowed: {SUBPACKAGES[:SUBPACKAGE[home] + 1]}"
+
+
+def test_the_subpackage_check_catches_an_upward_import():
+    tree = ast.parse("from mdlm_study.training.recipes import RECIPES\nfrom mdlm_study.core import stats\n")
     targets = [t for node in ast.walk(tree) for t in _imported(node)]
-    assert targets == ["recipes"] and LAYER["recipes"] > LAYER["templates"]
+    assert targets == ["training.recipes", "core.stats"]
+    assert SUBPACKAGE["training"] > SUBPACKAGE["experiments"] > SUBPACKAGE["engine"] > SUBPACKAGE["core"]
+
+
+def test_the_layer_check_catches_an_upward_import():
+    tree = ast.parse("from mdlm_study.training.recipes import train_recipe\n")
+    targets = [t for node in ast.walk(tree) for t in _imported(node)]
+    assert targets == ["training.recipes"] and LAYER["training.recipes"] > LAYER["engine.templates"]

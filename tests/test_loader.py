@@ -13,11 +13,12 @@ from transformers import GenerationConfig, PretrainedConfig, PreTrainedModel, Qw
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
-from mdlm_study import remote_code
-from mdlm_study.batching import length_buckets
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.denoiser import shift_right
-from mdlm_study.loader import (
+from mdlm_study.core.special_tokens import SpecialTokens
+from mdlm_study.engine.batching import length_buckets
+from mdlm_study.engine.denoiser import shift_right
+from mdlm_study.models import remote_code
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.loader import (
     KNOWN_IDS,
     ModelAdapter,
     declare_mask_token,
@@ -27,7 +28,6 @@ from mdlm_study.loader import (
     logits_difference,
     probe_padding,
 )
-from mdlm_study.special_tokens import SpecialTokens
 
 
 @pytest.fixture(scope="module")
@@ -273,7 +273,7 @@ def test_remote_checkpoint_without_an_automodel_entry():
 
 @pytest.mark.parametrize("chunk", [1, 7, 2**22])
 def test_in_place_shift_equals_shift_right_without_a_second_copy(chunk):
-    from mdlm_study.loader import shift_right_
+    from mdlm_study.models.loader import shift_right_
 
     logits = torch.randn(3, 11, 5)
     expected = shift_right(logits)

@@ -9,9 +9,12 @@ from fixtures.checkpoints import LLADA_MASK, checkpoint
 from peft import PeftModel
 from stand_ins import save_dream, save_llada, save_tiny
 
-from mdlm_study.benchmark_data import load_gsm8k
-from mdlm_study.loader import load_mdlm
-from mdlm_study.lora import (
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.models.loader import load_mdlm
+from mdlm_study.models.paper_setting import gsm8k_template
+from mdlm_study.tasks.benchmark_data import load_gsm8k
+from mdlm_study.tasks.gsm8k import grade_gsm8k_trace, gsm8k_item
+from mdlm_study.training.lora import (
     LoraSettings,
     add_lora,
     load_adapter,
@@ -21,10 +24,7 @@ from mdlm_study.lora import (
     save_adapter,
     train_lora,
 )
-from mdlm_study.paper_setting import gsm8k_template
-from mdlm_study.tasks.gsm8k import grade_gsm8k_trace, gsm8k_item
-from mdlm_study.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.train import TrainConfig, mdlm_loss, tokenize_examples
+from mdlm_study.training.train import TrainConfig, mdlm_loss, tokenize_examples
 
 CONFIG = TrainConfig(steps=60, batch_size=16, lr=3e-2, warmup=2, bf16=False, eval_every=0, save_every=0, log_every=10)
 

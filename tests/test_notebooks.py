@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from mdlm_study.core.verdicts import VERDICTS
 from mdlm_study.runner import NOTEBOOKS, main
-from mdlm_study.verdicts import VERDICTS
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("notebooks")]
 SMOKE_DIR = Path(__file__).resolve().parents[1] / "build" / "smoke"  # kept: CI uploads the executed notebooks from here

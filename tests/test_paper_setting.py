@@ -4,7 +4,9 @@ import math
 
 import pytest
 
-from mdlm_study.paper_setting import (
+from mdlm_study.core.parameters import declared_in
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE
+from mdlm_study.models.paper_setting import (
     A100_SUSTAINED_FLOPS,
     estimate_cost,
     gsm8k_template,
@@ -14,9 +16,7 @@ from mdlm_study.paper_setting import (
     seconds_per_nfe,
     setting_for,
 )
-from mdlm_study.parameters import declared_in
 from mdlm_study.runner import NOTEBOOKS
-from mdlm_study.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE
 
 
 def test_the_one_gsm8k_template_is_the_papers():

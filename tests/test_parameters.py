@@ -1,10 +1,10 @@
-"""mdlm_study.parameters: one reading of booleans, declarations with ranges, coercion and the
+"""mdlm_study.core.parameters: one reading of booleans, declarations with ranges, coercion and the
 validation cell's checks (without a kernel; tests/test_bad_input_notebooks.py runs one)."""
 
 import nbformat
 import pytest
 
-from mdlm_study.parameters import (
+from mdlm_study.core.parameters import (
     NOTEBOOKS,
     Interval,
     check_parameters,
@@ -15,7 +15,7 @@ from mdlm_study.parameters import (
     parse_bool,
     parse_flags,
 )
-from mdlm_study.sampling import DecodeConfig
+from mdlm_study.engine import DecodeConfig
 
 CELL = """n: int = 3  # count in [1, inf)
 gammas: list[float] = [0.1]  # thresholds (nats) in [0, inf)

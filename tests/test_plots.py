@@ -13,8 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from mdlm_study import plots, stats  # noqa: E402
-from mdlm_study.records import ROOT  # noqa: E402
+from mdlm_study.core import stats
+from mdlm_study.core.records import ROOT  # noqa: E402
+from mdlm_study.reporting import plots  # noqa: E402
 
 TABLES = ROOT / "figures" / "tables"
 

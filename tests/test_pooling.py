@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mdlm_study.pooling import (
+from mdlm_study.core.pooling import (
     holm,
     paired_auroc_difference,
     random_effects,
@@ -15,7 +15,7 @@ from mdlm_study.pooling import (
     t_quantile,
     t_sf,
 )
-from mdlm_study.stats import auroc
+from mdlm_study.core.stats import auroc
 
 # Colditz et al. (1994) BCG vaccine trials: (vaccinated TB+, TB-, control TB+, TB-), as printed in
 # van Houwelingen, Arends & Stijnen (2002), Table I; the log risk ratio and its variance per trial.

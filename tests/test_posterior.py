@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from test_scoring import OracleToy
 
-from mdlm_study.posterior import (
+from mdlm_study.engine.templates import Template
+from mdlm_study.experiments.posterior import (
     filter_by_logprob,
     filtering_gain,
     posterior_on_failures,
@@ -16,7 +17,6 @@ from mdlm_study.posterior import (
     traces_to_sft,
 )
 from mdlm_study.tasks.arithmetic import grade_trace
-from mdlm_study.templates import Template
 
 TEMPLATE = Template(reasoning_len=44, answer_len=4)
 COLUMNS = ["uid", "sample", "reasoning", "steps", "logprob", "nfe", "n_reasoning_tokens", "trace_correct", "first_wrong",

@@ -11,7 +11,7 @@ import pytest
 import torch
 from rule_registry import scratch_rules
 
-from mdlm_study.sampling import RULES, DecodeConfig, Param, generate, register_rule
+from mdlm_study.engine import RULES, DecodeConfig, Param, generate, register_rule
 from tests.toy_denoisers import ChainDenoiser
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -26,9 +26,9 @@ from fixtures.checkpoints import (
 )
 from transformers import AutoTokenizer
 
-from mdlm_study.batching import length_buckets
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.loader import KNOWN_IDS, PADDING_RTOL, load_mdlm, logits_difference
+from mdlm_study.engine.batching import length_buckets
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.loader import KNOWN_IDS, PADDING_RTOL, load_mdlm, logits_difference
 
 LLADA_COMPAT = ("use_cache", "tie_weights", "post_init")
 DREAM_COMPAT = ("default_rope", "generation_validate", "generation_from_model_config")

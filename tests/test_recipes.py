@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_study.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
-from mdlm_study.recipes import (
+from mdlm_study.experiments.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.training.recipes import (
     ARITHMETIC_TEMPLATE,
     SUDOKU_TEMPLATE,
     base_model_dir,
@@ -80,7 +80,7 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
 
     import torch
 
-    from mdlm_study import recipes as study
+    from mdlm_study.training import recipes as study
 
     seen = []
 
@@ -107,14 +107,14 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
 
 
 def test_lanes_balance_the_longest_runs():
-    from mdlm_study.recipes import _lanes
+    from mdlm_study.training.recipes import _lanes
 
     lanes = _lanes(["sudoku", "answer_only", "default"], 2, smoke=False)
     assert lanes[0] == ["default"] and sorted(lanes[1]) == ["answer_only", "sudoku"]
 
 
 def test_training_curve_minutes():
-    from mdlm_study.recipes import training_curve
+    from mdlm_study.training.recipes import training_curve
 
     logged = {"history": [{"step": 10, "loss": 2.0, "wall_seconds": 60.0}, {"step": 10, "wall_seconds": 61.0, "eval_accuracy": 0.5},
                           {"step": 20, "loss": 1.0, "wall_seconds": 120.0}], "train": {"steps": 20}, "train_seconds": 150.0}
@@ -140,11 +140,11 @@ def test_unknown_recipe():
 def test_tiny_model_memorises_a_few_problems_end_to_end():
     """Training + template + engine + readback together: a small model of the default backbone
     memorises 8 problems (~100 steps with the hidden_size^-1/2 initialisation; 300 for margin)."""
+    from mdlm_study.engine.templates import Template
+    from mdlm_study.models.tiny_model import ModelConfig, build_model
+    from mdlm_study.models.tiny_tokenizer import build_tokenizer
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
-    from mdlm_study.templates import Template
-    from mdlm_study.tiny_model import ModelConfig, build_model
-    from mdlm_study.tiny_tokenizer import build_tokenizer
-    from mdlm_study.train import TrainConfig, tokenize_examples, train
+    from mdlm_study.training.train import TrainConfig, tokenize_examples, train
 
     problems = generate_problems(ArithmeticConfig(), 8, seed=5)
     tok = build_tokenizer([p.question + "\n" + p.gsm8k_answer for p in problems])
@@ -161,7 +161,7 @@ def test_a_finished_run_counts_only_for_its_exact_recipe(trained):
     any training setting, not only the step count, retrains."""
     from dataclasses import replace
 
-    from mdlm_study.recipes import is_trained
+    from mdlm_study.training.recipes import is_trained
 
     root, _ = trained
     r = recipe("default", smoke=True)
@@ -177,7 +177,7 @@ def test_runs_recorded_before_a_setting_existed_count_as_its_default(trained, tm
     import shutil
     from dataclasses import replace
 
-    from mdlm_study.recipes import _as_recorded, is_trained
+    from mdlm_study.training.recipes import _as_recorded, is_trained
 
     root, _ = trained
     r = recipe("default", smoke=True)
@@ -196,7 +196,7 @@ def test_drills_join_arithmetic_recipes_only(trained):
     asking for drills on Sudoku is an error that names the recipe."""
     from dataclasses import replace
 
-    from mdlm_study.recipes import drill_set, study_tokenizer
+    from mdlm_study.training.recipes import drill_set, study_tokenizer
 
     _, data = trained
     tokenizer = study_tokenizer(data)
@@ -215,7 +215,7 @@ def test_drills_join_arithmetic_recipes_only(trained):
 def test_full_recipes_compile_where_they_can_and_smoke_runs_never():
     """The study's recipes train through torch.compile where a C++ compiler is found
     (``compile=None``); smoke recipes, shorter than a compile, stay eager."""
-    from mdlm_study.recipes import RECIPES
+    from mdlm_study.training.recipes import RECIPES
 
     assert all(recipe(name).train.compile is None for name in RECIPES)
     assert all(recipe(name, smoke=True).train.compile is False for name in RECIPES)
@@ -223,7 +223,7 @@ def test_full_recipes_compile_where_they_can_and_smoke_runs_never():
 
 def _interrupt_at(monkeypatch, step: int) -> None:
     """Make training stop with KeyboardInterrupt at the start of ``step`` (as Ctrl-C would)."""
-    import mdlm_study.train as train_module
+    import mdlm_study.training.train as train_module
 
     real = train_module.step_generator
 
@@ -239,7 +239,7 @@ def test_train_all_resumes_by_default_and_force_never_leaves_a_finished_looking_
     """An interrupted run resumes from its last checkpoint with no flag, to the same weights as an
     uninterrupted one; an interrupted forced retrain leaves nothing that passes for finished (no
     training.json, not is_trained, load_study_model refuses), and the next run trains it to the same bits."""
-    from mdlm_study.recipes import is_trained
+    from mdlm_study.training.recipes import is_trained
 
     straight = train_all(["sudoku"], tmp_path / "data", tmp_path / "straight", smoke=True, progress=False, threads=1)["sudoku"]
     r, checkpoints = recipe("sudoku", smoke=True), tmp_path / "ck"
@@ -255,7 +255,7 @@ def test_train_all_resumes_by_default_and_force_never_leaves_a_finished_looking_
     assert resumed["weights_sha256"] == straight["weights_sha256"] and is_trained("sudoku", checkpoints, r)
     assert [h["loss"] for h in resumed["history"] if "loss" in h] == [h["loss"] for h in straight["history"] if "loss" in h]
 
-    from mdlm_study.checkpoints import verify_checkpoint
+    from mdlm_study.models.checkpoints import verify_checkpoint
 
     _interrupt_at(monkeypatch, 20)
     with pytest.raises(KeyboardInterrupt):
@@ -276,7 +276,7 @@ def test_is_trained_needs_the_completion_marker_and_the_recorded_weights(trained
     the ones training.json and checkpoint.json record."""
     import shutil
 
-    from mdlm_study.recipes import is_trained
+    from mdlm_study.training.recipes import is_trained
 
     root, _ = trained
     r = recipe("sudoku", smoke=True)
@@ -302,7 +302,7 @@ def test_is_trained_needs_the_completion_marker_and_the_recorded_weights(trained
 
 
 def test_a_training_seed_trains_its_own_model_and_is_skipped_when_done(tmp_path):
-    """``train_all(seed=1)`` (``python -m mdlm_study.recipes default --seed 1``, the seeds study): another
+    """``train_all(seed=1)`` (``python -m mdlm_study.training.recipes default --seed 1``, the seeds study): another
     initialisation, recorded as seed 1, and a rerun finds it finished instead of retraining it."""
     import torch
     from safetensors.torch import load_file

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from mdlm_study import records
+from mdlm_study.core import records
 
 
 @dataclass
@@ -59,7 +59,7 @@ def test_relative_paths_inside_the_repository(tmp_path):
 
 
 def test_result_records_put_the_decoding_keys_at_the_top_level():
-    from mdlm_study.sampling import DecodeConfig
+    from mdlm_study.engine import DecodeConfig
 
     identity = {**records.model_identity("default", "b" * 64), "problems": "held_out_1500", "problems_sha256": "c" * 64}
     rec = records.result_record(DecodeConfig("med", med_lambda=0.2, exit_gamma=0.1), {"accuracy": 0.8, "mean_nfe": 12.5, "n_problems": 300},
@@ -91,7 +91,7 @@ def test_every_atomic_write_gives_a_plain_file_mode_and_leaves_no_temporary(tmp_
 
     import pandas as pd
 
-    from mdlm_study import figures
+    from mdlm_study.reporting import figures
 
     previous = os.umask(0o027)
     try:

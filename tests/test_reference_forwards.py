@@ -14,9 +14,9 @@ from fixtures.checkpoints import checkpoint
 from reference_forwards import REFERENCE_FORWARDS, read_checkpoint, tiny_forward
 from safetensors.torch import load_file, save_file
 
-from mdlm_study.loader import load_mdlm, logits_difference
-from mdlm_study.records import ROOT
-from mdlm_study.remote_code import rebuild_unsaved_tensors, refuse_unfinished
+from mdlm_study.core.records import ROOT
+from mdlm_study.models.loader import load_mdlm, logits_difference
+from mdlm_study.models.remote_code import rebuild_unsaved_tensors, refuse_unfinished
 
 # float32 kernels reorder sums (measured ~3e-7); bf16 rounds every activation to 2^-8 relative
 # (measured ~7e-3 over the fixtures' two layers): four units of bf16 rounding. Uninitialised rotary

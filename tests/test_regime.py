@@ -1,12 +1,12 @@
-"""Regime diagnostics (mdlm_study.regime): a hand-built history whose settle pass, exit pass and
+"""Regime diagnostics (mdlm_study.experiments.regime): a hand-built history whose settle pass, exit pass and
 trajectory are known, and toy denoisers whose answer is known before the reasoning (blank slot
 right, settles at pass 1) or only once the reasoning is written (blank slot wrong, settles late)."""
 
 import pytest
 import torch
 
-from mdlm_study.regime import answer_slot_trajectory, diagnose, exit_passes, settle_steps
-from mdlm_study.templates import Template, build_canvas
+from mdlm_study.engine.templates import Template, build_canvas
+from mdlm_study.experiments.regime import answer_slot_trajectory, diagnose, exit_passes, settle_steps
 
 M = 9
 TEMPLATE = Template(reasoning_len=24, answer_len=4, delimiter="\n####", answer_prefix=" ")

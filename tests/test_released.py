@@ -11,10 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from mdlm_study import recipes
-from mdlm_study.checkpoints import weights_sha256
-from mdlm_study.records import ROOT, file_sha256
-from mdlm_study.released import (
+from mdlm_study.core.records import ROOT, file_sha256
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.released import (
     MANIFEST,
     RELEASED_DIR,
     RELEASES,
@@ -28,13 +27,14 @@ from mdlm_study.released import (
     verify_released,
     write_release,
 )
-from mdlm_study.tiny_model import ModelConfig, build_model
+from mdlm_study.models.tiny_model import ModelConfig, build_model
+from mdlm_study.training import recipes
 
 
 def test_every_release_is_committed_and_listed():
     assert released_names() == list(RELEASES)
     manifest = read_manifest()
-    assert "mdlm_study.released write" in manifest["command"]
+    assert "mdlm_study.models.released write" in manifest["command"]
     for name, entry in manifest["models"].items():
         assert set(entry["files"]) >= {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"}
         assert "trainer_state.pt" not in entry["files"] and "checkpoint.json" not in entry["files"]
@@ -175,7 +175,7 @@ def test_retrained_weights_are_compared_bit_for_bit(fake_release):
 
 
 def test_load_mdlm_loads_the_tiny_family_strictly(copy_of_default):
-    from mdlm_study.loader import load_mdlm
+    from mdlm_study.models.loader import load_mdlm
 
     loaded = load_mdlm(copy_of_default / "default")
     assert loaded.family == "tiny" and weights_sha256(loaded.model) == read_manifest()["models"]["default"]["weights_sha256"]
@@ -189,7 +189,7 @@ def test_load_mdlm_loads_the_tiny_family_strictly(copy_of_default):
 
 
 def test_experiments_run_on_released_models_by_name():
-    from mdlm_study.experiment import load_experiment
+    from mdlm_study.runner.experiment import load_experiment
 
     exp = load_experiment("default_seed1", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
     with pytest.raises(ValueError, match="unknown released model 'default_seed9'.*'default_seed4'"):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import shutil
 
-from mdlm_study import records, results_index
+from mdlm_study.core import records
+from mdlm_study.reporting import results_index
 
 
 def test_index_is_up_to_date():
-    assert results_index.main(["--check"]) == 0, "run python -m mdlm_study.results_index"
+    assert results_index.main(["--check"]) == 0, "run python -m mdlm_study.reporting.results_index"
 
 
 def test_entry_reads_model_weights_and_command_from_a_record(tmp_path):
@@ -49,7 +50,7 @@ def _recipe(target: str) -> list[str]:
 
 def test_the_main_command_ends_with_the_bookkeeping_the_test_command_checks():
     steps = _recipe("reproduce")
-    assert steps[-2:] == ["$(PY) -m mdlm_study.results_doc", "$(PY) -m mdlm_study.results_index"], steps
+    assert steps[-2:] == ["$(PY) -m mdlm_study.reporting.results_doc", "$(PY) -m mdlm_study.reporting.results_index"], steps
     assert any("benchmarks/results/" in step for step in steps[:-2])  # steps before it write result files
 
 
@@ -61,7 +62,7 @@ def test_reproduce_then_test_in_either_order_any_number_of_times(tmp_path):
     assert results_index.main(["--check", "--results", str(results)]) == 0  # `make test` first: up to date
     for run in range(2):
         records.write_record(results / "machine" / "reproduce_weights.json", [{"model": "default", "same": True, "run": run}],
-                             command="python -m mdlm_study.released compare --checkpoints checkpoints")
+                             command="python -m mdlm_study.models.released compare --checkpoints checkpoints")
         if run == 0:  # a new result file: the index is stale until the bookkeeping runs (what `make reproduce` left)
             assert results_index.main(["--check", "--results", str(results)]) == 1
         assert results_index.main(["--results", str(results)]) == 0

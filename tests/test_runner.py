@@ -241,7 +241,7 @@ def test_log_output_prefixes_papermills_log_with_the_notebook(tmp_path, capsys):
 
 
 def test_released_runs_read_the_released_models_and_train_nothing():
-    from mdlm_study.released import RELEASED_DIR
+    from mdlm_study.models.released import RELEASED_DIR
     from mdlm_study.runner import ROOT, plan
 
     (job,) = plan("full", None, ["04"], {"gammas": [0.05, 0.5]}, released=True)  # no notebook 01, no checkpoints/ needed

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from toy_denoisers import ChainDenoiser, PositionTable, logits_with_entropies
 
-from mdlm_study.sampling import RULES, SAMPLERS, generate
+from mdlm_study.engine import RULES, SAMPLERS, generate
 
 V, MASK = 10, 9
 PRIOR = torch.linspace(0.02, 0.2, V)  # a static per-token prior (PC-Sampler's background frequency)

@@ -4,8 +4,8 @@ import pytest
 import torch
 from toy_denoisers import AnswerDrop
 
-from mdlm_study.sampling import generate
-from mdlm_study.sampling.exit import prophet_threshold
+from mdlm_study.engine import generate
+from mdlm_study.engine.exit import prophet_threshold
 
 V, MASK = 8, 7
 PROMPT, REASONING, ANSWER = 2, 10, 3

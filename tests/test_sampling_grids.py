@@ -6,8 +6,7 @@ import pytest
 import torch
 from rule_registry import scratch_rules
 
-from mdlm_study.paper_setting import notebook_nfe_per_problem
-from mdlm_study.sampling import (
+from mdlm_study.engine import (
     RULES,
     DecodeConfig,
     Param,
@@ -17,9 +16,10 @@ from mdlm_study.sampling import (
     rule_sweep,
     rule_sweep_size,
 )
+from mdlm_study.models.paper_setting import notebook_nfe_per_problem
 
 RULE_FILE = '''
-from mdlm_study.sampling import Param, register_rule
+from mdlm_study.engine import Param, register_rule
 
 
 @register_rule("toy_lowest", params=[Param("toy_delta", lambda v: v >= 0, ">= 0", "nats", sweep=(0.1, 0.3), symbol="δ")])
@@ -110,9 +110,9 @@ def test_a_registration_without_an_example_or_with_a_bad_one_is_refused():
 
 def test_fixed_k_is_one_grid_everywhere():
     """Notebook 03's ``ks`` default (a literal: papermill needs one) and the benchmarks read FIXED_KS."""
-    from mdlm_study import faithfulness, selection
-    from mdlm_study.parameters import NOTEBOOKS, declared_in
-    from mdlm_study.sampling import FIXED_KS
+    from mdlm_study.core.parameters import NOTEBOOKS, declared_in
+    from mdlm_study.engine import FIXED_KS
+    from mdlm_study.experiments import faithfulness, selection
 
     assert declared_in(NOTEBOOKS / "03_parallel_decoding_med.ipynb")["ks"].default == list(FIXED_KS)
     fixed = [c.tokens_per_step for c in selection.CONFIGS if c.sampler == "entropy" and c.exit_gamma is None and c.block_size is None]

@@ -11,9 +11,9 @@ import pytest
 import torch
 from toy_denoisers import ContextDenoiser
 
-from mdlm_study.sampling import DecodeConfig, generate
-from mdlm_study.sampling.memory import KLHistory
-from mdlm_study.sampling.recent_rules import klass, local_leap, pc_sampler, wino, wino_revoke
+from mdlm_study.engine import DecodeConfig, generate
+from mdlm_study.engine.memory import KLHistory
+from mdlm_study.engine.recent_rules import klass, local_leap, pc_sampler, wino, wino_revoke
 
 V, MASK = 12, 11
 PROMPT, GEN = 3, 16
@@ -383,7 +383,7 @@ def test_padded_rows_decode_as_alone_and_seeds_are_bit_exact(sampler, temperatur
 
 
 def test_background_frequencies_by_hand():
-    from mdlm_study.sampling.recent_rules import background_frequencies
+    from mdlm_study.engine.recent_rules import background_frequencies
 
     prior = background_frequencies([[1, 1, 2], [2, 2, 0]], vocab=4)
     assert prior.tolist() == pytest.approx([1 / 6, 2 / 6, 3 / 6, 1 / 6])  # id 3 never seen: 1 / count

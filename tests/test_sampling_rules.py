@@ -2,7 +2,7 @@
 
 import torch
 
-from mdlm_study.sampling.rules import RULES
+from mdlm_study.engine.rules import RULES
 
 
 def stats_from(entropy=None, confidence=None, margin=None):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mdlm_study import sandbox as graders
-from mdlm_study.sandbox import OUTPUT_LIMIT, humaneval_check, humaneval_pass_at_1
+from mdlm_study.tasks import sandbox as graders
+from mdlm_study.tasks.sandbox import OUTPUT_LIMIT, humaneval_check, humaneval_pass_at_1
 
 PROBLEM = {"prompt": "def add(a, b):\n", "test": "def check(f):\n    assert f(2, 3) == 5\n", "entry_point": "add"}
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0

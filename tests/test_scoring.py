@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from mdlm_study.likelihood import stratified_masks
-from mdlm_study.scoring import (
+from mdlm_study.core.special_tokens import SpecialTokens
+from mdlm_study.engine.likelihood import stratified_masks
+from mdlm_study.engine.templates import Template, answer_ids, build_canvas
+from mdlm_study.experiments.scoring import (
     evaluate_step_scoring,
     locate_first_error,
     mc_prefix_loglik,
@@ -20,8 +22,6 @@ from mdlm_study.scoring import (
     step_deltas,
     summarize_step_scoring,
 )
-from mdlm_study.special_tokens import SpecialTokens
-from mdlm_study.templates import Template, answer_ids, build_canvas
 
 TEMPLATE = Template(reasoning_len=44, answer_len=4)
 
@@ -247,8 +247,8 @@ def test_per_trace_scores_keep_one_trace_order_for_every_score():
     both scores is the same trace (ordered by problem), whatever order the table came in."""
     import pandas as pd
 
-    from mdlm_study.pooling import paired_auroc_difference
-    from mdlm_study.scoring import per_trace_scores
+    from mdlm_study.core.pooling import paired_auroc_difference
+    from mdlm_study.experiments.scoring import per_trace_scores
 
     table = pd.DataFrame({"uid": ["b", "a", "b", "a", "c", "c"], "kind": ["gold", "gold", "corrupted", "corrupted", "gold", "corrupted"],
                           "answer_loglik": [-0.2, -0.1, -2.0, -3.0, -0.3, -1.0], "trace_pll": [-1.0, -0.5, -1.1, -0.9, -0.7, -0.8]})

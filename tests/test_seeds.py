@@ -1,4 +1,4 @@
-"""Claims across training seeds (mdlm_study.seeds) with a fake evaluator whose accuracy per seed and
+"""Claims across training seeds (mdlm_study.experiments.seeds) with a fake evaluator whose accuracy per seed and
 setting is known, so the pooled effects, the seeds a claim holds on and the transfer of seed 0's
 setting against each seed's own choice are checked against hand computations."""
 
@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from mdlm_study import plots, seeds, verdicts
-from mdlm_study.sampling import DecodeConfig
-from mdlm_study.stats import paired_difference_ci
+from mdlm_study.core import verdicts
+from mdlm_study.core.stats import paired_difference_ci
+from mdlm_study.engine import DecodeConfig
+from mdlm_study.experiments import seeds
+from mdlm_study.reporting import plots
 
 N = 1000  # problems: with no discordant problem Tango's lower bound is -z^2/(N + z^2) = -0.38 points, inside the 1-point margin
 K2_LOSS = {0: 20, 1: 0, 2: 12, 3: 3, 4: 16}  # problems fixed k = 2 gets wrong that k = 1 gets right, per seed

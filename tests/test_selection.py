@@ -1,4 +1,4 @@
-"""The decoding benchmark's protocol (mdlm_study.selection): the record schema on both tasks, the
+"""The decoding benchmark's protocol (mdlm_study.experiments.selection): the record schema on both tasks, the
 (lambda, gamma) selection on a development split, the transfer of a choice to another model, the
 held-out development split, and the paired records."""
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mdlm_study import selection
-from mdlm_study.data import held_out_problems, study_data, write_study_data
-from mdlm_study.evaluate import evaluate_sudoku, summarize
-from mdlm_study.records import read_records
-from mdlm_study.sampling import DecodeConfig
+from mdlm_study.core.records import read_records
+from mdlm_study.engine import DecodeConfig
+from mdlm_study.engine.templates import SUDOKU_TEMPLATE
+from mdlm_study.experiments import selection
+from mdlm_study.experiments.evaluate import evaluate_sudoku, summarize
 from mdlm_study.tasks.arithmetic import problem_key
+from mdlm_study.tasks.data import held_out_problems, study_data, write_study_data
 from mdlm_study.tasks.sudoku import generate_puzzles
-from mdlm_study.templates import SUDOKU_TEMPLATE
 
 ROOT = Path(__file__).parents[1]
 SCHEMA = set(selection.SCHEMA)

@@ -6,15 +6,19 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from mdlm_study.stats import (
-    _chi2_sf,
-    _mcnemar_p,
-    auroc,
-    bootstrap_ci,
+from mdlm_study.core.clustered_stats import (
     cluster_bootstrap_ci,
     clustered_proportion_ci,
     cmh_paired,
     count_holding,
+    seed_heterogeneity,
+    two_level_bootstrap_ci,
+)
+from mdlm_study.core.stats import (
+    _chi2_sf,
+    _mcnemar_p,
+    auroc,
+    bootstrap_ci,
     effect_ratio,
     interval_vs_range,
     mcnemar_exact,
@@ -23,8 +27,6 @@ from mdlm_study.stats import (
     paired_equivalence,
     paired_noninferiority,
     paired_vs_reference,
-    seed_heterogeneity,
-    two_level_bootstrap_ci,
     wilson_interval,
 )
 

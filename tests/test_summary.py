@@ -5,11 +5,11 @@ import json
 import pandas as pd
 import pytest
 
-from mdlm_study import stats
-from mdlm_study import verdicts as v
-from mdlm_study.seeds import OWN, TRANSFERRED, bits
-from mdlm_study.selection import SELECTION_RULES
-from mdlm_study.summary import (
+from mdlm_study.core import stats
+from mdlm_study.core import verdicts as v
+from mdlm_study.experiments.seeds import OWN, TRANSFERRED, bits
+from mdlm_study.experiments.selection import SELECTION_RULES
+from mdlm_study.reporting.summary import (
     CLAIMS,
     COLUMNS,
     PAPER_CLAIM,
@@ -202,8 +202,8 @@ def test_load_study_rejects_a_record_that_is_not_a_seed_record(tmp_path):
 
 
 def test_the_committed_records_give_every_claim_a_verdict():
-    from mdlm_study.conclusions import SEED_RECORDS
-    from mdlm_study.records import ROOT
+    from mdlm_study.core.records import ROOT
+    from mdlm_study.reporting.conclusions import SEED_RECORDS
     t = claims_table(load_study(ROOT, {label: ROOT / path for label, path in SEED_RECORDS.items()}))
     assert "missing" not in set(t["verdict"])
     decoding = t[t["evidence"].str.startswith("5 training seeds")]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mdlm_study.data import read_split, study_data, study_tokenizer, write_study_data
+from mdlm_study.engine.templates import Template, build_canvas
 from mdlm_study.tasks.arithmetic import grade_trace
 from mdlm_study.tasks.builtin import CHAINS, CHAINS_TEMPLATE
+from mdlm_study.tasks.data import read_split, study_data, study_tokenizer, write_study_data
 from mdlm_study.tasks.task import TASKS, Task, get_task, register_task, task_names
-from mdlm_study.templates import Template, build_canvas
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "fixtures" / "toy_task.py"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mdlm_study.templates import Template, build_canvas, read_canvas
+from mdlm_study.engine.templates import Template, build_canvas, read_canvas
 
 
 def test_spans_and_left_padding(tokenizer, problems):

@@ -1,8 +1,9 @@
-"""The training benchmark's measurements (mdlm_study.throughput): the FLOP count counts matmul weights only."""
+"""The training benchmark's measurements (benchmarks/throughput.py): the FLOP count counts matmul weights only."""
 
 import torch
+from benchmark_helpers import benchmark_module
 
-from mdlm_study import throughput
+throughput = benchmark_module("throughput")
 
 
 def test_flops_count_linear_weights_not_embeddings_plus_attention():

@@ -2,8 +2,8 @@ import pytest
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
-from mdlm_study.special_tokens import SpecialTokens
-from mdlm_study.tiny_tokenizer import load_tokenizer
+from mdlm_study.core.special_tokens import SpecialTokens
+from mdlm_study.models.tiny_tokenizer import load_tokenizer
 
 
 def test_round_trip_digits_newlines_and_specials(tokenizer, problems, tmp_path):

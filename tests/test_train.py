@@ -3,10 +3,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from mdlm_study.checkpoints import save_snapshot, verify_checkpoint, weights_sha256
-from mdlm_study.templates import Template
-from mdlm_study.tiny_model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
-from mdlm_study.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, tokenize_pairs, train
+from mdlm_study.engine.templates import Template
+from mdlm_study.models.checkpoints import save_snapshot, verify_checkpoint, weights_sha256
+from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
+from mdlm_study.training.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, tokenize_pairs, train
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
@@ -138,11 +138,11 @@ def test_schedule_warms_up_then_decays():
     assert lr_at(0, config) == pytest.approx(0.1)
     assert lr_at(9, config) == pytest.approx(1.0)
     assert lr_at(99, config) == pytest.approx(0.1, abs=1e-3)
-    assert count_parameters(build_model(SMALL, __import__("mdlm_study.tiny_tokenizer").tiny_tokenizer.build_tokenizer(["a"]), seed=0)) > 0
+    assert count_parameters(build_model(SMALL, __import__("mdlm_study.models.tiny_tokenizer").models.tiny_tokenizer.build_tokenizer(["a"]), seed=0)) > 0
 
 
 def test_suffix_masks_cover_a_suffix_of_the_response():
-    from mdlm_study.train import _suffix_masks
+    from mdlm_study.training.train import _suffix_masks
 
     maskable = torch.tensor([[False, True, True, True, True, False], [False, False, True, True, True, True]])
     masked = torch.zeros_like(maskable)
@@ -169,7 +169,7 @@ def test_init_std_defaults_to_inverse_sqrt_width(tokenizer, arch):
 
 def test_bf16_default_follows_the_hardware(tokenizer, data, monkeypatch):
     """``bf16=None`` autocasts only where the device has native bf16 kernels (decided by ``native_bf16``)."""
-    import mdlm_study.train as train_module
+    import mdlm_study.training.train as train_module
 
     seen = []
     real_loss = train_module.mdlm_loss
@@ -208,8 +208,8 @@ def test_auxiliary_batches_join_every_step_deterministically(tokenizer, data):
 
 
 def test_copy_groups_link_each_digit_of_a_restated_number(tokenizer):
-    from mdlm_study.tiny_tokenizer import digit_ids
-    from mdlm_study.train import copy_groups
+    from mdlm_study.models.tiny_tokenizer import digit_ids
+    from mdlm_study.training.train import copy_groups
 
     canvas = tokenize_examples(tokenizer, ["Tom has 23 pens."], ["23-5=18\n18+4=22"], ["22"], Template(reasoning_len=16))
     ids, resp, groups = canvas.input_ids[0], canvas.response_mask[0], canvas.groups[0]
@@ -250,7 +250,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tokenizer, tmp_
     ids = torch.randint(10, len(tokenizer), (32, 20), generator=g)
     response = torch.zeros_like(ids, dtype=torch.bool)
     response[:, 8:] = True
-    from mdlm_study.train import TokenizedSet
+    from mdlm_study.training.train import TokenizedSet
 
     unpadded = TokenizedSet(ids, torch.ones_like(ids), response)
     config = TrainConfig(steps=4, batch_size=8, warmup=1, eval_every=0, save_every=0, log_every=2, bf16=False)
@@ -266,7 +266,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tokenizer, tmp_
 
 def test_compile_default_follows_the_toolchain(tokenizer, data, monkeypatch):
     """``compile=None`` compiles only where a C++ compiler is found; ``False`` never compiles."""
-    import mdlm_study.train as train_module
+    import mdlm_study.training.train as train_module
 
     calls = []
     monkeypatch.setattr(train_module, "compiled_forward", lambda model: (calls.append(1), model)[1])
@@ -335,7 +335,7 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
     """``one_hot_lookup`` (compiled training's input embedding) returns ``nn.Embedding``'s rows exactly
     and the same weight gradient, none to the padding row; ``matmul_embedding_gradient`` swaps the
     lookup in only while its block runs."""
-    from mdlm_study.train import matmul_embedding_gradient, one_hot_lookup
+    from mdlm_study.training.train import matmul_embedding_gradient, one_hot_lookup
 
     model = build_model(SMALL, tokenizer, seed=0)
     embedding = model.get_input_embeddings()
@@ -362,7 +362,7 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
 
 def _report_lines(seconds_per_step: float, steps: int = 200, evaluate_at: int = 100) -> list[tuple[float, str]]:
     """(time, line) of a ProgressReport fed ``steps`` steps of ``seconds_per_step`` on a fake clock."""
-    from mdlm_study.train import ProgressReport
+    from mdlm_study.training.train import ProgressReport
 
     now, lines = [0.0], []
     report = ProgressReport("default", 0, steps, steps, log_every=10, clock=lambda: now[0], write=lambda line: lines.append((now[0], line)))
@@ -415,7 +415,7 @@ def test_recovery_finishes_or_undoes_what_a_kill_interrupted(tmp_path):
     snapshots inside are carried over and recovered the same way."""
     import shutil
 
-    from mdlm_study.checkpoints import SNAPSHOT, publish_directory, recover_directory
+    from mdlm_study.models.checkpoints import SNAPSHOT, publish_directory, recover_directory
 
     target, new, old = tmp_path / "run", tmp_path / ".run.new", tmp_path / ".run.old"
 

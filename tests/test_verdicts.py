@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from mdlm_study import stats
-from mdlm_study import verdicts as v
+from mdlm_study.core import stats
+from mdlm_study.core import verdicts as v
 
 
 def iv(estimate, low, high, level=0.95):
@@ -165,7 +165,7 @@ def test_speedup_interval_is_a_t_interval_on_the_log_scale():
 
 
 def test_seed_pooled_difference_is_random_effects_on_the_per_seed_paired_differences():
-    from mdlm_study.pooling import random_effects
+    from mdlm_study.core.pooling import random_effects
     strata = [(1500, 20, 40), (1500, 10, 12), (1500, 30, 90)]
     interval, r = v.seed_pooled_difference(strata)
     d = [(c - b) / n for n, b, c in strata]

@@ -247,7 +247,7 @@ def make_problem(config: ArithmeticConfig, rng: random.Random) -> Problem:
 def drills(config: ArithmeticConfig) -> list[tuple[str, str]]:
     """Every single step the config allows, as ``("47+3=", "50")`` pairs, in every written operand
     order: the arithmetic facts a reasoning trace uses, as short drill examples (the tiny model's
-    "pre-training" arithmetic; see ``mdlm_study.recipes``). Deterministic order."""
+    "pre-training" arithmetic; see ``mdlm_study.training.recipes``). Deterministic order."""
     pairs = []
     for value in range(config.max_value + 1):
         for op in config.ops:

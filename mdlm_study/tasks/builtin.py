@@ -8,7 +8,7 @@
   steps) on a 64-position reasoning slot: eight steps of the compact notation. The chain is longer
   than a tiny model composes in one forward pass, so the answer has to come from the reasoning.
 - ``sudoku``: 4x4 Sudoku, the answer slot is the 16 cells (any-order against left-to-right).
-- ``gsm8k``: GSM8K problems from a local jsonl, graded by :func:`mdlm_study.graders.gsm8k_is_correct`.
+- ``gsm8k``: GSM8K problems from a local jsonl, graded by :func:`mdlm_study.tasks.graders.gsm8k_is_correct`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from mdlm_study.benchmark_data import BenchmarkProblem
-from mdlm_study.graders import gsm8k_is_correct
+from mdlm_study.engine.templates import (
+    ARITHMETIC_TEMPLATE,
+    GSM8K_TEMPLATE,
+    SUDOKU_TEMPLATE,
+    Readout,
+    Template,
+)
 from mdlm_study.tasks.arithmetic import (
     ArithmeticConfig,
     Problem,
@@ -27,9 +32,10 @@ from mdlm_study.tasks.arithmetic import (
     problem_key,
     restatements,
 )
+from mdlm_study.tasks.benchmark_data import BenchmarkProblem
+from mdlm_study.tasks.graders import gsm8k_is_correct
 from mdlm_study.tasks.sudoku import SudokuPuzzle, check_puzzle, generate_puzzles, solves
 from mdlm_study.tasks.task import Task, register_task
-from mdlm_study.templates import ARITHMETIC_TEMPLATE, GSM8K_TEMPLATE, SUDOKU_TEMPLATE, Readout, Template
 
 # ---------------------------------------------------------------------------------------------------
 # Records: typed fields, checked problems
@@ -108,7 +114,7 @@ def sudoku_row(puzzle: SudokuPuzzle, read: Readout, decoded: Mapping) -> dict:
 
 
 def gsm8k_answer_correct(problem: BenchmarkProblem, answer: str) -> bool:
-    """mdlm_study.graders' GSM8K rule on the answer slot."""
+    """mdlm_study.tasks.graders' GSM8K rule on the answer slot."""
     return gsm8k_is_correct(answer, problem.answer)
 
 

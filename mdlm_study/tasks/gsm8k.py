@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mdlm_study.graders import find_numbers, format_number, gsm8k_reference_answer, number_value
+from mdlm_study.tasks.graders import find_numbers, format_number, gsm8k_reference_answer, number_value
 
 ANNOTATION = re.compile(r"<<(?P<expr>[^<>=]*)=(?P<result>[^<>=]*)>>")
 _NUMBER = r"(?:\d[\d,]*(?:\.\d+)?|\.\d+)"

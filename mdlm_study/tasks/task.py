@@ -26,7 +26,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mdlm_study.templates import Readout, Template
+from mdlm_study.engine.templates import Readout, Template
 
 
 @dataclass(frozen=True)

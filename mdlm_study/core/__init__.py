@@ -1,0 +1,2 @@
+"""The foundations: special token ids, result records with provenance, statistics (one sample per problem, or clustered), pooling over seeds,
+the verdict words, accuracy against cost (AUP, Pareto) and notebook parameter declarations."""

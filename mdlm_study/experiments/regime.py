@@ -1,0 +1,134 @@
+"""Regime diagnostics: how late the answer settles, read off one decoding's history.
+
+The paper's decoding claims (early exit, MED + exit) rest on the answer coming out of the reasoning:
+LLaDA on GSM8K exits at γ = 0.1 after 193 of 256 steps, so the answer slot settles late. A model that
+computes the answer in the masked slot before writing any reasoning is in another regime, where the
+same decoders look better than they would on the paper's task. Four numbers say which regime a
+decoding is in (docs/decisions.md, "Which regime a decoding is in"):
+
+- ``blank_slot_accuracy``: the answer read off the first forward pass, the reasoning still masked
+  (the answer slot's argmax at pass 1, graded by the task's rule);
+- ``settle_step``: the pass at which the answer slot's argmax first equals its final value (mean,
+  and its distribution as quantiles of the fraction of the row's passes);
+- ``exit_saving``: the share of forward passes that an exit at γ (0.1, the paper's) would save:
+  1 - (first pass with H_UB < γ) / NFE, pooled over rows (the paper: 1 - 193/256 = 25%);
+- ``right_at_half``: the share of problems whose answer slot's argmax is already right at half the
+  row's passes (Prophet reports 97% on GSM8K for LLaDA).
+
+All four come from ONE decoding with ``return_history=True`` and no exit (a deterministic decoding
+with an exit follows the same passes until it exits, so the exit's saving is read off the same
+history). The answer slot at pass t holds, position by position, the token committed before t or,
+while masked, the token the model would put there at t (the history's ``predicted``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mdlm_study.engine import DecodeConfig
+from mdlm_study.experiments.analysis import decode_with_history
+from mdlm_study.tasks.task import Task, get_task
+
+PAPER_EXIT_SAVING = 1 - 193 / 256  # LLaDA-8B-Instruct, GSM8K, γ = 0.1 (the paper's early-exit result)
+PROPHET_RIGHT_AT_HALF = 0.97  # Prophet's share of GSM8K answers already right at half the steps (LLaDA-8B)
+
+
+def answer_slot_trajectory(history: Sequence[dict], input_ids: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+    """[T, B, A] long: the answer slot of every row at every pass of ``history`` (committed tokens,
+    and the model's ``predicted`` token where the position is still masked; -1 where a row was no
+    longer active). ``input_ids`` [B, L] is the canvas decoding started from, ``answer`` [B, 2] each
+    row's answer span (all of one width)."""
+    widths = (answer[:, 1] - answer[:, 0]).unique()
+    if len(widths) != 1:
+        raise ValueError(f"answer spans must all have one width, got widths {widths.tolist()}")
+    width = int(widths[0])
+    cols = answer[:, :1] + torch.arange(width)  # [B, A]
+    current = input_ids.gather(1, cols).clone()
+    known = torch.zeros_like(current, dtype=torch.bool)  # committed by an earlier pass (or given)
+    steps = []
+    for record in history:
+        predicted = record["predicted"].gather(1, cols)
+        view = torch.where(known | (predicted < 0), current, predicted)
+        steps.append(torch.where(record["active"][:, None], view, torch.full_like(view, -1)))
+        committed, revoked = record["committed"].gather(1, cols), record["revoked"].gather(1, cols)
+        current = torch.where(committed, record["tokens"].gather(1, cols), current)
+        known = (known | committed) & ~revoked
+    if not steps:
+        raise ValueError("the history is empty: decode with return_history=True")
+    return torch.stack(steps)
+
+
+def settle_steps(trajectory: torch.Tensor, nfe: torch.Tensor) -> torch.Tensor:
+    """[B] long: the 1-based pass at which each row's answer slot first equals its final value (the
+    value at the row's last pass)."""
+    final = trajectory[nfe - 1, torch.arange(trajectory.shape[1])]  # [B, A]
+    same = (trajectory == final[None]).all(-1)  # [T, B]
+    same &= torch.arange(trajectory.shape[0])[:, None] < nfe[None]
+    return same.int().argmax(0) + 1
+
+
+def exit_passes(history: Sequence[dict], nfe: torch.Tensor, gamma: float) -> torch.Tensor:
+    """[B] long: the pass at which an exit at ``gamma`` fires (the first with H_UB < γ), else the row's NFE."""
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma!r}")
+    h_ub = torch.stack([record["answer_entropy"] for record in history])  # [T, B]
+    below = (h_ub < gamma) & (torch.arange(len(history))[:, None] < nfe[None])
+    return torch.where(below.any(0), below.int().argmax(0) + 1, nfe)
+
+
+def answers_at(trajectory: torch.Tensor, passes: torch.Tensor, tokenizer) -> list[str]:
+    """The answer text of each row at a given (1-based) pass."""
+    slots = trajectory[passes - 1, torch.arange(trajectory.shape[1])]
+    return [tokenizer.decode([t for t in row.tolist() if t >= 0], skip_special_tokens=True).strip() for row in slots]
+
+
+def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, tokenizer, *, gamma: float = 0.1) -> dict:
+    """The four diagnostics (module docstring) of one decoding (``decoded``: a
+    :class:`~mdlm_study.engine.decoding.Decoded` with history, no exit) of ``problems`` on ``canvas``."""
+    task = get_task(task)
+    if decoded.history is None:
+        raise ValueError("regime diagnostics read the decoding's history: decode with return_history=True")
+    if bool(decoded.exited.any()):
+        raise ValueError("regime diagnostics need a decoding without an exit (its exit saving is read off the full history)")
+    nfe = decoded.nfe.long()
+    trajectory = answer_slot_trajectory(decoded.history, canvas.input_ids, canvas.answer)
+    settle = settle_steps(trajectory, nfe)
+    exits = exit_passes(decoded.history, nfe, gamma)
+    half = torch.div(nfe + 1, 2, rounding_mode="floor").clamp(min=1)
+    blank = task.grade_answers(problems, answers_at(trajectory, torch.ones_like(nfe), tokenizer))
+    right_half = task.grade_answers(problems, answers_at(trajectory, half, tokenizer))
+    fraction = (settle.double() / nfe.double()).numpy()
+    return {
+        "blank_slot_accuracy": float(np.mean(blank)),
+        "settle_step_mean": float(settle.double().mean()),
+        "settle_fraction_quantiles": {str(q): float(np.quantile(fraction, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+        "exit_gamma": gamma,
+        "exit_saving": float(1 - exits.sum() / nfe.sum()),
+        "right_at_half": float(np.mean(right_half)),
+        "mean_nfe": float(nfe.double().mean()),
+        "n_problems": len(problems),
+    }
+
+
+def describe(diagnostics: dict) -> str:
+    """One line a notebook prints under its table."""
+    d = diagnostics
+    return (f"blank slot {d['blank_slot_accuracy']:.1%} right; the answer settles at pass {d['settle_step_mean']:.1f} of "
+            f"{d['mean_nfe']:.1f} (median {d['settle_fraction_quantiles']['0.5']:.0%} of the passes); an exit at γ = {d['exit_gamma']:g} "
+            f"saves {d['exit_saving']:.0%} of the passes (paper: {PAPER_EXIT_SAVING:.0%}); right at half the passes: "
+            f"{d['right_at_half']:.1%} (Prophet: {PROPHET_RIGHT_AT_HALF:.0%})")
+
+
+def diagnose(model, tokenizer, problems: Sequence, template, task: str | Task, config=None, *, gamma: float = 0.1,
+             batch_size: int = 256) -> dict:
+    """Decode ``problems`` with ``config`` (default: entropy order, one token per pass, the reference of
+    the decoding claims) keeping the history, and return its :func:`regime_diagnostics`."""
+    task = get_task(task)
+    config = DecodeConfig.coerce(config, defaults={"sampler": "entropy"})
+    if config.exit_gamma is not None:
+        raise ValueError(f"diagnose a decoding without an exit (exit_gamma={config.exit_gamma}); the exit's saving is computed from it")
+    canvas, decoded = decode_with_history(model, tokenizer, [task.question(p) for p in problems], template, config, batch_size=batch_size)
+    return regime_diagnostics(task, problems, decoded, canvas, tokenizer, gamma=gamma)

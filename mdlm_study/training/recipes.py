@@ -1,0 +1,449 @@
+"""The study's models: one recipe per model, full and smoke sizes, trained and loaded by name.
+
+Recipes (full sizes measured on this 2-core CPU; see README):
+- ``default``: the reasoning model, trained on 1-3-step arithmetic with the reasoning template;
+- ``answer_only``: same size and budget, trained with no reasoning slot (the value of reasoning);
+- ``sudoku``: 4x4 Sudoku, answer slot = the 16 cells (any-order vs left-to-right);
+- the fine-tuning experiment's base model is not a separate run: it is the ``default`` run's weights
+  at step ``BASE_STEP`` (below its ceiling; docs/decisions.md, "Study targets"), kept as ``checkpoints/default/step<N>``.
+
+Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and the training history;
+each is complete or absent (``mdlm_study.models.checkpoints.publish_directory``). A run killed part way resumes
+from its last checkpoint the next time it is asked for, with bit-identical final weights; its
+``training.json`` is written (atomically) only once it finished, with the final weights' SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from mdlm_study.core.records import write_json_atomic
+from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
+from mdlm_study.experiments.evaluate import evaluate_task, summarize
+from mdlm_study.models import released
+from mdlm_study.models.checkpoints import (
+    discard_directory,
+    recover_directory,
+    verify_checkpoint,
+    weights_sha256,
+)
+from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
+from mdlm_study.tasks.arithmetic import drills
+from mdlm_study.tasks.builtin import CHAINS_TEMPLATE
+from mdlm_study.tasks.data import STUDY_TASKS, StudyData, study_data, study_tokenizer, write_study_data
+from mdlm_study.tasks.task import get_task
+from mdlm_study.training.train import TokenizedSet, TrainConfig, tokenize_examples, tokenize_pairs, train
+
+RECORD = "training.json"  # a finished run's record, beside its final checkpoint
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    task: str  # a registered task's name (mdlm_study.tasks): "arithmetic", "chains", "sudoku"
+    template: Template
+    model: ModelConfig
+    train: TrainConfig
+
+
+# Sized for the 30-minute budget on this 2-core CPU, one run at a time with both threads (README):
+# fp32 (bf16 is emulated on AVX2-only CPUs), 0.86M parameters, flat loss, a restated number masked
+# whenever its source is and also on its own draw ("forward" copy rule: restating is learned in the
+# context left-to-right decoding meets), torch.compile where a C++ compiler is found (1.2x here; the
+# recipe search and the budget curve in the README say why each choice won).
+_MODEL = ModelConfig(hidden_size=128, num_layers=4, num_heads=4, intermediate_size=384, arch="eurobert")
+_TRAIN = TrainConfig(steps=9750, batch_size=32, lr=2e-3, warmup=100, eval_every=500, save_every=500, loss_weighting="flat",
+                     mask_copies=True, copy_rule="forward", compile=None)
+BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's weights at this step, about half the
+# schedule (below its ceiling, good enough to write posterior traces; README: its accuracy in notebook 05)
+# The deep regime (tasks.builtin.CHAINS: 2-8-operation chains, 64 reasoning positions), sized by the
+# search in benchmarks/regime_search.py (docs/recipe_history.md, "The deep regime") to train in under an
+# hour on one thread of this CPU, two seeds side by side. fp32 everywhere (bf16=False): bf16 autocast
+# is taken where the CPU has native bf16 kernels and not elsewhere, so a run left to choose trains
+# different numerics on different CPUs; pinned, a retrain on another CPU runs the same arithmetic.
+CHAINS_STEPS = 6000
+_CHAINS_MODEL = replace(_MODEL, max_length=192)
+_CHAINS_TRAIN = replace(_TRAIN, steps=CHAINS_STEPS, bf16=False, eval_every=1000, save_every=500)
+RECIPES = {
+    "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
+    "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
+    "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
+    "chains": Recipe("chains", "chains", CHAINS_TEMPLATE, _CHAINS_MODEL, _CHAINS_TRAIN),
+    "chains_answer_only": Recipe("chains_answer_only", "chains", replace(CHAINS_TEMPLATE, reasoning_len=0), _CHAINS_MODEL, _CHAINS_TRAIN),
+}
+SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
+
+
+def snapshot_steps(name: str, steps: int) -> tuple[int, ...]:
+    """The steps at which a run also keeps its weights: a reasoning recipe's base model for fine-tuning
+    (``default``: :data:`BASE_STEP`; ``chains``: half its schedule); none for the others."""
+    if name == "default":
+        return (BASE_STEP if BASE_STEP < steps else steps // 2,)
+    return (steps // 2,) if name == "chains" else ()
+
+
+def recipe(name: str, *, smoke: bool = False) -> Recipe:
+    """The named recipe; ``smoke`` shrinks it to a seconds-long run with the same code path."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(RECIPES)}")
+    r = RECIPES[name]
+    if smoke:
+        r = replace(r, model=SMOKE_MODEL, train=replace(r.train, steps=30, batch_size=16, warmup=5, eval_every=15, save_every=15, log_every=5,
+                                                        compile=False))  # compiling takes longer than a smoke run
+    return r
+
+
+def prepare_data(data_dir: str | Path, *, smoke: bool = False, seed: int = 0) -> StudyData:
+    """Generate every problem set, write it with its manifest, return it."""
+    data = study_data(seed=seed, smoke=smoke)
+    write_study_data(data, data_dir)
+    return data
+
+
+def ensure_study_data(data_dir: str | Path) -> None:
+    """The full-size problem sets in ``data_dir`` (the ones the released models were trained and
+    measured on), generated only when one is missing (about half a minute); each is checked against
+    the manifest when read."""
+    manifest = Path(data_dir) / "manifest.json"
+    files = [get_task(task).file(role) for task in STUDY_TASKS for role in get_task(task).splits]
+    if not (manifest.is_file() and all((Path(data_dir) / name).is_file() for name in files)):
+        print(f"[data] generating the study's problem sets in {data_dir}", flush=True)
+        prepare_data(data_dir)
+
+
+def training_set(r: Recipe, data: StudyData, tokenizer):
+    """The recipe's task's training split on the recipe's template (no reasoning without a reasoning slot)."""
+    task = get_task(r.task)
+    items = data.split(task, "train")
+    reasonings = [task.reasoning(p) if r.template.reasoning_len else "" for p in items]
+    return tokenize_examples(tokenizer, [task.question(p) for p in items], reasonings, [task.answer(p) for p in items], r.template)
+
+
+def drill_set(r: Recipe, data: StudyData, tokenizer):
+    """The auxiliary batch source of an arithmetic recipe with ``train.aux_batch_size > 0``: every
+    single step the training task allows, ``"47+3="`` -> ``"50"`` (:func:`tasks.arithmetic.drills`),
+    the arithmetic a tiny model otherwise has to pick out of whole traces."""
+    task = get_task(r.task)
+    if not task.step_labels:
+        raise ValueError(f"recipe {r.name!r}: arithmetic drills need an arithmetic task, got task {r.task!r}")
+    heads, results = zip(*drills(task.split_configs["train"]), strict=True)
+    return tokenize_pairs(tokenizer, heads, results)
+
+
+def _data_sha256(*sets: TokenizedSet | None) -> str:
+    """SHA-256 of what a run trains on (token ids, masks, copy groups of each batch source)."""
+    digest = hashlib.sha256()
+    for tokenized in (s for s in sets if s is not None):
+        for tensor in (tokenized.input_ids, tokenized.attention_mask, tokenized.response_mask, tokenized.groups):
+            if tensor is not None:
+                digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_identity(r: Recipe, config: TrainConfig, data_sha256: str) -> dict:
+    """What makes two trainings the same run: the recipe (name, task, template, model), the training
+    config with its seed, and the data. Every checkpoint records it; only a checkpoint of the same run
+    is resumed (anything else would mix two trainings)."""
+    return json.loads(json.dumps({"recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template),
+                                  "model": dataclasses.asdict(r.model), "train": dataclasses.asdict(config), "data_sha256": data_sha256}))
+
+
+@contextmanager
+def _exclusive(out_dir: Path):
+    """An exclusive lock on a run directory while it trains (``.<name>.lock`` beside it; released when
+    the process ends, however): a second process asked to train the same recipe into the same place
+    gets a ``ValueError`` instead of racing this one's checkpoints."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with out_dir.with_name(f".{out_dir.name}.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"{out_dir}: another process is training into it") from None
+        yield
+
+
+def discard_run(out_dir: str | Path) -> None:
+    """Delete a run directory, its completion record (``training.json``) first, so that no remnant of
+    it can pass for finished or be resumed (``force``, or a directory holding another run)."""
+    discard_directory(out_dir, first=(RECORD,))
+
+
+def _resumable(out_dir: Path, run: dict, *, force: bool) -> dict | None:
+    """The completion marker of the checkpoint to resume, or None to start over. Writes a kill
+    interrupted are finished or undone first (``train.recover_directory``); a complete checkpoint of
+    this very run is resumed unless ``force``; anything else in ``out_dir`` is discarded."""
+    recover_directory(out_dir)
+    if not force and out_dir.is_dir():
+        try:
+            marker = verify_checkpoint(out_dir)
+        except ValueError:
+            marker = None
+        if marker is not None and marker.get("kind") == "checkpoint" and marker.get("run") == run:
+            return marker
+    discard_run(out_dir)
+    return None
+
+
+def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, seed: int = 0, eval_fn=None, force: bool = False,
+                 progress: bool = True, report: bool = True) -> dict:
+    """Train one recipe into ``checkpoints_dir/<name>``; return its record (``training.json``: the
+    history, the configs, the parameter count, the wall time of every session, the snapshots and the
+    final weights' SHA-256).
+
+    A finished run of the same recipe and seed is returned as recorded (:func:`is_trained`); an
+    unfinished one resumes from its last complete checkpoint (the same final weights, bit for bit, as
+    an uninterrupted run); anything else in the directory is discarded and training starts over.
+    ``force`` starts over in any case, deleting the old completion record first, so an interrupted
+    forced retrain can never pass for finished. ``report`` prints progress lines (``[train <name>] step
+    ...``) to stdout; ``progress`` shows a tqdm bar in an interactive terminal."""
+    out_dir = Path(checkpoints_dir) / r.name
+    config = replace(r.train, seed=seed)
+    with _exclusive(out_dir):
+        if not force and is_trained(r.name, checkpoints_dir, replace(r, train=config)):
+            return read_record(out_dir)
+        tokenizer = study_tokenizer(data)
+        model = build_model(r.model, tokenizer, seed=seed)
+        started = time.perf_counter()
+        snapshots = snapshot_steps(r.name, config.steps)
+        aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
+        examples = training_set(r, data, tokenizer)
+        run = run_identity(r, config, _data_sha256(examples, aux))
+        marker = _resumable(out_dir, run, force=force)
+        history = train(model, examples, config, mask_id=tokenizer.mask_token_id, out_dir=out_dir, tokenizer=tokenizer, eval_fn=eval_fn,
+                        aux=aux, resume=marker is not None, snapshots=snapshots, progress=progress, report=r.name if report else None,
+                        run=run)
+        prior = float(marker.get("wall_seconds", 0.0)) if marker is not None else 0.0
+        record = {
+            "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
+            "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": prior + time.perf_counter() - started,
+            "history": history, "snapshots": [f"step{n}" for n in snapshots], "weights_sha256": weights_sha256(model),
+        }
+        write_json_atomic(out_dir / RECORD, record)
+    return record
+
+
+def read_record(out_dir: str | Path) -> dict:
+    """The ``training.json`` of a finished run; ``ValueError`` naming the file when the run has not
+    finished (no record) or the record is unreadable."""
+    path = Path(out_dir) / RECORD
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file: the run in {Path(out_dir)} has not finished (train_all resumes it)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable training record ({err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: a training record is a JSON object, got {type(record).__name__}")
+    return record
+
+
+def base_model_dir(checkpoints_dir: str | Path) -> Path:
+    """The fine-tuning experiment's base model: the default run's snapshot (in the release
+    folder, ``models/base``)."""
+    if released.is_release_dir(checkpoints_dir):
+        return released.released_path("base", checkpoints_dir)
+    if not (Path(checkpoints_dir) / "default").is_dir():
+        raise ValueError(f"{Path(checkpoints_dir) / 'default'}: no such directory: the base model is the default run's snapshot; "
+                         + released.missing_model_message("default", checkpoints_dir))
+    record = read_record(Path(checkpoints_dir) / "default")
+    if not record.get("snapshots"):
+        raise ValueError(f"{Path(checkpoints_dir) / 'default' / RECORD}: records no snapshot to serve as the base model")
+    return Path(checkpoints_dir) / "default" / record["snapshots"][0]
+
+
+def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
+    """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot). Only a
+    finished run loads: its ``training.json``, a complete final checkpoint (``load_tiny``) and the
+    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory.
+
+    When ``checkpoints_dir`` is the release folder (``models``, ``mdlm_study.models.released``), ``name`` is a
+    released model (``default``, ``base``, ``default_seed1``, ...), verified against the release manifest."""
+    if released.is_release_dir(checkpoints_dir):
+        model, tokenizer = released.load_released(name, device=device, released_dir=checkpoints_dir)
+        return model, tokenizer, released.released_record(name, checkpoints_dir)
+    if name == "base":
+        source = base_model_dir(checkpoints_dir)
+        model, tokenizer = load_tiny(source, device=device)
+        return model, tokenizer, {"recipe": "base", "source": str(source)}
+    path = Path(checkpoints_dir) / name
+    if not path.is_dir():
+        raise ValueError(f"{path}: no such directory: {released.missing_model_message(name, checkpoints_dir)}")
+    record = read_record(path)
+    model, tokenizer = load_tiny(path, device=device)
+    if record.get("weights_sha256") != weights_sha256(model):
+        raise ValueError(f"{path}: the weights have SHA-256 {weights_sha256(model)}, but {RECORD} records {record.get('weights_sha256')}")
+    return model, tokenizer, record
+
+
+def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
+    """Accuracy during training (greedy left-to-right on the first ``n`` test problems of the recipe's task)."""
+    task = get_task(r.task)
+
+    def evaluate(model) -> dict:
+        table = evaluate_task(task, model, tokenizer, data.split(task, "test")[:n], r.template, sampler="l2r")
+        if not task.step_labels:
+            return {"eval_accuracy": float(table["correct"].mean())}
+        summary = summarize(table)
+        return {"eval_accuracy": summary["accuracy"], "eval_trace_accuracy": summary["trace_accuracy"]}
+
+    return evaluate
+
+
+def training_curve(record: dict) -> pd.DataFrame:
+    """A run's history as a table: ``step``, ``minutes`` (wall time of the run at that step;
+    interpolated from the step count for runs recorded before wall times were logged), ``loss``
+    and the evaluation columns (NaN where a row has none)."""
+    table = pd.DataFrame(record["history"]).groupby("step", as_index=False).first()
+    if "wall_seconds" not in table:
+        table["wall_seconds"] = table["step"] / record["train"]["steps"] * record["train_seconds"]
+    table["minutes"] = table.pop("wall_seconds") / 60
+    return table
+
+
+def _as_recorded(config) -> dict:
+    """A config as ``training.json`` holds it after the JSON round trip (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _with_later_defaults(recorded: dict, config) -> dict:
+    """A recorded config with the fields added to ``config``'s class since that run filled in with
+    their defaults (a new field's default is the behaviour runs had before it existed)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    return {**json.loads(json.dumps(defaults)), **recorded}
+
+
+def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
+    """True when ``checkpoints/<name>`` holds a finished run of this exact recipe: its
+    ``training.json`` records one (same model, training and template configs, the last step reached),
+    the directory is a complete checkpoint of that last step (completion marker, every file's SHA-256),
+    and the weights on disk hash to the ``weights_sha256`` both records hold."""
+    out_dir = Path(checkpoints_dir) / name
+    try:
+        record = read_record(out_dir)
+    except ValueError:
+        return False
+    same = all(key in record and isinstance(record[key], dict) and _with_later_defaults(record[key], config) == _as_recorded(config)
+               for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
+    if not (same and any(isinstance(h, dict) and h.get("step") == r.train.steps for h in record.get("history", []))):
+        return False
+    try:
+        marker = verify_checkpoint(out_dir)
+        model, _ = load_tiny(out_dir)  # strict, and checks the marker's weights SHA-256
+    except ValueError:
+        return False
+    return marker.get("step") == r.train.steps and record.get("weights_sha256") == marker.get("weights_sha256") == weights_sha256(model)
+
+
+def _cost(name: str, *, smoke: bool) -> int:
+    """Relative training cost of a recipe: tokens processed (steps x batch x canvas, with ~32 prompt tokens)."""
+    r = recipe(name, smoke=smoke)
+    return r.train.steps * r.train.batch_size * (r.template.reasoning_len + r.template.answer_len + 32)
+
+
+def _lanes(names, n_lanes: int, *, smoke: bool) -> list[list[str]]:
+    """Split recipes over ``n_lanes`` parallel workers: most costly first, each to the least-loaded lane."""
+    lanes, loads = [[] for _ in range(n_lanes)], [0] * n_lanes
+    for name in sorted(names, key=lambda n: -_cost(n, smoke=smoke)):
+        lane = loads.index(min(loads))
+        lanes[lane].append(name)
+        loads[lane] += _cost(name, smoke=smoke)
+    return [lane for lane in lanes if lane]
+
+
+def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
+                seed: int = 0) -> dict:
+    """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads."""
+    torch.set_num_threads(threads)
+    tasks = sorted({"arithmetic", "sudoku"} | {recipe(name, smoke=smoke).task for name in names})  # the tokenizer's texts + what the lane trains on
+    data = study_data(smoke=smoke, tasks=tasks, seed=0)  # the sets prepare_data wrote, regenerated (each split from its own seed)
+    tokenizer = study_tokenizer(data)
+    records = {}
+    for name in names:
+        r = recipe(name, smoke=smoke)
+        records[name] = train_recipe(r, data, checkpoints_dir, seed=seed, eval_fn=curve_eval_fn(r, data, tokenizer), force=force,
+                                     progress=progress, report=report)
+    return records
+
+
+def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
+              progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0) -> dict:
+    """Generate the data and train every named recipe, skipping finished runs of the same recipe
+    (the main command is idempotent) and resuming unfinished ones from their last checkpoint
+    (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
+
+    Progress: ``report`` (on by default) prints plain lines such as ``[train default] step 1500/9750
+    loss 0.412 acc 0.44 14.7k tok/s 16m left`` to stdout at least every minute, which stream through
+    papermill; ``progress`` adds a tqdm bar, only in an interactive terminal.
+
+    ``workers = 1`` (the study's choice) trains the recipes one after another in this process with
+    ``threads`` intra-op threads (default: every core, whatever ``OMP_NUM_THREADS`` the caller was
+    started with), so each run gets the whole CPU: one process with 2 threads trains 1.66x faster
+    than with one (``benchmarks/bench_training.py``), which is what fits 9,750 steps of the default
+    model into the 30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by side
+    (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
+    is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
+    ``train.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
+    the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
+    own, ``CKPT/seed<N>`` (``make seeds-retrain``).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    recipes = {n: recipe(n, smoke=smoke) for n in names}  # unknown names fail before any work
+    recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
+    if released.is_release_dir(checkpoints_dir):  # the released models: nothing to train, their records as written
+        ensure_study_data(data_dir)
+        print(f"[train] {', '.join(names)}: released models in {checkpoints_dir}, not trained", flush=True)
+        return {name: released.released_record(name, checkpoints_dir) for name in names}
+    prepare_data(data_dir, smoke=smoke)
+    todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipes[n])]
+    lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)
+    threads = threads or max(1, (os.cpu_count() or 1) // max(1, len(lanes)))
+    if len(lanes) <= 1:
+        before = torch.get_num_threads()
+        try:
+            for lane in lanes:
+                _train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed)
+        finally:
+            torch.set_num_threads(before)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(len(lanes), mp_context=context) as pool:
+            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed) for lane in lanes]
+            for future in futures:
+                future.result()
+    return {name: read_record(Path(checkpoints_dir) / name) for name in names}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Train the study's models (skips finished runs).")
+    parser.add_argument("names", nargs="+", choices=sorted(RECIPES))
+    parser.add_argument("--data", default="data")
+    parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="training processes side by side (1 = one run at a time, in this process)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per training process (default: cpus // workers)")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (the seeds study: 1-4, each into its own --checkpoints folder)")
+    args = parser.parse_args()
+    records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
+                        seed=args.seed)
+    for name, record in records.items():
+        print(name, f"{record['train_seconds']:.0f} s", [h for h in record["history"] if "eval_accuracy" in h][-1:])
