@@ -149,7 +149,7 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file's or a directory's contents to disk: a rename is durable only once the file it
     moves and the directory holding it are."""
     fd = os.open(path, os.O_RDONLY)
@@ -181,7 +181,7 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync(path.parent)
+    fsync_path(path.parent)
     return path
 
 

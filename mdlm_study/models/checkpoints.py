@@ -25,6 +25,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers.utils import logging as hf_logging
 
+from mdlm_study.core.records import fsync_path
+
 STATE_FILE = "trainer_state.pt"  # optimiser state and step (torch.save of plain containers; loaded with weights_only)
 HISTORY_FILE = "history.json"  # the loss and evaluation records up to the checkpoint's step
 CONFIG_FILE = "train_config.json"  # the TrainConfig the checkpoint was trained with
@@ -46,19 +48,9 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    """Flush a file's or a directory's contents to disk: a rename is durable only once the files it
-    moves and the directory holding it are."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _file_record(path: Path) -> dict:
     """Size and SHA-256 of one file (flushed to disk first), as the completion marker lists it."""
-    _fsync(path)
+    fsync_path(path)
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -97,7 +89,7 @@ def _swap_in(new: Path, target: Path) -> None:
         _remove(old)
         os.rename(target, old)
     os.rename(new, target)
-    _fsync(target.parent)
+    fsync_path(target.parent)
     _remove(old)
 
 
@@ -138,12 +130,12 @@ def discard_directory(target: str | Path, *, first: tuple[str, ...] = ()) -> Non
     for name in first:
         if (target / name).exists():
             (target / name).unlink()
-            _fsync(target)
+            fsync_path(target)
     if target.exists():
         trash = _sibling(target, "trash")
         _remove(trash)
         os.rename(target, trash)
-        _fsync(target.parent)
+        fsync_path(target.parent)
         _remove(trash)
 
 
@@ -170,7 +162,7 @@ def publish_directory(target: str | Path, write: Callable[[Path], None], marker:
         handle.write(json.dumps({"format": MARKER_FORMAT, **marker, "files": files}, indent=2) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    _fsync(new)
+    fsync_path(new)
     _swap_in(new, target)
 
 
