@@ -18,10 +18,13 @@ SMOKE_DIR = Path(__file__).resolve().parents[1] / "build" / "smoke"  # kept: CI 
 
 
 @pytest.fixture(scope="module")
-def smoke_run():
-    out = SMOKE_DIR
-    shutil.rmtree(out, ignore_errors=True)
+def smoke_run(tmp_path_factory):
+    """The smoke run in a folder of its own (two runs of the suite, or of this fixture, never share
+    one), then copied to build/smoke, where CI keeps the executed notebooks as an artifact."""
+    out = tmp_path_factory.mktemp("smoke")
     main(["--smoke", "--released", "--out", str(out), "--jobs", "2"])  # the parallel scheduler, end to end
+    shutil.rmtree(SMOKE_DIR, ignore_errors=True)
+    shutil.copytree(out, SMOKE_DIR, dirs_exist_ok=True)
     return out
 
 
