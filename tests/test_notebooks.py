@@ -23,8 +23,11 @@ def smoke_run(tmp_path_factory):
     one), then copied to build/smoke, where CI keeps the executed notebooks as an artifact."""
     out = tmp_path_factory.mktemp("smoke")
     main(["--smoke", "--released", "--out", str(out), "--jobs", "2"])  # the parallel scheduler, end to end
-    shutil.rmtree(SMOKE_DIR, ignore_errors=True)
-    shutil.copytree(out, SMOKE_DIR, dirs_exist_ok=True)
+    try:  # the artifact copy is for people reading CI's output; a failed copy must not fail the tests
+        shutil.rmtree(SMOKE_DIR, ignore_errors=True)
+        shutil.copytree(out, SMOKE_DIR, dirs_exist_ok=True)
+    except OSError as err:
+        print(f"could not copy the smoke run to {SMOKE_DIR}: {err}")
     return out
 
 
