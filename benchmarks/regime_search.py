@@ -38,7 +38,11 @@ PRESETS = {
                                   "train": {**BASE_TRAIN, "aux_batch_size": 64}},
     "deep_ordered_wide": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": {**BASE_MODEL, "hidden_size": 192, "intermediate_size": 512},
                           "train": BASE_TRAIN},
+    # half the training chains drawn from 6-8 steps: the late steps of the slot are trained as often as the early ones
+    "deep_shuffled_long": {"task": DEEP_TASK, "model": BASE_MODEL, "train": BASE_TRAIN, "long_share": 0.5},
+    "deep_ordered_long": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN, "long_share": 0.5},
 }
+LONG_CHAINS = 6  # the fewest steps of a "long" training chain (``long_share``)
 REASONING_LEN = 64  # eight steps of the compact notation ("49+9=58", 7 tokens) and the newlines between them
 
 
@@ -52,7 +56,12 @@ def run(name: str, preset: dict, *, steps: int, eval_every: int, n_eval: int, se
 
     task = ArithmeticConfig(**preset["task"])
     test = generate_problems(task, n_eval, seed=1000)
-    train_set = generate_problems(task, preset.get("n_train", 60_000), seed=1, exclude={problem_key(p) for p in test})
+    n_train, long_share = preset.get("n_train", 60_000), preset.get("long_share", 0.0)
+    held_out = {problem_key(p) for p in test}
+    train_set = generate_problems(task, n_train - int(n_train * long_share), seed=1, exclude=held_out)
+    if long_share:  # the test set keeps every depth equally often; only the training mix leans long
+        long_task = dataclasses.replace(task, min_steps=max(task.min_steps, LONG_CHAINS))
+        train_set += generate_problems(long_task, int(n_train * long_share), seed=2, exclude=held_out)
     tokenizer = build_tokenizer([p.question + "\n" + p.gsm8k_answer for p in train_set[:20_000] + test] + ["0 1 2 3 4 5 6 7 8 9"])
     reasoning_len = preset.get("reasoning_len", REASONING_LEN)
     template = Template(reasoning_len=reasoning_len, answer_len=4, delimiter="\n####", answer_prefix=" ")
