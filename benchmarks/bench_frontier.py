@@ -20,6 +20,7 @@ Cost only (one model, one template, the time per setting and problem):
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -95,7 +96,8 @@ def main() -> None:
                 r = records[-1]
                 print(f"{folder} {name} {r['label']}: acc {r['accuracy']:.3f} NFE {r['mean_nfe']:.2f} TPF {r['tokens_per_forward']:.2f} "
                       f"{r['seconds_per_problem'] * 1000:.1f} ms/problem", flush=True)
-    write_record(args.out, records)
+            # after every (model, template): a run stopped early keeps what it decoded
+            write_record(args.out, records, command=["python", "benchmarks/bench_frontier.py", *sys.argv[1:]])
 
 
 if __name__ == "__main__":
