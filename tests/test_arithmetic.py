@@ -209,3 +209,36 @@ def test_check_problem_accepts_generated_problems_and_names_what_is_inconsistent
     for problem, match in bad:
         with pytest.raises(ValueError, match=match):
             check_problem(problem)
+
+
+def test_depth_weights_choose_the_number_of_operations():
+    from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
+
+    only_long = ArithmeticConfig(min_steps=2, max_steps=4, depth_weights=(0, 0, 1), start_range=(2, 49), operand_range=(1, 9))
+    assert {len(p.ops) for p in generate_problems(only_long, 50, seed=3)} == {4}
+    leaning = ArithmeticConfig(min_steps=2, max_steps=4, depth_weights=(1, 1, 8), start_range=(2, 49), operand_range=(1, 9))
+    depths = [len(p.ops) for p in generate_problems(leaning, 400, seed=3)]
+    assert depths.count(4) > 2 * (depths.count(2) + depths.count(3))  # 80% expected, far above a third
+
+
+@pytest.mark.parametrize("weights", [(1, 1), (1, -1, 1), (0, 0, 0), (1, float("nan"), 1)])
+def test_bad_depth_weights_are_named(weights):
+    from mdlm_study.tasks.arithmetic import ArithmeticConfig
+
+    with pytest.raises(ValueError, match=r"depth_weights must be 3 finite weights >= 0 \(one per depth 2-4\)"):
+        ArithmeticConfig(min_steps=2, max_steps=4, depth_weights=weights)
+
+
+def test_chains_task_trains_long_and_tests_every_depth_in_order():
+    from mdlm_study.tasks.arithmetic import format_step
+    from mdlm_study.tasks.builtin import CHAINS
+
+    train, test = CHAINS.split_configs["train"], CHAINS.split_configs["test"]
+    assert test.depth_weights is None and (test.min_steps, test.max_steps) == (2, 8)
+    assert train.depth_weights is not None and train.depth_weights[-1] > train.depth_weights[0]
+    for problem in CHAINS.generate(test, 30, seed=11):  # the steps follow the question's order
+        value = problem.start
+        for (op, operand), step in zip(problem.ops, problem.steps, strict=True):
+            written = {format_step(op, value, operand), format_step(op, value, operand, swap=True)}
+            assert step in written
+            value = int(step.split("=")[1])

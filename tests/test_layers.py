@@ -38,7 +38,7 @@ LAYERS = [
     {"engine.decoding", "engine.batching", "models.tiny_model", "models.loader", "models.remote_code", "models.released",
      "tasks.data", "training.train"},
     # 3: evaluation and analyses
-    {"experiments.evaluate", "experiments.regime", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",
+    {"experiments.evaluate", "experiments.regime", "experiments.decoder_frontier", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",
      "experiments.selection", "training.lora", "training.finetune"},
     # 4: study orchestration
     {"core.verdicts", "models.paper_setting", "experiments.seeds", "training.recipes", "integrations.harness",

@@ -18,6 +18,7 @@ Every step of any trace (gold, sampled or corrupted) is machine-checked by :func
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Sequence
@@ -48,6 +49,9 @@ class ArithmeticConfig:
     shuffle_order: bool = True  # sample a random valid order of commuting steps
     swap_operands: bool = True  # sample the operand order of + and *
     carry_ops: tuple[str, ...] = OPS  # operations allowed to carry / borrow; the others are carry-free (:func:`carry_free`)
+    # relative weights of min_steps, ..., max_steps operations per problem (None: uniform); a training
+    # mix that leans to long chains trains the slot's late steps as often as its early ones
+    depth_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.min_steps < 1:
@@ -66,6 +70,12 @@ class ArithmeticConfig:
             raise ValueError(f"carry_ops must be a subset of {OPS}, got {self.carry_ops}")
         if self.max_value < self.start_range[1]:
             raise ValueError(f"max_value must be >= the largest start value, got {self.max_value}")
+        if self.depth_weights is not None:
+            depths = self.max_steps - self.min_steps + 1
+            weights = self.depth_weights
+            if len(weights) != depths or any(not (w >= 0 and math.isfinite(w)) for w in weights) or sum(weights) <= 0:
+                raise ValueError(f"depth_weights must be {depths} finite weights >= 0 (one per depth {self.min_steps}-{self.max_steps}) "
+                                 f"with a positive sum, got {weights}")
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,8 @@ def carry_free(op: str, value: int, operand: int) -> bool:
 
 
 def _sample_ops(config: ArithmeticConfig, rng: random.Random, start: int) -> list[tuple[str, int]] | None:
-    n = rng.randint(config.min_steps, config.max_steps)
+    depths = range(config.min_steps, config.max_steps + 1)
+    n = rng.randint(config.min_steps, config.max_steps) if config.depth_weights is None else rng.choices(depths, config.depth_weights)[0]
     value, ops = start, []
     for _ in range(n):
         choices = []

@@ -207,7 +207,8 @@ def held_out_problems(data_dir: str | Path, n: int, *, steps: int | None = 3, se
     if not task.step_labels:
         raise ValueError(f"held-out problems come from an arithmetic task's generator; task {task.name!r} has none")
     seen = {problem_key(p) for role in ("train", "test", "posterior") for p in read_split(task, data_dir, role)}
-    config = task.split_configs["test"] if steps is None else dataclasses.replace(task.split_configs["train"], min_steps=steps, max_steps=steps)
+    config = task.split_configs["test"] if steps is None else dataclasses.replace(task.split_configs["train"], min_steps=steps, max_steps=steps,
+                                                                                                       depth_weights=None)
     return task.generate(config, skip + n, seed=seed, exclude=seen)[skip:]
 
 

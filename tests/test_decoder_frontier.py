@@ -1,0 +1,89 @@
+"""The frontier study's analysis on hand-built records whose frontier, shares and pooled points are
+known by construction."""
+
+from __future__ import annotations
+
+import pytest
+
+from mdlm_study.core.frontier import aup
+from mdlm_study.experiments import decoder_frontier as df
+
+
+def record(model, decoder, label, accuracy, nfe, *, template="default", tpf=None, n=100):
+    return {"model": model, "template": template, "decoder": decoder, "label": label, "accuracy": accuracy, "mean_nfe": nfe,
+            "tokens_per_forward": tpf if tpf is not None else 28 / nfe, "n_problems": n}
+
+
+def two_seed_records():
+    """Seed a: l2r (0.90, 28) and MED + exit (0.88, 10) on the frontier; fixed k=2 (0.80, 14) dominated by MED + exit.
+    Seed b: MED + exit (0.91, 10) dominates l2r (0.90, 28); WINO + exit (0.70, 5) is on the frontier alone."""
+    return [record("a", "l2r", "l2r", 0.90, 28), record("a", "med_exit", "med λ=0.2 γ=0.1", 0.88, 10),
+            record("a", "entropy_k2", "entropy k=2", 0.80, 14), record("a", "wino+exit", "wino τ=0.5 γ=0.1", 0.60, 5),
+            record("b", "l2r", "l2r", 0.90, 28), record("b", "med_exit", "med λ=0.2 γ=0.1", 0.91, 10),
+            record("b", "entropy_k2", "entropy k=2", 0.80, 14), record("b", "wino+exit", "wino τ=0.5 γ=0.1", 0.70, 5)]
+
+
+def test_frontier_per_seed_by_hand():
+    table = df.frontier_table(two_seed_records())
+    on = {(r.model, r.decoder) for r in table.itertuples() if r.on_frontier}
+    assert on == {("a", "l2r"), ("a", "med_exit"), ("a", "wino+exit"), ("b", "med_exit"), ("b", "wino+exit")}
+
+
+def test_shares_count_seeds():
+    shares = df.decoder_shares(df.frontier_table(two_seed_records())).set_index("decoder")
+    assert shares.loc["med_exit", "on_frontier"] == 2 and shares.loc["med_exit", "seeds"] == 2
+    assert shares.loc["l2r", "on_frontier"] == 1
+    assert shares.loc["entropy_k2", "on_frontier"] == 0
+
+
+def test_pooled_points_use_seeds_as_the_unit():
+    pooled = df.pooled_settings(df.frontier_table(two_seed_records())).set_index("decoder")
+    # the seeds agree within their noise (tau^2 = 0): the inverse-variance mean, variances from (x + 1) / (n + 2)
+    smoothed = [(0.88 * 100 + 1) / 102, (0.91 * 100 + 1) / 102]
+    weights = [100 / (p * (1 - p)) for p in smoothed]
+    assert pooled.loc["med_exit", "accuracy"] == pytest.approx((weights[0] * 0.88 + weights[1] * 0.91) / sum(weights))
+    assert pooled.loc["med_exit", "low"] < 0.88 and pooled.loc["med_exit", "high"] > 0.91
+    # seeds 0.60 and 0.70 disagree beyond their binomial noise at n = 100: the interval is wider than either seed's own
+    wino = pooled.loc["wino+exit"]
+    assert wino["high"] - wino["low"] > 0.2
+    k2 = pooled.loc["entropy_k2"]  # identical seeds: the pooled rate is theirs, inside a finite interval
+    assert k2["accuracy"] == pytest.approx(0.80) and 0.0 <= k2["low"] < 0.80 < k2["high"] <= 1.0  # t with 1 df: wide
+    assert bool(pooled.loc["med_exit", "on_pooled_frontier"]) and not bool(pooled.loc["entropy_k2", "on_pooled_frontier"])
+    assert pooled.loc["med_exit", "seeds_on_frontier"] == 2
+
+
+def test_combination_points_only_a_combination_reaches():
+    pooled = df.pooled_settings(df.frontier_table(two_seed_records()))
+    combos = df.combination_points(pooled)
+    assert set(combos["decoder"]) == {"med_exit", "wino+exit"}  # nothing single reaches NFE <= 10 at accuracy >= 0.895
+    single_better = pooled.assign(accuracy=pooled["accuracy"].where(pooled["decoder"] != "l2r", 0.99),
+                                  mean_nfe=pooled["mean_nfe"].where(pooled["decoder"] != "l2r", 4.0))
+    assert df.combination_points(single_better).empty  # a single decoder at (0.99, 4) covers every combined point
+
+
+def test_aup_per_decoder_uses_the_seed_best_accuracy():
+    table = df.frontier_table(two_seed_records())
+    aups = df.decoder_aup(table).set_index("decoder")
+    expected_a = aup([(28 / 28, 90.0)], y_max=90.0)
+    expected_b = aup([(28 / 28, 90.0)], y_max=91.0)
+    assert aups.loc["l2r", "aup"] == pytest.approx((expected_a + expected_b) / 2)
+    assert aups.loc["l2r", "seeds"] == 2
+
+
+def test_answers():
+    answers = df.frontier_answers(df.frontier_table(two_seed_records()))["default"]
+    assert answers["seeds"] == 2 and answers["med_exit_on_frontier"] == 2
+    assert answers["always_on_frontier"] == ["med_exit", "wino+exit"]
+    assert answers["pooled_frontier"] == ["l2r", "med_exit", "wino+exit"]  # l2r's pooled 0.90 beats MED + exit's 0.895
+    assert answers["combination_only_points"] == ["med λ=0.2 γ=0.1", "wino τ=0.5 γ=0.1"]
+
+
+def test_bad_records_are_named():
+    with pytest.raises(ValueError, match="at least one record"):
+        df.frontier_table([])
+    broken = two_seed_records()
+    del broken[2]["mean_nfe"]
+    with pytest.raises(ValueError, match=r"record 2 \('entropy k=2'\) lacks \['mean_nfe'\]"):
+        df.frontier_table(broken)
+    with pytest.raises(ValueError, match="recorded twice for model 'a'"):
+        df.frontier_table(two_seed_records() + [record("a", "l2r", "l2r", 0.5, 28)])
