@@ -40,6 +40,8 @@ PRESETS = {
                           "train": BASE_TRAIN},
     # half the training chains drawn from 6-8 steps: the late steps of the slot are trained as often as the early ones
     "deep_shuffled_long": {"task": DEEP_TASK, "model": BASE_MODEL, "train": BASE_TRAIN, "long_share": 0.5},
+    "deep_ordered_long_answer_only": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN,
+                                      "long_share": 0.5, "reasoning_len": 0},
     "deep_ordered_long": {"task": {**DEEP_TASK, "shuffle_order": False}, "model": BASE_MODEL, "train": BASE_TRAIN, "long_share": 0.5},
 }
 LONG_CHAINS = 6  # the fewest steps of a "long" training chain (``long_share``)
