@@ -87,3 +87,27 @@ def test_bad_records_are_named():
         df.frontier_table(broken)
     with pytest.raises(ValueError, match="recorded twice for model 'a'"):
         df.frontier_table(two_seed_records() + [record("a", "l2r", "l2r", 0.5, 28)])
+
+
+def test_report_reads_a_records_folder_and_draws(tmp_path):
+    import json
+
+    from mdlm_study.reporting import frontier_report
+
+    assert frontier_report.load_frontier(tmp_path) is None  # no records: nothing to show
+    (tmp_path / "arithmetic_default.json").write_text(json.dumps({"records": two_seed_records()}))
+    (tmp_path / "arithmetic_long.json").write_text(json.dumps([{**r, "template": "long"} for r in two_seed_records()]))
+    table = frontier_report.load_frontier(tmp_path)
+    assert len(table) == 16 and set(table["template"]) == {"default", "long"}
+    rows = frontier_report.decoder_rows(table)
+    med_exit = rows[(rows["template"] == "default") & (rows["decoder"] == "MED + exit")].iloc[0]
+    assert med_exit["on the frontier"] == "2 of 2 seeds" and med_exit["best setting"] == "med λ=0.2 γ=0.1"
+    sentences = frontier_report.frontier_sentences(table)
+    assert sentences[0].startswith("Template 'default' (2 training seeds): MED + exit is on the frontier of 2 of 2 seeds;")
+    assert "on every seed's frontier: MED + exit, WINO + exit" in sentences[0]
+    markdown = frontier_report.frontier_markdown(table)
+    assert markdown.count("\n| default |") == 4 and "| entropy order, 2 per pass | 0 of 2 seeds |" in markdown
+    fig = frontier_report.frontier_figure(frontier_report.decoder_frontier.pooled_settings(table))
+    assert len(fig.axes) == 2 and all(ax.get_xscale() == "log" for ax in fig.axes)
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert "MED + exit λ=0.2 γ=0.1" in texts  # frontier points are named in words

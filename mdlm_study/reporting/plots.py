@@ -362,3 +362,45 @@ def seeds_forest(results: Sequence[dict], *, title: str = "Decoding claims acros
     ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def decoder_name(decoder: str) -> str:
+    """The words a figure uses for a frontier decoder family (``benchmarks/bench_frontier.py``'s names):
+    ``"entropy_k2"`` -> ``"entropy order, 2 per pass"``, ``"wino+exit"`` -> ``"WINO + exit"``."""
+    if decoder.endswith("+exit"):
+        return f"{decoder_name(decoder[: -len('+exit')])} + exit"
+    if decoder.startswith("entropy_k"):
+        return f"entropy order, {decoder[len('entropy_k'):]} per pass"
+    return {"med_exit": "MED + exit", "prophet": "Prophet's exit"}.get(decoder, rule_name(decoder))
+
+
+def decoder_frontier(pooled: pd.DataFrame, *, title: str = "Every decoder on one frontier") -> plt.Figure:
+    """One panel per template: each decoder setting's accuracy pooled over training seeds (random
+    effects, 95% interval with the seed as the unit) against its mean NFE; the Pareto frontier of
+    the pooled points as a line, its points named. ``pooled``: ``decoder_frontier.pooled_settings``."""
+    templates = list(dict.fromkeys(pooled["template"]))
+    fig, axes = plt.subplots(1, len(templates), figsize=(7.5 * len(templates), 6), squeeze=False, sharey=True)
+    decoders = list(dict.fromkeys(pooled["decoder"]))
+    colors = {d: plt.get_cmap("tab20")(i % 20) for i, d in enumerate(decoders)}
+    for ax, template in zip(axes[0], templates, strict=True):
+        part = pooled[pooled["template"] == template]
+        for decoder, rows in part.groupby("decoder", sort=False):
+            low, high = rows["low"].fillna(rows["accuracy"]), rows["high"].fillna(rows["accuracy"])
+            marker = "D" if decoder.endswith("+exit") or decoder == "med_exit" else "o"
+            ax.errorbar(rows["mean_nfe"], rows["accuracy"], yerr=[rows["accuracy"] - low, high - rows["accuracy"]], fmt=marker, ms=5,
+                        capsize=2, color=colors[decoder], label=decoder_name(decoder))
+        front = part[part["on_pooled_frontier"]].sort_values("mean_nfe")
+        ax.step(front["mean_nfe"], front["accuracy"], where="post", color="black", lw=1, zorder=0)
+        for row in front.itertuples():
+            ax.annotate(f"{decoder_name(row.decoder)} {setting_text(str(row.label))}".strip(), (row.mean_nfe, row.accuracy),
+                        textcoords="offset points", xytext=(4, -10), fontsize=7)
+        seeds = int(part["seeds"].max())
+        ax.set(title=f"template {template!r}, {seeds} training seeds", xlabel="mean NFE per problem (forward passes, mean over seeds)",
+               ylabel="exact accuracy (pooled over seeds, 95% CI)")
+        ax.set_xscale("log")
+        mark_cut_axis(ax)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle(f"{title}: the black line is the frontier of the pooled points (diamonds: a rule with MED's exit)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
+    return fig
