@@ -48,10 +48,10 @@ from mdlm_study.experiments.selection import (
     DEV_HELD_OUT,
     SELECTION_RULES,
     SUDOKU_CONFIGS,
-    decode_records,
     development_split,
     model_evaluator,
     selected_records,
+    sweep_records,
     transfer_configs,
     transferred_records,
 )
@@ -98,7 +98,7 @@ def main() -> None:
     identity = {**model_identity(name, weights_sha256(model)), "problems_sha256": problems_sha256(problems)}
     evaluate = model_evaluator(model, tokenizer, template=template, evaluator=evaluator)
 
-    records, references = decode_records(evaluate, problems, SUDOKU_CONFIGS if sudoku else CONFIGS, identity)
+    records, references = sweep_records(evaluate, problems, SUDOKU_CONFIGS if sudoku else CONFIGS, identity)
     if dev_problems:
         for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
             records.extend(selected_records(evaluate, dev_problems, problems, args.select_on, references, block_size, identity))
