@@ -201,6 +201,22 @@ def test_experiments_run_on_released_models_by_name():
     with pytest.raises(ValueError, match="unknown released model 'default_seed9'.*'default_seed4'"):
         load_experiment("default_seed9", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
     assert len(exp.problems) == 3 and weights_sha256(exp.model) == read_manifest()["models"]["default_seed1"]["weights_sha256"]
+    by_path = load_experiment(str(RELEASED_DIR / "default_seed1"), "arithmetic", checkpoints_dir="unused", data_dir=ROOT / "data", n_problems=3)
+    assert by_path.loaded is None and not by_path.setting.paper  # a released folder runs as the study model it is
+    assert by_path.weights_sha256 == exp.weights_sha256
+
+
+def test_trace_studies_run_on_released_models_by_name(tmp_path):
+    from mdlm_study.runner.trace_study import load_trace_study
+
+    options = dict(checkpoints_dir=str(RELEASED_DIR), data_dir=str(ROOT / "data"), n_problems=2)
+    study = load_trace_study("default", "arithmetic", **options)
+    models = read_manifest()["models"]
+    assert study.provenance["weights_sha256"] == models["default"]["weights_sha256"] and len(study.problems) == 2
+    assert weights_sha256(study.finetune_base()[0]) == models["base"]["weights_sha256"]  # the fine-tuning base, by name
+    shutil.copytree(RELEASED_DIR / "default", tmp_path / "plain")  # outside the release: a plain folder
+    with pytest.raises(ValueError, match=r"task='arithmetic' in notebooks 05 and 06 runs a study model .*loaded as kind 'folder'"):
+        load_trace_study(str(tmp_path / "plain"), "arithmetic", **options)
 
 
 def test_training_on_the_release_folder_trains_nothing(tmp_path, monkeypatch):
@@ -219,9 +235,10 @@ def test_the_manifest_names_no_machine_path_and_only_functions_that_exist():
     text = json.dumps(manifest)
     assert not re.search(r'"/|/(work|home|tmp|Users)/', text), "an absolute path of the machine that wrote the manifest"
     assert all(not Path(entry["source"]).is_absolute() for entry in manifest["models"].values())
-    dotted = manifest["weights_sha256"].split(":", 1)[0]
-    module, name = dotted.rsplit(".", 1)
-    assert callable(getattr(importlib.import_module(module), name)), dotted
+    loader = re.search(r"load with ([\w.]+)\(name\)", manifest["description"]).group(1)
+    for dotted in (manifest["weights_sha256"].split(":", 1)[0], loader):
+        module, name = dotted.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name)), dotted
 
 
 def test_write_release_records_sources_inside_the_runs_folder(fake_release):

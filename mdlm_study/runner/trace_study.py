@@ -126,8 +126,8 @@ def load_trace_study(model: str, task: str, *, checkpoints_dir: str, data_dir: s
     if task == "arithmetic":
         loaded = load_model(model, checkpoints_dir=checkpoints_dir, device=device)
         if loaded.kind not in STUDY_KINDS:  # a study model's exact step labels; a real model's traces are checked on gsm8k
-            raise ValueError(f"task='arithmetic' in notebooks 05 and 06 runs a study model (released or trained), but {model!r} is a "
-                             f"{loaded.kind} model; run real models with task='gsm8k'")
+            raise ValueError(f"task='arithmetic' in notebooks 05 and 06 runs a study model (of kind {STUDY_KINDS}), but {model!r} "
+                             f"loaded as kind {loaded.kind!r}; run real models with task='gsm8k'")
         problems = read_problems(f"{data_dir}/arithmetic_posterior.jsonl")[:n_problems]
         template = setting_for(ARITHMETIC_TEMPLATE, real_model=False, gen_length=gen_length, answer_len=answer_len).template
         provenance = {"model": model, "weights_sha256": loaded.weights_sha256(), "data_sha256": problems_sha256(problems)}
