@@ -28,9 +28,9 @@ import os
 
 from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE
 from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.models import load_model
 from mdlm_study.tasks.arithmetic import Problem
 from mdlm_study.tasks.data import held_out_problems, read_problems
-from mdlm_study.training.recipes import load_study_model
 
 DEFAULT_READINGS = [
     {"reading": "blank_slot", "sampler": "entropy", "exit_gamma": math.inf},
@@ -56,8 +56,8 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/default/answer_source.json")
     args = parser.parse_args()
     sets = answer_source_problems(args.data_dir, args.n_problems)
-    default, tokenizer, _ = load_study_model("default", args.checkpoints)
-    answer_only, answer_only_tokenizer, _ = load_study_model("answer_only", args.checkpoints)
+    default, answer_only = (load_model(name, checkpoints_dir=args.checkpoints) for name in ("default", "answer_only"))
+    default, tokenizer, answer_only, answer_only_tokenizer = default.model, default.tokenizer, answer_only.model, answer_only.tokenizer
     records = []
     for n_steps, problems in sets.items():
         summary = summarize(evaluate_arithmetic(answer_only, answer_only_tokenizer, problems, ANSWER_ONLY_TEMPLATE, sampler="l2r", batch_size=300))

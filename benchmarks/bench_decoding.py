@@ -38,6 +38,7 @@ Run (after ``make reproduce`` or notebook 01 trained the models):
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mdlm_study.core.records import model_identity, problems_sha256, read_records, write_record
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
@@ -47,17 +48,16 @@ from mdlm_study.experiments.selection import (
     DEV_HELD_OUT,
     SELECTION_RULES,
     SUDOKU_CONFIGS,
-    decode_records,
     development_split,
     model_evaluator,
     selected_records,
+    sweep_records,
     transfer_configs,
     transferred_records,
 )
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.models.tiny_model import load_tiny
 from mdlm_study.tasks.data import held_out_problems, read_problems, read_puzzles
-from mdlm_study.training.recipes import load_study_model
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--task", choices=("arithmetic", "sudoku"), default="arithmetic")
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--model", default=None, help="checkpoint folder under --checkpoints (default: the task's study model; e.g. a budget_curve.py run)")
-    parser.add_argument("--model-path", default=None, help="load this model folder instead (load_tiny(external=True); "
+    parser.add_argument("--model-path", default=None, help="load this model folder instead (mdlm_study.models.load_model; "
                                                            "--model names it in the records)")
     parser.add_argument("--data", default=None, help="test set (default: data/arithmetic_test.jsonl or data/sudoku_test.jsonl)")
     parser.add_argument("--n-problems", type=int, default=300)
@@ -92,14 +92,13 @@ def main() -> None:
     dev_problems = development_split(args.select_on, "data", args.held_out, args.dev_problems) if args.select_on and not sudoku else []
     chosen = transfer_configs(read_records(args.transfer), args.transfer) if args.transfer else []
     name = args.model or ("sudoku" if sudoku else "default")
-    if args.model_path:  # a plain folder (a released model, another training run): no completion marker to verify
-        model, tokenizer = load_tiny(args.model_path, external=True)
-    else:
-        model, tokenizer, _ = load_study_model(name, args.checkpoints)
+    # a folder (a released model, another training run), or the study model of that name in --checkpoints
+    loaded = load_model(Path(args.model_path)) if args.model_path else load_model(name, checkpoints_dir=args.checkpoints)
+    model, tokenizer = loaded.model, loaded.tokenizer
     identity = {**model_identity(name, weights_sha256(model)), "problems_sha256": problems_sha256(problems)}
     evaluate = model_evaluator(model, tokenizer, template=template, evaluator=evaluator)
 
-    records, references = decode_records(evaluate, problems, SUDOKU_CONFIGS if sudoku else CONFIGS, identity)
+    records, references = sweep_records(evaluate, problems, SUDOKU_CONFIGS if sudoku else CONFIGS, identity)
     if dev_problems:
         for block_size in [None] + ([args.select_block_size] if args.select_block_size else []):
             records.extend(selected_records(evaluate, dev_problems, problems, args.select_on, references, block_size, identity))

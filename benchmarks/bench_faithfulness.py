@@ -22,8 +22,8 @@ import os
 
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
 from mdlm_study.experiments.faithfulness import faithfulness_records
+from mdlm_study.models import load_model
 from mdlm_study.tasks.data import held_out_problems, read_problems
-from mdlm_study.training.recipes import load_study_model
 
 
 def model_spec(text: str) -> tuple[str, str]:
@@ -46,7 +46,8 @@ def main() -> None:
     problems = held_out_problems("data", args.held_out) if args.held_out else read_problems(args.data)[: args.n_problems]
     records = []
     for folder, name in args.model or [("checkpoints", "default")]:
-        model, tokenizer, _ = load_study_model(name, folder)
+        loaded = load_model(name, checkpoints_dir=folder)
+        model, tokenizer = loaded.model, loaded.tokenizer
         records += faithfulness_records(model, tokenizer, problems, f"{folder}/{name}", ARITHMETIC_TEMPLATE)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as handle:

@@ -30,8 +30,8 @@ from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.recent_rules import background_frequencies
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
 from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.models.tiny_model import load_tiny
 from mdlm_study.tasks.data import read_problems
 
 TEMPLATES = {"default": ARITHMETIC_TEMPLATE, "long_slot": replace(ARITHMETIC_TEMPLATE, reasoning_len=32)}
@@ -86,7 +86,8 @@ def main() -> None:
     problems = read_problems(args.data)[: args.n_problems]
     records = []
     for folder in args.models:
-        model, tokenizer = load_tiny(folder, external=True)
+        loaded = load_model(Path(folder))
+        model, tokenizer = loaded.model, loaded.tokenizer
         prior = prior_corpus(tokenizer)
         for name in args.templates:
             identity = {**model_identity(Path(folder).name, weights_sha256(model)), "template": name,

@@ -40,7 +40,7 @@ from fixtures.checkpoints import LLADA_VOCAB, build_llada  # noqa: E402
 
 from mdlm_study.core.records import write_record  # noqa: E402
 from mdlm_study.engine import generate  # noqa: E402
-from mdlm_study.models.loader import ModelAdapter, load_mdlm  # noqa: E402
+from mdlm_study.models.loader import ModelAdapter, load_model  # noqa: E402
 
 PROMPT = 16  # real tokens before the masks
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -106,7 +106,7 @@ def main(argv=None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = build_llada(Path(tmp) / "llada")
         for dtype in args.dtypes:
-            loaded = load_mdlm(path, trust_remote_code=True, dtype=dtype)
+            loaded = load_model(path, trust_remote_code=True, dtype=dtype)
             variants = {"llada": loaded.denoiser()}
             if args.shift:
                 variants["aligned_shift"] = ModelAdapter(loaded.model, family="llada", shift=True)

@@ -21,9 +21,9 @@ from mdlm_study.experiments.evaluate import (
     summarize,
     teacher_forced_accuracy,
 )
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import read_problems, read_puzzles
-from mdlm_study.training.recipes import load_study_model
 
 
 def mean_tokens_per_s(history) -> float:
@@ -39,19 +39,22 @@ def main() -> None:
     args = parser.parse_args()
     problems = read_problems(os.path.join(args.data_dir, "arithmetic_test.jsonl"))
     results = {"n_problems": len(problems), "decoding": "l2r, greedy, reasoning template", "weights_sha256": {}}
-    model, tok, record = load_study_model("default", args.checkpoints)
+    loaded = load_model("default", checkpoints_dir=args.checkpoints)
+    model, tok, record = loaded.model, loaded.tokenizer, loaded.record
     results["weights_sha256"]["default"] = weights_sha256(model)  # compare a rerun's models with these bit for bit
     summary = summarize(evaluate_arithmetic(model, tok, problems, ARITHMETIC_TEMPLATE, sampler="l2r"))
     results.update(exact_answer_accuracy=summary["accuracy"], trace_accuracy=summary["trace_accuracy"], step_accuracy=summary["step_accuracy"],
                    restatement_rate=summary["restatement_rate"],
                    train_seconds=record["train_seconds"], parameters=record["parameters"], train_tokens_per_s=mean_tokens_per_s(record["history"]),
                    teacher_forced=teacher_forced_accuracy(model, tok, problems, ARITHMETIC_TEMPLATE))  # what limits it: the arithmetic, by step
-    model, tok, record = load_study_model("answer_only", args.checkpoints)
+    loaded = load_model("answer_only", checkpoints_dir=args.checkpoints)
+    model, tok, record = loaded.model, loaded.tokenizer, loaded.record
     results["weights_sha256"]["answer_only"] = weights_sha256(model)
     results["answer_only_accuracy"] = summarize(evaluate_arithmetic(model, tok, problems, ANSWER_ONLY_TEMPLATE, sampler="l2r"))["accuracy"]
     results["answer_only_train_seconds"] = record["train_seconds"]
     puzzles = read_puzzles(os.path.join(args.data_dir, "sudoku_test.jsonl"))
-    model, tok, record = load_study_model("sudoku", args.checkpoints)
+    loaded = load_model("sudoku", checkpoints_dir=args.checkpoints)
+    model, tok, record = loaded.model, loaded.tokenizer, loaded.record
     results["weights_sha256"]["sudoku"] = weights_sha256(model)
     results["sudoku_solve_rate"] = {s: float(evaluate_sudoku(model, tok, puzzles, SUDOKU_TEMPLATE, sampler=s)["correct"].mean())
                                     for s in ("l2r", "entropy", "confidence", "margin")}

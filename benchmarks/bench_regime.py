@@ -18,8 +18,8 @@ from pathlib import Path
 
 from mdlm_study.core.records import model_identity, problems_sha256, write_record
 from mdlm_study.experiments.regime import diagnose
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.models.released import RELEASED_DIR, load_released
 from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
@@ -42,7 +42,8 @@ def main(argv=None) -> None:
     problems = read_split(task, args.data_dir, "test")[: args.n_problems]
     records = []
     for name in args.models:
-        model, tokenizer = load_released(name, released_dir=RELEASED_DIR)
+        loaded = load_model(name)  # a released model, checked against its manifest
+        model, tokenizer = loaded.model, loaded.tokenizer
         started = time.perf_counter()
         overall = diagnose(model, tokenizer, problems, task.template, task)
         depths = by_depth(model, tokenizer, problems, task) if task.step_labels else {}

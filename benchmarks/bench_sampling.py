@@ -30,7 +30,7 @@ import torch
 
 from mdlm_study.core.records import write_record
 from mdlm_study.engine import engine, generate
-from mdlm_study.models.released import load_folder
+from mdlm_study.models import load_model
 from mdlm_study.models.tiny_model import build_model
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
 from mdlm_study.training.recipes import RECIPES
@@ -98,7 +98,8 @@ def main() -> None:
     parser.add_argument("--masked", type=int, default=28)
     args = parser.parse_args()
     if args.checkpoint:
-        model, tokenizer = load_folder(args.checkpoint)  # a trained checkpoint or a released model (models/default)
+        loaded = load_model(args.checkpoint)  # a released model's name, a trained checkpoint or a released model's folder
+        model, tokenizer = loaded.model, loaded.tokenizer
     else:
         tokenizer = build_tokenizer(["Tom has 12 apples. He buys 3 more. How many apples now?\n12+3=15\n#### 15"])
         model = build_model(RECIPES["default"].model, tokenizer, seed=0).eval()

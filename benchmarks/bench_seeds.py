@@ -53,8 +53,8 @@ from mdlm_study.experiments.selection import (
     model_evaluator,
     transfer_configs,
 )
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.models.tiny_model import load_tiny
 from mdlm_study.reporting.figures import save_figure
 from mdlm_study.reporting.plots import seeds_forest
 from mdlm_study.tasks.data import held_out_problems
@@ -86,7 +86,8 @@ def open_seed(seed: int, args, problems) -> dict:
     """The seed's model, evaluator and record so far (resumed when of the same model and problems)."""
     name = model_name(seed)
     folder = resolve(name, args.models_dir)
-    model, tokenizer = load_tiny(folder, external=True)
+    loaded = load_model(Path(folder))
+    model, tokenizer = loaded.model, loaded.tokenizer
     identity = {"seed": seed, **model_identity(name, weights_sha256(model)), "model_path": relative(folder),
                 "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems)}
     path = seed_path(args.out_dir, seed)

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from budget import blank_slot, curve_point, fixed_k, model_overrides, train_overrides
 
-from mdlm_study.models.tiny_model import load_tiny
+from mdlm_study.models import load_model
 from mdlm_study.tasks.data import study_data, study_tokenizer
 from mdlm_study.training.recipes import recipe, train_recipe
 
@@ -66,7 +66,7 @@ def main() -> None:
         return {"eval_accuracy": point["accuracy"]}
 
     record = train_recipe(r, data, args.checkpoints, seed=args.seed, eval_fn=evaluate, progress=False)
-    model, _ = load_tiny(Path(args.checkpoints) / r.name)
+    model = load_model(r.name, checkpoints_dir=args.checkpoints).model
     steps = [h["step"] for h in record["history"] if "eval_accuracy" in h]
     result = {"recipe": args.recipe, "checkpoint": r.name, "train": record["train"], "parameters": record["parameters"], "threads": torch.get_num_threads(),
               "train_seconds": record["train_seconds"], "n_problems": len(data.arithmetic_test),

@@ -7,8 +7,8 @@ list, never from one below (``tests/test_layers.py`` enforces it, and the layers
 1. ``core``: special tokens, records, statistics, pooling, verdict words, AUP and Pareto, parameters
 2. ``engine``: ``generate()``, ``DecodeConfig``, the decoding rules, exits and noise, templates (canvases),
    the batched decode, the denoiser protocol, likelihoods
-3. ``models``: the tiny MDLM and tokenizer, checkpoints, released models, the real-model loader, the
-   paper's generation setting
+3. ``models``: the tiny MDLM and tokenizer, checkpoints, released models, ``load_model()`` (the one
+   loader of any model, by name or path), the paper's generation setting
 4. ``tasks``: ``Task`` and the study's tasks, graders, benchmark readers, the sandbox, datasets on disk
 5. ``experiments``: evaluate (decode a task and grade it) and one module per analysis
 6. ``training``: the MDLM objective, recipes (they evaluate what they train), fine-tuning, LoRA

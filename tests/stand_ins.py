@@ -1,7 +1,7 @@
 """Tiny randomly initialised checkpoints of every model family ``mdlm_study.models.loader`` loads.
 
 Each builder writes a model and its tokenizer into a directory so the test loads it back through
-``load_mdlm`` exactly like a real checkpoint; nothing is downloaded.
+``load_model`` exactly like a real checkpoint; nothing is downloaded.
 
 - LLaDA and Dream: the real-architecture fixtures of ``tests/fixtures`` (remote code re-implementing
   the hub files, real config keys, vocabulary sizes, special ids and parameter names, bf16 weights),
@@ -76,7 +76,7 @@ def save_bert(out_dir: Path, *, seed: int = 0, arch: str = "bert") -> Path:
 
 
 def save_without_mask(out_dir: Path) -> Path:
-    """A BERT checkpoint whose tokenizer has no mask token (bad input for ``load_mdlm``)."""
+    """A BERT checkpoint whose tokenizer has no mask token (bad input for ``load_model``)."""
     save_bert(out_dir)
     cfg = Path(out_dir) / "tokenizer_config.json"
     data = json.loads(cfg.read_text())

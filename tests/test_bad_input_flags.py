@@ -15,7 +15,7 @@ from bad_input import Case, check  # noqa: E402
 from stand_ins import save_llada  # noqa: E402
 
 from mdlm_study.core.parameters import parse_bool, parse_flags  # noqa: E402
-from mdlm_study.models.loader import load_mdlm  # noqa: E402
+from mdlm_study.models import load_model  # noqa: E402
 from mdlm_study.runner import main as runner  # noqa: E402
 
 REFUSED = r"run code shipped with the checkpoint.*trust_remote_code=True"  # the loader's refusal
@@ -29,7 +29,7 @@ def llada() -> str:
 
 @functools.cache
 def loaded_llada():
-    return load_mdlm(llada(), trust_remote_code=True)
+    return load_model(llada(), trust_remote_code=True)
 
 
 def harness(**kwargs):
@@ -66,10 +66,10 @@ CASES = [
     Case("flags", "None", lambda: parse_bool(None, name="smoke"), match=r"smoke must be a boolean .*None"),
     Case("flags", "float one", lambda: parse_bool(1.0, name="smoke"), match=r"smoke .*got 1\.0"),
     Case("flags", "typo tru", lambda: parse_bool("tru", name="answer_last"), match=r"answer_last .*'tru'"),
-    Case("flags", "loader trust_remote_code false string", lambda: load_mdlm(llada(), trust_remote_code="false"), match=REFUSED),
-    Case("flags", "loader trust_remote_code no", lambda: load_mdlm(llada(), trust_remote_code="no"), match=REFUSED),
-    Case("flags", "loader trust_remote_code 0", lambda: load_mdlm(llada(), trust_remote_code=0), match=REFUSED),
-    Case("flags", "loader trust_remote_code maybe", lambda: load_mdlm(llada(), trust_remote_code="maybe"),
+    Case("flags", "loader trust_remote_code false string", lambda: load_model(llada(), trust_remote_code="false"), match=REFUSED),
+    Case("flags", "loader trust_remote_code no", lambda: load_model(llada(), trust_remote_code="no"), match=REFUSED),
+    Case("flags", "loader trust_remote_code 0", lambda: load_model(llada(), trust_remote_code=0), match=REFUSED),
+    Case("flags", "loader trust_remote_code maybe", lambda: load_model(llada(), trust_remote_code="maybe"),
          match=r"trust_remote_code must be a boolean .*'maybe'"),
     Case("flags", "harness trust_remote_code no", lambda: harness(pretrained=llada(), trust_remote_code="no"), match=REFUSED),
     Case("flags", "harness model_args trust_remote_code=no",
@@ -100,7 +100,7 @@ def test_bad_flag(case):
 
 def test_every_spelling_of_true_and_false_means_the_same_everywhere():
     """The same strings that are refused above for a remote-code model load it when they say yes."""
-    assert load_mdlm(llada(), trust_remote_code="yes").family == "llada"
+    assert load_model(llada(), trust_remote_code="yes").family == "llada"
     lm = harness_from_model_args(f"pretrained={llada()},trust_remote_code=1,answer_last=no")
     assert lm.config.answer_last is False
     assert harness(loaded=loaded_llada(), answer_last="TRUE").config.answer_last is True

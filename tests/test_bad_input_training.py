@@ -17,11 +17,12 @@ from bad_input import Case, check
 from safetensors.torch import load_file, save_file
 
 from mdlm_study.engine.templates import Template
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import MARKER, _file_record
 from mdlm_study.models.tiny_model import ModelConfig, build_model, load_tiny
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
-from mdlm_study.training.recipes import _exclusive, base_model_dir, load_study_model, recipe, train_all
+from mdlm_study.training.recipes import _exclusive, recipe, train_all
 from mdlm_study.training.train import TrainConfig, tokenize_examples, train
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
@@ -164,14 +165,14 @@ CASES = [
          match=r"step2: it is a 'snapshot', not a training checkpoint"),
     Case("training", "resume without a directory", lambda: train(None, None, CONFIG, mask_id=0, resume=True),
          match=r"resume=True needs out_dir"),
-    Case("training", "study model that never finished", lambda: load_study_model("default", _study_dir(None)),
+    Case("training", "study model that never finished", lambda: load_model("default", checkpoints_dir=_study_dir(None)),
          match=r"default/training\.json: no such file: the run in .* has not finished"),
     Case("training", "study model whose record names other weights",
-         lambda: load_study_model("default", _study_dir({"recipe": "default", "weights_sha256": "0" * 64})),
+         lambda: load_model("default", checkpoints_dir=_study_dir({"recipe": "default", "weights_sha256": "0" * 64})),
          match=r"default: the weights have SHA-256 [0-9a-f]{64}, but training\.json records 0{64}"),
-    Case("training", "study model never trained", lambda: load_study_model("huge", _study_dir(None)),
+    Case("training", "study model never trained", lambda: load_model("huge", checkpoints_dir=_study_dir(None)),
          match=r"study model 'huge' is not trained in"),
-    Case("training", "base model before the default run finished", lambda: base_model_dir(_study_dir(None)),
+    Case("training", "base model before the default run finished", lambda: load_model("base", checkpoints_dir=_study_dir(None)),
          match=r"default/training\.json: no such file"),
     Case("training", "two trainings of one run directory at once", _locked_twice,
          match=r"default: another process is training into it"),

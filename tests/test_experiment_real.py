@@ -16,7 +16,7 @@ from mdlm_study.engine import DecodeConfig, generate
 from mdlm_study.engine.batching import BucketedDenoiser
 from mdlm_study.engine.denoiser import logits_of
 from mdlm_study.engine.templates import build_canvas
-from mdlm_study.models.loader import PADDING_RTOL, load_mdlm, logits_difference
+from mdlm_study.models.loader import PADDING_RTOL, load_model, logits_difference
 from mdlm_study.models.paper_setting import PAPER_BLOCK_SIZE, PAPER_BLOCK_SIZES, gsm8k_template
 from mdlm_study.runner.experiment import load_experiment
 
@@ -148,6 +148,6 @@ def test_a_budget_pays_the_fixed_fine_tuning_cost_first(paths):
 
 def test_evaluate_loaded_is_evaluate_for_another_load_of_the_model(paths):
     exp = experiment(paths["llada"])
-    again = load_mdlm(str(paths["llada"]), trust_remote_code=True, dtype="float32")
+    again = load_model(str(paths["llada"]), trust_remote_code=True, dtype="float32")
     config = DecodeConfig("entropy", block_size=4)
     pd.testing.assert_frame_equal(exp.evaluate(exp.problems, config), exp.evaluate_loaded(again, exp.problems, config))

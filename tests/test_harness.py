@@ -17,7 +17,7 @@ from stand_ins import save_dream, save_tiny  # noqa: E402
 from transformers.modeling_outputs import MaskedLMOutput  # noqa: E402
 
 from mdlm_study.integrations.harness import MDLMHarnessLM, apply_stops, mc_loglikelihood, stratified_mask  # noqa: E402
-from mdlm_study.models.loader import load_mdlm  # noqa: E402
+from mdlm_study.models import load_model  # noqa: E402
 
 DOCS = [
     {"question": "Tom has 12 apples. He buys 5 more. How many apples does Tom have?", "choices": [" 17", " 7"], "label": 0},
@@ -50,7 +50,7 @@ def task_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, tokenizer):
-    return load_mdlm(save_tiny(tmp_path_factory.mktemp("harness") / "tiny", tokenizer))
+    return load_model(save_tiny(tmp_path_factory.mktemp("harness") / "tiny", tokenizer))
 
 
 def test_registered_under_mdlm_study():
@@ -89,7 +89,7 @@ def test_template_canvas_with_early_exit(tiny):
 
 
 def test_likelihood_on_a_shifted_model_is_deterministic(tmp_path):
-    loaded = load_mdlm(save_dream(tmp_path / "dream"), trust_remote_code=True)
+    loaded = load_model(save_dream(tmp_path / "dream"), trust_remote_code=True)
     lm = MDLMHarnessLM(loaded=loaded, mc_num=8, mc_batch_size=4, seed=3)
     request = [Instance("loglikelihood", {}, ("Q: 1 + 2 = ? A:", " 3"), 0)]
     first, second = lm.loglikelihood(request), lm.loglikelihood(request)
@@ -149,7 +149,7 @@ def test_apply_chat_template_formats_requests_and_canvases_skip_their_own_bos(tm
     tokenizer is refused by name."""
     from fixtures.checkpoints import LLADA_BOS, checkpoint
 
-    loaded = load_mdlm(checkpoint("llada", tmp_path / "llada", instruct=True), trust_remote_code=True)
+    loaded = load_model(checkpoint("llada", tmp_path / "llada", instruct=True), trust_remote_code=True)
     lm = MDLMHarnessLM(loaded=loaded, gen_length=6, answer_len=2, sampler="entropy")
     text = lm.apply_chat_template([{"role": "user", "content": "1+1?"}])
     assert "1+1?" in text and lm.chat_applied and lm.tokenizer_name
@@ -157,6 +157,6 @@ def test_apply_chat_template_formats_requests_and_canvases_skip_their_own_bos(tm
     assert ids.count(LLADA_BOS) == 1
     (out,) = lm.generate_until([Instance("generate_until", {}, (text, {"until": []}), 0)])
     assert isinstance(out, str)
-    base = MDLMHarnessLM(loaded=load_mdlm(checkpoint("llada", tmp_path / "base", instruct=False), trust_remote_code=True), gen_length=4)
+    base = MDLMHarnessLM(loaded=load_model(checkpoint("llada", tmp_path / "base", instruct=False), trust_remote_code=True), gen_length=4)
     with pytest.raises(ValueError, match="has no chat template"):
         base.apply_chat_template([{"role": "user", "content": "1+1?"}])

@@ -119,10 +119,11 @@ def _same_optimizer_state(a: Path, b: Path) -> bool:
 
 @pytest.mark.slow
 def test_killed_training_resumes_to_the_same_bits(tmp_path):
+    from mdlm_study.models import load_model
     from mdlm_study.models.checkpoints import weights_sha256
     from mdlm_study.models.tiny_model import load_tiny
     from mdlm_study.tasks.data import study_data
-    from mdlm_study.training.recipes import load_study_model, train_recipe
+    from mdlm_study.training.recipes import train_recipe
 
     reference = train_recipe(kill_recipe(), study_data(sizes=DATA_SIZES, tasks=("arithmetic",), seed=0), tmp_path / "straight", progress=False, report=False)
     checkpoints = tmp_path / "killed"
@@ -155,7 +156,7 @@ def test_killed_training_resumes_to_the_same_bits(tmp_path):
     losses = [(h["step"], h["loss"]) for h in record["history"]]
     assert losses == [(h["step"], h["loss"]) for h in reference["history"]] and len(losses) == 6
     assert sorted(p.name for p in checkpoints.iterdir()) == [".default.lock", "default"]  # no half-written leftovers
-    assert load_study_model("default", checkpoints)[2]["weights_sha256"] == reference["weights_sha256"]
+    assert load_model("default", checkpoints_dir=checkpoints).record["weights_sha256"] == reference["weights_sha256"]
 
 
 if __name__ == "__main__":

@@ -29,13 +29,13 @@ LAYERS = [
     # 0: foundations, no package imports above them
     {"core", "core.special_tokens", "core.stats", "core.clustered_stats", "core.pooling", "core.frontier", "core.records", "core.parameters",
      "engine.denoiser", "engine.likelihood", "engine.rules", "engine.recent_rules", "engine.exit", "engine.noise",
-     "models", "models.tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "tasks.graders",
+     "models.tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "tasks.graders",
      "experiments", "training", "integrations", "reporting"},
     # 1: templates, the engine, checkpoints, code execution, benchmark files
     {"engine", "engine.templates", "engine.config", "engine.loop", "engine.grids", "engine.memory",
      "models.checkpoints", "tasks.task", "tasks.builtin", "tasks.sandbox", "tasks.benchmark_data"},
     # 2: models, data, the batched decode
-    {"engine.decoding", "engine.batching", "models.tiny_model", "models.loader", "models.remote_code", "models.released",
+    {"engine.decoding", "engine.batching", "models", "models.tiny_model", "models.loader", "models.remote_code", "models.released",
      "tasks.data", "training.train"},
     # 3: evaluation and analyses
     {"experiments.evaluate", "experiments.regime", "experiments.decoder_frontier", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",

@@ -10,7 +10,7 @@ from peft import PeftModel
 from stand_ins import save_dream, save_llada, save_tiny
 
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.models.loader import load_mdlm
+from mdlm_study.models import load_model
 from mdlm_study.models.paper_setting import gsm8k_template
 from mdlm_study.tasks.benchmark_data import load_gsm8k
 from mdlm_study.tasks.gsm8k import grade_gsm8k_trace, gsm8k_item
@@ -50,7 +50,7 @@ def fixed_loss(loaded, data) -> float:
 
 
 def test_lora_training_lowers_the_loss_and_touches_only_lora_weights(tiny_dir, data, tmp_path):
-    loaded = add_lora(load_mdlm(tiny_dir), LoraSettings(r=8, alpha=16))
+    loaded = add_lora(load_model(tiny_dir), LoraSettings(r=8, alpha=16))
     before_loss = fixed_loss(loaded, data)
     frozen = {n: p.detach().clone() for n, p in loaded.model.named_parameters() if "lora_" not in n}
     lora_before = {n: p.detach().clone() for n, p in loaded.model.named_parameters() if "lora_" in n}
@@ -66,7 +66,7 @@ def test_lora_training_lowers_the_loss_and_touches_only_lora_weights(tiny_dir, d
     attn = data.attention_mask[:4]
     with torch.no_grad():
         trained = loaded.denoiser()(ids, attention_mask=attn).logits
-        reloaded = load_adapter(load_mdlm(tiny_dir), tmp_path / "adapter")
+        reloaded = load_adapter(load_model(tiny_dir), tmp_path / "adapter")
         torch.testing.assert_close(reloaded.denoiser()(ids, attention_mask=attn).logits, trained, rtol=0, atol=0)
         merged = merge_adapter(reloaded)
         torch.testing.assert_close(merged.denoiser()(ids, attention_mask=attn).logits, trained, rtol=1e-4, atol=1e-4)
@@ -78,7 +78,7 @@ def test_lora_training_lowers_the_loss_and_touches_only_lora_weights(tiny_dir, d
     (save_dream, {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
 ])
 def test_remote_families_get_every_block_projection_and_never_the_head(tmp_path, save, family_modules):
-    loaded = add_lora(load_mdlm(save(tmp_path / "m"), trust_remote_code=True), LoraSettings(r=2))
+    loaded = add_lora(load_model(save(tmp_path / "m"), trust_remote_code=True), LoraSettings(r=2))
     wrapped = {n.rsplit(".", 1)[-1] for n, m in loaded.model.named_modules() if hasattr(m, "lora_A")}
     assert wrapped == family_modules
     heads = [n for n, m in loaded.model.named_modules() if n.endswith(("transformer.ff_out", "lm_head"))]
@@ -86,7 +86,7 @@ def test_remote_families_get_every_block_projection_and_never_the_head(tmp_path,
 
 
 def test_bad_input(tiny_dir, data, tmp_path):
-    plain = load_mdlm(tiny_dir)
+    plain = load_model(tiny_dir)
     with pytest.raises(ValueError, match="add_lora"):
         train_lora(plain, data, CONFIG)
     with pytest.raises(ValueError, match="no LoRA adapter"):
@@ -108,7 +108,7 @@ def test_table_e_through_lora_trains_each_arm_from_the_untouched_base(tmp_path):
     """run_lora_finetune_experiment on the tiny LLaDA: the base row sees the plain model, each (arm,
     seed) a trained adapter; the adapter is removed after each run (base weights bit-identical);
     examples whose reasoning does not fit the slot are left out; the same seeds give the same models."""
-    loaded = load_mdlm(str(checkpoint("llada", tmp_path / "llada")), trust_remote_code=True, dtype="float32")
+    loaded = load_model(str(checkpoint("llada", tmp_path / "llada")), trust_remote_code=True, dtype="float32")
     template = gsm8k_template(gen_length=32, answer_len=2)
     items = [gsm8k_item(p) for p in load_gsm8k(Path(__file__).resolve().parent / "fixtures" / "gsm8k_short.jsonl")]
     train_items, test_items = items[:2], items[2:]

@@ -1,4 +1,4 @@
-"""LLaDA-8B and Dream-7B through ``load_mdlm`` on tiny real-architecture checkpoints (tests/fixtures).
+"""LLaDA-8B and Dream-7B through ``load_model`` on tiny real-architecture checkpoints (tests/fixtures).
 
 The fixtures ship remote code that calls transformers the way the hub files do (written for 4.38 /
 4.46), so these tests load exactly what breaks under transformers 5; no test patches anything: the
@@ -28,7 +28,7 @@ from transformers import AutoTokenizer
 
 from mdlm_study.engine.batching import length_buckets
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.models.loader import KNOWN_IDS, PADDING_RTOL, load_mdlm, logits_difference
+from mdlm_study.models.loader import KNOWN_IDS, PADDING_RTOL, load_model, logits_difference
 
 LLADA_COMPAT = ("use_cache", "tie_weights", "post_init")
 DREAM_COMPAT = ("default_rope", "generation_validate", "generation_from_model_config")
@@ -50,8 +50,8 @@ def models(paths):
     """Each checkpoint loaded once in its own dtype (bf16) and once in float32."""
     out = {}
     for name in ("llada", "llada_original", "dream"):
-        out[name] = load_mdlm(paths[name], trust_remote_code=True)
-        out[name + "_fp32"] = load_mdlm(paths[name], trust_remote_code=True, dtype="float32")
+        out[name] = load_model(paths[name], trust_remote_code=True)
+        out[name + "_fp32"] = load_model(paths[name], trust_remote_code=True, dtype="float32")
     return out
 
 
@@ -70,7 +70,7 @@ def test_llada_facts(models, paths):
     assert loaded.special.mask_id == KNOWN_IDS["llada"]["mask_id"] == LLADA_MASK
     raw = AutoTokenizer.from_pretrained(paths["llada"], trust_remote_code=True)
     assert raw.mask_token_id is None and raw.convert_tokens_to_ids("<|mdm_mask|>") == LLADA_MASK  # an added token
-    assert loaded.tokenizer.mask_token_id == LLADA_MASK  # declared by load_mdlm
+    assert loaded.tokenizer.mask_token_id == LLADA_MASK  # declared by load_model
     assert loaded.tokenizer("a <|mdm_mask|>")["input_ids"] == raw("a <|mdm_mask|>")["input_ids"]
     assert (loaded.special.eos_id, loaded.special.pad_id, loaded.special.bos_id, loaded.eot_id) == (
         LLADA_EOS, LLADA_EOS, LLADA_BOS, LLADA_EOT)
@@ -84,7 +84,7 @@ def test_llada_mask_id_falls_back_to_the_known_id_table(paths, tmp_path):
     config = json.loads(config_path.read_text())
     del config["mask_token_id"]
     config_path.write_text(json.dumps(config))
-    loaded = load_mdlm(tmp_path / "llada_nomask", trust_remote_code=True)
+    loaded = load_model(tmp_path / "llada_nomask", trust_remote_code=True)
     assert loaded.special.mask_id == LLADA_MASK and loaded.chat is False  # Base: no chat template
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from mdlm_study.experiments.evaluate import evaluate_arithmetic, evaluate_sudoku, summarize
+from mdlm_study.models import load_model
+from mdlm_study.models.loader import study_model_dir
 from mdlm_study.training.recipes import (
     ARITHMETIC_TEMPLATE,
     SUDOKU_TEMPLATE,
-    base_model_dir,
-    load_study_model,
     prepare_data,
     recipe,
     train_all,
@@ -35,22 +35,22 @@ def test_data_manifest_written(trained):
 
 def test_models_load_and_evaluate(trained):
     root, data = trained
-    model, tok, record = load_study_model("default", root / "checkpoints")
-    assert record["train_seconds"] > 0 and record["parameters"] > 0
+    loaded = load_model("default", checkpoints_dir=root / "checkpoints")
+    model, tok, record = loaded.model, loaded.tokenizer, loaded.record
+    assert loaded.kind == "trained" and record["train_seconds"] > 0 and record["parameters"] > 0
     table = evaluate_arithmetic(model, tok, data.arithmetic_test[:6], ARITHMETIC_TEMPLATE, sampler="l2r")
     summary = summarize(table)
     assert summary["n_problems"] == 6 and 0 <= summary["accuracy"] <= 1
     # greedy l2r: every masked position costs one pass (24 reasoning + 4 answer)
     assert (table["nfe"] == ARITHMETIC_TEMPLATE.reasoning_len + ARITHMETIC_TEMPLATE.answer_len).all()
-    sudoku, stok, _ = load_study_model("sudoku", root / "checkpoints")
-    assert len(evaluate_sudoku(sudoku, stok, data.sudoku_test[:4], SUDOKU_TEMPLATE, sampler="entropy")) == 4
+    sudoku = load_model("sudoku", checkpoints_dir=root / "checkpoints")
+    assert len(evaluate_sudoku(sudoku.model, sudoku.tokenizer, data.sudoku_test[:4], SUDOKU_TEMPLATE, sampler="entropy")) == 4
 
 
 def test_base_model_is_the_default_runs_snapshot(trained):
     root, _ = trained
-    assert base_model_dir(root / "checkpoints").name.startswith("step")
-    model, _, record = load_study_model("base", root / "checkpoints")
-    assert record["recipe"] == "base"
+    assert study_model_dir("base", root / "checkpoints").name.startswith("step")
+    assert load_model("base", checkpoints_dir=root / "checkpoints").record["recipe"] == "base"
 
 
 def test_two_workers_give_the_same_weights_as_one(tmp_path):
@@ -127,7 +127,7 @@ def test_training_curve_minutes():
 
 def test_training_records_wall_time(trained):
     root, _ = trained
-    _, _, record = load_study_model("default", root / "checkpoints")
+    record = load_model("default", checkpoints_dir=root / "checkpoints").record
     times = [h["wall_seconds"] for h in record["history"]]
     assert times == sorted(times) and 0 < times[-1] <= record["train_seconds"]
 
@@ -238,7 +238,7 @@ def _interrupt_at(monkeypatch, step: int) -> None:
 def test_train_all_resumes_by_default_and_force_never_leaves_a_finished_looking_run(tmp_path, monkeypatch, capsys):
     """An interrupted run resumes from its last checkpoint with no flag, to the same weights as an
     uninterrupted one; an interrupted forced retrain leaves nothing that passes for finished (no
-    training.json, not is_trained, load_study_model refuses), and the next run trains it to the same bits."""
+    training.json, not is_trained, load_model refuses), and the next run trains it to the same bits."""
     from mdlm_study.training.recipes import is_trained
 
     straight = train_all(["sudoku"], tmp_path / "data", tmp_path / "straight", smoke=True, progress=False, threads=1)["sudoku"]
@@ -264,7 +264,7 @@ def test_train_all_resumes_by_default_and_force_never_leaves_a_finished_looking_
     assert verify_checkpoint(checkpoints / "sudoku")["step"] == 15  # the forced run's own checkpoint; the finished one is gone
     assert not (checkpoints / "sudoku" / "training.json").exists() and not is_trained("sudoku", checkpoints, r)
     with pytest.raises(ValueError, match="sudoku/training.json: no such file: the run .* has not finished"):
-        load_study_model("sudoku", checkpoints)
+        load_model("sudoku", checkpoints_dir=checkpoints)
     capsys.readouterr()
     again = train_all(["sudoku"], tmp_path / "data", checkpoints, smoke=True, progress=False, threads=1)["sudoku"]
     assert "[train sudoku] resuming at step 15/30" in capsys.readouterr().out

@@ -1,9 +1,9 @@
-"""Real architectures (LLaDA, Dream, the released tiny EuroBERT) loaded by ``load_mdlm`` equal their reference forward, and nothing uninitialised
+"""Real architectures (LLaDA, Dream, the released tiny EuroBERT) loaded by ``load_model`` equal their reference forward, and nothing uninitialised
 survives a load.
 
 The references (tests/reference_forwards.py) are written from the architectures' definitions and read
 only ``config.json`` and ``model.safetensors``. transformers 5 leaves a remote model's non-persistent
-buffers (Dream's rotary ``inv_freq``) as uninitialised memory; ``load_mdlm`` must recompute them.
+buffers (Dream's rotary ``inv_freq``) as uninitialised memory; ``load_model`` must recompute them.
 """
 
 import shutil
@@ -15,7 +15,7 @@ from reference_forwards import REFERENCE_FORWARDS, read_checkpoint, tiny_forward
 from safetensors.torch import load_file, save_file
 
 from mdlm_study.core.records import ROOT
-from mdlm_study.models.loader import load_mdlm, logits_difference
+from mdlm_study.models.loader import load_model, logits_difference
 from mdlm_study.models.remote_code import rebuild_unsaved_tensors, refuse_unfinished
 
 # float32 kernels reorder sums (measured ~3e-7); bf16 rounds every activation to 2^-8 relative
@@ -33,7 +33,7 @@ def paths(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(paths):
-    return {(family, dtype): load_mdlm(paths[family], trust_remote_code=True, dtype=dtype)
+    return {(family, dtype): load_model(paths[family], trust_remote_code=True, dtype=dtype)
             for family in paths for dtype in (torch.float32, torch.bfloat16)}
 
 
@@ -124,7 +124,7 @@ def test_a_checkpoint_with_a_nan_weight_is_refused_by_name(paths, tmp_path):
     weights["model.layers.1.mlp.up_proj.weight"][3, 4] = float("nan")
     save_file(weights, str(broken / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"model\.layers\.1\.mlp\.up_proj\.weight holds non-finite"):
-        load_mdlm(broken, trust_remote_code=True)
+        load_model(broken, trust_remote_code=True)
 
 
 def test_refuse_unfinished_names_a_tensor_left_on_the_meta_device_or_infinite():
@@ -142,7 +142,7 @@ def test_refuse_unfinished_names_a_tensor_left_on_the_meta_device_or_infinite():
 @pytest.mark.parametrize("padded", [False, True], ids=["alone", "left-padded"])
 def test_the_released_tiny_model_equals_its_reference_forward(padded):
     path = ROOT / "models" / "default"
-    model = load_mdlm(path)
+    model = load_model(path)
     ids = torch.tensor([[2, 10, 11, 12, 20, 30, 4, 4, 4, 4]])
     mask = None
     if padded:

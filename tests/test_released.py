@@ -12,14 +12,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mdlm_study.core.records import ROOT, file_sha256
+from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.loader import study_model_dir
 from mdlm_study.models.released import (
     MANIFEST,
     RELEASED_DIR,
     RELEASES,
     compare_with_release,
-    load_folder,
-    load_released,
     read_manifest,
     released_names,
     released_path,
@@ -46,9 +46,9 @@ def test_every_release_is_committed_and_listed():
 @pytest.mark.parametrize("name", list(RELEASES))
 def test_every_released_model_matches_its_manifest_and_loads_strictly(name):
     entry = verify_released(name)  # every file's SHA-256 and size, no extra file, strict load, weights SHA-256
-    model, tokenizer = load_released(name)
-    assert weights_sha256(model) == entry["weights_sha256"]
-    assert tokenizer.mask_token_id is not None and not model.training
+    loaded = load_model(name)
+    assert weights_sha256(loaded.model) == entry["weights_sha256"] and loaded.kind == "released" and loaded.family == "tiny"
+    assert loaded.tokenizer.mask_token_id is not None and not loaded.model.training
 
 
 def test_released_study_models_are_the_ones_the_results_were_measured_on():
@@ -66,8 +66,8 @@ def test_base_is_the_default_runs_snapshot():
 def test_unknown_name_is_refused_listing_the_known_ones():
     with pytest.raises(ValueError, match="unknown released model 'defualt'.*'default'.*'default_seed4'"):
         released_path("defualt")
-    with pytest.raises(ValueError, match="unknown released model 'llada'"):
-        load_released("llada")
+    with pytest.raises(ValueError, match="'llada' names no model: unknown released model 'llada'"):
+        load_model("llada")
 
 
 @pytest.fixture
@@ -86,7 +86,9 @@ def test_a_changed_file_is_detected_naming_it_and_the_fix(copy_of_default):
     raw[-1] ^= 1
     path.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"model.safetensors has 3447744 bytes with SHA-256 .*but MANIFEST.json records.*git checkout"):
-        load_released("default", released_dir=copy_of_default)
+        load_model("default", checkpoints_dir=copy_of_default)
+    with pytest.raises(ValueError, match=r"model.safetensors has 3447744 bytes"):  # the released model's folder, by path
+        load_model(copy_of_default / "default")
 
 
 def test_a_changed_tensor_with_a_matching_file_hash_is_still_detected(copy_of_default):
@@ -113,18 +115,20 @@ def test_missing_and_extra_files_are_detected(copy_of_default):
 
 
 def test_study_code_loads_released_models_by_name():
-    model, _, record = recipes.load_study_model("default_seed2", RELEASED_DIR)
+    loaded = load_model("default_seed2", checkpoints_dir=RELEASED_DIR)
+    record = loaded.record
     assert record["released"] == "default_seed2" and record["train"]["seed"] == 2
-    assert weights_sha256(model) == record["weights_sha256"]
-    base, _, record = recipes.load_study_model("base", RELEASED_DIR)
-    assert record["weights_sha256"] == read_manifest()["models"]["base"]["weights_sha256"]
-    assert recipes.base_model_dir(RELEASED_DIR) == RELEASED_DIR / "base"
-    assert weights_sha256(load_folder(RELEASED_DIR / "base")[0]) == weights_sha256(base)
+    assert weights_sha256(loaded.model) == record["weights_sha256"]
+    base = load_model("base", checkpoints_dir=RELEASED_DIR)
+    assert base.record["weights_sha256"] == read_manifest()["models"]["base"]["weights_sha256"]
+    assert study_model_dir("base", RELEASED_DIR) == RELEASED_DIR / "base"
+    by_path = load_model(RELEASED_DIR / "base")  # a released model's folder is verified as the release
+    assert by_path.kind == "released" and by_path.weights_sha256() == weights_sha256(base.model)
 
 
 def test_a_missing_study_model_names_the_command_and_the_released_ones(tmp_path):
     with pytest.raises(ValueError, match=r"make reproduce.*released model \(checkpoints_dir='models', one of \[.*'default_seed1'"):
-        recipes.load_study_model("default", tmp_path)
+        load_model("default", checkpoints_dir=tmp_path)
 
 
 # A fake release of tiny models, and a "retrained" checkpoints folder beside it.
@@ -174,18 +178,20 @@ def test_retrained_weights_are_compared_bit_for_bit(fake_release):
     assert record["provenance"]["cpu"] and record["provenance"]["commit"]
 
 
-def test_load_mdlm_loads_the_tiny_family_strictly(copy_of_default):
-    from mdlm_study.models.loader import load_mdlm
-
-    loaded = load_mdlm(copy_of_default / "default")
-    assert loaded.family == "tiny" and weights_sha256(loaded.model) == read_manifest()["models"]["default"]["weights_sha256"]
-    path = copy_of_default / "default" / "model.safetensors"
+def test_a_plain_folder_of_the_tiny_family_loads_strictly(tmp_path):
+    """A released model's files outside a release (no manifest beside them): a plain folder, its tensors
+    still checked against the architecture."""
+    shutil.copytree(RELEASED_DIR / "default", tmp_path / "default")
+    loaded = load_model(tmp_path / "default")
+    assert loaded.family == "tiny" and loaded.kind == "folder"
+    assert weights_sha256(loaded.model) == read_manifest()["models"]["default"]["weights_sha256"]
+    path = tmp_path / "default" / "model.safetensors"
     tensors = load_file(path)
     dropped = next(k for k in sorted(tensors) if k.endswith("norm.weight"))
     del tensors[dropped]
     save_file(tensors, path, metadata={"format": "pt"})
     with pytest.raises(ValueError, match=f"missing tensors: .*{dropped.split('.', 1)[-1]}"):
-        load_mdlm(copy_of_default / "default")
+        load_model(tmp_path / "default")
 
 
 def test_experiments_run_on_released_models_by_name():
@@ -195,6 +201,22 @@ def test_experiments_run_on_released_models_by_name():
     with pytest.raises(ValueError, match="unknown released model 'default_seed9'.*'default_seed4'"):
         load_experiment("default_seed9", "arithmetic", checkpoints_dir=RELEASED_DIR, data_dir=ROOT / "data", n_problems=3)
     assert len(exp.problems) == 3 and weights_sha256(exp.model) == read_manifest()["models"]["default_seed1"]["weights_sha256"]
+    by_path = load_experiment(str(RELEASED_DIR / "default_seed1"), "arithmetic", checkpoints_dir="unused", data_dir=ROOT / "data", n_problems=3)
+    assert by_path.loaded is None and not by_path.setting.paper  # a released folder runs as the study model it is
+    assert by_path.weights_sha256 == exp.weights_sha256
+
+
+def test_trace_studies_run_on_released_models_by_name(tmp_path):
+    from mdlm_study.runner.trace_study import load_trace_study
+
+    options = dict(checkpoints_dir=str(RELEASED_DIR), data_dir=str(ROOT / "data"), n_problems=2)
+    study = load_trace_study("default", "arithmetic", **options)
+    models = read_manifest()["models"]
+    assert study.provenance["weights_sha256"] == models["default"]["weights_sha256"] and len(study.problems) == 2
+    assert weights_sha256(study.finetune_base()[0]) == models["base"]["weights_sha256"]  # the fine-tuning base, by name
+    shutil.copytree(RELEASED_DIR / "default", tmp_path / "plain")  # outside the release: a plain folder
+    with pytest.raises(ValueError, match=r"task='arithmetic' in notebooks 05 and 06 runs a study model .*loaded as kind 'folder'"):
+        load_trace_study(str(tmp_path / "plain"), "arithmetic", **options)
 
 
 def test_training_on_the_release_folder_trains_nothing(tmp_path, monkeypatch):
@@ -213,9 +235,10 @@ def test_the_manifest_names_no_machine_path_and_only_functions_that_exist():
     text = json.dumps(manifest)
     assert not re.search(r'"/|/(work|home|tmp|Users)/', text), "an absolute path of the machine that wrote the manifest"
     assert all(not Path(entry["source"]).is_absolute() for entry in manifest["models"].values())
-    dotted = manifest["weights_sha256"].split(":", 1)[0]
-    module, name = dotted.rsplit(".", 1)
-    assert callable(getattr(importlib.import_module(module), name)), dotted
+    loader = re.search(r"load with ([\w.]+)\(name\)", manifest["description"]).group(1)
+    for dotted in (manifest["weights_sha256"].split(":", 1)[0], loader):
+        module, name = dotted.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), name)), dotted
 
 
 def test_write_release_records_sources_inside_the_runs_folder(fake_release):

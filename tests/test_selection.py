@@ -182,7 +182,7 @@ def test_block_records_are_paired_with_one_token_decoding_in_the_same_blocks(tin
     configs = [selection.REFERENCE, selection.REFERENCE.replace(block_size=8), DecodeConfig("entropy", tokens_per_step=2, block_size=8),
                DecodeConfig("med", med_lambda=0.2, exit_gamma=0.1, block_size=8)]
     tables = {}
-    records, references = selection.decode_records(evaluate, problems[:5], configs, tables=tables, log=None)
+    records, references = selection.sweep_records(evaluate, problems[:5], configs, tables=tables, log=None)
     reference = references[None]
     assert set(references) == {None, 8} and set(tables) == set(configs)
     med_in_blocks = evaluate(problems[:5], configs[3])
@@ -194,9 +194,9 @@ def test_block_records_are_paired_with_one_token_decoding_in_the_same_blocks(tin
     assert records[2]["paired_vs_block_k1"] == expected
     assert records[2]["paired_vs_entropy_k1"] == selection.paired_with_reference(reference, evaluate(problems[:5], configs[2]))
     with pytest.raises(ValueError, match="reference"):
-        selection.decode_records(evaluate, problems[:5], configs[1:])
+        selection.sweep_records(evaluate, problems[:5], configs[1:])
     with pytest.raises(ValueError, match="blocks of 8"):
-        selection.decode_records(evaluate, problems[:5], [configs[0], configs[2]])
+        selection.sweep_records(evaluate, problems[:5], [configs[0], configs[2]])
 
 
 def test_the_decoding_cli_is_a_thin_script_over_the_package():

@@ -1,5 +1,7 @@
 """Small analyses the notebooks share: decoding-order statistics, failure modes, sweeps.
 
+- :func:`decode_questions_with_history`: question strings decoded with every step's record kept, the
+  input of the next two and of the H_UB analyses (the decode levels: ``mdlm_study.engine``'s docstring);
 - :func:`leftmost_distances`: for every committed position, its distance (in tokens) from the
   leftmost still-masked position of its row at that step (the paper's analysis: LLaDA and Dream pick the
   leftmost ~50% of the time, mean distance ~3, at block size 32);
@@ -26,7 +28,7 @@ from mdlm_study.core.stats import mcnemar_exact
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.decoding import Decoded, decode_canvas
 from mdlm_study.engine.templates import Canvas, build_canvas
-from mdlm_study.experiments.evaluate import decode, summarize
+from mdlm_study.experiments.evaluate import summarize
 
 
 def leftmost_distances(history: list[dict], region: torch.Tensor) -> np.ndarray:
@@ -163,12 +165,13 @@ def most_accurate_at(table: pd.DataFrame, reference_nfe: float, min_speedup: flo
     return fast.sort_values(["accuracy", "mean_nfe"], ascending=[False, True], kind="stable").iloc[0]
 
 
-def decode_with_history(model, tokenizer, questions, template, config: DecodeConfig | dict | None = None, *, batch_size: int = 256,
-                        shift_logits: bool = False, **settings) -> tuple[Canvas, Decoded]:
-    """Decode ``questions`` keeping every step's record (for order, failure and H_UB analyses)."""
+def decode_questions_with_history(model, tokenizer, questions, template, config: DecodeConfig | dict | None = None, *,
+                                  batch_size: int = 256, shift_logits: bool = False, **settings) -> tuple[Canvas, Decoded]:
+    """Decode ``questions`` as :func:`~mdlm_study.experiments.evaluate.decode_questions` does, keeping every
+    step's record (for order, failure and H_UB analyses)."""
     config = DecodeConfig.coerce(config, **settings)
     canvas = build_canvas(tokenizer, questions, template)
     return canvas, decode_canvas(model, canvas, config, batch_size=batch_size, shift_logits=shift_logits, return_history=True)
 
 
-__all__ = ["decode", "decode_with_history", "dependency_depth", "failure_modes", "leftmost_distances", "sweep"]
+__all__ = ["decode_questions_with_history", "dependency_depth", "failure_modes", "leftmost_distances", "sweep"]

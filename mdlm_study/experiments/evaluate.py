@@ -1,7 +1,9 @@
 """Decode a test set with any rule of the engine, grade every row exactly, count NFE.
 
-Each function returns a ``pandas.DataFrame`` with one row per problem, so notebooks only aggregate
-and plot. :func:`summarize` turns a table into the headline numbers.
+:func:`decode_questions` decodes question strings (the text level; the decode levels:
+``mdlm_study.engine``'s docstring); :func:`evaluate_task` decodes a task's problems and grades them. Each
+evaluation returns a ``pandas.DataFrame`` with one row per problem, so notebooks only aggregate and
+plot. :func:`summarize` turns a table into the headline numbers.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from mdlm_study.tasks.arithmetic import Problem
 from mdlm_study.tasks.task import Task, get_task
 
 
-def decode(model, tokenizer, questions: Sequence[str], template: Template, config: DecodeConfig | dict | None = None, *,
-           answers: Sequence[str] | None = None, reasonings: Sequence[str] | None = None, batch_size: int = 256,
-           max_length: int | None = None, shift_logits: bool = False, length_buckets: bool = False, first_row: int = 0,
-           token_prior: torch.Tensor | None = None, **settings) -> tuple[Canvas, Decoded]:
+def decode_questions(model, tokenizer, questions: Sequence[str], template: Template, config: DecodeConfig | dict | None = None, *,
+                     answers: Sequence[str] | None = None, reasonings: Sequence[str] | None = None, batch_size: int = 256,
+                     max_length: int | None = None, shift_logits: bool = False, length_buckets: bool = False, first_row: int = 0,
+                     token_prior: torch.Tensor | None = None, **settings) -> tuple[Canvas, Decoded]:
     """Build canvases (answers and reasoning texts written in, when given: posterior sampling, or an
     answer read off a given trace) and fill them with :func:`mdlm_study.engine.decoding.decode_canvas`.
 
@@ -57,10 +59,10 @@ def evaluate_task(task: str | Task, model, tokenizer, problems: Sequence, templa
     """Decode ``problems`` of ``task`` and grade them: one row per problem, built by the task's
     :attr:`~mdlm_study.tasks.task.Task.grade_row` (for arithmetic: the predicted answer, exact-answer
     correctness, the step-by-step grade of the reasoning, NFE and exit information). ``config`` and
-    ``options`` as :func:`decode` (default: left to right)."""
+    ``options`` as :func:`decode_questions` (default: left to right)."""
     task = get_task(task)
     config = _default(config, options)
-    canvas, out = decode(model, tokenizer, [task.question(p) for p in problems], template, config, **options)
+    canvas, out = decode_questions(model, tokenizer, [task.question(p) for p in problems], template, config, **options)
     readouts = read_canvas(tokenizer, out.sequences, canvas)
     n_decoded = decoded_tokens(canvas, out)
     rows = [task.grade_row(problem, read, {"nfe": int(out.nfe[i]), "n_decoded": int(n_decoded[i]), "exited": bool(out.exited[i]),
@@ -86,7 +88,7 @@ _DECODE_OPTIONS = ("answers", "reasonings", "batch_size", "max_length", "shift_l
 
 def _default(config, options: dict):
     """``config``, or a left-to-right config from the decoding keywords in ``options`` (removed from
-    it; what remains are :func:`decode`'s own options)."""
+    it; what remains are :func:`decode_questions`'s own options)."""
     settings = {k: options.pop(k) for k in list(options) if k not in _DECODE_OPTIONS}
     return DecodeConfig.coerce(config, defaults={"sampler": "l2r"}, **settings)
 

@@ -32,7 +32,7 @@ from mdlm_study.core.stats import paired_vs_reference
 from mdlm_study.engine import FIXED_KS, DecodeConfig
 from mdlm_study.engine.templates import Template, read_canvas, reasoning_fits
 from mdlm_study.experiments.analysis import paired_drops
-from mdlm_study.experiments.evaluate import decode, evaluate_arithmetic
+from mdlm_study.experiments.evaluate import decode_questions, evaluate_arithmetic
 from mdlm_study.tasks.arithmetic import Problem, apply, corrupt_trace, parse_step, split_steps
 
 EDITS = ("gold", "corrupt_last", "corrupt_first", "corrupt_first_unpropagated")
@@ -106,7 +106,7 @@ def edited_trace(problem: Problem, edit: str, rng: random.Random) -> tuple[str, 
 def counterfactual_answers(model, tokenizer, problems: Sequence[Problem], template: Template, *, edit: str,
                            seed: int = 0, batch_size: int = 256) -> pd.DataFrame:
     """Write each problem's (edited, :func:`edited_trace`) trace into the reasoning slot, fill only the
-    answer slot left to right (greedy, with :func:`~mdlm_study.experiments.evaluate.decode`, which checks
+    answer slot left to right (greedy, with :func:`~mdlm_study.experiments.evaluate.decode_questions`, which checks
     ``batch_size``), and say whether the answer is the true one or the written conclusion. Problems whose edited trace does not fit the slot are left out (``n`` tells how many
     remain). The edit is seeded by ``seed``; one row per kept problem."""
     rng = random.Random(seed)
@@ -114,7 +114,7 @@ def counterfactual_answers(model, tokenizer, problems: Sequence[Problem], templa
     kept = [(problem, trace) for problem, trace in traces if reasoning_fits(tokenizer, "\n".join(trace), template)]
     if not kept:
         raise ValueError(f"no {edit} trace fits the reasoning slot ({template.reasoning_len} tokens)")
-    canvas, out = decode(model, tokenizer, [p.question for p, _ in kept], template, sampler="l2r",
+    canvas, out = decode_questions(model, tokenizer, [p.question for p, _ in kept], template, sampler="l2r",
                          reasonings=["\n".join(t) for _, t in kept], batch_size=batch_size, seed=seed)
     rows = []
     for (problem, trace), read in zip(kept, read_canvas(tokenizer, out.sequences, canvas), strict=True):

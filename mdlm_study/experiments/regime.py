@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from mdlm_study.engine import DecodeConfig
-from mdlm_study.experiments.analysis import decode_with_history
+from mdlm_study.experiments.analysis import decode_questions_with_history
 from mdlm_study.tasks.task import Task, get_task
 
 PAPER_EXIT_SAVING = 1 - 193 / 256  # LLaDA-8B-Instruct, GSM8K, γ = 0.1 (the paper's early-exit result)
@@ -130,5 +130,5 @@ def diagnose(model, tokenizer, problems: Sequence, template, task: str | Task, c
     config = DecodeConfig.coerce(config, defaults={"sampler": "entropy"})
     if config.exit_gamma is not None:
         raise ValueError(f"diagnose a decoding without an exit (exit_gamma={config.exit_gamma}); the exit's saving is computed from it")
-    canvas, decoded = decode_with_history(model, tokenizer, [task.question(p) for p in problems], template, config, batch_size=batch_size)
+    canvas, decoded = decode_questions_with_history(model, tokenizer, [task.question(p) for p in problems], template, config, batch_size=batch_size)
     return regime_diagnostics(task, problems, decoded, canvas, tokenizer, gamma=gamma)

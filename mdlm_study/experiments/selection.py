@@ -12,7 +12,7 @@ n_problems``) at the top level.
 
 - :data:`CONFIGS`: one-token entropy decoding (the reference, first), fixed k = 2 and 4, early exit,
   MED (both readings) with and without exit, larger thresholds, left to right, and the paper's
-  Table B setting (blocks of 8), each paired with the reference (:func:`decode_records`);
+  Table B setting (blocks of 8), each paired with the reference (:func:`sweep_records`);
 - :data:`SELECTION_GRID` and :data:`SELECTION_RULES`: MED + exit over a (lambda, gamma) grid on the
   development split (:func:`development_split`), one setting per rule (the fewest NFE within 1 point
   of one-token entropy decoding there; the most accurate at >= 3.5x fewer NFE), then each chosen
@@ -137,8 +137,8 @@ def paired_with_references(table: pd.DataFrame, references: Mapping, block_size:
     return paired
 
 
-def decode_records(evaluate, problems, configs: Sequence[DecodeConfig], identity: Mapping | None = None, *,
-                   tables: dict | None = None, log: Callable[[dict], None] | None = print) -> tuple[list[dict], dict]:
+def sweep_records(evaluate, problems, configs: Sequence[DecodeConfig], identity: Mapping | None = None, *,
+                  tables: dict | None = None, log: Callable[[dict], None] | None = print) -> tuple[list[dict], dict]:
     """One record per config, each paired with the first config (one-token entropy decoding over the
     whole canvas: ``paired_vs_entropy_k1``) and, inside blocks, with one-token entropy decoding in the
     same blocks as well (``paired_vs_block_k1``: Table B's own comparison); returns the records and
@@ -206,7 +206,7 @@ def selected_records(evaluate, dev_problems, test_problems, dev_name: str, refer
     the choice (a rule no setting satisfies on dev gives a record with ``no_selection``, its reason,
     and no test numbers). With ``block_size`` every decoding, the dev reference included, runs in
     blocks of that size. ``references`` (the test problems' one-token entropy tables by block size, as
-    :func:`decode_records` returns them) pairs each test record with them when given."""
+    :func:`sweep_records` returns them) pairs each test record with them when given."""
     reference, grid = dev_sweep(evaluate, dev_problems, block_size)
     dev_grid = grid[["med_lambda", "exit_gamma", "accuracy", "mean_nfe"]].to_dict("records")
     chosen, unchosen = [], {}
@@ -218,12 +218,12 @@ def selected_records(evaluate, dev_problems, test_problems, dev_name: str, refer
                                    "med_lambda": None, **dev, "no_selection": choice["no_selection"]}
             continue
         chosen.append((choice["config"], {**dev, "dev_accuracy": choice["dev_accuracy"], "dev_mean_nfe": choice["dev_mean_nfe"]}))
-    decoded = {rec["selection_rule"]: rec for rec in decode_chosen(evaluate, test_problems, chosen, references or {}, identity)}
+    decoded = {rec["selection_rule"]: rec for rec in chosen_records(evaluate, test_problems, chosen, references or {}, identity)}
     return [decoded.get(rule_name) or unchosen[rule_name] for rule_name in SELECTION_RULES]
 
 
-def decode_chosen(evaluate, problems, chosen: Sequence[tuple[DecodeConfig, dict]], references: Mapping,
-                  identity: Mapping | None = None) -> list[dict]:
+def chosen_records(evaluate, problems, chosen: Sequence[tuple[DecodeConfig, dict]], references: Mapping,
+                   identity: Mapping | None = None) -> list[dict]:
     """One record per ``(config, extra keys)`` of ``chosen``: the config decoded on ``problems`` (a
     config chosen twice is decoded once), paired by :func:`paired_with_references`, with its extra keys."""
     records, decoded = [], {}
@@ -251,11 +251,11 @@ def transfer_configs(source_records, source_name: str) -> list[tuple[str, Decode
 
 def transferred_records(evaluate, problems, chosen: Sequence[tuple[str, DecodeConfig]], source_name: str, references: Mapping,
                         identity: Mapping | None = None) -> list[dict]:
-    """Each setting of :func:`transfer_configs` decoded on ``problems`` (:func:`decode_chosen`), paired
+    """Each setting of :func:`transfer_configs` decoded on ``problems`` (:func:`chosen_records`), paired
     with one-token entropy decoding over the whole canvas and, in blocks, in the same blocks
-    (``references`` as :func:`decode_records` returns them)."""
-    return decode_chosen(evaluate, problems, [(config, {"selection_rule": rule_name, "transferred_from": source_name})
-                                              for rule_name, config in chosen], references, identity)
+    (``references`` as :func:`sweep_records` returns them)."""
+    return chosen_records(evaluate, problems, [(config, {"selection_rule": rule_name, "transferred_from": source_name})
+                                               for rule_name, config in chosen], references, identity)
 
 
 def development_split(select_on: str, data_dir: str, n_held_out_test: int, n_dev: int) -> list:

@@ -34,7 +34,7 @@ from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.config import add_config_arguments, config_from_arguments
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.posterior import sample_posterior
-from mdlm_study.models.loader import load_mdlm
+from mdlm_study.models import load_model
 from mdlm_study.tasks.data import read_records
 from mdlm_study.tasks.task import Task, get_task, task_names
 
@@ -121,7 +121,7 @@ def _problems(args, task: Task) -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mdlm_study.integrations.distributed", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory or hub name (mdlm_study.models.loader.load_mdlm)")
+    p.add_argument("--checkpoint", required=True, help="a released study model's name, a checkpoint folder or a hub name (mdlm_study.models.load_model)")
     p.add_argument("--task", default="arithmetic", help=f"a registered task ({', '.join(task_names())}) or module:attribute")
     p.add_argument("--problems", default=None, help="jsonl of problems (mdlm_study.tasks.data); default: generate them")
     p.add_argument("--n-problems", type=int, required=True)
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict] | None:
     """CLI entry point; works under ``accelerate launch`` and as a plain single process."""
     args = build_parser().parse_args(argv)
     accelerator = Accelerator(cpu=args.cpu)
-    loaded = load_mdlm(args.checkpoint, device=str(accelerator.device), dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    loaded = load_model(args.checkpoint, device=str(accelerator.device), dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     task = get_task(args.task)
     work = task_work(loaded, task, _problems(args, task), _template(args), config_from_arguments(args), mode=args.mode)
     rows = run_sharded(args.n_problems, work, batch_size=args.batch_size, rank=accelerator.process_index,

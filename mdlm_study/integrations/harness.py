@@ -36,7 +36,7 @@ from mdlm_study.engine.decoding import decode_canvas, decode_rows
 from mdlm_study.engine.denoiser import logits_of
 from mdlm_study.engine.likelihood import stratified_masks
 from mdlm_study.engine.templates import build_canvas, read_canvas
-from mdlm_study.models.loader import LoadedMDLM, load_mdlm
+from mdlm_study.models import LoadedMDLM, load_model
 from mdlm_study.models.paper_setting import gsm8k_template
 
 
@@ -93,7 +93,7 @@ class MDLMHarnessLM(LM):
         super().__init__()
         if (pretrained is None) == (loaded is None):
             raise ValueError("pass exactly one of pretrained=<name or path> and loaded=<LoadedMDLM>")
-        self.loaded = loaded or load_mdlm(pretrained, device=device, dtype=dtype, family=family, trust_remote_code=trust_remote_code)
+        self.loaded = loaded or load_model(pretrained, device=device, dtype=dtype, family=family, trust_remote_code=trust_remote_code)
         self._device = next(self.loaded.model.parameters()).device
         self.batch_size = _positive_int("batch_size", batch_size)
         self.gen_length = _positive_int("gen_length", gen_length)

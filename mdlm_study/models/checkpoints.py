@@ -5,7 +5,8 @@ A checkpoint is written whole into a hidden sibling directory, its completion ma
 renamed into place (:func:`publish_directory`); the previous checkpoint is replaced only once the new
 one is complete. Readers (:func:`verify_checkpoint`) refuse a directory without the marker or whose
 files do not match it, and weights load strictly (:func:`load_weights`): a missing, unexpected or
-reshaped tensor is an error, never a tensor left at its random initialisation.
+reshaped tensor is an error, never a tensor left at its random initialisation. A finished study run
+also holds its record, ``training.json`` (:func:`read_record`), written once the run finished.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ HISTORY_FILE = "history.json"  # the loss and evaluation records up to the check
 CONFIG_FILE = "train_config.json"  # the TrainConfig the checkpoint was trained with
 MARKER = "checkpoint.json"  # completion marker, written last: a directory without it is not a checkpoint
 MARKER_FORMAT = 1
+RECORD = "training.json"  # a finished study run's record, beside its final checkpoint (written last, by training.recipes)
 SNAPSHOT = re.compile(r"step\d+")  # snapshot subdirectories (``step<N>``) a checkpoint directory carries along
 
 
@@ -177,7 +179,7 @@ def verify_checkpoint(directory: str | Path) -> dict:
     path = directory / MARKER
     if not path.is_file():
         raise ValueError(f"{directory} is not a complete checkpoint: no {MARKER} (its write was interrupted, or "
-                         "mdlm_study.training.train did not write it; a plain Hugging Face folder loads with load_tiny(path, external=True))")
+                         "mdlm_study.training.train did not write it; a plain Hugging Face folder loads with mdlm_study.models.load_model(path))")
     try:
         marker = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -193,6 +195,21 @@ def verify_checkpoint(directory: str | Path) -> dict:
             raise ValueError(f"{directory / name}: {got['bytes']} bytes with SHA-256 {got['sha256']}, but {MARKER} "
                              f"records {want.get('bytes')} bytes with SHA-256 {want.get('sha256')}")
     return marker
+
+
+def read_record(out_dir: str | Path) -> dict:
+    """The ``training.json`` of a finished study run; ``ValueError`` naming the file when the run has not
+    finished (no record) or the record is unreadable."""
+    path = Path(out_dir) / RECORD
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file: the run in {Path(out_dir)} has not finished (train_all resumes it)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable training record ({err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: a training record is a JSON object, got {type(record).__name__}")
+    return record
 
 
 @contextmanager

@@ -1,10 +1,19 @@
-"""Load any masked diffusion LM by name or path, with its tokenizer and its MDLM facts.
+"""Load any masked diffusion LM by name or path, with its tokenizer and its MDLM facts: :func:`load_model`,
+the package's one loader.
+
+What a name resolves to (:func:`load_model`'s docstring gives the order): a released study model
+(``"default"``, ``"sudoku"``, ``"default_seed3"``: ``models/``, checked against its manifest,
+:mod:`mdlm_study.models.released`), a study model trained here (a name in ``checkpoints_dir``: its
+``training.json`` and completion marker checked), a local folder (a tiny study checkpoint or any Hugging
+Face folder) or a hub name. Every one comes back as a :class:`LoadedMDLM`; :attr:`LoadedMDLM.kind` says
+which it was, :attr:`LoadedMDLM.record` holds a study model's training record.
 
 Families (detected from the config's ``model_type`` / ``architectures``, overridable by ``family=``):
 
 - ``tiny``: this project's checkpoints and released models (``mdlm_study.models.tiny_model``, model types
-  ``mdlm-tiny*``), loaded with ``load_tiny(..., external=True)``: every tensor checked against the
-  architecture (a missing or reshaped one is a ``ValueError``, never a random initialisation);
+  ``mdlm-tiny*``), read by ``load_tiny``: every tensor checked against the architecture (a missing or
+  reshaped one is a ``ValueError``, never a random initialisation), a completion marker, when the folder
+  has one, verified;
 - ``llada``: LLaDA-8B Base/Instruct (remote code, ``AutoModel``). Its tokenizer has no mask token
   (``<|mdm_mask|>`` 126336 is an ordinary added token), so the mask id comes from the config or
   :data:`KNOWN_IDS` (LLaDA's ``generate.py`` hard-codes 126336), and :func:`declare_mask_token`
@@ -39,6 +48,7 @@ Dream honour the mask. Callers decode models that ignore it in :mod:`mdlm_study.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,9 +60,20 @@ from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from mdlm_study.core.parameters import parse_bool
+from mdlm_study.core.records import relative
 from mdlm_study.core.special_tokens import SpecialTokens
 from mdlm_study.engine.denoiser import logits_of
-from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.checkpoints import RECORD, read_record, weights_sha256
+from mdlm_study.models.released import (
+    MANIFEST,
+    RELEASED_DIR,
+    check_release,
+    is_release_dir,
+    missing_model_message,
+    released_names,
+    released_path,
+    released_record,
+)
 from mdlm_study.models.remote_code import load_remote, rebuild_unsaved_tensors, refuse_unfinished
 from mdlm_study.models.tiny_model import (
     load_tiny,  # also registers the tiny model types with the Auto classes
@@ -79,6 +100,8 @@ PADDING_RTOL: dict[torch.dtype, float] = {torch.float64: 1e-6, torch.float32: 1e
                                           torch.bfloat16: 5e-2}
 PROBE_TEXT = "Q: what is 12 + 7 ? A:"
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+KINDS = ("released", "trained", "folder", "hub")  # what load_model resolved a name to (LoadedMDLM.kind)
+STUDY_KINDS = ("released", "trained")  # the study's own models, loaded by name
 
 
 @dataclass
@@ -92,9 +115,11 @@ class LoadedMDLM:
     shift_logits: bool  # True: position i is predicted by the output at i - 1 (Dream)
     max_length: int  # longest canvas the model accepts, in tokens
     eot_id: int | None = None  # end-of-turn token of chat models (LLaDA <|eot_id|>, Dream <|im_end|>)
-    honours_padding: bool | None = None  # probe_padding's verdict (load_mdlm sets it); None: not probed
+    honours_padding: bool | None = None  # probe_padding's verdict (load_model sets it); None: not probed
     chat: bool = False  # the tokenizer has a chat template
     compat: tuple[str, ...] = ()  # transformers-5 patches that acted on this model (section below)
+    kind: str = "folder"  # what load_model resolved the name to, one of KINDS ("released", "trained": a study model)
+    record: dict | None = None  # a study model's training record (training.json; a released one's with its name and SHA-256)
     _sha256: str | None = field(default=None, init=False, repr=False, compare=False)  # not copied by replace()
 
     @property
@@ -225,13 +250,7 @@ def probe_padding(adapter: ModelAdapter, row: Sequence[int], *, pad_id: int, n_p
 # --- loading --------------------------------------------------------------------------------------
 
 def _config_dict(name_or_path: str) -> dict:
-    """The raw ``config.json`` (no remote code runs). Raises ``ValueError`` for a path that is
-    neither a checkpoint directory nor a hub name."""
-    path = Path(name_or_path)
-    if path.exists() and not (path / "config.json").is_file():
-        raise ValueError(f"{name_or_path!r} is a local path but not a checkpoint (no config.json)")
-    if not path.exists() and not _HUB_NAME.match(str(name_or_path)):
-        raise ValueError(f"{name_or_path!r} is neither a checkpoint directory nor a hub name (owner/name)")
+    """The raw ``config.json`` of a checkpoint folder or hub name (no remote code runs)."""
     try:
         config, _ = PretrainedConfig.get_config_dict(str(name_or_path))
     except OSError as err:
@@ -268,7 +287,7 @@ def _resolve_family(config: dict, family: str | None, trust_remote_code: bool) -
     if family in REMOTE_CODE_FAMILIES and "auto_map" in config and not trust_remote_code:
         raise ValueError(
             f"{family} models run code shipped with the checkpoint; review it, then pass trust_remote_code=True "
-            "(load_mdlm(..., trust_remote_code=True); CLI --trust-remote-code; harness model_args trust_remote_code=True)"
+            "(load_model(..., trust_remote_code=True); CLI --trust-remote-code; harness model_args trust_remote_code=True)"
         )
     return family
 
@@ -345,29 +364,139 @@ def _load_model(name: str, family: str, config: dict, dtype: torch.dtype | None,
     return model, compat
 
 
-def load_mdlm(name_or_path: str | Path, *, device: str = "cpu", dtype=None, family: str | None = None,
-              trust_remote_code: bool = False) -> LoadedMDLM:
-    """Load a masked diffusion LM, its tokenizer and its facts (module docstring); probe once whether
-    it honours attention masks.
+def _assemble(model: torch.nn.Module, tokenizer, special: SpecialTokens, eot_id: int | None, config: dict, family: str, *,
+              device: str, compat: tuple[str, ...] = (), kind: str, record: dict | None = None) -> LoadedMDLM:
+    """The :class:`LoadedMDLM` of a loaded model, on ``device`` in eval mode, its padding probed once."""
+    refuse_unfinished(model)
+    loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
+                        shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),
+                        eot_id=eot_id, chat=bool(getattr(tokenizer, "chat_template", None)), compat=compat, kind=kind, record=record)
+    pad_id = next(i for i in (special.pad_id, special.eos_id, special.mask_id) if i is not None)
+    loaded.honours_padding = probe_padding(loaded.denoiser(), _probe_row(tokenizer, special), pad_id=pad_id)
+    return loaded
 
-    ``trust_remote_code`` is used only when the caller passes it; remote-code families refuse to load
-    without it (``ValueError`` saying how to enable it). ``dtype=None`` keeps the checkpoint's dtype."""
-    name, trust_remote_code = str(name_or_path), parse_bool(trust_remote_code, name="trust_remote_code")
+
+def _load_checkpoint(name: str, *, kind: str, device: str, dtype: torch.dtype | None, family: str | None,
+                     trust_remote_code: bool) -> LoadedMDLM:
+    """A Hugging Face checkpoint folder or hub name of any family (module docstring)."""
     config = _config_dict(name)
     family = _resolve_family(config, family, trust_remote_code)
-    torch_dtype = _dtype(dtype)
     remote = trust_remote_code if family in REMOTE_CODE_FAMILIES else False
     if family == "tiny":  # strictly: no missing, unexpected or reshaped tensor (a released or trained folder, no marker needed)
-        model, tokenizer = load_tiny(name, device=device, dtype=torch_dtype, external=True)
+        model, tokenizer = load_tiny(name, dtype=dtype, external=True)
     else:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=remote)
     special, eot_id = _special_tokens(tokenizer, config, family)
     declare_mask_token(tokenizer, special.mask_id)
-    model, compat = (model, ()) if family == "tiny" else _load_model(name, family, config, torch_dtype, remote)
-    refuse_unfinished(model)
-    loaded = LoadedMDLM(model=model.to(device).eval(), tokenizer=tokenizer, special=special, family=family,
-                        shift_logits=family in SHIFTED_FAMILIES, max_length=_max_length(config, tokenizer),
-                        eot_id=eot_id, chat=bool(getattr(tokenizer, "chat_template", None)), compat=compat)
-    pad_id = next(i for i in (special.pad_id, special.eos_id, special.mask_id) if i is not None)
-    loaded.honours_padding = probe_padding(loaded.denoiser(), _probe_row(tokenizer, special), pad_id=pad_id)
+    model, compat = (model, ()) if family == "tiny" else _load_model(name, family, config, dtype, remote)
+    return _assemble(model, tokenizer, special, eot_id, config, family, device=device, compat=compat, kind=kind)
+
+
+def study_model_dir(name: str, checkpoints_dir: str | Path) -> Path:
+    """The folder of study model ``name`` in ``checkpoints_dir``: the layout notebook 01 trains into
+    (``mdlm_study.training.recipes``), or the release's (``models/``).
+
+    - a release folder (it holds ``MANIFEST.json``): ``<checkpoints_dir>/<name>`` for a name its manifest
+      lists (``ValueError`` listing them otherwise);
+    - ``"base"`` elsewhere: the fine-tuning experiment's base model, the ``default`` run's first snapshot
+      (``default/step<N>``, as the run's ``training.json`` records it);
+    - any other name: ``<checkpoints_dir>/<name>`` (``ValueError`` saying how to train it, or which
+      released model to use, when there is no such folder)."""
+    if is_release_dir(checkpoints_dir):
+        return released_path(name, checkpoints_dir)
+    root = Path(checkpoints_dir)
+    if name == "base":
+        if not (root / "default").is_dir():
+            raise ValueError(f"{root / 'default'}: no such directory: the base model is the default run's snapshot; "
+                             + missing_model_message("default", checkpoints_dir))
+        record = read_record(root / "default")
+        if not record.get("snapshots"):
+            raise ValueError(f"{root / 'default' / RECORD}: records no snapshot to serve as the base model")
+        return root / "default" / record["snapshots"][0]
+    if not (root / name).is_dir():
+        raise ValueError(f"{root / name}: no such directory: {missing_model_message(name, checkpoints_dir)}")
+    return root / name
+
+
+def _load_study_model(name: str, folder: Path, checkpoints_dir: str | Path, *, device: str, dtype: torch.dtype | None) -> LoadedMDLM:
+    """Study model ``name`` from its ``folder`` in ``checkpoints_dir`` (:func:`study_model_dir`), verified end
+    to end: a released one against the release manifest (every file's size and SHA-256, then the loaded
+    weights' SHA-256); a trained one by its completion marker and the weights SHA-256 its ``training.json``
+    records (``base``: the snapshot's marker). Checked on the CPU in the stored dtype, then moved and cast."""
+    if is_release_dir(checkpoints_dir):
+        entry = check_release(name, checkpoints_dir)
+        model, tokenizer = load_tiny(folder, external=True)
+        sha, kind, record = weights_sha256(model), "released", released_record(name, checkpoints_dir)
+        if sha != entry["weights_sha256"]:
+            raise ValueError(f"released model {name!r} ({folder}): loaded weights have SHA-256 {sha}, but {MANIFEST} records "
+                             f"{entry['weights_sha256']}; restore it with `git checkout -- {relative(folder)}`")
+    else:
+        record = {"recipe": "base", "source": str(folder)} if name == "base" else read_record(folder)
+        model, tokenizer = load_tiny(folder)  # its completion marker, and the weights SHA-256 the marker records
+        sha, kind = weights_sha256(model), "trained"
+        if name != "base" and record.get("weights_sha256") != sha:
+            raise ValueError(f"{folder}: the weights have SHA-256 {sha}, but {RECORD} records {record.get('weights_sha256')}")
+    config = _config_dict(str(folder))
+    special, eot_id = _special_tokens(tokenizer, config, "tiny")
+    loaded = _assemble(model.to(dtype=dtype), tokenizer, special, eot_id, config, "tiny", device=device, kind=kind, record=record)
+    if dtype is None:
+        loaded._sha256 = sha  # the weights as verified
     return loaded
+
+
+def _is_name(value: str) -> bool:
+    """A bare name, without a path separator: looked up as a study model before anything else."""
+    return bool(value) and "/" not in value and os.sep not in value and value not in (".", "..")
+
+
+def load_model(name_or_path: str | Path, *, checkpoints_dir: str | Path | None = None, device: str = "cpu", dtype=None,
+               family: str | None = None, trust_remote_code: bool = False) -> LoadedMDLM:
+    """Load any model by name or path, with its tokenizer and its MDLM facts (module docstring); probe
+    once whether it honours attention masks. The package's one loader.
+
+    Resolution order, the first that applies:
+
+    1. a bare name (a string without ``/``; a ``Path`` is always a folder) is a study model's
+       (:func:`study_model_dir`): with ``checkpoints_dir=None``
+       a released model in ``models/`` (``"default"``, ``"answer_only"``, ``"sudoku"``, ``"base"``,
+       ``"default_seed3"``, ...); with ``checkpoints_dir`` a release folder, one released there; with any
+       other ``checkpoints_dir``, the run notebook 01 trained there (``"base"``: the default run's
+       snapshot). A name found there is never looked for elsewhere, and one not found there is a
+       ``ValueError`` unless it is a local folder: a model asked for in ``checkpoints`` is never
+       silently the released one;
+    2. an existing local folder: a released model's folder (its parent holds the manifest) is verified
+       as in 1; any other needs a ``config.json`` and loads by its family (the tiny study checkpoint
+       strictly, its completion marker verified when it has one; LLaDA, Dream, any masked LM);
+    3. a hub name ``owner/name`` (downloaded, or from the Hugging Face cache).
+
+    Anything else (a missing path, a folder that is not a checkpoint, an unknown name) is a
+    ``ValueError`` naming the value and what was tried. :attr:`LoadedMDLM.kind` says which source it
+    was (``"released"``, ``"trained"``, ``"folder"``, ``"hub"``), :attr:`LoadedMDLM.record` holds a
+    study model's training record.
+
+    ``trust_remote_code`` is used only when the caller passes it; remote-code families refuse to load
+    without it (``ValueError`` saying how to enable it). ``dtype=None`` keeps the checkpoint's dtype;
+    ``family`` overrides the detected family of a folder or hub model (a study model is ``"tiny"``)."""
+    value, trust_remote_code, torch_dtype = str(name_or_path), parse_bool(trust_remote_code, name="trust_remote_code"), _dtype(dtype)
+    path = Path(value)
+    if not isinstance(name_or_path, Path) and _is_name(value):
+        where = RELEASED_DIR if checkpoints_dir is None else checkpoints_dir
+        try:
+            folder = study_model_dir(value, where)
+        except ValueError as err:
+            if not path.is_dir():
+                raise ValueError(f"{value!r} names no model: {err}; nor is it a local folder or a hub name (owner/name)") from None
+        else:
+            if family not in (None, "tiny"):
+                raise ValueError(f"study model {value!r} is of family 'tiny', not {family!r}")
+            return _load_study_model(value, folder, where, device=device, dtype=torch_dtype)
+    if path.exists():
+        if is_release_dir(path.parent) and path.name in released_names(path.parent):
+            return _load_study_model(path.name, path, path.parent, device=device, dtype=torch_dtype)
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{value!r} is a local path but not a model folder (no config.json), nor a released model's folder")
+        return _load_checkpoint(value, kind="folder", device=device, dtype=torch_dtype, family=family, trust_remote_code=trust_remote_code)
+    if _HUB_NAME.match(value):
+        return _load_checkpoint(value, kind="hub", device=device, dtype=torch_dtype, family=family, trust_remote_code=trust_remote_code)
+    raise ValueError(f"{value!r} names no model: no such local folder, not a hub name (owner/name), and not a study model's name "
+                     "(a bare name such as 'default')")

@@ -11,10 +11,10 @@ seed 0), ``base`` (the ``default`` run's snapshot at ``recipes.BASE_STEP``, the 
 experiment's base model) and ``default_seed1`` ... ``default_seed4`` (the default recipe with other
 seeds).
 
-Loading: :func:`load_released` checks every file against the manifest, loads the folder strictly
-(``load_tiny(..., external=True)``: no missing, unexpected or reshaped tensor) and checks the weights'
-SHA-256. ``mdlm_study.training.recipes.load_study_model(name, "models")`` (and so every notebook's
-``checkpoints_dir="models"`` and every benchmark's ``--checkpoints models``) goes through it.
+Loading: ``mdlm_study.models.load_model(name)`` (or ``load_model(name, checkpoints_dir="models")``, and so
+every notebook's ``checkpoints_dir="models"`` and every benchmark's ``--checkpoints models``) checks every
+file against the manifest (:func:`check_release`), loads the folder strictly (no missing, unexpected or
+reshaped tensor) and checks the weights' SHA-256 against the manifest's.
 
 Commands:
 
@@ -36,13 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mdlm_study.core.records import ROOT, file_sha256, relative, write_json_atomic, write_record
-from mdlm_study.models.checkpoints import MARKER, weights_sha256
+from mdlm_study.models.checkpoints import MARKER, RECORD, weights_sha256
 from mdlm_study.models.tiny_model import load_tiny
 
 RELEASED_DIR = ROOT / "models"
 MANIFEST = "MANIFEST.json"
 SOURCE_PLACEHOLDER = "<checkpoints>"  # the manifest's stand-in for the --from folder (a path of the machine that wrote it)
-RECORD = "training.json"  # a finished run's record (recipes.RECORD)
 # What a released folder holds (those present in the source are copied); never the optimizer state.
 RELEASE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", RECORD)
 BASE_STEP = 5000  # recipes.BASE_STEP (checked by the tests; imported lazily there to keep this module light)
@@ -115,9 +114,10 @@ def _entry(name: str, released_dir: str | Path) -> dict:
     return read_manifest(released_dir)["models"][name]
 
 
-def _check_files(name: str, released_dir: str | Path) -> dict:
-    """The manifest entry of ``name`` after checking that its folder holds exactly the listed files,
-    each with its recorded size and SHA-256."""
+def check_release(name: str, released_dir: str | Path = RELEASED_DIR) -> dict:
+    """The manifest entry of released model ``name`` after checking that its folder holds exactly the
+    listed files, each with its recorded size and SHA-256 (``ValueError`` saying what differs and how to
+    restore it, otherwise). ``load_model`` then checks the loaded weights' SHA-256."""
     entry, folder = _entry(name, released_dir), Path(released_dir) / name
     fix = (f"restore the released files with `git checkout -- {relative(folder)}` (or rebuild the release: "
            f"{read_manifest(released_dir).get('command', 'python -m mdlm_study.models.released write --from CKPT')})")
@@ -138,41 +138,20 @@ def _check_files(name: str, released_dir: str | Path) -> dict:
     return entry
 
 
-def load_released(name: str, *, device: str = "cpu", dtype=None, released_dir: str | Path = RELEASED_DIR):
-    """(model, tokenizer) of released model ``name``, verified: every file as the manifest records it,
-    the tensors exactly the architecture's, and the weights' SHA-256 the manifest's (``ValueError``
-    saying what differs and how to restore it, otherwise)."""
-    entry = _check_files(name, released_dir)
-    folder = Path(released_dir) / name
-    model, tokenizer = load_tiny(folder, device="cpu", external=True)
-    got = weights_sha256(model)
-    if got != entry["weights_sha256"]:
-        raise ValueError(f"released model {name!r} ({folder}): loaded weights have SHA-256 {got}, but {MANIFEST} records "
-                         f"{entry['weights_sha256']}; restore it with `git checkout -- {relative(folder)}`")
-    return model.to(device=device, dtype=dtype), tokenizer
-
-
 def verify_released(name: str, released_dir: str | Path = RELEASED_DIR) -> dict:
-    """Check released model ``name`` (files and weights, as :func:`load_released`); return its manifest entry."""
-    load_released(name, released_dir=released_dir)
+    """Check released model ``name`` (files and weights, as ``load_model`` loads it); return its manifest entry."""
+    from mdlm_study.models.loader import load_model  # cycle: the loader resolves names through this module
+
+    load_model(name, checkpoints_dir=released_dir)
     return _entry(name, released_dir)
 
 
 def released_record(name: str, released_dir: str | Path = RELEASED_DIR) -> dict:
-    """What ``load_study_model`` returns beside a released model: its training record when it has
-    one (``training.json``), with the release's name, weights SHA-256 and folder."""
+    """A released model's record (``load_model``'s ``LoadedMDLM.record``): its training record when it
+    has one (``training.json``), with the release's name, weights SHA-256 and folder."""
     entry, folder = _entry(name, released_dir), Path(released_dir) / name
     record = json.loads((folder / RECORD).read_text()) if RECORD in entry["files"] else {"recipe": name}
     return {**record, "released": name, "weights_sha256": entry["weights_sha256"], "source": relative(folder)}
-
-
-def load_folder(path: str | Path, *, device: str = "cpu", dtype=None):
-    """(model, tokenizer) from a model folder: a released one (its parent holds the manifest) through
-    :func:`load_released`, anything else through ``load_tiny`` (a checkpoint the trainer wrote)."""
-    path = Path(path)
-    if is_release_dir(path.parent) and path.name in released_names(path.parent):
-        return load_released(path.name, device=device, dtype=dtype, released_dir=path.parent)
-    return load_tiny(path, device=device, dtype=dtype)
 
 
 def missing_model_message(name: str, checkpoints_dir: str | Path) -> str:
@@ -250,7 +229,7 @@ def write_release(source: str | Path, out: str | Path = RELEASED_DIR, *, names: 
         shutil.rmtree(out / name, ignore_errors=True)
         staged.rename(out / name)
     manifest = {
-        "description": "The study's released models (Hugging Face folders); load with mdlm_study.models.released.load_released(name).",
+        "description": "The study's released models (Hugging Face folders); load with mdlm_study.models.load_model(name).",
         "command": command or shlex.join(["python", "-m", "mdlm_study.models.released", "write", "--from", SOURCE_PLACEHOLDER,
                                           "--out", relative(out)]),
         "source": f"each model's 'source' is relative to {SOURCE_PLACEHOLDER}, the folder of training runs (seed<N>/<recipe>)",

@@ -1,11 +1,12 @@
 """What a notebook needs to run one experiment on a model and a task, chosen by parameters alone.
 
-``load_experiment(model="default", task="arithmetic")`` gives the embedded default (a study model
+Every model is loaded by :func:`mdlm_study.models.loader.load_model` (its docstring: what a name resolves
+to). ``load_experiment(model="default", task="arithmetic")`` gives the embedded default (a study model
 trained by notebook 01, its 3-step test problems and template); with ``checkpoints_dir="models"`` the
 released models instead (``mdlm_study.models.released``: ``default``, ``base``, ``default_seed1``, ..., no
 training); ``model="GSAI-ML/LLaDA-8B-Instruct",
-task="gsm8k", data_path=...`` gives a real model (loaded by :func:`mdlm_study.models.loader.load_mdlm`),
-GSM8K problems from a local jsonl and the paper's setting (:mod:`mdlm_study.models.paper_setting`: 246
+task="gsm8k", data_path=...`` gives a real model (any model that is not a study model: a hub name or a
+local folder), GSM8K problems from a local jsonl and the paper's setting (:mod:`mdlm_study.models.paper_setting`: 246
 reasoning + 10 answer positions after ``The answer is \\boxed{``, closed by ``}``, blocks of 32, the chat
 template of Instruct models). No code changes between the two.
 
@@ -31,8 +32,9 @@ from mdlm_study.core.special_tokens import SpecialTokens
 from mdlm_study.engine.batching import BucketedDenoiser
 from mdlm_study.engine.templates import Template, prompt_ids
 from mdlm_study.experiments.evaluate import evaluate_task
+from mdlm_study.models import LoadedMDLM, load_model
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.models.loader import LoadedMDLM, load_mdlm
+from mdlm_study.models.loader import STUDY_KINDS
 from mdlm_study.models.paper_setting import (
     A100_SUSTAINED_FLOPS,
     Setting,
@@ -43,11 +45,9 @@ from mdlm_study.models.paper_setting import (
     seconds_per_nfe,
     setting_for,
 )
-from mdlm_study.models.released import is_release_dir, released_names, released_path
 from mdlm_study.tasks.benchmark_data import load_gsm8k
 from mdlm_study.tasks.data import read_records, read_split
 from mdlm_study.tasks.task import Task, get_task
-from mdlm_study.training.recipes import RECIPES, load_study_model
 
 
 @dataclass
@@ -150,21 +150,21 @@ def experiment_problems(task: Task, data_dir: str | Path, data_path: str | None)
 def load_experiment(model: str, task: str, *, checkpoints_dir: str | Path, data_dir: str | Path, n_problems: int, device: str = "cpu",
                     data_path: str | None = None, trust_remote_code: bool = False, batch_size: int = 256, dtype=None,
                     gen_length: int | None = None, answer_len: int | None = None) -> Experiment:
-    """The model, problems, template and evaluate function of one notebook run.
+    """The model, problems, template and evaluate function of one notebook run. ``model`` is anything
+    :func:`~mdlm_study.models.loader.load_model` loads (``checkpoints_dir``: where a study model's name is
+    looked up); a study model (a released or trained one, by name or as a released folder) runs as the
+    study runs it, any other as a real model (module docstring).
 
     ``gen_length`` / ``answer_len``: masked positions of the canvas and of its answer slot (``None``:
     the task's, L = 256 and A = 10 on GSM8K); ``dtype`` (real models): e.g. ``"bfloat16"`` (``None``: the
     checkpoint's)."""
     trust_remote_code = parse_bool(trust_remote_code, name="trust_remote_code")  # also for study models, which ignore it
     task = get_task(task)
-    if is_release_dir(checkpoints_dir) and "/" not in model and not Path(model).exists():
-        released_path(model, checkpoints_dir)  # a study model name: unknown ones are refused listing the released ones
-    loaded = None
-    if model in RECIPES or model == "base" or (is_release_dir(checkpoints_dir) and model in released_names(checkpoints_dir)):
-        net, tok, _ = load_study_model(model, checkpoints_dir, device=device)
-        special, max_length = SpecialTokens.from_tokenizer(tok), None
+    loaded = load_model(model, checkpoints_dir=checkpoints_dir, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    if loaded.kind in STUDY_KINDS:  # the study's own model: called directly, the study's setting (exp.loaded stays None)
+        net, tok, special, max_length = loaded.model, loaded.tokenizer, SpecialTokens.from_tokenizer(loaded.tokenizer), None
+        loaded = None
     else:
-        loaded = load_mdlm(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
         _check_special(loaded)
         net, tok, special, max_length = real_denoiser(loaded), loaded.tokenizer, loaded.special, loaded.max_length
     problems, base, evaluate_fn = experiment_problems(task, data_dir, data_path), task.template, partial(evaluate_task, task)

@@ -28,7 +28,8 @@ from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, Template
 from mdlm_study.experiments.evaluate import evaluate_arithmetic
 from mdlm_study.experiments.posterior import sample_posterior
 from mdlm_study.experiments.scoring import ARITHMETIC_LABELS, GSM8K_LABELS, StepLabels, evaluate_step_scoring
-from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models import load_model
+from mdlm_study.models.loader import STUDY_KINDS, study_model_dir
 from mdlm_study.models.paper_setting import setting_for
 from mdlm_study.runner.experiment import Experiment, load_experiment
 from mdlm_study.tasks.benchmark_data import load_gsm8k
@@ -36,7 +37,6 @@ from mdlm_study.tasks.data import read_problems
 from mdlm_study.tasks.gsm8k import grade_gsm8k_trace, gsm8k_item
 from mdlm_study.training.finetune import run_finetune_experiment
 from mdlm_study.training.lora import run_lora_finetune_experiment
-from mdlm_study.training.recipes import base_model_dir, load_study_model
 from mdlm_study.training.train import TrainConfig
 
 STEP_TASKS = ("arithmetic", "gsm8k")
@@ -83,13 +83,14 @@ class TraceStudy:
         """(model, tokenizer) the fine-tuning arms start from (its posterior traces are the posterior
         arm): the study's below-ceiling base snapshot, or the real model itself."""
         if self.exp is None:
-            return tuple(load_study_model("base", self.checkpoints_dir, device=self.device)[:2])
+            base = load_model("base", checkpoints_dir=self.checkpoints_dir, device=self.device)
+            return base.model, base.tokenizer
         return self.model, self.tokenizer
 
     def finetune(self, train_pool: Sequence, base_posterior: pd.DataFrame, config: TrainConfig, *, seeds: Sequence[int]) -> pd.DataFrame:
         """Table E: one row per (arm, seed) plus the base row (full fine-tuning, or LoRA on a real model)."""
         if self.exp is None:
-            return run_finetune_experiment(base_model_dir(self.checkpoints_dir), train_pool, self.problems, base_posterior, self.template,
+            return run_finetune_experiment(study_model_dir("base", self.checkpoints_dir), train_pool, self.problems, base_posterior, self.template,
                                            config=config, seeds=seeds, eval_kwargs={"batch_size": self.batch_size})
         if self.exp.loaded is None:
             raise ValueError(f"fine-tuning on {self.task} goes through LoRA and needs a real model (a Hugging Face name or path), got a study model")
@@ -123,11 +124,15 @@ def load_trace_study(model: str, task: str, *, checkpoints_dir: str, data_dir: s
     if task not in STEP_TASKS:
         raise ValueError(f"notebooks 05 and 06 grade reasoning step by step: task must be one of {STEP_TASKS}, got {task!r}")
     if task == "arithmetic":
-        net, tok, _ = load_study_model(model, checkpoints_dir, device=device)
+        loaded = load_model(model, checkpoints_dir=checkpoints_dir, device=device)
+        if loaded.kind not in STUDY_KINDS:  # a study model's exact step labels; a real model's traces are checked on gsm8k
+            raise ValueError(f"task='arithmetic' in notebooks 05 and 06 runs a study model (of kind {STUDY_KINDS}), but {model!r} "
+                             f"loaded as kind {loaded.kind!r}; run real models with task='gsm8k'")
         problems = read_problems(f"{data_dir}/arithmetic_posterior.jsonl")[:n_problems]
         template = setting_for(ARITHMETIC_TEMPLATE, real_model=False, gen_length=gen_length, answer_len=answer_len).template
-        provenance = {"model": model, "weights_sha256": weights_sha256(net), "data_sha256": problems_sha256(problems)}
-        return TraceStudy(net, tok, problems, template, task, ARITHMETIC_LABELS, None, provenance, batch_size, checkpoints_dir, device)
+        provenance = {"model": model, "weights_sha256": loaded.weights_sha256(), "data_sha256": problems_sha256(problems)}
+        return TraceStudy(loaded.model, loaded.tokenizer, problems, template, task, ARITHMETIC_LABELS, None, provenance, batch_size,
+                          checkpoints_dir, device)
     exp = load_experiment(model, task, checkpoints_dir=checkpoints_dir, data_dir=data_dir, n_problems=n_problems, device=device,
                           data_path=data_path, trust_remote_code=trust_remote_code, batch_size=batch_size, dtype=dtype,
                           gen_length=gen_length, answer_len=answer_len)

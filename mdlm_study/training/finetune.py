@@ -25,7 +25,7 @@ import pandas as pd
 
 from mdlm_study.engine.templates import Template
 from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
-from mdlm_study.models.released import load_folder
+from mdlm_study.models import load_model
 from mdlm_study.tasks.arithmetic import Problem
 from mdlm_study.training.train import TrainConfig, tokenize_examples, train
 
@@ -55,8 +55,9 @@ def arm_data(arm: str, problems: Sequence[Problem], posterior: pd.DataFrame) -> 
 
 
 def finetune(base_dir: str | Path, data: tuple[list[str], list[str], list[str]], template: Template, config: TrainConfig):
-    """Load the base checkpoint and train it on ``data`` (same objective as pre-training)."""
-    model, tokenizer = load_folder(base_dir)
+    """Load the base checkpoint (a folder, ``load_model``) and train it on ``data`` (same objective as pre-training)."""
+    base = load_model(Path(base_dir))
+    model, tokenizer = base.model, base.tokenizer
     questions, reasonings, answers = data
     tokenized = tokenize_examples(tokenizer, questions, reasonings, answers, template)
     train(model, tokenized, config, mask_id=tokenizer.mask_token_id, progress=False)
@@ -80,9 +81,10 @@ def run_finetune_experiment(
     if not seeds:
         raise ValueError("seeds is empty: the experiment needs at least one seed")
     eval_kwargs = {"sampler": "l2r", **(eval_kwargs or {})}
-    base, tokenizer = load_folder(base_dir)
+    base = load_model(Path(base_dir))
+    tokenizer = base.tokenizer
     rows = [{"arm": "base", "seed": -1, "n_train": 0, "train_seconds": 0.0,
-             **summarize(evaluate_arithmetic(base, tokenizer, test_problems, template, **eval_kwargs))}]
+             **summarize(evaluate_arithmetic(base.model, tokenizer, test_problems, template, **eval_kwargs))}]
     for arm in arms:
         data = arm_data(arm, train_problems, posterior)
         for seed in seeds:

@@ -11,6 +11,7 @@ Checkpoints go to ``checkpoints/<name>`` (git-ignored) with the tokenizer and th
 each is complete or absent (``mdlm_study.models.checkpoints.publish_directory``). A run killed part way resumes
 from its last checkpoint the next time it is asked for, with bit-identical final weights; its
 ``training.json`` is written (atomically) only once it finished, with the final weights' SHA-256.
+A finished run loads by name: ``mdlm_study.models.load_model(name, checkpoints_dir="checkpoints")``.
 """
 
 from __future__ import annotations
@@ -34,21 +35,21 @@ import torch
 from mdlm_study.core.records import write_json_atomic
 from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.experiments.evaluate import evaluate_task, summarize
-from mdlm_study.models import released
+from mdlm_study.models import load_model, released
 from mdlm_study.models.checkpoints import (
+    RECORD,
     discard_directory,
+    read_record,
     recover_directory,
     verify_checkpoint,
     weights_sha256,
 )
-from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters, load_tiny
+from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters
 from mdlm_study.tasks.arithmetic import drills
 from mdlm_study.tasks.builtin import CHAINS_TEMPLATE
 from mdlm_study.tasks.data import STUDY_TASKS, StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.tasks.task import get_task
 from mdlm_study.training.train import TokenizedSet, TrainConfig, tokenize_examples, tokenize_pairs, train
-
-RECORD = "training.json"  # a finished run's record, beside its final checkpoint
 
 
 @dataclass(frozen=True)
@@ -238,59 +239,6 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
     return record
 
 
-def read_record(out_dir: str | Path) -> dict:
-    """The ``training.json`` of a finished run; ``ValueError`` naming the file when the run has not
-    finished (no record) or the record is unreadable."""
-    path = Path(out_dir) / RECORD
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file: the run in {Path(out_dir)} has not finished (train_all resumes it)")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: unreadable training record ({err})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: a training record is a JSON object, got {type(record).__name__}")
-    return record
-
-
-def base_model_dir(checkpoints_dir: str | Path) -> Path:
-    """The fine-tuning experiment's base model: the default run's snapshot (in the release
-    folder, ``models/base``)."""
-    if released.is_release_dir(checkpoints_dir):
-        return released.released_path("base", checkpoints_dir)
-    if not (Path(checkpoints_dir) / "default").is_dir():
-        raise ValueError(f"{Path(checkpoints_dir) / 'default'}: no such directory: the base model is the default run's snapshot; "
-                         + released.missing_model_message("default", checkpoints_dir))
-    record = read_record(Path(checkpoints_dir) / "default")
-    if not record.get("snapshots"):
-        raise ValueError(f"{Path(checkpoints_dir) / 'default' / RECORD}: records no snapshot to serve as the base model")
-    return Path(checkpoints_dir) / "default" / record["snapshots"][0]
-
-
-def load_study_model(name: str, checkpoints_dir: str | Path, *, device: str = "cpu"):
-    """(model, tokenizer, recipe record) of a trained study model (``"base"``: the snapshot). Only a
-    finished run loads: its ``training.json``, a complete final checkpoint (``load_tiny``) and the
-    same weights SHA-256 in both; anything else is a ``ValueError`` naming the directory.
-
-    When ``checkpoints_dir`` is the release folder (``models``, ``mdlm_study.models.released``), ``name`` is a
-    released model (``default``, ``base``, ``default_seed1``, ...), verified against the release manifest."""
-    if released.is_release_dir(checkpoints_dir):
-        model, tokenizer = released.load_released(name, device=device, released_dir=checkpoints_dir)
-        return model, tokenizer, released.released_record(name, checkpoints_dir)
-    if name == "base":
-        source = base_model_dir(checkpoints_dir)
-        model, tokenizer = load_tiny(source, device=device)
-        return model, tokenizer, {"recipe": "base", "source": str(source)}
-    path = Path(checkpoints_dir) / name
-    if not path.is_dir():
-        raise ValueError(f"{path}: no such directory: {released.missing_model_message(name, checkpoints_dir)}")
-    record = read_record(path)
-    model, tokenizer = load_tiny(path, device=device)
-    if record.get("weights_sha256") != weights_sha256(model):
-        raise ValueError(f"{path}: the weights have SHA-256 {weights_sha256(model)}, but {RECORD} records {record.get('weights_sha256')}")
-    return model, tokenizer, record
-
-
 def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
     """Accuracy during training (greedy left-to-right on the first ``n`` test problems of the recipe's task)."""
     task = get_task(r.task)
@@ -344,10 +292,10 @@ def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
         return False
     try:
         marker = verify_checkpoint(out_dir)
-        model, _ = load_tiny(out_dir)  # strict, and checks the marker's weights SHA-256
+        load_model(name, checkpoints_dir=checkpoints_dir)  # strict: the marker's and the record's weights SHA-256
     except ValueError:
         return False
-    return marker.get("step") == r.train.steps and record.get("weights_sha256") == marker.get("weights_sha256") == weights_sha256(model)
+    return marker.get("step") == r.train.steps and record.get("weights_sha256") == marker.get("weights_sha256")
 
 
 def _cost(name: str, *, smoke: bool) -> int:
