@@ -29,7 +29,8 @@ import time
 import torch
 
 from mdlm_study.core.records import write_record
-from mdlm_study.engine import engine, generate
+from mdlm_study.engine import generate
+from mdlm_study.engine import loop as engine
 from mdlm_study.models import load_model
 from mdlm_study.models.tiny_model import build_model
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
