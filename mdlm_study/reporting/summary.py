@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from mdlm_study.core import paper
 from mdlm_study.core import verdicts as v
 from mdlm_study.core.pooling import paired_auroc_difference
 from mdlm_study.experiments.seeds import CLAIM as SEED_CLAIMS
-from mdlm_study.experiments.seeds import PAPER_TABLE_B, SPEED_TARGET, TOLERANCE, claim_results
+from mdlm_study.experiments.seeds import SPEED_TARGET, TOLERANCE, claim_results
 
 TABLES = ("01_training", "02_any_order_vs_l2r", "03_parallel_decoding", "04_early_exit", "05_finetuning", "05_filtering", "06_step_scoring")
 S1, A, S3, S4, S5, F5, S6 = TABLES
@@ -164,6 +165,26 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+# The paper's numbers as the claims print them (mdlm_study.core.paper: GSM8K / LLaDA unless said)
+_A, _B, _C, _E = paper.TABLE_A_GSM8K, paper.TABLE_B_GSM8K, paper.TABLE_C, paper.TABLE_E
+FIXED_KS = tuple(k for k in _B if k != 1)  # Table B's k > 1
+
+
+def _paper_pct(x: float) -> str:
+    return f"{paper.percent(x):g}%"
+
+
+def _paper_points(x: float) -> str:
+    return f"{100 * x:+.1f}".replace("-", "−")
+
+
+def _table_c(rule: str) -> str:
+    """A Table C row against one token per step: both NFE, the speed-up, both accuracies."""
+    row = _C.rule(rule)
+    return (f"{_C.entropy.nfe} → {row.nfe} NFE ({_C.speedup(rule):.2f}x), {_paper_pct(_C.entropy.accuracy)} → "
+            f"{_paper_pct(row.accuracy)}")
+
+
 def _counts(s: Study, table: str, prefix: str) -> tuple[int, int] | None:
     """The paired discordant counts a notebook recorded as ``<prefix>_only_reference`` and
     ``<prefix>_only_this`` (problems right only under the reference / only under this decoding), if any."""
@@ -194,7 +215,7 @@ def _any_order_run(s: Study) -> tuple[str, v.Verdict]:
     return text, _judge("entropy_blocks8_vs_l2r", iv95, iv90)
 
 
-@claim("02", "Any-order decoding does not beat left-to-right on math (Table A)", "GSM8K / LLaDA: L2R 76.95% = block 32 76.95%")
+@claim("02", "Any-order decoding does not beat left-to-right on math (Table A)", f"GSM8K / LLaDA: L2R {_paper_pct(_A.l2r)} = block 32 {_paper_pct(_A.block_32)}")
 def _any_order_not_better(s: Study) -> dict:
     return {"test": "equivalence (TOST)", **decoding_claim(s, ("entropy_blocks8_vs_l2r",), _any_order_run)}
 
@@ -205,26 +226,29 @@ def _whole_canvas_run(s: Study) -> tuple[str, v.Verdict]:
     return f"L2R {_pct(l2r)} → entropy over the whole canvas {_pct(whole)} (n = {n})", _judge("entropy_vs_l2r", iv95, iv90)
 
 
-@claim("02", "Whole-canvas any-order decoding hurts (Table A, block 128)", "GSM8K / LLaDA: 76.95% → 53.44% (−23.5 points)")
+@claim("02", "Whole-canvas any-order decoding hurts (Table A, block 128)", f"GSM8K / LLaDA: {_paper_pct(_A.l2r)} → {_paper_pct(_A.block_128)} ({_paper_points(_A.block_128 - _A.l2r)} points)")
 def _whole_canvas_hurts(s: Study) -> dict:
     return {"test": "effect ratio", **decoding_claim(s, ("entropy_vs_l2r",), _whole_canvas_run)}
 
 
-@claim("02", "Any-order rules mostly commit the leftmost mask (the paper's analysis)", "~50% leftmost, mean distance ~3 tokens (block 32)")
+@claim("02", "Any-order rules mostly commit the leftmost mask (the paper's analysis)", f"~{100 * paper.LEFTMOST.fraction:.0f}% leftmost, mean distance ~{paper.LEFTMOST.mean_distance:g} tokens (block {paper.BLOCK_SIZE})")
 def _leftmost(s: Study) -> dict:
     frac, dist, n = s.get(A, "fraction_leftmost"), s.get(A, "mean_distance"), s.n(A)
-    verdict = v.against_value(v.wilson(frac, n), 0.5 * (1 - v.APPROXIMATE), 0.5 * (1 + v.APPROXIMATE))
-    reason = (f"{verdict.reason} (the paper's ~50% read as ±{100 * v.APPROXIMATE:.0f}%; interval over the {n} problems, each problem's "
-              f"commits counted as one observation); mean distance {dist:.2f} tokens against ~3; decoded over the whole canvas with the "
+    target = paper.LEFTMOST
+    verdict = v.against_value(v.wilson(frac, n), target.fraction * (1 - v.APPROXIMATE), target.fraction * (1 + v.APPROXIMATE))
+    reason = (f"{verdict.reason} (the paper's ~{100 * target.fraction:.0f}% read as ±{100 * v.APPROXIMATE:.0f}%; interval over the {n} "
+              f"problems, each problem's commits counted as one observation); mean distance {dist:.2f} tokens against "
+              f"~{target.mean_distance:g}; decoded over the whole canvas with the "
               f"answer slot among the candidates, unlike the accuracy sweep")
     return {"ours": f"{_pct(frac)} leftmost, mean distance {dist:.2f} tokens", "test": "paper's range", "verdict": v.Verdict(verdict.word, reason),
             "evidence": "this notebook's run"}
 
 
-@claim("02", "Sudoku: any-order beats left-to-right (Table A)", "Sudoku / LLaDA: L2R 36.13% → block 128 47.64% (+11.5 points)")
+@claim("02", "Sudoku: any-order beats left-to-right (Table A)", (f"Sudoku / LLaDA: L2R {_paper_pct(paper.TABLE_A_SUDOKU.l2r)} → block 128 {_paper_pct(paper.TABLE_A_SUDOKU.block_128)} "
+        f"({_paper_points(paper.TABLE_A_SUDOKU.block_128 - paper.TABLE_A_SUDOKU.l2r)} points)"))
 def _sudoku(s: Study) -> dict:
     l2r, best, n = s.get(A, "sudoku_l2r"), s.get(A, "sudoku_best_any_order"), s.n(A)
-    verdict = v.against_effect(v.unpaired_difference(l2r, n, best, n), 0.4764 - 0.3613)
+    verdict = v.against_effect(v.unpaired_difference(l2r, n, best, n), paper.TABLE_A_SUDOKU.block_128 - paper.TABLE_A_SUDOKU.l2r)
     return {"ours": f"L2R {_pct(l2r)} → best any-order {_pct(best)} of puzzles solved (n = {n})", "test": "effect ratio", "verdict": verdict,
             "evidence": "this notebook's run"}
 
@@ -232,11 +256,12 @@ def _sudoku(s: Study) -> dict:
 def _fixed_k_run(s: Study, prefix: str) -> tuple[str, v.Verdict]:
     n, k1 = s.n(S3), s.get(S3, f"{prefix}k1_accuracy")
     parts, drops = [], []
-    for k, paper in PAPER_TABLE_B.items():
+    for k in FIXED_KS:
         drop, p = s.get(S3, f"{prefix}k{k}_drop_points") / 100, s.get(S3, f"{prefix}k{k}_p_value")
-        parts.append(v.against_effect(v.recorded_difference(n, k1, k1 + drop, p), paper))
+        parts.append(v.against_effect(v.recorded_difference(n, k1, k1 + drop, p), paper.fixed_k_drop(k)))
         drops.append(f"{100 * drop:+.1f}")
-    return f"k = 2 / 4: {' / '.join(drops)} points against k = 1 ({_pct(k1)}; n = {n})", v.worst(*parts, labels=["k = 2", "k = 4"])
+    ks = " / ".join(map(str, FIXED_KS))
+    return f"k = {ks}: {' / '.join(drops)} points against k = 1 ({_pct(k1)}; n = {n})", v.worst(*parts, labels=[f"k = {k}" for k in FIXED_KS])
 
 
 for _prefix, _setting, _names in (("", "answer slot, whole canvas", ("fixed_k2", "fixed_k4")),
@@ -247,7 +272,8 @@ for _prefix, _setting, _names in (("", "answer slot, whole canvas", ("fixed_k2",
             text, verdict = _fixed_k_run(s, prefix)
             return {"ours": text, "test": "effect ratio", "verdict": verdict, "evidence": "this notebook's run"}
         return {"test": "effect ratio", **decoding_claim(s, names, lambda st: _fixed_k_run(st, prefix), labels=("k = 2", "k = 4"))}
-    claim("03", f"Fixed k = 2 / 4 lose accuracy (Table B): {_setting}", "GSM8K / LLaDA: −14.6 / −43.4 points")(_fixed)
+    claim("03", f"Fixed k = 2 / 4 lose accuracy (Table B): {_setting}",
+          f"GSM8K / LLaDA: {' / '.join(_paper_points(paper.fixed_k_drop(k)) for k in FIXED_KS)} points")(_fixed)
 
 
 @claim("03", "Sudoku is the exception: two tokens per step do not hurt", "\"except for Sudoku\", k = 2 causes a significant drop (no number)")
@@ -266,7 +292,7 @@ def _med_run(s: Study) -> tuple[str, v.Verdict]:
     return f"{speedup:.2f}x fewer NFE, {_pct(k1)} → {_pct(med)} (n = {n})", _judge("med_vs_entropy", iv95, iv90, speedup)
 
 
-@claim("03", "MED keeps accuracy with ~2.7x fewer steps (Table C)", "256 → 94 NFE (2.72x), 79.4% → 79.9%")
+@claim("03", f"MED keeps accuracy with ~{_C.speedup('med'):.1f}x fewer steps (Table C)", _table_c("med"))
 def _med_keeps(s: Study) -> dict:
     return {"test": "equivalence (TOST) and speed-up", **decoding_claim(s, ("med_vs_entropy",), _med_run)}
 
@@ -279,7 +305,8 @@ def _med_vs_k2_run(s: Study) -> tuple[str, v.Verdict]:
             _judge("med_vs_fixed_k2", iv95, iv90))
 
 
-@claim("03", "MED beats fixed k = 2 (Tables B, C)", "MED 79.9% at 94 NFE; k = 2 62.31% at 128 NFE (+17.6 points)")
+@claim("03", "MED beats fixed k = 2 (Tables B, C)", f"MED {_paper_pct(_C.med.accuracy)} at {_C.med.nfe} NFE; k = 2 {_paper_pct(_B[2])} at "
+       f"{paper.GEN_LENGTH // 2} NFE ({_paper_points(_C.med.accuracy - _B[2])} points)")
 def _med_vs_fixed_k(s: Study) -> dict:
     return {"test": "effect ratio", **decoding_claim(s, ("med_vs_fixed_k2",), _med_vs_k2_run)}
 
@@ -290,7 +317,7 @@ def _not_in_notebook(what: str) -> Callable[[Study], tuple[str, v.Verdict]]:
     return run
 
 
-@claim("04", "Early exit alone keeps accuracy with ~1.3x fewer steps (Table C)", "256 → 193 NFE (1.33x), 79.4% → 78.6%")
+@claim("04", f"Early exit alone keeps accuracy with ~{_C.speedup('exit'):.1f}x fewer steps (Table C)", _table_c("exit"))
 def _exit_alone(s: Study) -> dict:
     return {"test": "equivalence (TOST) and speed-up", **decoding_claim(s, ("entropy_exit",), _not_in_notebook("entropy k = 1 + exit"))}
 
@@ -301,7 +328,8 @@ def _med_exit_run(s: Study) -> tuple[str, v.Verdict]:
     return f"{speedup:.2f}x fewer NFE, {_pct(ref)} → {_pct(acc)} (n = {n})", _judge("med_exit", iv95, iv90, speedup)
 
 
-@claim("04", "MED + early exit: ~3.3x fewer steps at −0.1 point (Table C)", "256 → 77 NFE (3.32x), 79.4% → 79.3%")
+@claim("04", f"MED + early exit: ~{_C.speedup('med_exit'):.1f}x fewer steps at {_paper_points(_C.change('med_exit'))} point (Table C)",
+       _table_c("med_exit"))
 def _med_exit(s: Study) -> dict:
     return {"test": "equivalence (TOST) and speed-up", **decoding_claim(s, ("med_exit",), _med_exit_run)}
 
@@ -310,7 +338,7 @@ SPEED_TARGET_CLAIMS = tuple(c.name for c in SEED_CLAIMS.values() if c.own)  # ev
 
 
 @claim("04", f"MED + exit reaches ≥ {SPEED_TARGET:g}x fewer NFE within {100 * TOLERANCE:g} point, under every candidate setting rule",
-       "256 → 77 NFE (3.32x), 79.4% → 79.3% (one model)", OWN_TARGET)
+       f"{_table_c('med_exit')} (one model)", OWN_TARGET)
 def _speed_target(s: Study) -> dict:
     return {"test": "speed target, every candidate rule", **decoding_claim(s, SPEED_TARGET_CLAIMS, _not_in_notebook("the speed target"))}
 
@@ -322,10 +350,11 @@ def stats_z() -> float:
     return v.stats._z(v.LEVEL)
 
 
-@claim("05", "Posterior traces are often correct where free decoding failed (Table D)", "0.36–0.43 of traces (GPT-4o judge)")
+@claim("05", "Posterior traces are often correct where free decoding failed (Table D)",
+       f"{paper.TABLE_D.low:g}–{paper.TABLE_D.high:g} of traces (GPT-4o judge)")
 def _posterior(s: Study) -> dict:
     frac, traces, problems = s.get(F5, "fraction_correct"), s.n(F5, "n"), s.n(F5, "n_failed_sampled")
-    verdict = v.against_value(v.wilson(frac, problems), 0.36, 0.43)
+    verdict = v.against_value(v.wilson(frac, problems), paper.TABLE_D.low, paper.TABLE_D.high)
     iv = v.wilson(frac, problems)
     needed = math.ceil(0.25 * stats_z() ** 2 / TABLE_D_PRECISION**2)  # the worst case p = 1/2
     small = (f"; too small to pin the fraction down: ±{100 * (iv.high - iv.low) / 2:.0f} points on {problems} problems, "
@@ -336,10 +365,10 @@ def _posterior(s: Study) -> dict:
             "verdict": v.Verdict(verdict.word, reason), "evidence": f"this notebook's run ({problems} problems)"}
 
 
-@claim("05", "Log-probability filtering improves posterior traces (appendix)", "+1.4 points")
+@claim("05", "Log-probability filtering improves posterior traces (appendix)", f"{_paper_points(paper.FILTERING_GAIN)} points")
 def _filtering(s: Study) -> dict:
     overall, gain, n = s.get(S5, "posterior_fraction_correct_overall"), s.get(S5, "filter_gain_keep_0.5"), s.n(S5)
-    verdict = v.against_effect(v.unpaired_difference(overall, n, overall + gain, n), 0.014)
+    verdict = v.against_effect(v.unpaired_difference(overall, n, overall + gain, n), paper.FILTERING_GAIN)
     return {"ours": f"{100 * gain:+.1f} points keeping the top half ({overall:.3f} of all traces fully correct; {n} problems)",
             "test": "effect ratio", "verdict": verdict}
 
@@ -372,7 +401,8 @@ def _on_par(acc: dict, n: int) -> v.Verdict:
                      v.unpaired_difference(acc["gold"], n, acc["posterior"], n, level=v.TOST_LEVEL), denied=-1)
 
 
-@claim("05", "Fine-tuning on posterior traces is on par with gold traces (Table E)", "gold 64.6% vs posterior 66.1%")
+@claim("05", "Fine-tuning on posterior traces is on par with gold traces (Table E)",
+       f"gold {_paper_pct(_E['gold'])} vs posterior {_paper_pct(_E['posterior'])}")
 def _finetune_on_par(s: Study) -> dict:
     arms, seeds = _arms(s)
     n = s.n(S5)
@@ -382,16 +412,23 @@ def _finetune_on_par(s: Study) -> dict:
             "verdict": v.no_loss(iv95, iv90, denied=-1), "seeds": _arm_seeds(s, _on_par)}
 
 
+TRACE_ARMS = ("gold", "posterior")
+_GAIN = {arm: _E[arm] - _E["base"] for arm in TRACE_ARMS}  # Table E: fine-tuning's gain over the base model
+_BOTH_GAIN = _E["both"] - max(_E[arm] for arm in TRACE_ARMS)  # Table E: both traces over the better arm
+
+
 def _improves(acc: dict, n: int) -> v.Verdict:
-    return v.worst(*(v.against_effect(v.unpaired_difference(acc["base"], n, acc[arm], n), paper) for arm, paper in (("gold", 0.134), ("posterior", 0.149))),
-                   labels=["gold", "posterior"])
+    return v.worst(*(v.against_effect(v.unpaired_difference(acc["base"], n, acc[arm], n), _GAIN[arm]) for arm in TRACE_ARMS),
+                   labels=list(TRACE_ARMS))
 
 
-@claim("05", "Fine-tuning on traces improves the base model (Table E)", "51.2% → gold 64.6% (+13.4), posterior 66.1% (+14.9)")
+@claim("05", "Fine-tuning on traces improves the base model (Table E)",
+       f"{_paper_pct(_E['base'])} → " + ", ".join(f"{arm} {_paper_pct(_E[arm])} ({_paper_points(_GAIN[arm])})"
+                                                  for arm in TRACE_ARMS))
 def _finetune_improves(s: Study) -> dict:
     arms, seeds = _arms(s)
     n = s.n(S5)
-    parts = [v.against_effect(v.seeded_difference(arms["base"], arms[arm], n), paper) for arm, paper in (("gold", 0.134), ("posterior", 0.149))]
+    parts = [v.against_effect(v.seeded_difference(arms["base"], arms[arm], n), _GAIN[arm]) for arm in TRACE_ARMS]
     mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
     return {"ours": f"base {_pct(mean['base'])} → gold {_pct(mean['gold'])}, posterior {_pct(mean['posterior'])} ({seeds}, n = {n})",
             "test": "effect ratio", "verdict": v.worst(*parts, labels=["gold", "posterior"]), "seeds": _arm_seeds(s, _improves)}
@@ -399,16 +436,17 @@ def _finetune_improves(s: Study) -> dict:
 
 def _both_best(acc: dict, n: int) -> v.Verdict:
     best = max(("gold", "posterior"), key=lambda arm: acc[arm])
-    return v.against_effect(v.unpaired_difference(acc[best], n, acc["both"], n), 0.673 - 0.661)
+    return v.against_effect(v.unpaired_difference(acc[best], n, acc["both"], n), _BOTH_GAIN)
 
 
-@claim("05", "Gold + posterior traces together are best (Table E)", "67.3% vs 64.6% / 66.1% (+1.2 over the better arm)")
+@claim("05", "Gold + posterior traces together are best (Table E)",
+       f"{_paper_pct(_E['both'])} vs {' / '.join(_paper_pct(_E[arm]) for arm in TRACE_ARMS)} ({_paper_points(_BOTH_GAIN)} over the better arm)")
 def _finetune_both(s: Study) -> dict:
     arms, seeds = _arms(s)
     n = s.n(S5)
     mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
     best = max(("gold", "posterior"), key=lambda arm: mean[arm])
-    verdict = v.against_effect(v.seeded_difference(arms[best], arms["both"], n), 0.673 - 0.661)
+    verdict = v.against_effect(v.seeded_difference(arms[best], arms["both"], n), _BOTH_GAIN)
     return {"ours": f"both {_pct(mean['both'])} vs {best} {_pct(mean[best])} ({seeds}, n = {n})", "test": "effect ratio", "verdict": verdict,
             "seeds": _arm_seeds(s, _both_best)}
 
@@ -484,10 +522,10 @@ def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFra
     if not isinstance(study, Study):
         study = Study(study)
     rows = []
-    for nb, text, paper, kind, judge in CLAIMS:
+    for nb, text, number, kind, judge in CLAIMS:
         if notebook is not None and nb != notebook:
             continue
-        row = {"notebook": nb, "kind": kind, "claim": text, "paper": paper}
+        row = {"notebook": nb, "kind": kind, "claim": text, "paper": number}
         try:
             out = judge(study)
         except (LookupError, ValueError) as missing:  # not written, or written empty (e.g. no failed problem to sample)
@@ -504,5 +542,5 @@ def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFra
 def verdict_counts(table: pd.DataFrame) -> dict:
     """How many of the paper's claims got each verdict word (every word of :data:`verdicts.VERDICTS`,
     zeros included); our own targets and the checks of our model are not counted."""
-    paper = table[table["kind"] == PAPER_CLAIM]
-    return {"n_claims": len(paper), **{f"n_{word.replace(' ', '_')}": int((paper["verdict"] == word).sum()) for word in v.VERDICTS}}
+    claims = table[table["kind"] == PAPER_CLAIM]
+    return {"n_claims": len(claims), **{f"n_{word.replace(' ', '_')}": int((claims["verdict"] == word).sum()) for word in v.VERDICTS}}
