@@ -42,7 +42,7 @@ LAYERS = [
      "experiments.selection", "training.lora", "training.finetune"},
     # 4: study orchestration
     {"core.verdicts", "models.paper_setting", "experiments.seeds", "training.recipes", "integrations.harness",
-     "integrations.distributed", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
+     "integrations.distributed", "reporting.study", "reporting.claims", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
      "reporting.results_doc", "reporting.results_index", "runner", "runner.__main__", "runner.experiment", "runner.trace_study"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

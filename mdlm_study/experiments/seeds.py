@@ -344,7 +344,7 @@ def discordant(reference: Sequence[bool], this: Sequence[bool]) -> dict:
 
 
 def claim_records(state: dict) -> list[dict]:
-    """One seed's decodings in the claims table's record format (:mod:`mdlm_study.reporting.summary`, as
+    """One seed's decodings in the claims table's record format (:mod:`mdlm_study.reporting.claims`, as
     ``benchmarks/bench_decoding.py`` writes them): each decoding's config, accuracy, mean NFE and
     per-problem ``correct``, its ``role``, and its paired discordant counts (``only_reference``,
     ``only_this``) against one token per step over the whole canvas (``paired_vs_entropy_k1``) and in
