@@ -5,7 +5,7 @@ study's training problems, twice in each of three set-ups, and records each run'
 logging interval, after the compile) and a SHA-256 of its final weights:
 
 - ``study``: what ``train`` does: input embeddings looked up as ``one_hot @ weight``
-  (``acceleration.matmul_embedding_gradient``) under deterministic algorithms (``acceleration.deterministic_kernels``);
+  (``kernels.matmul_embedding_gradient``) under deterministic algorithms (``kernels.deterministic_kernels``);
 - ``deterministic_kernels_only``: the stock embedding lookup under deterministic algorithms (the
   embedding gradient then takes ``aten.index_put_``'s deterministic kernel);
 - ``plain``: neither. Inductor compiles the embedding gradient into ``atomic_add`` across threads, in

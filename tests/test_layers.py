@@ -36,7 +36,7 @@ LAYERS = [
      "models.checkpoints", "tasks.task", "tasks.builtin", "tasks.sandbox", "tasks.benchmark_data"},
     # 2: models, data, the batched decode
     {"engine.decoding", "engine.batching", "models.tiny_model", "models.loader", "models.remote_code", "models.released",
-     "tasks.data", "training.objective", "training.tokenized", "training.acceleration", "training.progress", "training.train"},
+     "tasks.data", "training.objective", "training.tokenized", "training.kernels", "training.train"},
     # 3: evaluation and analyses
     {"experiments.evaluate", "experiments.regime", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",
      "experiments.selection", "training.lora", "training.finetune"},

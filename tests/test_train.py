@@ -315,7 +315,7 @@ def test_forward_copy_rule_hides_copies_of_hidden_sources_and_lets_visible_sourc
 def test_compiled_training_on_two_threads_is_bit_identical_run_to_run(tokenizer, data):
     """Some of inductor's C++ kernels accumulate across threads in the order the threads finish, so
     compiled training on 2 threads gave different weights run to run; ``train`` runs compiled CPU
-    training under deterministic algorithms (``acceleration.deterministic_kernels``), so two runs with the
+    training under deterministic algorithms (``kernels.deterministic_kernels``), so two runs with the
     same seed give the same bits, and the caller's setting is restored afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -337,7 +337,7 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
     """``one_hot_lookup`` (compiled training's input embedding) returns ``nn.Embedding``'s rows exactly
     and the same weight gradient, none to the padding row; ``matmul_embedding_gradient`` swaps the
     lookup in only while its block runs."""
-    from mdlm_study.training.acceleration import matmul_embedding_gradient, one_hot_lookup
+    from mdlm_study.training.kernels import matmul_embedding_gradient, one_hot_lookup
 
     model = build_model(SMALL, tokenizer, seed=0)
     embedding = model.get_input_embeddings()
@@ -364,7 +364,7 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
 
 def _report_lines(seconds_per_step: float, steps: int = 200, evaluate_at: int = 100) -> list[tuple[float, str]]:
     """(time, line) of a ProgressReport fed ``steps`` steps of ``seconds_per_step`` on a fake clock."""
-    from mdlm_study.training.progress import ProgressReport
+    from mdlm_study.training.train import ProgressReport
 
     now, lines = [0.0], []
     report = ProgressReport("default", 0, steps, steps, log_every=10, clock=lambda: now[0], write=lambda line: lines.append((now[0], line)))

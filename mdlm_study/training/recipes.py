@@ -397,7 +397,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     model into the 30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by side
     (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
     is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
-    ``acceleration.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
+    ``kernels.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
     the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
     own, ``CKPT/seed<N>`` (``make seeds-retrain``).
     """

@@ -1,6 +1,6 @@
-"""How training runs fast and stays repeatable: bf16 where the hardware has it, ``torch.compile`` where a
-C++ compiler is found, and the guards that keep compiled training on several threads bit-identical run to
-run (:func:`deterministic_kernels`, :func:`matmul_embedding_gradient`)."""
+"""The kernels training runs on, fast and repeatable: bf16 where the hardware has native ones,
+``torch.compile``'s where a C++ compiler is found, and the guards that keep compiled training on several
+threads bit-identical run to run (:func:`deterministic_kernels`, :func:`matmul_embedding_gradient`)."""
 
 from __future__ import annotations
 
