@@ -5,7 +5,7 @@ study's training problems, twice in each of three set-ups, and records each run'
 logging interval, after the compile) and a SHA-256 of its final weights:
 
 - ``study``: what ``train`` does: input embeddings looked up as ``one_hot @ weight``
-  (``train.matmul_embedding_gradient``) under deterministic algorithms (``train.deterministic_kernels``);
+  (``kernels.matmul_embedding_gradient``) under deterministic algorithms (``kernels.deterministic_kernels``);
 - ``deterministic_kernels_only``: the stock embedding lookup under deterministic algorithms (the
   embedding gradient then takes ``aten.index_put_``'s deterministic kernel);
 - ``plain``: neither. Inductor compiles the embedding gradient into ``atomic_add`` across threads, in
@@ -27,6 +27,7 @@ import torch
 from transformers import AutoTokenizer
 
 import mdlm_study.training.train as training
+from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.models.tiny_model import build_model
 from mdlm_study.tasks.data import read_problems
 from mdlm_study.training.recipes import recipe
@@ -53,7 +54,7 @@ def one_run(data, tokenizer, steps: int, setup: str) -> dict:
     finally:
         training.deterministic_kernels, training.matmul_embedding_gradient = originals
     rates = [h["tokens_per_s"] for h in history if "tokens_per_s" in h]
-    return {"setup": setup, "tokens_per_s_last_interval": rates[-1], "weights_sha256": training.weights_sha256(model)}
+    return {"setup": setup, "tokens_per_s_last_interval": rates[-1], "weights_sha256": weights_sha256(model)}
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from throughput import matmul_flops_per_token, matmul_peak, train_throughput
 
 from mdlm_study.models.tiny_model import build_model, count_parameters
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
+from mdlm_study.training.kernels import native_bf16
 from mdlm_study.training.recipes import RECIPES
-from mdlm_study.training.train import native_bf16
 
 
 def _single_thread_worker(args) -> float:

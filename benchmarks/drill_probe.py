@@ -43,7 +43,8 @@ def run(overrides: dict) -> dict:
     from mdlm_study.tasks.arithmetic import drills
     from mdlm_study.tasks.data import DEFAULT_CONFIG, study_data, study_tokenizer
     from mdlm_study.training.recipes import recipe
-    from mdlm_study.training.train import tokenize_pairs, train
+    from mdlm_study.training.tokenized import tokenize_pairs
+    from mdlm_study.training.train import train
 
     tokenizer = study_tokenizer(study_data(sizes={"arithmetic": {"train": 2000}}, tasks=("arithmetic", "sudoku")))
     facts = drills(DEFAULT_CONFIG)

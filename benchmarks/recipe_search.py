@@ -85,7 +85,8 @@ def run(name: str, preset: dict) -> dict:
     from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters
     from mdlm_study.models.tiny_tokenizer import build_tokenizer
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, drills, generate_problems, problem_key
-    from mdlm_study.training.train import TrainConfig, tokenize_examples, tokenize_pairs, train
+    from mdlm_study.training.tokenized import tokenize_examples, tokenize_pairs
+    from mdlm_study.training.train import TrainConfig, train
 
     task = ArithmeticConfig(**preset.get("task", {}))
     test = generate_problems(dataclasses.replace(task, min_steps=3, max_steps=3), 150, seed=1000)

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from mdlm_study.training.train import mdlm_loss
+from mdlm_study.training.objective import mdlm_loss
 
 
 def matmul_flops_per_token(model, num_layers: int, hidden_size: int, width: int) -> int:

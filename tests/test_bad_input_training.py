@@ -23,7 +23,8 @@ from mdlm_study.models.tiny_model import ModelConfig, build_model, load_tiny
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
 from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
 from mdlm_study.training.recipes import _exclusive, recipe, train_all
-from mdlm_study.training.train import TrainConfig, tokenize_examples, train
+from mdlm_study.training.tokenized import tokenize_examples
+from mdlm_study.training.train import TrainConfig, train
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 CONFIG = TrainConfig(steps=4, batch_size=4, warmup=1, eval_every=0, save_every=2, log_every=2, bf16=False, compile=False)

@@ -9,7 +9,8 @@ import pytest
 import mdlm_study
 from mdlm_study.core.records import ROOT
 from mdlm_study.reporting import conclusions, results_doc
-from mdlm_study.reporting.summary import claims_table, load_study
+from mdlm_study.reporting.study import load_study
+from mdlm_study.reporting.summary import claims_table
 
 NOTEBOOK_CLAIMS = {"01": 1, "02": 4, "03": 6, "04": 3, "05": 5, "06": 2}
 

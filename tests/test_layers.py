@@ -27,7 +27,7 @@ SUBPACKAGE = {name: level for level, name in enumerate(SUBPACKAGES)}
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"core", "core.special_tokens", "core.stats", "core.clustered_stats", "core.pooling", "core.frontier", "core.records", "core.parameters",
+    {"core", "core.paper", "core.special_tokens", "core.stats", "core.clustered_stats", "core.pooling", "core.frontier", "core.records", "core.parameters",
      "engine.denoiser", "engine.likelihood", "engine.rules", "engine.recent_rules", "engine.exit", "engine.noise",
      "models.tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "tasks.graders",
      "experiments", "training", "integrations", "reporting"},
@@ -36,13 +36,13 @@ LAYERS = [
      "models.checkpoints", "tasks.task", "tasks.builtin", "tasks.sandbox", "tasks.benchmark_data"},
     # 2: models, data, the batched decode
     {"engine.decoding", "engine.batching", "models", "models.tiny_model", "models.loader", "models.remote_code", "models.released",
-     "tasks.data", "training.train"},
+     "tasks.data", "training.objective", "training.tokenized", "training.kernels", "training.train"},
     # 3: evaluation and analyses
     {"experiments.evaluate", "experiments.regime", "experiments.decoder_frontier", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",
      "experiments.selection", "training.lora", "training.finetune"},
     # 4: study orchestration
     {"core.verdicts", "models.paper_setting", "experiments.seeds", "training.recipes", "integrations.harness",
-     "integrations.distributed", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
+     "integrations.distributed", "reporting.study", "reporting.claims", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
      "reporting.results_doc", "reporting.results_index", "reporting.frontier_report", "runner", "runner.__main__", "runner.experiment", "runner.trace_study"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -24,7 +24,9 @@ from mdlm_study.training.lora import (
     save_adapter,
     train_lora,
 )
-from mdlm_study.training.train import TrainConfig, mdlm_loss, tokenize_examples
+from mdlm_study.training.objective import mdlm_loss
+from mdlm_study.training.tokenized import tokenize_examples
+from mdlm_study.training.train import TrainConfig
 
 CONFIG = TrainConfig(steps=60, batch_size=16, lr=3e-2, warmup=2, bf16=False, eval_every=0, save_every=0, log_every=10)
 

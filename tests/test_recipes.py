@@ -144,7 +144,8 @@ def test_tiny_model_memorises_a_few_problems_end_to_end():
     from mdlm_study.models.tiny_model import ModelConfig, build_model
     from mdlm_study.models.tiny_tokenizer import build_tokenizer
     from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
-    from mdlm_study.training.train import TrainConfig, tokenize_examples, train
+    from mdlm_study.training.tokenized import tokenize_examples
+    from mdlm_study.training.train import TrainConfig, train
 
     problems = generate_problems(ArithmeticConfig(), 8, seed=5)
     tok = build_tokenizer([p.question + "\n" + p.gsm8k_answer for p in problems])

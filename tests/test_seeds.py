@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from mdlm_study.core import verdicts
+from mdlm_study.core import paper, verdicts
 from mdlm_study.core.stats import paired_difference_ci
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.experiments import seeds
@@ -79,7 +79,7 @@ def test_the_fixed_k_loss_pools_over_seeds_and_holds_where_it_is_significant(res
     # the verdict of record: random effects over the seeds' paired differences, the seed as the unit
     interval, expected = verdicts.seed_pooled_difference([(N, K2_LOSS[s], 0) for s in seeds.SEEDS])
     assert (r["pooled"]["difference"], r["pooled"]["low"], r["pooled"]["high"]) == pytest.approx((interval.estimate, interval.low, interval.high))
-    assert r["pooled"]["verdict"] == verdicts.against_effect(interval, seeds.PAPER_TABLE_B[2]).word
+    assert r["pooled"]["verdict"] == verdicts.against_effect(interval, paper.fixed_k_drop(2)).word
     assert r["pooled"]["prediction_low"] < r["pooled"]["low"] and r["pooled"]["n"] == 5 * N
     # per seed: the loss, and "worse" (upper bound below 0) holds when the loss is significant;
     # one-way discordance d gives the score statistic d / sqrt(d) = sqrt(d): 20, 12, 16 reject (> 1.96), 3 and 0 do not

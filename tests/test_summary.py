@@ -9,16 +9,9 @@ from mdlm_study.core import stats
 from mdlm_study.core import verdicts as v
 from mdlm_study.experiments.seeds import OWN, TRANSFERRED, bits
 from mdlm_study.experiments.selection import SELECTION_RULES
-from mdlm_study.reporting.summary import (
-    CLAIMS,
-    COLUMNS,
-    PAPER_CLAIM,
-    Study,
-    claims_table,
-    load_study,
-    takeaway,
-    verdict_counts,
-)
+from mdlm_study.reporting.claims import CLAIMS, PAPER_CLAIM
+from mdlm_study.reporting.study import Study, load_study
+from mdlm_study.reporting.summary import COLUMNS, claims_table, takeaway, verdict_counts
 
 FIXED_K = "Fixed k = 2 / 4 lose accuracy (Table B): "
 TRANSFERRED_ROW = "MED + exit reaches ≥ 3.5x fewer NFE within 1 point, under every candidate setting rule"

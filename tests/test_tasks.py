@@ -136,19 +136,20 @@ def test_notebook_02_runs_on_a_task_added_in_one_module(tmp_path):
 def test_a_claim_added_as_docs_adapting_shows_it_joins_the_claims_table():
     """docs/adapting.md's claim, run as written: one decorated function, found in the claims table built
     from the committed records with its own verdict, and not counted among the paper's claims."""
-    from mdlm_study.reporting import summary
+    from mdlm_study.reporting import claims, summary
     from mdlm_study.reporting.conclusions import default_seed_records
+    from mdlm_study.reporting.study import load_study
 
     section = (ROOT / "docs" / "adapting.md").read_text().split("## Adding a claim\n", 1)[1]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    before = list(summary.CLAIMS)
+    before = list(claims.CLAIMS)
     try:
         exec(compile(block, "docs/adapting.md", "exec"), {})
-        table = summary.claims_table(summary.load_study(ROOT, default_seed_records(ROOT)))
+        table = summary.claims_table(load_study(ROOT, default_seed_records(ROOT)))
     finally:
-        summary.CLAIMS[:] = before
+        claims.CLAIMS[:] = before
     row = table[table["claim"] == "MED + exit keeps at least 90% exact answers (our own check)"].iloc[0]
-    assert row["notebook"] == "04" and row["kind"] == summary.OWN_TARGET and row["ours"].endswith("(n = 300)")
+    assert row["notebook"] == "04" and row["kind"] == claims.OWN_TARGET and row["ours"].endswith("(n = 300)")
     assert row["verdict"] in {"reproduced", "smaller", "inconclusive", "larger", "opposite", "not detected"}
     counted = summary.verdict_counts(table)["n_claims"]
-    assert counted == summary.verdict_counts(summary.claims_table(summary.load_study(ROOT, default_seed_records(ROOT))))["n_claims"]
+    assert counted == summary.verdict_counts(summary.claims_table(load_study(ROOT, default_seed_records(ROOT))))["n_claims"]

@@ -6,7 +6,9 @@ import torch
 from mdlm_study.engine.templates import Template
 from mdlm_study.models.checkpoints import save_snapshot, verify_checkpoint, weights_sha256
 from mdlm_study.models.tiny_model import ModelConfig, build_model, count_parameters, is_checkpoint, load_tiny
-from mdlm_study.training.train import TrainConfig, lr_at, mdlm_loss, tokenize_examples, tokenize_pairs, train
+from mdlm_study.training.objective import mdlm_loss
+from mdlm_study.training.tokenized import tokenize_examples, tokenize_pairs
+from mdlm_study.training.train import TrainConfig, lr_at, train
 
 SMALL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
 
@@ -142,7 +144,7 @@ def test_schedule_warms_up_then_decays():
 
 
 def test_suffix_masks_cover_a_suffix_of_the_response():
-    from mdlm_study.training.train import _suffix_masks
+    from mdlm_study.training.objective import _suffix_masks
 
     maskable = torch.tensor([[False, True, True, True, True, False], [False, False, True, True, True, True]])
     masked = torch.zeros_like(maskable)
@@ -209,7 +211,7 @@ def test_auxiliary_batches_join_every_step_deterministically(tokenizer, data):
 
 def test_copy_groups_link_each_digit_of_a_restated_number(tokenizer):
     from mdlm_study.models.tiny_tokenizer import digit_ids
-    from mdlm_study.training.train import copy_groups
+    from mdlm_study.training.objective import copy_groups
 
     canvas = tokenize_examples(tokenizer, ["Tom has 23 pens."], ["23-5=18\n18+4=22"], ["22"], Template(reasoning_len=16))
     ids, resp, groups = canvas.input_ids[0], canvas.response_mask[0], canvas.groups[0]
@@ -250,7 +252,7 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tokenizer, tmp_
     ids = torch.randint(10, len(tokenizer), (32, 20), generator=g)
     response = torch.zeros_like(ids, dtype=torch.bool)
     response[:, 8:] = True
-    from mdlm_study.training.train import TokenizedSet
+    from mdlm_study.training.tokenized import TokenizedSet
 
     unpadded = TokenizedSet(ids, torch.ones_like(ids), response)
     config = TrainConfig(steps=4, batch_size=8, warmup=1, eval_every=0, save_every=0, log_every=2, bf16=False)
@@ -313,7 +315,7 @@ def test_forward_copy_rule_hides_copies_of_hidden_sources_and_lets_visible_sourc
 def test_compiled_training_on_two_threads_is_bit_identical_run_to_run(tokenizer, data):
     """Some of inductor's C++ kernels accumulate across threads in the order the threads finish, so
     compiled training on 2 threads gave different weights run to run; ``train`` runs compiled CPU
-    training under deterministic algorithms (``train.deterministic_kernels``), so two runs with the
+    training under deterministic algorithms (``kernels.deterministic_kernels``), so two runs with the
     same seed give the same bits, and the caller's setting is restored afterwards."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -335,7 +337,7 @@ def test_one_hot_lookup_gives_embedding_rows_and_gradient_bit_for_bit(tokenizer)
     """``one_hot_lookup`` (compiled training's input embedding) returns ``nn.Embedding``'s rows exactly
     and the same weight gradient, none to the padding row; ``matmul_embedding_gradient`` swaps the
     lookup in only while its block runs."""
-    from mdlm_study.training.train import matmul_embedding_gradient, one_hot_lookup
+    from mdlm_study.training.kernels import matmul_embedding_gradient, one_hot_lookup
 
     model = build_model(SMALL, tokenizer, seed=0)
     embedding = model.get_input_embeddings()

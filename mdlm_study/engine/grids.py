@@ -18,10 +18,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 
+from mdlm_study.core import paper
 from mdlm_study.engine.config import DecodeConfig
 from mdlm_study.engine.rules import RULES, Param, Rule
 
-FIXED_KS = (1, 2, 4)  # Table B: fixed tokens per step
+FIXED_KS = tuple(paper.TABLE_B_GSM8K)  # Table B's fixed tokens per step (mdlm_study.core.paper)
 
 
 def _parameters() -> dict[str, Param]:

@@ -169,7 +169,7 @@ def posterior_on_failures(eval_table: pd.DataFrame, posterior_table: pd.DataFram
 
 def traces_to_sft(table: pd.DataFrame, problems: Sequence[Problem], *, only_correct: bool = False,
                   keep: float | None = None, normalize: str = "per_token") -> tuple[list[str], list[str], list[str]]:
-    """(questions, reasonings, answers) for ``mdlm_study.training.train.tokenize_examples``: every trace, or
+    """(questions, reasonings, answers) for ``mdlm_study.training.tokenized.tokenize_examples``: every trace, or
     only the fully correct ones, or the top ``keep`` fraction per problem by log-probability."""
     by_uid = {p.uid: p for p in problems}
     missing = set(table["uid"]) - set(by_uid)

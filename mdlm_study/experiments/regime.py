@@ -1,7 +1,8 @@
 """Regime diagnostics: how late the answer settles, read off one decoding's history.
 
 The paper's decoding claims (early exit, MED + exit) rest on the answer coming out of the reasoning:
-LLaDA on GSM8K exits at γ = 0.1 after 193 of 256 steps, so the answer slot settles late. A model that
+LLaDA on GSM8K exits at γ = 0.1 late in its 256-step decoding (Table C, :data:`mdlm_study.core.paper.TABLE_C`), so
+the answer slot settles late. A model that
 computes the answer in the masked slot before writing any reasoning is in another regime, where the
 same decoders look better than they would on the paper's task. Four numbers say which regime a
 decoding is in (docs/decisions.md, "Which regime a decoding is in"):
@@ -11,9 +12,9 @@ decoding is in (docs/decisions.md, "Which regime a decoding is in"):
 - ``settle_step``: the pass at which the answer slot's argmax first equals its final value (mean,
   and its distribution as quantiles of the fraction of the row's passes);
 - ``exit_saving``: the share of forward passes that an exit at γ (0.1, the paper's) would save:
-  1 - (first pass with H_UB < γ) / NFE, pooled over rows (the paper: 1 - 193/256 = 25%);
+  1 - (first pass with H_UB < γ) / NFE, pooled over rows (the paper's: :data:`mdlm_study.core.paper.EXIT_SAVING`);
 - ``right_at_half``: the share of problems whose answer slot's argmax is already right at half the
-  row's passes (Prophet reports 97% on GSM8K for LLaDA).
+  row's passes (Prophet's share on GSM8K for LLaDA: :data:`mdlm_study.core.paper.PROPHET_RIGHT_AT_HALF`).
 
 All four come from ONE decoding with ``return_history=True`` and no exit (a deterministic decoding
 with an exit follows the same passes until it exits, so the exit's saving is read off the same
@@ -28,12 +29,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from mdlm_study.core import paper
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.experiments.analysis import decode_questions_with_history
 from mdlm_study.tasks.task import Task, get_task
-
-PAPER_EXIT_SAVING = 1 - 193 / 256  # LLaDA-8B-Instruct, GSM8K, γ = 0.1 (the paper's early-exit result)
-PROPHET_RIGHT_AT_HALF = 0.97  # Prophet's share of GSM8K answers already right at half the steps (LLaDA-8B)
 
 
 def answer_slot_trajectory(history: Sequence[dict], input_ids: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
@@ -118,8 +117,8 @@ def describe(diagnostics: dict) -> str:
     d = diagnostics
     return (f"blank slot {d['blank_slot_accuracy']:.1%} right; the answer settles at pass {d['settle_step_mean']:.1f} of "
             f"{d['mean_nfe']:.1f} (median {d['settle_fraction_quantiles']['0.5']:.0%} of the passes); an exit at γ = {d['exit_gamma']:g} "
-            f"saves {d['exit_saving']:.0%} of the passes (paper: {PAPER_EXIT_SAVING:.0%}); right at half the passes: "
-            f"{d['right_at_half']:.1%} (Prophet: {PROPHET_RIGHT_AT_HALF:.0%})")
+            f"saves {d['exit_saving']:.0%} of the passes (paper: {paper.EXIT_SAVING:.0%}); right at half the passes: "
+            f"{d['right_at_half']:.1%} (Prophet: {paper.PROPHET_RIGHT_AT_HALF:.0%})")
 
 
 def diagnose(model, tokenizer, problems: Sequence, template, task: str | Task, config=None, *, gamma: float = 0.1,

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mdlm_study.core import paper
 from mdlm_study.core import verdicts as v
 from mdlm_study.core.clustered_stats import cmh_paired, count_holding
 from mdlm_study.core.pooling import holm
@@ -173,15 +174,6 @@ def select_own(evaluate, dev_problems, state: dict, *, dev_sha256: str, save: Ca
 # Claims across seeds
 
 
-PAPER_TABLE_A = 0.5344 - 0.7695  # GSM8K / LLaDA: entropy over the whole canvas (block 128) minus left to right
-PAPER_BLOCK_VS_L2R = 0.7695 - 0.7695  # GSM8K / LLaDA: entropy in blocks of 32 minus left to right (Table A)
-PAPER_TABLE_B = {2: -0.1464, 4: -0.4337}  # GSM8K / LLaDA: fixed k = 2 / 4 minus k = 1
-PAPER_MED = 0.799 - 0.794  # Table C: MED minus one token per step
-PAPER_MED_VS_K2 = 0.799 - 0.6231  # Tables B, C: MED (94 NFE) minus fixed k = 2 (128 NFE)
-PAPER_EXIT = 0.786 - 0.794  # Table C: entropy k = 1 + early exit (gamma = 0.1) minus k = 1
-PAPER_MED_EXIT = 0.793 - 0.794  # Table C: MED + early exit minus one token per step
-PAPER_SPEEDUP = {"med": 256 / 94, "exit": 256 / 193, "med_exit": 256 / 77}  # Table C: NFE of k = 1 over NFE of the rule
-
 EFFECT, NO_LOSS, NO_GAIN, TARGET = "effect", "no loss", "no gain", "speed target"
 TEST_TEXT = {
     EFFECT: "the paired difference against the paper's (effect ratio)",
@@ -230,23 +222,25 @@ class Claim:
         return v.worst(accuracy, v.against_speedup(speedup, self.paper_speedup), labels=["accuracy", "speed-up"])
 
 
+_A, _C = paper.TABLE_A_GSM8K, paper.TABLE_C
 CLAIMS: tuple[Claim, ...] = (
+    # the paper's differences (fraction) and speed-ups: GSM8K / LLaDA, Tables A, B and C (mdlm_study.core.paper)
     Claim("entropy_blocks8_vs_l2r", "any-order decoding (entropy, blocks of 8) does not beat left to right", "l2r", "entropy_k1_blocks8",
-          NO_GAIN, PAPER_BLOCK_VS_L2R),
-    Claim("entropy_vs_l2r", "entropy order over the whole canvas loses to left to right", "l2r", "entropy_k1", EFFECT, PAPER_TABLE_A),
-    Claim("fixed_k2", "fixed k = 2 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k2", EFFECT, PAPER_TABLE_B[2]),
-    Claim("fixed_k4", "fixed k = 4 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k4", EFFECT, PAPER_TABLE_B[4]),
+          NO_GAIN, _A.block_32 - _A.l2r),
+    Claim("entropy_vs_l2r", "entropy order over the whole canvas loses to left to right", "l2r", "entropy_k1", EFFECT, _A.block_128 - _A.l2r),
+    Claim("fixed_k2", "fixed k = 2 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k2", EFFECT, paper.fixed_k_drop(2)),
+    Claim("fixed_k4", "fixed k = 4 loses accuracy against k = 1 (whole canvas)", "entropy_k1", "entropy_k4", EFFECT, paper.fixed_k_drop(4)),
     Claim("fixed_k2_blocks8", "fixed k = 2 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k2_blocks8", EFFECT,
-          PAPER_TABLE_B[2]),
+          paper.fixed_k_drop(2)),
     Claim("fixed_k4_blocks8", "fixed k = 4 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k4_blocks8", EFFECT,
-          PAPER_TABLE_B[4]),
-    Claim("med_vs_entropy", "MED (λ = 0.2) keeps the accuracy of k = 1 with ~2.7x fewer NFE", "entropy_k1", "med", NO_LOSS, PAPER_MED,
-          PAPER_SPEEDUP["med"]),
-    Claim("med_vs_fixed_k2", "MED (λ = 0.2) beats fixed k = 2", "entropy_k2", "med", EFFECT, PAPER_MED_VS_K2),
-    Claim("entropy_exit", "early exit alone (γ = 0.1) keeps the accuracy of k = 1 with ~1.3x fewer NFE", "entropy_k1", "entropy_exit", NO_LOSS,
-          PAPER_EXIT, PAPER_SPEEDUP["exit"]),
-    Claim("med_exit", "MED (λ = 0.2) + early exit (γ = 0.1) keeps the accuracy of k = 1 with ~3.3x fewer NFE", "entropy_k1", "med_exit",
-          NO_LOSS, PAPER_MED_EXIT, PAPER_SPEEDUP["med_exit"]),
+          paper.fixed_k_drop(4)),
+    Claim("med_vs_entropy", f"MED (λ = 0.2) keeps the accuracy of k = 1 with ~{_C.speedup('med'):.1f}x fewer NFE", "entropy_k1", "med",
+          NO_LOSS, _C.change("med"), _C.speedup("med")),
+    Claim("med_vs_fixed_k2", "MED (λ = 0.2) beats fixed k = 2", "entropy_k2", "med", EFFECT, _C.med.accuracy - paper.TABLE_B_GSM8K[2]),
+    Claim("entropy_exit", f"early exit alone (γ = 0.1) keeps the accuracy of k = 1 with ~{_C.speedup('exit'):.1f}x fewer NFE", "entropy_k1",
+          "entropy_exit", NO_LOSS, _C.change("exit"), _C.speedup("exit")),
+    Claim("med_exit", f"MED (λ = 0.2) + early exit (γ = 0.1) keeps the accuracy of k = 1 with ~{_C.speedup('med_exit'):.1f}x fewer NFE",
+          "entropy_k1", "med_exit", NO_LOSS, _C.change("med_exit"), _C.speedup("med_exit")),
     *(Claim(f"med_exit_transferred_{rule}", f"MED + exit at seed 0's {rule.replace('_', ' ')} setting", "entropy_k1", TRANSFERRED + rule, TARGET,
             own=True) for rule in SELECTION_RULES),
     *(Claim(f"med_exit_own_{rule}", f"MED + exit at the seed's own {rule.replace('_', ' ')} setting", "entropy_k1", OWN + rule, TARGET,
@@ -350,7 +344,7 @@ def discordant(reference: Sequence[bool], this: Sequence[bool]) -> dict:
 
 
 def claim_records(state: dict) -> list[dict]:
-    """One seed's decodings in the claims table's record format (:mod:`mdlm_study.reporting.summary`, as
+    """One seed's decodings in the claims table's record format (:mod:`mdlm_study.reporting.claims`, as
     ``benchmarks/bench_decoding.py`` writes them): each decoding's config, accuracy, mean NFE and
     per-problem ``correct``, its ``role``, and its paired discordant counts (``only_reference``,
     ``only_this``) against one token per step over the whole canvas (``paired_vs_entropy_k1``) and in

@@ -1,7 +1,7 @@
 """The paper's generation setting for real models, in one place, and what a run of it costs.
 
-Real models (LLaDA-8B, Dream-7B) get the paper's setting by default: generation length L = 256 masked
-positions (246 reasoning + an answer slot of 10), the delimiter `` The answer is \\boxed{`` and a closing
+Real models (LLaDA-8B, Dream-7B) get the paper's setting (:mod:`mdlm_study.core.paper`) by default:
+generation length L = 256 masked positions (246 reasoning + an answer slot of 10), the delimiter `` The answer is \\boxed{`` and a closing
 ``}`` after the slot (:data:`mdlm_study.engine.templates.GSM8K_TEMPLATE`), semi-autoregressive blocks of 32
 (also for fixed k in blocks), the block sweep 1 / 32 / 128 of the any-order comparison (and the whole
 canvas), and the tokenizer's chat template for
@@ -21,14 +21,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from mdlm_study.core import paper
 from mdlm_study.engine.grids import rule_grids, rule_sweep_size
 from mdlm_study.engine.templates import GSM8K_TEMPLATE, Template
 
-PAPER_GEN_LENGTH = 256  # L: masked positions of the canvas (reasoning + answer slot)
-PAPER_ANSWER_LEN = 10  # A: the answer slot
-PAPER_BLOCK_SIZE = 32  # semi-autoregressive block for every rule
-PAPER_BLOCK_SIZES = (1, 32, 128, 0)  # the any-order vs left-to-right sweep: Table A's 1 / 32 / 128, and the whole canvas (0)
-PAPER_FIXED_K_BLOCK_SIZE = 32  # fixed k inside blocks (Table B)
+PAPER_GEN_LENGTH = paper.GEN_LENGTH  # L: masked positions of the canvas (reasoning + answer slot)
+PAPER_ANSWER_LEN = paper.ANSWER_LEN  # A: the answer slot
+PAPER_BLOCK_SIZE = paper.BLOCK_SIZE  # semi-autoregressive block for every rule
+PAPER_BLOCK_SIZES = (*paper.TABLE_A_BLOCK_SIZES, 0)  # the any-order vs left-to-right sweep: Table A's blocks, and the whole canvas (0)
+PAPER_FIXED_K_BLOCK_SIZE = paper.BLOCK_SIZE  # fixed k inside blocks (Table B)
 STUDY_BLOCK_SIZE = 0  # the study's tiny models: the whole canvas (0 = no blocks)
 STUDY_BLOCK_SIZES = (1, 4, 8, 0)
 STUDY_FIXED_K_BLOCK_SIZE = 8
@@ -130,7 +131,7 @@ def _fixed(gen_length: int, k: int) -> int:
 def notebook_nfe_per_problem(notebook: str, params: Mapping, *, gen_length: int) -> int:
     """An upper bound on the forward passes a notebook spends on one problem, from its
     parameters: fixed-k rules take ceil(L / k) passes, adaptive rules (MED, EB, Fast-dLLM, early exit)
-    at most L (one token per pass at worst; the paper's MED spends 94 of 256). Notebook 02: every
+    at most L (one token per pass at worst; the paper's MED spends about a third of them, Table C). Notebook 02: every
     (rule, block) pair plus L2R and the history decode; 03: the fixed-k sweep (``ks``), every
     configuration of the adaptive rules' sweep (``sweeps``, resolved by
     :func:`~mdlm_study.engine.grids.rule_grids` from the rules registered now: MED's two readings,

@@ -1,2 +1,3 @@
-"""From records to documents: the claims table and its summary, each notebook's conclusion, figures and
-their sidecars, the generated docs and the results index."""
+"""From records to documents: the notebooks' records (study), the claims registry (claims), the claims table
+and its summary, each notebook's conclusion, figures and their sidecars, the generated docs and the results
+index."""

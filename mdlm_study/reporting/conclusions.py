@@ -18,7 +18,8 @@ from mdlm_study.core.records import ROOT
 from mdlm_study.core.verdicts import VERDICTS
 from mdlm_study.experiments.seeds import SEEDS
 from mdlm_study.reporting.plots import seeds_forest as forest_plot
-from mdlm_study.reporting.summary import TABLES, claims_table, load_study, verdict_counts
+from mdlm_study.reporting.study import TABLES, load_study
+from mdlm_study.reporting.summary import claims_table, verdict_counts
 
 NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_parallel_decoding_med", "04": "04_answer_uncertainty_early_exit",
              "05": "05_posterior_traces_finetuning", "06": "06_step_scoring", "07": "07_summary"}

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mdlm_study.core import stats
+from mdlm_study.core import paper, stats
 from mdlm_study.core.clustered_stats import clustered_proportion_ci
 from mdlm_study.training.recipes import curve_eval_fn
 
@@ -96,19 +96,21 @@ def accuracy_by_block(table: pd.DataFrame, rules: Sequence[str], *, task: str) -
     ax.axhspan(low, high, color="black", alpha=0.08, label="l2r 95% interval")
     ax.set_xticks(range(len(ticks)), ticks)
     ax.set(title=f"Any-order vs left-to-right ({task}, one token per step)", xlabel="block size (tokens)", ylabel="exact accuracy (fraction, 95% CI)")
-    ax.plot([], [], " ", label="paper (GSM8K, LLaDA-8B, Table A): block 1 / 32 / 128 = 76.95 / 76.95 / 53.44%")
+    a = paper.TABLE_A_GSM8K
+    ax.plot([], [], " ", label=f"paper (GSM8K, LLaDA-8B, Table A): block {' / '.join(map(str, paper.TABLE_A_BLOCK_SIZES))} = "
+            f"{' / '.join(f'{paper.percent(x):g}' for x in (a.l2r, a.block_32, a.block_128))}%")
     mark_cut_axis(ax)
     ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
-def leftmost_distance(distances: np.ndarray, *, paper_mean: float = 3.0) -> plt.Figure:
+def leftmost_distance(distances: np.ndarray, *, paper_mean: float = paper.LEFTMOST.mean_distance) -> plt.Figure:
     """Histogram of the committed position's distance from the leftmost mask, our mean and the paper's."""
     distances = np.asarray(distances)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.hist(distances, bins=range(0, int(distances.max()) + 2), color="C0", label="ours (entropy, whole canvas, answer slot a candidate)")
     ax.axvline(distances.mean(), color="C3", lw=2, label=f"our mean distance ({distances.mean():.1f})")
-    ax.axvline(paper_mean, color="black", ls="--", label=f"paper: mean distance ~{paper_mean:g} (block 32)")
+    ax.axvline(paper_mean, color="black", ls="--", label=f"paper: mean distance ~{paper_mean:g} (block {paper.BLOCK_SIZE})")
     ax.set(title="Distance of the committed position from the leftmost mask", xlabel="distance (tokens)", ylabel="count (commits)")
     legend_below(ax, ncol=2)
     return fig
@@ -162,7 +164,7 @@ def early_exit(table: pd.DataFrame, paper: Mapping[str, tuple[float, float]], *,
                         color=color, mec="black", label=label)
     full = max(nfe for nfe, _ in paper.values())
     paper_points(ax, {f"{label} ({nfe:g} NFE, {acc:g}%)": (nfe / full, acc / 100) for label, (nfe, acc) in paper.items()})
-    ax.set(title="Early exit: accuracy vs relative NFE", xlabel=f"NFE relative to {reference} (paper: to its 256)", ylabel="exact accuracy (fraction, 95% CI)")
+    ax.set(title="Early exit: accuracy vs relative NFE", xlabel=f"NFE relative to {reference} (paper: to its {full:g})", ylabel="exact accuracy (fraction, 95% CI)")
     mark_cut_axis(ax)
     legend_below(ax, ncol=2)
     return fig
@@ -191,7 +193,7 @@ def _clustered(traces: pd.DataFrame) -> tuple[float, float, float]:
 
 
 def posterior_quality(traces: pd.DataFrame, failed_uids: set, kept: Mapping[float, pd.DataFrame], *,
-                      paper_range: tuple[float, float] = (0.36, 0.43)) -> plt.Figure:
+                      paper_range: tuple[float, float] = (paper.TABLE_D.low, paper.TABLE_D.high)) -> plt.Figure:
     """Left: fraction of posterior traces fully correct, on all problems and on those free decoding got
     wrong, with intervals clustered by problem (the traces of one problem are not independent), and the
     paper's range. Right: the same fraction for the traces kept by log-probability filtering

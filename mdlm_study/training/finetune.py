@@ -27,7 +27,8 @@ from mdlm_study.engine.templates import Template
 from mdlm_study.experiments.evaluate import evaluate_arithmetic, summarize
 from mdlm_study.models import load_model
 from mdlm_study.tasks.arithmetic import Problem
-from mdlm_study.training.train import TrainConfig, tokenize_examples, train
+from mdlm_study.training.tokenized import tokenize_examples
+from mdlm_study.training.train import TrainConfig, train
 
 ARMS = ("gold", "posterior", "both")
 

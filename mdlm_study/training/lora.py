@@ -35,7 +35,8 @@ from mdlm_study.engine.templates import Template, reasoning_fits
 from mdlm_study.experiments.evaluate import summarize
 from mdlm_study.models.loader import LoadedMDLM
 from mdlm_study.training.finetune import ARMS, arm_data
-from mdlm_study.training.train import TokenizedSet, TrainConfig, tokenize_examples, train
+from mdlm_study.training.tokenized import TokenizedSet, tokenize_examples
+from mdlm_study.training.train import TrainConfig, train
 
 LORA_TARGETS: dict[str, str] = {
     "llada": r".*\.blocks\.\d+\.(q_proj|k_proj|v_proj|attn_out|ff_proj|up_proj|ff_out)",

@@ -49,7 +49,8 @@ from mdlm_study.tasks.arithmetic import drills
 from mdlm_study.tasks.builtin import CHAINS_TEMPLATE
 from mdlm_study.tasks.data import STUDY_TASKS, StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.tasks.task import get_task
-from mdlm_study.training.train import TokenizedSet, TrainConfig, tokenize_examples, tokenize_pairs, train
+from mdlm_study.training.tokenized import TokenizedSet, tokenize_examples, tokenize_pairs
+from mdlm_study.training.train import TrainConfig, train
 
 
 @dataclass(frozen=True)
@@ -346,7 +347,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     model into the 30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by side
     (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
     is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
-    ``train.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
+    ``kernels.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
     the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
     own, ``CKPT/seed<N>`` (``make seeds-retrain``).
     """

@@ -1,15 +1,11 @@
-"""Training: the MDLM objective of LLaDA's SFT recipe, AdamW with warm-up and cosine decay,
-checkpoints in safetensors, exact resume.
+"""The training loop: AdamW with warm-up and cosine decay on the MDLM objective
+(:mod:`mdlm_study.training.objective`), checkpoints in safetensors, exact resume.
 
-Objective (LLaDA GUIDELINES.md; the paper's fine-tuning uses the same): per example ``t ~ U(0, 1)``,
-``p_mask = (1 - eps) t + eps``; every response token (reasoning and answer slots, EOS fill
-included) is masked independently with probability ``p_mask``; the prompt and the fixed template
-text are never masked (``mask_prompt=True`` masks the prompt too). The loss is the cross-entropy on
-masked tokens divided by ``p_mask``, summed per example, divided by the example's number of
-response tokens, averaged over the batch.
-
-Every step draws its batch and its masks from a generator seeded by ``(seed, step)``, so a run
-interrupted and resumed from a checkpoint gives bit-identical weights to an uninterrupted one.
+:func:`train` takes a :class:`~mdlm_study.training.tokenized.TokenizedSet` and a :class:`TrainConfig`.
+Every step draws its batch and its masks from a generator seeded by ``(seed, step)``
+(:func:`step_generator`), so a run interrupted and resumed from a checkpoint gives bit-identical weights
+to an uninterrupted one. It runs in bf16 and through ``torch.compile`` where they help
+(:mod:`mdlm_study.training.kernels`) and prints plain progress lines on request (:class:`ProgressReport`).
 
 Checkpoints survive a kill at any instant and load strictly (:mod:`mdlm_study.models.checkpoints`).
 """
@@ -18,22 +14,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import partial
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns "IProgress not found" in a notebook kernel
 
-from mdlm_study.engine.denoiser import logits_of
-from mdlm_study.engine.templates import build_canvas
 from mdlm_study.models.checkpoints import (
     HISTORY_FILE,
     MARKER,
@@ -46,9 +35,15 @@ from mdlm_study.models.checkpoints import (
     save_snapshot,
     verify_checkpoint,
 )
-from mdlm_study.models.tiny_tokenizer import digit_ids, digit_runs
-
-COPY_RULES = ("tied", "forward")  # TrainConfig.copy_rule: how mask_copies links a restated number to its source
+from mdlm_study.training.kernels import (
+    compiled_forward,
+    cxx_compiler_available,
+    deterministic_kernels,
+    matmul_embedding_gradient,
+    native_bf16,
+)
+from mdlm_study.training.objective import COPY_RULES, mdlm_loss
+from mdlm_study.training.tokenized import TokenizedSet
 
 
 @dataclass(frozen=True)
@@ -66,8 +61,8 @@ class TrainConfig:
     loss_weighting: str = "elbo"  # "elbo": CE / p_mask (LLaDA); "flat": mean CE over masked tokens
     suffix_mask_prob: float = 0.0  # fraction of examples whose response is masked from a random cut on (block-diffusion style)
     aux_batch_size: int = 0  # examples per step from the auxiliary set passed to train() (e.g. arithmetic drills); 0 = none
-    mask_copies: bool = False  # a number repeated in the response is masked together with its copies, digit by digit (:func:`copy_groups`)
-    copy_rule: str = "tied"  # with mask_copies: "tied" = a group shares one draw; "forward" = a copy is also masked by its own draw (:func:`mdlm_loss`)
+    mask_copies: bool = False  # a number repeated in the response is masked together with its copies, digit by digit (:func:`~mdlm_study.training.objective.copy_groups`)
+    copy_rule: str = "tied"  # with mask_copies: "tied" = a group shares one draw; "forward" = a copy is also masked by its own draw (:func:`~mdlm_study.training.objective.mdlm_loss`)
     bf16: bool | None = None  # bf16 autocast for the forward pass; None = only where the device has native bf16 (:func:`native_bf16`)
     compile: bool | None = False  # training forward through torch.compile (:func:`compiled_forward`); None = where a C++ compiler is found
     seed: int = 0  # seeds batches and masks
@@ -94,154 +89,9 @@ class TrainConfig:
             raise ValueError("warmup, eval_every and save_every must be >= 0 and log_every >= 1")
 
 
-@dataclass
-class TokenizedSet:
-    """Fully filled canvases to train on, all left-padded to one width."""
-
-    input_ids: torch.Tensor  # [N, W]
-    attention_mask: torch.Tensor  # [N, W]
-    response_mask: torch.Tensor  # [N, W] bool: the positions the objective may mask
-    groups: torch.Tensor | None = None  # [N, W] long: the column whose masking decision a position shares (None: its own)
-
-    def __len__(self) -> int:
-        return self.input_ids.shape[0]
-
-    def batch(self, index: torch.Tensor, *, trim: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The rows ``index`` (ids, attention mask, response mask, groups), with the all-padding
-        columns on the left trimmed (unless ``trim`` is False: one width for every batch)."""
-        attn = self.attention_mask[index]
-        first = int((attn.sum(0) > 0).nonzero()[0]) if trim else 0
-        width = self.input_ids.shape[1] - first
-        groups = self.groups[index, first:] - first if self.groups is not None else torch.arange(width).expand(len(index), width)
-        return self.input_ids[index, first:], attn[:, first:], self.response_mask[index, first:], groups
-
-
-def tokenize_examples(tokenizer, questions, reasonings, answers, template, *, chunk: int = 4096) -> TokenizedSet:
-    """Render (question, reasoning, answer) triples into full template canvases."""
-    parts = []
-    for i in range(0, len(questions), chunk):
-        sl = slice(i, i + chunk)
-        canvas = build_canvas(tokenizer, questions[sl], template, answers=answers[sl], reasonings=reasonings[sl])
-        parts.append((canvas.input_ids, canvas.attention_mask, canvas.response_mask))
-    width = max(p[0].shape[1] for p in parts)
-    pad = tokenizer.pad_token_id
-
-    def left_pad(t, value):
-        return F.pad(t, (width - t.shape[1], 0), value=value)
-
-    input_ids = torch.cat([left_pad(p[0], pad) for p in parts])
-    response_mask = torch.cat([left_pad(p[2], False) for p in parts])
-    return TokenizedSet(input_ids=input_ids, attention_mask=torch.cat([left_pad(p[1], 0) for p in parts]), response_mask=response_mask,
-                        groups=copy_groups(input_ids, response_mask, digit_ids(tokenizer)))
-
-
-def copy_groups(input_ids: torch.Tensor, response_mask: torch.Tensor, digits: set[int]) -> torch.Tensor:
-    """[N, W] long: for each response position inside a number (a run of digit tokens), the column of
-    the first occurrence in the response of the same digit of the same number; every other position
-    points to itself. ``mask_copies`` masks a group together.
-
-    Why: a reasoning trace restates each result (``23-5=18`` then ``18+4=22``, then the answer
-    ``22``). Under independent masks the model can usually read a masked result off a visible copy,
-    so few masks teach the arithmetic itself (and left-to-right decoding never shows a copy ahead
-    of the token being decoded). Digits stay separate groups, so "tens visible, units masked" still occurs."""
-    groups = torch.arange(input_ids.shape[1]).repeat(input_ids.shape[0], 1)
-    for row, (ids, response) in enumerate(zip(input_ids.tolist(), response_mask.tolist(), strict=True)):
-        first_seen = {}
-        for start, end in digit_runs(ids, response, digits):
-            number = tuple(ids[start:end])
-            for k in range(end - start):
-                groups[row, start + k] = first_seen.setdefault((number, k), start + k)
-    return groups
-
-
-def native_bf16(device: torch.device | str = "cpu") -> bool:
-    """Whether bf16 autocast should speed training up on ``device``: CUDA with bf16 support, or a
-    CPU whose oneDNN has native bf16 kernels (AVX-512 BF16 / AMX). Measured (benchmarks/bench_training.py):
-    1.7x faster than fp32 on a CPU with native bf16, 7x *slower* on an AVX2-only CPU (AMD EPYC, Zen 1),
-    where bf16 matmuls are emulated."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
-def tokenize_pairs(tokenizer, prompts, responses) -> TokenizedSet:
-    """(prompt, response) pairs as ``BOS prompt response``, left-padded; only the response is
-    maskable (e.g. the arithmetic drills of :func:`mdlm_study.tasks.arithmetic.drills`)."""
-    if len(prompts) != len(responses) or not prompts:
-        raise ValueError(f"need as many responses as prompts (> 0), got {len(prompts)} and {len(responses)}")
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    heads = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    tails = tokenizer(list(responses), add_special_tokens=False)["input_ids"]
-    width = max(len(bos) + len(h) + len(t) for h, t in zip(heads, tails, strict=True))
-    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-    attn = torch.zeros_like(ids)
-    response = torch.zeros_like(ids, dtype=torch.bool)
-    for i, (head, tail) in enumerate(zip(heads, tails, strict=True)):
-        row = bos + head + tail
-        ids[i, width - len(row):] = torch.tensor(row)
-        attn[i, width - len(row):] = 1
-        response[i, width - len(tail):] = True
-    return TokenizedSet(ids, attn, response)
-
-
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The generator of one training step: a pure function of (seed, step), for exact resume."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
-
-def mdlm_loss(model, input_ids, attention_mask, maskable, *, mask_id: int, eps: float, generator, bf16: bool = False,
-              weighting: str = "elbo", suffix_mask_prob: float = 0.0, groups: torch.Tensor | None = None, copy_rule: str = "tied"):
-    """LLaDA's SFT loss on one batch (module docstring); returns (loss, number of masked tokens).
-
-    ``weighting="flat"`` replaces the 1/p_mask weights by a plain mean over the masked tokens (a
-    lower-variance surrogate used by many small-scale MDLM codebases; not an ELBO). ``groups`` [B, L]
-    (:func:`copy_groups`) with ``copy_rule="tied"``: each position takes the masking draw of the column
-    it points to (its number's first occurrence), so a copy and its source are hidden or shown together.
-    With ``copy_rule="forward"`` a copy is masked when its own draw or its source's says so: a copy is
-    still never visible while its source is hidden (no reading a result off its restatement), but a
-    visible source with a hidden copy, the context left-to-right decoding meets at every restated
-    number, now occurs too (under "tied" it never does, and the model does not learn to restate)."""
-    batch = input_ids.shape[0]
-    t = torch.rand(batch, 1, generator=generator).to(input_ids.device)
-    p_mask = (1 - eps) * t + eps
-    draws = torch.rand(input_ids.shape, generator=generator).to(input_ids.device)
-    if copy_rule not in COPY_RULES:
-        raise ValueError(f"copy_rule must be one of {COPY_RULES}, got {copy_rule!r}")
-    if groups is not None and copy_rule == "tied":
-        draws = draws.gather(1, groups.to(input_ids.device))
-    masked = (draws < p_mask) & maskable
-    if groups is not None and copy_rule == "forward":
-        masked = masked | (masked.gather(1, groups.to(input_ids.device)) & maskable)
-    if suffix_mask_prob > 0:
-        masked, p_mask = _suffix_masks(masked, p_mask, maskable, suffix_mask_prob, generator)
-    noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
-    with torch.autocast(input_ids.device.type, dtype=torch.bfloat16, enabled=bf16):
-        out = model(input_ids=noisy, attention_mask=attention_mask)
-    logits = logits_of(out)
-    ce = F.cross_entropy(logits[masked].float(), input_ids[masked], reduction="none")
-    if weighting == "flat":
-        return ce.sum() / masked.sum().clamp(min=1), int(masked.sum())
-    weights = (1.0 / p_mask).expand_as(input_ids)[masked]
-    rows = masked.nonzero()[:, 0]
-    per_row = torch.zeros(batch, device=ce.device).index_add_(0, rows, ce * weights)
-    loss = (per_row / maskable.sum(1).clamp(min=1)).mean()
-    return loss, int(masked.sum())
-
-
-def _suffix_masks(masked, p_mask, maskable, prob, generator):
-    """Replace the masks of a ``prob`` fraction of rows by "everything from a uniform random cut of the
-    response on" (the pattern left-to-right and block decoding meet); p_mask becomes the masked fraction."""
-    batch = masked.shape[0]
-    chosen = (torch.rand(batch, generator=generator) < prob).to(masked.device)
-    n_resp = maskable.sum(1)
-    cut = (torch.rand(batch, generator=generator).to(masked.device) * n_resp).long()
-    order = torch.cumsum(maskable.long(), 1) - 1  # index of each response position within the response
-    suffix = maskable & (order >= cut[:, None])
-    fraction = (suffix.sum(1, keepdim=True) / n_resp.clamp(min=1)[:, None]).clamp(min=1e-3)
-    return torch.where(chosen[:, None], suffix, masked), torch.where(chosen[:, None], fraction, p_mask)
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -294,71 +144,6 @@ def _resume(model, optimizer, out_dir: Path, config: TrainConfig, run: dict | No
         raise ValueError(f"{out_dir / STATE_FILE}: optimiser state does not fit the model ({err})") from None
     history = json.loads((out_dir / HISTORY_FILE).read_text())
     return marker["step"], history, float(marker.get("wall_seconds", 0.0))
-
-
-def compiled_forward(model: torch.nn.Module) -> torch.nn.Module:
-    """``torch.compile(model)`` with static shapes: a wrapper that shares ``model``'s parameters.
-    Training steps run through it on untrimmed batches (one width for every batch, so one graph per
-    batch source; dynamic shapes measured no faster than eager here); evaluation, checkpoints and
-    snapshots use ``model`` itself, so saved weights keep their plain names. Measured in the trainer
-    on this CPU (default model, one fp32 thread): 3.4-4.0k tokens/s against 2.8-3.5k eager, after a
-    ~30 s compile. Needs a C++ compiler (inductor; :func:`cxx_compiler_available`)."""
-    return torch.compile(model, dynamic=False)
-
-
-@contextmanager
-def deterministic_kernels(enabled: bool):
-    """``torch.use_deterministic_algorithms(True)`` while the block runs (the caller's setting is
-    restored after). Compiled CPU training runs under it as a guard against kernels that accumulate
-    across threads in the order the threads finish: the one such op in the study's models, the input
-    embedding's gradient (``index_put`` with accumulation, compiled to ``atomic_add``), made two
-    same-seed runs on 2 threads give different weights (README: after 6,000 steps, models that had
-    learnt different things). It now goes through :func:`matmul_embedding_gradient`, where the guard
-    changes nothing and costs nothing (``benchmarks/bench_determinism.py``). Not applied on CUDA,
-    where it needs ``CUBLAS_WORKSPACE_CONFIG``."""
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if enabled:
-        torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-
-
-def one_hot_lookup(embedding: torch.nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
-    """``embedding(ids)`` computed as ``one_hot(ids) @ weight``: the same rows, bit for bit, and the
-    same gradient as ``nn.Embedding`` (none to ``padding_idx``'s row), but the weight's gradient is a
-    matrix product instead of an accumulation into looked-up rows. Compiled training uses it
-    (:func:`matmul_embedding_gradient`); cheap for a small vocabulary (61 tokens here)."""
-    weight = embedding.weight
-    rows = F.one_hot(ids, embedding.num_embeddings).to(weight.dtype) @ weight
-    if embedding.padding_idx is None:
-        return rows
-    return torch.where((ids == embedding.padding_idx).unsqueeze(-1), weight[embedding.padding_idx].detach(), rows)
-
-
-@contextmanager
-def matmul_embedding_gradient(model: torch.nn.Module, enabled: bool):
-    """While the block runs, ``model``'s input embedding looks its rows up with :func:`one_hot_lookup`.
-    Why: inductor compiles the lookup's gradient (``index_put`` with accumulation) into ``atomic_add``
-    across threads, in the order the threads finish, so compiled runs on 2 threads were not repeatable;
-    :func:`deterministic_kernels` fixes that at ~10% of the tokens/s, a matrix product fixes it and is
-    faster than either (``benchmarks/bench_determinism.py``). Left alone: embeddings that are not a plain
-    ``nn.Embedding`` or that renormalise (``max_norm``)."""
-    embedding = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    swap = enabled and type(embedding) is torch.nn.Embedding and embedding.max_norm is None
-    if swap:
-        embedding.forward = partial(one_hot_lookup, embedding)
-    try:
-        yield
-    finally:
-        if swap:
-            del embedding.forward
-
-
-def cxx_compiler_available() -> bool:
-    """Whether torch.compile's CPU backend (inductor) can build kernels here: it needs a C++ compiler."""
-    return any(shutil.which(name) for name in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++"))
 
 
 def _batch_loss(model, data: TokenizedSet, size: int, config: TrainConfig, generator, *, mask_id: int, bf16: bool, device,
