@@ -76,7 +76,9 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 # positions, a training mix leaning to long chains), sized by the search in benchmarks/regime_search.py
 # (docs/recipe_history.md, "The deep regime"): preset deep_ordered_long reached 87.5% exact answers with
 # reasoning at step 4,000 (blank slot 15%, 200 held-out chains) in 31 minutes on one thread of this CPU, so
-# two seeds train side by side. fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
+# two seeds train side by side. Not yet the recipe of record: its own seeds 0 and 1 reached 4% and 18% (the
+# search's run made a transition they did not); a warm start from the default model reaches 96% but keeps a
+# 38% blank slot (docs/recipe_history.md, "The recipe's own seeds"); no chains model is released yet. fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
 # native bf16 kernels and not elsewhere, so a run left to choose trains different numerics on different
 # CPUs; pinned, a retrain on another CPU runs the same arithmetic.
 CHAINS_STEPS = 4000
