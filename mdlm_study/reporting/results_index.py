@@ -31,6 +31,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "answer_source": "where the answer comes from: the reasoning slot vs the answer slot read alone",
     "model": "the study model's headline numbers (accuracy, trace and step accuracy, training time)",
     "budget_curve": "accuracy against training steps, and fixed-k loss along the way",
+    "chains_recipe_trials": "the chains recipe's trainings and variants: evaluation curves, loss, the code each ran",
     "variant": "a recipe variant's training curve, blank-slot accuracy and fixed-k loss",
     "seeds": "every decoding claim per training seed, pooled over seeds",
     "memory": "peak memory of decoding per batch row, in logits copies",
