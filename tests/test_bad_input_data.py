@@ -207,3 +207,17 @@ def test_good_files_still_read(tmp_path):
     assert read_problems(_file("empty.jsonl", b"")) == []
     assert [p.answer for p in load_gsm8k(_benchmark_file("gsm8k.jsonl", [GSM8K_ROW]))] == [GSM8K_ROW["answer"]]
     assert load_humaneval(_benchmark_file("humaneval.jsonl", [HUMANEVAL_ROW])) == [HUMANEVAL_ROW]
+
+
+def test_read_json_object_names_the_file_and_what_it_holds(tmp_path):
+    from mdlm_study.core.records import read_json_object
+
+    path = tmp_path / "manifest.json"
+    path.write_text('{"a": 1}')
+    assert read_json_object(path, "manifest") == {"a": 1}
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match=r"manifest.json: unreadable manifest \("):
+        read_json_object(path, "manifest")
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"manifest.json: a training record is a JSON object, got list"):
+        read_json_object(path, "training record")

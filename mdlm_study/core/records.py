@@ -185,6 +185,19 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return path
 
 
+def read_json_object(path: str | Path, what: str) -> dict:
+    """The JSON object in ``path``; ``ValueError`` naming the file and ``what`` it should hold (e.g.
+    ``"manifest"``) when it is unreadable or not an object."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: unreadable {what} ({err})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: a {what} is a JSON object, got {type(value).__name__}")
+    return value
+
+
 def write_json_atomic(path: str | Path, value) -> Path:
     """``value`` as indented JSON with a final newline, written by :func:`write_text_atomic`."""
     return write_text_atomic(path, json.dumps(value, indent=2) + "\n")

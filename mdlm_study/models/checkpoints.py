@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers.utils import logging as hf_logging
 
-from mdlm_study.core.records import fsync_path
+from mdlm_study.core.records import fsync_path, read_json_object
 
 STATE_FILE = "trainer_state.pt"  # optimiser state and step (torch.save of plain containers; loaded with weights_only)
 HISTORY_FILE = "history.json"  # the loss and evaluation records up to the checkpoint's step
@@ -203,13 +203,7 @@ def read_record(out_dir: str | Path) -> dict:
     path = Path(out_dir) / RECORD
     if not path.is_file():
         raise ValueError(f"{path}: no such file: the run in {Path(out_dir)} has not finished (train_all resumes it)")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: unreadable training record ({err})") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"{path}: a training record is a JSON object, got {type(record).__name__}")
-    return record
+    return read_json_object(path, "training record")
 
 
 @contextmanager

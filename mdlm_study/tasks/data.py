@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mdlm_study.core.records import write_text_atomic
+from mdlm_study.core.records import read_json_object, write_text_atomic
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
 from mdlm_study.tasks.arithmetic import Problem, problem_key
 from mdlm_study.tasks.builtin import (
@@ -121,12 +121,7 @@ def _check_manifest(path: Path, raw: bytes, records: int | None = None) -> None:
     manifest_path = path.parent / MANIFEST
     if not manifest_path.is_file():
         return
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{manifest_path}: unreadable manifest ({err})") from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{manifest_path}: a manifest is a JSON object, got {type(manifest).__name__}")
+    manifest = read_json_object(manifest_path, "manifest")
     for entry in manifest.values():
         if not isinstance(entry, dict) or entry.get("file") != path.name:
             continue
