@@ -1,7 +1,8 @@
 """The claims table: every claim of the paper, the paper's number, ours with its interval, a verdict.
 
-One function per claim reads the notebooks' records (:class:`Study`: the JSON summaries, the CSV
-tables, and optionally per-seed decoding records) and returns a row; the verdict comes from one of
+One function per claim reads the notebooks' records (:class:`Study`: the JSON summaries, each a
+notebook's typed headline as a dict (:mod:`mdlm_study.reporting.headlines`), the CSV tables, and
+optionally per-seed decoding records) and returns a row; the verdict comes from one of
 the tests of :mod:`mdlm_study.core.verdicts`, whose words ``docs/verdicts.md`` defines. Notebook 07's
 table, each notebook's conclusion cell (:mod:`mdlm_study.reporting.conclusions`) and ``docs/results.md`` are
 all this table, so they cannot disagree.
