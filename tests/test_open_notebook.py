@@ -13,7 +13,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from mdlm_study.core.parameters import NOTEBOOKS, check_parameters
+from mdlm_study.core.parameters import NOTEBOOKS, check_parameters, declared_in
 from mdlm_study.core.records import problems_sha256
 from mdlm_study.engine import rule_grids
 from mdlm_study.models.released import RELEASED_DIR
@@ -59,7 +59,7 @@ def test_a_notebook_without_a_model_gets_its_checked_parameters_only(monkeypatch
     namespace = kernel(stem, smoke="yes", n_problems=12)
     nb = open_notebook(namespace, stem, load=None, style=False)
     assert nb.params == check_parameters(kernel(stem, smoke="yes", n_problems=12), notebook=stem)
-    assert list(nb.params) == [name for name in nb.params if name in namespace] and nb.params["smoke"] is True
+    assert list(nb.params) == list(declared_in(NOTEBOOKS / f"{stem}.ipynb")) and nb.params["smoke"] is True
     assert namespace["smoke"] is True  # coerced in the namespace too, as check_parameters does
     assert nb.exp is None and nb.provenance == {} and nb.name == stem and nb.id == stem[:2]
     assert nb.tables == ({"01_training": ("01_training",), "07_summary": ("07_claims",)}[stem])
@@ -68,7 +68,7 @@ def test_a_notebook_without_a_model_gets_its_checked_parameters_only(monkeypatch
 
 
 def test_loading_needs_the_loaders_parameters_and_a_known_loader():
-    with pytest.raises(ValueError, match=r"does not declare \['batch_size'.*load=None"):
+    with pytest.raises(ValueError, match=r"does not declare \['data_path', 'trust_remote_code', 'batch_size'.*load=None"):
         open_notebook(kernel("01_training"), "01_training", style=False)
     with pytest.raises(ValueError, match="load must be one of"):
         open_notebook(kernel("04_answer_uncertainty_early_exit"), "04_answer_uncertainty_early_exit", load="experimnt", style=False)
