@@ -225,3 +225,14 @@ def test_06(scores):
     new = step_scoring_headline(summary, table, 4)
     same(new, old_06(summary, table, range(4)))
     assert new.shown() == {k: v for k, v in old_06(summary, table, range(4)).items() if not k.startswith("scores_")}
+
+
+def test_a_notebook_shows_a_headline_as_its_summary():
+    """A cell ending with a headline shows the dict the notebook's cell showed (IPython's pretty printer)."""
+    from IPython.lib.pretty import pretty
+
+    summary = pd.DataFrame({"score": ["answer_loglik"], "auroc": [0.9], "auroc_low": 0.8, "auroc_high": 0.95, "loc_accuracy": 0.7, "loc_chance": 0.25})
+    table = pd.DataFrame({"uid": [1, 1], "kind": ["gold", "corrupted"], "answer_loglik": [0.0, -1.0]})
+    headline = step_scoring_headline(summary, table, 1)
+    assert pretty(headline) == pretty(headline.shown()) and "scores_" not in pretty(headline)
+    assert repr(headline).startswith("StepScoringHeadline({'auroc_answer_loglik': 0.9")

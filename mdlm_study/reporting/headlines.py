@@ -42,7 +42,12 @@ FILTER_KEEP = 0.5  # the log-probability filter notebook 05's headline reports (
 
 
 class Headline:
-    """A notebook's headline (module docstring); subclasses are frozen dataclasses."""
+    """A notebook's headline (module docstring); subclasses are frozen dataclasses declared with
+    ``repr=False``, so that a notebook (IPython's pretty printer, which takes the first ``__repr__``
+    or ``_repr_pretty_`` along the classes) shows the summary dict, and ``repr`` names the class."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.shown()!r})"
 
     def as_dict(self) -> dict:
         """The JSON ``summary``: string keys, in the order the records have them."""
@@ -85,7 +90,7 @@ class Drop:
 # --- 01 -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TrainingHeadline(Headline):
     """Notebook 01: the default model's targets (docs/decisions.md, "Study targets"), greedy left to
     right, and the training throughput. A model not trained in this run leaves its fields ``None``
@@ -127,7 +132,7 @@ def training_headline(records: Mapping[str, Mapping], summary: pd.DataFrame, n_p
 # --- 02 -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AnyOrderHeadline(Headline):
     """Notebook 02: any-order against left-to-right decoding (Table A) and where the any-order rules commit."""
 
@@ -215,7 +220,7 @@ class WrittenReasoning:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ParallelDecodingHeadline(Headline):
     """Notebook 03: fixed k tokens per step against k = 1 (Table B) and MED's accuracy and speed."""
 
@@ -284,7 +289,7 @@ def parallel_decoding_headline(table: pd.DataFrame, fixed: pd.DataFrame, per_pro
 # --- 04 -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EarlyExitHeadline(Headline):
     """Notebook 04: MED + early exit at γ = :data:`EXIT_GAMMA` against one-token entropy decoding
     (Table C), the answer entropy at the end of decoding, and the regime the decoding is in. The MED +
@@ -328,7 +333,7 @@ def early_exit_headline(table: pd.DataFrame, per_problem: Mapping[str, pd.DataFr
 # --- 05 -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PosteriorHeadline(Headline):
     """Notebook 05: posterior traces on the problems the model fails, filtering, and fine-tuning (Table E)."""
 
@@ -360,7 +365,7 @@ def posterior_headline(failures: Mapping, overall: float, gain: pd.DataFrame, ar
 # --- 06 -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class StepScoringHeadline(Headline):
     """Notebook 06: telling gold traces from corrupted ones by the answer's log-likelihood, and locating the error."""
 
