@@ -14,9 +14,9 @@ list, never from one below (``tests/test_layers.py`` enforces it, and the layers
 5. ``experiments``: evaluate (decode a task and grade it) and one module per analysis
 6. ``training``: the MDLM objective, recipes (they evaluate what they train), fine-tuning, LoRA
 7. ``integrations``: the lm-evaluation-harness model class, the data-parallel CLI
-8. ``reporting``: claims, conclusions, figures, generated documents
-9. ``runner``: the notebook runner (``python -m mdlm_study.runner``) and ``load_experiment``, what a
-   notebook opens with
+8. ``reporting``: claims, conclusions, figures, each notebook's typed headline, generated documents
+9. ``runner``: the notebook runner (``python -m mdlm_study.runner``), ``load_experiment``, and
+   ``open_notebook`` / ``close_notebook``, what a notebook opens and closes with
 
 Notebooks and ``benchmarks/`` sit above all of it.
 """

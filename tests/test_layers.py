@@ -43,7 +43,8 @@ LAYERS = [
     # 4: study orchestration
     {"core.verdicts", "models.paper_setting", "experiments.seeds", "training.recipes", "integrations.harness",
      "integrations.distributed", "reporting.study", "reporting.claims", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
-     "reporting.results_doc", "reporting.results_index", "reporting.frontier_report", "runner", "runner.__main__", "runner.experiment", "runner.trace_study"},
+     "reporting.results_doc", "reporting.results_index", "reporting.frontier_report", "reporting.headlines", "runner", "runner.__main__",
+     "runner.experiment", "runner.trace_study", "runner.notebook"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 

@@ -123,12 +123,15 @@ def test_every_notebook_declares_valid_defaults_with_types(path):
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
-def test_the_validation_cell_follows_the_parameters_cell(path):
+def test_the_opening_cell_follows_the_parameters_cell(path):
+    """The cell after ``parameters`` opens the notebook (``open_notebook`` checks the parameters
+    before anything else), and nothing else opens it or checks its parameters again."""
     cells = nbformat.read(path, as_version=4).cells
     index = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    check = cells[index + 1]
-    assert check.cell_type == "code" and f'check_parameters(globals(), notebook="{path.stem}")' in check.source
-    assert sum("check_parameters(" in c.source for c in cells) == 1
+    opening = cells[index + 1]
+    assert opening.cell_type == "code" and f'nb = open_notebook(globals(), "{path.stem}"' in opening.source
+    assert sum("open_notebook(" in c.source for c in cells) == 1 and not any("check_parameters(" in c.source for c in cells)
+    assert "close_notebook(nb, " in cells[-1].source  # and the last cell closes it
 
 
 def _namespace(*cells: str, **values) -> dict:
@@ -199,12 +202,14 @@ def test_the_reported_command_line_strings_now_arrive_typed():
         "ks": [1], "sweeps": {"med_lambda": [0.05, 0.5]}, "trust_remote_code": False, "n_problems": 12}
 
 
-@pytest.mark.parametrize("stem", ["01_training", "02_any_order_vs_l2r", "03_parallel_decoding_med", "07_summary"])
+@pytest.mark.parametrize("stem", [p.stem for p in SOURCES])
 def test_a_notebooks_recorded_parameters_come_from_its_parameters_cell(stem):
-    """No hand-kept list of names: ``PARAMS`` is what ``check_parameters`` returns, every declared name."""
+    """No hand-kept list of names: ``PARAMS`` is ``open_notebook``'s ``params``, which starts as what
+    ``check_parameters`` returns, every declared name (tests/test_open_notebook.py)."""
     cells = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4).cells
     source = "\n".join(c.source for c in cells)
-    assert f'PARAMS = check_parameters(globals(), notebook="{stem}")' in source and "PARAMETER_NAMES" not in source
+    assert f'nb = open_notebook(globals(), "{stem}"' in source and "PARAMETER_NAMES" not in source
+    assert "dict(globals())" not in source  # nor are parameters picked out of the namespace by hand
     parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
     namespace = _namespace(parameters, **{name: d.default for name, d in declared_in_source(parameters, notebook=stem).items()})
     assert list(check_parameters(namespace, notebook=stem)) == list(declared_in(NOTEBOOKS / f"{stem}.ipynb"))

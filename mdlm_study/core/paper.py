@@ -97,6 +97,8 @@ class Speedups:
         return self.rule(name).accuracy - self.entropy.accuracy
 
 
+MED_LAMBDA = 0.2  # Table C's MED threshold λ (nats)
+EXIT_GAMMA = 0.1  # Table C's early-exit threshold γ (nats): the answer slot's summed entropy below it stops decoding
 TABLE_C = Speedups(entropy=Decoding(GEN_LENGTH, 0.794), exit=Decoding(193, 0.786), med=Decoding(94, 0.799), med_exit=Decoding(77, 0.793))
 EXIT_SAVING = 1 - TABLE_C.exit.nfe / TABLE_C.entropy.nfe  # Table C: the share of passes the early exit saves (γ = 0.1)
 

@@ -38,10 +38,11 @@ wrapped: the message says to write ``[0.1]``. Wrapping would make ``gammas=0.1``
 another parameter. Unknown names, wrong types, malformed strings, empty lists and values out of
 range raise ``ValueError`` naming the notebook, the parameter, the value and what is expected.
 
-:func:`check_parameters` is what each notebook's validation cell (right after ``parameters``)
-calls; it returns the notebook's parameters, in declaration order, with their checked values: the
-``PARAMS`` a notebook records in its sidecars, so parameter names are never listed by hand. The
-runner calls :func:`coerce_and_validate` on every job before starting any.
+:func:`check_parameters` is what each notebook's opening cell (right after ``parameters``) runs
+first, through ``mdlm_study.runner.notebook.open_notebook``; it returns the notebook's parameters, in
+declaration order, with their checked values: the start of the ``PARAMS`` a notebook records in its
+sidecars, so parameter names are never listed by hand. The runner calls :func:`coerce_and_validate`
+on every job before starting any.
 """
 
 from __future__ import annotations
@@ -349,14 +350,15 @@ def check_parameters(namespace: MutableMapping[str, object], *, notebook: str) -
     """Validate a running notebook's parameters, write the coerced values back into ``namespace`` and
     return them: every declared parameter, in the order of the ``parameters`` cell.
 
-    Each notebook's validation cell, right after its ``parameters`` cell, runs
-    ``PARAMS = check_parameters(globals(), notebook="<its name>")``; a bad value stops the notebook there,
-    before any model is loaded, with a ``ValueError`` naming the parameter (papermill reports it as
-    ``PapermillExecutionError``). ``-p gammas "[0.05, 0.5]"`` arrives as a string and leaves as a list.
+    Each notebook's opening cell, right after its ``parameters`` cell, runs
+    ``nb = open_notebook(globals(), "<its name>")`` (``mdlm_study.runner.notebook``), which calls this
+    first; a bad value stops the notebook there, before any model is loaded, with a ``ValueError``
+    naming the parameter (papermill reports it as ``PapermillExecutionError``).
+    ``-p gammas "[0.05, 0.5]"`` arrives as a string and leaves as a list.
 
     Papermill does not tell the kernel which notebook it runs, and only warns about an unknown
     parameter (it still injects it). So the cells are found in IPython's input history ``In``
-    (``In[-1]`` is the validation cell itself), walking back from the validation cell:
+    (``In[-1]`` is the opening cell itself), walking back from the opening cell:
 
     - a cell starting with ``# Parameters`` is papermill's injected cell (papermill writes that
       header above the overrides): the names it assigns are the overrides, each of which must be

@@ -1,7 +1,8 @@
 """The claims table: every claim of the paper, the paper's number, ours with its interval, a verdict.
 
 :func:`claims_table` runs every claim of the registry (:data:`mdlm_study.reporting.claims.CLAIMS`) on
-the notebooks' records (:class:`~mdlm_study.reporting.study.Study`) and gives one row per claim, with
+the notebooks' records (:class:`~mdlm_study.reporting.study.Study`: each notebook's typed headline as a
+dict, :mod:`mdlm_study.reporting.headlines`, and its CSV tables) and gives one row per claim, with
 its verdict in one plain sentence (:func:`takeaway`); a claim whose inputs are not recorded is
 *missing*. Notebook 07's table, each notebook's conclusion cell (:mod:`mdlm_study.reporting.conclusions`)
 and ``docs/results.md`` are all this table, so they cannot disagree.
