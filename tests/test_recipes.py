@@ -319,3 +319,39 @@ def test_a_training_seed_trains_its_own_model_and_is_skipped_when_done(tmp_path)
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match=f"seed must be a non-negative integer, got {bad!r}"):
             train_all(["sudoku"], tmp_path / "data", tmp_path / "seed1", smoke=True, seed=bad)
+
+
+def test_a_warm_start_begins_from_the_source_weights_and_is_its_own_run(trained, tmp_path):
+    """``Recipe.init_from``: the freshly built model takes the source's weights exactly (init_weights
+    returns their SHA-256, which the run's identity and record carry); a model of another shape is a
+    ``ValueError`` naming the mismatch, never a partial load; a finished cold run does not count as the
+    warm one."""
+    from dataclasses import replace
+
+    import torch
+
+    from mdlm_study.models.checkpoints import weights_sha256
+    from mdlm_study.models.tiny_model import build_model
+    from mdlm_study.training.recipes import init_weights, is_trained, study_tokenizer
+
+    root, data = trained
+    source = root / "checkpoints" / "default"
+    tokenizer = study_tokenizer(data)
+    cold = recipe("default", smoke=True)
+    warm = replace(cold, name="warm", init_from=str(source))
+    model = build_model(warm.model, tokenizer, seed=7)
+    sha = init_weights(warm, model, tokenizer)
+    reference = load_model(source).model.state_dict()
+    assert all(torch.equal(value, reference[key]) for key, value in model.state_dict().items())
+    assert sha == weights_sha256(model) == json.loads((source / "training.json").read_text())["weights_sha256"]
+    assert init_weights(cold, build_model(cold.model, tokenizer, seed=7), tokenizer) is None
+
+    wider = replace(warm, model=replace(warm.model, hidden_size=48, intermediate_size=96))
+    with pytest.raises(ValueError, match="does not fit the recipe's model"):
+        init_weights(wider, build_model(wider.model, tokenizer, seed=0), tokenizer)
+
+    short = replace(warm, train=replace(warm.train, steps=4, eval_every=2, save_every=2))
+    record = train_recipe(short, data, tmp_path, progress=False, report=False)
+    assert record["init_from"] == {"model": str(source), "weights_sha256": sha}
+    assert is_trained("warm", tmp_path, short)
+    assert not is_trained("warm", tmp_path, replace(short, init_from=None))

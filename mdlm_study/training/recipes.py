@@ -60,6 +60,7 @@ class Recipe:
     template: Template
     model: ModelConfig
     train: TrainConfig
+    init_from: str | None = None  # a released model (models/<name>) whose weights start the run: a warm start (init_weights)
 
 
 # Sized for the 30-minute budget on this 2-core CPU, one run at a time with both threads (README):
@@ -78,7 +79,10 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 # reasoning at step 4,000 (blank slot 15%, 200 held-out chains) in 31 minutes on one thread of this CPU, so
 # two seeds train side by side. Not yet the recipe of record: its own seeds 0 and 1 reached 4% and 18% (the
 # search's run made a transition they did not); a warm start from the default model reaches 96% but keeps a
-# 38% blank slot (docs/recipe_history.md, "The recipe's own seeds"); no chains model is released yet. fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
+# 38% blank slot (docs/recipe_history.md, "The recipe's own seeds"). The candidate under test: a warm start
+# from the released base model (the default run at step 5,000, less trained to answer without reasoning),
+# for the answer-only twin too (same start, so the two differ only by the reasoning slot); no chains model
+# is released yet. fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
 # native bf16 kernels and not elsewhere, so a run left to choose trains different numerics on different
 # CPUs; pinned, a retrain on another CPU runs the same arithmetic.
 CHAINS_STEPS = 4000
@@ -88,8 +92,9 @@ RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
     "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
-    "chains": Recipe("chains", "chains", CHAINS_TEMPLATE, _CHAINS_MODEL, _CHAINS_TRAIN),
-    "chains_answer_only": Recipe("chains_answer_only", "chains", replace(CHAINS_TEMPLATE, reasoning_len=0), _CHAINS_MODEL, _CHAINS_TRAIN),
+    "chains": Recipe("chains", "chains", CHAINS_TEMPLATE, _CHAINS_MODEL, _CHAINS_TRAIN, init_from="base"),
+    "chains_answer_only": Recipe("chains_answer_only", "chains", replace(CHAINS_TEMPLATE, reasoning_len=0), _CHAINS_MODEL, _CHAINS_TRAIN,
+                                 init_from="base"),
 }
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
@@ -108,7 +113,8 @@ def recipe(name: str, *, smoke: bool = False) -> Recipe:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(RECIPES)}")
     r = RECIPES[name]
     if smoke:
-        r = replace(r, model=SMOKE_MODEL, train=replace(r.train, steps=30, batch_size=16, warmup=5, eval_every=15, save_every=15, log_every=5,
+        # no warm start in a smoke run: the released weights are full size (init_weights is tested on its own)
+        r = replace(r, model=SMOKE_MODEL, init_from=None, train=replace(r.train, steps=30, batch_size=16, warmup=5, eval_every=15, save_every=15, log_every=5,
                                                         compile=False))  # compiling takes longer than a smoke run
     return r
 
@@ -160,12 +166,33 @@ def _data_sha256(*sets: TokenizedSet | None) -> str:
     return digest.hexdigest()
 
 
-def run_identity(r: Recipe, config: TrainConfig, data_sha256: str) -> dict:
+def run_identity(r: Recipe, config: TrainConfig, data_sha256: str, init_sha256: str | None = None) -> dict:
     """What makes two trainings the same run: the recipe (name, task, template, model), the training
-    config with its seed, and the data. Every checkpoint records it; only a checkpoint of the same run
-    is resumed (anything else would mix two trainings)."""
-    return json.loads(json.dumps({"recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template),
-                                  "model": dataclasses.asdict(r.model), "train": dataclasses.asdict(config), "data_sha256": data_sha256}))
+    config with its seed, the data, and for a warm start the starting weights' SHA-256. Every checkpoint
+    records it; only a checkpoint of the same run is resumed (anything else would mix two trainings)."""
+    run = {"recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
+           "train": dataclasses.asdict(config), "data_sha256": data_sha256}
+    if r.init_from is not None:
+        run["init_from"] = {"model": r.init_from, "weights_sha256": init_sha256}
+    return json.loads(json.dumps(run))
+
+
+def init_weights(r: Recipe, model, tokenizer) -> str | None:
+    """A warm start: load the released model ``r.init_from`` into the freshly built ``model`` and return
+    its weights' SHA-256 (None for a cold start). The source must be a study model with the same
+    tokenizer (vocabulary and special tokens) and the same parameter names and shapes; anything else is a
+    ``ValueError`` naming the mismatch, never a partial load."""
+    if r.init_from is None:
+        return None
+    source = load_model(r.init_from)
+    if source.tokenizer.get_vocab() != tokenizer.get_vocab() or source.tokenizer.mask_token_id != tokenizer.mask_token_id:
+        raise ValueError(f"recipe {r.name!r}: init_from={r.init_from!r} has another tokenizer than the recipe's task")
+    state, own = source.model.state_dict(), model.state_dict()
+    mismatched = sorted(k for k in own.keys() | state.keys() if k not in state or k not in own or state[k].shape != own[k].shape)
+    if mismatched:
+        raise ValueError(f"recipe {r.name!r}: init_from={r.init_from!r} does not fit the recipe's model; mismatched parameters {mismatched[:5]}")
+    model.load_state_dict(state, strict=True)
+    return weights_sha256(source.model)
 
 
 @contextmanager
@@ -223,11 +250,12 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
             return read_record(out_dir)
         tokenizer = study_tokenizer(data)
         model = build_model(r.model, tokenizer, seed=seed)
+        init_sha256 = init_weights(r, model, tokenizer)
         started = time.perf_counter()
         snapshots = snapshot_steps(r.name, config.steps)
         aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
         examples = training_set(r, data, tokenizer)
-        run = run_identity(r, config, _data_sha256(examples, aux))
+        run = run_identity(r, config, _data_sha256(examples, aux), init_sha256)
         marker = _resumable(out_dir, run, force=force)
         history = train(model, examples, config, mask_id=tokenizer.mask_token_id, out_dir=out_dir, tokenizer=tokenizer, eval_fn=eval_fn,
                         aux=aux, resume=marker is not None, snapshots=snapshots, progress=progress, report=r.name if report else None,
@@ -237,6 +265,7 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
             "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
             "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": prior + time.perf_counter() - started,
             "history": history, "snapshots": [f"step{n}" for n in snapshots], "weights_sha256": weights_sha256(model),
+            "init_from": run.get("init_from"),
         }
         write_json_atomic(out_dir / RECORD, record)
     return record
@@ -292,6 +321,8 @@ def is_trained(name: str, checkpoints_dir: str | Path, r: Recipe) -> bool:
     same = all(key in record and isinstance(record[key], dict) and _with_later_defaults(record[key], config) == _as_recorded(config)
                for key, config in (("model", r.model), ("train", r.train), ("template", r.template)))
     if not (same and any(isinstance(h, dict) and h.get("step") == r.train.steps for h in record.get("history", []))):
+        return False
+    if (record.get("init_from") or {}).get("model") != r.init_from:
         return False
     try:
         marker = verify_checkpoint(out_dir)
