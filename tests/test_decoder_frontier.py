@@ -3,6 +3,8 @@ known by construction."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mdlm_study.core.frontier import aup
@@ -111,3 +113,21 @@ def test_report_reads_a_records_folder_and_draws(tmp_path):
     assert len(fig.axes) == 2 and all(ax.get_xscale() == "log" for ax in fig.axes)
     texts = {t.get_text() for ax in fig.axes for t in ax.texts}
     assert "MED + exit λ=0.2 γ=0.1" in texts  # frontier points are named in words
+
+
+def test_show_frontier_saves_the_figure_with_the_seeds_weights(tmp_path):
+    """Notebook 07's call: the figure is written with its sidecar naming every seed's weights SHA-256."""
+    import json
+
+    from mdlm_study.reporting import frontier_report
+
+    sha = {"a": "a" * 64, "b": "b" * 64}
+    records = [{**r, "weights_sha256": sha[r["model"]]} for r in two_seed_records()]
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "arithmetic_default.json").write_text(json.dumps({"records": records}))
+    saved = frontier_report.show_frontier(tmp_path / "records", out_dir=tmp_path / "out", params={"seed": 0}, notebook="07_summary")
+    png = tmp_path / "out" / "figures" / "07_decoder_frontier.png"
+    assert Path(saved) == png and png.read_bytes().startswith(b"\x89PNG")
+    sidecar = json.loads(png.with_suffix(".json").read_text())
+    assert all(digest in json.dumps(sidecar) for digest in sha.values())
+    assert frontier_report.show_frontier(tmp_path / "empty") is None

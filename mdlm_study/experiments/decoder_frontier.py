@@ -52,6 +52,8 @@ def frontier_table(records: Iterable[Mapping]) -> pd.DataFrame:
         if missing:
             raise ValueError(f"frontier record {i} ({row.get('label')!r}) lacks {missing}")
     table = pd.DataFrame([{c: row[c] for c in COLUMNS} for row in rows])
+    if all(row.get("weights_sha256") for row in rows):  # the seeds' weights, for a figure's provenance
+        table["weights_sha256"] = [row["weights_sha256"] for row in rows]
     duplicated = table.duplicated(["model", "template", "label"])
     if duplicated.any():
         first = table[duplicated].iloc[0]

@@ -75,16 +75,25 @@ def frontier_markdown(table: pd.DataFrame) -> str:
     return "\n".join(f"- {s}" for s in frontier_sentences(table)) + "\n\n" + header + body
 
 
-def show_frontier(directory: str | Path | None = None):
-    """Display the frontier's answers and table in a notebook and return its figure (shown inline),
+def show_frontier(directory: str | Path | None = None, *, out_dir: str | Path | None = None, params: dict | None = None,
+                  notebook: str | None = None):
+    """Display the frontier's answers and table in a notebook and its figure (inline; with ``out_dir``
+    also saved as ``figures/07_decoder_frontier.png`` with its sidecar, :func:`~mdlm_study.reporting.figures.save_figure`),
     or print where the records come from and return None when there are none."""
     from IPython.display import Markdown, display  # deferred: only inside a notebook
 
-    from mdlm_study.reporting.figures import InlineFigure  # deferred: figures loads matplotlib and seaborn
+    from mdlm_study.reporting.figures import (  # deferred: figures loads matplotlib and seaborn
+        InlineFigure,
+        save_figure,
+    )
 
     table = load_frontier(directory)
     if table is None:
         print(f"no frontier records in {FRONTIER_RECORDS}/ (python benchmarks/bench_frontier.py, docs/benchmarks.md)")
         return None
     display(Markdown(frontier_markdown(table)))
-    return InlineFigure(frontier_figure(decoder_frontier.pooled_settings(table)))
+    fig = frontier_figure(decoder_frontier.pooled_settings(table))
+    if out_dir is None:
+        return InlineFigure(fig)
+    models = dict(zip(table["model"], table["weights_sha256"], strict=True)) if "weights_sha256" in table else None
+    return save_figure(fig, "07_decoder_frontier", out_dir, params or {}, notebook=notebook, model=models)
