@@ -219,6 +219,26 @@ def test_trace_studies_run_on_released_models_by_name(tmp_path):
         load_trace_study(str(tmp_path / "plain"), "arithmetic", **options)
 
 
+def test_a_trace_study_takes_any_task_with_step_labels_and_a_posterior_split():
+    """The chains task runs notebooks 05 and 06 through the same path as arithmetic: its own posterior
+    split, template and grading (the default model decodes it, badly: the path is what is checked);
+    fine-tuning starts from the arithmetic task's base snapshot, so on chains it is refused by name."""
+    from mdlm_study.engine import DecodeConfig
+    from mdlm_study.runner.trace_study import load_trace_study, step_tasks
+    from mdlm_study.tasks.builtin import CHAINS_TEMPLATE
+    from mdlm_study.tasks.data import read_split
+
+    assert step_tasks() == ("arithmetic", "chains", "gsm8k")
+    study = load_trace_study("default", "chains", checkpoints_dir=str(RELEASED_DIR), data_dir=str(ROOT / "data"), n_problems=3)
+    assert study.problems == read_split("chains", ROOT / "data", "posterior")[:3] and study.template == CHAINS_TEMPLATE
+    table = study.free_decoding(DecodeConfig("l2r"))
+    assert len(table) == 3 and {"correct", "trace_correct"} <= set(table)
+    with pytest.raises(ValueError, match="fine-tuning on task 'chains'"):
+        study.finetune_base()
+    with pytest.raises(ValueError, match="task must be one of .*'chains'.*got 'sudoku'"):
+        load_trace_study("default", "sudoku", checkpoints_dir=str(RELEASED_DIR), data_dir=str(ROOT / "data"), n_problems=3)
+
+
 def test_training_on_the_release_folder_trains_nothing(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(recipes, "prepare_data", lambda data_dir, **kw: calls.append((data_dir, kw)))

@@ -1,10 +1,11 @@
 """What notebooks 05 (posterior traces, fine-tuning) and 06 (step scoring) need, for a model and a task
 chosen by parameters alone, as :func:`mdlm_study.runner.experiment.load_experiment` gives notebooks 02-04.
 
-- ``task="arithmetic"``: a study model, the posterior problem set, exact step labels
+- a study task with exact step labels and a posterior split (:func:`step_tasks`: ``arithmetic``,
+  ``chains``): a study model, the task's posterior problem set, exact step labels
   (:func:`~mdlm_study.tasks.arithmetic.grade_trace`, ``corrupt_trace``) and full fine-tuning of the
-  base snapshot (:func:`~mdlm_study.training.finetune.run_finetune_experiment`); the calls are the ones the
-  notebooks always made.
+  base snapshot (:func:`~mdlm_study.training.finetune.run_finetune_experiment`; the ``base`` model is
+  the arithmetic task's, so fine-tuning runs on ``arithmetic`` only).
 - ``task="gsm8k"``: any model :func:`~mdlm_study.runner.experiment.load_experiment` loads (LLaDA-8B,
   Dream-7B: the paper's setting, budget mode), GSM8K problems from ``data_path`` as
   :class:`~mdlm_study.tasks.gsm8k.GSM8KItem`\\ s, traces checked step by step by their equations and
@@ -24,8 +25,8 @@ import pandas as pd
 
 from mdlm_study.core.records import problems_sha256
 from mdlm_study.engine import DecodeConfig
-from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, Template
-from mdlm_study.experiments.evaluate import evaluate_arithmetic
+from mdlm_study.engine.templates import Template
+from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.posterior import sample_posterior
 from mdlm_study.experiments.scoring import ARITHMETIC_LABELS, GSM8K_LABELS, StepLabels, evaluate_step_scoring
 from mdlm_study.models import load_model
@@ -33,13 +34,21 @@ from mdlm_study.models.loader import STUDY_KINDS, study_model_dir
 from mdlm_study.models.paper_setting import setting_for
 from mdlm_study.runner.experiment import Experiment, load_experiment
 from mdlm_study.tasks.benchmark_data import load_gsm8k
-from mdlm_study.tasks.data import read_problems
+from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.gsm8k import grade_gsm8k_trace, gsm8k_item
+from mdlm_study.tasks.task import get_task, task_names
 from mdlm_study.training.finetune import run_finetune_experiment
 from mdlm_study.training.lora import run_lora_finetune_experiment
 from mdlm_study.training.train import TrainConfig
 
-STEP_TASKS = ("arithmetic", "gsm8k")
+FINETUNE_TASK = "arithmetic"  # the task of the released base snapshot that full fine-tuning starts from
+
+
+def step_tasks() -> tuple[str, ...]:
+    """The tasks notebooks 05 and 06 run: every registered study task whose reasoning steps are checked
+    exactly and which has a posterior split, and ``gsm8k`` (real models)."""
+    study = (get_task(name) for name in task_names())
+    return tuple(sorted(t.name for t in study if t.step_labels and "posterior" in t.splits)) + ("gsm8k",)
 
 
 @dataclass
@@ -60,7 +69,7 @@ class TraceStudy:
     def free_decoding(self, config: DecodeConfig) -> pd.DataFrame:
         """One row per problem of the model decoding freely (``correct``: the task's answer grader)."""
         if self.exp is None:
-            return evaluate_arithmetic(self.model, self.tokenizer, self.problems, self.template, config, batch_size=self.batch_size)
+            return evaluate_task(self.task, self.model, self.tokenizer, self.problems, self.template, config, batch_size=self.batch_size)
         return self.exp.evaluate(self.problems, config)
 
     def posterior(self, problems: Sequence, config: DecodeConfig, *, n_samples: int, base: tuple | None = None) -> pd.DataFrame:
@@ -71,10 +80,10 @@ class TraceStudy:
                                 grader=self.grader)
 
     def finetune_pool(self, n_finetune: int, *, data_dir: str | Path, finetune_data_path: str | None = None) -> list:
-        """The fine-tuning problems: the last ``n_finetune`` arithmetic training problems, or the first
-        ``n_finetune`` of the GSM8K file ``finetune_data_path`` (its uids prefixed ``train-``)."""
+        """The fine-tuning problems: the last ``n_finetune`` training problems of the study task, or the
+        first ``n_finetune`` of the GSM8K file ``finetune_data_path`` (its uids prefixed ``train-``)."""
         if self.exp is None:
-            return read_problems(f"{data_dir}/arithmetic_train.jsonl")[-n_finetune:]
+            return read_split(self.task, data_dir, "train")[-n_finetune:]
         if not finetune_data_path:
             raise ValueError("task='gsm8k' fine-tunes on finetune_data_path= a local GSM8K jsonl (e.g. the train.jsonl of the GSM8K release)")
         return [replace(gsm8k_item(p), uid=f"train-{p.uid}") for p in load_gsm8k(finetune_data_path)[:n_finetune]]
@@ -83,6 +92,9 @@ class TraceStudy:
         """(model, tokenizer) the fine-tuning arms start from (its posterior traces are the posterior
         arm): the study's below-ceiling base snapshot, or the real model itself."""
         if self.exp is None:
+            if self.task != FINETUNE_TASK:
+                raise ValueError(f"fine-tuning on task {self.task!r}: the base snapshot it starts from is the {FINETUNE_TASK!r} task's; "
+                                 "so Table E's arms run on that task")
             base = load_model("base", checkpoints_dir=self.checkpoints_dir, device=self.device)
             return base.model, base.tokenizer
         return self.model, self.tokenizer
@@ -121,15 +133,15 @@ def load_trace_study(model: str, task: str, *, checkpoints_dir: str, data_dir: s
                      data_path: str | None = None, trust_remote_code: bool = False, batch_size: int = 256, dtype=None,
                      gen_length: int | None = None, answer_len: int | None = None) -> TraceStudy:
     """The model, problems, template and step labels of notebook 05 or 06 (module docstring)."""
-    if task not in STEP_TASKS:
-        raise ValueError(f"notebooks 05 and 06 grade reasoning step by step: task must be one of {STEP_TASKS}, got {task!r}")
-    if task == "arithmetic":
+    if task not in step_tasks():
+        raise ValueError(f"notebooks 05 and 06 grade reasoning step by step: task must be one of {step_tasks()}, got {task!r}")
+    if task != "gsm8k":
         loaded = load_model(model, checkpoints_dir=checkpoints_dir, device=device)
         if loaded.kind not in STUDY_KINDS:  # a study model's exact step labels; a real model's traces are checked on gsm8k
-            raise ValueError(f"task='arithmetic' in notebooks 05 and 06 runs a study model (of kind {STUDY_KINDS}), but {model!r} "
+            raise ValueError(f"task={task!r} in notebooks 05 and 06 runs a study model (of kind {STUDY_KINDS}), but {model!r} "
                              f"loaded as kind {loaded.kind!r}; run real models with task='gsm8k'")
-        problems = read_problems(f"{data_dir}/arithmetic_posterior.jsonl")[:n_problems]
-        template = setting_for(ARITHMETIC_TEMPLATE, real_model=False, gen_length=gen_length, answer_len=answer_len).template
+        problems = read_split(task, data_dir, "posterior")[:n_problems]
+        template = setting_for(get_task(task).template, real_model=False, gen_length=gen_length, answer_len=answer_len).template
         provenance = {"model": model, "weights_sha256": loaded.weights_sha256(), "data_sha256": problems_sha256(problems)}
         return TraceStudy(loaded.model, loaded.tokenizer, problems, template, task, ARITHMETIC_LABELS, None, provenance, batch_size,
                           checkpoints_dir, device)
