@@ -67,6 +67,16 @@ def frontier_sentences(table: pd.DataFrame) -> list[str]:
     return sentences
 
 
+def frontier_line(table: pd.DataFrame) -> str:
+    """The README's one-line answer: per template, on how many seeds' frontiers MED + exit is and which
+    decoders are on every seed's frontier."""
+    parts = []
+    for template, answer in decoder_frontier.frontier_answers(table).items():
+        always = ", ".join(decoder_name(d) for d in answer["always_on_frontier"]) or "none"
+        parts.append(f"`{template}` template, MED + exit on {answer['med_exit_on_frontier']} of {answer['seeds']} seeds' (on all: {always})")
+    return "**Decoders' frontier** ([table](docs/results.md#decoders-on-one-frontier)): " + "; ".join(parts) + "."
+
+
 def frontier_markdown(table: pd.DataFrame) -> str:
     """The frontier's table and answers as Markdown."""
     rows = decoder_rows(table)
