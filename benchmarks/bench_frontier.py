@@ -13,6 +13,8 @@ The frontier per seed and pooled, and how often each decoder is on it: ``frontie
 Run (one regime, five seeds, two templates; docs/benchmarks.md gives the measured cost per rule):
 ``python benchmarks/bench_frontier.py --models models/default models/default_seed1 models/default_seed2
 models/default_seed3 models/default_seed4 --templates default wide_answer --n-problems 300 --out benchmarks/results/frontier/arithmetic.json``
+Which templates a model can take (``--probe-templates``; the second template's choice):
+``OMP_NUM_THREADS=1 python benchmarks/bench_frontier.py --models models/default --n-problems 100 --probe-templates --out benchmarks/results/machine/frontier_templates.json``
 Cost only (one model, one template, the time per setting and problem):
 ``OMP_NUM_THREADS=1 python benchmarks/bench_frontier.py --models models/default --templates default --n-problems 50 --out /tmp/frontier_cost.json``
 """
@@ -35,10 +37,10 @@ from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import read_problems
 
 # The second template widens the answer slot from 4 to 6 positions (two more to fill, and two more
-# entropies in the exit's sum). A reasoning slot of another length is not usable with the study's models:
-# they were trained at 24 positions and score 0-1% at 20, 26, 28 or 32 (greedy, the first 100 test
-# problems; docs/benchmarks.md, "Frontier templates").
+# entropies in the exit's sum). A reasoning slot of another length is not usable with the study's models,
+# trained at 24 positions: ``--probe-templates`` measures every candidate (docs/benchmarks.md, "Frontier templates").
 TEMPLATES = {"default": ARITHMETIC_TEMPLATE, "wide_answer": replace(ARITHMETIC_TEMPLATE, answer_len=6)}
+CANDIDATES = {**TEMPLATES, **{f"reasoning_slot_{n}": replace(ARITHMETIC_TEMPLATE, reasoning_len=n) for n in (20, 26, 28, 32)}}
 EXIT = {"exit_gamma": 0.1}  # the paper's exit, combined with every rule
 
 
@@ -75,6 +77,19 @@ def run_setting(model, tokenizer, problems, template, config, prior, identity, f
                          {**identity, "decoder": family, "label": config.label()})
 
 
+def probe_templates(folder: str, problems, out: str) -> None:
+    """Which candidate templates the model can take at all: left to right and entropy order, one token
+    per pass, on each of :data:`CANDIDATES` (one record each)."""
+    loaded = load_model(Path(folder))
+    identity = {**model_identity(Path(folder).name, weights_sha256(loaded.model)), "problems_sha256": problems_sha256(problems)}
+    records = []
+    for name, template in CANDIDATES.items():
+        for family, config in (("l2r", DecodeConfig("l2r")), ("entropy_k1", DecodeConfig("entropy"))):
+            records.append(run_setting(loaded.model, loaded.tokenizer, problems, template, config, None, {**identity, "template": name}, family))
+            print(f"{name} {family}: acc {records[-1]['accuracy']:.3f}", flush=True)
+    write_record(out, records, command=["python", "benchmarks/bench_frontier.py", *sys.argv[1:]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="model folders (e.g. models/default models/default_seed1 ...)")
@@ -82,12 +97,15 @@ def main() -> None:
     parser.add_argument("--data", default="data/arithmetic_test.jsonl", help="problems file (the study's 300-problem test set)")
     parser.add_argument("--n-problems", type=int, default=300, help="the first N problems of --data")
     parser.add_argument("--only", nargs="*", default=None, help="decoder families to run (default: all)")
+    parser.add_argument("--probe-templates", action="store_true", help="only measure which candidate templates the first model can take")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     if args.n_problems < 1:
         raise ValueError(f"--n-problems must be >= 1, got {args.n_problems}")
     settings = [(f, c) for f, c in decoders() if args.only is None or f in args.only]
     problems = read_problems(args.data)[: args.n_problems]
+    if args.probe_templates:
+        return probe_templates(args.models[0], problems, args.out)
     records = []
     for folder in args.models:
         loaded = load_model(Path(folder))
