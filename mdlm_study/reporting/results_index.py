@@ -41,6 +41,9 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "determinism": "run-to-run bit identity of training",
     "recipe_search": "the search over training recipes that chose the default",
     "drill_probe": "the effect of drill examples and learning rates on a short run",
+    "frontier_templates": "which candidate prompt templates a model can take (the frontier's second template)",
+    "arithmetic_": "one frontier run: every decoder on the training seeds and one template (accuracy, NFE, tokens per forward, AUP)",
+    "regime": "the regime diagnostics: blank-slot accuracy, when the answer settles, exit savings",
 }
 
 
