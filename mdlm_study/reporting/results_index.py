@@ -43,6 +43,9 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "drill_probe": "the effect of drill examples and learning rates on a short run",
     "frontier_templates": "which candidate prompt templates a model can take (the frontier's second template)",
     "arithmetic_": "one frontier run: every decoder on the training seeds and one template (accuracy, NFE, tokens per forward, AUP)",
+    "bad_input": "bad inputs given to every public entry point: clear errors, silent wrong answers, crashes",
+    "seed": "one training seed: every decoding rule on the same held-out problems",
+    "claims": "every decoding claim per training seed and pooled with the seed as the unit",
     "regime": "the regime diagnostics: blank-slot accuracy, when the answer settles, exit savings",
 }
 
