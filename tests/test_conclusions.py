@@ -174,3 +174,32 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
         assert saved["pooled"]["verdict"] == fresh["pooled"]["verdict"] == seeds_md[fresh["text"]][6].strip("*"), fresh["claim"]
         assert saved["pooled"]["low"] == pytest.approx(fresh["pooled"]["low"]) and saved["holding"]["holding"] == fresh["holding"]["holding"]
         assert seeds_md[fresh["text"]][7] == f"{fresh['holding']['holding']}/{fresh['holding']['total']}"
+
+
+VERDICT_WORDS = "reproduced|holds|differs|smaller|larger|opposite|not detected|inconclusive"  # today's words and the old ones
+
+
+def verdict_rows(markdown: str) -> list[str]:
+    """The Markdown table lines that give a verdict: a verdict word in bold, or a cell that is a verdict word."""
+    rows = []
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and (re.search(rf"\*\*({VERDICT_WORDS})\*\*", line, re.I)
+                                     or any(re.fullmatch(rf"({VERDICT_WORDS})( \(.*\))?", cell, re.I) for cell in cells)):
+            rows.append(line)
+    return rows
+
+
+def test_verdict_tables_live_only_in_the_generated_documents():
+    """Hand-written docs and the README outside its generated blocks give no verdict table: the verdicts
+    of record are docs/results.md's (a hand-kept copy goes stale)."""
+    assert verdict_rows("| MED + exit | 4.44x | holds |\n| a | b | **smaller** |\n| a | larger model | 3 |") == [
+        "| MED + exit | 4.44x | holds |", "| a | b | **smaller** |"]
+    readme = (ROOT / "README.md").read_text()
+    for start, end in ((results_doc.README_START, results_doc.README_END), (results_doc.FRONTIER_START, results_doc.FRONTIER_END)):
+        readme = readme.split(start)[0] + readme.split(end)[1]
+    texts = {"README.md": readme}
+    texts |= {f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md")) if not p.read_text().startswith(results_doc.GENERATED)}
+    assert {"docs/results.md", "docs/seeds.md", "docs/verdicts.md"}.isdisjoint(texts) and "docs/benchmarks.md" in texts
+    found = {name: verdict_rows(text) for name, text in texts.items() if verdict_rows(text)}
+    assert found == {}, "a verdict table outside the generated docs: point to docs/results.md instead"

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from mdlm_study.core import stats
+from mdlm_study.core.frontier import pareto_frontier
 from mdlm_study.core.records import ROOT  # noqa: E402
 from mdlm_study.reporting import plots  # noqa: E402
 
@@ -39,8 +40,47 @@ def error_bars(ax):
     return [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
 
 
+def drawn_words(fig):
+    """Every tick label, legend entry, title, axis label and note of a drawn figure."""
+    fig.canvas.draw()
+    texts = [t.get_text() for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_yticklabels(), *ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label)]
+    return texts + [label for ax in fig.axes if ax.get_legend() for label in legend_labels(ax)]
+
+
+def assert_in_words(fig):
+    """No code name of a rule or a block size is left in the drawn figure."""
+    for text in drawn_words(fig):
+        assert not any(code in text for code in ("l2r", "b=all", "b=1", "b=4", "k=1 ", "med ", "med_budget", "entropy k=")), text
+
+
+def assert_apart(ax):
+    """No two notes in the axes overlap once drawn."""
+    ax.figure.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    for i, a in enumerate(boxes):
+        assert not any(a.overlaps(b) for b in boxes[i + 1:]), ax.texts[i].get_text()
+
+
 def cut_note(ax):
     return [t.get_text() for t in ax.texts if t.get_text().startswith("axis cut")]
+
+
+@pytest.mark.parametrize(("label", "words"), [
+    ("l2r", "left to right"), ("entropy b=all", "entropy order, whole canvas"), ("random b=4", "random order, blocks of 4"),
+    ("entropy k=1", "entropy order, 1 per pass"), ("med λ=0.2 + exit γ=0.1", "MED λ=0.2 + exit γ=0.1"),
+    ("med + prophet", "MED + Prophet's exit"), ("fast τ=0.9", "Fast-dLLM τ=0.9"), ("entropy k=2, blocks of 8", "entropy order, 2 per pass, blocks of 8"),
+])
+def test_a_setting_label_reads_in_words(label, words):
+    assert plots.setting_name(label) == words
+
+
+def test_point_labels_that_would_overlap_are_moved_or_left_out():
+    fig, ax = plt.subplots()
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    written = plots.label_points(ax, [(5, 5, "first label", "C0")] * 12)
+    assert 1 < len(written) < 12
+    assert_apart(ax)
+    plt.close(fig)
 
 
 def test_wilson_errors_are_the_distances_to_the_wilson_bounds():
@@ -64,12 +104,16 @@ def test_accuracy_by_block_and_sudoku_on_the_committed_table(tmp_path):
     arithmetic = table[table["task"] == "arithmetic"].copy()
     fig = plots.accuracy_by_block(arithmetic, ["random", "confidence", "margin", "entropy"], task="arithmetic")
     ax = fig.axes[0]
-    assert len(error_bars(ax)) == 4 and cut_note(ax) and "l2r 95% interval" in legend_labels(ax)
+    assert len(error_bars(ax)) == 4 and cut_note(ax) and "left to right, 95% interval" in legend_labels(ax)
+    assert_in_words(fig)
     finish(fig, "02_accuracy_by_block", tmp_path)
     sudoku = table[table["task"] == "sudoku"].reset_index(drop=True)
     fig = plots.sudoku_rates(sudoku, {"L2R 36.13% (LLaDA-8B, Table A)": ("l2r", 0.3613), "block 128 47.64%": ("entropy b=all", 0.4764)})
     ax = fig.axes[0]
     assert {"paper: L2R 36.13% (LLaDA-8B, Table A)", "paper: block 128 47.64%"} <= set(legend_labels(ax)) and len(error_bars(ax)) == 1
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert {"left to right", "entropy order, whole canvas", "random order, blocks of 4"} <= set(ticks) and len(ticks) == len(sudoku)
+    assert_in_words(fig)
     finish(fig, "02_sudoku", tmp_path)
 
 
@@ -90,7 +134,11 @@ def test_accuracy_vs_nfe_does_not_call_the_dependency_depth_a_bound(tmp_path):
     assert any("not a bound" in label for label in legend_labels(ax)) and not any(label.endswith("bound (4.0 NFE)") for label in legend_labels(ax))
     assert "MED" in legend_labels(ax) and "med" not in legend_labels(ax)  # words, not code names
     notes = {t.get_text() for t in ax.texts}
-    assert "λ=0.2" in notes and any(n.startswith("τ=") for n in notes)  # every swept point carries its setting
+    assert "λ=0.2" in notes and any(n.startswith("τ=") for n in notes)  # swept points carry their setting
+    front = table[pareto_frontier(table)]
+    assert {plots.setting_text(label) for label in front["label"]} <= notes  # the frontier's points first
+    assert_apart(ax)
+    assert_in_words(fig)
     finish(fig, "03_accuracy_vs_nfe", tmp_path)
 
 
@@ -100,6 +148,12 @@ def test_early_exit_labels_every_paper_point(tmp_path):
     fig = plots.early_exit(table, paper)
     ax = fig.axes[0]
     assert sum(label.startswith("paper: ") for label in legend_labels(ax)) == 4 and len(error_bars(ax)) == 4 and cut_note(ax)
+    notes = sorted(t.get_text() for t in ax.texts if not t.get_text().startswith("axis cut"))
+    assert notes == sorted(["no exit", "γ=0.1", "γ=1.0"] * 2)  # every point of both γ sweeps carries its γ
+    assert "paper: entropy order, 1 per pass (256 NFE, 79.4%)" in legend_labels(ax) and "MED + Prophet's exit" in legend_labels(ax)
+    assert "entropy order, 1 per pass" in ax.get_xlabel()
+    assert_apart(ax)
+    assert_in_words(fig)
     finish(fig, "04_early_exit", tmp_path)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -20,6 +21,7 @@ import pandas as pd
 
 from mdlm_study.core import paper, stats
 from mdlm_study.core.clustered_stats import clustered_proportion_ci
+from mdlm_study.core.frontier import pareto_frontier
 from mdlm_study.training.recipes import curve_eval_fn
 
 PAPER_MARKERS = ("*", "P", "X", "D", "s", "^")  # one shape per paper point, all black
@@ -30,6 +32,11 @@ RULE_NAMES = {"l2r": "left to right", "random": "random order", "confidence": "c
               "entropy": "entropy order (k per pass)", "med": "MED", "med_budget": "MED (budget)", "eb": "EB-Sampler",
               "fast_threshold": "Fast-dLLM threshold", "fast_factor": "Fast-dLLM factor", "wino": "WINO", "klass": "KLASS",
               "pc_sampler": "PC-Sampler", "local_leap": "LocalLeap"}
+LABEL_RULES = {"entropy": "entropy order", "fast": "Fast-dLLM"}  # a setting label's first word, where it differs from RULE_NAMES
+# Where a point's label may sit, in points from the point, tried in this order (dx, dy, ha, va).
+LABEL_OFFSETS = ((5, 5, "left", "bottom"), (5, -5, "left", "top"), (-5, 5, "right", "bottom"), (-5, -5, "right", "top"),
+                 (0, 10, "center", "bottom"), (0, -10, "center", "top"), (10, 0, "left", "center"), (-10, 0, "right", "center"),
+                 (5, 16, "left", "bottom"), (5, -16, "left", "top"), (-5, 16, "right", "bottom"), (-5, -16, "right", "top"))
 SCORE_NAMES = {"answer_loglik": "answer log-likelihood", "answer_entropy": "answer entropy (negated)",
                "mc_loglik": "Monte-Carlo answer log-likelihood", "trace_pll": "trace pseudo-log-likelihood (baseline)"}
 
@@ -43,6 +50,41 @@ def setting_text(label: str) -> str:
     """A point's setting without its rule's name (a sweep label is ``"<rule> <settings>"``):
     ``"med λ=0.2"`` -> ``"λ=0.2"``, ``"fast τ=0.9"`` -> ``"τ=0.9"``; ``""`` for a bare rule (``"l2r"``)."""
     return label.split(" ", 1)[1] if " " in label else ""
+
+
+def setting_name(label: str) -> str:
+    """A setting's label (``DecodeConfig.label``, a sweep's key) in words: ``"l2r"`` -> ``"left to right"``,
+    ``"entropy b=all"`` -> ``"entropy order, whole canvas"``, ``"random b=4"`` -> ``"random order, blocks of 4"``,
+    ``"entropy k=1"`` -> ``"entropy order, 1 per pass"``, ``"med λ=0.2 + exit γ=0.1"`` -> ``"MED λ=0.2 + exit γ=0.1"``."""
+    head, *rest = label.split(" + ")
+    rule, _, settings = head.partition(" ")
+    settings = re.sub(r"\bb=all\b", ", whole canvas", settings)
+    settings = re.sub(r"\bb=(\d+)", r", blocks of \1", settings)
+    settings = re.sub(r"\bk=(\d+)", r", \1 per pass", settings)
+    text = f"{LABEL_RULES.get(rule, decoder_name(rule))} {settings}".strip().replace(" ,", ",")
+    return " + ".join([text, *(decoder_name(part) for part in rest)])
+
+
+def label_points(ax, points: Sequence[tuple[float, float, str, str]], *, fontsize: float = 7) -> list:
+    """Write each (x, y, text, color) beside its point, at the first of :data:`LABEL_OFFSETS` where it
+    stays inside the axes and overlaps no text already there; a label with no such place is left out.
+    Call it once the axes' limits are final. Returns the labels written."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.get_xlim(), ax.get_ylim()  # settles the autoscaled limits
+    inside = ax.get_window_extent(renderer)
+    written, boxes = [], [t.get_window_extent(renderer) for t in ax.texts]
+    for x, y, text, color in points:
+        for dx, dy, ha, va in LABEL_OFFSETS:
+            note = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va, fontsize=fontsize, color=color,
+                               bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}, zorder=7)
+            box = note.get_window_extent(renderer).expanded(1.05, 1.1)
+            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            if fits and not any(box.overlaps(other) for other in boxes):
+                written.append(note)
+                boxes.append(box)
+                break
+            note.remove()
+    return written
 
 
 def wilson_errors(rates: Sequence[float], n: Sequence[float] | float) -> np.ndarray:
@@ -83,17 +125,17 @@ def paper_points(ax, points: Mapping[str, tuple[float, float]]) -> None:
 
 
 def accuracy_by_block(table: pd.DataFrame, rules: Sequence[str], *, task: str) -> plt.Figure:
-    """Accuracy (Wilson 95%) against block size, one line per order rule, L2R as a band."""
+    """Accuracy (Wilson 95%) against block size, one line per order rule, left to right as a band."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, rule in enumerate(rules):
         rows = table[table["sampler"] == rule]
         x = np.arange(len(rows)) + (i - (len(rules) - 1) / 2) * 0.05  # dodge the intervals
         ax.errorbar(x, rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3, label=rule_name(rule))
-        ticks = [str(b or "all") for b in rows["block"]]
+        ticks = [str(b or "whole canvas") for b in rows["block"]]
     l2r = table[table["sampler"] == "l2r"].iloc[0]
     low, high = stats.wilson_interval(l2r["accuracy"] * l2r["n_problems"], l2r["n_problems"])
-    ax.axhline(l2r["accuracy"], color="black", ls="--", label="l2r (= block 1)")
-    ax.axhspan(low, high, color="black", alpha=0.08, label="l2r 95% interval")
+    ax.axhline(l2r["accuracy"], color="black", ls="--", label="left to right (= block 1)")
+    ax.axhspan(low, high, color="black", alpha=0.08, label="left to right, 95% interval")
     ax.set_xticks(range(len(ticks)), ticks)
     ax.set(title=f"Any-order vs left-to-right ({task}, one token per step)", xlabel="block size (tokens)", ylabel="exact accuracy (fraction, 95% CI)")
     a = paper.TABLE_A_GSM8K
@@ -117,56 +159,73 @@ def leftmost_distance(distances: np.ndarray, *, paper_mean: float = paper.LEFTMO
 
 
 def sudoku_rates(table: pd.DataFrame, paper: Mapping[str, tuple[str, float]]) -> plt.Figure:
-    """Solve rate (Wilson 95%) per rule and block size; ``paper``: legend label -> (row label, rate)."""
+    """Solve rate (Wilson 95%) per rule and block size, each row named in words (:func:`setting_name`);
+    ``paper``: legend label -> (row label, rate)."""
     fig, ax = plt.subplots(figsize=(8, 5))
     y = np.arange(len(table))
     ax.barh(y, table["accuracy"], xerr=wilson_errors(table["accuracy"], table["n_problems"]), capsize=3, color="C2", label="ours (95% CI)")
-    ax.set_yticks(y, table["label"])
+    ax.set_yticks(y, [setting_name(str(label)) for label in table["label"]])
     rows = list(table["label"])
     paper_points(ax, {label: (rate, rows.index(row)) for label, (row, rate) in paper.items() if row in rows})
-    ax.set(title="4x4 Sudoku solve rate by decoding order", xlabel="solve rate (fraction)", ylabel="rule / block size")
+    ax.set(title="4x4 Sudoku solve rate by decoding order", xlabel="solve rate (fraction)", ylabel="decoding order, block size")
     legend_below(ax, ncol=2)
     return fig
 
 
 def accuracy_vs_nfe(table: pd.DataFrame, *, task: str, depth: float | None = None) -> plt.Figure:
-    """Accuracy (Wilson 95%) against mean NFE, one line per rule; the mean dependency depth for reference."""
+    """Accuracy (Wilson 95%) against mean NFE, one line per rule; the mean dependency depth for reference.
+    Each point's setting is written beside it where there is room (:func:`label_points`), the points on
+    the accuracy-NFE Pareto frontier first, so no two labels overlap."""
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    colors = {}
     for sampler, rows in table.groupby("sampler", sort=False):
         rows = rows.sort_values("mean_nfe")
         line = ax.errorbar(rows["mean_nfe"], rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3,
                            label=rule_name(sampler))
-        for x, y, label in zip(rows["mean_nfe"], rows["accuracy"], rows.get("label", [""] * len(rows)), strict=True):
-            text = setting_text(str(label))
-            if text:
-                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=line[0].get_color())
+        colors[sampler] = line[0].get_color()
     if depth:
         ax.axvline(depth, color="gray", ls=":", label=f"mean dependency depth of the problems ({depth:.1f}): steps a full trace needs, not a bound")
+    if "label" in table:
+        order = table.assign(front=pareto_frontier(table)).sort_values(["front", "mean_nfe"], ascending=[False, True], kind="stable")
+        label_points(ax, [(r.mean_nfe, r.accuracy, setting_text(str(r.label)), colors[r.sampler]) for r in order.itertuples() if setting_text(str(r.label))])
     ax.set(title=f"Accuracy vs forward passes ({task})", xlabel="mean NFE per problem (forward passes)", ylabel="exact accuracy (fraction, 95% CI)")
     mark_cut_axis(ax)
     ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
+def exit_gamma_text(label: str) -> str:
+    """A setting's exit threshold: ``"med + exit γ=0.1"`` -> ``"γ=0.1"``, ``"no exit"`` when it has none."""
+    found = re.search(r"exit (γ=[^ ,]+)", label)
+    return found.group(1) if found else "no exit"
+
+
 def early_exit(table: pd.DataFrame, paper: Mapping[str, tuple[float, float]], *, reference: str = "entropy k=1") -> plt.Figure:
-    """Accuracy (Wilson 95%) against NFE relative to ``reference``, exit sweeps and Prophet; ``paper``:
-    label -> (NFE, accuracy in %), the paper's Table C, each point in the legend."""
+    """Accuracy (Wilson 95%) against NFE relative to ``reference``: per rule its exit sweep, each point
+    labelled with its γ ("no exit" for the rule alone), and Prophet's exit; ``paper``: label -> (NFE,
+    accuracy in %), the paper's Table C, each point in the legend. Every label is in words (:func:`setting_name`)."""
     fig, ax = plt.subplots(figsize=(9, 5.5))
     base_nfe = float(table.loc[table["label"] == reference, "mean_nfe"].iloc[0])
+    sweeps = []
     for prefix, color in (("entropy", "C0"), ("med", "C1")):
         rows = table[table["label"].str.startswith(prefix) & ~table["label"].str.contains("prophet")].sort_values("mean_nfe")
+        alone = [label for label in rows["label"] if "exit" not in label]
+        name = setting_name(alone[0]) if alone else setting_name(prefix)
         ax.errorbar(rows["mean_nfe"] / base_nfe, rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), marker="o", capsize=3,
-                    color=color, label=f"{prefix} (+ exit γ sweep)")
+                    color=color, label=f"{name}: no exit and exit γ swept")
+        sweeps += [(x / base_nfe, y, exit_gamma_text(label), color) for x, y, label in zip(rows["mean_nfe"], rows["accuracy"], rows["label"], strict=True)]
     for label, color in (("entropy + prophet", "C0"), ("med + prophet", "C1")):
         rows = table[table["label"] == label]
         if len(rows):
             ax.errorbar(rows["mean_nfe"] / base_nfe, rows["accuracy"], yerr=wilson_errors(rows["accuracy"], rows["n_problems"]), fmt="s", capsize=3,
-                        color=color, mec="black", label=label)
+                        color=color, mec="black", label=setting_name(label))
     full = max(nfe for nfe, _ in paper.values())
-    paper_points(ax, {f"{label} ({nfe:g} NFE, {acc:g}%)": (nfe / full, acc / 100) for label, (nfe, acc) in paper.items()})
-    ax.set(title="Early exit: accuracy vs relative NFE", xlabel=f"NFE relative to {reference} (paper: to its {full:g})", ylabel="exact accuracy (fraction, 95% CI)")
+    paper_points(ax, {f"{setting_name(label)} ({nfe:g} NFE, {acc:g}%)": (nfe / full, acc / 100) for label, (nfe, acc) in paper.items()})
+    ax.set(title="Early exit: accuracy vs relative NFE (each sweep point labelled with its exit threshold γ)",
+           xlabel=f"NFE relative to {setting_name(reference)} (paper: to its {full:g})", ylabel="exact accuracy (fraction, 95% CI)")
     mark_cut_axis(ax)
     legend_below(ax, ncol=2)
+    label_points(ax, sweeps)
     return fig
 
 
@@ -298,7 +357,7 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, n_eval: int = CURVE_E
             axes[1].errorbar(acc["minutes"], acc["eval_accuracy"], yerr=wilson_errors(acc["eval_accuracy"], n_eval), marker="o", capsize=2, label=name)
     axes[0].set(title="Training loss (LLaDA objective)", xlabel="optimizer step", ylabel="loss (nats / response token, log scale)", yscale="log")
     axes[1].set(title="Held-out accuracy vs training time", xlabel="training wall time (minutes)",
-                ylabel=f"exact accuracy (greedy l2r, {n_eval} problems, 95% CI)", ylim=(0, 1))
+                ylabel=f"exact accuracy (greedy, left to right, {n_eval} problems, 95% CI)", ylim=(0, 1))
     for ax in axes:
         ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
     return fig
