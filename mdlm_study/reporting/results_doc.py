@@ -21,7 +21,12 @@ from mdlm_study.core import verdicts as v
 from mdlm_study.core.records import ROOT
 from mdlm_study.reporting.claims import PAPER_CLAIM
 from mdlm_study.reporting.conclusions import NOTEBOOKS, SEED_RECORDS, render
-from mdlm_study.reporting.frontier_report import FRONTIER_RECORDS, frontier_line, frontier_markdown, load_frontier
+from mdlm_study.reporting.frontier_report import (
+    FRONTIER_RECORDS,
+    frontier_line,
+    frontier_markdown,
+    load_frontier,
+)
 from mdlm_study.reporting.study import load_study
 from mdlm_study.reporting.summary import claims_table
 
