@@ -119,8 +119,24 @@ def test_posterior_on_failures():
     result = posterior_on_failures(eval_table, _table())
     assert result["n_failed_problems"] == 2 and result["n_failed_sampled"] == 1  # c was not sampled
     assert (result["n"], result["n_correct"], result["fraction_correct"]) == (4, 2, 0.5)
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx((0.15004, 0.84996), abs=1e-4)
+    # the 4 traces of one problem count once: Wilson at n = 1, p = 1/2: 1/2 +- z sqrt(1/4 + z^2/4) / (1 + z^2)
+    # = 1/2 +- 1.959964 x 1.100166 / 4.841459 = 1/2 +- 0.445379 (not the traces' 0.150-0.850)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((0.054621, 0.945379), abs=1e-5)
     assert result["problems_any_correct"] == 1 and result["fraction_problems_any_correct"] == 1.0
+
+
+def test_posterior_on_failures_counts_each_problem_once_as_the_table_d_claim_does():
+    """Both problems failed: 4 of 8 traces correct, 2 problems. Wilson at n = 2, 1 success:
+    1/2 +- 1.959964 sqrt(1/8 + z^2/16) / (1 + z^2/2) = 1/2 +- 0.405469; the claim judges Table D with the same interval."""
+    from mdlm_study.reporting.claims import table_d_interval
+
+    result = posterior_on_failures(pd.DataFrame({"uid": ["a", "b"], "correct": [False, False]}), _table())
+    assert (result["n"], result["n_failed_sampled"], result["fraction_correct"]) == (8, 2, 0.5)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((0.094531, 0.905469), abs=1e-5)
+    claim = table_d_interval(result["fraction_correct"], result["n_failed_sampled"])
+    assert (claim.low, claim.high) == pytest.approx((result["ci_low"], result["ci_high"]), abs=1e-12)
+    with pytest.raises(ValueError, match=r"different numbers of traces \(\[3, 4\]\)"):
+        posterior_on_failures(pd.DataFrame({"uid": ["a", "b"], "correct": [False, False]}), _table().iloc[:7])
 
 
 def test_traces_to_sft(problems):

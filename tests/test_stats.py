@@ -11,6 +11,7 @@ from mdlm_study.core.clustered_stats import (
     clustered_proportion_ci,
     cmh_paired,
     count_holding,
+    each_cluster_once_ci,
     seed_heterogeneity,
     two_level_bootstrap_ci,
 )
@@ -630,6 +631,18 @@ def test_clustered_proportion_when_correlation_cannot_be_estimated():
     assert all_wrong["high"] == pytest.approx(wilson_interval(0, 10)[1], rel=1e-12)
     one = clustered_proportion_ci([True, False, True], ["p1"] * 3)
     assert one["n_eff"] == 1.0 and one["clusters"] == 1
+
+
+def test_each_cluster_once_is_wilson_at_the_number_of_clusters():
+    # Table D's records: 15 of 96 traces right on 24 problems -> Wilson(3.75, 24) = 0.0607-0.347 (not the traces' 0.097-0.242)
+    assert each_cluster_once_ci(15 / 96, 24) == pytest.approx(wilson_interval(3.75, 24), rel=1e-12)
+    assert each_cluster_once_ci(15 / 96, 24) == pytest.approx((0.06072, 0.34665), abs=1e-5)
+    # the worst case of clustered_proportion_ci (every trace of a problem alike: n_eff 120 x 29 / 119 = 29.2, its
+    # small-sample factor aside), from the fraction and the number of problems alone
+    assert each_cluster_once_ci(0.4, 30) == pytest.approx(wilson_interval(12, 30), rel=1e-12)
+    for bad, match in (((0.5, 0), "n_clusters must be an integer >= 1, got 0"), ((0.5, 2.5), "got 2.5"), ((1.2, 4), "fraction must be in")):
+        with pytest.raises(ValueError, match=match):
+            each_cluster_once_ci(*bad)
 
 
 def test_clustered_proportion_coverage_by_simulation():

@@ -180,3 +180,70 @@ def test_seed_pooled_difference_is_random_effects_on_the_per_seed_paired_differe
 def test_detectable_is_the_80_percent_power_effect_of_the_interval():
     # a 95% normal interval of half-width 1.96 has se 1: detects 1.96 + 0.84 = 2.80 with 80% power
     assert iv(0.0, -1.959964, 1.959964).detectable() == pytest.approx(2.801585, abs=1e-5)
+
+
+# Every test states the smallest effect it detects with 80% power, from its own interval: the standard
+# error is the half-width over the critical value (1.959964 for 95%, 1.644854 for 90%, t for a t interval)
+# and the effect is (critical + 0.841621) se; the numbers below are worked by hand from that.
+DETECTS = "smallest effect this test detects with 80% power: "
+
+
+@pytest.mark.parametrize(("verdict", "word", "stated"), [
+    # half-width 0.1: se 0.1 / 1.959964 = 0.051021, effect 2.801585 x 0.051021 = 0.1429 (the interval's units, a fraction)
+    (lambda: v.against_value(iv(0.2, 0.1, 0.3), 0.36, 0.43), v.SMALLER, "0.143"),
+    (lambda: v.against_value(iv(0.4, 0.3, 0.5), 0.36, 0.43), v.REPRODUCED, "0.143"),
+    # half-width 0.05 points: se 0.025510, effect 0.071470 = 7.1 points
+    (lambda: v.against_effect(iv(-0.10, -0.15, -0.05), -0.15), v.REPRODUCED, "7.1 points"),
+    # AUROC half-width 0.09: se 0.045919, effect 0.12865 (AUROC units)
+    (lambda: v.above_chance(iv(0.6, 0.51, 0.69), chance=0.5), v.REPRODUCED, "0.129"),
+    (lambda: v.above_chance(iv(0.6, 0.50, 0.70), chance=0.5), v.INCONCLUSIVE, "0.143"),
+    # half-width 0.0095: se 0.0048471, effect 0.013579 = 1.4 points, in every branch
+    (lambda: v.direction(iv(0.01, 0.001, 0.02)), v.REPRODUCED, "1.4 points"),
+    (lambda: v.direction(iv(-0.01, -0.02, -0.001)), v.OPPOSITE, "1.4 points"),
+    # half-width 0.01959964: se 0.01, effect 0.028016 = 2.8 points
+    (lambda: v.faster_within(iv(0.0, -0.01959964, 0.01959964), 4.0, min_speedup=3.5), v.INCONCLUSIVE, "2.8 points"),
+    (lambda: v.faster_within(iv(0.0, -0.01959964, 0.01959964), 3.0, min_speedup=3.5), v.SMALLER, "2.8 points"),
+    (lambda: v.no_loss(iv(0.0, -0.01959964, 0.01959964), iv(0.0, -0.01644854, 0.01644854, level=0.9)), v.INCONCLUSIVE, "2.8 points"),
+    (lambda: v.no_loss(iv(0.05, 0.03, 0.07), iv(0.05, 0.0332, 0.0668, level=0.9)), v.LARGER, "2.9 points"),  # se 0.0102
+])
+def test_every_test_states_the_smallest_effect_it_detects(verdict, word, stated):
+    result = verdict()
+    assert result.word == word and f"{DETECTS}{stated}" in result.reason, result.reason
+
+
+def test_no_loss_states_the_smallest_margin_its_equivalence_test_shows():
+    """90% half-width 0.01644854: se 0.01; equivalence within m with 80% power at no true difference needs
+    m = (1.644854 + 1.281552) se = 0.029264, against the 1-point margin."""
+    assert iv(0.0, -1.644854, 1.644854, level=0.9).equivalence_margin() == pytest.approx(2.926405, abs=1e-5)
+    verdict = v.no_loss(iv(0.0, -0.01959964, 0.01959964), iv(0.0, -0.01644854, 0.01644854, level=0.9))
+    assert "(no true difference): ±2.9 points, against ±1" in verdict.reason
+    tight = v.no_loss(iv(0.0, -0.0049, 0.0049), iv(0.0, -0.0041, 0.0041, level=0.9))  # se 0.0025: margin 0.0073
+    assert tight.word == v.REPRODUCED and "±0.7 points, against ±1" in tight.reason
+
+
+def test_against_speedup_states_a_factor_from_the_log_scale():
+    """Three seeds at 2 e^(-0.1), 2, 2 e^(0.1): logs with sd 0.1, se 0.1 / sqrt(3) = 0.057735, t(0.975, 2) =
+    4.302653; the smallest detectable log ratio is (4.302653 + 0.841621) 0.057735 = 0.29700, a factor of 1.346."""
+    speedup = v.speedup_interval([2 * math.exp(-0.1), 2.0, 2 * math.exp(0.1)])
+    log = v.Interval(math.log(speedup.estimate), math.log(speedup.low), math.log(speedup.high), "", critical=speedup.critical)
+    assert log.detectable() == pytest.approx(0.297005, abs=1e-5)
+    verdict = v.against_speedup(speedup, 2.0)
+    assert verdict.word == v.REPRODUCED and f"{DETECTS}a factor of 1.35" in verdict.reason
+    one = v.against_speedup(v.speedup_interval([2.0]), 2.0)
+    assert "one seed, taken as exact: no interval, so no smallest detectable effect to state" in one.reason
+
+
+@pytest.mark.parametrize(("interval", "precision", "word"), [
+    ((0.40, 0.30, 0.50), 0.05, v.INCONCLUSIVE),    # overlaps the range, ±0.10 against ±0.05: too wide to tell
+    ((0.40, 0.30, 0.50), 0.10, v.REPRODUCED),      # exactly the precision asked for
+    ((0.40, 0.37, 0.43), 0.05, v.REPRODUCED),
+    ((0.20, 0.06, 0.34), 0.05, v.SMALLER),         # clear of the range: decides whatever its width
+    ((0.60, 0.45, 0.75), 0.05, v.LARGER),
+])
+def test_against_value_with_a_precision(interval, precision, word):
+    verdict = v.against_value(iv(*interval), 0.36, 0.43, precision=precision)
+    assert verdict.word == word
+    if word == v.INCONCLUSIVE:
+        assert "too wide to tell (±0.1, the claim needs ±0.05)" in verdict.reason
+    with pytest.raises(ValueError, match="precision must be a positive number, got 0"):
+        v.against_value(iv(*interval), 0.36, 0.43, precision=0)

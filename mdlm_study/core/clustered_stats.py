@@ -4,6 +4,7 @@ crossed with problems.
 Across seeds (the same problems decoded by independently trained models): :func:`cmh_paired`
 (stratified McNemar and the Mantel-Haenszel difference), :func:`seed_heterogeneity` (Cochran's Q, I²),
 :func:`count_holding`. Traces nested in problems: :func:`clustered_proportion_ci`,
+:func:`each_cluster_once_ci` (its worst case, from the fraction and the number of problems alone),
 :func:`cluster_bootstrap_ci` (whole problems resampled). Seeds crossed with problems:
 :func:`two_level_bootstrap_ci`.
 
@@ -216,6 +217,20 @@ def clustered_proportion_ci(successes: Sequence[bool], clusters: Sequence, *, le
         n_eff = n / max(1.0, v_cluster / (p * (1 - p) / (n - 1)))
     low, high = wilson_interval(p * n_eff, n_eff, z=_z(level))
     return {"estimate": p, "low": low, "high": high, "level": level, "n": n, "clusters": k, "deff": n / n_eff, "n_eff": n_eff}
+
+
+def each_cluster_once_ci(fraction: float, n_clusters: int, *, level: float = 0.95) -> tuple[float, float]:
+    """The interval of a proportion of rows that come in ``n_clusters`` clusters of equal size (e.g.
+    posterior traces, the same number per problem), counting each cluster once: Wilson's interval at
+    ``n_eff = n_clusters`` with ``fraction n_eff`` successes. The worst case of the rows' correlation
+    within a cluster (all rows of a cluster alike), so it needs only the fraction and the number of
+    clusters, not the rows: a record that kept only those still gives it (:func:`clustered_proportion_ci`
+    estimates the correlation from the rows instead)."""
+    if isinstance(n_clusters, bool) or int(n_clusters) != n_clusters or n_clusters < 1:
+        raise ValueError(f"n_clusters must be an integer >= 1, got {n_clusters!r}")
+    if not (math.isfinite(fraction) and 0 <= fraction <= 1):
+        raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+    return wilson_interval(fraction * n_clusters, int(n_clusters), z=_z(level))
 
 
 def cluster_bootstrap_ci(

@@ -5,7 +5,8 @@ paper's number and returning a :class:`Verdict` (a word of :data:`VERDICTS` and 
 reason). ``docs/verdicts.md`` is written from these definitions; each word means one thing
 (:data:`DEFINITIONS`).
 
-- :func:`against_value` (a number or a range the paper reports): our 95% interval against it.
+- :func:`against_value` (a number or a range the paper reports): our 95% interval against it (and
+  against the precision the claim asks for, when it asks for one).
 - :func:`against_effect` (a difference the paper reports): our difference as a ratio to the paper's.
 - :func:`no_loss` ("keeps accuracy", "does not beat"): two one-sided tests within :data:`MARGIN`.
 - :func:`against_speedup` (a speed-up the paper reports): our speed-up over seeds against it.
@@ -14,8 +15,10 @@ reason). ``docs/verdicts.md`` is written from these definitions; each word means
 - :func:`direction` (a check of our own model, not a claim of the paper).
 
 A claim with several parts takes its least favourable part's verdict (:func:`worst`). Every test
-states the smallest effect it could have detected (:meth:`Interval.detectable`, 80% power). The
-margin, the speed target and the power are constants here, fixed before any run they judge.
+states, in every verdict, the smallest effect it could have detected (:meth:`Interval.detectable`, 80%
+power, in the units of its interval; for a speed-up, a factor on the log scale), and the equivalence
+test also the smallest margin it could have shown (:meth:`Interval.equivalence_margin`). The margin,
+the speed target and the power are constants here, fixed before any run they judge.
 
 Intervals, in fraction units (0.034 = 3.4 points): :func:`paired_difference` (two decodings of the
 same problems, Tango's score interval), :func:`unpaired_difference` (Newcombe's hybrid score
@@ -47,8 +50,9 @@ VERDICTS = (MISSING, OPPOSITE, NOT_DETECTED, INCONCLUSIVE, SMALLER, LARGER, REPR
 HOLDING = (REPRODUCED, LARGER, SMALLER)
 DEFINITIONS = {
     REPRODUCED: "our interval agrees with the paper: it holds the paper's effect size (and excludes no effect), overlaps the "
-                "paper's number or range, or, for a claim of no difference, lies inside ±1 point (90% interval, two one-sided "
-                "tests); for a claim with no number, it lies on the claimed side of zero or chance",
+                "paper's number or range (no wider than the precision the claim asks for, if it asks for one), or, for a claim "
+                "of no difference, lies inside ±1 point (90% interval, two one-sided tests); for a claim with no number, it lies "
+                "on the claimed side of zero or chance",
     LARGER: "the paper's direction beyond the noise, and more of it than the paper reports: the interval lies above the "
             "paper's number or range (for a claim of no loss: a gain beyond the noise)",
     SMALLER: "the paper's direction beyond the noise, but less of it than the paper reports: the interval lies between no "
@@ -57,8 +61,9 @@ DEFINITIONS = {
               "where it reports a loss, an effect against the claimed direction)",
     NOT_DETECTED: "the interval holds no effect but excludes the paper's size: an effect as large as the paper's would have "
                   "been seen, and was not",
-    INCONCLUSIVE: "the interval is too wide to tell: it holds both no effect and the paper's size, or neither a difference nor "
-                  "equivalence within ±1 point is shown",
+    INCONCLUSIVE: "the interval is too wide to tell: it holds both no effect and the paper's size, it overlaps the paper's "
+                  "number but is wider than the precision the claim asks for, or neither a difference nor equivalence within "
+                  "±1 point is shown",
     MISSING: "the records the claim needs were not written",
 }
 
@@ -91,8 +96,23 @@ class Interval:
     def detectable(self, power: float = POWER) -> float:
         """The smallest true effect this interval's test detects with probability ``power``
         (:func:`mdlm_study.core.pooling.smallest_detectable`, its standard error read off the half-width)."""
-        critical = self.critical or stats._z(self.level)
-        return smallest_detectable((self.high - self.low) / 2 / critical, level=self.level, power=power, critical=critical)
+        return smallest_detectable(self.se, level=self.level, power=power, critical=self._critical)
+
+    def equivalence_margin(self, power: float = POWER) -> float:
+        """The smallest margin m within which this (1 - 2 alpha) interval's two one-sided tests show
+        equivalence with probability ``power`` when the true difference is 0: the estimate must fall
+        within m - critical se of 0, so ``m = (critical + z_(1 + power) / 2) se`` (the normal
+        approximation, as :meth:`detectable`)."""
+        return (self._critical + stats._z(power, "power")) * self.se
+
+    @property
+    def _critical(self) -> float:
+        return self.critical or stats._z(self.level)
+
+    @property
+    def se(self) -> float:
+        """The standard error read off the half-width (``(high - low) / 2 / critical``)."""
+        return (self.high - self.low) / 2 / self._critical
 
 
 def _pts(x: float) -> str:
@@ -206,20 +226,47 @@ def seed_pooled_difference(strata: Sequence[tuple[int, int, int]], *, level: flo
 # Tests
 
 
-def _detects(iv: Interval) -> str:
-    return f"smallest effect this test detects with {100 * POWER:.0f}% power: {100 * iv.detectable():.1f} points"
+def _detects(iv: Interval, points: bool = True) -> str:
+    """The smallest effect ``iv``'s test detects with :data:`POWER`, in points or in the interval's units."""
+    size = f"{100 * iv.detectable():.1f} points" if points else f"{iv.detectable():.3g}"
+    return f"smallest effect this test detects with {100 * POWER:.0f}% power: {size}"
 
 
-def against_value(iv: Interval, paper_low: float, paper_high: float, *, points: bool = False) -> Verdict:
+def _detects_ratio(iv: Interval) -> str:
+    """:func:`_detects` for a ratio (a speed-up) whose interval is built on the log scale: the
+    smallest factor by which it would have to differ, ``exp`` of the log interval's detectable effect."""
+    if iv.low == iv.high:
+        return "one seed, taken as exact: no interval, so no smallest detectable effect to state"
+    log = Interval(math.log(iv.estimate), math.log(iv.low), math.log(iv.high), iv.method, iv.level, iv.critical)
+    return f"smallest effect this test detects with {100 * POWER:.0f}% power: a factor of {math.exp(log.detectable()):.2f}"
+
+
+def _equivalence_power(iv90: Interval, margin: float) -> str:
+    """The smallest margin the two one-sided tests of ``iv90`` show with :data:`POWER` at no true difference."""
+    return (f"smallest margin it shows equivalence within with {100 * POWER:.0f}% power (no true difference): "
+            f"±{100 * iv90.equivalence_margin():.1f} points, against ±{100 * margin:g}")
+
+
+def against_value(iv: Interval, paper_low: float, paper_high: float, *, points: bool = False,
+                  precision: float | None = None) -> Verdict:
     """A number or range the paper reports: *reproduced* when our interval overlaps it, *smaller* when
-    it lies entirely below, *larger* when entirely above (:func:`stats.interval_vs_range`)."""
+    it lies entirely below, *larger* when entirely above (:func:`stats.interval_vs_range`). With
+    ``precision`` (the half-width a claim needs to pin its number down), an interval that overlaps the
+    paper's but is wider than that is *inconclusive*: it also holds values far from the paper's."""
+    if precision is not None and not (math.isfinite(precision) and precision > 0):
+        raise ValueError(f"precision must be a positive number, got {precision!r}")
     r = stats.interval_vs_range(iv.low, iv.high, paper_low, paper_high)
     paper = f"{paper_low:.3g}" if paper_low == paper_high else f"{paper_low:.3g}–{paper_high:.3g}"
-    ours = f"our {100 * iv.level:.0f}% interval {_ci(iv, points=False)}"
+    ours = f"our {100 * iv.level:.0f}% interval {_ci(iv, points=points)}"
+    power = _detects(iv, points)
     if r["relation"] == "inside":
-        return Verdict(REPRODUCED, f"{ours} overlaps the paper's {paper}")
+        half = (iv.high - iv.low) / 2
+        if precision is not None and half > precision:
+            return Verdict(INCONCLUSIVE, f"{ours} overlaps the paper's {paper} but is too wide to tell (±{half:.3g}, "
+                                         f"the claim needs ±{precision:.3g}); {power}")
+        return Verdict(REPRODUCED, f"{ours} overlaps the paper's {paper}; {power}")
     word = SMALLER if r["relation"] == "below" else LARGER
-    return Verdict(word, f"{ours} lies {r['relation']} the paper's {paper} (gap {r['gap']:.3g})")
+    return Verdict(word, f"{ours} lies {r['relation']} the paper's {paper} (gap {r['gap']:.3g}); {power}")
 
 
 def against_effect(iv: Interval, paper: float) -> Verdict:
@@ -246,12 +293,14 @@ def no_loss(iv95: Interval, iv90: Interval, *, denied: int = -1, margin: float =
     another. *opposite* when the 95% interval excludes 0 on the denied side; *reproduced* when the 90%
     interval lies inside (-margin, +margin) (two one-sided tests at alpha = 0.05, Schuirmann's TOST);
     *larger* when the 95% interval excludes 0 on the other side (more than claimed: a gain where the
-    claim is no loss); else *inconclusive*."""
+    claim is no loss); else *inconclusive*. States the smallest difference the 95% test detects and
+    the smallest margin the equivalence test shows, both with :data:`POWER`."""
     if denied not in (-1, 1):
         raise ValueError(f"denied must be -1 or +1, got {denied}")
     denied_side = iv95.high < 0 if denied == -1 else iv95.low > 0
     other_side = iv95.low > 0 if denied == -1 else iv95.high < 0
-    where = f"{_pts(iv95.estimate)} points (95% {_ci(iv95)}; 90% {_ci(iv90)}; {iv95.method})"
+    where = (f"{_pts(iv95.estimate)} points (95% {_ci(iv95)}; 90% {_ci(iv90)}; {iv95.method}); {_detects(iv95)}; "
+             f"{_equivalence_power(iv90, margin)}")
     if denied_side:
         return Verdict(OPPOSITE, f"{'a loss' if denied == -1 else 'a gain'} beyond the noise: {where}")
     if -margin < iv90.low and iv90.high < margin:
@@ -281,10 +330,11 @@ def speedup_interval(speedups: Sequence[float], *, level: float = LEVEL) -> Inte
 
 def against_speedup(speedup: Interval, paper: float) -> Verdict:
     """A speed-up the paper reports ("~2.7x"): :func:`against_value` with the paper's number read as
-    ± :data:`APPROXIMATE`; *smaller* means fewer forward passes saved than the paper saves."""
+    ± :data:`APPROXIMATE`; *smaller* means fewer forward passes saved than the paper saves. The
+    smallest detectable effect is a factor, from the log-scale interval (:func:`speedup_interval`)."""
     r = against_value(speedup, paper * (1 - APPROXIMATE), paper * (1 + APPROXIMATE))
     return Verdict(r.word, f"speed-up {speedup.estimate:.2f}x ({speedup.low:.2f}–{speedup.high:.2f}x; {speedup.method}) against the "
-                           f"paper's {paper:.2f}x read as ±{100 * APPROXIMATE:.0f}%")
+                           f"paper's {paper:.2f}x read as ±{100 * APPROXIMATE:.0f}%; {_detects_ratio(speedup)}")
 
 
 def faster_within(iv95: Interval, speedup: float, *, min_speedup: float, margin: float = MARGIN) -> Verdict:
@@ -292,8 +342,9 @@ def faster_within(iv95: Interval, speedup: float, *, min_speedup: float, margin:
     ``margin`` of accuracy (non-inferiority at that margin). *reproduced* when the speed-up reaches
     the target and the 95% interval's lower end lies above -margin; *smaller* when the speed-up falls
     short; *opposite* when the whole interval lies below -margin (a loss larger than the margin, shown);
-    else *inconclusive*."""
-    where = f"{speedup:.2f}x fewer NFE, {_pts(iv95.estimate)} points (95% {_ci(iv95)}; {iv95.method})"
+    else *inconclusive*. States the smallest difference the 95% interval's test detects (the speed-up
+    is a point here)."""
+    where = f"{speedup:.2f}x fewer NFE, {_pts(iv95.estimate)} points (95% {_ci(iv95)}; {iv95.method}); {_detects(iv95)}"
     if iv95.high < -margin:
         return Verdict(OPPOSITE, f"a loss beyond {100 * margin:g} point: {where}")
     if speedup < min_speedup - 1e-9:
@@ -305,10 +356,11 @@ def faster_within(iv95: Interval, speedup: float, *, min_speedup: float, margin:
 
 def above_chance(iv: Interval, *, chance: float, baseline: str = "") -> Verdict:
     """A method the paper proposes without a number: *reproduced* when its interval lies above chance,
-    *opposite* when below, else *inconclusive*. ``baseline``: a sentence on the comparison with a
-    baseline method, reported beside the verdict (a paired test where the records allow one)."""
+    *opposite* when below, else *inconclusive*; the smallest distance from chance it detects is stated
+    in the interval's units. ``baseline``: a sentence on the comparison with a baseline method,
+    reported beside the verdict (a paired test where the records allow one)."""
     ours = f"{iv.estimate:.3g} ({_ci(iv, points=False)}) against chance {chance:.3g}"
-    extra = f"; {baseline}" if baseline else ""
+    extra = f"; {_detects(iv, points=False)}" + (f"; {baseline}" if baseline else "")
     if iv.low > chance:
         return Verdict(REPRODUCED, f"{ours}: above it{extra}")
     if iv.high < chance:
@@ -319,12 +371,12 @@ def above_chance(iv: Interval, *, chance: float, baseline: str = "") -> Verdict:
 def direction(iv: Interval, *, sign: int = 1) -> Verdict:
     """A direction without a comparable number (our own model's checks): *reproduced* when the 95%
     interval excludes 0 on the claimed side (``sign``), *opposite* on the other, else *inconclusive*."""
-    where = f"{_pts(iv.estimate)} points (95% {_ci(iv)}; {iv.method})"
+    where = f"{_pts(iv.estimate)} points (95% {_ci(iv)}; {iv.method}); {_detects(iv)}"
     if (iv.low > 0) if sign > 0 else (iv.high < 0):
         return Verdict(REPRODUCED, f"the claimed direction beyond the noise: {where}")
     if (iv.high < 0) if sign > 0 else (iv.low > 0):
         return Verdict(OPPOSITE, f"the opposite direction beyond the noise: {where}")
-    return Verdict(INCONCLUSIVE, f"no difference shown: {where}; {_detects(iv)}")
+    return Verdict(INCONCLUSIVE, f"no difference shown: {where}")
 
 
 def worst(*parts: Verdict, labels: Sequence[str] | None = None) -> Verdict:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.stats import wilson_interval
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.decoding import decode_canvas
@@ -155,16 +156,33 @@ def filtering_gain(table: pd.DataFrame, fractions: Sequence[float] = (1.0, 0.75,
 def posterior_on_failures(eval_table: pd.DataFrame, posterior_table: pd.DataFrame) -> dict:
     """Table D of the paper: among problems the model got wrong when decoding freely (``eval_table``
     of :func:`~mdlm_study.experiments.evaluate.evaluate_arithmetic`, column ``correct``), the fraction of their
-    posterior traces that are fully correct (Wilson 95% CI), and the fraction of those problems
-    with at least one fully correct trace. Counts are reported with both."""
+    posterior traces that are fully correct, and the fraction of those problems with at least one fully
+    correct trace. Counts are reported with both.
+
+    The traces' interval (``ci_low``, ``ci_high``) counts each problem once
+    (:func:`~mdlm_study.core.clustered_stats.each_cluster_once_ci`: the traces of one problem are not
+    independent): the interval the claims table judges Table D with, so the notebook and the claim
+    show one interval for one number. It needs the same number of traces per problem, as
+    :func:`sample_posterior` gives; otherwise a ValueError names the counts."""
     _require_grades(posterior_table)
     failed = set(eval_table.loc[~eval_table["correct"].astype(bool), "uid"])
     traces = posterior_table[posterior_table["uid"].isin(failed)]
     per_problem = traces.groupby("uid")["trace_correct"].any()
-    problems = _rate(per_problem)
-    return {"n_failed_problems": len(failed), "n_failed_sampled": len(per_problem), **_rate(traces["trace_correct"]),
+    problems, rate = _rate(per_problem), _rate(traces["trace_correct"])
+    if len(per_problem):
+        rate["ci_low"], rate["ci_high"] = _each_problem_once(traces, rate["fraction_correct"])
+    return {"n_failed_problems": len(failed), "n_failed_sampled": len(per_problem), **rate,
             "problems_any_correct": problems["n_correct"], "fraction_problems_any_correct": problems["fraction_correct"],
             "problems_ci_low": problems["ci_low"], "problems_ci_high": problems["ci_high"]}
+
+
+def _each_problem_once(traces: pd.DataFrame, fraction: float) -> tuple[float, float]:
+    """The interval of ``fraction`` of ``traces`` counting each problem once; the same traces per problem required."""
+    sizes = traces.groupby("uid").size()
+    if sizes.nunique() > 1:
+        raise ValueError(f"problems have different numbers of traces ({sorted(set(sizes.tolist()))}): counting each problem once "
+                         "needs the same number per problem")
+    return each_cluster_once_ci(fraction, len(sizes))
 
 
 def traces_to_sft(table: pd.DataFrame, problems: Sequence[Problem], *, only_correct: bool = False,

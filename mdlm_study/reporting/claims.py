@@ -23,6 +23,7 @@ import pandas as pd
 
 from mdlm_study.core import paper
 from mdlm_study.core import verdicts as v
+from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.pooling import paired_auroc_difference
 from mdlm_study.experiments.seeds import CLAIM as SEED_CLAIMS
 from mdlm_study.experiments.seeds import SPEED_TARGET, TOLERANCE, claim_results
@@ -189,8 +190,8 @@ def _leftmost(s: Study) -> dict:
     frac, dist, n = s.get(A, "fraction_leftmost"), s.get(A, "mean_distance"), s.n(A)
     target = paper.LEFTMOST
     verdict = v.against_value(v.wilson(frac, n), target.fraction * (1 - v.APPROXIMATE), target.fraction * (1 + v.APPROXIMATE))
-    reason = (f"{verdict.reason} (the paper's ~{100 * target.fraction:.0f}% read as ±{100 * v.APPROXIMATE:.0f}%; interval over the {n} "
-              f"problems, each problem's commits counted as one observation); mean distance {dist:.2f} tokens against "
+    reason = (f"{verdict.reason}; the paper's ~{100 * target.fraction:.0f}% read as ±{100 * v.APPROXIMATE:.0f}%, the interval over the {n} "
+              f"problems, each problem's commits counted as one observation; mean distance {dist:.2f} tokens against "
               f"~{target.mean_distance:g}; decoded over the whole canvas with the answer slot among the candidates, unlike the accuracy sweep")
     return {"ours": f"{_pct(frac)} leftmost, mean distance {dist:.2f} tokens", "test": "paper's range", "verdict": v.Verdict(verdict.word, reason),
             "evidence": "this notebook's run"}
@@ -299,21 +300,42 @@ def _speed_target(s: Study) -> dict:
 TABLE_D_PRECISION = 0.05  # Table D's fraction is pinned down when its 95% interval is within ±5 points
 
 
-def stats_z() -> float:
-    return v.stats._z(v.LEVEL)
+def table_d_interval(fraction: float, problems: int) -> v.Interval:
+    """Table D's interval: the traces' fraction with each of the ``problems`` counted once (the worst case
+    of their correlation, :func:`~mdlm_study.core.clustered_stats.each_cluster_once_ci`), the interval
+    :func:`~mdlm_study.experiments.posterior.posterior_on_failures` records for notebook 05's headline."""
+    low, high = each_cluster_once_ci(fraction, problems)
+    return v.Interval(fraction, low, high, f"Wilson, each of the {problems} problems counted once")
+
+
+def table_d_problems_needed(precision: float = TABLE_D_PRECISION) -> int:
+    """The problems (each counted once) a 95% interval of ±``precision`` needs in the worst case, p = 1/2."""
+    if not 0 < precision < 1:
+        raise ValueError(f"precision must be in (0, 1), got {precision!r}")
+    return math.ceil(0.25 * v.stats._z(v.LEVEL) ** 2 / precision**2)
+
+
+def _table_d_size(iv: v.Interval, problems: int, word: str) -> str:
+    """How the sample's size bears on Table D's verdict ``word``: the interval's half-width against the
+    precision, and whether an interval that wide still decides (it does when clear of the paper's range)."""
+    half = (iv.high - iv.low) / 2
+    if half <= TABLE_D_PRECISION:
+        return f"±{100 * half:.0f} points on {problems} problems pins the fraction down (±{100 * TABLE_D_PRECISION:.0f} asked)"
+    size = (f"±{100 * half:.0f} points on {problems} problems is too wide to pin the fraction down: ±{100 * TABLE_D_PRECISION:.0f} "
+            f"would need about {table_d_problems_needed()} problems")
+    return size if word == v.INCONCLUSIVE else f"{size}, but the interval lies clear of the paper's range, so it decides all the same"
 
 
 @claim("05", "Posterior traces are often correct where free decoding failed (Table D)",
        f"{paper.TABLE_D.low:g}–{paper.TABLE_D.high:g} of traces (GPT-4o judge)")
 def _posterior(s: Study) -> dict:
+    """*inconclusive* when the interval overlaps the paper's range but is wider than :data:`TABLE_D_PRECISION`;
+    an interval clear of the range decides (smaller or larger) whatever its width."""
     frac, traces, problems = s.get(F5, "fraction_correct"), s.n(F5, "n"), s.n(F5, "n_failed_sampled")
-    verdict = v.against_value(v.wilson(frac, problems), paper.TABLE_D.low, paper.TABLE_D.high)
-    iv = v.wilson(frac, problems)
-    needed = math.ceil(0.25 * stats_z() ** 2 / TABLE_D_PRECISION**2)  # the worst case p = 1/2
-    small = (f"; too small to pin the fraction down: ±{100 * (iv.high - iv.low) / 2:.0f} points on {problems} problems, "
-             f"±{100 * TABLE_D_PRECISION:.0f} would need about {needed} problems") if (iv.high - iv.low) / 2 > TABLE_D_PRECISION else ""
+    iv = table_d_interval(frac, problems)
+    verdict = v.against_value(iv, paper.TABLE_D.low, paper.TABLE_D.high, precision=TABLE_D_PRECISION)
     reason = (f"{verdict.reason}; the {traces} traces come from {problems} problems, so the interval counts each problem once "
-              f"(the worst case of their correlation){small}")
+              f"(the worst case of their correlation); {_table_d_size(iv, problems, verdict.word)}")
     return {"ours": f"{frac:.3f} of {traces} traces fully correct (exact step check, {problems} problems)", "test": "paper's range",
             "verdict": v.Verdict(verdict.word, reason), "evidence": f"this notebook's run ({problems} problems)"}
 

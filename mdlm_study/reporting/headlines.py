@@ -340,7 +340,7 @@ class PosteriorHeadline(Headline):
 
     fraction_correct_on_failures: float
     n_failure_traces: int | None
-    failures_ci_low: float
+    failures_ci_low: float  # each problem counted once (posterior_on_failures): the interval the Table D claim judges
     failures_ci_high: float
     fraction_correct_overall: float
     filter_gain: float | None  # keeping the better FILTER_KEEP of the traces by log-probability (None: not measured)
