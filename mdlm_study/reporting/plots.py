@@ -1,7 +1,7 @@
 """The study's figures, one function each, from the tables the notebooks build.
 
 Conventions every function follows: every rate carries its 95% interval (Wilson over problems, or
-:func:`~mdlm_study.core.clustered_stats.clustered_proportion_ci` when several samples share a problem, or seeds and problems
+:func:`~mdlm_study.core.clustered_stats.each_cluster_once_ci` when several samples share a problem, or seeds and problems
 together); a rate axis that does not start at 0 is marked as cut (:func:`mark_cut_axis`); every
 paper point has its own legend entry; legends sit outside the data (below the axes); no line is
 called a bound unless it is one. The notebooks call these and save the result with
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mdlm_study.core import paper, stats
-from mdlm_study.core.clustered_stats import clustered_proportion_ci
+from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.frontier import pareto_frontier
 from mdlm_study.training.recipes import curve_eval_fn
 
@@ -247,8 +247,11 @@ def h_ub_trajectories(h_ub: np.ndarray, correct: np.ndarray, *, gamma: float = 0
 
 
 def _clustered(traces: pd.DataFrame) -> tuple[float, float, float]:
-    r = clustered_proportion_ci(traces["trace_correct"].astype(bool), traces["uid"])
-    return r["estimate"], r["low"], r["high"]
+    """The fraction of fully correct traces with the interval Table D's claim and notebook 05's headline
+    use (:func:`~mdlm_study.core.clustered_stats.each_cluster_once_ci`: each problem counted once)."""
+    fraction = float(traces["trace_correct"].astype(bool).mean())
+    low, high = each_cluster_once_ci(fraction, int(traces["uid"].nunique()))
+    return fraction, low, high
 
 
 def posterior_quality(traces: pd.DataFrame, failed_uids: set, kept: Mapping[float, pd.DataFrame], *,
