@@ -73,7 +73,8 @@ def frontier_line(table: pd.DataFrame) -> str:
     parts = []
     for template, answer in decoder_frontier.frontier_answers(table).items():
         always = ", ".join(decoder_name(d) for d in answer["always_on_frontier"]) or "none"
-        parts.append(f"`{template}` template, MED + exit on {answer['med_exit_on_frontier']} of {answer['seeds']} seeds' (on all: {always})")
+        parts.append(f"`{template}` template: MED + exit on {answer['med_exit_on_frontier']} of {answer['seeds']} seeds' frontiers; "
+                     f"on all {answer['seeds']}: {always}")
     return "**Decoders' frontier** ([table](docs/results.md#decoders-on-one-frontier)): " + "; ".join(parts) + "."
 
 
