@@ -6,7 +6,12 @@ dependency depth (number of operations).
         --out benchmarks/results/machine/regime_arithmetic.json
 
 One record per model (weights SHA-256, problems SHA-256, the diagnostics); ``--n-problems`` caps the
-test split (default: all of it).
+test split (default: all of it). ``--answer-only`` adds the answer-only twin's accuracy (greedy, left to
+right, the task's template without a reasoning slot) and each model's check against the paper's regime
+(``mdlm_study.experiments.regime.PAPER_REGIME``), e.g. for the deep regime:
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_regime.py --task chains --models CKPT/seed0/chains \
+        --answer-only CKPT/seed0/chains_answer_only --out benchmarks/results/machine/regime_chains.json
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from mdlm_study.core.records import model_identity, problems_sha256, write_record
-from mdlm_study.experiments.regime import diagnose
+from mdlm_study.experiments.evaluate import evaluate_task
+from mdlm_study.experiments.regime import diagnose, regime_check
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import read_split
@@ -36,11 +43,17 @@ def main(argv=None) -> None:
     parser.add_argument("--task", default="arithmetic")
     parser.add_argument("--n-problems", type=int, default=None)
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--answer-only", default=None, help="the answer-only twin (a model trained without a reasoning slot)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     task = get_task(args.task)
     problems = read_split(task, args.data_dir, "test")[: args.n_problems]
-    records = []
+    records, answer_only = [], None
+    if args.answer_only:
+        twin = load_model(args.answer_only)
+        table = evaluate_task(task, twin.model, twin.tokenizer, problems, replace(task.template, reasoning_len=0), sampler="l2r")
+        answer_only = {**model_identity(args.answer_only, weights_sha256(twin.model)), "accuracy": float(table["correct"].mean())}
+        print("answer-only", answer_only["accuracy"], flush=True)
     for name in args.models:
         loaded = load_model(name)  # a released model, checked against its manifest
         model, tokenizer = loaded.model, loaded.tokenizer
@@ -49,7 +62,9 @@ def main(argv=None) -> None:
         depths = by_depth(model, tokenizer, problems, task) if task.step_labels else {}
         records.append({**model_identity(name, weights_sha256(model)), "task": task.name, "problems": task.file("test"),
                         "problems_sha256": problems_sha256(problems), "decoding": "entropy, one token per pass, no exit",
-                        "diagnostics": overall, "by_depth": depths, "seconds": time.perf_counter() - started})
+                        "diagnostics": overall, "by_depth": depths, "seconds": time.perf_counter() - started,
+                        "answer_only": answer_only,
+                        "paper_regime": regime_check(overall, answer_only["accuracy"] if answer_only else None)})
         print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)
     write_record(Path(args.out), records, command=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])
 

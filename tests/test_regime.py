@@ -80,6 +80,7 @@ def test_diagnose_tells_an_early_answer_from_a_late_one(tokenizer, problems, ear
     d = diagnose(model, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, batch_size=4)
     masks = TEMPLATE.reasoning_len + TEMPLATE.answer_len
     assert d["mean_nfe"] == masks and d["n_problems"] == 4
+    assert d["accuracy"] == 1.0  # either way the answer ends right: the gold canvas is decoded
     if early:
         assert d["blank_slot_accuracy"] == 1.0 and d["settle_step_mean"] == 1.0 and d["right_at_half"] == 1.0
     else:  # left to right fills the 24 reasoning positions in passes 1-24; the answer slot is right from pass 25 on
@@ -90,3 +91,18 @@ def test_diagnose_tells_an_early_answer_from_a_late_one(tokenizer, problems, ear
 def test_diagnose_refuses_an_exit():
     with pytest.raises(ValueError, match="without an exit"):
         diagnose(None, None, [], TEMPLATE, "arithmetic", {"sampler": "entropy", "exit_gamma": 0.1})
+
+
+def test_regime_check_by_hand():
+    """The paper's regime: accurate with reasoning (>= 70%), rarely right at the first pass (<= 25%) and
+    without a reasoning slot (<= 25%); an unmeasured bound is None, not passed."""
+    from mdlm_study.experiments.regime import regime_check, seeds_within
+
+    check = regime_check({"accuracy": 0.81, "blank_slot_accuracy": 0.30}, 0.20)
+    assert {k: v["holds"] for k, v in check.items()} == {"accuracy": True, "blank_slot_accuracy": False, "answer_only_accuracy": True}
+    assert check["blank_slot_accuracy"] == {"value": 0.30, "bound": "<= 0.25", "holds": False}
+    assert regime_check({"accuracy": 0.70, "blank_slot_accuracy": 0.25})["answer_only_accuracy"]["holds"] is None
+    assert regime_check({"accuracy": 0.70, "blank_slot_accuracy": 0.25}, 0.25)["accuracy"]["holds"]  # bounds are inclusive
+    assert seeds_within([0.80, 0.84, 0.85]) and not seeds_within([0.80, 0.86])
+    with pytest.raises(ValueError, match="at least two seeds"):
+        seeds_within([0.8])

@@ -16,6 +16,9 @@ decoding is in (docs/decisions.md, "Which regime a decoding is in"):
 - ``right_at_half``: the share of problems whose answer slot's argmax is already right at half the
   row's passes (Prophet's share on GSM8K for LLaDA: :data:`mdlm_study.core.paper.PROPHET_RIGHT_AT_HALF`).
 
+With them, ``accuracy``: the decoding's own exact-answer accuracy. :func:`regime_check` compares a
+model against :data:`PAPER_REGIME`, the bounds a model must meet to be in the paper's regime.
+
 All four come from ONE decoding with ``return_history=True`` and no exit (a deterministic decoding
 with an exit follows the same passes until it exits, so the exit's saving is read off the same
 history). The answer slot at pass t holds, position by position, the token committed before t or,
@@ -31,6 +34,7 @@ import torch
 
 from mdlm_study.core import paper
 from mdlm_study.engine import DecodeConfig
+from mdlm_study.engine.templates import read_canvas
 from mdlm_study.experiments.analysis import decode_questions_with_history
 from mdlm_study.tasks.task import Task, get_task
 
@@ -100,7 +104,9 @@ def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, to
     blank = task.grade_answers(problems, answers_at(trajectory, torch.ones_like(nfe), tokenizer))
     right_half = task.grade_answers(problems, answers_at(trajectory, half, tokenizer))
     fraction = (settle.double() / nfe.double()).numpy()
+    final = task.grade_answers(problems, [r.answer for r in read_canvas(tokenizer, decoded.sequences, canvas)])
     return {
+        "accuracy": float(np.mean(final)),
         "blank_slot_accuracy": float(np.mean(blank)),
         "settle_step_mean": float(settle.double().mean()),
         "settle_fraction_quantiles": {str(q): float(np.quantile(fraction, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
@@ -110,6 +116,31 @@ def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, to
         "mean_nfe": float(nfe.double().mean()),
         "n_problems": len(problems),
     }
+
+
+# The paper's regime, as bounds fixed before the deep regime's models were trained: the answer comes
+# out of the reasoning (accurate with it, rarely right from the first pass or without a reasoning slot).
+PAPER_REGIME = {"accuracy": (">=", 0.70), "blank_slot_accuracy": ("<=", 0.25), "answer_only_accuracy": ("<=", 0.25)}
+SEED_SPREAD = 0.05  # the recipe's seeds land within 5 points of each other (accuracy)
+
+
+def regime_check(diagnostics: dict, answer_only_accuracy: float | None = None) -> dict:
+    """Each bound of :data:`PAPER_REGIME` against a model's diagnostics (and its answer-only twin's
+    accuracy): ``{name: {"value", "bound", "holds"}}``; ``holds`` is None for a value not measured."""
+    values = {**diagnostics, "answer_only_accuracy": answer_only_accuracy}
+    out = {}
+    for name, (op, bound) in PAPER_REGIME.items():
+        value = values.get(name)
+        holds = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        out[name] = {"value": value, "bound": f"{op} {bound:g}", "holds": holds}
+    return out
+
+
+def seeds_within(accuracies: Sequence[float], spread: float = SEED_SPREAD) -> bool:
+    """Whether the seeds' accuracies lie within ``spread`` of each other (max - min <= spread)."""
+    if len(accuracies) < 2:
+        raise ValueError(f"seeds_within needs at least two seeds' accuracies, got {list(accuracies)}")
+    return max(accuracies) - min(accuracies) <= spread + 1e-12
 
 
 def describe(diagnostics: dict) -> str:
