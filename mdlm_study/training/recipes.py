@@ -81,8 +81,8 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 # search's run made a transition they did not); a warm start from the default model reaches 96% but keeps a
 # 38% blank slot (docs/recipe_history.md, "The recipe's own seeds"). Now: a warm start from the released
 # base model (the default run at step 5,000), for the answer-only twin too (same start, so the two differ
-# only by the reasoning slot): 93.8% / 94.6% exact on 1,500 chains (seeds 0, 1), answer-only 22.5%, but a
-# 36% blank slot, above the 25% bound (docs/recipe_history.md, "A warm start from the base snapshot");
+# only by the reasoning slot): accurate on both seeds tried and the answer-only twin under its bound, but
+# the blank slot above the 25% bound (docs/recipe_history.md, "A warm start from the base snapshot");
 # no chains model is released yet. fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
 # native bf16 kernels and not elsewhere, so a run left to choose trains different numerics on different
 # CPUs; pinned, a retrain on another CPU runs the same arithmetic.
