@@ -53,12 +53,17 @@ def decoder_rows(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["template", "on the frontier"], ascending=[True, False], ignore_index=True)
 
 
+def _names(decoders, empty: str) -> str:
+    """Decoder families in words, comma-separated (``empty`` when there are none)."""
+    return ", ".join(decoder_name(d) for d in decoders) or empty
+
+
 def frontier_sentences(table: pd.DataFrame) -> list[str]:
     """The answers in words, one sentence per template: MED + exit's seeds on the frontier, the
     decoders on every seed's frontier, and whether a combination reaches a point no single decoder reaches."""
     sentences = []
     for template, answer in decoder_frontier.frontier_answers(table).items():
-        always = ", ".join(decoder_name(d) for d in answer["always_on_frontier"]) or "no decoder"
+        always = _names(answer["always_on_frontier"], "no decoder")
         combos = answer["combination_only_points"]
         reach = (f"{len(combos)} combined setting(s) reach a pooled point no single decoder reaches ({', '.join(combos)})" if combos
                  else "no combination reaches a pooled point that a single decoder does not")
@@ -72,7 +77,7 @@ def frontier_line(table: pd.DataFrame) -> str:
     decoders are on every seed's frontier."""
     parts = []
     for template, answer in decoder_frontier.frontier_answers(table).items():
-        always = ", ".join(decoder_name(d) for d in answer["always_on_frontier"]) or "none"
+        always = _names(answer["always_on_frontier"], "none")
         parts.append(f"`{template}` template: MED + exit on {answer['med_exit_on_frontier']} of {answer['seeds']} seeds' frontiers; "
                      f"on all {answer['seeds']}: {always}")
     return "**Decoders' frontier** ([table](docs/results.md#decoders-on-one-frontier)): " + "; ".join(parts) + "."

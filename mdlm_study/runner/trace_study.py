@@ -133,8 +133,9 @@ def load_trace_study(model: str, task: str, *, checkpoints_dir: str, data_dir: s
                      data_path: str | None = None, trust_remote_code: bool = False, batch_size: int = 256, dtype=None,
                      gen_length: int | None = None, answer_len: int | None = None) -> TraceStudy:
     """The model, problems, template and step labels of notebook 05 or 06 (module docstring)."""
-    if task not in step_tasks():
-        raise ValueError(f"notebooks 05 and 06 grade reasoning step by step: task must be one of {step_tasks()}, got {task!r}")
+    allowed = step_tasks()
+    if task not in allowed:
+        raise ValueError(f"notebooks 05 and 06 grade reasoning step by step: task must be one of {allowed}, got {task!r}")
     if task != "gsm8k":
         loaded = load_model(model, checkpoints_dir=checkpoints_dir, device=device)
         if loaded.kind not in STUDY_KINDS:  # a study model's exact step labels; a real model's traces are checked on gsm8k

@@ -193,7 +193,7 @@ def init_weights(r: Recipe, model, tokenizer) -> str | None:
     if mismatched:
         raise ValueError(f"recipe {r.name!r}: init_from={r.init_from!r} does not fit the recipe's model; mismatched parameters {mismatched[:5]}")
     model.load_state_dict(state, strict=True)
-    return weights_sha256(source.model)
+    return source.weights_sha256()
 
 
 @contextmanager
