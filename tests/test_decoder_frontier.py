@@ -131,3 +131,21 @@ def test_show_frontier_saves_the_figure_with_the_seeds_weights(tmp_path):
     sidecar = json.loads(png.with_suffix(".json").read_text())
     assert all(digest in json.dumps(sidecar) for digest in sha.values())
     assert frontier_report.show_frontier(tmp_path / "empty") is None
+
+
+def test_frontier_labels_never_overlap_and_a_shared_axis_from_zero_is_not_marked_cut():
+    """Frontier points are named through plots.label_points (no two labels overlap once drawn), and the
+    cut-axis note reads the shared y axis after every panel is drawn: a panel reaching 0 leaves it uncut."""
+    from mdlm_study.reporting import frontier_report
+
+    close = [("l2r", "l2r", 0.90, 28), ("med_exit", "med λ=0.2 γ=0.1", 0.895, 9.6), ("wino+exit", "wino τ=0.5 γ=0.1", 0.89, 9.2),
+             ("eb", "eb γ=0.1", 0.885, 8.8)]  # frontier points close together: fixed offsets would write their names over each other
+    records = [record(seed, decoder, label, acc - low, nfe, template=template, n=100_000)
+               for template, low in (("high", 0.0), ("low", 0.885)) for seed in ("a", "b") for decoder, label, acc, nfe in close]
+    fig = frontier_report.frontier_figure(df.pooled_settings(df.frontier_table(records)))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        assert boxes and not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert not any("axis cut" in t.get_text() for ax in fig.axes for t in ax.texts) and fig.axes[0].get_ylim()[0] <= 0

@@ -443,9 +443,10 @@ def decoder_frontier(pooled: pd.DataFrame, *, title: str = "Every decoder on one
     effects, 95% interval with the seed as the unit) against its mean NFE; the Pareto frontier of
     the pooled points as a line, its points named. ``pooled``: ``decoder_frontier.pooled_settings``."""
     templates = list(dict.fromkeys(pooled["template"]))
-    fig, axes = plt.subplots(1, len(templates), figsize=(7.5 * len(templates), 6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(templates), figsize=(7.5 * len(templates), 7), squeeze=False, sharey=True)
     decoders = list(dict.fromkeys(pooled["decoder"]))
     colors = {d: plt.get_cmap("tab20")(i % 20) for i, d in enumerate(decoders)}
+    fronts = []
     for ax, template in zip(axes[0], templates, strict=True):
         part = pooled[pooled["template"] == template]
         for decoder, rows in part.groupby("decoder", sort=False):
@@ -455,16 +456,17 @@ def decoder_frontier(pooled: pd.DataFrame, *, title: str = "Every decoder on one
                         capsize=2, color=colors[decoder], label=decoder_name(decoder))
         front = part[part["on_pooled_frontier"]].sort_values("mean_nfe")
         ax.step(front["mean_nfe"], front["accuracy"], where="post", color="black", lw=1, zorder=0)
-        for row in front.itertuples():
-            ax.annotate(f"{decoder_name(row.decoder)} {setting_text(str(row.label))}".strip(), (row.mean_nfe, row.accuracy),
-                        textcoords="offset points", xytext=(4, -10), fontsize=7)
+        fronts.append(front)
         seeds = int(part["seeds"].max())
         ax.set(title=f"template {template!r}, {seeds} training seeds", xlabel="mean NFE per problem (forward passes, mean over seeds)",
                ylabel="exact accuracy (pooled over seeds, 95% CI)")
         ax.set_xscale("log")
-        mark_cut_axis(ax)
+    for ax, front in zip(axes[0], fronts, strict=True):  # once every panel is drawn: the shared y limits are final
+        label_points(ax, [(row.mean_nfe, row.accuracy, f"{decoder_name(row.decoder)} {setting_text(str(row.label))}".strip(), "black")
+                          for row in front.itertuples()])
+    mark_cut_axis(axes[0][0])  # the panels share their y axis
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(f"{title}: the black line is the frontier of the pooled points (diamonds: a rule with MED's exit)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.96))
+    fig.tight_layout(rect=(0, 0.17, 1, 0.96))
     return fig
