@@ -159,7 +159,7 @@ def _sample_ops(config: ArithmeticConfig, rng: random.Random, start: int) -> lis
         choices = []
         for op in config.ops:
             operand = rng.choice(config.multipliers) if op == "mul" else rng.randint(*config.operand_range)
-            if _allowed(config, op, value, operand):
+            if allowed_step(config, op, value, operand):
                 choices.append((op, operand))
         if not choices:
             return None
@@ -182,7 +182,7 @@ def _valid_next(value: int, remaining: list[tuple[str, int]]) -> list[int]:
     return [i for i in run if apply(remaining[i][0], value, remaining[i][1]) >= 0]
 
 
-def _allowed(config: ArithmeticConfig, op: str, value: int, operand: int) -> bool:
+def allowed_step(config: ArithmeticConfig, op: str, value: int, operand: int) -> bool:
     """Whether the generator may use this step: its result stays in ``[0, max_value]`` and, with
     for an operation outside ``carry_ops``, it needs no carry or borrow."""
     return 0 <= apply(op, value, operand) <= config.max_value and (op in config.carry_ops or carry_free(op, value, operand))
@@ -190,13 +190,13 @@ def _allowed(config: ArithmeticConfig, op: str, value: int, operand: int) -> boo
 
 def _random_order(start: int, ops, config: ArithmeticConfig, rng: random.Random) -> list[tuple[str, int, bool]] | None:
     """A random valid order of the steps as ``(op, operand, swap)``; ``None`` when a step the order
-    reached is not :func:`_allowed` (the caller redraws)."""
+    reached is not :func:`allowed_step` (the caller redraws)."""
     value, remaining, order = start, list(ops), []
     while remaining:
         candidates = _valid_next(value, remaining)
         index = rng.choice(candidates) if config.shuffle_order else candidates[0]
         op, operand = remaining.pop(index)
-        if not _allowed(config, op, value, operand):
+        if not allowed_step(config, op, value, operand):
             return None
         order.append((op, operand, config.swap_operands and op != "sub" and rng.random() < 0.5))
         value = apply(op, value, operand)
@@ -223,7 +223,7 @@ def sample_trace(start: int, ops, config: ArithmeticConfig, rng: random.Random, 
     return tuple(steps)
 
 
-def _question(start: int, ops, rng: random.Random) -> str:
+def question_text(start: int, ops, rng: random.Random) -> str:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     pronoun = PRONOUNS[name]
     sentences = [f"{name} has {start} {item}."]
@@ -247,7 +247,7 @@ def make_problem(config: ArithmeticConfig, rng: random.Random) -> Problem:
             break
     answer = str(final_value(start, ops))
     return Problem(
-        question=_question(start, ops, rng),
+        question=question_text(start, ops, rng),
         start=start,
         ops=tuple(ops),
         steps=sample_trace(start, ops, config, rng),
@@ -264,7 +264,7 @@ def drills(config: ArithmeticConfig) -> list[tuple[str, str]]:
         for op in config.ops:
             operands = config.multipliers if op == "mul" else range(config.operand_range[0], config.operand_range[1] + 1)
             for operand in operands:
-                if not _allowed(config, op, value, operand):
+                if not allowed_step(config, op, value, operand):
                     continue
                 for swap in ((False, True) if op != "sub" else (False,)):
                     step = format_step(op, value, operand, swap=swap)

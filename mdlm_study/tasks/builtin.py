@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Mapping
 
 from mdlm_study.engine.templates import (
@@ -26,11 +27,15 @@ from mdlm_study.engine.templates import (
 from mdlm_study.tasks.arithmetic import (
     ArithmeticConfig,
     Problem,
+    allowed_step,
+    apply,
     check_problem,
     generate_problems,
     grade_trace,
     problem_key,
+    question_text,
     restatements,
+    sample_trace,
 )
 from mdlm_study.tasks.benchmark_data import BenchmarkProblem
 from mdlm_study.tasks.graders import gsm8k_is_correct
@@ -144,13 +149,16 @@ CHAINS_TEMPLATE = Template(reasoning_len=64, answer_len=4, delimiter="\n####", a
 
 
 def _arithmetic_task(name: str, template: Template, train_config: ArithmeticConfig, test_config: ArithmeticConfig, *,
-                     seeds: Mapping[str, int], sizes: Mapping[str, int], smoke_sizes: Mapping[str, int], description: str) -> Task:
+                     seeds: Mapping[str, int], sizes: Mapping[str, int], smoke_sizes: Mapping[str, int], description: str,
+                     generate=generate_problems) -> Task:
+    """An arithmetic task with the splits ``seeds`` names (train, test, and posterior where given)."""
+    roles = tuple(role for role in ("train", "test", "posterior") if role in seeds)
     return Task(
         name=name, template=template, question=lambda p: p.question, answer=lambda p: p.answer, reasoning=lambda p: p.reasoning,
         grade_answer=arithmetic_answer_correct, grade_row=arithmetic_row, from_row=problem_from_row,
-        key=problem_key, generate=generate_problems,
-        split_configs={"train": train_config, "test": test_config, "posterior": test_config},
-        splits={role: f"{name}_{role}" for role in ("train", "test", "posterior")}, split_seeds=seeds, sizes=sizes,
+        key=problem_key, generate=generate,
+        split_configs={role: train_config if role == "train" else test_config for role in roles},
+        splits={role: f"{name}_{role}" for role in roles}, split_seeds=seeds, sizes=sizes,
         smoke_sizes=smoke_sizes, step_labels=True, description=description,
     )
 
@@ -160,6 +168,45 @@ ARITHMETIC = register_task(_arithmetic_task(
     seeds={"test": 1000, "posterior": 2000, "train": 1},
     sizes={"train": 40_000, "test": 300, "posterior": 200}, smoke_sizes={"train": 600, "test": 48, "posterior": 48},
     description="1-3-operation chains, tested on 3 operations (the original regime)"))
+
+# The deep regime's warm start: every single step a chain can take (one operation on any value 0-99 the
+# chains reach), each once, as a one-operation problem. A model trained on these brings the arithmetic of a
+# step, read from its sentence and written out, but no practice at composing steps in one forward pass
+# (docs/recipe_history.md, "A warm start from single steps").
+STEPS_CONFIG = dataclasses.replace(ARITHMETIC_CONFIG, min_steps=1, max_steps=1, start_range=(0, ARITHMETIC_CONFIG.max_value))
+
+
+def single_steps(config: ArithmeticConfig) -> list[tuple[int, str, int]]:
+    """Every single step ``config`` allows, as ``(start, operation, operand)``, in a fixed order."""
+    if (config.min_steps, config.max_steps) != (1, 1):
+        raise ValueError(f"single steps need min_steps = max_steps = 1, got {config.min_steps}-{config.max_steps}")
+    return [(start, op, operand) for start in range(config.start_range[0], config.start_range[1] + 1) for op in config.ops
+            for operand in (config.multipliers if op == "mul" else range(config.operand_range[0], config.operand_range[1] + 1))
+            if allowed_step(config, op, start, operand)]
+
+
+def single_step_problems(config: ArithmeticConfig, n: int, *, seed: int, exclude=frozenset()) -> list[Problem]:
+    """``n`` distinct one-operation problems drawn without replacement from :func:`single_steps` (a
+    shuffled enumeration, deterministic from ``seed``; keys in ``exclude`` skipped). ``n`` larger than
+    what is left is a ``ValueError`` naming both."""
+    rng = random.Random(seed)
+    facts = [fact for fact in single_steps(config) if (fact[0], (fact[1:],)) not in exclude]
+    if n > len(facts):
+        raise ValueError(f"n={n} single steps asked for, but {config} allows only {len(facts)} outside the excluded ones")
+    rng.shuffle(facts)
+    problems = []
+    for index, (start, op, operand) in enumerate(facts[:n]):
+        ops = ((op, operand),)
+        problems.append(Problem(question_text(start, ops, rng), start, ops, sample_trace(start, ops, config, rng), str(apply(op, start, operand)),
+                                f"{seed}-{index}"))
+    return problems
+
+
+STEPS_TEST = 100  # held out to follow the training; every other step is the training set
+STEPS = register_task(_arithmetic_task(
+    "steps", ARITHMETIC_TEMPLATE, STEPS_CONFIG, STEPS_CONFIG, seeds={"test": 7000, "train": 7},
+    sizes={"train": len(single_steps(STEPS_CONFIG)) - STEPS_TEST, "test": STEPS_TEST}, smoke_sizes={"train": 300, "test": 48},
+    description="every single step of the chains, once each (the deep regime's warm start)", generate=single_step_problems))
 
 CHAINS = register_task(_arithmetic_task(
     "chains", CHAINS_TEMPLATE, CHAINS_TRAIN_CONFIG, CHAINS_CONFIG,

@@ -36,7 +36,7 @@ from mdlm_study.tasks.sudoku import SudokuPuzzle
 from mdlm_study.tasks.task import Task, get_task
 
 MANIFEST = "manifest.json"
-STUDY_TASKS = ("arithmetic", "sudoku", "chains")  # the tasks whose problem sets the study generates (prepare_data)
+STUDY_TASKS = ("arithmetic", "sudoku", "chains", "steps")  # the tasks whose problem sets the study generates (prepare_data)
 DEFAULT_CONFIG = ARITHMETIC_CONFIG  # the arithmetic task's training distribution (mdlm_study.tasks.builtin)
 TEST_CONFIG = ARITHMETIC_TEST_CONFIG  # its evaluation: 3-step problems
 

@@ -89,13 +89,16 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 CHAINS_STEPS = 4000
 _CHAINS_MODEL = replace(_MODEL, max_length=192)
 _CHAINS_TRAIN = replace(_TRAIN, steps=CHAINS_STEPS, bf16=False, eval_every=1000, save_every=500)
+STEPS_STEPS = 3000  # the single-steps warm start (tasks.builtin.STEPS): every step of a chain, each once, about 75 passes over them
+_STEPS_TRAIN = replace(_TRAIN, steps=STEPS_STEPS, bf16=False, eval_every=500, save_every=500)
 RECIPES = {
     "default": Recipe("default", "arithmetic", ARITHMETIC_TEMPLATE, _MODEL, _TRAIN),
     "answer_only": Recipe("answer_only", "arithmetic", ANSWER_ONLY_TEMPLATE, _MODEL, _TRAIN),
     "sudoku": Recipe("sudoku", "sudoku", SUDOKU_TEMPLATE, _MODEL, replace(_TRAIN, steps=2000, loss_weighting="elbo", mask_copies=False, copy_rule="tied")),
-    "chains": Recipe("chains", "chains", CHAINS_TEMPLATE, _CHAINS_MODEL, _CHAINS_TRAIN, init_from="base"),
+    "steps": Recipe("steps", "steps", ARITHMETIC_TEMPLATE, _MODEL, _STEPS_TRAIN),
+    "chains": Recipe("chains", "chains", CHAINS_TEMPLATE, _CHAINS_MODEL, _CHAINS_TRAIN, init_from="steps"),
     "chains_answer_only": Recipe("chains_answer_only", "chains", replace(CHAINS_TEMPLATE, reasoning_len=0), _CHAINS_MODEL, _CHAINS_TRAIN,
-                                 init_from="base"),
+                                 init_from="steps"),
 }
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
