@@ -242,3 +242,38 @@ def test_chains_task_trains_long_and_tests_every_depth_in_order():
             written = {format_step(op, value, operand), format_step(op, value, operand, swap=True)}
             assert step in written
             value = int(step.split("=")[1])
+
+
+def test_the_steps_task_holds_every_single_step_of_the_chains_once():
+    """The deep regime's warm start: its test and training splits together are every one-operation step
+    a chain can take (any value the chains reach, every operation the chains allow), each exactly once."""
+    from mdlm_study.tasks.arithmetic import apply, check_problem
+    from mdlm_study.tasks.builtin import CHAINS, STEPS, single_step_problems, single_steps
+    from mdlm_study.tasks.data import study_data
+
+    data = study_data(tasks=("steps",))
+    train, test = data.split(STEPS, "train"), data.split(STEPS, "test")
+    keys = [STEPS.key(p) for p in train + test]
+    config = STEPS.split_configs["train"]
+    assert len(keys) == len(set(keys)) == len(single_steps(config)) and len(test) == 100
+    assert sorted(keys) == sorted((start, ((op, operand),)) for start, op, operand in single_steps(config))
+    chains = CHAINS.split_configs["train"]
+    reached = {int(step.split("=")[1]) for p in CHAINS.generate(chains, 300, seed=3) for step in p.steps[:-1]}
+    starts = {start for start, _ in keys}
+    assert reached <= starts and max(reached) > chains.start_range[1]  # a chain's middle values, beyond its own starts
+    for problem in test[:20]:
+        check_problem(problem)
+        (op, operand), = problem.ops
+        assert problem.answer == str(apply(op, problem.start, operand))
+    assert single_step_problems(config, 5, seed=4) == single_step_problems(config, 5, seed=4)
+
+
+def test_single_steps_refuse_chains_and_too_many_problems():
+    from mdlm_study.tasks.builtin import CHAINS, STEPS, single_step_problems, single_steps
+
+    with pytest.raises(ValueError, match="single steps need min_steps = max_steps = 1, got 2-8"):
+        single_steps(CHAINS.split_configs["test"])
+    config = STEPS.split_configs["train"]
+    n = len(single_steps(config))
+    with pytest.raises(ValueError, match=f"n={n + 1} single steps asked for, but .* allows only {n}"):
+        single_step_problems(config, n + 1, seed=0)

@@ -8,8 +8,8 @@ step count, the training data's SHA-256, and the command that built the release.
 
 Names (:data:`RELEASES`): ``default``, ``answer_only`` and ``sudoku`` (the study's three recipes,
 seed 0), ``base`` (the ``default`` run's snapshot at ``recipes.BASE_STEP``, the fine-tuning
-experiment's base model) and ``default_seed1`` ... ``default_seed4`` (the default recipe with other
-seeds).
+experiment's base model), ``default_seed1`` ... ``default_seed4`` (the default recipe with other
+seeds) and ``steps`` (every single step of the chains, the deep regime's warm start).
 
 Loading: ``mdlm_study.models.load_model(name)`` (or ``load_model(name, checkpoints_dir="models")``, and so
 every notebook's ``checkpoints_dir="models"`` and every benchmark's ``--checkpoints models``) checks every
@@ -46,7 +46,7 @@ SOURCE_PLACEHOLDER = "<checkpoints>"  # the manifest's stand-in for the --from f
 RELEASE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", RECORD)
 BASE_STEP = 5000  # recipes.BASE_STEP (checked by the tests; imported lazily there to keep this module light)
 DATA_SETS = {"default": "arithmetic_train", "answer_only": "arithmetic_train", "sudoku": "sudoku_train",
-             "chains": "chains_train", "chains_answer_only": "chains_train"}  # recipe -> training set (recipes checks it against the recipes' tasks)
+             "chains": "chains_train", "chains_answer_only": "chains_train", "steps": "steps_train"}  # recipe -> training set (recipes checks it against the recipes' tasks)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ RELEASES = {r.name: r for r in (
     Release("sudoku", "sudoku", 0),
     Release("base", "default", 0, snapshot=BASE_STEP),
     *(Release(f"default_seed{seed}", "default", seed) for seed in range(1, 5)),
+    Release("steps", "steps", 0),  # the deep regime's warm start (every chains recipe starts from it)
 )}
 # The deep regime's releases join RELEASES as their trainings finish: Release("chains", "chains", 0),
 # Release("chains_answer_only", "chains_answer_only", 0), Release(f"chains_seed{s}", "chains", s) for s in 1-4.
