@@ -80,9 +80,26 @@ TRANSFERRED = "med_exit_transferred:"  # + selection rule: the setting chosen on
 OWN = "med_exit_own:"  # + selection rule: the setting chosen on this seed's development split
 
 
-def model_name(seed: int) -> str:
-    """The released name of a seed's model: ``default`` is seed 0, ``default_seed<s>`` the others."""
-    return "default" if seed == 0 else f"default_seed{seed}"
+# role -> the decoding every Sudoku seed runs on the Sudoku test puzzles: left to right, and entropy order over
+# the whole answer (Table A's block 128 covers LLaDA's whole answer) with 1, 2 and 4 tokens per step. One
+# any-order setting, stated before the run, so the any-order claim is not the best of several.
+SUDOKU_DECODINGS: dict[str, DecodeConfig] = {
+    "l2r": DecodeConfig("l2r"),
+    "entropy_k1": REFERENCE,
+    "entropy_k2": DecodeConfig("entropy", tokens_per_step=2),
+    "entropy_k4": DecodeConfig("entropy", tokens_per_step=4),
+}
+
+
+def model_name(seed: int, recipe: str = "default") -> str:
+    """The released name of a seed's model: ``<recipe>`` is seed 0, ``<recipe>_seed<s>`` the others."""
+    return recipe if seed == 0 else f"{recipe}_seed{seed}"
+
+
+def record_recipe(state: Mapping) -> str:
+    """The recipe whose seed a record measures (``state["recipe"]``; records written before Sudoku's seeds
+    were measured are the default recipe's)."""
+    return state.get("recipe", "default")
 
 
 def resolve(name: str, models_dir: str | Path | None = None) -> Path:
@@ -94,8 +111,8 @@ def resolve(name: str, models_dir: str | Path | None = None) -> Path:
     folder = Path(models_dir) / name
     if folder.is_dir():
         return folder
-    seed = 0 if name == "default" else int(name.removeprefix("default_seed"))
-    return Path(models_dir) / f"seed{seed}" / "default"
+    recipe, _, seed = name.partition("_seed")
+    return Path(models_dir) / f"seed{int(seed or 0)}" / recipe
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -188,7 +205,8 @@ class Claim:
     """A decoding claim: ``this`` decoding against ``reference`` on the same problems, judged by
     ``test`` (one of :data:`TEST_TEXT`) against the paper's difference ``paper`` (fraction; GSM8K,
     LLaDA) and, where the paper reports one, its speed-up ``paper_speedup``. ``own``: our target, not a
-    claim of the paper. The same :meth:`judge` gives each seed's verdict (does the claim hold there?)
+    claim of the paper. ``recipe``: whose training seeds measure it (their records say so,
+    :func:`record_recipe`). The same :meth:`judge` gives each seed's verdict (does the claim hold there?)
     and the pooled verdict of record, so no document can apply another rule."""
 
     name: str
@@ -199,6 +217,7 @@ class Claim:
     paper: float | None = None
     paper_speedup: float | None = None
     own: bool = False
+    recipe: str = "default"
 
     @property
     def rule_text(self) -> str:
@@ -246,7 +265,14 @@ CLAIMS: tuple[Claim, ...] = (
     *(Claim(f"med_exit_own_{rule}", f"MED + exit at the seed's own {rule.replace('_', ' ')} setting", "entropy_k1", OWN + rule, TARGET,
             own=True) for rule in SELECTION_RULES),
 )
-CLAIM = {c.name: c for c in CLAIMS}
+_SUDOKU = paper.TABLE_A_SUDOKU
+SUDOKU_CLAIMS: tuple[Claim, ...] = (
+    Claim("sudoku_any_order", "any-order decoding (entropy, whole answer) beats left to right on Sudoku", "l2r", "entropy_k1", EFFECT,
+          _SUDOKU.block_128 - _SUDOKU.l2r, recipe="sudoku"),
+    Claim("sudoku_fixed_k2", "on Sudoku, two tokens per step keep the accuracy of one (the paper's exception)", "entropy_k1", "entropy_k2",
+          NO_LOSS, recipe="sudoku"),
+)
+CLAIM = {c.name: c for c in CLAIMS + SUDOKU_CLAIMS}
 
 
 def _entry(state: dict, role: str) -> dict:
@@ -300,12 +326,14 @@ def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> l
     (:func:`per_seed_result`), pooled with the seed as the unit (:func:`pooled_result`, the verdict of
     record), the fixed-effect Mantel-Haenszel pooling beside it for comparison (``fixed_effect``: it
     treats the five models as the only ones there are, so it answers a narrower question), and on how
-    many seeds the claim holds. A claim whose decodings some seeds lack (an unfinished run) is measured
-    on the others, and ``missing`` names the seeds left out (all of them: no ``pooled`` key)."""
+    many seeds the claim holds. Only the seeds of the claim's recipe count (:attr:`Claim.recipe`). A claim
+    whose decodings some seeds lack (an unfinished run) is measured on the others, and ``missing`` names
+    the seeds left out (all of them: no ``pooled`` key)."""
     out = []
     for claim in claims:
-        has = [s for s in states if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
-        missing = [s.get("model") for s in states if s not in has]
+        own = [s for s in states if record_recipe(s) == claim.recipe]
+        has = [s for s in own if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
+        missing = [s.get("model") for s in own if s not in has]
         head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,
                 "paper": claim.paper, "paper_speedup": claim.paper_speedup, "own": claim.own, "missing": missing}
         if not has:

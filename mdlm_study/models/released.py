@@ -9,7 +9,8 @@ step count, the training data's SHA-256, and the command that built the release.
 Names (:data:`RELEASES`): ``default``, ``answer_only`` and ``sudoku`` (the study's three recipes,
 seed 0), ``base`` (the ``default`` run's snapshot at ``recipes.BASE_STEP``, the fine-tuning
 experiment's base model), ``default_seed1`` ... ``default_seed4`` (the default recipe with other
-seeds) and ``steps`` (every single step of the chains, the deep regime's warm start).
+seeds), ``steps`` (every single step of the chains, the deep regime's warm start) and ``sudoku_seed1``
+... ``sudoku_seed4`` (the Sudoku recipe with other seeds).
 
 Loading: ``mdlm_study.models.load_model(name)`` (or ``load_model(name, checkpoints_dir="models")``, and so
 every notebook's ``checkpoints_dir="models"`` and every benchmark's ``--checkpoints models``) checks every
@@ -72,6 +73,7 @@ RELEASES = {r.name: r for r in (
     Release("base", "default", 0, snapshot=BASE_STEP),
     *(Release(f"default_seed{seed}", "default", seed) for seed in range(1, 5)),
     Release("steps", "steps", 0),  # the deep regime's warm start (every chains recipe starts from it)
+    *(Release(f"sudoku_seed{seed}", "sudoku", seed) for seed in range(1, 5)),
 )}
 # The deep regime's releases join RELEASES as their trainings finish: Release("chains", "chains", 0),
 # Release("chains_answer_only", "chains_answer_only", 0), Release(f"chains_seed{s}", "chains", s) for s in 1-4.

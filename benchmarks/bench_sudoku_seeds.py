@@ -1,0 +1,97 @@
+"""The Sudoku claims on every training seed of the Sudoku recipe (mdlm_study.experiments.seeds.SUDOKU_CLAIMS).
+
+Each seed's model (``models/sudoku``, ``models/sudoku_seed1`` ...) decodes the same held-out puzzles (fresh
+ones, none in the Sudoku training or test split) with every decoding of
+:data:`~mdlm_study.experiments.seeds.SUDOKU_DECODINGS`: left to right, and entropy order over the whole answer
+with 1, 2 and 4 tokens per step. One record per seed (``<out-dir>/seed<s>.json``, per-puzzle correctness
+kept, a rerun resumes), then the claims across seeds (``<out-dir>/claims.json``): the any-order claim and the
+paper's Sudoku exception, each pooled with the seed as the unit.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_sudoku_seeds.py --seeds 0 1 2 3 4
+    python benchmarks/bench_sudoku_seeds.py --analyse-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
+from mdlm_study.engine.templates import SUDOKU_TEMPLATE
+from mdlm_study.experiments.evaluate import evaluate_sudoku
+from mdlm_study.experiments.seeds import SEEDS, SUDOKU_CLAIMS, SUDOKU_DECODINGS, claim_results, measure_seed, model_name, resolve
+from mdlm_study.experiments.selection import model_evaluator
+from mdlm_study.models import load_model
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.tasks.data import read_split
+from mdlm_study.tasks.task import get_task
+
+HELD_OUT_SEED = 31_000  # the held-out puzzles' generator seed (none of the study's splits uses it)
+
+
+def held_out_puzzles(data_dir: str | Path, n: int, *, seed: int = HELD_OUT_SEED) -> list:
+    """``n`` fresh 4x4 puzzles, none of them in the Sudoku training or test split under ``data_dir``."""
+    task = get_task("sudoku")
+    taken = frozenset(task.key(p) for role in task.splits for p in read_split(task, data_dir, role))
+    return task.generate(None, n, seed=seed, exclude=taken)
+
+
+def measure(seed: int, args, puzzles) -> None:
+    name = model_name(seed, "sudoku")
+    folder = resolve(name, args.models_dir)
+    loaded = load_model(Path(folder))
+    identity = {"seed": seed, "recipe": "sudoku", **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
+                "problems": f"held_out_{len(puzzles)}", "problems_sha256": problems_sha256(puzzles), "n_problems": len(puzzles)}
+    path = args.out_dir / f"seed{seed}.json"
+    state = json.loads(path.read_text()) if path.exists() else {}
+    state.pop("provenance", None)
+    if any(state.get(k) != v for k, v in identity.items()):
+        state = dict(identity)
+    evaluate = model_evaluator(loaded.model, loaded.tokenizer, template=SUDOKU_TEMPLATE, batch_size=args.batch_size, evaluator=evaluate_sudoku)
+    measure_seed(evaluate, puzzles, state, SUDOKU_DECODINGS, save=lambda s: write_record(path, s),
+                 identity={k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")})
+
+
+def analyse(args) -> None:
+    states = [json.loads((args.out_dir / f"seed{s}.json").read_text()) for s in args.seeds if (args.out_dir / f"seed{s}.json").exists()]
+    results = claim_results(states, SUDOKU_CLAIMS)
+    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
+        {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states], "claims": results})
+    for r in results:
+        if "pooled" not in r:
+            print(f"{r['claim']}: not measured yet")
+            continue
+        p, seeds = r["pooled"], " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
+        print(f"{r['claim']:<20} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
+              f"holds {r['holding']['holding']}/{r['holding']['total']}  {p['verdict']}  per seed {seeds}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", default=None, help="folder of the seed models (<dir>/<name> or <dir>/seed<s>/sudoku); "
+                                                           "default: the released models/ folder")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--n-problems", type=int, default=1500, help="held-out puzzles per seed")
+    parser.add_argument("--analyse-only", action="store_true", help="only the claims across seeds, from the seed records")
+    parser.add_argument("--batch-size", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds_sudoku"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.analyse_only:
+        puzzles = held_out_puzzles(args.data_dir, args.n_problems)
+        started = time.perf_counter()
+        for seed in args.seeds:
+            measure(seed, args, puzzles)
+        print(f"Sudoku seeds {args.seeds}: {time.perf_counter() - started:.0f} s", flush=True)
+    analyse(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

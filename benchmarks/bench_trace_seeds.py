@@ -1,0 +1,83 @@
+"""The trace claims on every training seed of the default recipe (mdlm_study.experiments.trace_seeds).
+
+Each seed's model (``models/default``, ``models/default_seed1`` ...) decodes the seeds study's held-out
+problems freely, samples posterior traces for each (Table D on the failures, filtering on all), and scores
+a gold and a corrupted trace of each step by step. One record per seed (``<out-dir>/seed<s>.json``; a
+finished seed is kept), then every measure pooled over the seeds (``<out-dir>/claims.json``).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_trace_seeds.py --seeds 0 1 2 3 4
+    python benchmarks/bench_trace_seeds.py --analyse-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
+from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
+from mdlm_study.experiments.seeds import SEEDS, model_name, resolve
+from mdlm_study.experiments.trace_seeds import measure_trace_seed, trace_claims, trace_table
+from mdlm_study.models import load_model
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.tasks.data import held_out_problems
+
+
+def measure(seed: int, args, problems) -> None:
+    name = model_name(seed)
+    folder = resolve(name, args.models_dir)
+    path = args.out_dir / f"seed{seed}.json"
+    loaded = load_model(Path(folder))
+    identity = {"seed": seed, **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
+                "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems),
+                "n_samples": args.n_samples}
+    if path.exists() and all(json.loads(path.read_text()).get(k) == val for k, val in identity.items()):
+        print(f"{path}: measured already", flush=True)
+        return
+    started = time.perf_counter()
+    traces = measure_trace_seed(loaded.model, loaded.tokenizer, problems, ARITHMETIC_TEMPLATE, seed=seed, n_samples=args.n_samples,
+                                n_scored=len(problems), batch_size=args.batch_size)
+    write_record(path, {**identity, "traces": traces, "seconds": time.perf_counter() - started})
+    print(f"{name}: Table D {traces['table_d']['estimate']:.3f} ({traces['table_d']['units']} failed problems), filtering gain "
+          f"{traces['filtering_gain']['estimate']:+.3f}, AUROC {traces['auroc']['estimate']:.3f}, localisation "
+          f"{traces['localisation']['estimate']:.3f}; {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def analyse(args) -> None:
+    states = [json.loads((args.out_dir / f"seed{s}.json").read_text()) for s in args.seeds if (args.out_dir / f"seed{s}.json").exists()]
+    pooled = trace_claims(states)
+    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
+        {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states], "measures": pooled})
+    print(trace_table(states).to_string())
+    for measure, r in pooled.items():
+        print(f"{measure:<16} pooled {r['estimate']:.4f} [{r['low']:.4f}, {r['high']:.4f}] I2 {r['i2'] if r['i2'] is not None else float('nan'):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", default=None, help="folder of the seed models (<dir>/<name> or <dir>/seed<s>/default); "
+                                                           "default: the released models/ folder")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--n-problems", type=int, default=1500, help="held-out problems (the seeds study's first N)")
+    parser.add_argument("--n-samples", type=int, default=4, help="posterior traces per problem (notebook 05's default)")
+    parser.add_argument("--analyse-only", action="store_true", help="only the pooled measures, from the seed records")
+    parser.add_argument("--batch-size", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds_traces"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.analyse_only:
+        problems = held_out_problems(args.data_dir, args.n_problems)
+        for seed in args.seeds:
+            measure(seed, args, problems)
+    analyse(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
