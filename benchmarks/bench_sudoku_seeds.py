@@ -24,7 +24,15 @@ import torch
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
 from mdlm_study.engine.templates import SUDOKU_TEMPLATE
 from mdlm_study.experiments.evaluate import evaluate_sudoku
-from mdlm_study.experiments.seeds import SEEDS, SUDOKU_CLAIMS, SUDOKU_DECODINGS, claim_results, measure_seed, model_name, resolve
+from mdlm_study.experiments.seeds import (
+    SEEDS,
+    SUDOKU_CLAIMS,
+    SUDOKU_DECODINGS,
+    claim_results,
+    measure_seed,
+    model_name,
+    resolve,
+)
 from mdlm_study.experiments.selection import model_evaluator
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
