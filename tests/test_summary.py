@@ -212,3 +212,22 @@ def test_the_committed_records_give_every_claim_a_verdict():
     assert "missing" not in set(t["verdict"])
     decoding = t[t["evidence"].str.startswith("5 training seeds")]
     assert len(decoding) == 9  # every decoding claim and our speed target rest on the five seeds
+
+
+def test_the_sudoku_claims_take_their_verdict_from_the_sudoku_seeds():
+    from test_seeds import sudoku_evaluator
+
+    from mdlm_study.experiments import seeds
+
+    records = {}
+    for seed in seeds.SEEDS:
+        state = {"seed": seed, "recipe": "sudoku", "model": seeds.model_name(seed, "sudoku")}
+        seeds.measure_seed(sudoku_evaluator(seed), list(range(1500)), state, seeds.SUDOKU_DECODINGS)
+        records[f"sudoku seed {seed}"] = state
+    t = table(Study(summaries(), {}, records))
+    for claim in ("Sudoku: any-order beats left-to-right (Table A)", "Sudoku is the exception: two tokens per step do not hurt"):
+        assert t.loc[claim, "evidence"] == "5 training seeds × 1,500 problems, pooled (random effects)"
+        assert "this run alone" in t.loc[claim, "run"]
+    assert t.loc["Sudoku is the exception: two tokens per step do not hurt", "verdict"] == v.OPPOSITE
+    assert "holds on 0 of 5 seeds" in t.loc["Sudoku is the exception: two tokens per step do not hurt", "seeds"]
+    assert table(Study(summaries())).loc["Sudoku: any-order beats left-to-right (Table A)", "evidence"] == "this notebook's run"

@@ -331,7 +331,7 @@ def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> l
     the seeds left out (all of them: no ``pooled`` key)."""
     out = []
     for claim in claims:
-        own = [s for s in states if record_recipe(s) == claim.recipe]
+        own = [s for s in states if "decodings" in s and record_recipe(s) == claim.recipe]  # decoding records of the claim's recipe
         has = [s for s in own if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
         missing = [s.get("model") for s in own if s not in has]
         head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,

@@ -91,7 +91,8 @@ def each_problem_once(fraction: float, problems: int) -> v.Interval:
 def trace_claims(states: Sequence[Mapping]) -> dict:
     """Every trace measure across the seeds (``states``: one :func:`measure_trace_seed` record per
     seed): per seed, and pooled (:func:`pool_over_seeds`) with its interval, I² and prediction
-    interval; ``units`` sums the independent units (failed problems for Table D, problems otherwise)."""
+    interval; ``units`` sums the independent units (failed problems for Table D, problems otherwise),
+    ``n_problems`` the problems decoded."""
     if not states:
         raise ValueError("no trace records: run benchmarks/bench_trace_seeds.py")
     out = {}
@@ -101,7 +102,8 @@ def trace_claims(states: Sequence[Mapping]) -> dict:
         out[measure] = {"per_seed": [{"seed": s.get("seed"), **s["traces"][measure]} for s in states], "estimate": iv.estimate, "low": iv.low,
                         "high": iv.high, "method": iv.method, "critical": iv.critical, "i2": r.get("i2"),
                         "prediction_low": r.get("prediction_low"), "prediction_high": r.get("prediction_high"),
-                        "units": sum(int(e["units"]) for e in entries), "k": len(entries)}
+                        "units": sum(int(e["units"]) for e in entries), "k": len(entries),
+                        "n_problems": sum(int(s["traces"]["n_problems"]) for s in states)}
     chances = [s["traces"]["localisation"]["chance"] for s in states]
     out["localisation"]["chance"] = sum(chances) / len(chances)
     return out

@@ -27,6 +27,7 @@ from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.pooling import paired_auroc_difference
 from mdlm_study.experiments.seeds import CLAIM as SEED_CLAIMS
 from mdlm_study.experiments.seeds import SPEED_TARGET, TOLERANCE, claim_results
+from mdlm_study.experiments.trace_seeds import pooled_interval, trace_claims
 from mdlm_study.reporting.study import F5, S1, S3, S4, S5, S6, A, Study
 
 PAPER_CLAIM, OWN_TARGET, MODEL_CHECK = "the paper's claim", "our own target", "a check of our model"
@@ -90,6 +91,33 @@ def decoding_claim(study: Study, names: tuple[str, ...], run: Callable[[Study], 
         run_text = f"{run_text} (this run alone: {run_verdict.word})"
     return {"evidence": f"{n_seeds} training seeds × {n:,} problems, pooled (random effects)", "ours": ours, "verdict": verdict,
             "run": run_text, "seeds": "; ".join(_seed_detail(r) for r in results)}
+
+
+def _trace_results(study: Study) -> dict | None:
+    """Every trace measure pooled over the training seeds (:func:`mdlm_study.experiments.trace_seeds.trace_claims`),
+    when the study holds the trace records of the seeds; else None."""
+    states = [s for s in study.seed_records.values() if "traces" in s]
+    return trace_claims(states) if states else None
+
+
+def trace_claim(study: Study, measure: str, judge: Callable[[v.Interval, dict], tuple[str, v.Verdict]],
+                run: Callable[[Study], tuple[str, v.Verdict]]) -> dict:
+    """A trace claim's row, as :func:`decoding_claim` for decoding claims: with the training seeds' trace
+    records, the verdict of record is ``judge`` on the ``measure`` pooled over the seeds (random effects,
+    the seed as the unit), and the notebook's own run (``run``) is shown as that run; without them (another
+    model, a smoke run) the notebook's run gives the verdict."""
+    results = _trace_results(study)
+    run_text, run_verdict = run(study)
+    if results is None:
+        return {"evidence": "this notebook's run", "ours": run_text, "verdict": run_verdict, "run": "", "seeds": "1 seed"}
+    r = results[measure]
+    iv = pooled_interval(r)
+    text, verdict = judge(iv, r)
+    spread = "" if r["prediction_low"] is None else f" (a new seed: {r['prediction_low']:.3f} to {r['prediction_high']:.3f}; I² {r['i2']:.2f})"
+    per_seed = ", ".join(f"seed {x['seed']}: {x['estimate']:.3f}" for x in r["per_seed"])
+    return {"evidence": f"{r['k']} training seeds × {r['n_problems'] // r['k']:,} problems, pooled (random effects)",
+            "ours": f"{text}{spread}", "verdict": verdict,
+            "run": f"{run_text} (this run alone: {run_verdict.word})", "seeds": f"per seed ({per_seed})"}
 
 
 def _judge(name: str, iv95: v.Interval, iv90: v.Interval, speedup: float | None = None) -> v.Verdict:
@@ -333,26 +361,48 @@ def _table_d_size(iv: v.Interval, problems: int, word: str) -> str:
     return size if word == v.INCONCLUSIVE else f"{size}, but the interval lies clear of the paper's range, so it decides all the same"
 
 
+def _table_d_verdict(iv: v.Interval, traces: int, problems: int) -> v.Verdict:
+    verdict = v.against_value(iv, paper.TABLE_D.low, paper.TABLE_D.high, precision=TABLE_D_PRECISION)
+    return v.Verdict(verdict.word, f"{verdict.reason}; the {traces} traces come from {problems} problems, so the interval counts each "
+                                   f"problem once (the worst case of their correlation); {_table_d_size(iv, problems, verdict.word)}")
+
+
+def _posterior_run(s: Study) -> tuple[str, v.Verdict]:
+    frac, traces, problems = s.get(F5, "fraction_correct"), s.n(F5, "n"), s.n(F5, "n_failed_sampled")
+    return (f"{frac:.3f} of {traces} traces fully correct (exact step check, {problems} problems)",
+            _table_d_verdict(table_d_interval(frac, problems), traces, problems))
+
+
+def _posterior_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
+    traces = sum(x["n_traces"] for x in r["per_seed"])
+    return (f"{iv.estimate:.3f} [{iv.low:.3f}, {iv.high:.3f}] of {traces} traces fully correct ({r['units']} failed problems over {r['k']} seeds)",
+            _table_d_verdict(iv, traces, r["units"]))
+
+
 @claim("05", "Posterior traces are often correct where free decoding failed (Table D)",
        f"{paper.TABLE_D.low:g}–{paper.TABLE_D.high:g} of traces (GPT-4o judge)")
 def _posterior(s: Study) -> dict:
     """*inconclusive* when the interval overlaps the paper's range but is wider than :data:`TABLE_D_PRECISION`;
     an interval clear of the range decides (smaller or larger) whatever its width."""
-    frac, traces, problems = s.get(F5, "fraction_correct"), s.n(F5, "n"), s.n(F5, "n_failed_sampled")
-    iv = table_d_interval(frac, problems)
-    verdict = v.against_value(iv, paper.TABLE_D.low, paper.TABLE_D.high, precision=TABLE_D_PRECISION)
-    reason = (f"{verdict.reason}; the {traces} traces come from {problems} problems, so the interval counts each problem once "
-              f"(the worst case of their correlation); {_table_d_size(iv, problems, verdict.word)}")
-    return {"ours": f"{frac:.3f} of {traces} traces fully correct (exact step check, {problems} problems)", "test": "paper's range",
-            "verdict": v.Verdict(verdict.word, reason), "evidence": f"this notebook's run ({problems} problems)"}
+    return {"test": "paper's range", **trace_claim(s, "table_d", _posterior_pooled, _posterior_run)}
+
+
+def _filtering_run(s: Study) -> tuple[str, v.Verdict]:
+    overall, gain, n = s.get(S5, "posterior_fraction_correct_overall"), s.get(S5, "filter_gain_keep_0.5"), s.n(S5)
+    verdict = v.against_effect(v.unpaired_difference(overall, n, overall + gain, n), paper.FILTERING_GAIN)
+    return f"{100 * gain:+.1f} points keeping the top half ({overall:.3f} of all traces fully correct; {n} problems)", verdict
+
+
+def _filtering_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
+    overall = sum(x["overall"] for x in r["per_seed"]) / r["k"]
+    return (f"{100 * iv.estimate:+.1f} [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}] points keeping the top half (mean over seeds: {overall:.3f} "
+             "of all traces fully correct; "
+            f"{r['units']} problems)", v.against_effect(iv, paper.FILTERING_GAIN))
 
 
 @claim("05", "Log-probability filtering improves posterior traces (appendix)", f"{_paper_points(paper.FILTERING_GAIN)} points")
 def _filtering(s: Study) -> dict:
-    overall, gain, n = s.get(S5, "posterior_fraction_correct_overall"), s.get(S5, "filter_gain_keep_0.5"), s.n(S5)
-    verdict = v.against_effect(v.unpaired_difference(overall, n, overall + gain, n), paper.FILTERING_GAIN)
-    return {"ours": f"{100 * gain:+.1f} points keeping the top half ({overall:.3f} of all traces fully correct; {n} problems)",
-            "test": "effect ratio", "verdict": verdict}
+    return {"test": "effect ratio", **trace_claim(s, "filtering_gain", _filtering_pooled, _filtering_run)}
 
 
 def _arms(s: Study) -> tuple[dict, str]:
@@ -455,18 +505,33 @@ def _baseline_sentence(s: Study, main: str, baseline: str) -> str:
     return f"the {baseline} baseline's AUROC{shown} on the same traces is not compared: per-trace scores, needed for a paired test, were not recorded"
 
 
-@claim("06", "Step scoring tells correct from flawed traces", "no number reported")
-def _auroc(s: Study) -> dict:
+def _auroc_run(s: Study) -> tuple[str, v.Verdict]:
     ours = v.Interval(s.get(S6, "auroc_answer_loglik"), s.get(S6, "auroc_low"), s.get(S6, "auroc_high"), "bootstrap")
     n = s.n(S6, "n_scored")
-    return {"ours": f"AUROC {ours.estimate:.3f} ({ours.low:.3f}–{ours.high:.3f}) on {n} gold and {n} corrupted traces", "test": "chance",
-            "verdict": v.above_chance(ours, chance=0.5, baseline=_baseline_sentence(s, "answer_loglik", "trace_pll")),
-            "evidence": "this notebook's run"}
+    return (f"AUROC {ours.estimate:.3f} ({ours.low:.3f}–{ours.high:.3f}) on {n} gold and {n} corrupted traces",
+            v.above_chance(ours, chance=0.5, baseline=_baseline_sentence(s, "answer_loglik", "trace_pll")))
+
+
+@claim("06", "Step scoring tells correct from flawed traces", "no number reported")
+def _auroc(s: Study) -> dict:
+    def pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
+        return (f"AUROC {iv.estimate:.3f} [{iv.low:.3f}, {iv.high:.3f}] on {r['units']} gold and {r['units']} corrupted traces over {r['k']} seeds",
+                v.above_chance(iv, chance=0.5, baseline=_baseline_sentence(s, "answer_loglik", "trace_pll")))
+    return {"test": "chance", **trace_claim(s, "auroc", pooled, _auroc_run)}
+
+
+def _localisation_run(s: Study) -> tuple[str, v.Verdict]:
+    main = _score_row(s, "answer_loglik")
+    ours = v.Interval(float(main["loc_accuracy"]), float(main["loc_low"]), float(main["loc_high"]), "Wilson")
+    return (f"first wrong step found in {_pct(ours.estimate)} ({_pct(ours.low)}–{_pct(ours.high)}) of {s.n(S6, 'n_scored')} corrupted traces",
+            v.above_chance(ours, chance=float(main["loc_chance"])))
+
+
+def _localisation_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
+    return (f"first wrong step found in {_pct(iv.estimate)} [{_pct(iv.low)}, {_pct(iv.high)}] of {r['units']} corrupted traces over {r['k']} seeds",
+            v.above_chance(iv, chance=r["chance"]))
 
 
 @claim("06", "Step scores locate the first wrong step", "no number reported")
 def _localisation(s: Study) -> dict:
-    main = _score_row(s, "answer_loglik")
-    ours = v.Interval(float(main["loc_accuracy"]), float(main["loc_low"]), float(main["loc_high"]), "Wilson")
-    return {"ours": f"first wrong step found in {_pct(ours.estimate)} ({_pct(ours.low)}–{_pct(ours.high)}) of {s.n(S6, 'n_scored')} corrupted traces",
-            "test": "chance", "verdict": v.above_chance(ours, chance=float(main["loc_chance"])), "evidence": "this notebook's run"}
+    return {"test": "chance", **trace_claim(s, "localisation", _localisation_pooled, _localisation_run)}

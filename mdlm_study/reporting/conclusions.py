@@ -26,10 +26,12 @@ NOTEBOOKS = {"01": "01_training", "02": "02_any_order_vs_l2r", "03": "03_paralle
 # the tables each notebook's claims read: a conclusion never waits for (or reads half of) another notebook's output
 NOTEBOOK_TABLES = {"01": ("01_training",), "02": ("02_any_order_vs_l2r",), "03": ("03_parallel_decoding",), "04": ("04_early_exit",),
                    "05": ("05_finetuning", "05_filtering"), "06": ("06_step_scoring",), "07": TABLES}
-# the default recipe's training seeds, each decoded with every rule on the same held-out problems (benchmarks/bench_seeds.py)
-# and the Sudoku recipe's training seeds, each decoded the same way on the same held-out puzzles (benchmarks/bench_sudoku_seeds.py)
+# The training seeds' records: the default recipe's, each decoded with every rule on the same held-out problems
+# (benchmarks/bench_seeds.py); the Sudoku recipe's, decoded the same way on the same held-out puzzles
+# (benchmarks/bench_sudoku_seeds.py); the default recipe's posterior traces and step scores (benchmarks/bench_trace_seeds.py)
 SEED_RECORDS = {**{f"seed {seed}": f"benchmarks/results/seeds/seed{seed}.json" for seed in SEEDS},
-                **{f"sudoku seed {seed}": f"benchmarks/results/seeds_sudoku/seed{seed}.json" for seed in SEEDS}}
+                **{f"sudoku seed {seed}": f"benchmarks/results/seeds_sudoku/seed{seed}.json" for seed in SEEDS},
+                **{f"traces seed {seed}": f"benchmarks/results/seeds_traces/seed{seed}.json" for seed in SEEDS}}
 SEED_CLAIMS = "benchmarks/results/seeds/claims.json"  # every decoding claim across those seeds, pooled
 VERDICTS_DOC = "docs/verdicts.md"
 

@@ -104,6 +104,8 @@ our own model are kept apart from the paper's claims.
 
 
 SEEDS_DIR = Path("benchmarks/results/seeds")
+SUDOKU_SEEDS_DIR = Path("benchmarks/results/seeds_sudoku")  # benchmarks/bench_sudoku_seeds.py
+TRACE_SEEDS_DIR = Path("benchmarks/results/seeds_traces")  # benchmarks/bench_trace_seeds.py
 
 
 def _pts(x: float) -> str:
@@ -145,8 +147,9 @@ models as the only ones there are. The paper's column is GSM8K on LLaDA-8B where
 | claim | test | paper | pooled (points) | a new seed | I² | verdict | holds on | per seed (points) | fixed effect | speed-up (range) |
 |---|---|---|---|---|---|---|---|---|---|---|
 """
+    sudoku = json.loads((root / SUDOKU_SEEDS_DIR / "claims.json").read_text())
     rows = []
-    for r in claims["claims"]:
+    for r in claims["claims"] + sudoku["claims"]:
         if "pooled" not in r:
             rows.append(f"| {r['text']} | {r['holds_when']} | | not measured | | | | | | | |")
             continue
@@ -160,7 +163,12 @@ models as the only ones there are. The paper's column is GSM8K on LLaDA-8B where
                     f"{i2} | **{p['verdict']}** | {r['holding']['holding']}/{r['holding']['total']} | {per_seed} | "
                     f"{_pts(f['difference'])} [{_pts(f['low'])}, {_pts(f['high'])}] | {p['speedup']:.2f}x ({lo:.1f}-{hi:.1f}x) |")
     control = claims["fixed_k2_blocks8_loses_5_points"]
-    parts = [head + "\n".join(rows) + "\n"]
+    sudoku_models = ", ".join(f"seed {m['seed']} `{m['model']}` ({m['weights_sha256'][:12]})" for m in sudoku["models"])
+    parts = [head + "\n".join(rows) + "\n", f"The last {len(sudoku['claims'])} rows are the Sudoku recipe's seeds ({sudoku_models}), each "
+             f"decoding the same {sudoku['models'][0]['n_problems']:,} held-out puzzles (SHA-256 `{sudoku['models'][0]['problems_sha256'][:12]}`; "
+             f"`python benchmarks/bench_sudoku_seeds.py`, records `{SUDOKU_SEEDS_DIR}/`), with one any-order setting stated before the "
+             "run (entropy order over the whole answer, the paper's block 128) rather than the best of several; the paper's column "
+             "is Sudoku on LLaDA-8B.\n", trace_seeds_markdown(root)]
     parts.append(f"## Where the fixed-k control works\n\nFixed k = 2 in blocks of 8 loses at least 5 points on seeds "
                  f"{', '.join(map(str, control['seeds'])) or 'none'}; there, MED + exit at seed 0's settings:\n")
     for r in control["claims"]:
@@ -209,6 +217,37 @@ none can after it: read them as descriptions):
             own.append(f"| {state['seed']} | {rule} | {show(theirs)} | {show(mine)} |")
     parts.append("## Transferred against chosen per seed\n\nOn the test problems; one token per step is 28 NFE.\n\n" + "\n".join(own) + "\n")
     return "\n".join(parts)
+
+
+def trace_seeds_markdown(root: Path = ROOT) -> str:
+    """``docs/seeds.md``'s section on the trace claims (Table D, filtering, step scoring) across the seeds,
+    from ``benchmarks/bench_trace_seeds.py``'s records."""
+    record = json.loads((root / TRACE_SEEDS_DIR / "claims.json").read_text())
+    m = record["models"][0]
+    rows = ["| measure | pooled [95%] | a new seed | I² | units | per seed |", "|---|---|---|---|---|---|"]
+    names = {"table_d": "posterior traces fully correct where free decoding failed (Table D)", "filtering_gain":
+             "filtering gain, top half by log-probability (points)", "auroc": "step scoring AUROC, gold against corrupted",
+             "localisation": "first wrong step located"}
+    for measure, r in record["measures"].items():
+        scale = 100 if measure == "filtering_gain" else 1
+        def fmt(x, scale=scale):
+            return f"{scale * x:+.1f}" if scale == 100 else f"{x:.3f}"
+        new = "—" if r.get("prediction_low") is None else f"{fmt(r['prediction_low'])} to {fmt(r['prediction_high'])}"
+        i2 = "—" if r.get("i2") is None else f"{r['i2']:.2f}"
+        per_seed = " / ".join(fmt(x["estimate"]) for x in r["per_seed"])
+        rows.append(f"| {names[measure]} | {fmt(r['estimate'])} [{fmt(r['low'])}, {fmt(r['high'])}] | {new} | {i2} | {r['units']:,} | {per_seed} |")
+    return f"""
+## The trace claims across the seeds
+
+`python benchmarks/bench_trace_seeds.py` runs notebooks 05 and 06's measurements on each seed of the default recipe: the
+same {m['n_problems']:,} held-out problems (SHA-256 `{m['problems_sha256'][:12]}`) decoded freely (left to right), four
+posterior traces per problem (Table D on the failures, filtering on all), and a gold and a corrupted trace of each
+scored step by step. Each measure is pooled with the seed as the unit, every seed weighted by its own interval
+(Table D's counts each failed problem once). Records: `{TRACE_SEEDS_DIR}/seed<N>.json`, `{TRACE_SEEDS_DIR}/claims.json`.
+Table E's fine-tuning stays on seed 0's base snapshot: the other seeds' snapshots were not kept.
+
+{chr(10).join(rows)}
+"""
 
 
 def headline_markdown(root: Path = ROOT) -> str:

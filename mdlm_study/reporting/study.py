@@ -21,8 +21,9 @@ S1, A, S3, S4, S5, F5, S6 = TABLES
 class Study:
     """What the claims read: ``summaries`` (table name -> the JSON summary a notebook wrote), ``tables``
     (table name -> its CSV) and ``seed_records`` (a label such as "seed 1" -> one training seed's
-    record from ``benchmarks/bench_seeds.py``: every decoding of the same held-out problems, per-problem
-    correctness kept)."""
+    record: from ``benchmarks/bench_seeds.py`` or ``bench_sudoku_seeds.py``, every decoding of the same
+    held-out problems with per-problem correctness kept; from ``bench_trace_seeds.py``, the trace
+    measures)."""
 
     summaries: dict
     tables: dict = field(default_factory=dict)
@@ -54,7 +55,8 @@ def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None =
     records = {}
     for label, path in (seed_records or {}).items():
         data = json.loads(Path(path).read_text())
-        if not isinstance(data, dict) or "decodings" not in data:
-            raise ValueError(f"{path}: not a seed record of benchmarks/bench_seeds.py (no 'decodings')")
+        if not isinstance(data, dict) or not ({"decodings", "traces"} & set(data)):
+            raise ValueError(f"{path}: not a seed record of benchmarks/bench_seeds.py, bench_sudoku_seeds.py or bench_trace_seeds.py "
+                             "(no 'decodings' or 'traces')")
         records[label] = data
     return Study(summaries, frames, records)
