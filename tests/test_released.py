@@ -266,3 +266,15 @@ def test_write_release_records_sources_inside_the_runs_folder(fake_release):
     assert manifest["models"]["default"]["source"] == "seed0/default"
     assert manifest["models"]["base"]["source"] == "seed0/default/step5000"
     assert str(fake_release / "runs") not in json.dumps(manifest) and "--from '<checkpoints>'" in manifest["command"]
+
+
+def test_the_write_command_names_its_source_folder_by_the_stand_in(fake_release, capsys):
+    """``released write --from /an/absolute/path``: the manifest's command names the folder ``<checkpoints>``, as each
+    model's source, never the path of the machine that wrote it."""
+    from mdlm_study.models.released import main
+
+    out = fake_release / "models_cli"
+    main(["write", "--from", str(fake_release / "runs"), "--out", str(out), "--names", "default"])
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert "--from '<checkpoints>'" in manifest["command"] and str(fake_release / "runs") not in json.dumps(manifest)
+    assert "default" in capsys.readouterr().out

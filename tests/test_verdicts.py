@@ -247,3 +247,15 @@ def test_against_value_with_a_precision(interval, precision, word):
         assert "too wide to tell (±0.1, the claim needs ±0.05)" in verdict.reason
     with pytest.raises(ValueError, match="precision must be a positive number, got 0"):
         v.against_value(iv(*interval), 0.36, 0.43, precision=0)
+
+
+def test_a_combined_verdict_names_the_part_that_gave_its_word():
+    from mdlm_study.reporting.summary import takeaway
+
+    accuracy, speed = v.Verdict(v.REPRODUCED, "kept"), v.Verdict(v.SMALLER, "2.1x against 2.7x")
+    both = v.worst(accuracy, speed, labels=["the accuracy", "the speed-up"])
+    assert both.word == v.SMALLER and both.decided_by == "the speed-up"
+    assert v.worst(speed, speed, labels=["a", "b"]).decided_by == ""  # every part gave it: nothing to single out
+    assert v.worst(speed).decided_by == ""
+    assert takeaway("MED keeps accuracy", "the paper's claim", both.word, "5 seeds", both.decided_by) == (
+        "MED keeps accuracy: we see the paper's direction, but less of it than the paper reports (for the speed-up; the other parts do better), on 5 seeds.")

@@ -79,6 +79,7 @@ POWER = 0.8  # the power at which each test states the smallest effect it could 
 class Verdict:
     word: str
     reason: str
+    decided_by: str = ""  # for a verdict made of labelled parts (:func:`worst`): the parts that gave its word
 
 
 @dataclass(frozen=True)
@@ -380,10 +381,13 @@ def direction(iv: Interval, *, sign: int = 1) -> Verdict:
 
 
 def worst(*parts: Verdict, labels: Sequence[str] | None = None) -> Verdict:
-    """The least favourable of several parts' verdicts (order of :data:`VERDICTS`), the reasons joined."""
+    """The least favourable of several parts' verdicts (order of :data:`VERDICTS`), the reasons joined;
+    ``decided_by`` names the labelled parts that gave that word when the others gave a better one."""
     if not parts:
         raise ValueError("worst needs at least one verdict")
     word = min((p.word for p in parts), key=VERDICTS.index)
     labels = labels or [""] * len(parts)
     reason = "; ".join(f"{label}: {p.word}, {p.reason}" if label else p.reason for label, p in zip(labels, parts, strict=True))
-    return Verdict(word, reason if len(parts) > 1 else parts[0].reason)
+    deciding = [label for label, p in zip(labels, parts, strict=True) if label and p.word == word]
+    decided_by = " and ".join(deciding) if len(parts) > 1 and len(deciding) < len(parts) else ""
+    return Verdict(word, reason if len(parts) > 1 else parts[0].reason, decided_by)

@@ -238,7 +238,7 @@ class Claim:
         accuracy = v.no_loss(iv95, iv90, denied=-1 if self.test == NO_LOSS else +1, margin=TOLERANCE)
         if self.paper_speedup is None:
             return accuracy
-        return v.worst(accuracy, v.against_speedup(speedup, self.paper_speedup), labels=["accuracy", "speed-up"])
+        return v.worst(accuracy, v.against_speedup(speedup, self.paper_speedup), labels=["the accuracy", "the speed-up"])
 
 
 _A, _C = paper.TABLE_A_GSM8K, paper.TABLE_C
@@ -318,7 +318,7 @@ def pooled_result(claim: Claim, per_seed: Sequence[dict]) -> dict:
     return {**extra, "difference": iv95.estimate, "low": iv95.low, "high": iv95.high, "level": iv95.level, "low90": iv90.low,
             "high90": iv90.high, "method": iv95.method, "detectable": iv95.detectable(), "n": sum(x[0] for x in strata),
             "speedup": speed.estimate, "speedup_low": speed.low, "speedup_high": speed.high,
-            "verdict": verdict.word, "reason": verdict.reason}
+            "verdict": verdict.word, "reason": verdict.reason, "decided_by": verdict.decided_by}
 
 
 def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> list[dict]:

@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     compare.add_argument("--out", default="benchmarks/results/machine/reproduce_weights.json")
     args = parser.parse_args(argv)
     if args.command == "write":
-        command = shlex.join(["python", "-m", "mdlm_study.models.released", "write", "--from", args.source, "--out", relative(args.out),
+        # the --from folder is a path of this machine: the manifest names it by its stand-in, as each model's "source"
+        command = shlex.join(["python", "-m", "mdlm_study.models.released", "write", "--from", SOURCE_PLACEHOLDER, "--out", relative(args.out),
                               *(["--names", *args.names] if args.names else [])])
         manifest = write_release(args.source, args.out, names=args.names, command=command)
         for name, entry in manifest["models"].items():

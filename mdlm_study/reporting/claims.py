@@ -83,7 +83,7 @@ def decoding_claim(study: Study, names: tuple[str, ...], run: Callable[[Study], 
         run_text, run_verdict = f"not in this notebook's records ({missing})", None
     if results is None:
         return {"evidence": "this notebook's run", "ours": run_text, "verdict": run_verdict, "run": "", "seeds": "1 seed"}
-    parts = [v.Verdict(r["pooled"]["verdict"], r["pooled"]["reason"]) for r in results]
+    parts = [v.Verdict(r["pooled"]["verdict"], r["pooled"]["reason"], r["pooled"].get("decided_by", "")) for r in results]
     verdict = parts[0] if len(parts) == 1 else v.worst(*parts, labels=list(labels or [r["text"] for r in results]))
     n_seeds, n = len(results[0]["per_seed"]), results[0]["per_seed"][0]["n"]
     ours = " / ".join(_pooled_text(r) for r in results)

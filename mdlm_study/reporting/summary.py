@@ -33,13 +33,15 @@ PLAIN_OWN = {v.REPRODUCED: "met", v.SMALLER: "missed: the speed-up falls short",
 PLAIN_CHECK = {v.REPRODUCED: "it holds", v.OPPOSITE: "it fails", v.INCONCLUSIVE: "our measurement cannot tell", v.MISSING: "not measured"}
 
 
-def takeaway(claim: str, kind: str, word: str, evidence: str) -> str:
-    """The claim's verdict as one plain sentence, for a reader who skips the statistics."""
+def takeaway(claim: str, kind: str, word: str, evidence: str, decided_by: str = "") -> str:
+    """The claim's verdict as one plain sentence, for a reader who skips the statistics; ``decided_by``
+    names the part of a combined verdict that gave its word (MED: "the speed-up")."""
+    which = f" (for {decided_by}; the other parts do better)" if decided_by else ""
     if kind == OWN_TARGET:
-        return f"Our own target, {claim}: {PLAIN_OWN.get(word, word)}, on {evidence}."
+        return f"Our own target, {claim}: {PLAIN_OWN.get(word, word)}{which}, on {evidence}."
     if kind == MODEL_CHECK:
-        return f"A check of our model, {claim}: {PLAIN_CHECK.get(word, word)}, on {evidence}."
-    return f"{claim}: {PLAIN[word]}, on {evidence}."
+        return f"A check of our model, {claim}: {PLAIN_CHECK.get(word, word)}{which}, on {evidence}."
+    return f"{claim}: {PLAIN[word]}{which}, on {evidence}."
 
 
 def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFrame:
@@ -56,11 +58,13 @@ def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFra
             out = judge(study)
         except (LookupError, ValueError) as missing:  # not written, or written empty (e.g. no failed problem to sample)
             row.update(evidence="", ours="not measured", test="", verdict=v.MISSING, reason=f"not recorded: {missing}", seeds="", run="")
+            decided_by = ""
         else:
             verdict = out.pop("verdict")
             row.update(evidence=out.get("evidence", "this notebook's run"), ours=out["ours"], test=out["test"], verdict=verdict.word,
                        reason=verdict.reason, seeds=out.get("seeds", "1 seed"), run=out.get("run", ""))
-        row["takeaway"] = takeaway(text, kind, row["verdict"], row["evidence"] or "no records")
+            decided_by = verdict.decided_by
+        row["takeaway"] = takeaway(text, kind, row["verdict"], row["evidence"] or "no records", decided_by)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
