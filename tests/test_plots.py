@@ -26,9 +26,11 @@ def finish(fig, name, tmp_path):
     fig.savefig(f"{folder}/{name}.png", bbox_inches="tight")
     for ax in fig.axes:
         legend = ax.get_legend()
-        if legend is not None:  # the legend lies entirely below the axes: it cannot cover data
+        if legend is not None:  # the legend lies entirely below the axes and their x label: it covers neither
             fig.canvas.draw()
             assert legend.get_window_extent().y1 <= ax.get_window_extent().y0 + 1, name
+            if ax.xaxis.label.get_text():
+                assert legend.get_window_extent().y1 <= ax.xaxis.label.get_window_extent().y0 + 1, f"{name}: the legend covers the x label"
     plt.close(fig)
 
 

@@ -142,7 +142,7 @@ def accuracy_by_block(table: pd.DataFrame, rules: Sequence[str], *, task: str) -
     ax.plot([], [], " ", label=f"paper (GSM8K, LLaDA-8B, Table A): block {' / '.join(map(str, paper.TABLE_A_BLOCK_SIZES))} = "
             f"{' / '.join(f'{paper.percent(x):g}' for x in (a.l2r, a.block_32, a.block_128))}%")
     mark_cut_axis(ax)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+    legend_below(ax, ncol=2)
     return fig
 
 
@@ -190,7 +190,7 @@ def accuracy_vs_nfe(table: pd.DataFrame, *, task: str, depth: float | None = Non
         label_points(ax, [(r.mean_nfe, r.accuracy, setting_text(str(r.label)), colors[r.sampler]) for r in order.itertuples() if setting_text(str(r.label))])
     ax.set(title=f"Accuracy vs forward passes ({task})", xlabel="mean NFE per problem (forward passes)", ylabel="exact accuracy (fraction, 95% CI)")
     mark_cut_axis(ax)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+    legend_below(ax, ncol=2)
     return fig
 
 
@@ -242,7 +242,7 @@ def h_ub_trajectories(h_ub: np.ndarray, correct: np.ndarray, *, gamma: float = 0
     ax.set_ylim(bottom=0)
     ax.set_yticks([0, 0.1, 0.3, 1, 3, 10], ["0", "0.1", "0.3", "1", "3", "10"])
     ax.set(title="Answer uncertainty H_UB during decoding (entropy, k = 1)", xlabel="decoding step (forward pass)", ylabel="H_UB (nats, symmetric log scale)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+    legend_below(ax, ncol=2)
     return fig
 
 
@@ -362,7 +362,7 @@ def training_curves(curves: Mapping[str, pd.DataFrame], *, n_eval: int = CURVE_E
     axes[1].set(title="Held-out accuracy vs training time", xlabel="training wall time (minutes)",
                 ylabel=f"exact accuracy (greedy, left to right, {n_eval} problems, 95% CI)", ylim=(0, 1))
     for ax in axes:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+        legend_below(ax, ncol=2)
     return fig
 
 
@@ -423,7 +423,7 @@ def seeds_forest(results: Sequence[dict], *, title: str = "Decoding claims acros
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel("accuracy difference, this rule minus its reference (points; 95% intervals)")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.4, -0.08), ncol=2, fontsize=8, frameon=False)
+    legend_below(ax, ncol=2)
     fig.tight_layout()
     return fig
 
