@@ -36,17 +36,7 @@ from mdlm_study.experiments.seeds import (
 from mdlm_study.experiments.selection import model_evaluator
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
-from mdlm_study.tasks.data import read_split
-from mdlm_study.tasks.task import get_task
-
-HELD_OUT_SEED = 31_000  # the held-out puzzles' generator seed (none of the study's splits uses it)
-
-
-def held_out_puzzles(data_dir: str | Path, n: int, *, seed: int = HELD_OUT_SEED) -> list:
-    """``n`` fresh 4x4 puzzles, none of them in the Sudoku training or test split under ``data_dir``."""
-    task = get_task("sudoku")
-    taken = frozenset(task.key(p) for role in task.splits for p in read_split(task, data_dir, role))
-    return task.generate(None, n, seed=seed, exclude=taken)
+from mdlm_study.tasks.data import held_out_puzzles
 
 
 def measure(seed: int, args, puzzles) -> None:

@@ -283,3 +283,15 @@ def test_sudoku_claims_pool_the_sudoku_seeds_only(states):
     assert [s["difference"] for s in exception["per_seed"]] == pytest.approx([-40 / 1500] * 5)
     assert exception["pooled"]["verdict"] == verdicts.OPPOSITE and exception["holding"]["holding"] == 0  # k = 2 loses 2.7 points
     assert seeds.resolve("sudoku_seed2", "/runs") == Path("/runs/seed2/sudoku")
+
+
+def test_held_out_puzzles_avoid_every_sudoku_split(tmp_path):
+    from mdlm_study.tasks.data import held_out_puzzles, read_split, study_data, write_study_data
+
+    write_study_data(study_data(smoke=True, tasks=("sudoku",)), tmp_path)
+    taken = {p.puzzle for role in ("train", "test") for p in read_split("sudoku", tmp_path, role)}
+    puzzles = held_out_puzzles(tmp_path, 60)
+    assert len({p.puzzle for p in puzzles}) == 60 and not taken & {p.puzzle for p in puzzles}
+    assert held_out_puzzles(tmp_path, 60) == puzzles and held_out_puzzles(tmp_path, 60, seed=1) != puzzles
+    with pytest.raises(ValueError, match="n >= 1, got n=0"):
+        held_out_puzzles(tmp_path, 0)

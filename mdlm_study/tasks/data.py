@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mdlm_study.core.records import read_json_object, write_text_atomic
 from mdlm_study.models.tiny_tokenizer import build_tokenizer
-from mdlm_study.tasks.arithmetic import Problem, problem_key
+from mdlm_study.tasks.arithmetic import Problem, generate_problems, problem_key
 from mdlm_study.tasks.builtin import (
     ARITHMETIC_CONFIG,
     ARITHMETIC_TEST_CONFIG,
@@ -207,6 +207,19 @@ def held_out_problems(data_dir: str | Path, n: int, *, steps: int | None = 3, se
     return task.generate(config, skip + n, seed=seed, exclude=seen)[skip:]
 
 
+HELD_OUT_PUZZLES_SEED = 31_000  # seeds the Sudoku seeds study's held-out puzzles (no split the study writes uses it)
+
+
+def held_out_puzzles(data_dir: str | Path, n: int, *, seed: int = HELD_OUT_PUZZLES_SEED) -> list[SudokuPuzzle]:
+    """``n`` fresh 4x4 puzzles, none of them in the Sudoku training or test split written under ``data_dir``:
+    a larger held-out sample than the test split (``benchmarks/bench_sudoku_seeds.py``)."""
+    if n < 1:
+        raise ValueError(f"held-out puzzles need n >= 1, got n={n}")
+    task = get_task("sudoku")
+    taken = frozenset(task.key(p) for role in task.splits for p in read_split(task, data_dir, role))
+    return task.generate(None, n, seed=seed, exclude=taken)
+
+
 def read_puzzles(path: str | Path) -> list[SudokuPuzzle]:
     """Sudoku puzzles written by :func:`write_jsonl`, checked like :func:`read_problems`."""
     return read_records(path, puzzle_from_row)
@@ -217,17 +230,23 @@ def write_study_data(data: StudyData, data_dir: str | Path) -> dict:
     SHA-256 of each file); return the manifest."""
     data_dir = Path(data_dir)
     manifest = {}
+    generators = {stem: get_task(name).generate for name in data.tasks for stem in get_task(name).splits.values()}
     for stem, items in data.sets.items():
         sha = write_jsonl(items, data_dir / f"{stem}.jsonl")
         config = data.configs[stem]
-        manifest[stem] = {"file": f"{stem}.jsonl", "generator": _generator_name(items), "config": dataclasses.asdict(config) if config else {},
+        manifest[stem] = {"file": f"{stem}.jsonl", "generator": _generator_name(items, generators.get(stem)),
+                          "config": dataclasses.asdict(config) if config else {},
                           "seed": data.seeds[stem], "size": len(items), "sha256": sha}
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     write_text_atomic(data_dir / MANIFEST, text)
     return json.loads(text)
 
 
-def _generator_name(items: list) -> str:
+def _generator_name(items: list, generate=None) -> str:
+    """The function that drew a set: Sudoku's generator, a task's own generator (the single steps), or the
+    arithmetic chains' generator."""
     if items and isinstance(items[0], SudokuPuzzle):
         return "mdlm_study.tasks.sudoku.generate_puzzles"
+    if generate is not None and generate is not generate_problems:
+        return f"{generate.__module__}.{generate.__qualname__}"
     return "mdlm_study.tasks.arithmetic.generate_problems"
