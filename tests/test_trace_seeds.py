@@ -75,11 +75,11 @@ def test_the_claims_table_takes_the_pooled_trace_measures_as_the_verdict_of_reco
     table_d = "Posterior traces are often correct where free decoding failed (Table D)"
     assert alone.loc[table_d, "evidence"] == "this notebook's run"
     assert pooled.loc[table_d, "evidence"] == "5 training seeds × 600 problems, pooled (random effects)"
-    assert "0.200 [0.150, 0.250] of 2000 traces fully correct (500 failed problems over 5 seeds)" in pooled.loc[table_d, "ours"]
+    assert "0.200 [0.150, 0.250] of 2000 traces fully correct (500 failed problems)" in pooled.loc[table_d, "ours"]
     assert pooled.loc[table_d, "verdict"] == v.SMALLER  # 0.20 ± 0.05 lies below the paper's 0.36-0.43
     assert "this run alone" in pooled.loc[table_d, "run"] and "seed 4: 0.200" in pooled.loc[table_d, "seeds"]
     auroc = pooled.loc["Step scoring tells correct from flawed traces"]
-    assert auroc["verdict"] == v.REPRODUCED and "over 5 seeds" in auroc["ours"]
+    assert auroc["verdict"] == v.REPRODUCED and "on 3000 gold and 3000 corrupted traces" in auroc["ours"]
     loc = pooled.loc["Step scores locate the first wrong step"]
     assert loc["verdict"] == v.REPRODUCED and "3000 corrupted traces" in loc["ours"]
     assert pooled.loc["Log-probability filtering improves posterior traces (appendix)", "evidence"].startswith("5 training seeds")

@@ -375,7 +375,7 @@ def _posterior_run(s: Study) -> tuple[str, v.Verdict]:
 
 def _posterior_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
     traces = sum(x["n_traces"] for x in r["per_seed"])
-    return (f"{iv.estimate:.3f} [{iv.low:.3f}, {iv.high:.3f}] of {traces} traces fully correct ({r['units']} failed problems over {r['k']} seeds)",
+    return (f"{iv.estimate:.3f} [{iv.low:.3f}, {iv.high:.3f}] of {traces} traces fully correct ({r['units']} failed problems)",
             _table_d_verdict(iv, traces, r["units"]))
 
 
@@ -395,8 +395,7 @@ def _filtering_run(s: Study) -> tuple[str, v.Verdict]:
 
 def _filtering_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
     overall = sum(x["overall"] for x in r["per_seed"]) / r["k"]
-    return (f"{100 * iv.estimate:+.1f} [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}] points keeping the top half (mean over seeds: {overall:.3f} "
-             "of all traces fully correct; "
+    return (f"{100 * iv.estimate:+.1f} [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}] points keeping the top half (all traces: {overall:.3f} fully correct; "
             f"{r['units']} problems)", v.against_effect(iv, paper.FILTERING_GAIN))
 
 
@@ -515,7 +514,7 @@ def _auroc_run(s: Study) -> tuple[str, v.Verdict]:
 @claim("06", "Step scoring tells correct from flawed traces", "no number reported")
 def _auroc(s: Study) -> dict:
     def pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
-        return (f"AUROC {iv.estimate:.3f} [{iv.low:.3f}, {iv.high:.3f}] on {r['units']} gold and {r['units']} corrupted traces over {r['k']} seeds",
+        return (f"AUROC {iv.estimate:.3f} [{iv.low:.3f}, {iv.high:.3f}] on {r['units']} gold and {r['units']} corrupted traces",
                 v.above_chance(iv, chance=0.5, baseline=_baseline_sentence(s, "answer_loglik", "trace_pll")))
     return {"test": "chance", **trace_claim(s, "auroc", pooled, _auroc_run)}
 
@@ -528,7 +527,7 @@ def _localisation_run(s: Study) -> tuple[str, v.Verdict]:
 
 
 def _localisation_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
-    return (f"first wrong step found in {_pct(iv.estimate)} [{_pct(iv.low)}, {_pct(iv.high)}] of {r['units']} corrupted traces over {r['k']} seeds",
+    return (f"first wrong step found in {_pct(iv.estimate)} [{_pct(iv.low)}, {_pct(iv.high)}] of {r['units']} corrupted traces",
             v.above_chance(iv, chance=r["chance"]))
 
 

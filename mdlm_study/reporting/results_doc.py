@@ -229,9 +229,8 @@ def trace_seeds_markdown(root: Path = ROOT) -> str:
              "filtering gain, top half by log-probability (points)", "auroc": "step scoring AUROC, gold against corrupted",
              "localisation": "first wrong step located"}
     for measure, r in record["measures"].items():
-        scale = 100 if measure == "filtering_gain" else 1
-        def fmt(x, scale=scale):
-            return f"{scale * x:+.1f}" if scale == 100 else f"{x:.3f}"
+        def fmt(x, measure=measure):  # as the claims table prints each measure
+            return {"filtering_gain": f"{100 * x:+.1f}", "localisation": f"{100 * x:.1f}%"}.get(measure, f"{x:.3f}")
         new = "—" if r.get("prediction_low") is None else f"{fmt(r['prediction_low'])} to {fmt(r['prediction_high'])}"
         i2 = "—" if r.get("i2") is None else f"{r['i2']:.2f}"
         per_seed = " / ".join(fmt(x["estimate"]) for x in r["per_seed"])
