@@ -19,7 +19,6 @@ the first claims on every seed; rerunning resumes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -33,7 +32,6 @@ from mdlm_study.experiments.faithfulness import counterfactual_answers, follow_r
 from mdlm_study.experiments.seeds import (
     CLAIMS,
     CORRUPTED,
-    SEEDS,
     TEST_DECODINGS,
     TRANSFERRED,
     check_hypotheses,
@@ -44,6 +42,7 @@ from mdlm_study.experiments.seeds import (
     mechanism_table,
     model_name,
     resolve,
+    seeds_parser,
     select_own,
     transferred_roles,
 )
@@ -181,20 +180,13 @@ def analyse(args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models-dir", default=None, help="folder of the seed models (<dir>/<name> or <dir>/seed<s>/default); "
-                                                           "default: the released models/ folder")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    parser.add_argument("--data-dir", default="data")
+    parser = seeds_parser(__doc__)
     parser.add_argument("--n-problems", type=int, default=1500, help="held-out test problems (the stream's first N)")
     parser.add_argument("--dev-problems", type=int, default=1500, help="development split size (the held-out stream from 1500 on)")
     parser.add_argument("--transfer", type=Path, default=Path("benchmarks/results/default/decoding_held_out_1500.json"),
                         help="seed 0's decoding record whose selections are transferred to every seed")
     parser.add_argument("--analyse-only", action="store_true", help="only the verdicts and the figure, from the seed records")
     parser.add_argument("--decode-only", action="store_true", help="only the decodings (for seeds split over processes; analyse after)")
-    parser.add_argument("--batch-size", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds"))
     parser.add_argument("--figures-root", type=Path, default=Path("."), help="the figure goes to <root>/figures/seeds_forest.png")
     args = parser.parse_args()
     if args.analyse_only and args.decode_only:

@@ -13,7 +13,6 @@ paper's Sudoku exception, each pooled with the seed as the unit.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -25,13 +24,13 @@ from mdlm_study.core.records import model_identity, problems_sha256, relative, w
 from mdlm_study.engine.templates import SUDOKU_TEMPLATE
 from mdlm_study.experiments.evaluate import evaluate_sudoku
 from mdlm_study.experiments.seeds import (
-    SEEDS,
     SUDOKU_CLAIMS,
     SUDOKU_DECODINGS,
     claim_results,
     measure_seed,
     model_name,
     resolve,
+    seeds_parser,
 )
 from mdlm_study.experiments.selection import model_evaluator
 from mdlm_study.models import load_model
@@ -70,16 +69,9 @@ def analyse(args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models-dir", default=None, help="folder of the seed models (<dir>/<name> or <dir>/seed<s>/sudoku); "
-                                                           "default: the released models/ folder")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    parser.add_argument("--data-dir", default="data")
+    parser = seeds_parser(__doc__, recipe="sudoku", out_dir="benchmarks/results/seeds_sudoku")
     parser.add_argument("--n-problems", type=int, default=1500, help="held-out puzzles per seed")
     parser.add_argument("--analyse-only", action="store_true", help="only the claims across seeds, from the seed records")
-    parser.add_argument("--batch-size", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds_sudoku"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.analyse_only:

@@ -11,7 +11,6 @@ finished seed is kept), then every measure pooled over the seeds (``<out-dir>/cl
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ import torch
 
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.experiments.seeds import SEEDS, model_name, resolve
+from mdlm_study.experiments.seeds import model_name, resolve, seeds_parser
 from mdlm_study.experiments.trace_seeds import measure_trace_seed, trace_claims, trace_table
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
@@ -59,17 +58,10 @@ def analyse(args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models-dir", default=None, help="folder of the seed models (<dir>/<name> or <dir>/seed<s>/default); "
-                                                           "default: the released models/ folder")
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    parser.add_argument("--data-dir", default="data")
+    parser = seeds_parser(__doc__, out_dir="benchmarks/results/seeds_traces")
     parser.add_argument("--n-problems", type=int, default=1500, help="held-out problems (the seeds study's first N)")
     parser.add_argument("--n-samples", type=int, default=4, help="posterior traces per problem (notebook 05's default)")
     parser.add_argument("--analyse-only", action="store_true", help="only the pooled measures, from the seed records")
-    parser.add_argument("--batch-size", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out-dir", type=Path, default=Path("benchmarks/results/seeds_traces"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.analyse_only:

@@ -31,6 +31,7 @@ one family, judged on Holm-adjusted p-values (:func:`check_hypotheses`).
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import math
 import time
@@ -113,6 +114,21 @@ def resolve(name: str, models_dir: str | Path | None = None) -> Path:
         return folder
     recipe, _, seed = name.partition("_seed")
     return Path(models_dir) / f"seed{int(seed or 0)}" / recipe
+
+
+def seeds_parser(doc: str, *, recipe: str = "default", out_dir: str = "benchmarks/results/seeds") -> argparse.ArgumentParser:
+    """The options every seeds benchmark shares (``benchmarks/bench_seeds.py``, ``bench_trace_seeds.py``,
+    ``bench_sudoku_seeds.py``): where the seed models are, which seeds, the data, batch size, threads and
+    where the records go; each script adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models-dir", default=None, help=f"folder of the seed models (<dir>/<name> or <dir>/seed<s>/{recipe}); "
+                                                           "default: the released models/ folder")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--batch-size", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out-dir", type=Path, default=Path(out_dir))
+    return parser
 
 
 # ---------------------------------------------------------------------------------------------------

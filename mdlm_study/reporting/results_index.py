@@ -44,6 +44,10 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "frontier_templates": "which candidate prompt templates a model can take (the frontier's second template)",
     "arithmetic_": "one frontier run: every decoder on the training seeds and one template (accuracy, NFE, tokens per forward, AUP)",
     "bad_input": "bad inputs given to every public entry point: clear errors, silent wrong answers, crashes",
+    "seeds_traces/seed": "one training seed: Table D, filtering and step scoring on the same held-out problems",
+    "seeds_traces/claims": "the trace claims per training seed and pooled with the seed as the unit",
+    "seeds_sudoku/seed": "one Sudoku training seed: every Sudoku decoding on the same held-out puzzles",
+    "seeds_sudoku/claims": "the Sudoku claims per training seed and pooled with the seed as the unit",
     "seed": "one training seed: every decoding rule on the same held-out problems",
     "claims": "every decoding claim per training seed and pooled with the seed as the unit",
     "regime": "the regime diagnostics: blank-slot accuracy, when the answer settles, exit savings",
@@ -51,8 +55,9 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
 
 
 def _describe(path: Path) -> str:
-    stem = path.stem
-    return next((text for prefix, text in MEASURES.items() if stem.startswith(prefix)), "(not described: add its prefix to MEASURES)")
+    stem, placed = path.stem, f"{path.parent.name}/{path.stem}"  # a prefix may name the folder too ("seeds_traces/seed")
+    return next((text for prefix, text in MEASURES.items() if (placed if "/" in prefix else stem).startswith(prefix)),
+                "(not described: add its prefix to MEASURES)")
 
 
 def _find(value, key: str):
