@@ -2,7 +2,8 @@
 
 Each seed's model (``models/default``, ``models/default_seed1`` ...) decodes the seeds study's held-out
 problems freely, samples posterior traces for each (Table D on the failures, filtering on all), and scores
-a gold and a corrupted trace of each step by step. One record per seed (``<out-dir>/seed<s>.json``; a
+a gold and a corrupted trace of each step by step, and decodes them once more in entropy order over the
+whole canvas for the order analysis. One record per seed (``<out-dir>/seed<s>.json``; a
 finished seed is kept), then every measure pooled over the seeds (``<out-dir>/claims.json``).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_trace_seeds.py --seeds 0 1 2 3 4
@@ -21,7 +22,7 @@ import torch
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
 from mdlm_study.experiments.seeds import model_name, resolve, seeds_parser
-from mdlm_study.experiments.trace_seeds import measure_trace_seed, trace_claims, trace_table
+from mdlm_study.experiments.trace_seeds import measure_leftmost, measure_trace_seed, trace_claims, trace_table
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import held_out_problems
@@ -35,8 +36,17 @@ def measure(seed: int, args, problems) -> None:
     identity = {"seed": seed, **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
                 "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems),
                 "n_samples": args.n_samples}
-    if path.exists() and all(json.loads(path.read_text()).get(k) == val for k, val in identity.items()):
-        print(f"{path}: measured already", flush=True)
+    done = json.loads(path.read_text()) if path.exists() else {}
+    if all(done.get(k) == val for k, val in identity.items()):
+        if "leftmost" in done["traces"]:
+            print(f"{path}: measured already", flush=True)
+            return
+        # a record from before the order analysis joined the trace measures: add it, keep the rest
+        started = time.perf_counter()
+        done["traces"]["leftmost"] = measure_leftmost(loaded.model, loaded.tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=args.batch_size)
+        done.pop("provenance", None)
+        write_record(path, {**done, "leftmost_seconds": time.perf_counter() - started})
+        print(f"{name}: leftmost {done['traces']['leftmost']['estimate']:.3f}; {time.perf_counter() - started:.0f} s", flush=True)
         return
     started = time.perf_counter()
     traces = measure_trace_seed(loaded.model, loaded.tokenizer, problems, ARITHMETIC_TEMPLATE, seed=seed, n_samples=args.n_samples,

@@ -1,10 +1,12 @@
 """The trace claims on every training seed: posterior traces where free decoding failed (the paper's
-Table D), log-probability filtering of posterior traces (its appendix), and step scoring (§6: telling
-correct from flawed traces, locating the first wrong step).
+Table D), log-probability filtering of posterior traces (its appendix), step scoring (§6: telling
+correct from flawed traces, locating the first wrong step), and the order analysis (how often an
+any-order rule commits the leftmost mask).
 
 One seed's model (:func:`measure_trace_seed`) decodes held-out problems freely (left to right), samples
 ``n_samples`` posterior traces per problem (the answer given, the reasoning infilled), and scores the
-gold and a corrupted trace of each of the first problems step by step. Each measure keeps what its
+gold and a corrupted trace of each of the first problems step by step, and decodes the problems once more
+in entropy order over the whole canvas for the order analysis. Each measure keeps what its
 pooling needs: a fraction with the number of independent units behind it, or an estimate with its
 interval. :func:`trace_claims` then pools every measure over the seeds with the seed as the unit
 (:func:`pool_over_seeds`: DerSimonian-Laird with the Hartung-Knapp interval and a prediction interval
@@ -22,12 +24,13 @@ from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.pooling import random_effects
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.templates import Template
+from mdlm_study.experiments.analysis import decode_questions_with_history, leftmost_distances
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.posterior import filtering_gain, posterior_on_failures, sample_posterior
 from mdlm_study.experiments.scoring import evaluate_step_scoring, summarize_step_scoring
 
 FILTER_KEEP = 0.5  # the kept fraction of the filtering claim (the top half by log-probability per token)
-MEASURES = ("table_d", "filtering_gain", "auroc", "localisation")
+MEASURES = ("table_d", "filtering_gain", "auroc", "localisation", "leftmost")
 
 
 def measure_trace_seed(model, tokenizer, problems: Sequence, template: Template, *, seed: int, n_samples: int = 4, n_scored: int = 300,
@@ -56,7 +59,21 @@ def measure_trace_seed(model, tokenizer, problems: Sequence, template: Template,
                   "units": int(row["n_gold"])},
         "localisation": {"estimate": float(row["loc_accuracy"]), "low": float(row["loc_low"]), "high": float(row["loc_high"]),
                          "units": int(row["n_corrupted"]), "chance": float(row["loc_chance"])},
+        "leftmost": measure_leftmost(model, tokenizer, problems, template, batch_size=batch_size),
     }
+
+
+def measure_leftmost(model, tokenizer, problems: Sequence, template: Template, *, batch_size: int = 300) -> dict:
+    """The paper's order analysis on one seed (notebook 02's): entropy order over the whole canvas, the answer
+    slot among the candidates, and the share of reasoning commits made at the leftmost masked position, with
+    the mean distance from it. Its interval counts each problem's commits as one observation (Wilson over
+    the problems), as notebook 02's claim does."""
+    canvas, out = decode_questions_with_history(model, tokenizer, [p.question for p in problems], template,
+                                                DecodeConfig("entropy", answer_last=False), batch_size=batch_size)
+    distances = leftmost_distances(out.history, canvas.span_mask("reasoning"))
+    fraction = float((distances == 0).mean())
+    iv = v.wilson(fraction, len(problems))
+    return {"estimate": fraction, "low": iv.low, "high": iv.high, "units": len(problems), "mean_distance": float(distances.mean())}
 
 
 def _variance(entry: Mapping) -> float:
