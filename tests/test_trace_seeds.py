@@ -25,7 +25,8 @@ def state(seed, table_d=0.2, gain=0.03, auroc=0.95, loc=0.6, failed=100, n=600):
         "table_d": entry(table_d, table_d - z * 0.04, table_d + z * 0.04, failed, n_traces=4 * failed),
         "filtering_gain": entry(gain, gain - z * 0.02, gain + z * 0.02, n, overall=0.4, kept=0.4 + gain, keep=0.5),
         "auroc": entry(auroc, auroc - z * 0.01, auroc + z * 0.01, n),
-        "localisation": entry(loc, loc - z * 0.02, loc + z * 0.02, n, chance=1 / 3)}}
+        "localisation": entry(loc, loc - z * 0.02, loc + z * 0.02, n, chance=1 / 3),
+        "leftmost": entry(0.2, 0.2 - z * 0.02, 0.2 + z * 0.02, n, mean_distance=8.0)}}
 
 
 def test_one_seeds_measures_on_a_tiny_model_are_seeded_and_complete(tiny_model, tokenizer, problems):
@@ -36,7 +37,8 @@ def test_one_seeds_measures_on_a_tiny_model_are_seeded_and_complete(tiny_model, 
     assert set(first) == {"free_accuracy", "n_problems", "n_samples", *trace_seeds.MEASURES}
     failed = round((1 - first["free_accuracy"]) * 12)
     assert first["table_d"]["units"] == failed and first["table_d"]["n_traces"] == 2 * failed
-    assert first["auroc"]["units"] == first["localisation"]["units"] == 6
+    assert first["auroc"]["units"] == first["localisation"]["units"] == 6 and first["leftmost"]["units"] == 12
+    assert 0 <= first["leftmost"]["estimate"] <= 1 and first["leftmost"]["mean_distance"] >= 0
     for measure in trace_seeds.MEASURES:
         e = first[measure]
         assert e["low"] <= e["estimate"] <= e["high"] or (measure == "table_d" and failed == 0)
@@ -83,3 +85,5 @@ def test_the_claims_table_takes_the_pooled_trace_measures_as_the_verdict_of_reco
     loc = pooled.loc["Step scores locate the first wrong step"]
     assert loc["verdict"] == v.REPRODUCED and "3000 corrupted traces" in loc["ours"]
     assert pooled.loc["Log-probability filtering improves posterior traces (appendix)", "evidence"].startswith("5 training seeds")
+    leftmost = pooled.loc["Any-order rules mostly commit the leftmost mask (the paper's analysis)"]
+    assert leftmost["verdict"] == v.SMALLER and leftmost["ours"].startswith("20.0% [") and "mean distance 8.00 tokens" in leftmost["ours"]

@@ -212,17 +212,30 @@ def _whole_canvas_hurts(s: Study) -> dict:
     return {"test": "effect ratio", **decoding_claim(s, ("entropy_vs_l2r",), _whole_canvas_run)}
 
 
+def _leftmost_verdict(iv: v.Interval, distance: float, n: int) -> v.Verdict:
+    target = paper.LEFTMOST
+    verdict = v.against_value(iv, target.fraction * (1 - v.APPROXIMATE), target.fraction * (1 + v.APPROXIMATE))
+    return v.Verdict(verdict.word, f"{verdict.reason}; the paper's ~{100 * target.fraction:.0f}% read as ±{100 * v.APPROXIMATE:.0f}%, the "
+                                   f"interval over the {n} problems, each problem's commits counted as one observation; mean distance "
+                                   f"{distance:.2f} tokens against ~{target.mean_distance:g}; decoded over the whole canvas with the answer slot "
+                                   "among the candidates, unlike the accuracy sweep")
+
+
+def _leftmost_run(s: Study) -> tuple[str, v.Verdict]:
+    frac, dist, n = s.get(A, "fraction_leftmost"), s.get(A, "mean_distance"), s.n(A)
+    return f"{_pct(frac)} leftmost, mean distance {dist:.2f} tokens", _leftmost_verdict(v.wilson(frac, n), dist, n)
+
+
+def _leftmost_pooled(iv: v.Interval, r: dict) -> tuple[str, v.Verdict]:
+    distance = sum(x["mean_distance"] for x in r["per_seed"]) / r["k"]
+    return (f"{_pct(iv.estimate)} [{_pct(iv.low)}, {_pct(iv.high)}] leftmost, mean distance {distance:.2f} tokens",
+            _leftmost_verdict(iv, distance, r["units"]))
+
+
 @claim("02", "Any-order rules mostly commit the leftmost mask (the paper's analysis)",
        f"~{100 * paper.LEFTMOST.fraction:.0f}% leftmost, mean distance ~{paper.LEFTMOST.mean_distance:g} tokens (block {paper.BLOCK_SIZE})")
 def _leftmost(s: Study) -> dict:
-    frac, dist, n = s.get(A, "fraction_leftmost"), s.get(A, "mean_distance"), s.n(A)
-    target = paper.LEFTMOST
-    verdict = v.against_value(v.wilson(frac, n), target.fraction * (1 - v.APPROXIMATE), target.fraction * (1 + v.APPROXIMATE))
-    reason = (f"{verdict.reason}; the paper's ~{100 * target.fraction:.0f}% read as ±{100 * v.APPROXIMATE:.0f}%, the interval over the {n} "
-              f"problems, each problem's commits counted as one observation; mean distance {dist:.2f} tokens against "
-              f"~{target.mean_distance:g}; decoded over the whole canvas with the answer slot among the candidates, unlike the accuracy sweep")
-    return {"ours": f"{_pct(frac)} leftmost, mean distance {dist:.2f} tokens", "test": "paper's range", "verdict": v.Verdict(verdict.word, reason),
-            "evidence": "this notebook's run"}
+    return {"test": "paper's range", **trace_claim(s, "leftmost", _leftmost_pooled, _leftmost_run)}
 
 
 def _sudoku_run(s: Study) -> tuple[str, v.Verdict]:

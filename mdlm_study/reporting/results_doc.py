@@ -227,10 +227,10 @@ def trace_seeds_markdown(root: Path = ROOT) -> str:
     rows = ["| measure | pooled [95%] | a new seed | I² | units | per seed |", "|---|---|---|---|---|---|"]
     names = {"table_d": "posterior traces fully correct where free decoding failed (Table D)", "filtering_gain":
              "filtering gain, top half by log-probability (points)", "auroc": "step scoring AUROC, gold against corrupted",
-             "localisation": "first wrong step located"}
+             "localisation": "first wrong step located", "leftmost": "reasoning commits at the leftmost mask (entropy order, whole canvas)"}
     for measure, r in record["measures"].items():
         def fmt(x, measure=measure):  # as the claims table prints each measure
-            return {"filtering_gain": f"{100 * x:+.1f}", "localisation": f"{100 * x:.1f}%"}.get(measure, f"{x:.3f}")
+            return {"filtering_gain": f"{100 * x:+.1f}", "localisation": f"{100 * x:.1f}%", "leftmost": f"{100 * x:.1f}%"}.get(measure, f"{x:.3f}")
         new = "—" if r.get("prediction_low") is None else f"{fmt(r['prediction_low'])} to {fmt(r['prediction_high'])}"
         i2 = "—" if r.get("i2") is None else f"{r['i2']:.2f}"
         per_seed = " / ".join(fmt(x["estimate"]) for x in r["per_seed"])
@@ -241,7 +241,8 @@ def trace_seeds_markdown(root: Path = ROOT) -> str:
 `python benchmarks/bench_trace_seeds.py` runs notebooks 05 and 06's measurements on each seed of the default recipe: the
 same {m['n_problems']:,} held-out problems (SHA-256 `{m['problems_sha256'][:12]}`) decoded freely (left to right), four
 posterior traces per problem (Table D on the failures, filtering on all), and a gold and a corrupted trace of each
-scored step by step. Each measure is pooled with the seed as the unit, every seed weighted by its own interval
+scored step by step; the order analysis decodes the problems once more in entropy order over the whole canvas.
+Each measure is pooled with the seed as the unit, every seed weighted by its own interval
 (Table D's counts each failed problem once). Records: `{TRACE_SEEDS_DIR}/seed<N>.json`, `{TRACE_SEEDS_DIR}/claims.json`.
 Table E's fine-tuning stays on seed 0's base snapshot: the other seeds' snapshots were not kept.
 
