@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from mdlm_study.core import verdicts as v
-from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.pooling import random_effects
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.templates import Template
@@ -97,12 +96,6 @@ def pool_over_seeds(entries: Sequence[Mapping], *, level: float = v.LEVEL) -> tu
                                                                                   "prediction_high": None}
     r = random_effects([e["estimate"] for e in entries], [_variance(e) for e in entries], level=level)
     return v.Interval(r["estimate"], r["low"], r["high"], f"{r['method']} over {r['k']} seeds, I² {r['i2']:.2f}", level, r["critical"]), r
-
-
-def each_problem_once(fraction: float, problems: int) -> v.Interval:
-    """A fraction of traces with each of ``problems`` counted once (the worst case of their correlation)."""
-    low, high = each_cluster_once_ci(fraction, problems)
-    return v.Interval(fraction, low, high, f"Wilson, each of the {problems} problems counted once")
 
 
 def trace_claims(states: Sequence[Mapping]) -> dict:
