@@ -31,12 +31,6 @@ from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
 
-def by_depth(model, tokenizer, problems, task) -> dict:
-    """The diagnostics of each dependency depth's problems (arithmetic tasks: the number of operations)."""
-    depths = sorted({len(p.ops) for p in problems})
-    return {str(d): diagnose(model, tokenizer, [p for p in problems if len(p.ops) == d], task.template, task) for d in depths}
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="released model names (models/)")
@@ -58,11 +52,12 @@ def main(argv=None) -> None:
         loaded = load_model(name)  # a released model, checked against its manifest
         model, tokenizer = loaded.model, loaded.tokenizer
         started = time.perf_counter()
-        overall = diagnose(model, tokenizer, problems, task.template, task)
-        depths = by_depth(model, tokenizer, problems, task) if task.step_labels else {}
+        depths = [len(p.ops) for p in problems] if task.step_labels else None  # dependency depth: the number of operations
+        overall = diagnose(model, tokenizer, problems, task.template, task, groups=depths)
+        by_depth = overall.pop("by_group", {})
         records.append({**model_identity(name, weights_sha256(model)), "task": task.name, "problems": task.file("test"),
                         "problems_sha256": problems_sha256(problems), "decoding": "entropy, one token per pass, no exit",
-                        "diagnostics": overall, "by_depth": depths, "seconds": time.perf_counter() - started,
+                        "diagnostics": overall, "by_depth": by_depth, "seconds": time.perf_counter() - started,
                         "answer_only": answer_only,
                         "paper_regime": regime_check(overall, answer_only["accuracy"] if answer_only else None)})
         print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)

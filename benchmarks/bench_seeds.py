@@ -19,7 +19,6 @@ the first claims on every seed; rerunning resumes.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,12 +35,16 @@ from mdlm_study.experiments.seeds import (
     TRANSFERRED,
     check_hypotheses,
     claim_results,
+    claims_record,
     losing_seeds,
     measure_seed,
     mechanism_correlations,
     mechanism_table,
     model_name,
+    print_claims,
     resolve,
+    seed_records,
+    seed_state,
     seeds_parser,
     select_own,
     transferred_roles,
@@ -63,17 +66,6 @@ def seed_path(out_dir: Path, seed: int) -> Path:
     return out_dir / f"seed{seed}.json"
 
 
-def load_state(path: Path, identity: dict) -> dict:
-    """The seed's record so far when it is of the same model and problems, else a fresh one."""
-    if path.exists():
-        state = json.loads(path.read_text())
-        state.pop("provenance", None)
-        if all(state.get(k) == v for k, v in identity.items()):
-            return state
-        print(f"{path}: another model or problem set; starting afresh", flush=True)
-    return dict(identity)
-
-
 # the order of the test decodings: the reference, seed 0's transferred settings, the mechanism, then the rest
 FIRST = ("entropy_k1",)
 SECOND = ("blank_slot", "entropy_k1_blocks8", "entropy_k2_blocks8", "med", "entropy_exit", "med_exit")
@@ -90,7 +82,7 @@ def open_seed(seed: int, args, problems) -> dict:
     identity = {"seed": seed, **model_identity(name, weights_sha256(model)), "model_path": relative(folder),
                 "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems)}
     path = seed_path(args.out_dir, seed)
-    state = load_state(path, identity)
+    state = seed_state(path, identity)
     state["transfer_source"] = relative(args.transfer)
     return {"model": model, "tokenizer": tokenizer, "state": state, "path": path,
             "evaluate": model_evaluator(model, tokenizer, batch_size=args.batch_size),
@@ -136,36 +128,20 @@ def run_seeds(args, problems, dev_problems, transferred) -> None:
 
 
 def analyse(args) -> None:
-    states = []
-    for seed in args.seeds:
-        path = seed_path(args.out_dir, seed)
-        if not path.exists():
-            print(f"{path}: missing; seed {seed} left out of the verdicts", flush=True)
-            continue
-        state = json.loads(path.read_text())
-        states.append(state)
+    states = seed_records(args.out_dir, args.seeds)
     results = claim_results(states, CLAIMS)
     table = mechanism_table(states)
     correlations = mechanism_correlations(table)
     hypotheses = check_hypotheses(table)
     control = losing_seeds(results)  # seeds where fixed k = 2 in blocks of 8 loses >= 5 points
     on_control = claim_results([s for s in states if s["seed"] in control], [c for c in CLAIMS if c.this.startswith(TRANSFERRED)]) if control else []
-    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
-        {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states],
-        "claims": results, "mechanism": table.to_dict("records"), "correlations": correlations, "hypotheses": hypotheses,
+    write_record(args.out_dir / "claims.json", claims_record(states, results, **{
+        "mechanism": table.to_dict("records"), "correlations": correlations, "hypotheses": hypotheses,
         "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
-        "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}})
+        "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}}))
     fig = seeds_forest(results)
     save_figure(fig, "seeds_forest", args.figures_root, {"seeds": [s["seed"] for s in states], "record": relative(args.out_dir / "claims.json")})
-    for r in results:
-        if "pooled" not in r:
-            print(f"{r['claim']}: not measured yet")
-            continue
-        p = r["pooled"]
-        seeds = " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
-        print(f"{r['claim']:<40} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
-              f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {p['i2'] if p['i2'] is not None else float('nan'):.2f}"
-              f"  speed-up {p['speedup']:.2f}x  {p['verdict']}  per seed {seeds}" + (f"  (missing {r['missing']})" if r["missing"] else ""))
+    print_claims(results, width=40)
     print(table.to_string())
     print(f"seeds where fixed k = 2 (blocks of 8) loses >= 5 points: {control}")
     for r in on_control:

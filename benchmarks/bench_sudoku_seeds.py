@@ -13,7 +13,6 @@ paper's Sudoku exception, each pooled with the seed as the unit.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,9 +26,13 @@ from mdlm_study.experiments.seeds import (
     SUDOKU_CLAIMS,
     SUDOKU_DECODINGS,
     claim_results,
+    claims_record,
     measure_seed,
     model_name,
+    print_claims,
     resolve,
+    seed_records,
+    seed_state,
     seeds_parser,
 )
 from mdlm_study.experiments.selection import model_evaluator
@@ -45,27 +48,17 @@ def measure(seed: int, args, puzzles) -> None:
     identity = {"seed": seed, "recipe": "sudoku", **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
                 "problems": f"held_out_{len(puzzles)}", "problems_sha256": problems_sha256(puzzles), "n_problems": len(puzzles)}
     path = args.out_dir / f"seed{seed}.json"
-    state = json.loads(path.read_text()) if path.exists() else {}
-    state.pop("provenance", None)
-    if any(state.get(k) != v for k, v in identity.items()):
-        state = dict(identity)
+    state = seed_state(path, identity)
     evaluate = model_evaluator(loaded.model, loaded.tokenizer, template=SUDOKU_TEMPLATE, batch_size=args.batch_size, evaluator=evaluate_sudoku)
     measure_seed(evaluate, puzzles, state, SUDOKU_DECODINGS, save=lambda s: write_record(path, s),
                  identity={k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")})
 
 
 def analyse(args) -> None:
-    states = [json.loads((args.out_dir / f"seed{s}.json").read_text()) for s in args.seeds if (args.out_dir / f"seed{s}.json").exists()]
+    states = seed_records(args.out_dir, args.seeds)
     results = claim_results(states, SUDOKU_CLAIMS)
-    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
-        {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states], "claims": results})
-    for r in results:
-        if "pooled" not in r:
-            print(f"{r['claim']}: not measured yet")
-            continue
-        p, seeds = r["pooled"], " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
-        print(f"{r['claim']:<20} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
-              f"holds {r['holding']['holding']}/{r['holding']['total']}  {p['verdict']}  per seed {seeds}")
+    write_record(args.out_dir / "claims.json", claims_record(states, results))
+    print_claims(results)
 
 
 def main() -> None:

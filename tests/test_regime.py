@@ -88,6 +88,35 @@ def test_diagnose_tells_an_early_answer_from_a_late_one(tokenizer, problems, ear
     assert 0.0 <= d["exit_saving"] < 1.0
 
 
+def test_groups_read_off_one_decoding_equal_each_group_decoded_alone(tokenizer, problems):
+    """A mixed model (early on the 2-operation problems, late on the 3-operation ones): each group's
+    diagnostics from the shared decoding are those of decoding the group alone."""
+    def late_reasoner(rows):
+        gold = build_canvas(tokenizer, [p.question for p in rows], TEMPLATE, answers=[p.answer for p in rows], reasonings=[p.reasoning for p in rows])
+        return Reasoner(gold.input_ids, gold.special.mask_id, len(tokenizer), gold.span_mask("reasoning"), gold.span_mask("answer"), early=False)
+
+    chosen = [p for p in problems if len(p.ops) == 2][:3] + [p for p in problems if len(p.ops) == 3][:2]
+    late = late_reasoner(chosen)
+    depths = [len(p.ops) for p in chosen]
+    d = diagnose(late, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, batch_size=5, groups=depths)
+    assert set(d["by_group"]) == {"2", "3"} and d["by_group"]["2"]["n_problems"] == 3 and d["n_problems"] == 5
+    alone = diagnose(late_reasoner(chosen[3:]), tokenizer, chosen[3:], TEMPLATE, "arithmetic", {"sampler": "l2r"}, batch_size=2)
+    assert d["by_group"]["3"] == alone
+    with pytest.raises(ValueError, match="one label per problem: 2 labels for 5"):
+        diagnose(late, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, groups=[2, 3])
+
+
+def test_summarise_rows_refuses_an_empty_selection():
+    import numpy as np
+
+    from mdlm_study.experiments.regime import summarise_rows
+    rows = {"correct": np.array([True]), "blank_slot": np.array([False]), "right_at_half": np.array([True]), "settle": np.array([3]),
+            "exit": np.array([4]), "nfe": np.array([4]), "gamma": np.asarray(0.1)}
+    assert summarise_rows(rows)["exit_saving"] == 0.0 and summarise_rows(rows)["settle_fraction_quantiles"]["0.5"] == 0.75
+    with pytest.raises(ValueError, match="selecting 0"):
+        summarise_rows(rows, np.array([False]))
+
+
 def test_diagnose_refuses_an_exit():
     with pytest.raises(ValueError, match="without an exit"):
         diagnose(None, None, [], TEMPLATE, "arithmetic", {"sampler": "entropy", "exit_gamma": 0.1})

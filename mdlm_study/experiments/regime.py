@@ -88,9 +88,11 @@ def answers_at(trajectory: torch.Tensor, passes: torch.Tensor, tokenizer) -> lis
     return [tokenizer.decode([t for t in row.tolist() if t >= 0], skip_special_tokens=True).strip() for row in slots]
 
 
-def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, tokenizer, *, gamma: float = 0.1) -> dict:
-    """The four diagnostics (module docstring) of one decoding (``decoded``: a
-    :class:`~mdlm_study.engine.decoding.Decoded` with history, no exit) of ``problems`` on ``canvas``."""
+def regime_rows(task: str | Task, problems: Sequence, decoded, canvas, tokenizer, *, gamma: float = 0.1) -> dict[str, np.ndarray]:
+    """Each row's readings of one decoding (``decoded``: a :class:`~mdlm_study.engine.decoding.Decoded`
+    with history, no exit) of ``problems`` on ``canvas``: ``correct``, ``blank_slot`` and ``right_at_half``
+    (bool), ``settle``, ``exit`` and ``nfe`` (passes). :func:`summarise_rows` turns any subset into the
+    four diagnostics, so one decoding serves the whole set and each of its groups."""
     task = get_task(task)
     if decoded.history is None:
         raise ValueError("regime diagnostics read the decoding's history: decode with return_history=True")
@@ -98,24 +100,43 @@ def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, to
         raise ValueError("regime diagnostics need a decoding without an exit (its exit saving is read off the full history)")
     nfe = decoded.nfe.long()
     trajectory = answer_slot_trajectory(decoded.history, canvas.input_ids, canvas.answer)
-    settle = settle_steps(trajectory, nfe)
-    exits = exit_passes(decoded.history, nfe, gamma)
     half = torch.div(nfe + 1, 2, rounding_mode="floor").clamp(min=1)
-    blank = task.grade_answers(problems, answers_at(trajectory, torch.ones_like(nfe), tokenizer))
-    right_half = task.grade_answers(problems, answers_at(trajectory, half, tokenizer))
-    fraction = (settle.double() / nfe.double()).numpy()
-    final = task.grade_answers(problems, [r.answer for r in read_canvas(tokenizer, decoded.sequences, canvas)])
     return {
-        "accuracy": float(np.mean(final)),
-        "blank_slot_accuracy": float(np.mean(blank)),
-        "settle_step_mean": float(settle.double().mean()),
-        "settle_fraction_quantiles": {str(q): float(np.quantile(fraction, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
-        "exit_gamma": gamma,
-        "exit_saving": float(1 - exits.sum() / nfe.sum()),
-        "right_at_half": float(np.mean(right_half)),
-        "mean_nfe": float(nfe.double().mean()),
-        "n_problems": len(problems),
+        "correct": np.asarray(task.grade_answers(problems, [r.answer for r in read_canvas(tokenizer, decoded.sequences, canvas)]), bool),
+        "blank_slot": np.asarray(task.grade_answers(problems, answers_at(trajectory, torch.ones_like(nfe), tokenizer)), bool),
+        "right_at_half": np.asarray(task.grade_answers(problems, answers_at(trajectory, half, tokenizer)), bool),
+        "settle": settle_steps(trajectory, nfe).numpy(),
+        "exit": exit_passes(decoded.history, nfe, gamma).numpy(),
+        "nfe": nfe.numpy(),
+        "gamma": np.asarray(gamma),
     }
+
+
+def summarise_rows(rows: dict[str, np.ndarray], keep: np.ndarray | None = None) -> dict:
+    """The four diagnostics (module docstring) of the rows ``keep`` selects (a bool mask; default all)
+    of :func:`regime_rows`."""
+    n = len(rows["nfe"])
+    keep = np.ones(n, bool) if keep is None else np.asarray(keep, bool)
+    if keep.shape != (n,) or not keep.any():
+        raise ValueError(f"keep must select at least one of the {n} rows, got a mask of shape {keep.shape} selecting {int(keep.sum())}")
+    r = {k: v[keep] for k, v in rows.items() if k != "gamma"}
+    fraction = r["settle"] / r["nfe"]
+    return {
+        "accuracy": float(r["correct"].mean()),
+        "blank_slot_accuracy": float(r["blank_slot"].mean()),
+        "settle_step_mean": float(r["settle"].mean()),
+        "settle_fraction_quantiles": {str(q): float(np.quantile(fraction, q)) for q in (0.1, 0.25, 0.5, 0.75, 0.9)},
+        "exit_gamma": float(rows["gamma"]),
+        "exit_saving": float(1 - r["exit"].sum() / r["nfe"].sum()),
+        "right_at_half": float(r["right_at_half"].mean()),
+        "mean_nfe": float(r["nfe"].mean()),
+        "n_problems": int(keep.sum()),
+    }
+
+
+def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, tokenizer, *, gamma: float = 0.1) -> dict:
+    """The four diagnostics (module docstring) of one decoding of ``problems`` (:func:`regime_rows`)."""
+    return summarise_rows(regime_rows(task, problems, decoded, canvas, tokenizer, gamma=gamma))
 
 
 # The paper's regime, as bounds fixed before the deep regime's models were trained: the answer comes
@@ -153,12 +174,21 @@ def describe(diagnostics: dict) -> str:
 
 
 def diagnose(model, tokenizer, problems: Sequence, template, task: str | Task, config=None, *, gamma: float = 0.1,
-             batch_size: int = 256) -> dict:
+             batch_size: int = 256, groups: Sequence | None = None) -> dict:
     """Decode ``problems`` with ``config`` (default: entropy order, one token per pass, the reference of
-    the decoding claims) keeping the history, and return its :func:`regime_diagnostics`."""
+    the decoding claims) keeping the history, and return its :func:`regime_diagnostics`. With ``groups``
+    (one label per problem, e.g. its dependency depth) also ``"by_group"``: the diagnostics of each
+    label's problems, read off the same decoding."""
     task = get_task(task)
     config = DecodeConfig.coerce(config, defaults={"sampler": "entropy"})
     if config.exit_gamma is not None:
         raise ValueError(f"diagnose a decoding without an exit (exit_gamma={config.exit_gamma}); the exit's saving is computed from it")
+    if groups is not None and len(groups) != len(problems):
+        raise ValueError(f"groups must give one label per problem: {len(groups)} labels for {len(problems)} problems")
     canvas, decoded = decode_questions_with_history(model, tokenizer, [task.question(p) for p in problems], template, config, batch_size=batch_size)
-    return regime_diagnostics(task, problems, decoded, canvas, tokenizer, gamma=gamma)
+    rows = regime_rows(task, problems, decoded, canvas, tokenizer, gamma=gamma)
+    out = summarise_rows(rows)
+    if groups is not None:
+        labels = np.asarray([str(g) for g in groups])
+        out["by_group"] = {g: summarise_rows(rows, labels == g) for g in sorted(set(labels), key=lambda x: (len(x), x))}
+    return out

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -288,7 +289,56 @@ SUDOKU_CLAIMS: tuple[Claim, ...] = (
     Claim("sudoku_fixed_k2", "on Sudoku, two tokens per step keep the accuracy of one (the paper's exception)", "entropy_k1", "entropy_k2",
           NO_LOSS, recipe="sudoku"),
 )
-CLAIM = {c.name: c for c in CLAIMS + SUDOKU_CLAIMS}
+# The deep regime (docs/decisions.md, "Two regimes"): the chains recipe's seeds decode the chains test split with
+# every fixed decoding of the default recipe's seeds; the paper's claims are the same, judged by the same tests.
+CHAINS_DECODINGS: dict[str, DecodeConfig] = dict(TEST_DECODINGS)
+CHAINS_CLAIMS: tuple[Claim, ...] = tuple(replace(c, name=f"chains_{c.name}", recipe="chains") for c in CLAIMS if not c.own)
+CLAIM = {c.name: c for c in CLAIMS + SUDOKU_CLAIMS + CHAINS_CLAIMS}
+
+
+def seed_state(path: Path, identity: Mapping) -> dict:
+    """A seed's record so far (``path``) when it is of the same model and problems (every key of
+    ``identity`` equal), else a fresh one holding ``identity``: how a rerun resumes."""
+    state = json.loads(path.read_text()) if path.exists() else {}
+    state.pop("provenance", None)
+    if any(state.get(k) != v for k, v in identity.items()):
+        if state:
+            print(f"{path}: another model or problem set; starting afresh", flush=True)
+        state = dict(identity)
+    return state
+
+
+def seed_records(out_dir: Path, seeds: Sequence[int]) -> list[dict]:
+    """The records ``<out_dir>/seed<s>.json`` of the seeds that have one (a missing seed is said, and left out)."""
+    states = []
+    for seed in seeds:
+        path = Path(out_dir) / f"seed{seed}.json"
+        if not path.exists():
+            print(f"{path}: missing; seed {seed} left out of the verdicts", flush=True)
+            continue
+        states.append(json.loads(path.read_text()))
+    return states
+
+
+MODEL_KEYS = ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")
+
+
+def claims_record(states: Sequence[dict], results: Sequence[dict], **extra) -> dict:
+    """A seeds benchmark's ``claims.json``: the seeds, each seed's model and problems, the claims across them."""
+    return {"seeds": [s["seed"] for s in states], "models": [{k: s[k] for k in MODEL_KEYS} for s in states], "claims": list(results), **extra}
+
+
+def print_claims(results: Sequence[dict], width: int = 20) -> None:
+    """One line per claim: pooled difference with its interval, holding count, verdict and each seed's difference."""
+    for r in results:
+        if "pooled" not in r:
+            print(f"{r['claim']}: not measured yet")
+            continue
+        p, seeds = r["pooled"], " ".join(f"{100 * s['difference']:+.1f}" for s in r["per_seed"])
+        i2 = p["i2"] if p["i2"] is not None else float("nan")
+        print(f"{r['claim']:<{width}} pooled {100 * p['difference']:+.2f} [{100 * p['low']:+.2f}, {100 * p['high']:+.2f}] "
+              f"holds {r['holding']['holding']}/{r['holding']['total']}  I2 {i2:.2f}  speed-up {p['speedup']:.2f}x  {p['verdict']}  "
+              f"per seed {seeds}" + (f"  (missing {r['missing']})" if r.get("missing") else ""), flush=True)
 
 
 def _entry(state: dict, role: str) -> dict:

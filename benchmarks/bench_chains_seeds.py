@@ -1,0 +1,154 @@
+"""The paper's decoding claims in the deep regime: every training seed of the chains recipe
+(mdlm_study.experiments.seeds.CHAINS_CLAIMS), where the answer has to come out of the reasoning.
+
+Each seed's model (``models/chains``, ``models/chains_seed1`` ...) decodes the chains test split (chains of
+2-8 steps; none is in the training split):
+
+- all 1,500 chains (``--n-problems``) once with the history (entropy order, one token per pass, no exit) for the
+  regime diagnostics (``mdlm_study.experiments.regime``), overall and by dependency depth: the regime bounds
+  are checked on 1,500 chains per seed;
+- the first 500 (``--n-claims``) with every decoding of :data:`~mdlm_study.experiments.seeds.CHAINS_DECODINGS`
+  (the default recipe's fixed decodings), per-chain correctness kept. 500 chains x 5 seeds, paired, detect a
+  pooled difference of about 2-4 points (each claim's ``detectable`` in ``claims.json``), well inside the
+  paper's effects of 3-18 points; eleven decodings of 1,500 would not fit one seed's 45 minutes on two cores.
+
+With ``--answer-only`` the answer-only twin answers the same chains without a reasoning slot. One record
+per seed (``<out-dir>/seed<s>.json``, a rerun resumes), then ``<out-dir>/claims.json``: each claim pooled
+with the seed as the unit, each seed's regime against the paper's bounds
+(``mdlm_study.experiments.regime.PAPER_REGIME``) and whether the seeds land within 5 points of each other.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_chains_seeds.py --seeds 0 1 --answer-only chains_answer_only
+    python benchmarks/bench_chains_seeds.py --analyse-only
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
+from mdlm_study.experiments.evaluate import evaluate_task
+from mdlm_study.experiments.regime import diagnose, regime_check, seeds_within
+from mdlm_study.experiments.seeds import (
+    CHAINS_CLAIMS,
+    CHAINS_DECODINGS,
+    claim_results,
+    claims_record,
+    measure_seed,
+    model_name,
+    print_claims,
+    resolve,
+    seed_records,
+    seed_state,
+    seeds_parser,
+)
+from mdlm_study.experiments.selection import model_evaluator
+from mdlm_study.models import load_model
+from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.tasks.data import read_split
+from mdlm_study.tasks.task import get_task
+
+TASK = get_task("chains")
+
+
+def depths_of(problems) -> str:
+    """Each chain's dependency depth (its number of steps), one digit per chain, in the problems' order."""
+    return "".join(str(len(p.ops)) for p in problems)
+
+
+def measure(seed: int, args, problems, n_claims: int) -> None:
+    """One seed: the regime diagnostics on all ``problems``, then every claim's decoding of the first ``n_claims``."""
+    name = model_name(seed, "chains")
+    folder = resolve(name, args.models_dir)
+    loaded = load_model(Path(folder))
+    claimed = problems[:n_claims]
+    identity = {"seed": seed, "recipe": "chains", **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
+                "problems": TASK.file("test"), "problems_sha256": problems_sha256(claimed), "n_problems": len(claimed),
+                "regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems)}
+    path = args.out_dir / f"seed{seed}.json"
+    state = seed_state(path, identity)
+    if "regime" not in state:
+        started = time.perf_counter()
+        regime = diagnose(loaded.model, loaded.tokenizer, problems, TASK.template, TASK, groups=[len(p.ops) for p in problems],
+                          batch_size=args.batch_size)
+        state["depths"] = depths_of(problems)
+        state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
+        write_record(path, state)
+        print(f"{name}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
+    evaluate = model_evaluator(loaded.model, loaded.tokenizer, template=TASK.template, batch_size=args.batch_size,
+                               evaluator=lambda *a, **k: evaluate_task(TASK, *a, **k))
+    measure_seed(evaluate, claimed, state, CHAINS_DECODINGS, save=lambda s: write_record(path, s),
+                 identity={k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")})
+
+
+def answer_only(args, problems) -> dict:
+    """The answer-only twin's accuracy on the same chains (greedy, left to right, no reasoning slot), kept in
+    ``<out-dir>/answer_only.json`` and reused while its weights and the problems are the same."""
+    loaded = load_model(Path(resolve(args.answer_only, args.models_dir)))
+    identity = {**model_identity(args.answer_only, weights_sha256(loaded.model)), "problems_sha256": problems_sha256(problems),
+                "n_problems": len(problems)}
+    path = args.out_dir / "answer_only.json"
+    state = seed_state(path, identity)
+    if "accuracy" not in state:
+        table = evaluate_task(TASK, loaded.model, loaded.tokenizer, problems, replace(TASK.template, reasoning_len=0), sampler="l2r",
+                              batch_size=args.batch_size)
+        state["accuracy"] = float(table["correct"].mean())
+        write_record(path, state)
+    print(f"answer-only twin {args.answer_only}: {state['accuracy']:.4f}", flush=True)
+    return state
+
+
+def regime_summary(states, twin: dict | None) -> dict:
+    """Each seed's regime diagnostics checked against the paper's bounds, and the seeds' accuracy spread."""
+    per_seed = {str(s["seed"]): {"diagnostics": {k: v for k, v in s["regime"].items() if k != "by_depth"},
+                                 "check": regime_check(s["regime"], twin["accuracy"] if twin else None)} for s in states if "regime" in s}
+    accuracies = [d["diagnostics"]["accuracy"] for d in per_seed.values()]
+    return {"per_seed": per_seed, "answer_only": twin, "accuracy_range": [min(accuracies), max(accuracies)] if accuracies else None,
+            "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None}
+
+
+def analyse(args) -> None:
+    states = seed_records(args.out_dir, args.seeds)
+    twin_path = args.out_dir / "answer_only.json"
+    twin = json.loads(twin_path.read_text()) if twin_path.exists() else None
+    if twin:
+        twin.pop("provenance", None)
+    results = claim_results(states, CHAINS_CLAIMS)
+    regime = regime_summary(states, twin)
+    write_record(args.out_dir / "claims.json", claims_record(states, results, regime=regime))
+    for seed, r in regime["per_seed"].items():
+        print(f"seed {seed}: " + ", ".join(f"{k} {c['value']} ({c['bound']}: {c['holds']})" for k, c in r["check"].items()), flush=True)
+    print(f"accuracy range {regime['accuracy_range']}, within 5 points: {regime['seeds_within_5_points']}")
+    print_claims(results, width=32)
+
+
+def main(argv=None) -> None:
+    parser = seeds_parser(__doc__, recipe="chains", out_dir="benchmarks/results/seeds_chains")
+    parser.add_argument("--n-problems", type=int, default=1500, help="test chains per seed for the regime diagnostics (the split's first N)")
+    parser.add_argument("--n-claims", type=int, default=500, help="of them, the first N decoded for the claims")
+    parser.add_argument("--answer-only", default=None, help="the answer-only twin (models/<name>, or a checkpoint folder)")
+    parser.add_argument("--analyse-only", action="store_true", help="only the claims across seeds, from the seed records")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if not args.analyse_only:
+        problems = read_split(TASK, args.data_dir, "test")[: args.n_problems]
+        if len(problems) < args.n_problems:
+            raise ValueError(f"--n-problems {args.n_problems}: the chains test split has {len(problems)}")
+        if not 0 < args.n_claims <= args.n_problems:
+            raise ValueError(f"--n-claims {args.n_claims} must lie in 1..--n-problems ({args.n_problems})")
+        started = time.perf_counter()
+        if args.answer_only:
+            answer_only(args, problems)
+        for seed in args.seeds:
+            measure(seed, args, problems, args.n_claims)
+        print(f"chains seeds {args.seeds}: {time.perf_counter() - started:.0f} s", flush=True)
+    analyse(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

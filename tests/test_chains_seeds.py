@@ -1,0 +1,94 @@
+"""The deep regime's seeds benchmark (``benchmarks/bench_chains_seeds.py``) end to end on tiny random models
+in a training run's layout: the regime diagnostics on every chain, by depth; every claim's decoding on the
+first chains; the answer-only twin; the claims across seeds; a rerun resumes without decoding again."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mdlm_study.experiments import seeds
+from mdlm_study.models import load_model
+from mdlm_study.models.checkpoints import save_snapshot
+from mdlm_study.models.tiny_model import ModelConfig, build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_chains_seeds", ROOT / "benchmarks" / "bench_chains_seeds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    """seed0/chains, seed1/chains and seed0/chains_answer_only: tiny random models with the chains tokenizer;
+    data/chains_test.jsonl: the first 8 test chains."""
+    root = tmp_path_factory.mktemp("chains")
+    tokenizer = load_model("chains").tokenizer
+    for seed, recipe in ((0, "chains"), (1, "chains"), (0, "chains_answer_only")):
+        model = build_model(ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64), tokenizer, seed=seed + 7)
+        save_snapshot(model.eval(), root / "runs" / f"seed{seed}" / recipe, 1, tokenizer)
+    (root / "data").mkdir()
+    lines = (ROOT / "data" / "chains_test.jsonl").read_text().splitlines()[:8]
+    (root / "data" / "chains_test.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
+    bench, out = _bench(), layout / "out"
+    argv = ["--models-dir", str(layout / "runs"), "--seeds", "0", "1", "--data-dir", str(layout / "data"), "--n-problems", "8",
+            "--n-claims", "5", "--batch-size", "8", "--out-dir", str(out), "--answer-only", "chains_answer_only"]
+    bench.main(argv)
+    first = json.loads((out / "seed0.json").read_text())
+    assert first["recipe"] == "chains" and first["n_problems"] == 5 and first["regime_n_problems"] == 8
+    assert set(first["decodings"]) == set(seeds.CHAINS_DECODINGS)
+    assert all(len(d["correct"]) == 5 for d in first["decodings"].values())
+    depths = first["depths"]
+    assert len(depths) == 8 and set(depths) <= set("2345678")
+    assert first["regime"]["n_problems"] == 8 and sorted(first["regime"]["by_depth"]) == sorted(set(depths))
+    assert sum(g["n_problems"] for g in first["regime"]["by_depth"].values()) == 8
+    claims = json.loads((out / "claims.json").read_text())
+    assert [c["claim"] for c in claims["claims"]] == [c.name for c in seeds.CHAINS_CLAIMS]
+    assert all([s["seed"] for s in c["per_seed"]] == [0, 1] for c in claims["claims"])
+    regime = claims["regime"]
+    assert set(regime["per_seed"]) == {"0", "1"} and regime["answer_only"]["n_problems"] == 8
+    assert regime["per_seed"]["0"]["check"]["answer_only_accuracy"]["value"] == regime["answer_only"]["accuracy"]
+    assert isinstance(regime["seeds_within_5_points"], bool)
+    stamp = (out / "seed1.json").stat().st_mtime_ns
+    bench.main(argv[:-2])  # a rerun: every decoding is there, nothing is decoded or written again
+    assert (out / "seed1.json").stat().st_mtime_ns == stamp
+
+
+def test_too_many_claims_chains_is_refused(layout):
+    with pytest.raises(ValueError, match="--n-claims 9 must lie in 1..--n-problems \\(8\\)"):
+        _bench().main(["--models-dir", str(layout / "runs"), "--data-dir", str(layout / "data"), "--n-problems", "8", "--n-claims", "9",
+                       "--out-dir", str(layout / "refused")])
+
+
+def test_the_chains_claims_are_the_papers_claims_on_the_chains_seeds_only():
+    paper_claims = [c for c in seeds.CLAIMS if not c.own]
+    assert [c.name for c in seeds.CHAINS_CLAIMS] == [f"chains_{c.name}" for c in paper_claims]
+    for ours, theirs in zip(seeds.CHAINS_CLAIMS, paper_claims, strict=True):
+        assert (ours.recipe, ours.test, ours.paper, ours.reference, ours.this) == ("chains", theirs.test, theirs.paper, theirs.reference, theirs.this)
+    default = {"seed": 0, "model": "default", "decodings": {"l2r": {"correct": "10", "mean_nfe": 2.0}, "entropy_k1": {"correct": "11", "mean_nfe": 2.0}}}
+    assert seeds.claim_results([default], seeds.CHAINS_CLAIMS)[1] == {**seeds.claim_results([], seeds.CHAINS_CLAIMS)[1]}
+
+
+def test_seed_state_resumes_the_same_run_and_starts_afresh_on_another(tmp_path, capsys):
+    path = tmp_path / "seed0.json"
+    identity = {"model": "chains", "weights_sha256": "a" * 64}
+    assert seeds.seed_state(path, identity) == identity
+    path.write_text(json.dumps({**identity, "decodings": {"l2r": {}}, "provenance": {"commit": "x"}}))
+    assert seeds.seed_state(path, identity) == {**identity, "decodings": {"l2r": {}}}
+    other = {**identity, "weights_sha256": "b" * 64}
+    assert seeds.seed_state(path, other) == other and "starting afresh" in capsys.readouterr().out
+    shutil.copy(path, tmp_path / "seed2.json")
+    assert [s["model"] for s in seeds.seed_records(tmp_path, [0, 1, 2])] == ["chains", "chains"]
+    assert "seed 1 left out" in capsys.readouterr().out
