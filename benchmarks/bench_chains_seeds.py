@@ -29,14 +29,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
+from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, effects_by_depth
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.regime import diagnose, regime_check, seeds_within
 from mdlm_study.experiments.seeds import (
     CHAINS_CLAIMS,
     CHAINS_DECODINGS,
+    CLAIMS,
     claim_results,
     claims_record,
     measure_seed,
@@ -50,6 +53,8 @@ from mdlm_study.experiments.seeds import (
 from mdlm_study.experiments.selection import model_evaluator
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.reporting.figures import save_figure
+from mdlm_study.reporting.plots import effects_by_depth as effects_by_depth_figure
 from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
@@ -112,6 +117,15 @@ def regime_summary(states, twin: dict | None) -> dict:
             "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None}
 
 
+def depth_table(states, default_states) -> pd.DataFrame:
+    """Each paper claim's effect by depth: the deep regime's chains (each record's ``depths``) and the default
+    regime's seeds study (its held-out problems all have :data:`DEFAULT_SEEDS_DEPTH` operations)."""
+    deep = effects_by_depth(states, CHAINS_CLAIMS, {s["seed"]: [int(c) for c in s["depths"]] for s in states}, regime="deep")
+    default = effects_by_depth(default_states, [c for c in CLAIMS if not c.own],
+                               {s["seed"]: [DEFAULT_SEEDS_DEPTH] * s["n_problems"] for s in default_states}, regime="default")
+    return pd.concat([default, deep], ignore_index=True)
+
+
 def analyse(args) -> None:
     states = seed_records(args.out_dir, args.seeds)
     twin_path = args.out_dir / "answer_only.json"
@@ -120,7 +134,14 @@ def analyse(args) -> None:
         twin.pop("provenance", None)
     results = claim_results(states, CHAINS_CLAIMS)
     regime = regime_summary(states, twin)
-    write_record(args.out_dir / "claims.json", claims_record(states, results, regime=regime))
+    default_states = [s for s in seed_records(args.default_dir, args.seeds) if "decodings" in s]
+    by_depth = depth_table(states, default_states)
+    write_record(args.out_dir / "claims.json", claims_record(states, results, regime=regime, by_depth=by_depth.to_dict("records")))
+    if len(by_depth):
+        save_figure(effects_by_depth_figure(by_depth), "claims_by_depth", args.figures_root,
+                    {"records": [relative(args.out_dir / "claims.json"), relative(args.default_dir)],
+                     "deep_seeds": [s["seed"] for s in states], "default_seeds": [s["seed"] for s in default_states]},
+                    model={s["model"]: s["weights_sha256"] for s in states + default_states})
     for seed, r in regime["per_seed"].items():
         print(f"seed {seed}: " + ", ".join(f"{k} {c['value']} ({c['bound']}: {c['holds']})" for k, c in r["check"].items()), flush=True)
     print(f"accuracy range {regime['accuracy_range']}, within 5 points: {regime['seeds_within_5_points']}")
@@ -133,6 +154,8 @@ def main(argv=None) -> None:
     parser.add_argument("--n-claims", type=int, default=500, help="of them, the first N decoded for the claims")
     parser.add_argument("--answer-only", default=None, help="the answer-only twin (models/<name>, or a checkpoint folder)")
     parser.add_argument("--analyse-only", action="store_true", help="only the claims across seeds, from the seed records")
+    parser.add_argument("--default-dir", type=Path, default=Path("benchmarks/results/seeds"), help="the default regime's seed records")
+    parser.add_argument("--figures-root", type=Path, default=Path("."), help="the depth figure goes to <root>/figures/claims_by_depth.png")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if not args.analyse_only:

@@ -44,7 +44,8 @@ def layout(tmp_path_factory):
 def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
     bench, out = _bench(), layout / "out"
     argv = ["--models-dir", str(layout / "runs"), "--seeds", "0", "1", "--data-dir", str(layout / "data"), "--n-problems", "8",
-            "--n-claims", "5", "--batch-size", "8", "--out-dir", str(out), "--answer-only", "chains_answer_only"]
+            "--n-claims", "5", "--batch-size", "8", "--out-dir", str(out), "--default-dir", str(layout / "no_default"),
+            "--figures-root", str(layout), "--answer-only", "chains_answer_only"]
     bench.main(argv)
     first = json.loads((out / "seed0.json").read_text())
     assert first["recipe"] == "chains" and first["n_problems"] == 5 and first["regime_n_problems"] == 8
@@ -61,6 +62,8 @@ def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
     assert set(regime["per_seed"]) == {"0", "1"} and regime["answer_only"]["n_problems"] == 8
     assert regime["per_seed"]["0"]["check"]["answer_only_accuracy"]["value"] == regime["answer_only"]["accuracy"]
     assert isinstance(regime["seeds_within_5_points"], bool)
+    assert {r["regime"] for r in claims["by_depth"]} == {"deep"} and {r["depth"] for r in claims["by_depth"]} == {int(d) for d in depths[:5]}
+    assert (layout / "figures" / "claims_by_depth.png").is_file() and (layout / "figures" / "claims_by_depth.json").is_file()
     stamp = (out / "seed1.json").stat().st_mtime_ns
     bench.main(argv[:-2])  # a rerun: every decoding is there, nothing is decoded or written again
     assert (out / "seed1.json").stat().st_mtime_ns == stamp

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -425,6 +426,50 @@ def seeds_forest(results: Sequence[dict], *, title: str = "Decoding claims acros
     ax.set_title(title, fontsize=10)
     legend_below(ax, ncol=2)
     fig.tight_layout()
+    return fig
+
+
+REGIME_STYLE = {"default": ("tab:blue", "o", "the default regime (1-3 operations)"),
+                "deep": ("tab:orange", "s", "the deep regime (chains of 2-8 steps)")}
+
+
+def effects_by_depth(table: pd.DataFrame, *, title: str = "Each decoding claim's effect by dependency depth, in both regimes") -> plt.Figure:
+    """One panel per claim (:func:`mdlm_study.experiments.depth_effects.effects_by_depth`'s rows): the paired
+    difference (points, 95% interval, pooled over training seeds) at each depth, one series per regime, the
+    paper's difference (GSM8K, LLaDA) as a red dashed line and zero as a grey one."""
+    claims = list(dict.fromkeys(table["claim"]))
+    cols = min(5, len(claims))
+    rows = math.ceil(len(claims) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.9 * rows + 0.9), sharex=True, squeeze=False)
+    depths = sorted(table["depth"].unique())
+    handles = {}
+    for ax, claim in zip(axes.flat, claims, strict=False):
+        part = table[table["claim"] == claim]
+        for regime, (color, marker, label) in REGIME_STYLE.items():
+            r = part[part["regime"] == regime].sort_values("depth")
+            if r.empty:
+                continue
+            shift = -0.1 if regime == "default" else 0.1
+            d = 100 * r["difference"].to_numpy()
+            h = ax.errorbar(r["depth"] + shift, d, yerr=[d - 100 * r["low"].to_numpy(), 100 * r["high"].to_numpy() - d], fmt=marker + "-",
+                            ms=4, lw=1, capsize=2, color=color)
+            handles.setdefault(label, h)
+        paper_value = part["paper"].dropna()
+        if len(paper_value):
+            handles.setdefault("the paper (GSM8K, LLaDA)", ax.axhline(100 * paper_value.iloc[0], color="tab:red", ls="--", lw=1))
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title("\n".join(textwrap.wrap(part["text"].iloc[0], 34)), fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.set_xticks(depths)
+    for ax in axes.flat[len(claims):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("difference (points)", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("dependency depth (steps)", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
 
