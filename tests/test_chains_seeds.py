@@ -95,3 +95,51 @@ def test_seed_state_resumes_the_same_run_and_starts_afresh_on_another(tmp_path, 
     shutil.copy(path, tmp_path / "seed2.json")
     assert [s["model"] for s in seeds.seed_records(tmp_path, [0, 1, 2])] == ["chains", "chains"]
     assert "seed 1 left out" in capsys.readouterr().out
+
+
+def _chains_states(k2_loss: int = 60, n: int = 400) -> list[dict]:
+    """Chains seeds whose fixed k = 2 and 4 lose ``k2_loss`` of ``n`` chains (plus the seed) against k = 1, with nothing else differing."""
+    import pandas as pd
+
+    def evaluator(seed):
+        def evaluate(problems, config):
+            right = round(0.7 * len(problems)) - ((k2_loss + seed) if config.tokens_per_step > 1 and config.block_size is None else 0)
+            return pd.DataFrame({"correct": [i < right for i in range(len(problems))], "nfe": [68 // config.tokens_per_step] * len(problems)})
+        return evaluate
+
+    states = []
+    for seed in seeds.SEEDS:
+        state = {"seed": seed, "recipe": "chains", "model": seeds.model_name(seed, "chains")}
+        seeds.measure_seed(evaluator(seed), list(range(n)), state, seeds.CHAINS_DECODINGS)
+        states.append(state)
+    return states
+
+
+def test_the_claims_table_gives_each_decoding_claim_its_deep_regime_verdict():
+    """With the chains seeds' records beside the default seeds', a decoding claim's row carries the deep regime's
+    pooled verdict (the same test on the chains seeds); a claim without a twin (a trace claim) carries none."""
+    from mdlm_study.core.records import ROOT
+    from mdlm_study.reporting.conclusions import existing_seed_records
+    from mdlm_study.reporting.results_doc import regime_sentence, short_claim
+    from mdlm_study.reporting.study import load_study
+    from mdlm_study.reporting.summary import claims_table
+
+    study = load_study(ROOT, {k: p for k, p in existing_seed_records(ROOT).items() if not k.startswith("chains")})
+    plain = claims_table(study)
+    assert set(plain["deep_regime"]) == {""}
+    assert regime_sentence(plain).endswith("is not measured yet.")
+    study.seed_records.update({f"chains seed {s['seed']}": s for s in _chains_states()})
+    table = claims_table(study).set_index("claim")
+    whole = "Fixed k = 2 / 4 lose accuracy (Table B): answer slot, whole canvas"
+    assert table.loc[whole, "deep_regime"] in verdicts_holding() and "5 chains seeds × 400 chains" in table.loc[whole, "deep_ours"]
+    assert table.loc["Step scoring tells correct from flawed traces", "deep_regime"] == ""
+    sentence = regime_sentence(claims_table(study))
+    assert sentence.startswith("**Regime.** Where the answer has to come out of the reasoning")
+    changed = [c for c in table.index if table.loc[c, "deep_regime"] and table.loc[c, "deep_regime"] != table.loc[c, "verdict"]]
+    assert f"{len(changed)} of the" in sentence and all(short_claim(c) in sentence for c in changed)
+    assert short_claim(whole) == "fixed k = 2 / 4 lose accuracy (whole canvas)" and short_claim("MED beats fixed k = 2 (Tables B, C)") == "MED beats fixed k = 2"
+
+
+def verdicts_holding():
+    from mdlm_study.core import verdicts
+    return verdicts.HOLDING

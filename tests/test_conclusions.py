@@ -52,7 +52,9 @@ def test_render_rejects_unknown_notebooks_and_tolerates_a_run_without_tables(tmp
         conclusions.render("08", ROOT)
     text = conclusions.render("04", tmp_path)
     assert "not in this notebook's records" in text and "Verdict of record: **missing**" not in text  # the seeds decide
-    assert conclusions.default_seed_records(tmp_path) == {label: ROOT / path for label, path in conclusions.SEED_RECORDS.items()}
+    assert conclusions.default_seed_records(tmp_path) == {label: ROOT / path for label, path in conclusions.SEED_RECORDS.items()
+                                                           if (ROOT / path).exists()}
+    assert {label.rsplit(" ", 1)[0] for label in conclusions.default_seed_records(tmp_path)} >= {"seed", "sudoku seed", "traces seed"}
 
 
 def test_seed_records_are_not_attached_to_another_model(tmp_path):
@@ -81,7 +83,7 @@ def test_generated_docs_and_readme_are_up_to_date():
 
 def test_the_readme_is_a_front_page():
     readme = (ROOT / "README.md").read_text()
-    assert len(readme) <= 10_500, len(readme)  # a front page: about 10k characters
+    assert len(readme) <= 11_000, len(readme)  # a front page: about 10k characters (both regimes' verdicts included)
     for heading in ("## Two commands", "## Results", "## Using the engine", "## Adding a decoding rule", "## Reliability",
                     "## How the paper maps onto the code", "## Layout"):
         assert heading in readme
@@ -148,9 +150,20 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
     def plain(claim: str) -> str:
         return claim.split(" (our own target)")[0].split(" (a check of our model)")[0]
 
-    readme = {plain(row[0]): row[-1].strip("*") for row in _table_rows((ROOT / "README.md").read_text(), "| claim (the paper")}
-    results = {row[1]: row[-1].strip("*") for row in _table_rows((ROOT / "docs" / "results.md").read_text(), "| notebook | claim")}
+    readme_rows = _table_rows((ROOT / "README.md").read_text(), "| claim (the paper")
+    results_rows = _table_rows((ROOT / "docs" / "results.md").read_text(), "| notebook | claim")
+    readme = {plain(row[0]): row[3].strip("*") for row in readme_rows}
+    results = {row[1]: row[6].strip("*") for row in results_rows}
     assert readme == words and results == words
+    # the deep regime's column: the same word in the README, docs/results.md and docs/seeds.md's deep-regime table
+    deep = dict(zip(table["claim"], table["deep_regime"], strict=True))
+    assert {plain(row[0]): row[4].replace("—", "") for row in readme_rows} == deep
+    assert {row[1]: row[7].split(":")[0].strip("*").replace("—", "") for row in results_rows} == deep
+    if any(deep.values()):
+        deep_md = {row[0]: row[6].strip("*") for row in _table_rows((ROOT / "docs" / "seeds.md").read_text().split("## The deep regime")[1], "| claim | test |")}
+        for row in table[table["deep_regime"] != ""].itertuples():
+            parts = [word for text, word in deep_md.items() if text.removesuffix(" (deep regime)") in row.seeds]
+            assert parts and verdicts.worst(*(verdicts.Verdict(w, "") for w in parts)).word == row.deep_regime, row.claim
     for notebook in NOTEBOOK_CLAIMS:
         text = conclusions.render(notebook, ROOT)
         for row in table[table["notebook"] == notebook].itertuples():
@@ -175,7 +188,7 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
     # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
     from mdlm_study.experiments.seeds import claim_results
     record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
-    states = [json.loads((ROOT / path).read_text()) for path in conclusions.SEED_RECORDS.values()]
+    states = [json.loads(path.read_text()) for path in conclusions.default_seed_records(ROOT).values()]
     for saved, fresh in zip(record["claims"], claim_results(states), strict=True):
         assert saved["pooled"]["verdict"] == fresh["pooled"]["verdict"] == seeds_md[fresh["text"]][6].strip("*"), fresh["claim"]
         assert saved["pooled"]["low"] == pytest.approx(fresh["pooled"]["low"]) and saved["holding"]["holding"] == fresh["holding"]["holding"]

@@ -207,8 +207,8 @@ def test_load_study_rejects_a_record_that_is_not_a_seed_record(tmp_path):
 
 def test_the_committed_records_give_every_claim_a_verdict():
     from mdlm_study.core.records import ROOT
-    from mdlm_study.reporting.conclusions import SEED_RECORDS
-    t = claims_table(load_study(ROOT, {label: ROOT / path for label, path in SEED_RECORDS.items()}))
+    from mdlm_study.reporting.conclusions import existing_seed_records
+    t = claims_table(load_study(ROOT, existing_seed_records(ROOT)))
     assert "missing" not in set(t["verdict"])
     seeded = t[t["evidence"].str.startswith("5 training seeds")]
     # every decoding claim and our speed target, the two Sudoku claims, Table D, filtering, step scoring and the order analysis

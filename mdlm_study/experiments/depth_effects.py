@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from mdlm_study.core import verdicts as v
-from mdlm_study.experiments.seeds import Claim, record_recipe, unbits
+from mdlm_study.experiments.seeds import DEEP_SUFFIX, Claim, record_recipe, unbits
 from mdlm_study.tasks.data import held_out_problems
 
 # The default regime's seeds study decodes held-out problems of one depth: held_out_problems' default number of operations.
@@ -61,7 +61,7 @@ def effects_by_depth(states: Sequence[Mapping], claims: Sequence[Claim], depths:
                     raise ValueError(f"seed {state['seed']}: {len(keep)} depths for {len(reference)} decoded problems")
                 strata.append(paired_counts(reference, this, keep))
             iv = depth_interval(strata)
-            rows.append({"regime": regime, "claim": claim.name.removeprefix("chains_"), "text": claim.text, "depth": depth,
+            rows.append({"regime": regime, "claim": claim.name.removeprefix("chains_"), "text": claim.text.removesuffix(DEEP_SUFFIX), "depth": depth,
                          "difference": iv.estimate, "low": iv.low, "high": iv.high, "n": sum(s[0] for s in strata),
                          "seeds": sum(s[0] > 0 for s in strata), "paper": claim.paper})
     return pd.DataFrame(rows)

@@ -292,7 +292,9 @@ SUDOKU_CLAIMS: tuple[Claim, ...] = (
 # The deep regime (docs/decisions.md, "Two regimes"): the chains recipe's seeds decode the chains test split with
 # every fixed decoding of the default recipe's seeds; the paper's claims are the same, judged by the same tests.
 CHAINS_DECODINGS: dict[str, DecodeConfig] = dict(TEST_DECODINGS)
-CHAINS_CLAIMS: tuple[Claim, ...] = tuple(replace(c, name=f"chains_{c.name}", recipe="chains") for c in CLAIMS if not c.own)
+DEEP_SUFFIX = " (deep regime)"
+CHAINS_CLAIMS: tuple[Claim, ...] = tuple(replace(c, name=f"chains_{c.name}", text=f"{c.text}{DEEP_SUFFIX}", recipe="chains")
+                                         for c in CLAIMS if not c.own)
 CLAIM = {c.name: c for c in CLAIMS + SUDOKU_CLAIMS + CHAINS_CLAIMS}
 
 

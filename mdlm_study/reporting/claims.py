@@ -90,7 +90,23 @@ def decoding_claim(study: Study, names: tuple[str, ...], run: Callable[[Study], 
     if run_verdict is not None:
         run_text = f"{run_text} (this run alone: {run_verdict.word})"
     return {"evidence": f"{n_seeds} training seeds × {n:,} problems, pooled (random effects)", "ours": ours, "verdict": verdict,
-            "run": run_text, "seeds": "; ".join(_seed_detail(r) for r in results)}
+            "run": run_text, "seeds": "; ".join(_seed_detail(r) for r in results), **deep_regime(study, names, labels)}
+
+
+def deep_regime(study: Study, names: tuple[str, ...], labels: tuple[str, ...] = ()) -> dict:
+    """The same claim in the deep regime (docs/decisions.md, "Two regimes"): the chains recipe's seeds
+    (:data:`mdlm_study.experiments.seeds.CHAINS_CLAIMS`, the same tests), pooled the same way, when the study
+    holds their records: ``deep_regime`` (the verdict word) and ``deep_ours``; empty when it does not, or
+    when the claim has no twin there (our own speed target)."""
+    twins = tuple(f"chains_{name}" for name in names)
+    results = _seed_results(study, twins) if all(t in SEED_CLAIMS for t in twins) else None
+    if results is None:
+        return {"deep_regime": "", "deep_ours": ""}
+    parts = [v.Verdict(r["pooled"]["verdict"], r["pooled"]["reason"], r["pooled"].get("decided_by", "")) for r in results]
+    verdict = parts[0] if len(parts) == 1 else v.worst(*parts, labels=list(labels or [r["text"] for r in results]))
+    n_seeds, n = len(results[0]["per_seed"]), results[0]["per_seed"][0]["n"]
+    return {"deep_regime": verdict.word,
+            "deep_ours": f"{' / '.join(_pooled_text(r) for r in results)} ({n_seeds} chains seeds × {n:,} chains)"}
 
 
 def _trace_results(study: Study) -> dict | None:

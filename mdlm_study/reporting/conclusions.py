@@ -28,10 +28,12 @@ NOTEBOOK_TABLES = {"01": ("01_training",), "02": ("02_any_order_vs_l2r",), "03":
                    "05": ("05_finetuning", "05_filtering"), "06": ("06_step_scoring",), "07": TABLES}
 # The training seeds' records: the default recipe's, each decoded with every rule on the same held-out problems
 # (benchmarks/bench_seeds.py); the Sudoku recipe's, decoded the same way on the same held-out puzzles
-# (benchmarks/bench_sudoku_seeds.py); the default recipe's posterior traces and step scores (benchmarks/bench_trace_seeds.py)
+# (benchmarks/bench_sudoku_seeds.py); the default recipe's posterior traces and step scores (benchmarks/bench_trace_seeds.py); the
+# chains recipe's, the deep regime's, decoded with the same rules on the chains test split (benchmarks/bench_chains_seeds.py)
 SEED_RECORDS = {**{f"seed {seed}": f"benchmarks/results/seeds/seed{seed}.json" for seed in SEEDS},
                 **{f"sudoku seed {seed}": f"benchmarks/results/seeds_sudoku/seed{seed}.json" for seed in SEEDS},
-                **{f"traces seed {seed}": f"benchmarks/results/seeds_traces/seed{seed}.json" for seed in SEEDS}}
+                **{f"traces seed {seed}": f"benchmarks/results/seeds_traces/seed{seed}.json" for seed in SEEDS},
+                **{f"chains seed {seed}": f"benchmarks/results/seeds_chains/seed{seed}.json" for seed in SEEDS}}
 SEED_CLAIMS = "benchmarks/results/seeds/claims.json"  # every decoding claim across those seeds, pooled
 VERDICTS_DOC = "docs/verdicts.md"
 
@@ -47,7 +49,12 @@ def default_seed_records(out_dir: str | Path) -> dict[str, Path]:
     params = _params(Path(out_dir))
     if params.get("model", "default") != "default" or params.get("task", "arithmetic") != "arithmetic":
         return {}
-    return {label: ROOT / path for label, path in SEED_RECORDS.items() if (ROOT / path).exists()}
+    return existing_seed_records(ROOT)
+
+
+def existing_seed_records(root: str | Path) -> dict[str, Path]:
+    """:data:`SEED_RECORDS` under ``root`` (absolute paths), those that exist (a recipe's seeds join as they are measured)."""
+    return {label: Path(root) / path for label, path in SEED_RECORDS.items() if (Path(root) / path).exists()}
 
 
 def seeds_forest(out_dir: str | Path):
@@ -86,7 +93,9 @@ def _claim_block(row: pd.Series) -> str:
     return (f"**{row['takeaway']}**\n\n"
             f"- Verdict of record: **{row['verdict']}** ({row['kind']}; {row['evidence'] or 'no records'})\n"
             f"- Paper: {row['paper']}\n- Ours: {row['ours']}\n{run}- Test: {row['test'] or 'none'}. {row['reason'][:1].upper()}{row['reason'][1:]}.\n"
-            f"- Training seeds: {row['seeds'] or 'none'}\n")
+            f"- Training seeds: {row['seeds'] or 'none'}\n"
+            + (f"- The deep regime (the answer has to come out of the reasoning): **{row['deep_regime']}**; {row['deep_ours']}\n"
+               if row["deep_regime"] else ""))
 
 
 def render(notebook_id: str, out_dir: str | Path, *, seed_records: dict | None = None, verdicts_link: str = VERDICTS_DOC) -> str:
@@ -101,8 +110,9 @@ def render(notebook_id: str, out_dir: str | Path, *, seed_records: dict | None =
     table = claims_table(load_study(out_dir, records, tables=tables), notebook=None if notebook_id == "07" else notebook_id)
     head = f"## Conclusion\n\nVerdict words are defined in `{verdicts_link}`; intervals are 95% unless stated. Records: {_sources(out_dir, tables)}.\n"
     if notebook_id == "07":
-        rows = ["| notebook | claim | kind | paper | evidence | ours | verdict |", "|---|---|---|---|---|---|---|"]
-        rows += [f"| {r.notebook} | {r.claim} | {r.kind} | {r.paper} | {r.evidence} | {r.ours} | **{r.verdict}** |" for r in table.itertuples()]
+        rows = ["| notebook | claim | kind | paper | evidence | ours | verdict | deep regime |", "|---|---|---|---|---|---|---|---|"]
+        rows += [f"| {r.notebook} | {r.claim} | {r.kind} | {r.paper} | {r.evidence} | {r.ours} | **{r.verdict}** | "
+                 f"{f'**{r.deep_regime}**: {r.deep_ours}' if r.deep_regime else '—'} |" for r in table.itertuples()]
         counts = verdict_counts(table)
         tally = ", ".join(f"{counts['n_' + word.replace(' ', '_')]} {word}" for word in VERDICTS if counts["n_" + word.replace(" ", "_")])
         takeaways = "\n".join(f"- {r.takeaway}" for r in table.itertuples())

@@ -20,7 +20,7 @@ from pathlib import Path
 from mdlm_study.core import verdicts as v
 from mdlm_study.core.records import ROOT
 from mdlm_study.reporting.claims import PAPER_CLAIM
-from mdlm_study.reporting.conclusions import NOTEBOOKS, SEED_RECORDS, render
+from mdlm_study.reporting.conclusions import NOTEBOOKS, existing_seed_records, render
 from mdlm_study.reporting.frontier_report import (
     FRONTIER_RECORDS,
     frontier_line,
@@ -39,7 +39,7 @@ TITLES = {"02": "Any-order versus left-to-right", "03": "Parallel decoding and M
 
 def results_markdown(root: Path = ROOT) -> str:
     """``docs/results.md``: the claims table, then each notebook's conclusion."""
-    seeds = {label: root / path for label, path in SEED_RECORDS.items()}
+    seeds = existing_seed_records(root)
     parts = [GENERATED, "# Results\n",
              "Every claim of the paper against our measurement, from `figures/tables/*.json` and `*.csv` (written by the notebooks, "
              "`make reproduce`) and, for the training seeds, `benchmarks/results/seeds/seed<N>.json` (`python benchmarks/bench_seeds.py`: "
@@ -106,6 +106,7 @@ our own model are kept apart from the paper's claims.
 SEEDS_DIR = Path("benchmarks/results/seeds")
 SUDOKU_SEEDS_DIR = Path("benchmarks/results/seeds_sudoku")  # benchmarks/bench_sudoku_seeds.py
 TRACE_SEEDS_DIR = Path("benchmarks/results/seeds_traces")  # benchmarks/bench_trace_seeds.py
+CHAINS_SEEDS_DIR = Path("benchmarks/results/seeds_chains")  # benchmarks/bench_chains_seeds.py
 
 
 def _pts(x: float) -> str:
@@ -148,27 +149,14 @@ models as the only ones there are. The paper's column is GSM8K on LLaDA-8B where
 |---|---|---|---|---|---|---|---|---|---|---|
 """
     sudoku = json.loads((root / SUDOKU_SEEDS_DIR / "claims.json").read_text())
-    rows = []
-    for r in claims["claims"] + sudoku["claims"]:
-        if "pooled" not in r:
-            rows.append(f"| {r['text']} | {r['holds_when']} | | not measured | | | | | | | |")
-            continue
-        p, f = r["pooled"], r["fixed_effect"]
-        paper = _pts(r["paper"]) if r.get("paper") is not None else "—"
-        per_seed = " / ".join(_pts(x["difference"]) for x in r["per_seed"])
-        i2 = f"{p['i2']:.2f}" if p.get("i2") is not None else "—"
-        new = f"{_pts(p['prediction_low'])} to {_pts(p['prediction_high'])}" if p.get("prediction_low") is not None else "—"
-        lo, hi = r["speedup_range"]
-        rows.append(f"| {r['text']} | {r['holds_when']} | {paper} | {_pts(p['difference'])} [{_pts(p['low'])}, {_pts(p['high'])}] | {new} | "
-                    f"{i2} | **{p['verdict']}** | {r['holding']['holding']}/{r['holding']['total']} | {per_seed} | "
-                    f"{_pts(f['difference'])} [{_pts(f['low'])}, {_pts(f['high'])}] | {p['speedup']:.2f}x ({lo:.1f}-{hi:.1f}x) |")
+    rows = _claims_rows(claims["claims"] + sudoku["claims"])
     control = claims["fixed_k2_blocks8_loses_5_points"]
     sudoku_models = ", ".join(f"seed {m['seed']} `{m['model']}` ({m['weights_sha256'][:12]})" for m in sudoku["models"])
     parts = [head + "\n".join(rows) + "\n", f"The last {len(sudoku['claims'])} rows are the Sudoku recipe's seeds ({sudoku_models}), each "
              f"decoding the same {sudoku['models'][0]['n_problems']:,} held-out puzzles (SHA-256 `{sudoku['models'][0]['problems_sha256'][:12]}`; "
              f"`python benchmarks/bench_sudoku_seeds.py`, records `{SUDOKU_SEEDS_DIR}/`), with one any-order setting stated before the "
              "run (entropy order over the whole answer, the paper's block 128) rather than the best of several; the paper's column "
-             "is Sudoku on LLaDA-8B.\n", trace_seeds_markdown(root)]
+             "is Sudoku on LLaDA-8B.\n", trace_seeds_markdown(root), deep_regime_markdown(root)]
     parts.append(f"## Where the fixed-k control works\n\nFixed k = 2 in blocks of 8 loses at least 5 points on seeds "
                  f"{', '.join(map(str, control['seeds'])) or 'none'}; there, MED + exit at seed 0's settings:\n")
     for r in control["claims"]:
@@ -250,17 +238,108 @@ Table E's fine-tuning stays on seed 0's base snapshot: the other seeds' snapshot
 """
 
 
+def _claims_rows(claims: list[dict]) -> list[str]:
+    """The seeds table's rows (:func:`seeds_markdown`'s columns) of ``claims`` (``claims.json``'s entries)."""
+    rows = []
+    for r in claims:
+        if "pooled" not in r:
+            rows.append(f"| {r['text']} | {r['holds_when']} | | not measured | | | | | | | |")
+            continue
+        p, f = r["pooled"], r["fixed_effect"]
+        paper = _pts(r["paper"]) if r.get("paper") is not None else "—"
+        per_seed = " / ".join(_pts(x["difference"]) for x in r["per_seed"])
+        i2 = f"{p['i2']:.2f}" if p.get("i2") is not None else "—"
+        new = f"{_pts(p['prediction_low'])} to {_pts(p['prediction_high'])}" if p.get("prediction_low") is not None else "—"
+        lo, hi = r["speedup_range"]
+        rows.append(f"| {r['text']} | {r['holds_when']} | {paper} | {_pts(p['difference'])} [{_pts(p['low'])}, {_pts(p['high'])}] | {new} | "
+                    f"{i2} | **{p['verdict']}** | {r['holding']['holding']}/{r['holding']['total']} | {per_seed} | "
+                    f"{_pts(f['difference'])} [{_pts(f['low'])}, {_pts(f['high'])}] | {p['speedup']:.2f}x ({lo:.1f}-{hi:.1f}x) |")
+    return rows
+
+
+def deep_regime_markdown(root: Path = ROOT) -> str:
+    """``docs/seeds.md``'s section on the deep regime: each chains seed against the paper's regime bounds, and
+    the paper's decoding claims on the chains seeds, from ``benchmarks/bench_chains_seeds.py``'s records."""
+    path = root / CHAINS_SEEDS_DIR / "claims.json"
+    if not path.exists():
+        return "\n## The deep regime\n\nNot measured yet: `python benchmarks/bench_chains_seeds.py` writes it.\n"
+    record = json.loads(path.read_text())
+    regime, models = record["regime"], {m["seed"]: m for m in record["models"]}
+    twin = regime.get("answer_only")
+    rows = ["| seed | model | exact (with reasoning) | blank slot | answer-only twin | settles at (mean pass of NFE) | exit at γ = 0.1 saves | "
+            "right at half the passes | in the paper's regime |", "|---|---|---|---|---|---|---|---|---|"]
+    for seed, r in regime["per_seed"].items():
+        d, checks = r["diagnostics"], r["check"]
+        inside = "yes" if all(c["holds"] for c in checks.values() if c["holds"] is not None) else "no"
+        twin_text = "—" if twin is None else f"{100 * twin['accuracy']:.1f}%"
+        rows.append(f"| {seed} | `{models[int(seed)]['model']}` ({models[int(seed)]['weights_sha256'][:12]}) | {100 * d['accuracy']:.1f}% | "
+                    f"{100 * d['blank_slot_accuracy']:.1f}% | {twin_text} | {d['settle_step_mean']:.1f} of {d['mean_nfe']:.1f} | "
+                    f"{100 * d['exit_saving']:.1f}% | {100 * d['right_at_half']:.1f}% | {inside} |")
+    lo, hi = regime["accuracy_range"]
+    spread = ("one seed so far" if regime["seeds_within_5_points"] is None else
+              f"{100 * (hi - lo):.1f} points apart ({'within' if regime['seeds_within_5_points'] else 'not within'} the 5 points the recipe must hold)")
+    first = record["models"][0]
+    n_regime = next(iter(regime["per_seed"].values()))["diagnostics"]["n_problems"]
+    head = ["| claim | test | paper | pooled (points) | a new seed | I² | verdict | holds on | per seed (points) | fixed effect | speed-up (range) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    return f"""
+## The deep regime
+
+The chains recipe (`models/chains`, `chains_seed<N>`): chains of 2-8 dependent steps, a 64-position reasoning slot, warm-started
+from the single steps (`models/steps`), so the answer has to come out of the reasoning (docs/decisions.md, "Two regimes").
+`python benchmarks/bench_chains_seeds.py` reads each seed's regime off one decoding of {n_regime:,} test chains (entropy order,
+one token per pass; `mdlm_study.experiments.regime`) and decodes the first {first['n_problems']:,} (SHA-256
+`{first['problems_sha256'][:12]}`) with every rule the default recipe's seeds decode. The paper's bounds: exact ≥ 70% with reasoning,
+blank slot ≤ 25%, answer-only twin ≤ 25%; the paper's exit at γ = 0.1 saves 25% of the passes, Prophet finds 97% right at half.
+Seeds' exact accuracies: {spread}. Records: `{CHAINS_SEEDS_DIR}/seed<N>.json`, `{CHAINS_SEEDS_DIR}/claims.json`.
+
+{chr(10).join(rows)}
+
+The paper's decoding claims on the chains seeds, judged and pooled as above:
+
+{chr(10).join(head + _claims_rows(record["claims"]))}
+
+Each claim's effect by depth, in both regimes (pooled over the seeds, 95% intervals; the default regime's
+seeds study decodes 3-operation problems only): `figures/claims_by_depth.png`.
+
+![each claim's effect by depth](../figures/claims_by_depth.png)
+"""
+
+
 def headline_markdown(root: Path = ROOT) -> str:
     """The README's headline table: each claim's verdict of record with the evidence it rests on (the
     paper's numbers and every test are in docs/results.md)."""
-    table = claims_table(load_study(root, {label: root / path for label, path in SEED_RECORDS.items()}))
-    rows = ["| claim (the paper's numbers, every test: docs/results.md) | evidence | ours | verdict |", "|---|---|---|---|"]
+    table = claims_table(load_study(root, existing_seed_records(root)))
+    rows = ["| claim (the paper's numbers, every test: docs/results.md) | evidence | ours | verdict | deep regime |", "|---|---|---|---|---|"]
     for r in table.itertuples():
         seeds = r.evidence.startswith(tuple(f"{n} training seeds" for n in range(2, 100)))
-        evidence = r.evidence.split(" × ")[0].replace(" training", "") + " (pooled)" if seeds else "one run"
+        evidence = r.evidence.split(" × ")[0].replace(" training", "") if seeds else "one run"
         ours = re.sub(r" \(a new seed:[^)]*\)", "", r.ours)  # the prediction intervals are in docs/results.md
-        rows.append(f"| {r.claim}{'' if r.kind == PAPER_CLAIM else f' ({r.kind})'} | {evidence} | {ours} | **{r.verdict}** |")
-    return "\n".join(rows)
+        rows.append(f"| {r.claim}{'' if r.kind == PAPER_CLAIM else f' ({r.kind})'} | {evidence} | {ours} | **{r.verdict}** | "
+                    f"{r.deep_regime or '—'} |")
+    return "\n".join(rows) + "\n\n" + regime_sentence(table)
+
+
+def short_claim(claim: str) -> str:
+    """A claims-table claim without its table reference, its setting in brackets: "fixed k = 2 / 4 lose accuracy (blocks of 8)"."""
+    name = re.sub(r" [(](Tables? |block )[^)]*[)]", "", claim)
+    head, _, setting = name.partition(": ")
+    head = head[:1].lower() + head[1:] if head[1:2].islower() else head  # "MED" stays
+    return f"{head} ({setting.removeprefix('answer slot, ')})" if setting else head
+
+
+def regime_sentence(table) -> str:
+    """One sentence: which of the paper's decoding claims change verdict with the regime (the deep regime's
+    chains seeds against the default recipe's seeds, each claim's verdict of record in both)."""
+    both = table[(table["kind"] == PAPER_CLAIM) & (table["deep_regime"] != "")]
+    if both.empty:
+        return "**Regime.** The deep regime (chains of 2-8 steps, where the answer has to come out of the reasoning) is not measured yet."
+    changed = [f"{short_claim(r.claim)} ({r.verdict} → {r.deep_regime})" for r in both.itertuples() if r.verdict != r.deep_regime]
+    kept = len(both) - len(changed)
+    listed = "; ".join(changed) if changed else "none"
+    return (f"**Regime.** Where the answer has to come out of the reasoning (the deep regime: chains of 2-8 steps, "
+            f"[seeds.md](docs/seeds.md#the-deep-regime)), {len(changed)} of the {len(both)} decoding claims measured in both regimes change "
+            f"verdict: {listed}; {kept} keep theirs.")
 
 
 def _between(text: str, start: str, end: str, body: str) -> str:

@@ -16,7 +16,7 @@ from mdlm_study.core import verdicts as v
 from mdlm_study.reporting.claims import CLAIMS, MODEL_CHECK, OWN_TARGET, PAPER_CLAIM
 from mdlm_study.reporting.study import Study
 
-COLUMNS = ("notebook", "kind", "claim", "paper", "evidence", "ours", "test", "verdict", "takeaway", "reason", "seeds", "run")
+COLUMNS = ("notebook", "kind", "claim", "paper", "evidence", "ours", "test", "verdict", "takeaway", "reason", "seeds", "run", "deep_regime", "deep_ours")
 
 
 PLAIN = {
@@ -57,12 +57,14 @@ def claims_table(study: Study | dict, notebook: str | None = None) -> pd.DataFra
         try:
             out = judge(study)
         except (LookupError, ValueError) as missing:  # not written, or written empty (e.g. no failed problem to sample)
-            row.update(evidence="", ours="not measured", test="", verdict=v.MISSING, reason=f"not recorded: {missing}", seeds="", run="")
+            row.update(evidence="", ours="not measured", test="", verdict=v.MISSING, reason=f"not recorded: {missing}", seeds="", run="",
+                       deep_regime="", deep_ours="")
             decided_by = ""
         else:
             verdict = out.pop("verdict")
             row.update(evidence=out.get("evidence", "this notebook's run"), ours=out["ours"], test=out["test"], verdict=verdict.word,
-                       reason=verdict.reason, seeds=out.get("seeds", "1 seed"), run=out.get("run", ""))
+                       reason=verdict.reason, seeds=out.get("seeds", "1 seed"), run=out.get("run", ""),
+                       deep_regime=out.get("deep_regime", ""), deep_ours=out.get("deep_ours", ""))
             decided_by = verdict.decided_by
         row["takeaway"] = takeaway(text, kind, row["verdict"], row["evidence"] or "no records", decided_by)
         rows.append(row)
