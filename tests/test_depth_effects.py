@@ -12,7 +12,12 @@ import pytest
 
 from mdlm_study.core import verdicts as v
 from mdlm_study.experiments import seeds
-from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, depth_interval, effects_by_depth, paired_counts
+from mdlm_study.experiments.depth_effects import (
+    DEFAULT_SEEDS_DEPTH,
+    depth_interval,
+    effects_by_depth,
+    paired_counts,
+)
 from mdlm_study.reporting.plots import effects_by_depth as figure
 
 CLAIM = next(c for c in seeds.CHAINS_CLAIMS if c.name == "chains_fixed_k2")  # entropy_k2 against entropy_k1
