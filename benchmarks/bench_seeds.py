@@ -37,6 +37,7 @@ from mdlm_study.experiments.seeds import (
     claim_results,
     claims_record,
     losing_seeds,
+    measure_conclusions,
     measure_seed,
     mechanism_correlations,
     mechanism_table,
@@ -108,7 +109,8 @@ def follow_corrupted(run: dict, problems, batch_size: int) -> None:
 def run_seeds(args, problems, dev_problems, transferred) -> None:
     """Every seed one decoding at a time (all seeds have the first claims before any has the last):
     the reference, seed 0's transferred settings, the corrupted-conclusion test, the blocks, MED and
-    exit decodings, the own selection on the development split and its settings, then the rest."""
+    exit decodings, the own selection on the development split and its settings, then the rest, and
+    last the written conclusions of k = 1, 2 and 4 where a record lacks them."""
     runs = [open_seed(seed, args, problems) for seed in args.seeds]
     dev_sha = problems_sha256(dev_problems)
     for role, config in [(r, TEST_DECODINGS[r]) for r in FIRST] + list(transferred.items()):
@@ -125,6 +127,8 @@ def run_seeds(args, problems, dev_problems, transferred) -> None:
     for role in LAST:
         for run in runs:
             decode_role(run, problems, role, TEST_DECODINGS[role])
+    for run in runs:  # records written before the written conclusions were kept: decode k = 1, 2, 4 again for them
+        measure_conclusions(run["evaluate"], problems, run["state"], save=run["save"])
 
 
 def analyse(args) -> None:

@@ -209,12 +209,14 @@ def test_a_claim_some_seed_lacks_is_reported_missing(states):
 def test_forest_plot_draws_every_seed_and_the_pooled_diamond(results):
     fig = plots.seeds_forest(list(results.values()))
     ax = fig.axes[0]
-    assert "difference" in ax.get_xlabel() and len(ax.get_yticklabels()) == len(results)
-    assert len(ax.patches) == len(results)  # one diamond per claim
+    drawn = [r for r in results.values() if "pooled" in r]  # the written-conclusion claims: the stand-in evaluator writes no reasoning
+    assert len(drawn) == len(results) - 2 and {r["claim"] for r in results.values() if "pooled" not in r} == {"conclusion_fixed_k2", "conclusion_fixed_k4"}
+    assert "difference" in ax.get_xlabel() and len(ax.get_yticklabels()) == len(drawn)
+    assert len(ax.patches) == len(drawn)  # one diamond per claim
     # the paper's values: a cross on the seeds' scale, or an arrow at the edge with the value written when off it
     low, high = ax.get_xlim()
     notes = {t.get_text() for t in ax.texts}
-    papers = {100 * r["paper"] for r in results.values() if r["paper"] is not None}
+    papers = {100 * r["paper"] for r in drawn if r["paper"] is not None}
     assert low > -43.4 and "paper -43.4" in notes  # the seeds' effects set the scale, not the paper's -43 points
     assert all((low <= x <= high) != (f"paper {x:+.1f}" in notes) for x in papers)
 
@@ -295,3 +297,42 @@ def test_held_out_puzzles_avoid_every_sudoku_split(tmp_path):
     assert held_out_puzzles(tmp_path, 60) == puzzles and held_out_puzzles(tmp_path, 60, seed=1) != puzzles
     with pytest.raises(ValueError, match="n >= 1, got n=0"):
         held_out_puzzles(tmp_path, 0)
+
+
+def test_written_conclusions_are_kept_with_new_decodings_and_added_to_old_ones(problems):
+    """A decoding of arithmetic problems keeps whether each written reasoning's last result is the answer;
+    records written before that get it by decoding the role again, which must reproduce the recorded answers."""
+    chosen = problems[:4]
+    # problem 0: right reasoning, right answer; 1: the last step's result wrong; 2: no equation; 3: answer wrong, reasoning right
+    lines = [chosen[0].reasoning, chosen[1].reasoning.rsplit("=", 1)[0] + "= 99999", "no steps here", chosen[3].reasoning]
+    table = pd.DataFrame({"correct": [True, True, False, False], "nfe": [28] * 4, "reasoning": lines,
+                          "predicted": [chosen[0].answer, chosen[1].answer, "1", "1"]})
+    assert seeds.written_conclusions(table, chosen) == "1001"
+    assert seeds.written_conclusions(table[["correct", "nfe"]], chosen) is None  # no written reasoning
+    state = {"model": "m", "decodings": {}}
+    seeds.measure_seed(lambda p, c: table, chosen, state, {"entropy_k1": seeds.TEST_DECODINGS["entropy_k1"]})
+    assert state["decodings"]["entropy_k1"]["conclusion"] == "1001"
+    old = {"model": "m", "decodings": {role: {k: v for k, v in state["decodings"]["entropy_k1"].items() if k != "conclusion"}
+                                       for role in ("entropy_k1", "entropy_k2")}}
+    old["decodings"]["entropy_k2"].update(seeds.config_fields(seeds.TEST_DECODINGS["entropy_k2"]))
+    seen = []
+    seeds.measure_conclusions(lambda p, c: seen.append(c) or table, chosen, old, roles=("entropy_k1", "entropy_k2"))
+    assert [c.tokens_per_step for c in seen] == [1, 2] and old["decodings"]["entropy_k2"]["conclusion"] == "1001"
+    seeds.measure_conclusions(lambda p, c: pytest.fail("decoded again"), chosen, old, roles=("entropy_k1", "entropy_k2"))
+    stale = {"model": "m", "decodings": {"entropy_k1": {**old["decodings"]["entropy_k1"], "correct": "0000"}}}
+    del stale["decodings"]["entropy_k1"]["conclusion"]
+    with pytest.raises(ValueError, match="decoded again differs from its record"):
+        seeds.measure_conclusions(lambda p, c: table, chosen, stale, roles=("entropy_k1",))
+
+
+def test_the_written_conclusion_claims_read_the_conclusion_bits():
+    """conclusion_fixed_k2 pairs the written conclusions of k = 1 and k = 2, not their answer slots."""
+    claim = seeds.CLAIM["conclusion_fixed_k2"]
+    assert (claim.reading, claim.reference, claim.this, claim.paper) == ("conclusion", "entropy_k1", "entropy_k2", paper.fixed_k_drop(2))
+    states = [{"seed": s, "model": seeds.model_name(s), "decodings": {
+        "entropy_k1": {"correct": "1" * 100, "conclusion": "1" * 100, "mean_nfe": 28.0},
+        "entropy_k2": {"correct": "1" * 100, "conclusion": "0" * (10 + s) + "1" * (90 - s), "mean_nfe": 14.0}}} for s in seeds.SEEDS]
+    r = seeds.claim_results(states, [claim])[0]
+    assert [x["difference"] for x in r["per_seed"]] == pytest.approx([-(10 + s) / 100 for s in seeds.SEEDS])
+    no_bits = [{**s, "decodings": {k: {kk: vv for kk, vv in e.items() if kk != "conclusion"} for k, e in s["decodings"].items()}} for s in states]
+    assert "pooled" not in seeds.claim_results(no_bits, [claim])[0]

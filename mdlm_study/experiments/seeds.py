@@ -51,11 +51,13 @@ from mdlm_study.core.records import ROOT
 from mdlm_study.core.stats import paired_difference_ci
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.experiments.evaluate import summarize
+from mdlm_study.experiments.faithfulness import with_conclusions
 from mdlm_study.experiments.selection import (
     REFERENCE,
     SELECTION_RULES,
     choose,
     config_fields,
+    config_of,
     dev_sweep,
     record,
 )
@@ -147,11 +149,49 @@ def unbits(text: str) -> list[bool]:
     return [c == "1" for c in text]
 
 
-def decoding_entry(config: DecodeConfig, table: pd.DataFrame, identity: Mapping | None = None, seconds: float | None = None) -> dict:
+def decoding_entry(config: DecodeConfig, table: pd.DataFrame, identity: Mapping | None = None, seconds: float | None = None,
+                   problems: Sequence | None = None) -> dict:
     """A decoding's record (:func:`~mdlm_study.experiments.selection.record`) with its per-problem ``correct``
-    (0/1 string) and ``nfe`` (list), so claims can be paired later without decoding again."""
-    return {**record(config, summarize(table), identity), "label": config.label(), "correct": bits(table["correct"]),
-            "nfe": [int(v) for v in table["nfe"]], "seconds": seconds}
+    (0/1 string) and ``nfe`` (list), so claims can be paired later without decoding again; with the
+    arithmetic ``problems`` decoded (a table with the written reasoning), also ``conclusion``: whether the
+    written reasoning's last result is the answer (:func:`written_conclusions`)."""
+    entry = {**record(config, summarize(table), identity), "label": config.label(), "correct": bits(table["correct"]),
+             "nfe": [int(v) for v in table["nfe"]], "seconds": seconds}
+    conclusion = written_conclusions(table, problems)
+    return entry if conclusion is None else {**entry, "conclusion": conclusion}
+
+
+def written_conclusions(table: pd.DataFrame, problems: Sequence | None) -> str | None:
+    """Per problem, whether the written reasoning's conclusion (its last equation's result) is the right
+    answer (:func:`~mdlm_study.experiments.faithfulness.with_conclusions`), as 0/1 bits; None when the table
+    has no written reasoning or the problems are not arithmetic ones (Sudoku, a stand-in evaluator)."""
+    if problems is None or "reasoning" not in table.columns or not all(hasattr(p, "ops") for p in problems):
+        return None
+    return bits(with_conclusions(table, problems)["conclusion_correct"])
+
+
+CONCLUSION_ROLES = ("entropy_k1", "entropy_k2", "entropy_k4")  # the written-conclusion claims' decodings (Table B, whole canvas)
+
+
+def measure_conclusions(evaluate, problems, state: dict, roles: Sequence[str] = CONCLUSION_ROLES, *,
+                        save: Callable[[dict], None] | None = None) -> dict:
+    """Add the written-conclusion bits to decodings recorded before they were kept: decode each role of
+    ``roles`` lacking ``conclusion`` again with its recorded config and keep them. The new decoding must
+    give the recorded per-problem ``correct`` bit for bit (decoding is deterministic), else ``ValueError``."""
+    for role in roles:
+        entry = _entry(state, role)
+        if "conclusion" in entry:
+            continue
+        table = evaluate(problems, config_of(entry))
+        if bits(table["correct"]) != entry["correct"]:
+            raise ValueError(f"{state.get('model')}: {role} decoded again differs from its record; the record is of another model or code")
+        entry["conclusion"] = written_conclusions(table, problems)
+        if entry["conclusion"] is None:
+            raise ValueError(f"{state.get('model')}: {role}: no written reasoning to read a conclusion from")
+        print(f"{state.get('model')}: {role}: written conclusion right on {entry['conclusion'].count('1') / len(problems):.4f}", flush=True)
+        if save:
+            save(state)
+    return state
 
 
 def transferred_roles(chosen: Sequence[tuple[str, DecodeConfig]]) -> dict[str, DecodeConfig]:
@@ -175,7 +215,7 @@ def measure_seed(evaluate, problems, state: dict, decodings: Mapping[str, Decode
         else:
             started = time.perf_counter()
             table = evaluate(problems, config)
-            done[role] = decoding_entry(config, table, identity, time.perf_counter() - started)
+            done[role] = decoding_entry(config, table, identity, time.perf_counter() - started, problems)
             print(f"{state.get('model')}: {role} {config.label()}: accuracy {done[role]['accuracy']:.4f}, "
                   f"mean NFE {done[role]['mean_nfe']:.2f}, {done[role]['seconds']:.0f} s", flush=True)
         if save:
@@ -235,6 +275,7 @@ class Claim:
     paper_speedup: float | None = None
     own: bool = False
     recipe: str = "default"
+    reading: str = "correct"  # the per-problem bits compared: "correct" (the answer slot) or "conclusion" (the written reasoning's)
 
     @property
     def rule_text(self) -> str:
@@ -270,6 +311,8 @@ CLAIMS: tuple[Claim, ...] = (
           paper.fixed_k_drop(2)),
     Claim("fixed_k4_blocks8", "fixed k = 4 loses accuracy against k = 1 (blocks of 8)", "entropy_k1_blocks8", "entropy_k4_blocks8", EFFECT,
           paper.fixed_k_drop(4)),
+    *(Claim(f"conclusion_fixed_k{k}", f"fixed k = {k} loses accuracy against k = 1 (the written reasoning's conclusion)", "entropy_k1",
+            f"entropy_k{k}", EFFECT, paper.fixed_k_drop(k), reading="conclusion") for k in (2, 4)),
     Claim("med_vs_entropy", f"MED (λ = 0.2) keeps the accuracy of k = 1 with ~{_C.speedup('med'):.1f}x fewer NFE", "entropy_k1", "med",
           NO_LOSS, _C.change("med"), _C.speedup("med")),
     Claim("med_vs_fixed_k2", "MED (λ = 0.2) beats fixed k = 2", "entropy_k2", "med", EFFECT, _C.med.accuracy - paper.TABLE_B_GSM8K[2]),
@@ -356,13 +399,14 @@ def per_seed_result(state: dict, claim: Claim) -> dict:
     decoding's setting, the claim's verdict on this seed (:meth:`Claim.judge`) and whether it holds
     (:meth:`Claim.holds`)."""
     ref, this = _entry(state, claim.reference), _entry(state, claim.this)
-    ci = paired_difference_ci(unbits(ref["correct"]), unbits(this["correct"]))
+    ref_bits, this_bits = unbits(ref[claim.reading]), unbits(this[claim.reading])
+    ci = paired_difference_ci(ref_bits, this_bits)
     iv95 = v.paired_difference(ci["n"], ci["only_a"], ci["only_b"])
     iv90 = v.paired_difference(ci["n"], ci["only_a"], ci["only_b"], level=v.TOST_LEVEL)
     speedup = ref["mean_nfe"] / this["mean_nfe"]
     verdict = claim.judge(iv95, iv90, v.speedup_interval([speedup]))
     return {"seed": state.get("seed"), "model": state.get("model"), **ci, "low90": iv90.low, "high90": iv90.high,
-            "reference_accuracy": ref["accuracy"], "accuracy": this["accuracy"],
+            "reference_accuracy": sum(ref_bits) / len(ref_bits), "accuracy": sum(this_bits) / len(this_bits),  # of the claim's reading
             "reference_mean_nfe": ref["mean_nfe"], "mean_nfe": this["mean_nfe"], "speedup": speedup,
             "setting": this.get("label"), "verdict": verdict.word, "reason": verdict.reason, "holds": claim.holds(verdict.word)}
 
@@ -400,7 +444,7 @@ def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> l
     out = []
     for claim in claims:
         own = [s for s in states if "decodings" in s and record_recipe(s) == claim.recipe]  # decoding records of the claim's recipe
-        has = [s for s in own if {claim.reference, claim.this} <= set(s.get("decodings", {}))]
+        has = [s for s in own if all(claim.reading in s.get("decodings", {}).get(role, {}) for role in (claim.reference, claim.this))]
         missing = [s.get("model") for s in own if s not in has]
         head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,
                 "paper": claim.paper, "paper_speedup": claim.paper_speedup, "own": claim.own, "missing": missing}
@@ -408,7 +452,7 @@ def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> l
             out.append(head)
             continue
         per_seed = [per_seed_result(s, claim) for s in has]
-        strata = [(unbits(_entry(s, claim.reference)["correct"]), unbits(_entry(s, claim.this)["correct"])) for s in has]
+        strata = [(unbits(_entry(s, claim.reference)[claim.reading]), unbits(_entry(s, claim.this)[claim.reading])) for s in has]
         fixed = cmh_paired(strata)
         fixed.pop("per_seed")
         holding = count_holding(per_seed, rule=lambda r: bool(r["holds"]))

@@ -281,11 +281,8 @@ def _fixed_k_run(s: Study, prefix: str) -> tuple[str, v.Verdict]:
 
 for _prefix, _setting, _names in (("", "answer slot, whole canvas", ("fixed_k2", "fixed_k4")),
                                   ("block_", "answer slot, blocks of 8 (Table B's setting)", ("fixed_k2_blocks8", "fixed_k4_blocks8")),
-                                  ("conclusion_", "the written reasoning's conclusion", ())):
+                                  ("conclusion_", "the written reasoning's conclusion", ("conclusion_fixed_k2", "conclusion_fixed_k4"))):
     def _fixed(s: Study, prefix=_prefix, names=_names) -> dict:
-        if not names:
-            text, verdict = _fixed_k_run(s, prefix)
-            return {"ours": text, "test": "effect ratio", "verdict": verdict, "evidence": "this notebook's run"}
         return {"test": "effect ratio", **decoding_claim(s, names, lambda st: _fixed_k_run(st, prefix), labels=("k = 2", "k = 4"))}
     claim("03", f"Fixed k = 2 / 4 lose accuracy (Table B): {_setting}",
           f"GSM8K / LLaDA: {' / '.join(_paper_points(paper.fixed_k_drop(k)) for k in _TABLE_B_KS)} points")(_fixed)
