@@ -75,6 +75,7 @@ RELEASES = {r.name: r for r in (
     Release("steps", "steps", 0),  # the deep regime's warm start (every chains recipe starts from it)
     *(Release(f"sudoku_seed{seed}", "sudoku", seed) for seed in range(1, 5)),
     Release("chains", "chains", 0),  # the deep regime (docs/decisions.md, "Two regimes"); its seeds join as their trainings finish
+    Release("chains_answer_only", "chains_answer_only", 0),
 )}
 
 
