@@ -148,6 +148,7 @@ class AnyOrderHeadline(Headline):
     best_any_order_counts: PairedCounts  # against L2R
     sudoku_l2r: float | None = None  # None: no Sudoku panel
     sudoku_best_any_order: float | None = None
+    regime: Mapping[str, object] | None = None  # experiments.regime.diagnose of the reference decoding (None: not measured)
 
     def as_dict(self) -> dict:
         out = {"fraction_leftmost": self.fraction_leftmost, "mean_distance": self.mean_distance, "eos_first_rate": self.eos_first_rate,
@@ -156,14 +157,20 @@ class AnyOrderHeadline(Headline):
                "whole_canvas_entropy_accuracy": self.whole_canvas_entropy_accuracy}
         if self.sudoku_l2r is not None:
             out.update(sudoku_l2r=self.sudoku_l2r, sudoku_best_any_order=self.sudoku_best_any_order)
-        return {**out, **self.best_any_order_counts.as_dict("best_any_order")}
+        return {**out, **self.best_any_order_counts.as_dict("best_any_order"), **regime_fields(self.regime)}
+
+
+def regime_fields(regime: Mapping[str, object] | None) -> dict:
+    """A headline's ``regime_*`` fields: :func:`~mdlm_study.experiments.regime.regime_diagnostics` of its
+    reference decoding without ``n_problems`` and ``mean_nfe`` (the table has them), nothing when not measured."""
+    return {} if regime is None else {f"regime_{k}": v for k, v in regime.items() if k not in ("n_problems", "mean_nfe", "by_group")}
 
 
 def any_order_headline(table: pd.DataFrame, per_problem: Mapping[str, pd.DataFrame], sudoku: pd.DataFrame,
-                       order_stats: Mapping[str, float]) -> AnyOrderHeadline:
+                       order_stats: Mapping[str, float], regime: Mapping[str, object] | None = None) -> AnyOrderHeadline:
     """Notebook 02's headline from its sweep ``table`` (with the ``block`` column, 0: whole canvas),
-    the sweep's ``per_problem`` tables (label -> table), the Sudoku sweep (empty: no panel) and the
-    leftmost-distance statistics of the whole-canvas entropy decode."""
+    the sweep's ``per_problem`` tables (label -> table), the Sudoku sweep (empty: no panel), the
+    leftmost-distance statistics of the whole-canvas entropy decode and the ``regime`` the reference decoding is in."""
     best = table[table["sampler"] != "l2r"].sort_values("accuracy").iloc[-1]
     sudoku_scores = {}
     if len(sudoku):
@@ -173,7 +180,7 @@ def any_order_headline(table: pd.DataFrame, per_problem: Mapping[str, pd.DataFra
         order_stats["fraction_leftmost"], order_stats["mean_distance"], order_stats["eos_first_rate"],
         order_stats["answer_before_reasoning_rate"], float(table.loc[table["sampler"] == "l2r", "accuracy"].iloc[0]), best["label"],
         float(best["accuracy"]), float(table.loc[(table["sampler"] == "entropy") & (table["block"] == 0), "accuracy"].iloc[0]),
-        PairedCounts.of(per_problem["l2r"]["correct"], per_problem[best["label"]]["correct"]), **sudoku_scores)
+        PairedCounts.of(per_problem["l2r"]["correct"], per_problem[best["label"]]["correct"]), **sudoku_scores, regime=regime)
 
 
 # --- 03 -------------------------------------------------------------------------------------------
@@ -237,6 +244,7 @@ class ParallelDecodingHeadline(Headline):
     blocks: FixedKBlocks | None = None  # None: fixed_k_block_size = 0
     sudoku: SudokuFixedK | None = None  # None: no Sudoku panel
     written: WrittenReasoning | None = None  # None: not the arithmetic task
+    regime: Mapping[str, object] | None = None  # experiments.regime.diagnose of the reference decoding (None: not measured)
 
     def as_dict(self) -> dict:
         out = {"k1_accuracy": self.k1_accuracy, "k1_nfe": self.k1_nfe,
@@ -249,7 +257,7 @@ class ParallelDecodingHeadline(Headline):
                 out.update(part.as_dict())
         for prefix, counts in self.paired.items():
             out.update(counts.as_dict(prefix))
-        return out
+        return {**out, **regime_fields(self.regime)}
 
 
 def _drops(frame: pd.DataFrame, drop: str, p_value: str, *, skip_k1: bool) -> dict[int, Drop]:
@@ -260,12 +268,13 @@ def _drops(frame: pd.DataFrame, drop: str, p_value: str, *, skip_k1: bool) -> di
 def parallel_decoding_headline(table: pd.DataFrame, fixed: pd.DataFrame, per_problem: Mapping[str, pd.DataFrame], *,
                                grids: Mapping[str, Sequence[float]], ks: Sequence[int], depth: float | None,
                                block_fixed: pd.DataFrame, fixed_k_block_size: int, sudoku_fixed: pd.DataFrame,
-                               readings: pd.DataFrame) -> ParallelDecodingHeadline:
+                               readings: pd.DataFrame, regime: Mapping[str, object] | None = None) -> ParallelDecodingHeadline:
     """Notebook 03's headline from its sweep ``table``, the fixed-k drops (``fixed``, with
     ``paired_p_value``), the sweep's ``per_problem`` tables, the rule ``grids``, ``ks``, the problems'
     dependency ``depth``, and the optional parts (empty tables: not run): fixed k in blocks of
     ``fixed_k_block_size`` (``block_fixed``), the Sudoku drops (``sudoku_fixed``) and the written-reasoning
-    ``readings``. MED is the λ = :data:`MED_LAMBDA` row when swept, else the first MED row."""
+    ``readings``, and the ``regime`` the reference decoding is in. MED is the λ = :data:`MED_LAMBDA` row when
+    swept, else the first MED row."""
     k1 = table[(table["sampler"] == "entropy") & (table["tokens_per_step"] == 1)].iloc[0]
     med_rows = table[table["sampler"] == "med"]
     med = med_rows[med_rows["med_lambda"] == MED_LAMBDA].iloc[0] if MED_LAMBDA in grids.get("med_lambda", []) else med_rows.iloc[0]
@@ -284,7 +293,8 @@ def parallel_decoding_headline(table: pd.DataFrame, fixed: pd.DataFrame, per_pro
     references = [("med", "entropy k=1")] + [(f"med_vs_k{k}", f"entropy k={k}") for k in ks if k != 1]
     paired = {name: PairedCounts.of(per_problem[reference]["correct"], per_problem[med["label"]]["correct"]) for name, reference in references}
     return ParallelDecodingHeadline(float(k1["accuracy"]), float(k1["mean_nfe"]), fixed_k, float(med["med_lambda"]), float(med["accuracy"]),
-                                    float(med["mean_nfe"]), float(k1["mean_nfe"] / med["mean_nfe"]), depth, paired, blocks, sudoku, written)
+                                    float(med["mean_nfe"]), float(k1["mean_nfe"] / med["mean_nfe"]), depth, paired, blocks, sudoku, written,
+                                    regime)
 
 
 # --- 04 -------------------------------------------------------------------------------------------
@@ -309,7 +319,7 @@ class EarlyExitHeadline(Headline):
         out = {"entropy_accuracy": acc0, "entropy_nfe": nfe0, "med_exit_gamma": EXIT_GAMMA if acc is not None else None, "med_exit_accuracy": acc,
                "med_exit_nfe": nfe, "med_exit_speedup": nfe0 / nfe if nfe else None,
                "med_exit_accuracy_change_points": 100 * (acc - acc0) if acc is not None else None,
-               "h_ub_final_median_correct": self.h_ub_final_median_correct, **{f"regime_{k}": v for k, v in self.regime.items()}}
+               "h_ub_final_median_correct": self.h_ub_final_median_correct, **regime_fields(self.regime)}
         return {**out, **(self.med_exit_counts.as_dict("med_exit") if self.med_exit_counts is not None else {})}
 
 
