@@ -59,7 +59,8 @@ study-released: $(STAMP)
 # A rerun resumes: finished runs and decodings are kept.
 # Two processes side by side (seeds 0-2 and 3-4, one thread each: 68 minutes on this 2-core CPU), then the verdicts.
 # Then the trace claims on the same seeds (Table D, filtering, step scoring; benchmarks/results/seeds_traces/) and the
-# Sudoku claims on the Sudoku recipe's seeds (models/sudoku, sudoku_seed1..4; benchmarks/results/seeds_sudoku/).
+# Sudoku claims on the Sudoku recipe's seeds (models/sudoku, sudoku_seed1..4; benchmarks/results/seeds_sudoku/), and
+# the deep regime's claims on the chains recipe's released seeds (benchmarks/results/seeds_chains/, figures/claims_by_depth.png).
 SEEDS_ARGS ?=
 TRACE_ARGS ?=
 seeds: $(STAMP)
@@ -68,6 +69,7 @@ seeds: $(STAMP)
 	$(PY) benchmarks/bench_seeds.py --analyse-only $(SEEDS_ARGS)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_trace_seeds.py --n-problems 600 $(TRACE_ARGS)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_sudoku_seeds.py
+	OMP_NUM_THREADS=2 $(PY) benchmarks/bench_chains_seeds.py --threads 2 --answer-only chains_answer_only
 
 SEEDS_CKPT ?= checkpoints/seeds
 seeds-retrain: $(STAMP)

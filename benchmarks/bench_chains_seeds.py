@@ -168,6 +168,10 @@ def main(argv=None) -> None:
         if args.answer_only:
             answer_only(args, problems)
         for seed in args.seeds:
+            folder = resolve(model_name(seed, "chains"), args.models_dir)
+            if not folder.is_dir():  # the recipe's seeds join as they are trained and released
+                print(f"seed {seed}: no model at {relative(folder)}; left out", flush=True)
+                continue
             measure(seed, args, problems, args.n_claims)
         print(f"chains seeds {args.seeds}: {time.perf_counter() - started:.0f} s", flush=True)
     analyse(args)

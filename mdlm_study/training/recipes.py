@@ -77,7 +77,7 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 # positions, a training mix leaning to long chains), sized by the search in benchmarks/regime_search.py
 # (docs/recipe_history.md, "The deep regime"): preset deep_ordered_long reached 87.5% exact answers with
 # reasoning at step 4,000 (blank slot 15%, 200 held-out chains) in 31 minutes on one thread of this CPU, so
-# two seeds train side by side. Not yet the recipe of record: its own seeds 0 and 1 reached 4% and 18% (the
+# two seeds train side by side. That preset did not hold: its own seeds 0 and 1 reached 4% and 18% (the
 # search's run made a transition they did not); a warm start from the default model reaches 96% but keeps a
 # 38% blank slot (docs/recipe_history.md, "The recipe's own seeds"). A warm start from the released base
 # model (the default run at step 5,000) is accurate on both seeds tried but keeps the blank slot above the
@@ -85,7 +85,8 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 # released steps model (every single step, no composition), for the answer-only twin too (same start, so the
 # two differ only by the reasoning slot): blank slot 9% but 40% exact at step 4,000, and on its first seed 72%
 # exact with a 12% blank slot at step 6,000 (docs/recipe_history.md, "A warm start from single steps"), so
-# 6,000 steps; its twin and other seeds are still to measure, and no chains model is released yet. fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
+# 6,000 steps: the recipe of record (models/chains and its seeds, models/chains_answer_only; every chains seed starts
+# from the same released steps model, so the seed varies the chains training). fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
 # native bf16 kernels and not elsewhere, so a run left to choose trains different numerics on different
 # CPUs; pinned, a retrain on another CPU runs the same arithmetic.
 CHAINS_STEPS = 6000
