@@ -76,6 +76,7 @@ RELEASES = {r.name: r for r in (
     *(Release(f"sudoku_seed{seed}", "sudoku", seed) for seed in range(1, 5)),
     Release("chains", "chains", 0),  # the deep regime (docs/decisions.md, "Two regimes"); its seeds join as their trainings finish
     Release("chains_answer_only", "chains_answer_only", 0),
+    Release("chains_seed1", "chains", 1),
 )}
 
 
