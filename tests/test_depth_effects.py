@@ -58,6 +58,10 @@ def test_each_depth_reads_its_own_problems_and_pools_over_seeds():
     assert alone.estimate == pytest.approx(-0.2) and alone.method == v.paired_difference(100, 20, 0).method  # one seed: its own interval
     default = effects_by_depth([{**states[0], "recipe": "default"}], [CLAIM], depths, regime="default")
     assert default.empty  # a claim reads only its own recipe's records
+    written = seeds.CLAIM["chains_conclusion_fixed_k2"]
+    assert effects_by_depth(states, [written], depths, regime="deep").empty  # no written-conclusion bits: not measured
+    with_bits = [{**s, "decodings": {r: {**e, "conclusion": "1" * 200} for r, e in s["decodings"].items()}} for s in states]
+    assert (effects_by_depth(with_bits, [written], depths, regime="deep")["difference"] == 0).all()  # read off the conclusion bits
     with pytest.raises(ValueError, match="no seed has a problem of this depth"):
         depth_interval([(0, 0, 0)])
 
@@ -79,4 +83,4 @@ def test_the_figure_has_a_panel_per_claim_and_both_regimes():
     lines = [line for line in visible[0].get_lines() if line.get_linestyle() == "--"]
     assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(100 * CLAIM.paper)
     assert len(visible[0].containers) == 2  # one error-bar series per regime
-    assert {t.get_text() for t in fig.legends[0].get_texts()} >= {"the deep regime (chains of 2-8 steps)", "the default regime (1-3 operations)"}
+    assert {t.get_text() for t in fig.legends[0].get_texts()} >= {"the deep regime (chains of 2-8 steps)", "the default regime (its seeds study: 3-operation problems)"}

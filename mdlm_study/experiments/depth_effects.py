@@ -48,14 +48,15 @@ def effects_by_depth(states: Sequence[Mapping], claims: Sequence[Claim], depths:
     rows carry. A claim whose decodings a seed lacks is measured on the others."""
     rows = []
     for claim in claims:
-        own = [s for s in states if record_recipe(s) == claim.recipe and {claim.reference, claim.this} <= set(s.get("decodings", {}))]
+        own = [s for s in states if record_recipe(s) == claim.recipe
+               and all(claim.reading in s.get("decodings", {}).get(role, {}) for role in (claim.reference, claim.this))]
         if not own:
             continue
         for depth in sorted({d for s in own for d in depths[s["seed"]]}):
             strata = []
             for state in own:
-                reference = unbits(state["decodings"][claim.reference]["correct"])
-                this = unbits(state["decodings"][claim.this]["correct"])
+                reference = unbits(state["decodings"][claim.reference][claim.reading])
+                this = unbits(state["decodings"][claim.this][claim.reading])
                 keep = [d == depth for d in depths[state["seed"]][: len(reference)]]
                 if len(keep) != len(reference):
                     raise ValueError(f"seed {state['seed']}: {len(keep)} depths for {len(reference)} decoded problems")

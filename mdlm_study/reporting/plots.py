@@ -429,7 +429,7 @@ def seeds_forest(results: Sequence[dict], *, title: str = "Decoding claims acros
     return fig
 
 
-REGIME_STYLE = {"default": ("tab:blue", "o", "the default regime (1-3 operations)"),
+REGIME_STYLE = {"default": ("tab:blue", "o", "the default regime (its seeds study: 3-operation problems)"),
                 "deep": ("tab:orange", "s", "the deep regime (chains of 2-8 steps)")}
 
 
