@@ -184,7 +184,7 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
         for p in parts:  # the pooled estimate and interval, as docs/seeds.md prints them
             assert f"{p[3]} points" in row.ours and p[3] in readme_ours[row.claim]
         checked += 1
-    assert checked == 11 and trace_rows == 5  # the decoding claims (the two Sudoku ones included) and the trace claims
+    assert checked == 12 and trace_rows == 5  # the decoding claims (the two Sudoku ones and the written conclusion's included), the trace claims
     # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
     from mdlm_study.experiments.seeds import claim_results
     record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
