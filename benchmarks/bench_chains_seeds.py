@@ -67,11 +67,12 @@ def depths_of(problems) -> str:
 
 
 def measure(seed: int, args, problems, n_claims: int) -> None:
-    """One seed: the regime diagnostics on all ``problems``, then every claim's decoding of the first ``n_claims``."""
+    """One seed: the regime diagnostics on all ``problems``, then every claim's decoding of the first ``n_claims``
+    (none with ``--regime-only``: the seed then counts for the regime bounds and not for the claims)."""
     name = model_name(seed, "chains")
     folder = resolve(name, args.models_dir)
     loaded = load_model(Path(folder))
-    claimed = problems[:n_claims]
+    claimed = [] if args.regime_only else problems[:n_claims]
     identity = {"seed": seed, "recipe": "chains", **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
                 "problems": TASK.file("test"), "problems_sha256": problems_sha256(claimed), "n_problems": len(claimed),
                 "regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems)}
@@ -85,6 +86,8 @@ def measure(seed: int, args, problems, n_claims: int) -> None:
         state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
         write_record(path, state)
         print(f"{name}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
+    if args.regime_only:
+        return
     evaluate = model_evaluator(loaded.model, loaded.tokenizer, template=TASK.template, batch_size=args.batch_size,
                                evaluator=lambda *a, **k: evaluate_task(TASK, *a, **k))
     measure_seed(evaluate, claimed, state, CHAINS_DECODINGS, save=lambda s: write_record(path, s),
@@ -152,6 +155,7 @@ def main(argv=None) -> None:
     parser = seeds_parser(__doc__, recipe="chains", out_dir="benchmarks/results/seeds_chains")
     parser.add_argument("--n-problems", type=int, default=1500, help="test chains per seed for the regime diagnostics (the split's first N)")
     parser.add_argument("--n-claims", type=int, default=500, help="of them, the first N decoded for the claims")
+    parser.add_argument("--regime-only", action="store_true", help="only the regime diagnostics (no claims' decodings)")
     parser.add_argument("--answer-only", default=None, help="the answer-only twin (models/<name>, or a checkpoint folder)")
     parser.add_argument("--analyse-only", action="store_true", help="only the claims across seeds, from the seed records")
     parser.add_argument("--default-dir", type=Path, default=Path("benchmarks/results/seeds"), help="the default regime's seed records")

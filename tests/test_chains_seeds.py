@@ -64,6 +64,12 @@ def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
     assert isinstance(regime["seeds_within_5_points"], bool)
     assert {r["regime"] for r in claims["by_depth"]} == {"deep"} and {r["depth"] for r in claims["by_depth"]} == {int(d) for d in depths[:5]}
     assert (layout / "figures" / "claims_by_depth.png").is_file() and (layout / "figures" / "claims_by_depth.json").is_file()
+    regime_only = out / "regime_only"
+    bench.main([*argv[:argv.index("--out-dir")], "--seeds", "0", "--regime-only", "--out-dir", str(regime_only),
+                "--default-dir", str(layout / "no_default"), "--figures-root", str(layout)])
+    alone = json.loads((regime_only / "seed0.json").read_text())
+    assert "regime" in alone and "decodings" not in alone  # counted for the regime bounds, not for the claims
+    assert all("pooled" not in c and c["missing"] == [] for c in json.loads((regime_only / "claims.json").read_text())["claims"])
     stamp = (out / "seed1.json").stat().st_mtime_ns
     bench.main([*argv[:-2], "--seeds", "0", "1", "2"])  # a rerun: nothing decoded or written again; seed 2 is not trained
     assert (out / "seed1.json").stat().st_mtime_ns == stamp and not (out / "seed2.json").exists()
