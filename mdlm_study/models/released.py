@@ -77,6 +77,7 @@ RELEASES = {r.name: r for r in (
     Release("chains", "chains", 0),  # the deep regime (docs/decisions.md, "Two regimes"); its seeds join as their trainings finish
     Release("chains_answer_only", "chains_answer_only", 0),
     Release("chains_seed1", "chains", 1),
+    Release("chains_seed2", "chains", 2),
 )}
 
 
