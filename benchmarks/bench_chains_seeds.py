@@ -77,7 +77,11 @@ def measure(seed: int, args, problems, n_claims: int) -> None:
                 "problems": TASK.file("test"), "problems_sha256": problems_sha256(claimed), "n_problems": len(claimed),
                 "regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems)}
     path = args.out_dir / f"seed{seed}.json"
-    state = seed_state(path, identity)
+    claims_keys = ("problems_sha256", "n_problems")  # the regime stands when only the claims' chains change (e.g. after --regime-only)
+    state = seed_state(path, {k: v for k, v in identity.items() if k not in claims_keys})
+    if any(state.get(k) != identity[k] for k in claims_keys):
+        state.pop("decodings", None)
+        state.update({k: identity[k] for k in claims_keys})
     if "regime" not in state:
         started = time.perf_counter()
         regime = diagnose(loaded.model, loaded.tokenizer, problems, TASK.template, TASK, groups=[len(p.ops) for p in problems],

@@ -70,6 +70,10 @@ def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
     alone = json.loads((regime_only / "seed0.json").read_text())
     assert "regime" in alone and "decodings" not in alone  # counted for the regime bounds, not for the claims
     assert all("pooled" not in c and c["missing"] == [] for c in json.loads((regime_only / "claims.json").read_text())["claims"])
+    bench.main([*argv[:argv.index("--out-dir")], "--seeds", "0", "--out-dir", str(regime_only), "--default-dir", str(layout / "no_default"),
+                "--figures-root", str(layout)])  # then the claims: the regime is kept, not decoded again
+    after = json.loads((regime_only / "seed0.json").read_text())
+    assert after["regime"] == alone["regime"] and set(after["decodings"]) == set(seeds.CHAINS_DECODINGS) and after["n_problems"] == 5
     stamp = (out / "seed1.json").stat().st_mtime_ns
     bench.main([*argv[:-2], "--seeds", "0", "1", "2"])  # a rerun: nothing decoded or written again; seed 2 is not trained
     assert (out / "seed1.json").stat().st_mtime_ns == stamp and not (out / "seed2.json").exists()
