@@ -67,6 +67,13 @@ def _seed_detail(r: dict) -> str:
     return f"{r['text']}: holds on {h['holding']} of {h['total']} seeds ({detail})"
 
 
+def _pooled_verdict(results: list[dict], labels: tuple[str, ...] = ()) -> v.Verdict:
+    """The verdict of record of one or more seed claims' pooled results: the one, or the least favourable
+    of several (:func:`~mdlm_study.core.verdicts.worst`, naming the part by ``labels`` or the claims' texts)."""
+    parts = [v.Verdict(r["pooled"]["verdict"], r["pooled"]["reason"], r["pooled"].get("decided_by", "")) for r in results]
+    return parts[0] if len(parts) == 1 else v.worst(*parts, labels=list(labels or [r["text"] for r in results]))
+
+
 def decoding_claim(study: Study, names: tuple[str, ...], run: Callable[[Study], tuple[str, v.Verdict]], *, labels: tuple[str, ...] = ()) -> dict:
     """A decoding claim's row. With the training seeds' records, the verdict of record is each named
     seed claim's pooled verdict (:func:`mdlm_study.experiments.seeds.pooled_result`: random effects over the seeds,
@@ -83,8 +90,7 @@ def decoding_claim(study: Study, names: tuple[str, ...], run: Callable[[Study], 
         run_text, run_verdict = f"not in this notebook's records ({missing})", None
     if results is None:
         return {"evidence": "this notebook's run", "ours": run_text, "verdict": run_verdict, "run": "", "seeds": "1 seed"}
-    parts = [v.Verdict(r["pooled"]["verdict"], r["pooled"]["reason"], r["pooled"].get("decided_by", "")) for r in results]
-    verdict = parts[0] if len(parts) == 1 else v.worst(*parts, labels=list(labels or [r["text"] for r in results]))
+    verdict = _pooled_verdict(results, labels)
     n_seeds, n = len(results[0]["per_seed"]), results[0]["per_seed"][0]["n"]
     ours = " / ".join(_pooled_text(r) for r in results)
     if run_verdict is not None:
@@ -102,8 +108,7 @@ def deep_regime(study: Study, names: tuple[str, ...], labels: tuple[str, ...] = 
     results = _seed_results(study, twins) if all(t in SEED_CLAIMS for t in twins) else None
     if results is None:
         return {"deep_regime": "", "deep_ours": ""}
-    parts = [v.Verdict(r["pooled"]["verdict"], r["pooled"]["reason"], r["pooled"].get("decided_by", "")) for r in results]
-    verdict = parts[0] if len(parts) == 1 else v.worst(*parts, labels=list(labels or [r["text"] for r in results]))
+    verdict = _pooled_verdict(results, labels)
     n_seeds, n = len(results[0]["per_seed"]), results[0]["per_seed"][0]["n"]
     return {"deep_regime": verdict.word,
             "deep_ours": f"{' / '.join(_pooled_text(r) for r in results)} ({n_seeds} chains seeds × {n:,} chains)"}
