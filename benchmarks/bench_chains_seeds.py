@@ -42,15 +42,14 @@ from mdlm_study.experiments.seeds import (
     CLAIMS,
     claim_results,
     claims_record,
-    measure_seed,
     model_name,
+    open_seed,
     print_claims,
     resolve,
     seed_records,
     seed_state,
     seeds_parser,
 )
-from mdlm_study.experiments.selection import model_evaluator
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.reporting.figures import save_figure
@@ -69,33 +68,22 @@ def depths_of(problems) -> str:
 def measure(seed: int, args, problems, n_claims: int) -> None:
     """One seed: the regime diagnostics on all ``problems``, then every claim's decoding of the first ``n_claims``
     (none with ``--regime-only``: the seed then counts for the regime bounds and not for the claims)."""
-    name = model_name(seed, "chains")
-    folder = resolve(name, args.models_dir)
-    loaded = load_model(Path(folder))
     claimed = [] if args.regime_only else problems[:n_claims]
-    identity = {"seed": seed, "recipe": "chains", **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
-                "problems": TASK.file("test"), "problems_sha256": problems_sha256(claimed), "n_problems": len(claimed),
-                "regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems)}
-    path = args.out_dir / f"seed{seed}.json"
-    claims_keys = ("problems_sha256", "n_problems")  # the regime stands when only the claims' chains change (e.g. after --regime-only)
-    state = seed_state(path, {k: v for k, v in identity.items() if k not in claims_keys})
-    if any(state.get(k) != identity[k] for k in claims_keys):
-        state.pop("decodings", None)
-        state.update({k: identity[k] for k in claims_keys})
-    if "regime" not in state:
+    run = open_seed(seed, "chains", claimed, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=TASK.file("test"),
+                    evaluator_options={"template": TASK.template, "batch_size": args.batch_size,
+                                       "evaluator": lambda *a, **k: evaluate_task(TASK, *a, **k)},
+                    extra={"regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems)},
+                    renewable=("problems_sha256", "n_problems"))  # the regime stands when only the claims' chains change
+    if "regime" not in run.state:
         started = time.perf_counter()
-        regime = diagnose(loaded.model, loaded.tokenizer, problems, TASK.template, TASK, groups=[len(p.ops) for p in problems],
+        regime = diagnose(run.model, run.tokenizer, problems, TASK.template, TASK, groups=[len(p.ops) for p in problems],
                           batch_size=args.batch_size)
-        state["depths"] = depths_of(problems)
-        state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
-        write_record(path, state)
-        print(f"{name}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
-    if args.regime_only:
-        return
-    evaluate = model_evaluator(loaded.model, loaded.tokenizer, template=TASK.template, batch_size=args.batch_size,
-                               evaluator=lambda *a, **k: evaluate_task(TASK, *a, **k))
-    measure_seed(evaluate, claimed, state, CHAINS_DECODINGS, save=lambda s: write_record(path, s),
-                 identity={k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")})
+        run.state["depths"] = depths_of(problems)
+        run.state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
+        run.save()
+        print(f"{run.identity['model']}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
+    if not args.regime_only:
+        run.decode(claimed, CHAINS_DECODINGS)
 
 
 def answer_only(args, problems) -> dict:

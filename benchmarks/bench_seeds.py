@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from mdlm_study.core.records import model_identity, problems_sha256, read_records, relative, write_record
+from mdlm_study.core.records import problems_sha256, read_records, relative, write_record
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
 from mdlm_study.experiments.faithfulness import counterfactual_answers, follow_rates
 from mdlm_study.experiments.seeds import (
@@ -33,19 +33,17 @@ from mdlm_study.experiments.seeds import (
     CORRUPTED,
     TEST_DECODINGS,
     TRANSFERRED,
+    SeedRun,
     check_hypotheses,
     claim_results,
     claims_record,
     losing_seeds,
     measure_conclusions,
-    measure_seed,
     mechanism_correlations,
     mechanism_table,
-    model_name,
+    open_seed,
     print_claims,
-    resolve,
     seed_records,
-    seed_state,
     seeds_parser,
     select_own,
     transferred_roles,
@@ -53,19 +51,11 @@ from mdlm_study.experiments.seeds import (
 from mdlm_study.experiments.selection import (
     DEV_HELD_OUT,
     development_split,
-    model_evaluator,
     transfer_configs,
 )
-from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.reporting.figures import save_figure
 from mdlm_study.reporting.plots import seeds_forest
 from mdlm_study.tasks.data import held_out_problems
-
-
-def seed_path(out_dir: Path, seed: int) -> Path:
-    return out_dir / f"seed{seed}.json"
-
 
 # the order of the test decodings: the reference, seed 0's transferred settings, the mechanism, then the rest
 FIRST = ("entropy_k1",)
@@ -74,36 +64,23 @@ LAST = ("entropy_k2", "entropy_k4", "entropy_k4_blocks8", "l2r")
 assert sorted(FIRST + SECOND + LAST) == sorted(TEST_DECODINGS), "every test decoding has its place in the order"
 
 
-def open_seed(seed: int, args, problems) -> dict:
+def open_run(seed: int, args, problems) -> SeedRun:
     """The seed's model, evaluator and record so far (resumed when of the same model and problems)."""
-    name = model_name(seed)
-    folder = resolve(name, args.models_dir)
-    loaded = load_model(Path(folder))
-    model, tokenizer = loaded.model, loaded.tokenizer
-    identity = {"seed": seed, **model_identity(name, weights_sha256(model)), "model_path": relative(folder),
-                "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems)}
-    path = seed_path(args.out_dir, seed)
-    state = seed_state(path, identity)
-    state["transfer_source"] = relative(args.transfer)
-    return {"model": model, "tokenizer": tokenizer, "state": state, "path": path,
-            "evaluate": model_evaluator(model, tokenizer, batch_size=args.batch_size),
-            "identity": {k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")},
-            "save": lambda s, path=path: write_record(path, s)}
+    run = open_seed(seed, "default", problems, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=f"held_out_{len(problems)}",
+                    evaluator_options={"batch_size": args.batch_size})
+    run.state["transfer_source"] = relative(args.transfer)
+    return run
 
 
-def decode_role(run: dict, problems, role: str, config) -> None:
-    measure_seed(run["evaluate"], problems, run["state"], {role: config}, save=run["save"], identity=run["identity"])
-
-
-def follow_corrupted(run: dict, problems, batch_size: int) -> None:
-    mechanism = run["state"].setdefault("mechanism", {})
+def follow_corrupted(run: SeedRun, problems, batch_size: int) -> None:
+    mechanism = run.state.setdefault("mechanism", {})
     if CORRUPTED in mechanism:
         return
     started = time.perf_counter()
-    table = counterfactual_answers(run["model"], run["tokenizer"], problems, ARITHMETIC_TEMPLATE, edit=CORRUPTED, batch_size=batch_size)
+    table = counterfactual_answers(run.model, run.tokenizer, problems, ARITHMETIC_TEMPLATE, edit=CORRUPTED, batch_size=batch_size)
     mechanism[CORRUPTED] = {**follow_rates(table), "seconds": time.perf_counter() - started}
-    print(f"{run['state']['model']}: follows a corrupted conclusion {mechanism[CORRUPTED]['answer_is_conclusion']:.4f}", flush=True)
-    run["save"](run["state"])
+    print(f"{run.state['model']}: follows a corrupted conclusion {mechanism[CORRUPTED]['answer_is_conclusion']:.4f}", flush=True)
+    run.save()
 
 
 def run_seeds(args, problems, dev_problems, transferred) -> None:
@@ -111,24 +88,23 @@ def run_seeds(args, problems, dev_problems, transferred) -> None:
     the reference, seed 0's transferred settings, the corrupted-conclusion test, the blocks, MED and
     exit decodings, the own selection on the development split and its settings, then the rest, and
     last the written conclusions of k = 1, 2 and 4 where a record lacks them."""
-    runs = [open_seed(seed, args, problems) for seed in args.seeds]
+    runs = [open_run(seed, args, problems) for seed in args.seeds]
     dev_sha = problems_sha256(dev_problems)
     for role, config in [(r, TEST_DECODINGS[r]) for r in FIRST] + list(transferred.items()):
         for run in runs:
-            decode_role(run, problems, role, config)
+            run.decode(problems, {role: config})
     for run in runs:
         follow_corrupted(run, problems, args.batch_size)
     for role in SECOND:
         for run in runs:
-            decode_role(run, problems, role, TEST_DECODINGS[role])
+            run.decode(problems, {role: TEST_DECODINGS[role]})
     for run in runs:
-        own = select_own(run["evaluate"], dev_problems, run["state"], dev_sha256=dev_sha, save=run["save"])
-        measure_seed(run["evaluate"], problems, run["state"], own, save=run["save"], identity=run["identity"])
+        run.decode(problems, select_own(run.evaluate, dev_problems, run.state, dev_sha256=dev_sha, save=run.save))
     for role in LAST:
         for run in runs:
-            decode_role(run, problems, role, TEST_DECODINGS[role])
+            run.decode(problems, {role: TEST_DECODINGS[role]})
     for run in runs:  # records written before the written conclusions were kept: decode k = 1, 2, 4 again for them
-        measure_conclusions(run["evaluate"], problems, run["state"], save=run["save"])
+        measure_conclusions(run.evaluate, problems, run.state, save=run.save)
 
 
 def analyse(args) -> None:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
+from mdlm_study.core.records import write_record
 from mdlm_study.engine.templates import SUDOKU_TEMPLATE
 from mdlm_study.experiments.evaluate import evaluate_sudoku
 from mdlm_study.experiments.seeds import (
@@ -27,31 +26,18 @@ from mdlm_study.experiments.seeds import (
     SUDOKU_DECODINGS,
     claim_results,
     claims_record,
-    measure_seed,
-    model_name,
+    open_seed,
     print_claims,
-    resolve,
     seed_records,
-    seed_state,
     seeds_parser,
 )
-from mdlm_study.experiments.selection import model_evaluator
-from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import held_out_puzzles
 
 
 def measure(seed: int, args, puzzles) -> None:
-    name = model_name(seed, "sudoku")
-    folder = resolve(name, args.models_dir)
-    loaded = load_model(Path(folder))
-    identity = {"seed": seed, "recipe": "sudoku", **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
-                "problems": f"held_out_{len(puzzles)}", "problems_sha256": problems_sha256(puzzles), "n_problems": len(puzzles)}
-    path = args.out_dir / f"seed{seed}.json"
-    state = seed_state(path, identity)
-    evaluate = model_evaluator(loaded.model, loaded.tokenizer, template=SUDOKU_TEMPLATE, batch_size=args.batch_size, evaluator=evaluate_sudoku)
-    measure_seed(evaluate, puzzles, state, SUDOKU_DECODINGS, save=lambda s: write_record(path, s),
-                 identity={k: identity[k] for k in ("model", "weights_sha256", "problems_sha256")})
+    run = open_seed(seed, "sudoku", puzzles, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=f"held_out_{len(puzzles)}",
+                    evaluator_options={"template": SUDOKU_TEMPLATE, "batch_size": args.batch_size, "evaluator": evaluate_sudoku})
+    run.decode(puzzles, SUDOKU_DECODINGS)
 
 
 def analyse(args) -> None:

@@ -47,7 +47,7 @@ from mdlm_study.core import paper
 from mdlm_study.core import verdicts as v
 from mdlm_study.core.clustered_stats import cmh_paired, count_holding
 from mdlm_study.core.pooling import holm
-from mdlm_study.core.records import ROOT
+from mdlm_study.core.records import ROOT, model_identity, problems_sha256, relative, write_record
 from mdlm_study.core.stats import paired_difference_ci
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.experiments.evaluate import summarize
@@ -59,8 +59,11 @@ from mdlm_study.experiments.selection import (
     config_fields,
     config_of,
     dev_sweep,
+    model_evaluator,
     record,
 )
+from mdlm_study.models import load_model
+from mdlm_study.models.checkpoints import weights_sha256
 
 SEEDS = (0, 1, 2, 3, 4)
 TOLERANCE = v.MARGIN  # 1 point: the equivalence margin and the speed target's accuracy tolerance, as a fraction
@@ -192,6 +195,55 @@ def measure_conclusions(evaluate, problems, state: dict, roles: Sequence[str] = 
         if save:
             save(state)
     return state
+
+
+@dataclass
+class SeedRun:
+    """One training seed being measured: its model, its ``evaluate(problems, config) -> table``, its record
+    so far (``state``, resumed by :func:`seed_state`) and where that record is written."""
+
+    model: object
+    tokenizer: object
+    state: dict
+    path: Path
+    evaluate: Callable
+    identity: dict  # what each decoding entry carries: the model's name, its weights' and the problems' SHA-256
+
+    def save(self, state: dict | None = None) -> None:
+        write_record(self.path, self.state if state is None else state)
+
+    def decode(self, problems, decodings: Mapping[str, DecodeConfig]) -> dict:
+        """Every role of ``decodings`` this record lacks (:func:`measure_seed`), saved after each."""
+        return measure_seed(self.evaluate, problems, self.state, decodings, save=self.save, identity=self.identity)
+
+
+ENTRY_KEYS = ("model", "weights_sha256", "problems_sha256")
+
+
+def open_seed(seed: int, recipe: str, problems, *, models_dir, out_dir: Path, problems_label: str, evaluator_options: Mapping | None = None,
+              extra: Mapping | None = None, renewable: Sequence[str] = ()) -> SeedRun:
+    """Load a seed's model (:func:`resolve`) and resume its record ``<out_dir>/seed<seed>.json``.
+
+    The record's identity: the seed, the recipe (left out for the default recipe, as in the records
+    written before other recipes had seeds; :func:`record_recipe`), the model's name and weights' SHA-256,
+    its folder, ``problems_label`` with the problems' SHA-256 and count, then ``extra``. A record of
+    another identity starts afresh, except that a change in the ``renewable`` keys alone keeps its other
+    measurements and drops only its decodings (the deep regime's diagnostics stand when only the claims'
+    problems change). ``evaluator_options`` go to
+    :func:`~mdlm_study.experiments.selection.model_evaluator` (template, evaluator, ...)."""
+    name = model_name(seed, recipe)
+    folder = resolve(name, models_dir)
+    loaded = load_model(Path(folder))
+    identity = {"seed": seed, **({} if recipe == "default" else {"recipe": recipe}), **model_identity(name, weights_sha256(loaded.model)),
+                "model_path": relative(folder), "problems": problems_label, "problems_sha256": problems_sha256(problems),
+                "n_problems": len(problems), **(extra or {})}
+    path = Path(out_dir) / f"seed{seed}.json"
+    state = seed_state(path, {k: v for k, v in identity.items() if k not in renewable})
+    if any(state.get(k) != identity[k] for k in renewable):
+        state.pop("decodings", None)
+        state.update({k: identity[k] for k in renewable})
+    evaluate = model_evaluator(loaded.model, loaded.tokenizer, **(evaluator_options or {}))
+    return SeedRun(loaded.model, loaded.tokenizer, state, path, evaluate, {k: identity[k] for k in ENTRY_KEYS})
 
 
 def transferred_roles(chosen: Sequence[tuple[str, DecodeConfig]]) -> dict[str, DecodeConfig]:

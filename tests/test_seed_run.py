@@ -1,0 +1,101 @@
+"""One seed being measured (``experiments.seeds.open_seed``), as every seeds benchmark opens it: the record's
+identity, resuming a record, dropping only the decodings when the renewable keys change, starting afresh on
+another model; and the Sudoku seeds benchmark end to end on tiny random models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from mdlm_study.engine.templates import SUDOKU_TEMPLATE
+from mdlm_study.experiments import seeds
+from mdlm_study.experiments.evaluate import evaluate_sudoku
+from mdlm_study.models import load_model
+from mdlm_study.models.checkpoints import save_snapshot, weights_sha256
+from mdlm_study.models.tiny_model import ModelConfig, build_model
+from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
+from mdlm_study.tasks.task import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """seed<s>/sudoku (s = 0, 1) and seed0/default: tiny random models with the released tokenizers."""
+    root = tmp_path_factory.mktemp("seed_runs")
+    for seed, recipe in ((0, "sudoku"), (1, "sudoku"), (0, "default")):
+        tokenizer = load_model(recipe).tokenizer
+        model = build_model(TINY, tokenizer, seed=seed + 3)
+        save_snapshot(model.eval(), root / f"seed{seed}" / recipe, 1, tokenizer)
+    return root
+
+
+def _puzzles(n: int = 6):
+    return get_task("sudoku").generate(None, n, seed=11)
+
+
+def _open(runs, out, puzzles, **kwargs):
+    options = {"template": SUDOKU_TEMPLATE, "batch_size": 6, "evaluator": evaluate_sudoku}
+    return seeds.open_seed(0, "sudoku", puzzles, models_dir=runs, out_dir=out, problems_label="held_out_6", evaluator_options=options, **kwargs)
+
+
+def test_a_seed_run_names_its_model_weights_and_problems_and_resumes_its_record(runs, tmp_path):
+    puzzles = _puzzles()
+    run = _open(runs, tmp_path, puzzles)
+    weights = weights_sha256(load_model(runs / "seed0" / "sudoku").model)
+    assert list(run.state) == ["seed", "recipe", "model", "weights_sha256", "model_path", "problems", "problems_sha256", "n_problems"]
+    assert (run.state["recipe"], run.state["model"], run.state["weights_sha256"], run.state["n_problems"]) == ("sudoku", "sudoku", weights, 6)
+    assert run.identity == {"model": "sudoku", "weights_sha256": weights, "problems_sha256": run.state["problems_sha256"]}
+    role = {"l2r": seeds.SUDOKU_DECODINGS["l2r"]}
+    run.decode(puzzles, role)
+    entry = json.loads((tmp_path / "seed0.json").read_text())["decodings"]["l2r"]
+    assert len(entry["correct"]) == 6 and entry["weights_sha256"] == weights
+    again = _open(runs, tmp_path, puzzles)  # the same model and puzzles: the decoding is kept
+    assert again.state["decodings"]["l2r"]["correct"] == entry["correct"]
+    other = _open(runs, tmp_path, _puzzles(5))  # other puzzles: afresh
+    assert "decodings" not in other.state and other.state["n_problems"] == 5
+
+
+def test_renewable_keys_drop_only_the_decodings(runs, tmp_path):
+    """The deep regime's rule: when only the claims' problems change, the regime measured on the whole split stands."""
+    puzzles = _puzzles()
+    run = _open(runs, tmp_path, puzzles, extra={"regime_n_problems": 6}, renewable=("problems_sha256", "n_problems"))
+    run.state["regime"] = {"accuracy": 0.5}
+    run.decode(puzzles, {"l2r": seeds.SUDOKU_DECODINGS["l2r"]})
+    fewer = _open(runs, tmp_path, puzzles[:4], extra={"regime_n_problems": 6}, renewable=("problems_sha256", "n_problems"))
+    assert fewer.state["regime"] == {"accuracy": 0.5} and "decodings" not in fewer.state and fewer.state["n_problems"] == 4
+    assert fewer.state["regime_n_problems"] == 6
+
+
+def test_the_default_recipe_keeps_its_records_without_a_recipe_key(runs, tmp_path):
+    """Records written before other recipes had seeds have no ``recipe``; the default recipe's runs keep it so."""
+    problems = generate_problems(ArithmeticConfig(), 3, seed=5)
+    run = seeds.open_seed(0, "default", problems, models_dir=runs, out_dir=tmp_path, problems_label="held_out_3")
+    assert "recipe" not in run.state and seeds.record_recipe(run.state) == "default" and run.state["model"] == "default"
+
+
+def test_a_missing_seed_model_is_a_clear_error(runs, tmp_path):
+    with pytest.raises((FileNotFoundError, ValueError), match="seed4"):
+        seeds.open_seed(4, "sudoku", [], models_dir=runs, out_dir=tmp_path, problems_label="none")
+
+
+def test_the_sudoku_seeds_benchmark_decodes_every_seed_and_pools_the_claims(runs, tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_sudoku_seeds", ROOT / "benchmarks" / "bench_sudoku_seeds.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = Namespace(models_dir=runs, out_dir=tmp_path, batch_size=6, seeds=[0, 1])
+    puzzles = _puzzles()
+    for seed in args.seeds:
+        bench.measure(seed, args, puzzles)
+    records = [json.loads((tmp_path / f"seed{s}.json").read_text()) for s in args.seeds]
+    assert [r["model"] for r in records] == ["sudoku", "sudoku_seed1"]
+    assert all(set(r["decodings"]) == set(seeds.SUDOKU_DECODINGS) and r["recipe"] == "sudoku" for r in records)
+    bench.analyse(args)
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims["seeds"] == [0, 1] and [c["claim"] for c in claims["claims"]] == [c.name for c in seeds.SUDOKU_CLAIMS]
+    assert all([s["seed"] for s in c["per_seed"]] == [0, 1] for c in claims["claims"])
