@@ -12,56 +12,46 @@ finished seed is kept), then every measure pooled over the seeds (``<out-dir>/cl
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
+from mdlm_study.core.records import write_record
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
-from mdlm_study.experiments.seeds import model_name, resolve, seeds_parser
+from mdlm_study.experiments.seeds import MODEL_KEYS, open_seed, seed_records, seeds_parser
 from mdlm_study.experiments.trace_seeds import measure_leftmost, measure_trace_seed, trace_claims, trace_table
-from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import held_out_problems
 
 
 def measure(seed: int, args, problems) -> None:
-    name = model_name(seed)
-    folder = resolve(name, args.models_dir)
-    path = args.out_dir / f"seed{seed}.json"
-    loaded = load_model(Path(folder))
-    identity = {"seed": seed, **model_identity(name, weights_sha256(loaded.model)), "model_path": relative(folder),
-                "problems": f"held_out_{len(problems)}", "problems_sha256": problems_sha256(problems), "n_problems": len(problems),
-                "n_samples": args.n_samples}
-    done = json.loads(path.read_text()) if path.exists() else {}
-    if all(done.get(k) == val for k, val in identity.items()):
-        if "leftmost" in done["traces"]:
-            print(f"{path}: measured already", flush=True)
+    run = open_seed(seed, "default", problems, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=f"held_out_{len(problems)}",
+                    extra={"n_samples": args.n_samples})
+    name, started = run.identity["model"], time.perf_counter()
+    if "traces" in run.state:
+        if "leftmost" in run.state["traces"]:
+            print(f"{run.path}: measured already", flush=True)
             return
         # a record from before the order analysis joined the trace measures: add it, keep the rest
-        started = time.perf_counter()
-        done["traces"]["leftmost"] = measure_leftmost(loaded.model, loaded.tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=args.batch_size)
-        done.pop("provenance", None)
-        write_record(path, {**done, "leftmost_seconds": time.perf_counter() - started})
-        print(f"{name}: leftmost {done['traces']['leftmost']['estimate']:.3f}; {time.perf_counter() - started:.0f} s", flush=True)
+        run.state["traces"]["leftmost"] = measure_leftmost(run.model, run.tokenizer, problems, ARITHMETIC_TEMPLATE, batch_size=args.batch_size)
+        run.state["leftmost_seconds"] = time.perf_counter() - started
+        run.save()
+        print(f"{name}: leftmost {run.state['traces']['leftmost']['estimate']:.3f}; {time.perf_counter() - started:.0f} s", flush=True)
         return
-    started = time.perf_counter()
-    traces = measure_trace_seed(loaded.model, loaded.tokenizer, problems, ARITHMETIC_TEMPLATE, seed=seed, n_samples=args.n_samples,
+    traces = measure_trace_seed(run.model, run.tokenizer, problems, ARITHMETIC_TEMPLATE, seed=seed, n_samples=args.n_samples,
                                 n_scored=len(problems), batch_size=args.batch_size)
-    write_record(path, {**identity, "traces": traces, "seconds": time.perf_counter() - started})
+    run.state.update(traces=traces, seconds=time.perf_counter() - started)
+    run.save()
     print(f"{name}: Table D {traces['table_d']['estimate']:.3f} ({traces['table_d']['units']} failed problems), filtering gain "
           f"{traces['filtering_gain']['estimate']:+.3f}, AUROC {traces['auroc']['estimate']:.3f}, localisation "
           f"{traces['localisation']['estimate']:.3f}; {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def analyse(args) -> None:
-    states = [json.loads((args.out_dir / f"seed{s}.json").read_text()) for s in args.seeds if (args.out_dir / f"seed{s}.json").exists()]
+    states = seed_records(args.out_dir, args.seeds)
     pooled = trace_claims(states)
-    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [
-        {k: s[k] for k in ("seed", "model", "weights_sha256", "problems_sha256", "n_problems")} for s in states], "measures": pooled})
+    write_record(args.out_dir / "claims.json", {"seeds": [s["seed"] for s in states], "models": [{k: s[k] for k in MODEL_KEYS} for s in states],
+                                                "measures": pooled})
     print(trace_table(states).to_string())
     for measure, r in pooled.items():
         print(f"{measure:<16} pooled {r['estimate']:.4f} [{r['low']:.4f}, {r['high']:.4f}] I2 {r['i2'] if r['i2'] is not None else float('nan'):.2f}")

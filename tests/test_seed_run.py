@@ -1,6 +1,6 @@
 """One seed being measured (``experiments.seeds.open_seed``), as every seeds benchmark opens it: the record's
 identity, resuming a record, dropping only the decodings when the renewable keys change, starting afresh on
-another model; and the Sudoku seeds benchmark end to end on tiny random models."""
+another model; and the Sudoku and trace seeds benchmarks end to end on tiny random models."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ TINY = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """seed<s>/sudoku (s = 0, 1) and seed0/default: tiny random models with the released tokenizers."""
+    """seed<s>/sudoku and seed<s>/default (s = 0, 1): tiny random models with the released tokenizers."""
     root = tmp_path_factory.mktemp("seed_runs")
-    for seed, recipe in ((0, "sudoku"), (1, "sudoku"), (0, "default")):
+    for seed, recipe in ((0, "sudoku"), (1, "sudoku"), (0, "default"), (1, "default")):
         tokenizer = load_model(recipe).tokenizer
         model = build_model(TINY, tokenizer, seed=seed + 3)
         save_snapshot(model.eval(), root / f"seed{seed}" / recipe, 1, tokenizer)
@@ -85,9 +85,7 @@ def test_a_missing_seed_model_is_a_clear_error(runs, tmp_path):
 
 
 def test_the_sudoku_seeds_benchmark_decodes_every_seed_and_pools_the_claims(runs, tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_sudoku_seeds", ROOT / "benchmarks" / "bench_sudoku_seeds.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench("bench_sudoku_seeds")
     args = Namespace(models_dir=runs, out_dir=tmp_path, batch_size=6, seeds=[0, 1])
     puzzles = _puzzles()
     for seed in args.seeds:
@@ -99,3 +97,27 @@ def test_the_sudoku_seeds_benchmark_decodes_every_seed_and_pools_the_claims(runs
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["seeds"] == [0, 1] and [c["claim"] for c in claims["claims"]] == [c.name for c in seeds.SUDOKU_CLAIMS]
     assert all([s["seed"] for s in c["per_seed"]] == [0, 1] for c in claims["claims"])
+
+
+def _bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_the_trace_seeds_benchmark_measures_each_seed_once_and_pools_them(runs, tmp_path, capsys):
+    bench = _bench("bench_trace_seeds")
+    args = Namespace(models_dir=runs, out_dir=tmp_path, batch_size=8, seeds=[0, 1], n_samples=1)
+    problems = generate_problems(ArithmeticConfig(), 4, seed=2)
+    for seed in args.seeds:
+        bench.measure(seed, args, problems)
+    first = json.loads((tmp_path / "seed0.json").read_text())
+    assert (first["model"], first["n_problems"], first["n_samples"]) == ("default", 4, 1) and "recipe" not in first
+    assert {"table_d", "auroc", "leftmost"} <= set(first["traces"])
+    stamp = (tmp_path / "seed0.json").stat().st_mtime_ns
+    bench.measure(0, args, problems)  # a rerun keeps the finished seed
+    assert "measured already" in capsys.readouterr().out and (tmp_path / "seed0.json").stat().st_mtime_ns == stamp
+    bench.analyse(args)
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims["seeds"] == [0, 1] and [m["model"] for m in claims["models"]] == ["default", "default_seed1"]
