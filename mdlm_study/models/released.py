@@ -74,10 +74,9 @@ RELEASES = {r.name: r for r in (
     *(Release(f"default_seed{seed}", "default", seed) for seed in range(1, 5)),
     Release("steps", "steps", 0),  # the deep regime's warm start (every chains recipe starts from it)
     *(Release(f"sudoku_seed{seed}", "sudoku", seed) for seed in range(1, 5)),
-    Release("chains", "chains", 0),  # the deep regime (docs/decisions.md, "Two regimes"); its seeds join as their trainings finish
+    Release("chains", "chains", 0),  # the deep regime (docs/decisions.md, "Two regimes")
     Release("chains_answer_only", "chains_answer_only", 0),
-    Release("chains_seed1", "chains", 1),
-    Release("chains_seed2", "chains", 2),
+    *(Release(f"chains_seed{seed}", "chains", seed) for seed in range(1, 5)),
 )}
 
 
