@@ -35,13 +35,20 @@ import torch
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
 from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, effects_by_depth
 from mdlm_study.experiments.evaluate import evaluate_task
-from mdlm_study.experiments.regime import diagnose, regime_check, seeds_within
+from mdlm_study.experiments.regime import (
+    diagnose,
+    in_regime,
+    outside_regime_reason,
+    regime_check,
+    seeds_within,
+)
 from mdlm_study.experiments.seeds import (
     CHAINS_CLAIMS,
     CHAINS_DECODINGS,
     CLAIMS,
     claim_results,
     claims_record,
+    counts_for_claims,
     model_name,
     open_seed,
     print_claims,
@@ -67,7 +74,9 @@ def depths_of(problems) -> str:
 
 def measure(seed: int, args, problems, n_claims: int) -> None:
     """One seed: the regime diagnostics on all ``problems``, then every claim's decoding of the first ``n_claims``
-    (none with ``--regime-only``: the seed then counts for the regime bounds and not for the claims)."""
+    (none with ``--regime-only``, or when the seed is outside the paper's regime bounds,
+    :func:`~mdlm_study.experiments.regime.in_regime`: the seed then counts for the regime bounds and the
+    recipe's spread, not for the claims)."""
     claimed = [] if args.regime_only else problems[:n_claims]
     run = open_seed(seed, "chains", claimed, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=TASK.file("test"),
                     evaluator_options={"template": TASK.template, "batch_size": args.batch_size,
@@ -82,8 +91,14 @@ def measure(seed: int, args, problems, n_claims: int) -> None:
         run.state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
         run.save()
         print(f"{run.identity['model']}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
-    if not args.regime_only:
+    if not args.regime_only and in_regime(run.state["regime"]):
         run.decode(claimed, CHAINS_DECODINGS)
+        return
+    if not args.regime_only:
+        print(f"{run.identity['model']}: outside the paper's regime ({outside_regime_reason(run.state['regime'])}); its claims are not decoded",
+              flush=True)
+    if run.state.pop("decodings", None) is not None:
+        run.save()
 
 
 def answer_only(args, problems) -> dict:
@@ -108,8 +123,10 @@ def regime_summary(states, twin: dict | None) -> dict:
     per_seed = {str(s["seed"]): {"diagnostics": {k: v for k, v in s["regime"].items() if k != "by_depth"},
                                  "check": regime_check(s["regime"], twin["accuracy"] if twin else None)} for s in states if "regime" in s}
     accuracies = [d["diagnostics"]["accuracy"] for d in per_seed.values()]
+    left_out = {seed: outside_regime_reason(r["diagnostics"]) for seed, r in per_seed.items() if not in_regime(r["diagnostics"])}
     return {"per_seed": per_seed, "answer_only": twin, "accuracy_range": [min(accuracies), max(accuracies)] if accuracies else None,
-            "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None}
+            "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None,
+            "outside_regime": left_out, "claims_seeds": [s["seed"] for s in states if counts_for_claims(s)]}
 
 
 def depth_table(states, default_states) -> pd.DataFrame:
@@ -135,11 +152,12 @@ def analyse(args) -> None:
     if len(by_depth):
         save_figure(effects_by_depth_figure(by_depth), "claims_by_depth", args.figures_root,
                     {"records": [relative(args.out_dir / "claims.json"), relative(args.default_dir)],
-                     "deep_seeds": [s["seed"] for s in states], "default_seeds": [s["seed"] for s in default_states]},
-                    model={s["model"]: s["weights_sha256"] for s in states + default_states})
+                     "deep_seeds": regime["claims_seeds"], "default_seeds": [s["seed"] for s in default_states]},
+                    model={s["model"]: s["weights_sha256"] for s in [*filter(counts_for_claims, states), *default_states]})
     for seed, r in regime["per_seed"].items():
         print(f"seed {seed}: " + ", ".join(f"{k} {c['value']} ({c['bound']}: {c['holds']})" for k, c in r["check"].items()), flush=True)
-    print(f"accuracy range {regime['accuracy_range']}, within 5 points: {regime['seeds_within_5_points']}")
+    print(f"accuracy range {regime['accuracy_range']}, within 5 points: {regime['seeds_within_5_points']}; "
+          f"the claims pool seeds {regime['claims_seeds']}" + "".join(f"; seed {s} left out: {why}" for s, why in regime["outside_regime"].items()))
     print_claims(results, width=32)
 
 

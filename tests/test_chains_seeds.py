@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mdlm_study.experiments import regime as regime_module
 from mdlm_study.experiments import seeds
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import save_snapshot
@@ -41,7 +42,11 @@ def layout(tmp_path_factory):
     return root
 
 
-def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
+LAX_REGIME = {"accuracy": (">=", 0.0), "blank_slot_accuracy": ("<=", 1.0), "answer_only_accuracy": ("<=", 1.0)}  # every tiny model is "in" it
+
+
+def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout, monkeypatch):
+    monkeypatch.setattr(regime_module, "PAPER_REGIME", LAX_REGIME)
     bench, out = _bench(), layout / "out"
     argv = ["--models-dir", str(layout / "runs"), "--seeds", "0", "1", "--data-dir", str(layout / "data"), "--n-problems", "8",
             "--n-claims", "5", "--batch-size", "8", "--out-dir", str(out), "--default-dir", str(layout / "no_default"),
@@ -77,6 +82,43 @@ def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout):
     stamp = (out / "seed1.json").stat().st_mtime_ns
     bench.main([*argv[:-2], "--seeds", "0", "1", "2"])  # a rerun: nothing decoded or written again; seed 2 is not trained
     assert (out / "seed1.json").stat().st_mtime_ns == stamp and not (out / "seed2.json").exists()
+
+
+def test_a_seed_outside_the_papers_regime_is_reported_and_not_pooled(layout, capsys):
+    """The tiny random models answer nothing: each gets its regime diagnostics and none of the claims' decodings;
+    claims.json names them with the bounds they miss, and the claims pool no seed."""
+    bench, out = _bench(), layout / "outside"
+    bench.main(["--models-dir", str(layout / "runs"), "--seeds", "0", "1", "--data-dir", str(layout / "data"), "--n-problems", "8",
+                "--n-claims", "5", "--batch-size", "8", "--out-dir", str(out), "--default-dir", str(layout / "no_default"),
+                "--figures-root", str(layout / "outside_figures")])
+    assert "outside the paper's regime (accuracy 0.0% not >= 70%" in capsys.readouterr().out
+    first = json.loads((out / "seed0.json").read_text())
+    assert "regime" in first and "decodings" not in first
+    claims = json.loads((out / "claims.json").read_text())
+    assert claims["regime"]["claims_seeds"] == [] and set(claims["regime"]["outside_regime"]) == {"0", "1"}
+    assert claims["regime"]["outside_regime"]["0"].startswith("accuracy 0.0% not >= 70%")
+    assert all("pooled" not in c for c in claims["claims"])
+
+
+def test_a_seed_outside_the_regime_does_not_count_for_the_claims_even_with_decodings():
+    def state(seed, accuracy):
+        correct = "1" * 6 + "0" * 4
+        return {"seed": seed, "recipe": "chains", "model": seeds.model_name(seed, "chains"),
+                "regime": {"accuracy": accuracy, "blank_slot_accuracy": 0.1},
+                "decodings": {role: {"correct": correct, "mean_nfe": 68.0} for role in ("l2r", "entropy_k1", "entropy_k1_blocks8")}}
+    inside, outside = state(0, 0.8), state(1, 0.2)
+    assert seeds.counts_for_claims(inside) and not seeds.counts_for_claims(outside)
+    assert seeds.counts_for_claims({"decodings": {}}) and not seeds.counts_for_claims({"regime": {"accuracy": 0.9}})
+    result = seeds.claim_results([inside, outside], seeds.CHAINS_CLAIMS[:1])[0]
+    assert [r["seed"] for r in result["per_seed"]] == [0] and result["missing"] == []
+
+
+def test_in_regime_reads_the_papers_bounds_and_names_the_missed_ones():
+    assert regime_module.in_regime({"accuracy": 0.70, "blank_slot_accuracy": 0.25})
+    assert not regime_module.in_regime({"accuracy": 0.21, "blank_slot_accuracy": 0.14})
+    assert regime_module.outside_regime_reason({"accuracy": 0.21, "blank_slot_accuracy": 0.14}) == "accuracy 21.0% not >= 70%"
+    assert regime_module.outside_regime_reason({"accuracy": 0.9, "blank_slot_accuracy": 0.3}) == "blank slot accuracy 30.0% not <= 25%"
+    assert regime_module.outside_regime_reason({"accuracy": 0.9, "blank_slot_accuracy": 0.1}) == ""
 
 
 def test_too_many_claims_chains_is_refused(layout):

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from mdlm_study.core import verdicts as v
-from mdlm_study.experiments.seeds import DEEP_SUFFIX, Claim, record_recipe, unbits
+from mdlm_study.experiments.seeds import DEEP_SUFFIX, Claim, counts_for_claims, record_recipe, unbits
 from mdlm_study.tasks.data import held_out_problems
 
 # The default regime's seeds study decodes held-out problems of one depth: held_out_problems' default number of operations.
@@ -48,7 +48,7 @@ def effects_by_depth(states: Sequence[Mapping], claims: Sequence[Claim], depths:
     rows carry. A claim whose decodings a seed lacks is measured on the others."""
     rows = []
     for claim in claims:
-        own = [s for s in states if record_recipe(s) == claim.recipe
+        own = [s for s in states if record_recipe(s) == claim.recipe and counts_for_claims(s)
                and all(claim.reading in s.get("decodings", {}).get(role, {}) for role in (claim.reference, claim.this))]
         if not own:
             continue

@@ -157,6 +157,19 @@ def regime_check(diagnostics: dict, answer_only_accuracy: float | None = None) -
     return out
 
 
+def in_regime(diagnostics: dict) -> bool:
+    """Whether a model's own diagnostics meet the bounds of :data:`PAPER_REGIME` (exact answers, blank slot;
+    the answer-only twin is the recipe's, checked beside the seeds): a seed outside them is a model that did
+    not learn to reason the answer out, and the paper's claims are not measured on it."""
+    return all(c["holds"] is not False for c in regime_check(diagnostics).values())
+
+
+def outside_regime_reason(diagnostics: dict) -> str:
+    """The bounds a model's diagnostics miss, in words (empty when :func:`in_regime`)."""
+    return "; ".join(f"{name.replace('_', ' ')} {c['value']:.1%} not {c['bound'].split()[0]} {float(c['bound'].split()[1]):.0%}"
+                     for name, c in regime_check(diagnostics).items() if c["holds"] is False)
+
+
 def seeds_within(accuracies: Sequence[float], spread: float = SEED_SPREAD) -> bool:
     """Whether the seeds' accuracies lie within ``spread`` of each other (max - min <= spread)."""
     if len(accuracies) < 2:

@@ -52,6 +52,7 @@ from mdlm_study.core.stats import paired_difference_ci
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.experiments.evaluate import summarize
 from mdlm_study.experiments.faithfulness import with_conclusions
+from mdlm_study.experiments.regime import in_regime
 from mdlm_study.experiments.selection import (
     REFERENCE,
     SELECTION_RULES,
@@ -485,17 +486,26 @@ def pooled_result(claim: Claim, per_seed: Sequence[dict]) -> dict:
             "verdict": verdict.word, "reason": verdict.reason, "decided_by": verdict.decided_by}
 
 
+def counts_for_claims(state: Mapping) -> bool:
+    """Whether a seed's record counts for its recipe's claims: it holds decodings and, where it carries
+    regime diagnostics (the deep regime's seeds), they meet the paper's regime bounds
+    (:func:`~mdlm_study.experiments.regime.in_regime`): a chains seed that did not learn to reason its
+    answers out is reported beside the others, not pooled with them (docs/decisions.md, "Two regimes")."""
+    return "decodings" in state and ("regime" not in state or in_regime(state["regime"]))
+
+
 def claim_results(states: Sequence[dict], claims: Sequence[Claim] = CLAIMS) -> list[dict]:
     """Each claim across the seeds (``states``: one :func:`measure_seed` state per seed): per seed
     (:func:`per_seed_result`), pooled with the seed as the unit (:func:`pooled_result`, the verdict of
     record), the fixed-effect Mantel-Haenszel pooling beside it for comparison (``fixed_effect``: it
     treats the five models as the only ones there are, so it answers a narrower question), and on how
-    many seeds the claim holds. Only the seeds of the claim's recipe count (:attr:`Claim.recipe`). A claim
+    many seeds the claim holds. Only the seeds of the claim's recipe count (:attr:`Claim.recipe`), and of
+    them those :func:`counts_for_claims` admits. A claim
     whose decodings some seeds lack (an unfinished run) is measured on the others, and ``missing`` names
     the seeds left out (all of them: no ``pooled`` key)."""
     out = []
     for claim in claims:
-        own = [s for s in states if "decodings" in s and record_recipe(s) == claim.recipe]  # decoding records of the claim's recipe
+        own = [s for s in states if counts_for_claims(s) and record_recipe(s) == claim.recipe]  # decoding records of the claim's recipe
         has = [s for s in own if all(claim.reading in s.get("decodings", {}).get(role, {}) for role in (claim.reference, claim.this))]
         missing = [s.get("model") for s in own if s not in has]
         head = {"claim": claim.name, "text": claim.text, "reference": claim.reference, "this": claim.this, "holds_when": claim.rule_text,

@@ -278,6 +278,10 @@ def deep_regime_markdown(root: Path = ROOT) -> str:
     lo, hi = regime["accuracy_range"]
     spread = ("one seed so far" if regime["seeds_within_5_points"] is None else
               f"{100 * (hi - lo):.1f} points apart ({'within' if regime['seeds_within_5_points'] else 'not within'} the 5 points the recipe must hold)")
+    left_out = regime.get("outside_regime") or {}
+    if left_out:
+        spread += (". Outside the paper's regime, so reported here and not pooled in the claims: "
+                   + "; ".join(f"seed {seed} ({why})" for seed, why in left_out.items()))
     first = record["models"][0]
     n_regime = next(iter(regime["per_seed"].values()))["diagnostics"]["n_problems"]
     head = ["| claim | test | paper | pooled (points) | a new seed | I² | verdict | holds on | per seed (points) | fixed effect | speed-up (range) |",
@@ -295,7 +299,7 @@ Seeds' exact accuracies: {spread}. Records: `{CHAINS_SEEDS_DIR}/seed<N>.json`, `
 
 {chr(10).join(rows)}
 
-The paper's decoding claims on the chains seeds, judged and pooled as above:
+The paper's decoding claims on the chains seeds in the regime ({", ".join(map(str, regime.get("claims_seeds", record["seeds"])))}), judged and pooled as above:
 
 {chr(10).join(head + _claims_rows(record["claims"]))}
 
