@@ -11,10 +11,12 @@ from mdlm_study.models.loader import study_model_dir
 from mdlm_study.training.recipes import (
     ARITHMETIC_TEMPLATE,
     SUDOKU_TEMPLATE,
+    is_trained,
     prepare_data,
     recipe,
     train_all,
     train_recipe,
+    with_steps,
 )
 
 
@@ -355,3 +357,16 @@ def test_a_warm_start_begins_from_the_source_weights_and_is_its_own_run(trained,
     assert record["init_from"] == {"model": str(source), "weights_sha256": sha}
     assert is_trained("warm", tmp_path, short)
     assert not is_trained("warm", tmp_path, replace(short, init_from=None))
+
+
+def test_a_recipe_trial_trains_for_the_steps_asked_and_records_them(tmp_path):
+    """``steps`` (``--steps``) trains a recipe for another length: the record keeps it, and the run counts as
+    trained for that length only, never for the recipe of record."""
+    own = recipe("sudoku", smoke=True)
+    records = train_all(["sudoku"], tmp_path / "data", tmp_path / "trial", smoke=True, progress=False, threads=1, steps=own.train.steps + 3)
+    assert records["sudoku"]["train"]["steps"] == own.train.steps + 3
+    assert max(h["step"] for h in records["sudoku"]["history"]) == own.train.steps + 3
+    assert is_trained("sudoku", tmp_path / "trial", with_steps(own, own.train.steps + 3)) and not is_trained("sudoku", tmp_path / "trial", own)
+    assert with_steps(own, None) is own
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
+        train_all(["sudoku"], tmp_path / "data", tmp_path / "trial", smoke=True, steps=0)

@@ -355,8 +355,18 @@ def _lanes(names, n_lanes: int, *, smoke: bool) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
+def with_steps(r: Recipe, steps: int | None) -> Recipe:
+    """``r`` trained for ``steps`` steps instead of its own (a recipe trial: the cosine schedule spans the new
+    length and the run's record keeps it); ``r`` itself when ``steps`` is None."""
+    if steps is None:
+        return r
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    return replace(r, train=replace(r.train, steps=steps))
+
+
 def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
-                seed: int = 0) -> dict:
+                seed: int = 0, steps: int | None = None) -> dict:
     """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads."""
     torch.set_num_threads(threads)
     tasks = sorted({"arithmetic", "sudoku"} | {recipe(name, smoke=smoke).task for name in names})  # the tokenizer's texts + what the lane trains on
@@ -364,14 +374,15 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
     tokenizer = study_tokenizer(data)
     records = {}
     for name in names:
-        r = recipe(name, smoke=smoke)
+        r = with_steps(recipe(name, smoke=smoke), steps)
         records[name] = train_recipe(r, data, checkpoints_dir, seed=seed, eval_fn=curve_eval_fn(r, data, tokenizer), force=force,
                                      progress=progress, report=report)
     return records
 
 
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
-              progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0) -> dict:
+              progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0,
+              steps: int | None = None) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
     (the main command is idempotent) and resuming unfinished ones from their last checkpoint
     (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
@@ -389,7 +400,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
     ``kernels.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
     the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
-    own, ``CKPT/seed<N>`` (``make seeds-retrain``).
+    own, ``CKPT/seed<N>`` (``make seeds-retrain``). ``steps`` trains every named recipe for that many steps
+    instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -397,7 +409,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         raise ValueError(f"threads must be >= 1, got {threads}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    recipes = {n: recipe(n, smoke=smoke) for n in names}  # unknown names fail before any work
+    recipes = {n: with_steps(recipe(n, smoke=smoke), steps) for n in names}  # unknown names and bad steps fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
     if released.is_release_dir(checkpoints_dir):  # the released models: nothing to train, their records as written
         ensure_study_data(data_dir)
@@ -411,13 +423,13 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         before = torch.get_num_threads()
         try:
             for lane in lanes:
-                _train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed)
+                _train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed, steps)
         finally:
             torch.set_num_threads(before)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(lanes), mp_context=context) as pool:
-            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed) for lane in lanes]
+            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed, steps) for lane in lanes]
             for future in futures:
                 future.result()
     return {name: read_record(Path(checkpoints_dir) / name) for name in names}
@@ -433,8 +445,9 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=1, help="training processes side by side (1 = one run at a time, in this process)")
     parser.add_argument("--threads", type=int, default=None, help="threads per training process (default: cpus // workers)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (the seeds study: 1-4, each into its own --checkpoints folder)")
+    parser.add_argument("--steps", type=int, default=None, help="train for this many steps instead of the recipe's (a recipe trial)")
     args = parser.parse_args()
     records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
-                        seed=args.seed)
+                        seed=args.seed, steps=args.steps)
     for name, record in records.items():
         print(name, f"{record['train_seconds']:.0f} s", [h for h in record["history"] if "eval_accuracy" in h][-1:])
