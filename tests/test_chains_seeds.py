@@ -195,3 +195,14 @@ def test_the_claims_table_gives_each_decoding_claim_its_deep_regime_verdict():
 def verdicts_holding():
     from mdlm_study.core import verdicts
     return verdicts.HOLDING
+
+
+def test_the_regime_sentence_names_the_chains_seeds_it_rests_on(tmp_path):
+    from mdlm_study.reporting.results_doc import CHAINS_SEEDS_DIR, chains_seeds_clause
+
+    assert chains_seeds_clause(tmp_path) == ""
+    diagnostics = {"0": {"diagnostics": {"accuracy": 0.8}}, "4": {"diagnostics": {"accuracy": 0.21}}}
+    (tmp_path / CHAINS_SEEDS_DIR).mkdir(parents=True)
+    (tmp_path / CHAINS_SEEDS_DIR / "claims.json").write_text(json.dumps(
+        {"regime": {"per_seed": diagnostics, "claims_seeds": [0], "outside_regime": {"4": "accuracy 21.0% not >= 70%"}}}))
+    assert chains_seeds_clause(tmp_path) == "its 1 seeds in the regime, of 2 trained; seed 4 answers 21.0% and is left out"

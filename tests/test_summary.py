@@ -205,6 +205,17 @@ def test_load_study_rejects_a_record_that_is_not_a_seed_record(tmp_path):
         load_study(tmp_path, {"seed 0": path})
 
 
+def test_load_study_takes_a_chains_seed_measured_for_its_regime_alone(tmp_path):
+    """A chains seed outside the regime keeps its regime diagnostics and no decodings: the study loads it, and it
+    counts for no claim."""
+    from mdlm_study.experiments.seeds import counts_for_claims
+
+    path = tmp_path / "seed4.json"
+    path.write_text(json.dumps({"seed": 4, "recipe": "chains", "regime": {"accuracy": 0.21, "blank_slot_accuracy": 0.14}}))
+    study = load_study(tmp_path, {"chains seed 4": path})
+    assert not counts_for_claims(study.seed_records["chains seed 4"])
+
+
 def test_the_committed_records_give_every_claim_a_verdict():
     from mdlm_study.core.records import ROOT
     from mdlm_study.reporting.conclusions import existing_seed_records

@@ -321,7 +321,7 @@ def headline_markdown(root: Path = ROOT) -> str:
         ours = re.sub(r" \(a new seed:[^)]*\)", "", r.ours)  # the prediction intervals are in docs/results.md
         rows.append(f"| {r.claim}{'' if r.kind == PAPER_CLAIM else f' ({r.kind})'} | {evidence} | {ours} | **{r.verdict}** | "
                     f"{r.deep_regime or '—'} |")
-    return "\n".join(rows) + "\n\n" + regime_sentence(table)
+    return "\n".join(rows) + "\n\n" + regime_sentence(table, chains_seeds_clause(root))
 
 
 def short_claim(claim: str) -> str:
@@ -332,9 +332,22 @@ def short_claim(claim: str) -> str:
     return f"{head} ({setting.removeprefix('answer slot, ')})" if setting else head
 
 
-def regime_sentence(table) -> str:
+def chains_seeds_clause(root: Path = ROOT) -> str:
+    """Which chains seeds the deep regime's claims rest on, from ``bench_chains_seeds.py``'s ``claims.json``:
+    e.g. "its 4 seeds in the regime, of 5 trained; seed 4 answers 21.0% and is left out" (empty without the record)."""
+    path = root / CHAINS_SEEDS_DIR / "claims.json"
+    if not path.exists():
+        return ""
+    regime = json.loads(path.read_text())["regime"]
+    counted, trained = regime.get("claims_seeds", []), regime["per_seed"]
+    out = [f"seed {seed} answers {100 * trained[seed]['diagnostics']['accuracy']:.1f}% and is left out" for seed in regime.get("outside_regime", {})]
+    return f"its {len(counted)} seeds in the regime, of {len(trained)} trained" + "".join(f"; {o}" for o in out)
+
+
+def regime_sentence(table, seeds_clause: str = "") -> str:
     """One sentence: which of the paper's decoding claims change verdict with the regime (the deep regime's
-    chains seeds against the default recipe's seeds, each claim's verdict of record in both)."""
+    chains seeds against the default recipe's seeds, each claim's verdict of record in both); ``seeds_clause``
+    (:func:`chains_seeds_clause`) says which chains seeds the deep regime rests on."""
     both = table[(table["kind"] == PAPER_CLAIM) & (table["deep_regime"] != "")]
     if both.empty:
         return "**Regime.** The deep regime (chains of 2-8 steps, where the answer has to come out of the reasoning) is not measured yet."
@@ -342,7 +355,7 @@ def regime_sentence(table) -> str:
     kept = len(both) - len(changed)
     listed = "; ".join(changed) if changed else "none"
     return (f"**Regime.** Where the answer has to come out of the reasoning (the deep regime: chains of 2-8 steps, "
-            f"[seeds.md](docs/seeds.md#the-deep-regime)), {len(changed)} of the {len(both)} decoding claims measured in both regimes change "
+            f"[seeds.md](docs/seeds.md#the-deep-regime){'; ' + seeds_clause if seeds_clause else ''}), {len(changed)} of the {len(both)} decoding claims measured in both regimes change "
             f"verdict: {listed}; {kept} keep theirs.")
 
 

@@ -46,7 +46,8 @@ class Study:
 
 def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None, *, tables: tuple[str, ...] = TABLES) -> Study:
     """The summaries and CSVs of ``tables`` under ``<out_dir>/figures/tables`` (those that exist), and
-    the seed records of ``seed_records`` (label -> path of a ``benchmarks/bench_seeds.py`` record)."""
+    the seed records of ``seed_records`` (label -> path of a seeds benchmark's record: decodings, traces, or
+    a chains seed's regime alone when it is outside the regime, :func:`mdlm_study.experiments.seeds.counts_for_claims`)."""
     from mdlm_study.reporting.figures import load_summary  # deferred: figures loads matplotlib
 
     folder = Path(out_dir) / "figures" / "tables"
@@ -55,8 +56,8 @@ def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None =
     records = {}
     for label, path in (seed_records or {}).items():
         data = json.loads(Path(path).read_text())
-        if not isinstance(data, dict) or not ({"decodings", "traces"} & set(data)):
-            raise ValueError(f"{path}: not a seed record of benchmarks/bench_seeds.py, bench_sudoku_seeds.py or bench_trace_seeds.py "
-                             "(no 'decodings' or 'traces')")
+        if not isinstance(data, dict) or not ({"decodings", "traces", "regime"} & set(data)):
+            raise ValueError(f"{path}: not a seed record of benchmarks/bench_seeds.py, bench_sudoku_seeds.py, bench_trace_seeds.py or "
+                             "bench_chains_seeds.py (no 'decodings', 'traces' or 'regime')")
         records[label] = data
     return Study(summaries, frames, records)
