@@ -166,8 +166,9 @@ def in_regime(diagnostics: dict) -> bool:
 
 def outside_regime_reason(diagnostics: dict) -> str:
     """The bounds a model's diagnostics miss, in words (empty when :func:`in_regime`)."""
-    return "; ".join(f"{name.replace('_', ' ')} {c['value']:.1%} not {c['bound'].split()[0]} {float(c['bound'].split()[1]):.0%}"
-                     for name, c in regime_check(diagnostics).items() if c["holds"] is False)
+    checks = regime_check(diagnostics)
+    return "; ".join(f"{name.replace('_', ' ')} {checks[name]['value']:.1%} not {op} {bound:.0%}"
+                     for name, (op, bound) in PAPER_REGIME.items() if checks[name]["holds"] is False)
 
 
 def seeds_within(accuracies: Sequence[float], spread: float = SEED_SPREAD) -> bool:
