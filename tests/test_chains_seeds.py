@@ -119,6 +119,8 @@ def test_in_regime_reads_the_papers_bounds_and_names_the_missed_ones():
     assert regime_module.outside_regime_reason({"accuracy": 0.21, "blank_slot_accuracy": 0.14}) == "accuracy 21.0% not >= 70%"
     assert regime_module.outside_regime_reason({"accuracy": 0.9, "blank_slot_accuracy": 0.3}) == "blank slot accuracy 30.0% not <= 25%"
     assert regime_module.outside_regime_reason({"accuracy": 0.9, "blank_slot_accuracy": 0.1}) == ""
+    good = {"accuracy": 0.9, "blank_slot_accuracy": 0.1}  # the answer-only twin's bound counts only when it is given
+    assert regime_module.in_regime(good, 0.25) and not regime_module.in_regime(good, 0.26)
 
 
 def test_too_many_claims_chains_is_refused(layout):

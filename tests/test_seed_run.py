@@ -70,6 +70,8 @@ def test_renewable_keys_drop_only_the_decodings(runs, tmp_path):
     fewer = _open(runs, tmp_path, puzzles[:4], extra={"regime_n_problems": 6}, renewable=("problems_sha256", "n_problems"))
     assert fewer.state["regime"] == {"accuracy": 0.5} and "decodings" not in fewer.state and fewer.state["n_problems"] == 4
     assert fewer.state["regime_n_problems"] == 6
+    on_disk = json.loads((tmp_path / "seed0.json").read_text())  # dropped on disk too, before anything is decoded again
+    assert "decodings" not in on_disk and on_disk["regime"] == {"accuracy": 0.5} and on_disk["n_problems"] == 4
 
 
 def test_the_default_recipe_keeps_its_records_without_a_recipe_key(runs, tmp_path):

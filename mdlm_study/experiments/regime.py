@@ -157,11 +157,12 @@ def regime_check(diagnostics: dict, answer_only_accuracy: float | None = None) -
     return out
 
 
-def in_regime(diagnostics: dict) -> bool:
+def in_regime(diagnostics: dict, answer_only_accuracy: float | None = None) -> bool:
     """Whether a model's own diagnostics meet the bounds of :data:`PAPER_REGIME` (exact answers, blank slot;
-    the answer-only twin is the recipe's, checked beside the seeds): a seed outside them is a model that did
-    not learn to reason the answer out, and the paper's claims are not measured on it."""
-    return all(c["holds"] is not False for c in regime_check(diagnostics).values())
+    the answer-only twin is the recipe's, checked beside the seeds, and counts only when given): a seed
+    outside them is a model that did not learn to reason the answer out, and the paper's claims are not
+    measured on it."""
+    return all(c["holds"] is not False for c in regime_check(diagnostics, answer_only_accuracy).values())
 
 
 def outside_regime_reason(diagnostics: dict) -> str:

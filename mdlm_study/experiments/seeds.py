@@ -229,8 +229,8 @@ def open_seed(seed: int, recipe: str, problems, *, models_dir, out_dir: Path, pr
     written before other recipes had seeds; :func:`record_recipe`), the model's name and weights' SHA-256,
     its folder, ``problems_label`` with the problems' SHA-256 and count, then ``extra``. A record of
     another identity starts afresh, except that a change in the ``renewable`` keys alone keeps its other
-    measurements and drops only its decodings (the deep regime's diagnostics stand when only the claims'
-    problems change). ``evaluator_options`` go to
+    measurements and drops only its decodings, in the record written at once (the deep regime's diagnostics
+    stand when only the claims' problems change). ``evaluator_options`` go to
     :func:`~mdlm_study.experiments.selection.model_evaluator` (template, evaluator, ...)."""
     name = model_name(seed, recipe)
     folder = resolve(name, models_dir)
@@ -241,8 +241,10 @@ def open_seed(seed: int, recipe: str, problems, *, models_dir, out_dir: Path, pr
     path = Path(out_dir) / f"seed{seed}.json"
     state = seed_state(path, {k: v for k, v in identity.items() if k not in renewable})
     if any(state.get(k) != identity[k] for k in renewable):
-        state.pop("decodings", None)
+        dropped = state.pop("decodings", None)
         state.update({k: identity[k] for k in renewable})
+        if dropped is not None:  # on disk too: a run that decodes nothing (--regime-only) must not leave them behind
+            write_record(path, state)
     evaluate = model_evaluator(loaded.model, loaded.tokenizer, **(evaluator_options or {}))
     return SeedRun(loaded.model, loaded.tokenizer, state, path, evaluate, {k: identity[k] for k in ENTRY_KEYS})
 
