@@ -14,6 +14,7 @@ from mdlm_study.training.recipes import (
     is_trained,
     prepare_data,
     recipe,
+    snapshot_steps,
     train_all,
     train_recipe,
     with_steps,
@@ -370,3 +371,25 @@ def test_a_recipe_trial_trains_for_the_steps_asked_and_records_them(tmp_path):
     assert with_steps(own, None) is own
     with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "trial", smoke=True, steps=0)
+
+
+def test_a_run_stopped_until_its_base_step_keeps_the_snapshot_and_finishes_to_the_same_weights(trained, tmp_path):
+    """``until`` (``--until``): the run stops after that step with its snapshot and a checkpoint, writes no
+    training record (not finished), and a later call without it resumes to the uninterrupted run's weights."""
+    from mdlm_study.models.checkpoints import weights_sha256
+
+    root, _ = trained
+    r = recipe("default", smoke=True)
+    base_step = snapshot_steps("default", r.train.steps)[0]
+    stopped = train_all(["default"], tmp_path / "data", tmp_path / "ck", smoke=True, progress=False, threads=1, until=base_step)
+    assert stopped["default"]["finished"] is False and stopped["default"]["stopped_at"] == base_step
+    assert stopped["default"]["snapshots"] == [f"step{base_step}"]
+    run = tmp_path / "ck" / "default"
+    assert not (run / "training.json").exists() and not is_trained("default", tmp_path / "ck", r)
+    uninterrupted = root / "checkpoints" / "default" / f"step{base_step}"
+    assert weights_sha256(load_model(run / f"step{base_step}").model) == weights_sha256(load_model(uninterrupted).model)
+    finished = train_all(["default"], tmp_path / "data", tmp_path / "ck", smoke=True, progress=False, threads=1)
+    assert finished["default"]["weights_sha256"] == json.loads((root / "checkpoints" / "default" / "training.json").read_text())["weights_sha256"]
+    for bad in (0, r.train.steps + 1, True):
+        with pytest.raises(ValueError, match=f"until must be a step of the run, an integer in 1..{r.train.steps}, got {bad!r}"):
+            train_all(["default"], tmp_path / "data", tmp_path / "ck", smoke=True, until=bad)

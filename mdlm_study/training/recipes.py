@@ -239,7 +239,7 @@ def _resumable(out_dir: Path, run: dict, *, force: bool) -> dict | None:
 
 
 def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, seed: int = 0, eval_fn=None, force: bool = False,
-                 progress: bool = True, report: bool = True) -> dict:
+                 progress: bool = True, report: bool = True, until: int | None = None) -> dict:
     """Train one recipe into ``checkpoints_dir/<name>``; return its record (``training.json``: the
     history, the configs, the parameter count, the wall time of every session, the snapshots and the
     final weights' SHA-256).
@@ -249,9 +249,16 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
     an uninterrupted run); anything else in the directory is discarded and training starts over.
     ``force`` starts over in any case, deleting the old completion record first, so an interrupted
     forced retrain can never pass for finished. ``report`` prints progress lines (``[train <name>] step
-    ...``) to stdout; ``progress`` shows a tqdm bar in an interactive terminal."""
+    ...``) to stdout; ``progress`` shows a tqdm bar in an interactive terminal.
+
+    ``until`` stops the run after that step (:func:`check_until`), the recipe's schedule unchanged: a
+    checkpoint and the snapshots up to it are kept, no ``training.json`` is written (the run is not
+    finished, and a later call without ``until`` resumes it to the same final weights). The seeds' base
+    snapshots for the fine-tuning experiment come so, without training the rest. Returns then
+    ``{"recipe", "finished": False, "stopped_at", "snapshots", "train_seconds"}``."""
     out_dir = Path(checkpoints_dir) / r.name
     config = replace(r.train, seed=seed)
+    check_until(until, config.steps)
     with _exclusive(out_dir):
         if not force and is_trained(r.name, checkpoints_dir, replace(r, train=config)):
             return read_record(out_dir)
@@ -266,8 +273,11 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
         marker = _resumable(out_dir, run, force=force)
         history = train(model, examples, config, mask_id=tokenizer.mask_token_id, out_dir=out_dir, tokenizer=tokenizer, eval_fn=eval_fn,
                         aux=aux, resume=marker is not None, snapshots=snapshots, progress=progress, report=r.name if report else None,
-                        run=run)
+                        run=run, stop_after=until)
         prior = float(marker.get("wall_seconds", 0.0)) if marker is not None else 0.0
+        if until is not None and until < config.steps:
+            return {"recipe": r.name, "finished": False, "stopped_at": until, "snapshots": [f"step{n}" for n in snapshots if n <= until],
+                    "train_seconds": prior + time.perf_counter() - started}
         record = {
             "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
             "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": prior + time.perf_counter() - started,
@@ -276,6 +286,14 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
         }
         write_json_atomic(out_dir / RECORD, record)
     return record
+
+
+def check_until(until: int | None, steps: int) -> None:
+    """``until`` (the step a run stops after) is None or a step of the run, 1..``steps`` (``ValueError`` naming it)."""
+    if until is None:
+        return
+    if not isinstance(until, int) or isinstance(until, bool) or not 1 <= until <= steps:
+        raise ValueError(f"until must be a step of the run, an integer in 1..{steps}, got {until!r}")
 
 
 def curve_eval_fn(r: Recipe, data: StudyData, tokenizer, n: int = 100):
@@ -366,7 +384,7 @@ def with_steps(r: Recipe, steps: int | None) -> Recipe:
 
 
 def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
-                seed: int = 0, steps: int | None = None) -> dict:
+                seed: int = 0, steps: int | None = None, until: int | None = None) -> dict:
     """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads."""
     torch.set_num_threads(threads)
     tasks = sorted({"arithmetic", "sudoku"} | {recipe(name, smoke=smoke).task for name in names})  # the tokenizer's texts + what the lane trains on
@@ -376,13 +394,13 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
     for name in names:
         r = with_steps(recipe(name, smoke=smoke), steps)
         records[name] = train_recipe(r, data, checkpoints_dir, seed=seed, eval_fn=curve_eval_fn(r, data, tokenizer), force=force,
-                                     progress=progress, report=report)
+                                     progress=progress, report=report, until=until)
     return records
 
 
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
               progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0,
-              steps: int | None = None) -> dict:
+              steps: int | None = None, until: int | None = None) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
     (the main command is idempotent) and resuming unfinished ones from their last checkpoint
     (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
@@ -401,7 +419,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     ``kernels.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
     the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
     own, ``CKPT/seed<N>`` (``make seeds-retrain``). ``steps`` trains every named recipe for that many steps
-    instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own).
+    instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own). ``until``
+    stops every run after that step, unfinished (:func:`train_recipe`; its record is the partial one).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -411,6 +430,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     recipes = {n: with_steps(recipe(n, smoke=smoke), steps) for n in names}  # unknown names and bad steps fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
+    for r in recipes.values():
+        check_until(until, r.train.steps)
     if released.is_release_dir(checkpoints_dir):  # the released models: nothing to train, their records as written
         ensure_study_data(data_dir)
         print(f"[train] {', '.join(names)}: released models in {checkpoints_dir}, not trained", flush=True)
@@ -419,20 +440,23 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     todo = [n for n in names if force or not is_trained(n, checkpoints_dir, recipes[n])]
     lanes = _lanes(todo, min(workers, max(len(todo), 1)), smoke=smoke)
     threads = threads or max(1, (os.cpu_count() or 1) // max(1, len(lanes)))
+    trained = {}
     if len(lanes) <= 1:
         before = torch.get_num_threads()
         try:
             for lane in lanes:
-                _train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed, steps)
+                trained.update(_train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed, steps, until))
         finally:
             torch.set_num_threads(before)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(lanes), mp_context=context) as pool:
-            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed, steps) for lane in lanes]
+            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed, steps, until)
+                       for lane in lanes]
             for future in futures:
-                future.result()
-    return {name: read_record(Path(checkpoints_dir) / name) for name in names}
+                trained.update(future.result())
+    return {name: trained[name] if trained.get(name, {}).get("finished") is False else read_record(Path(checkpoints_dir) / name)
+            for name in names}
 
 
 if __name__ == "__main__":
@@ -446,8 +470,13 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=None, help="threads per training process (default: cpus // workers)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (the seeds study: 1-4, each into its own --checkpoints folder)")
     parser.add_argument("--steps", type=int, default=None, help="train for this many steps instead of the recipe's (a recipe trial)")
+    parser.add_argument("--until", type=int, default=None, help="stop after this step, unfinished, the schedule unchanged (e.g. a "
+                                                                  "seed's base snapshot: --until 5000); rerun without it to finish")
     args = parser.parse_args()
     records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
-                        seed=args.seed, steps=args.steps)
+                        seed=args.seed, steps=args.steps, until=args.until)
     for name, record in records.items():
-        print(name, f"{record['train_seconds']:.0f} s", [h for h in record["history"] if "eval_accuracy" in h][-1:])
+        if record.get("finished") is False:
+            print(name, f"{record['train_seconds']:.0f} s", f"stopped after step {record['stopped_at']}, snapshots {record['snapshots']}")
+        else:
+            print(name, f"{record['train_seconds']:.0f} s", [h for h in record["history"] if "eval_accuracy" in h][-1:])
