@@ -17,7 +17,7 @@ holds; a claim measured on one trained model says "1 seed".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -29,6 +29,7 @@ from mdlm_study.experiments.seeds import CLAIM as SEED_CLAIMS
 from mdlm_study.experiments.seeds import SPEED_TARGET, TOLERANCE, claim_results
 from mdlm_study.experiments.trace_seeds import pooled_interval, trace_claims
 from mdlm_study.reporting.study import F5, S1, S3, S4, S5, S6, A, Study
+from mdlm_study.training.finetune_seeds import finetune_claims
 
 PAPER_CLAIM, OWN_TARGET, MODEL_CHECK = "the paper's claim", "our own target", "a check of our model"
 
@@ -463,17 +464,6 @@ def _on_par(acc: dict, n: int) -> v.Verdict:
                      v.unpaired_difference(acc["gold"], n, acc["posterior"], n, level=v.TOST_LEVEL), denied=-1)
 
 
-@claim("05", "Fine-tuning on posterior traces is on par with gold traces (Table E)",
-       f"gold {_paper_pct(_E['gold'])} vs posterior {_paper_pct(_E['posterior'])}")
-def _finetune_on_par(s: Study) -> dict:
-    arms, seeds = _arms(s)
-    n = s.n(S5)
-    iv95, iv90 = (v.seeded_difference(arms["gold"], arms["posterior"], n, level=level) for level in (v.LEVEL, v.TOST_LEVEL))
-    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
-    return {"ours": f"gold {_pct(mean['gold'])} vs posterior {_pct(mean['posterior'])} ({seeds}, n = {n})", "test": "equivalence (TOST)",
-            "verdict": v.no_loss(iv95, iv90, denied=-1), "seeds": _arm_seeds(s, _on_par)}
-
-
 TRACE_ARMS = ("gold", "posterior")
 _GAIN = {arm: _E[arm] - _E["base"] for arm in TRACE_ARMS}  # Table E: fine-tuning's gain over the base model
 _BOTH_GAIN = _E["both"] - max(_E[arm] for arm in TRACE_ARMS)  # Table E: both traces over the better arm
@@ -484,10 +474,92 @@ def _improves(acc: dict, n: int) -> v.Verdict:
                    labels=list(TRACE_ARMS))
 
 
+def _both_best(acc: dict, n: int) -> v.Verdict:
+    best = max(("gold", "posterior"), key=lambda arm: acc[arm])
+    return v.against_effect(v.unpaired_difference(acc[best], n, acc["both"], n), _BOTH_GAIN)
+
+
+# Table E's judges on one comparison's interval (95%, 90%): the same for a training seed and for the pooled seeds
+def _on_par_judge(iv95: v.Interval, iv90: v.Interval) -> v.Verdict:
+    return v.no_loss(iv95, iv90, denied=-1)
+
+
+def _gain_judge(arm: str) -> Callable[[v.Interval, v.Interval], v.Verdict]:
+    return lambda iv95, iv90: v.against_effect(iv95, _GAIN[arm])
+
+
+def _both_judge(iv95: v.Interval, iv90: v.Interval) -> v.Verdict:
+    return v.against_effect(iv95, _BOTH_GAIN)
+
+
+def _finetune_results(study: Study) -> dict | None:
+    """Table E's comparisons pooled over the training seeds (:func:`mdlm_study.training.finetune_seeds.finetune_claims`),
+    when the study holds the seeds' fine-tuning records; else None."""
+    states = [s for s in study.seed_records.values() if "finetune" in s]
+    return finetune_claims(states) if states else None
+
+
+def _intervals_of(entry: dict, critical90: float | None = None) -> tuple[v.Interval, v.Interval]:
+    return (v.Interval(entry["estimate"], entry["low"], entry["high"], entry.get("method", "normal"), v.LEVEL, entry.get("critical")),
+            v.Interval(entry["estimate"], entry["low90"], entry["high90"], entry.get("method", "normal"), v.TOST_LEVEL, critical90))
+
+
+def _points(entry: dict) -> str:
+    return f"{100 * entry['estimate']:+.1f} [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}] points"
+
+
+_COMPARISON_WORDS = {"on_par": "posterior − gold", "gain_gold": "gold − base", "gain_posterior": "posterior − base",
+                     "both_over_better": "both − the better arm"}  # finetune_seeds.COMPARISONS in words
+
+
+def finetune_claim(study: Study, judges: Mapping[str, Callable[[v.Interval, v.Interval], v.Verdict]], run: Callable[[Study], dict]) -> dict:
+    """A Table E claim's row, as :func:`trace_claim`: with the training seeds' fine-tuning records
+    (``benchmarks/bench_finetune_seeds.py``), the verdict of record is the worst of ``judges`` (comparison ->
+    judge) on the comparisons pooled over the seeds, the same judges give each seed's verdict, and the
+    notebook's own run (``run``) is shown as that run; without them, the notebook's run gives the verdict."""
+    own = run(study)
+    results = _finetune_results(study)
+    if results is None:
+        return own
+    labels = [_COMPARISON_WORDS[name] for name in judges]
+    verdict = v.worst(*(judge(*_intervals_of(results[name], results[name]["critical90"])) for name, judge in judges.items()), labels=labels)
+    first = results[next(iter(judges))]
+    k, n = first["k"], first["n_problems"] // first["k"]
+    per_seed = [v.worst(*(judge(*_intervals_of(results[name]["per_seed"][i])) for name, judge in judges.items()), labels=labels).word
+                for i in range(k)]
+    means = {arm: sum(a[arm] for a in results["arms"].values()) / k for arm in ("base", "gold", "posterior", "both")}
+    spread = "; ".join(f"{_COMPARISON_WORDS[name]}: {_points(results[name])}" + (
+        f", a new seed {100 * results[name]['prediction_low']:+.1f} to {100 * results[name]['prediction_high']:+.1f}, I² {results[name]['i2']:.2f}"
+        if results[name]["prediction_low"] is not None else "") for name in judges)
+    arms = ", ".join(f"{arm} {_pct(acc)}" for arm, acc in means.items())
+    return {"evidence": f"{k} training seeds × {n:,} problems, pooled (random effects)", "ours": f"{spread} ({arms}, means over seeds)",
+            "verdict": verdict, "test": own["test"], "run": f"{own['ours']} (this run alone: {own['verdict'].word})",
+            "seeds": f"holds on {sum(w in v.HOLDING for w in per_seed)} of {k} training seeds ({', '.join(per_seed)})"}
+
+
+@claim("05", "Fine-tuning on posterior traces is on par with gold traces (Table E)",
+       f"gold {_paper_pct(_E['gold'])} vs posterior {_paper_pct(_E['posterior'])}")
+def _finetune_on_par(s: Study) -> dict:
+    return finetune_claim(s, {"on_par": _on_par_judge}, _on_par_run)
+
+
+def _on_par_run(s: Study) -> dict:
+    arms, seeds = _arms(s)
+    n = s.n(S5)
+    iv95, iv90 = (v.seeded_difference(arms["gold"], arms["posterior"], n, level=level) for level in (v.LEVEL, v.TOST_LEVEL))
+    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
+    return {"ours": f"gold {_pct(mean['gold'])} vs posterior {_pct(mean['posterior'])} ({seeds}, n = {n})", "test": "equivalence (TOST)",
+            "verdict": _on_par_judge(iv95, iv90), "seeds": _arm_seeds(s, _on_par)}
+
+
 @claim("05", "Fine-tuning on traces improves the base model (Table E)",
        f"{_paper_pct(_E['base'])} → " + ", ".join(f"{arm} {_paper_pct(_E[arm])} ({_paper_points(_GAIN[arm])})"
                                                   for arm in TRACE_ARMS))
 def _finetune_improves(s: Study) -> dict:
+    return finetune_claim(s, {f"gain_{arm}": _gain_judge(arm) for arm in TRACE_ARMS}, _improves_run)
+
+
+def _improves_run(s: Study) -> dict:
     arms, seeds = _arms(s)
     n = s.n(S5)
     parts = [v.against_effect(v.seeded_difference(arms["base"], arms[arm], n), _GAIN[arm]) for arm in TRACE_ARMS]
@@ -496,14 +568,13 @@ def _finetune_improves(s: Study) -> dict:
             "test": "effect ratio", "verdict": v.worst(*parts, labels=["gold", "posterior"]), "seeds": _arm_seeds(s, _improves)}
 
 
-def _both_best(acc: dict, n: int) -> v.Verdict:
-    best = max(("gold", "posterior"), key=lambda arm: acc[arm])
-    return v.against_effect(v.unpaired_difference(acc[best], n, acc["both"], n), _BOTH_GAIN)
-
-
 @claim("05", "Gold + posterior traces together are best (Table E)",
        f"{_paper_pct(_E['both'])} vs {' / '.join(_paper_pct(_E[arm]) for arm in TRACE_ARMS)} ({_paper_points(_BOTH_GAIN)} over the better arm)")
 def _finetune_both(s: Study) -> dict:
+    return finetune_claim(s, {"both_over_better": _both_judge}, _both_run)
+
+
+def _both_run(s: Study) -> dict:
     arms, seeds = _arms(s)
     n = s.n(S5)
     mean = {arm: sum(x) / len(x) for arm, x in arms.items()}

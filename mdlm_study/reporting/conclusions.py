@@ -29,11 +29,13 @@ NOTEBOOK_TABLES = {"01": ("01_training",), "02": ("02_any_order_vs_l2r",), "03":
 # The training seeds' records: the default recipe's, each decoded with every rule on the same held-out problems
 # (benchmarks/bench_seeds.py); the Sudoku recipe's, decoded the same way on the same held-out puzzles
 # (benchmarks/bench_sudoku_seeds.py); the default recipe's posterior traces and step scores (benchmarks/bench_trace_seeds.py); the
-# chains recipe's, the deep regime's, decoded with the same rules on the chains test split (benchmarks/bench_chains_seeds.py)
+# chains recipe's, the deep regime's, decoded with the same rules on the chains test split (benchmarks/bench_chains_seeds.py); the
+# default recipe's base snapshots fine-tuned on gold, posterior and both traces, Table E (benchmarks/bench_finetune_seeds.py)
 SEED_RECORDS = {**{f"seed {seed}": f"benchmarks/results/seeds/seed{seed}.json" for seed in SEEDS},
                 **{f"sudoku seed {seed}": f"benchmarks/results/seeds_sudoku/seed{seed}.json" for seed in SEEDS},
                 **{f"traces seed {seed}": f"benchmarks/results/seeds_traces/seed{seed}.json" for seed in SEEDS},
-                **{f"chains seed {seed}": f"benchmarks/results/seeds_chains/seed{seed}.json" for seed in SEEDS}}
+                **{f"chains seed {seed}": f"benchmarks/results/seeds_chains/seed{seed}.json" for seed in SEEDS},
+                **{f"finetune seed {seed}": f"benchmarks/results/seeds_finetune/seed{seed}.json" for seed in SEEDS}}
 SEED_CLAIMS = "benchmarks/results/seeds/claims.json"  # every decoding claim across those seeds, pooled
 VERDICTS_DOC = "docs/verdicts.md"
 

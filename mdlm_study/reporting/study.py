@@ -46,7 +46,7 @@ class Study:
 
 def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None = None, *, tables: tuple[str, ...] = TABLES) -> Study:
     """The summaries and CSVs of ``tables`` under ``<out_dir>/figures/tables`` (those that exist), and
-    the seed records of ``seed_records`` (label -> path of a seeds benchmark's record: decodings, traces, or
+    the seed records of ``seed_records`` (label -> path of a seeds benchmark's record: decodings, traces, fine-tuning, or
     a chains seed's regime alone when it is outside the regime, :func:`mdlm_study.experiments.seeds.counts_for_claims`)."""
     from mdlm_study.reporting.figures import load_summary  # deferred: figures loads matplotlib
 
@@ -56,8 +56,8 @@ def load_study(out_dir: str | Path, seed_records: dict[str, str | Path] | None =
     records = {}
     for label, path in (seed_records or {}).items():
         data = json.loads(Path(path).read_text())
-        if not isinstance(data, dict) or not ({"decodings", "traces", "regime"} & set(data)):
-            raise ValueError(f"{path}: not a seed record of benchmarks/bench_seeds.py, bench_sudoku_seeds.py, bench_trace_seeds.py or "
-                             "bench_chains_seeds.py (no 'decodings', 'traces' or 'regime')")
+        if not isinstance(data, dict) or not ({"decodings", "traces", "regime", "finetune"} & set(data)):
+            raise ValueError(f"{path}: not a seed record of benchmarks/bench_seeds.py, bench_sudoku_seeds.py, bench_trace_seeds.py, "
+                             "bench_chains_seeds.py or bench_finetune_seeds.py (no 'decodings', 'traces', 'regime' or 'finetune')")
         records[label] = data
     return Study(summaries, frames, records)
