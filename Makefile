@@ -58,16 +58,19 @@ study-released: $(STAMP)
 # (CKPT/seed<N>/default; hours of CPU) and writes its results beside them, not over the released ones.
 # A rerun resumes: finished runs and decodings are kept.
 # Two processes side by side (seeds 0-2 and 3-4, one thread each: 68 minutes on this 2-core CPU), then the verdicts.
-# Then the trace claims on the same seeds (Table D, filtering, step scoring; benchmarks/results/seeds_traces/) and the
+# Then the trace claims on the same seeds (Table D, filtering, step scoring; benchmarks/results/seeds_traces/), Table E on
+# each seed's base snapshot (models/base, base_seed1..4; benchmarks/results/seeds_finetune/), and the
 # Sudoku claims on the Sudoku recipe's seeds (models/sudoku, sudoku_seed1..4; benchmarks/results/seeds_sudoku/), and
 # the deep regime's claims on the chains recipe's released seeds (benchmarks/results/seeds_chains/, figures/claims_by_depth.png).
 SEEDS_ARGS ?=
 TRACE_ARGS ?=
+FINETUNE_ARGS ?=
 seeds: $(STAMP)
 	( OMP_NUM_THREADS=1 $(PY) benchmarks/bench_seeds.py --seeds 0 1 2 --decode-only $(SEEDS_ARGS) & pid=$$!; \
 	  OMP_NUM_THREADS=1 $(PY) benchmarks/bench_seeds.py --seeds 3 4 --decode-only $(SEEDS_ARGS); rc=$$?; wait $$pid && exit $$rc )
 	$(PY) benchmarks/bench_seeds.py --analyse-only $(SEEDS_ARGS)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_trace_seeds.py --n-problems 600 $(TRACE_ARGS)
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_finetune_seeds.py $(FINETUNE_ARGS)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_sudoku_seeds.py
 	OMP_NUM_THREADS=2 $(PY) benchmarks/bench_chains_seeds.py --threads 2 --answer-only chains_answer_only
 
@@ -75,7 +78,8 @@ SEEDS_CKPT ?= checkpoints/seeds
 seeds-retrain: $(STAMP)
 	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.training.recipes default --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
 	$(MAKE) seeds SEEDS_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results --figures-root $(SEEDS_CKPT)" \
-	  TRACE_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results_traces"
+	  TRACE_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results_traces" \
+	  FINETUNE_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results_finetune"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mdlm_study tests benchmarks notebooks

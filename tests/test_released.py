@@ -40,7 +40,7 @@ def test_every_release_is_committed_and_listed():
         assert "trainer_state.pt" not in entry["files"] and "checkpoint.json" not in entry["files"]
         assert entry["recipe"] in recipes.RECIPES and entry["steps"] > 0
         assert entry["training_data"]["file_sha256"]
-        assert ("training.json" in entry["files"]) == (name != "base")
+        assert ("training.json" in entry["files"]) == (RELEASES[name].snapshot is None)  # a snapshot is part of a run, not a finished one
 
 
 @pytest.mark.parametrize("name", list(RELEASES))
@@ -76,6 +76,10 @@ def test_released_study_models_are_the_ones_the_results_were_measured_on():
 def test_base_is_the_default_runs_snapshot():
     base = read_manifest()["models"]["base"]
     assert RELEASES["base"].snapshot == recipes.BASE_STEP == base["steps"]
+    for seed in range(1, 3):  # every training seed's base snapshot (Table E on the seeds)
+        entry = read_manifest()["models"][f"base_seed{seed}"]
+        assert (entry["recipe"], entry["seed"], entry["steps"]) == ("default", seed, recipes.BASE_STEP)
+        assert entry["snapshot_of"] == f"default (seed {seed}) at step {recipes.BASE_STEP}" and entry["source"] == f"seed{seed}/default/step{recipes.BASE_STEP}"
     assert json.loads((RELEASED_DIR / "default" / "training.json").read_text())["snapshots"] == [f"step{recipes.BASE_STEP}"]
 
 

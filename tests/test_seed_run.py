@@ -123,3 +123,14 @@ def test_the_trace_seeds_benchmark_measures_each_seed_once_and_pools_them(runs, 
     bench.analyse(args)
     claims = json.loads((tmp_path / "claims.json").read_text())
     assert claims["seeds"] == [0, 1] and [m["model"] for m in claims["models"]] == ["default", "default_seed1"]
+
+
+def test_a_seed_model_is_found_where_its_training_run_keeps_it(tmp_path):
+    """``resolve``: a released name's folder when ``models_dir`` holds it, else where a training run keeps that
+    release (a base snapshot inside the seed's default run)."""
+    assert seeds.resolve("base_seed2", tmp_path) == tmp_path / "seed2" / "default" / "step5000"
+    assert seeds.resolve("default_seed3", tmp_path) == tmp_path / "seed3" / "default"
+    assert seeds.resolve("chains", tmp_path) == tmp_path / "seed0" / "chains"
+    (tmp_path / "base_seed2").mkdir()
+    assert seeds.resolve("base_seed2", tmp_path) == tmp_path / "base_seed2"
+    assert seeds.resolve("base_seed2") == ROOT / "models" / "base_seed2"

@@ -65,6 +65,7 @@ from mdlm_study.experiments.selection import (
 )
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.released import RELEASES
 
 SEEDS = (0, 1, 2, 3, 4)
 TOLERANCE = v.MARGIN  # 1 point: the equivalence margin and the speed target's accuracy tolerance, as a fraction
@@ -112,13 +113,16 @@ def record_recipe(state: Mapping) -> str:
 
 def resolve(name: str, models_dir: str | Path | None = None) -> Path:
     """The folder of a seed model: ``models/<name>`` of the repository (the released models) when
-    ``models_dir`` is None; otherwise ``<models_dir>/<name>`` if it exists, else a training run's layout
-    ``<models_dir>/seed<s>/default``."""
+    ``models_dir`` is None; otherwise ``<models_dir>/<name>`` if it exists, else where a training run of
+    the release ``name`` keeps it (:meth:`~mdlm_study.models.released.Release.source`:
+    ``<models_dir>/seed<s>/<recipe>``, a base snapshot in its ``step<N>``)."""
     if models_dir is None:
         return ROOT / "models" / name
     folder = Path(models_dir) / name
     if folder.is_dir():
         return folder
+    if name in RELEASES:
+        return RELEASES[name].source(Path(models_dir))
     recipe, _, seed = name.partition("_seed")
     return Path(models_dir) / f"seed{int(seed or 0)}" / recipe
 

@@ -29,7 +29,7 @@ from mdlm_study.experiments.seeds import CLAIM as SEED_CLAIMS
 from mdlm_study.experiments.seeds import SPEED_TARGET, TOLERANCE, claim_results
 from mdlm_study.experiments.trace_seeds import pooled_interval, trace_claims
 from mdlm_study.reporting.study import F5, S1, S3, S4, S5, S6, A, Study
-from mdlm_study.training.finetune_seeds import finetune_claims
+from mdlm_study.training.finetune_seeds import COMPARISON_WORDS, finetune_claims
 
 PAPER_CLAIM, OWN_TARGET, MODEL_CHECK = "the paper's claim", "our own target", "a check of our model"
 
@@ -508,9 +508,6 @@ def _points(entry: dict) -> str:
     return f"{100 * entry['estimate']:+.1f} [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}] points"
 
 
-_COMPARISON_WORDS = {"on_par": "posterior − gold", "gain_gold": "gold − base", "gain_posterior": "posterior − base",
-                     "both_over_better": "both − the better arm"}  # finetune_seeds.COMPARISONS in words
-
 
 def finetune_claim(study: Study, judges: Mapping[str, Callable[[v.Interval, v.Interval], v.Verdict]], run: Callable[[Study], dict]) -> dict:
     """A Table E claim's row, as :func:`trace_claim`: with the training seeds' fine-tuning records
@@ -521,14 +518,14 @@ def finetune_claim(study: Study, judges: Mapping[str, Callable[[v.Interval, v.In
     results = _finetune_results(study)
     if results is None:
         return own
-    labels = [_COMPARISON_WORDS[name] for name in judges]
+    labels = [COMPARISON_WORDS[name] for name in judges]
     verdict = v.worst(*(judge(*_intervals_of(results[name], results[name]["critical90"])) for name, judge in judges.items()), labels=labels)
     first = results[next(iter(judges))]
     k, n = first["k"], first["n_problems"] // first["k"]
     per_seed = [v.worst(*(judge(*_intervals_of(results[name]["per_seed"][i])) for name, judge in judges.items()), labels=labels).word
                 for i in range(k)]
     means = {arm: sum(a[arm] for a in results["arms"].values()) / k for arm in ("base", "gold", "posterior", "both")}
-    spread = "; ".join(f"{_COMPARISON_WORDS[name]}: {_points(results[name])}" + (
+    spread = "; ".join(f"{COMPARISON_WORDS[name]}: {_points(results[name])}" + (
         f", a new seed {100 * results[name]['prediction_low']:+.1f} to {100 * results[name]['prediction_high']:+.1f}, I² {results[name]['i2']:.2f}"
         if results[name]["prediction_low"] is not None else "") for name in judges)
     arms = ", ".join(f"{arm} {_pct(acc)}" for arm, acc in means.items())

@@ -47,6 +47,8 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "bad_input": "bad inputs given to every public entry point: clear errors, silent wrong answers, crashes",
     "seeds_traces/seed": "one training seed: Table D, filtering and step scoring on the same held-out problems",
     "seeds_traces/claims": "the trace claims per training seed and pooled with the seed as the unit",
+    "seeds_finetune/seed": "one training seed's base snapshot fine-tuned on gold, posterior and both traces (Table E) on the same held-out problems",
+    "seeds_finetune/claims": "Table E's comparisons per training seed and pooled with the seed as the unit",
     "seeds_sudoku/seed": "one Sudoku training seed: every Sudoku decoding on the same held-out puzzles",
     "seeds_sudoku/claims": "the Sudoku claims per training seed and pooled with the seed as the unit",
     "seeds_chains/seed": "one chains training seed (the deep regime): its regime diagnostics by depth and every decoding claim's decodings",

@@ -33,6 +33,8 @@ BETTER_ARM = "better"  # stands for the better of gold and posterior on that see
 # Table E's comparisons, each (reference arm, this arm): this - reference in accuracy
 COMPARISONS = {"on_par": ("gold", "posterior"), "gain_gold": ("base", "gold"), "gain_posterior": ("base", "posterior"),
                "both_over_better": (BETTER_ARM, "both")}
+COMPARISON_WORDS = {"on_par": "posterior − gold", "gain_gold": "gold − base", "gain_posterior": "posterior − base",
+                    "both_over_better": "both − the better arm"}  # each comparison in words, as the documents print it
 
 
 def arm_accuracies(table: pd.DataFrame) -> dict[str, list[float]]:
