@@ -76,7 +76,7 @@ def test_released_study_models_are_the_ones_the_results_were_measured_on():
 def test_base_is_the_default_runs_snapshot():
     base = read_manifest()["models"]["base"]
     assert RELEASES["base"].snapshot == recipes.BASE_STEP == base["steps"]
-    for seed in range(1, 3):  # every training seed's base snapshot (Table E on the seeds)
+    for seed in range(1, 5):  # every training seed's base snapshot (Table E on the seeds)
         entry = read_manifest()["models"][f"base_seed{seed}"]
         assert (entry["recipe"], entry["seed"], entry["steps"]) == ("default", seed, recipes.BASE_STEP)
         assert entry["snapshot_of"] == f"default (seed {seed}) at step {recipes.BASE_STEP}" and entry["source"] == f"seed{seed}/default/step{recipes.BASE_STEP}"

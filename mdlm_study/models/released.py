@@ -77,7 +77,7 @@ RELEASES = {r.name: r for r in (
     Release("chains", "chains", 0),  # the deep regime (docs/decisions.md, "Two regimes")
     Release("chains_answer_only", "chains_answer_only", 0),
     *(Release(f"chains_seed{seed}", "chains", seed) for seed in range(1, 5)),
-    *(Release(f"base_seed{seed}", "default", seed, snapshot=BASE_STEP) for seed in range(1, 3)),  # Table E on every seed
+    *(Release(f"base_seed{seed}", "default", seed, snapshot=BASE_STEP) for seed in range(1, 5)),  # Table E on every seed
 )}
 
 
