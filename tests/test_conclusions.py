@@ -173,7 +173,14 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
     checked = 0
     traces = {row[0]: row for row in _table_rows((ROOT / "docs" / "seeds.md").read_text(), "| measure | pooled")}
     trace_rows = 0
+    finetune = {row[0]: row for row in _table_rows((ROOT / "docs" / "seeds.md").read_text(), "| comparison | pooled")}
+    finetune_rows = 0
     for row in table[table["evidence"].str.contains("training seeds")].itertuples():
+        if "(Table E)" in row.claim:  # a Table E claim: each comparison it names, pooled as docs/seeds.md's Table E table prints it
+            named = [words for words in finetune if f"{words}: " in row.ours]
+            assert named and all(f"{words}: {finetune[words][1]} points" in row.ours for words in named), row.claim
+            finetune_rows += 1
+            continue
         if "holds on" not in row.seeds:  # a trace claim: its pooled interval as docs/seeds.md's trace table prints it
             assert any(t[1].split(" [")[1] in row.ours for t in traces.values()), row.claim
             trace_rows += 1
@@ -184,7 +191,8 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
         for p in parts:  # the pooled estimate and interval, as docs/seeds.md prints them
             assert f"{p[3]} points" in row.ours and p[3] in readme_ours[row.claim]
         checked += 1
-    assert checked == 12 and trace_rows == 5  # the decoding claims (the two Sudoku ones and the written conclusion's included), the trace claims
+    # the decoding claims (the two Sudoku ones and the written conclusion's included), the trace claims, Table E's claims
+    assert checked == 12 and trace_rows == 5 and finetune_rows == 3
     # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
     from mdlm_study.experiments.seeds import claim_results
     record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())

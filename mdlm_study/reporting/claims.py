@@ -524,12 +524,10 @@ def finetune_claim(study: Study, judges: Mapping[str, Callable[[v.Interval, v.In
     k, n = first["k"], first["n_problems"] // first["k"]
     per_seed = [v.worst(*(judge(*_intervals_of(results[name]["per_seed"][i])) for name, judge in judges.items()), labels=labels).word
                 for i in range(k)]
-    means = {arm: sum(a[arm] for a in results["arms"].values()) / k for arm in ("base", "gold", "posterior", "both")}
-    spread = "; ".join(f"{COMPARISON_WORDS[name]}: {_points(results[name])}" + (
-        f", a new seed {100 * results[name]['prediction_low']:+.1f} to {100 * results[name]['prediction_high']:+.1f}, I² {results[name]['i2']:.2f}"
-        if results[name]["prediction_low"] is not None else "") for name in judges)
-    arms = ", ".join(f"{arm} {_pct(acc)}" for arm, acc in means.items())
-    return {"evidence": f"{k} training seeds × {n:,} problems, pooled (random effects)", "ours": f"{spread} ({arms}, means over seeds)",
+    involved = [arm for arm in ("base", "gold", "posterior", "both") if any(arm in COMPARISON_WORDS[name] for name in judges)]
+    arms = ", ".join(f"{arm} {_pct(sum(a[arm] for a in results['arms'].values()) / k)}" for arm in involved)
+    spread = "; ".join(f"{COMPARISON_WORDS[name]}: {_points(results[name])}" for name in judges)  # a new seed's range: docs/seeds.md
+    return {"evidence": f"{k} training seeds × {n:,} problems, pooled (random effects)", "ours": f"{spread} (means over seeds: {arms})",
             "verdict": verdict, "test": own["test"], "run": f"{own['ours']} (this run alone: {own['verdict'].word})",
             "seeds": f"holds on {sum(w in v.HOLDING for w in per_seed)} of {k} training seeds ({', '.join(per_seed)})"}
 
@@ -540,11 +538,15 @@ def _finetune_on_par(s: Study) -> dict:
     return finetune_claim(s, {"on_par": _on_par_judge}, _on_par_run)
 
 
-def _on_par_run(s: Study) -> dict:
+def _run_arms(s: Study) -> tuple[dict, str, int, dict]:
+    """Notebook 05's run: each arm's accuracies per fine-tuning seed, how many seeds, the problems, each arm's mean."""
     arms, seeds = _arms(s)
-    n = s.n(S5)
+    return arms, seeds, s.n(S5), {arm: sum(x) / len(x) for arm, x in arms.items()}
+
+
+def _on_par_run(s: Study) -> dict:
+    arms, seeds, n, mean = _run_arms(s)
     iv95, iv90 = (v.seeded_difference(arms["gold"], arms["posterior"], n, level=level) for level in (v.LEVEL, v.TOST_LEVEL))
-    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
     return {"ours": f"gold {_pct(mean['gold'])} vs posterior {_pct(mean['posterior'])} ({seeds}, n = {n})", "test": "equivalence (TOST)",
             "verdict": _on_par_judge(iv95, iv90), "seeds": _arm_seeds(s, _on_par)}
 
@@ -557,10 +559,8 @@ def _finetune_improves(s: Study) -> dict:
 
 
 def _improves_run(s: Study) -> dict:
-    arms, seeds = _arms(s)
-    n = s.n(S5)
+    arms, seeds, n, mean = _run_arms(s)
     parts = [v.against_effect(v.seeded_difference(arms["base"], arms[arm], n), _GAIN[arm]) for arm in TRACE_ARMS]
-    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
     return {"ours": f"base {_pct(mean['base'])} → gold {_pct(mean['gold'])}, posterior {_pct(mean['posterior'])} ({seeds}, n = {n})",
             "test": "effect ratio", "verdict": v.worst(*parts, labels=["gold", "posterior"]), "seeds": _arm_seeds(s, _improves)}
 
@@ -572,9 +572,7 @@ def _finetune_both(s: Study) -> dict:
 
 
 def _both_run(s: Study) -> dict:
-    arms, seeds = _arms(s)
-    n = s.n(S5)
-    mean = {arm: sum(x) / len(x) for arm, x in arms.items()}
+    arms, seeds, n, mean = _run_arms(s)
     best = max(("gold", "posterior"), key=lambda arm: mean[arm])
     verdict = v.against_effect(v.seeded_difference(arms[best], arms["both"], n), _BOTH_GAIN)
     return {"ours": f"both {_pct(mean['both'])} vs {best} {_pct(mean[best])} ({seeds}, n = {n})", "test": "effect ratio", "verdict": verdict,
