@@ -93,6 +93,7 @@ def test_one_worker_trains_with_every_core_and_restores_the_caller_threads(tmp_p
         for name in lane:
             (Path(checkpoints_dir) / name).mkdir(parents=True, exist_ok=True)
             (Path(checkpoints_dir) / name / "training.json").write_text(json.dumps({"recipe": name}))
+        return {name: {"recipe": name} for name in lane}  # each run's record, as study._train_lane returns them
 
     monkeypatch.setattr(study, "_train_lane", lane_that_sets_its_threads)
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
