@@ -29,9 +29,14 @@ from mdlm_study.experiments.seeds import (
     seed_records,
     seeds_parser,
 )
-from mdlm_study.runner import NOTEBOOKS, parameters_for, validate
+from mdlm_study.runner import NOTEBOOKS, declared_parameters, parameters_for, validate
 from mdlm_study.tasks.data import held_out_problems, read_split
-from mdlm_study.training.finetune_seeds import finetune_claims, finetune_table, measure_finetune_seed
+from mdlm_study.training.finetune_seeds import (
+    arm_means,
+    finetune_claims,
+    finetune_table,
+    measure_finetune_seed,
+)
 from mdlm_study.training.recipes import ensure_study_data
 from mdlm_study.training.train import TrainConfig
 
@@ -41,9 +46,7 @@ FINETUNE_KEYS = ("n_finetune", "finetune_steps", "finetune_batch_size", "finetun
 
 def notebook_settings(mode: str = "full") -> dict:
     """Notebook 05's fine-tuning settings for ``mode`` (its params file over its declared defaults)."""
-    from mdlm_study.core.parameters import declared_in
-
-    declared = {name: d.default for name, d in declared_in(NOTEBOOK).items()}
+    declared = {name: d.default for name, d in declared_parameters(NOTEBOOK).items()}
     given = validate(NOTEBOOK, parameters_for(NOTEBOOK.name, mode))
     return {key: given.get(key, declared[key]) for key in FINETUNE_KEYS}
 
@@ -67,8 +70,7 @@ def measure(seed: int, args, train_problems, test_problems, settings: dict) -> N
                                    temperature=settings["temperature"], batch_size=args.batch_size)
     run.state.update(finetune=result, seconds=time.perf_counter() - started)
     run.save()
-    means = {arm: sum(x) / len(x) for arm, x in result["arms"].items()}
-    print(f"{run.identity['model']}: " + ", ".join(f"{arm} {acc:.3f}" for arm, acc in means.items()) +
+    print(f"{run.identity['model']}: " + ", ".join(f"{arm} {acc:.3f}" for arm, acc in arm_means(result["arms"]).items()) +
           f"; {time.perf_counter() - started:.0f} s", flush=True)
 
 

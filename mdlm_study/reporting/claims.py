@@ -29,7 +29,14 @@ from mdlm_study.experiments.seeds import CLAIM as SEED_CLAIMS
 from mdlm_study.experiments.seeds import SPEED_TARGET, TOLERANCE, claim_results
 from mdlm_study.experiments.trace_seeds import pooled_interval, trace_claims
 from mdlm_study.reporting.study import F5, S1, S3, S4, S5, S6, A, Study
-from mdlm_study.training.finetune_seeds import COMPARISON_WORDS, finetune_claims
+from mdlm_study.training.finetune import ARMS
+from mdlm_study.training.finetune_seeds import (
+    COMPARISON_WORDS,
+    COMPARISONS,
+    TRACE_ARMS,
+    better_arm,
+    finetune_claims,
+)
 
 PAPER_CLAIM, OWN_TARGET, MODEL_CHECK = "the paper's claim", "our own target", "a check of our model"
 
@@ -464,7 +471,6 @@ def _on_par(acc: dict, n: int) -> v.Verdict:
                      v.unpaired_difference(acc["gold"], n, acc["posterior"], n, level=v.TOST_LEVEL), denied=-1)
 
 
-TRACE_ARMS = ("gold", "posterior")
 _GAIN = {arm: _E[arm] - _E["base"] for arm in TRACE_ARMS}  # Table E: fine-tuning's gain over the base model
 _BOTH_GAIN = _E["both"] - max(_E[arm] for arm in TRACE_ARMS)  # Table E: both traces over the better arm
 
@@ -475,7 +481,7 @@ def _improves(acc: dict, n: int) -> v.Verdict:
 
 
 def _both_best(acc: dict, n: int) -> v.Verdict:
-    best = max(("gold", "posterior"), key=lambda arm: acc[arm])
+    best = max(TRACE_ARMS, key=lambda arm: acc[arm])
     return v.against_effect(v.unpaired_difference(acc[best], n, acc["both"], n), _BOTH_GAIN)
 
 
@@ -508,7 +514,6 @@ def _points(entry: dict) -> str:
     return f"{100 * entry['estimate']:+.1f} [{100 * entry['low']:+.1f}, {100 * entry['high']:+.1f}] points"
 
 
-
 def finetune_claim(study: Study, judges: Mapping[str, Callable[[v.Interval, v.Interval], v.Verdict]], run: Callable[[Study], dict]) -> dict:
     """A Table E claim's row, as :func:`trace_claim`: with the training seeds' fine-tuning records
     (``benchmarks/bench_finetune_seeds.py``), the verdict of record is the worst of ``judges`` (comparison ->
@@ -524,7 +529,8 @@ def finetune_claim(study: Study, judges: Mapping[str, Callable[[v.Interval, v.In
     k, n = first["k"], first["n_problems"] // first["k"]
     per_seed = [v.worst(*(judge(*_intervals_of(results[name]["per_seed"][i])) for name, judge in judges.items()), labels=labels).word
                 for i in range(k)]
-    involved = [arm for arm in ("base", "gold", "posterior", "both") if any(arm in COMPARISON_WORDS[name] for name in judges)]
+    named = {arm for name in judges for arm in COMPARISONS[name]}  # the arms the comparisons name (the better arm varies by seed)
+    involved = [arm for arm in ("base", *ARMS) if arm in named]
     arms = ", ".join(f"{arm} {_pct(sum(a[arm] for a in results['arms'].values()) / k)}" for arm in involved)
     spread = "; ".join(f"{COMPARISON_WORDS[name]}: {_points(results[name])}" for name in judges)  # a new seed's range: docs/seeds.md
     return {"evidence": f"{k} training seeds × {n:,} problems, pooled (random effects)", "ours": f"{spread} (means over seeds: {arms})",
@@ -573,7 +579,7 @@ def _finetune_both(s: Study) -> dict:
 
 def _both_run(s: Study) -> dict:
     arms, seeds, n, mean = _run_arms(s)
-    best = max(("gold", "posterior"), key=lambda arm: mean[arm])
+    best = better_arm(arms)
     verdict = v.against_effect(v.seeded_difference(arms[best], arms["both"], n), _BOTH_GAIN)
     return {"ours": f"both {_pct(mean['both'])} vs {best} {_pct(mean[best])} ({seeds}, n = {n})", "test": "effect ratio", "verdict": verdict,
             "seeds": _arm_seeds(s, _both_best)}

@@ -250,7 +250,7 @@ def finetune_seeds_markdown(root: Path = ROOT) -> str:
     first, settings = states[0], states[0]["finetune_settings"]
     arms = ["| seed | base model | base | gold | posterior | both | posterior traces fully correct | minutes |", "|---|---|---|---|---|---|---|---|"]
     for s in states:
-        mean = {arm: sum(x) / len(x) for arm, x in s["finetune"]["arms"].items()}
+        mean = record["comparisons"]["arms"][str(s["seed"])]  # each arm's mean over the fine-tuning seeds
         arms.append(f"| {s['seed']} | `{s['model']}` ({s['weights_sha256'][:12]}) | " + " | ".join(f"{100 * mean[a]:.1f}%" for a in ("base", "gold", "posterior", "both"))
                     + f" | {s['finetune']['posterior_trace_correct']:.3f} | {s['seconds'] / 60:.0f} |")
     rows = ["| comparison | pooled [95%] (points) | a new seed | I² | per seed (points) |", "|---|---|---|---|---|"]

@@ -46,9 +46,15 @@ def arm_accuracies(table: pd.DataFrame) -> dict[str, list[float]]:
     return {arm: [float(x) for x in table.loc[table["arm"] == arm, "accuracy"]] for arm in ("base", *ARMS)}
 
 
+def arm_means(arms: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """Each arm's mean accuracy over its fine-tuning seeds."""
+    return {arm: sum(x) / len(x) for arm, x in arms.items()}
+
+
 def better_arm(arms: Mapping[str, Sequence[float]]) -> str:
     """The better of the gold and posterior arms by mean accuracy (gold on a tie)."""
-    return max(TRACE_ARMS, key=lambda arm: sum(arms[arm]) / len(arms[arm]))
+    means = arm_means(arms)
+    return max(TRACE_ARMS, key=means.__getitem__)
 
 
 def seed_comparisons(arms: Mapping[str, Sequence[float]], n_problems: int) -> dict[str, dict]:
@@ -103,7 +109,7 @@ def finetune_claims(states: Sequence[Mapping]) -> dict:
                      "method": iv95.method, "critical": iv95.critical, "critical90": iv90.critical, "i2": r.get("i2"),
                      "prediction_low": r.get("prediction_low"), "prediction_high": r.get("prediction_high"), "k": len(entries),
                      "n_problems": sum(int(s["finetune"]["n_problems"]) for s in states)}
-    out["arms"] = {str(s.get("seed")): {arm: sum(x) / len(x) for arm, x in s["finetune"]["arms"].items()} for s in states}
+    out["arms"] = {str(s.get("seed")): arm_means(s["finetune"]["arms"]) for s in states}
     return out
 
 
@@ -112,6 +118,6 @@ def finetune_table(states: Sequence[Mapping]) -> pd.DataFrame:
     rows = []
     for s in states:
         f = s["finetune"]
-        rows.append({"seed": s.get("seed"), "model": s.get("model"), **{arm: sum(x) / len(x) for arm, x in f["arms"].items()},
+        rows.append({"seed": s.get("seed"), "model": s.get("model"), **arm_means(f["arms"]),
                      **{name: c["estimate"] for name, c in f["comparisons"].items()}})
     return pd.DataFrame(rows)
