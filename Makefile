@@ -53,9 +53,10 @@ study-released: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --released --jobs 2
 
 # The seeds study: every decoding claim on the five training seeds of the default recipe (not part of
-# `make reproduce`). `seeds` decodes with the released models (models/default, default_seed1..4) into
-# benchmarks/results/seeds/ and figures/seeds_forest.png; `seeds-retrain` first trains the five seeds
-# (CKPT/seed<N>/default; hours of CPU) and writes its results beside them, not over the released ones.
+# `make reproduce`). `seeds` decodes with the released models (models/default, default_seed1..4, and each seed's
+# answer-only twin answer_only, answer_only_seed1..4 for the reasoning check) into benchmarks/results/seeds/ and
+# figures/seeds_forest.png; `seeds-retrain` first trains the five seeds and their twins (CKPT/seed<N>/default and
+# answer_only; hours of CPU) and writes its results beside them, not over the released ones.
 # A rerun resumes: finished runs and decodings are kept.
 # Two processes side by side (seeds 0-2 and 3-4, one thread each: 68 minutes on this 2-core CPU), then the verdicts.
 # Then the trace claims on the same seeds (Table D, filtering, step scoring; benchmarks/results/seeds_traces/), Table E on
@@ -76,7 +77,7 @@ seeds: $(STAMP)
 
 SEEDS_CKPT ?= checkpoints/seeds
 seeds-retrain: $(STAMP)
-	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.training.recipes default --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
+	for s in 0 1 2 3 4; do $(PY) -m mdlm_study.training.recipes default answer_only --seed $$s --checkpoints $(SEEDS_CKPT)/seed$$s || exit 1; done
 	$(MAKE) seeds SEEDS_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results --figures-root $(SEEDS_CKPT)" \
 	  TRACE_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results_traces" \
 	  FINETUNE_ARGS="--models-dir $(SEEDS_CKPT) --out-dir $(SEEDS_CKPT)/results_finetune"

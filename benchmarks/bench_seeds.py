@@ -3,9 +3,10 @@
 For each seed: the same held-out problems decoded with every rule a claim compares, MED + exit at the
 (lambda, gamma) chosen on seed 0's development split (read from ``--transfer``, a decoding benchmark
 record of seed 0 that ran the selection) and at the setting chosen on the seed's own development
-split, the blank-slot accuracy and the corrupted-conclusion following rate. Writes one record per seed
-(``<out-dir>/seed<s>.json``, per-problem correctness kept; a rerun resumes and skips what is there),
-then the verdict across seeds (``<out-dir>/claims.json``) and the forest plot
+split, the blank-slot accuracy, the corrupted-conclusion following rate, and the seed's answer-only
+twin (``answer_only``, ``answer_only_seed<s>``) on the same problems for the reasoning check. Writes one
+record per seed (``<out-dir>/seed<s>.json``, per-problem correctness kept; a rerun resumes and skips
+what is there), then the verdict across seeds (``<out-dir>/claims.json``) and the forest plot
 (``figures/seeds_forest.png`` with its sidecar).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_seeds.py --models-dir /path/to/runs --seeds 0 1 2 3 4
@@ -31,6 +32,7 @@ from mdlm_study.experiments.faithfulness import counterfactual_answers, follow_r
 from mdlm_study.experiments.seeds import (
     CLAIMS,
     CORRUPTED,
+    MODEL_CHECKS,
     TEST_DECODINGS,
     TRANSFERRED,
     SeedRun,
@@ -38,6 +40,7 @@ from mdlm_study.experiments.seeds import (
     claim_results,
     claims_record,
     losing_seeds,
+    measure_answer_only,
     measure_conclusions,
     mechanism_correlations,
     mechanism_table,
@@ -105,11 +108,14 @@ def run_seeds(args, problems, dev_problems, transferred) -> None:
             run.decode(problems, {role: TEST_DECODINGS[role]})
     for run in runs:  # records written before the written conclusions were kept: decode k = 1, 2, 4 again for them
         measure_conclusions(run.evaluate, problems, run.state, save=run.save)
+    for run in runs:  # the reasoning check: the seed's answer-only twin on the same problems
+        measure_answer_only(run, problems, models_dir=args.models_dir, batch_size=args.batch_size)
 
 
 def analyse(args) -> None:
     states = seed_records(args.out_dir, args.seeds)
     results = claim_results(states, CLAIMS)
+    checks = claim_results(states, MODEL_CHECKS)
     table = mechanism_table(states)
     correlations = mechanism_correlations(table)
     hypotheses = check_hypotheses(table)
@@ -117,11 +123,11 @@ def analyse(args) -> None:
     on_control = claim_results([s for s in states if s["seed"] in control], [c for c in CLAIMS if c.this.startswith(TRANSFERRED)]) if control else []
     write_record(args.out_dir / "claims.json", claims_record(states, results, **{
         "mechanism": table.to_dict("records"), "correlations": correlations, "hypotheses": hypotheses,
-        "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
+        "model_checks": checks, "fixed_k2_blocks8_loses_5_points": {"seeds": control, "claims": on_control},
         "own_selection": {s["model"]: s.get("selection", {}).get("chosen") for s in states}}))
     fig = seeds_forest(results)
     save_figure(fig, "seeds_forest", args.figures_root, {"seeds": [s["seed"] for s in states], "record": relative(args.out_dir / "claims.json")})
-    print_claims(results, width=40)
+    print_claims(results + checks, width=40)
     print(table.to_string())
     print(f"seeds where fixed k = 2 (blocks of 8) loses >= 5 points: {control}")
     for r in on_control:

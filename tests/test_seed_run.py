@@ -81,6 +81,44 @@ def test_the_default_recipe_keeps_its_records_without_a_recipe_key(runs, tmp_pat
     assert "recipe" not in run.state and seeds.record_recipe(run.state) == "default" and run.state["model"] == "default"
 
 
+def test_the_answer_only_twin_is_decoded_once_beside_the_seed_and_never_copied_as_its_decoding(runs, tmp_path):
+    """The reasoning check: the seed's answer-only twin decodes the same problems (no reasoning slot), its entry
+    names the twin's weights, a rerun keeps it, and the seed's own ``l2r`` (the same config) is decoded, not copied
+    from it; the check pairs the two on every seed with a twin, and names a seed without one."""
+    problems = generate_problems(ArithmeticConfig(), 6, seed=5)
+    tokenizer = load_model("answer_only").tokenizer
+    twin = build_model(TINY, tokenizer, seed=9)
+    save_snapshot(twin.eval(), tmp_path / "runs" / "seed0" / "answer_only", 1, tokenizer)
+    for seed in (0, 1):
+        (tmp_path / "runs" / f"seed{seed}").mkdir(exist_ok=True)
+        (tmp_path / "runs" / f"seed{seed}" / "default").symlink_to(runs / f"seed{seed}" / "default")
+    states = []
+    for seed in (0, 1):
+        run = seeds.open_seed(seed, "default", problems, models_dir=tmp_path / "runs", out_dir=tmp_path, problems_label="held_out_6",
+                              evaluator_options={"batch_size": 6})
+        assert seeds.measure_answer_only(run, problems, models_dir=tmp_path / "runs", batch_size=6) is (seed == 0)
+        run.decode(problems, {"l2r": seeds.TEST_DECODINGS["l2r"]})
+        states.append(run.state)
+    entry, own = states[0]["decodings"][seeds.ANSWER_ONLY], states[0]["decodings"]["l2r"]
+    assert (entry["model"], entry["weights_sha256"]) == ("answer_only", weights_sha256(twin)) and len(entry["correct"]) == 6
+    assert own["weights_sha256"] == states[0]["weights_sha256"] != entry["weights_sha256"] and own["mean_nfe"] > entry["mean_nfe"]
+    stamp = (tmp_path / "seed0.json").stat().st_mtime_ns
+    rerun = seeds.open_seed(0, "default", problems, models_dir=tmp_path / "runs", out_dir=tmp_path, problems_label="held_out_6")
+    assert seeds.measure_answer_only(rerun, problems, models_dir=tmp_path / "runs") and (tmp_path / "seed0.json").stat().st_mtime_ns == stamp
+    [check] = seeds.claim_results(states, seeds.MODEL_CHECKS)
+    assert check["missing"] == ["default_seed1"] and [x["seed"] for x in check["per_seed"]] == [0]
+    assert check["per_seed"][0]["reference_accuracy"] == entry["accuracy"] and check["per_seed"][0]["accuracy"] == own["accuracy"]
+
+
+def test_the_reasoning_check_is_a_direction_test():
+    check = seeds.CLAIM["reasoning_helps"]
+    wide, narrow = seeds.v.Interval(0.30, 0.25, 0.35, "t"), seeds.v.Interval(0.01, -0.02, 0.04, "t")
+    speed = seeds.v.speedup_interval([1.0])
+    assert check.judge(wide, wide, speed).word == seeds.v.REPRODUCED and check.holds(seeds.v.REPRODUCED)
+    assert check.judge(narrow, narrow, speed).word == seeds.v.INCONCLUSIVE
+    assert check.judge(seeds.v.Interval(-0.3, -0.35, -0.25, "t"), narrow, speed).word == seeds.v.OPPOSITE
+
+
 def test_a_missing_seed_model_is_a_clear_error(runs, tmp_path):
     with pytest.raises((FileNotFoundError, ValueError), match="seed4"):
         seeds.open_seed(4, "sudoku", [], models_dir=runs, out_dir=tmp_path, problems_label="none")

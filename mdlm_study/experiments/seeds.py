@@ -50,6 +50,7 @@ from mdlm_study.core.pooling import holm
 from mdlm_study.core.records import ROOT, model_identity, problems_sha256, relative, write_record
 from mdlm_study.core.stats import paired_difference_ci
 from mdlm_study.engine import DecodeConfig
+from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE
 from mdlm_study.experiments.evaluate import summarize
 from mdlm_study.experiments.faithfulness import with_conclusions
 from mdlm_study.experiments.regime import in_regime
@@ -268,7 +269,7 @@ def measure_seed(evaluate, problems, state: dict, decodings: Mapping[str, Decode
         fields = config_fields(config)
         if role in done and all(done[role].get(k) == v for k, v in fields.items()):
             continue
-        twin = next((e for e in done.values() if all(e.get(k) == v for k, v in fields.items())), None)
+        twin = next((e for e in done.values() if all(e.get(k) == v for k, v in fields.items()) and _same_model(e, identity)), None)
         if twin is not None:
             done[role] = dict(twin)
         else:
@@ -280,6 +281,40 @@ def measure_seed(evaluate, problems, state: dict, decodings: Mapping[str, Decode
         if save:
             save(state)
     return state
+
+
+def _same_model(entry: Mapping, identity: Mapping | None) -> bool:
+    """Whether a recorded decoding is of the model ``identity`` names (its weights' SHA-256; an entry of
+    another model, the answer-only twin's, is never copied as this model's)."""
+    return identity is None or entry.get("weights_sha256") in (None, identity.get("weights_sha256"))
+
+
+ANSWER_ONLY = "answer_only"  # the role of the seed's answer-only twin's decoding in its record (measure_answer_only)
+
+
+def measure_answer_only(run: SeedRun, problems, *, models_dir, batch_size: int = 300) -> bool:
+    """Decode ``problems`` with the seed's answer-only twin (the ``answer_only`` recipe trained with the
+    same seed: ``answer_only`` for seed 0, ``answer_only_seed<s>``; :func:`resolve`), greedy left to right
+    with no reasoning slot, and keep it as the record's :data:`ANSWER_ONLY` decoding, its entry naming the
+    twin's weights: the reasoning check (:data:`MODEL_CHECKS`) pairs it with the seed's own ``l2r``. Kept
+    while the twin's weights and the problems are the same. Returns False, said, when the twin was not
+    trained (the check then leaves this seed out and names it)."""
+    name = model_name(run.state["seed"], "answer_only")
+    folder = resolve(name, models_dir)
+    if not folder.is_dir():
+        print(f"{run.state.get('model')}: no answer-only twin at {folder}; the reasoning check leaves this seed out", flush=True)
+        return False
+    loaded = load_model(folder)
+    identity = {**model_identity(name, weights_sha256(loaded.model)), "problems_sha256": run.identity["problems_sha256"]}
+    done = run.state.setdefault("decodings", {})
+    if all(done.get(ANSWER_ONLY, {}).get(k) == identity[k] for k in ENTRY_KEYS):
+        return True
+    config, started = DecodeConfig("l2r"), time.perf_counter()
+    table = model_evaluator(loaded.model, loaded.tokenizer, template=ANSWER_ONLY_TEMPLATE, batch_size=batch_size)(problems, config)
+    done[ANSWER_ONLY] = decoding_entry(config, table, identity, time.perf_counter() - started)
+    print(f"{run.state.get('model')}: answer-only twin {name}: accuracy {done[ANSWER_ONLY]['accuracy']:.4f}", flush=True)
+    run.save()
+    return True
 
 
 def select_own(evaluate, dev_problems, state: dict, *, dev_sha256: str, save: Callable[[dict], None] | None = None,
@@ -307,8 +342,9 @@ def select_own(evaluate, dev_problems, state: dict, *, dev_sha256: str, save: Ca
 # Claims across seeds
 
 
-EFFECT, NO_LOSS, NO_GAIN, TARGET = "effect", "no loss", "no gain", "speed target"
+EFFECT, NO_LOSS, NO_GAIN, TARGET, DIRECTION = "effect", "no loss", "no gain", "speed target", "direction"
 TEST_TEXT = {
+    DIRECTION: "direction: 95% interval above 0 (a check of our model; the paper gives no number)",
     EFFECT: "the paired difference against the paper's (effect ratio)",
     NO_LOSS: "no loss: 90% interval inside ±1 point (TOST)",
     NO_GAIN: "no gain: 90% interval inside ±1 point (TOST)",
@@ -350,6 +386,8 @@ class Claim:
         """The claim's verdict from its 95% and 90% intervals (this minus reference) and its speed-up."""
         if self.test == EFFECT:
             return v.against_effect(iv95, self.paper)
+        if self.test == DIRECTION:
+            return v.direction(iv95)
         if self.test == TARGET:
             return v.faster_within(iv95, speedup.estimate, min_speedup=SPEED_TARGET, margin=TOLERANCE)
         accuracy = v.no_loss(iv95, iv90, denied=-1 if self.test == NO_LOSS else +1, margin=TOLERANCE)
@@ -397,7 +435,13 @@ CHAINS_DECODINGS: dict[str, DecodeConfig] = dict(TEST_DECODINGS)
 DEEP_SUFFIX = " (deep regime)"
 CHAINS_CLAIMS: tuple[Claim, ...] = tuple(replace(c, name=f"chains_{c.name}", text=f"{c.text}{DEEP_SUFFIX}", recipe="chains")
                                          for c in CLAIMS if not c.own)
-CLAIM = {c.name: c for c in CLAIMS + SUDOKU_CLAIMS + CHAINS_CLAIMS}
+# Checks of our model, not claims of the paper: reasoning helps (the seed's left-to-right decoding against its
+# answer-only twin's on the same problems; measure_answer_only). Apart from CLAIMS: not a decoding rule's effect.
+MODEL_CHECKS: tuple[Claim, ...] = (
+    Claim("reasoning_helps", "the reasoning model beats its answer-only twin (same seed, same budget; both left to right)", ANSWER_ONLY,
+          "l2r", DIRECTION),
+)
+CLAIM = {c.name: c for c in CLAIMS + SUDOKU_CLAIMS + CHAINS_CLAIMS + MODEL_CHECKS}
 
 
 def seed_state(path: Path, identity: Mapping) -> dict:

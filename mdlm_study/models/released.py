@@ -9,8 +9,10 @@ step count, the training data's SHA-256, and the command that built the release.
 Names (:data:`RELEASES`): ``default``, ``answer_only`` and ``sudoku`` (the study's three recipes,
 seed 0), ``base`` (the ``default`` run's snapshot at ``recipes.BASE_STEP``, the fine-tuning
 experiment's base model), ``default_seed1`` ... ``default_seed4`` (the default recipe with other
-seeds), ``steps`` (every single step of the chains, the deep regime's warm start) and ``sudoku_seed1``
-... ``sudoku_seed4`` (the Sudoku recipe with other seeds).
+seeds), ``steps`` (every single step of the chains, the deep regime's warm start), ``sudoku_seed1``
+... ``sudoku_seed4`` (the Sudoku recipe with other seeds), ``chains`` and ``chains_seed1`` ...
+``chains_seed4`` with ``chains_answer_only`` (the deep regime), ``base_seed1`` ... ``base_seed4`` (each
+default seed's snapshot at ``BASE_STEP``) and ``answer_only_seed1`` ... (each default seed's answer-only twin).
 
 Loading: ``mdlm_study.models.load_model(name)`` (or ``load_model(name, checkpoints_dir="models")``, and so
 every notebook's ``checkpoints_dir="models"`` and every benchmark's ``--checkpoints models``) checks every
@@ -78,6 +80,7 @@ RELEASES = {r.name: r for r in (
     Release("chains_answer_only", "chains_answer_only", 0),
     *(Release(f"chains_seed{seed}", "chains", seed) for seed in range(1, 5)),
     *(Release(f"base_seed{seed}", "default", seed, snapshot=BASE_STEP) for seed in range(1, 5)),  # Table E on every seed
+    *(Release(f"answer_only_seed{seed}", "answer_only", seed) for seed in range(1, 3)),  # the reasoning check on every seed
 )}
 
 

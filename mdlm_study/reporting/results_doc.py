@@ -159,7 +159,8 @@ models as the only ones there are. The paper's column is GSM8K on LLaDA-8B where
              f"decoding the same {sudoku['models'][0]['n_problems']:,} held-out puzzles (SHA-256 `{sudoku['models'][0]['problems_sha256'][:12]}`; "
              f"`python benchmarks/bench_sudoku_seeds.py`, records `{SUDOKU_SEEDS_DIR}/`), with one any-order setting stated before the "
              "run (entropy order over the whole answer, the paper's block 128) rather than the best of several; the paper's column "
-             "is Sudoku on LLaDA-8B.\n", trace_seeds_markdown(root), finetune_seeds_markdown(root), deep_regime_markdown(root)]
+             "is Sudoku on LLaDA-8B.\n", model_checks_markdown(claims), trace_seeds_markdown(root), finetune_seeds_markdown(root),
+             deep_regime_markdown(root)]
     parts.append(f"## Where the fixed-k control works\n\nFixed k = 2 in blocks of 8 loses at least 5 points on seeds "
                  f"{', '.join(map(str, control['seeds'])) or 'none'}; there, MED + exit at seed 0's settings:\n")
     for r in control["claims"]:
@@ -208,6 +209,26 @@ none can after it: read them as descriptions):
             own.append(f"| {state['seed']} | {rule} | {show(theirs)} | {show(mine)} |")
     parts.append("## Transferred against chosen per seed\n\nOn the test problems; one token per step is 28 NFE.\n\n" + "\n".join(own) + "\n")
     return "\n".join(parts)
+
+
+def model_checks_markdown(claims: dict) -> str:
+    """``docs/seeds.md``'s section on the checks of our model across the seeds (``claims.json``'s
+    ``model_checks``: reasoning helps, each seed against its answer-only twin); empty before they are measured."""
+    checks = [r for r in claims.get("model_checks", []) if "pooled" in r]
+    if not checks:
+        return ""
+    twins = ", ".join(f"seed {x['seed']}: {100 * x['reference_accuracy']:.1f}% → {100 * x['accuracy']:.1f}%" for x in checks[0]["per_seed"])
+    return f"""## A check of our model: reasoning helps
+
+Not a claim of the paper: whether each seed's model needs its reasoning. Each seed's answer-only twin (the
+`answer_only` recipe trained with the same seed, the same size and budget, no reasoning slot; `models/answer_only`,
+`answer_only_seed<N>`) answers the same held-out problems left to right, paired with the seed's own left-to-right
+decoding (answer-only → with reasoning: {twins}).
+
+| check | test | paper | pooled (points) | a new seed | I² | verdict | holds on | per seed (points) | fixed effect | speed-up (range) |
+|---|---|---|---|---|---|---|---|---|---|---|
+{chr(10).join(_claims_rows(checks))}
+"""
 
 
 def trace_seeds_markdown(root: Path = ROOT) -> str:
