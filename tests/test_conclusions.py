@@ -191,14 +191,15 @@ def test_every_document_gives_each_claim_the_same_verdict_and_numbers():
         for p in parts:  # the pooled estimate and interval, as docs/seeds.md prints them
             assert f"{p[3]} points" in row.ours and p[3] in readme_ours[row.claim]
         checked += 1
-    # the decoding claims (the two Sudoku ones and the written conclusion's included), the trace claims, Table E's claims
-    assert checked == 12 and trace_rows == 5 and finetune_rows == 3
+    # the decoding claims (the two Sudoku ones and the written conclusion's included) and the reasoning check, the trace
+    # claims, Table E's claims
+    assert checked == 13 and trace_rows == 5 and finetune_rows == 3
     # docs/seeds.md, claims.json and the seed records recomputed: one pooled word and interval per seed claim
-    from mdlm_study.experiments.seeds import claim_results
+    from mdlm_study.experiments.seeds import MODEL_CHECKS, claim_results
     record = json.loads((ROOT / conclusions.SEED_CLAIMS).read_text())
     states = [json.loads(path.read_text()) for path in conclusions.default_seed_records(ROOT).values()]
-    saved_claims = {c["claim"]: c for c in record["claims"] if "pooled" in c}
-    fresh_claims = [c for c in claim_results(states) if "pooled" in c]  # a claim no seed record measures yet is in neither
+    saved_claims = {c["claim"]: c for c in record["claims"] + record["model_checks"] if "pooled" in c}
+    fresh_claims = [c for c in claim_results(states) + claim_results(states, MODEL_CHECKS) if "pooled" in c]  # unmeasured: in neither
     assert sorted(saved_claims) == sorted(c["claim"] for c in fresh_claims)
     for fresh in fresh_claims:
         saved = saved_claims[fresh["claim"]]

@@ -80,7 +80,7 @@ RELEASES = {r.name: r for r in (
     Release("chains_answer_only", "chains_answer_only", 0),
     *(Release(f"chains_seed{seed}", "chains", seed) for seed in range(1, 5)),
     *(Release(f"base_seed{seed}", "default", seed, snapshot=BASE_STEP) for seed in range(1, 5)),  # Table E on every seed
-    *(Release(f"answer_only_seed{seed}", "answer_only", seed) for seed in range(1, 3)),  # the reasoning check on every seed
+    *(Release(f"answer_only_seed{seed}", "answer_only", seed) for seed in range(1, 5)),  # the reasoning check on every seed
 )}
 
 

@@ -225,7 +225,7 @@ Not a claim of the paper: whether each seed's model needs its reasoning. Each se
 `answer_only_seed<N>`) answers the same held-out problems left to right, paired with the seed's own left-to-right
 decoding (answer-only → with reasoning: {twins}).
 
-| check | test | paper | pooled (points) | a new seed | I² | verdict | holds on | per seed (points) | fixed effect | speed-up (range) |
+| claim | test | paper | pooled (points) | a new seed | I² | verdict | holds on | per seed (points) | fixed effect | speed-up (range) |
 |---|---|---|---|---|---|---|---|---|---|---|
 {chr(10).join(_claims_rows(checks))}
 """
