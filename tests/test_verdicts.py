@@ -177,6 +177,20 @@ def test_seed_pooled_difference_is_random_effects_on_the_per_seed_paired_differe
         v.seed_pooled_difference(strata[:1])
 
 
+def test_a_new_seeds_interval_stays_within_the_differences_two_accuracies_can_have():
+    """Five seeds 39-72 points apart (the reasoning check's spread): the t prediction interval reaches past +100
+    points, and is clipped there, said; the pooled interval itself is untouched."""
+    from mdlm_study.core.pooling import random_effects
+    strata = [(1500, 5, 1085), (1500, 6, 1038), (1500, 40, 820), (1500, 10, 911), (1500, 60, 650)]
+    interval, r = v.seed_pooled_difference(strata)
+    d = [(c - b) / n for n, b, c in strata]
+    raw = random_effects(d, [((b + c) / n - x**2) / n for (n, b, c), x in zip(strata, d, strict=True)])
+    assert raw["prediction_high"] > 1.0 and r["prediction_high"] == 1.0 and r["prediction_clipped"] is True
+    assert r["prediction_low"] == pytest.approx(raw["prediction_low"]) and interval.high == pytest.approx(raw["high"]) and interval.high < 1.0
+    _, narrow = v.seed_pooled_difference([(1500, 20, 40), (1500, 10, 12), (1500, 30, 90)])
+    assert narrow["prediction_clipped"] is False
+
+
 def test_detectable_is_the_80_percent_power_effect_of_the_interval():
     # a 95% normal interval of half-width 1.96 has se 1: detects 1.96 + 0.84 = 2.80 with 80% power
     assert iv(0.0, -1.959964, 1.959964).detectable() == pytest.approx(2.801585, abs=1e-5)

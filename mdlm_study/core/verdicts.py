@@ -205,7 +205,9 @@ def seed_pooled_difference(strata: Sequence[tuple[int, int, int]], *, level: flo
     ``((only_reference + only_this) / n - d^2) / n`` (Haldane's 1/2 per cell when that is 0), pooled by
     :func:`mdlm_study.core.pooling.random_effects` (DerSimonian-Laird, Hartung-Knapp; a fixed-effect pooling
     would treat the seeds as the only models there are). ``strata``: one ``(n, only_reference,
-    only_this)`` per seed. Returns the interval and the full random-effects result."""
+    only_this)`` per seed. Returns the interval and the full random-effects result, its prediction
+    interval clipped to the differences two accuracies can have, [-1, 1] (``prediction_clipped`` says
+    when: a t interval over few, very different seeds can reach past them)."""
     if len(strata) < 2:
         raise ValueError(f"pooling over seeds needs at least 2 seeds, got {len(strata)}")
     estimates, variances = [], []
@@ -219,6 +221,10 @@ def seed_pooled_difference(strata: Sequence[tuple[int, int, int]], *, level: flo
         estimates.append(d)
         variances.append(var)
     r = random_effects(estimates, variances, level=level)
+    if r["prediction_low"] is not None:
+        low, high = max(r["prediction_low"], -1.0), min(r["prediction_high"], 1.0)
+        r["prediction_clipped"] = (low, high) != (r["prediction_low"], r["prediction_high"])
+        r["prediction_low"], r["prediction_high"] = low, high
     method = f"{r['method']} over {r['k']} seeds, I² {r['i2']:.2f}"
     return Interval(r["estimate"], r["low"], r["high"], method, level, r["critical"]), r
 

@@ -144,7 +144,7 @@ seed of the default recipe: {models}. Records: `{SEEDS_DIR}/seed<N>.json` (per-p
 Each claim is judged by its own test (the same as in the claims table, [verdicts.md](verdicts.md)): on each
 seed (95% paired intervals, Tango), which says whether it *holds* there, and pooled with the seed as the unit
 (random effects: DerSimonian-Laird, Hartung-Knapp), which is its verdict of record. *A new seed* is the 95%
-prediction interval of the effect a new training seed would show; I² is the share of the spread between seeds
+prediction interval of the effect a new training seed would show (at most ±100 points); I² is the share of the spread between seeds
 beyond chance. *Fixed effect* is the Mantel-Haenszel pooling, shown for comparison only: it treats these five
 models as the only ones there are. The paper's column is GSM8K on LLaDA-8B where it reports the same comparison.
 
