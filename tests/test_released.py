@@ -51,6 +51,22 @@ def test_every_released_model_matches_its_manifest_and_loads_strictly(name):
     assert loaded.tokenizer.mask_token_id is not None and not loaded.model.training
 
 
+TRIALS = sorted(p.parent for p in (RELEASED_DIR / "trials").glob(f"*/{MANIFEST}"))  # a candidate recipe's seeds, kept until it is adopted
+
+
+@pytest.mark.parametrize("folder", TRIALS, ids=lambda p: p.name)
+def test_every_trial_release_matches_its_manifest_and_records_its_own_steps(folder):
+    """A candidate recipe's released seeds (models/trials/<name>): the same checks as the release of record,
+    and each entry's step count is the one its training record ran (the recipe of record may differ)."""
+    manifest = read_manifest(folder)
+    assert "--out models/trials/" in manifest["command"]
+    for name, entry in manifest["models"].items():
+        assert verify_released(name, folder)["weights_sha256"] == entry["weights_sha256"]
+        record = json.loads((folder / name / "training.json").read_text())
+        assert entry["recipe"] in recipes.RECIPES and entry["steps"] == record["train"]["steps"] and entry["seed"] == record["train"]["seed"]
+        assert load_model(folder / name).record["weights_sha256"] == entry["weights_sha256"]
+
+
 def test_released_study_models_are_the_ones_the_results_were_measured_on():
     measured = json.loads((ROOT / "benchmarks" / "results" / "default" / "model.json").read_text())["weights_sha256"]
     models = read_manifest()["models"]
