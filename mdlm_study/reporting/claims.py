@@ -34,6 +34,7 @@ from mdlm_study.training.finetune_seeds import (
     COMPARISON_WORDS,
     COMPARISONS,
     TRACE_ARMS,
+    arm_means,
     better_arm,
     finetune_claims,
 )
@@ -551,7 +552,7 @@ def _finetune_on_par(s: Study) -> dict:
 def _run_arms(s: Study) -> tuple[dict, str, int, dict]:
     """Notebook 05's run: each arm's accuracies per fine-tuning seed, how many seeds, the problems, each arm's mean."""
     arms, seeds = _arms(s)
-    return arms, seeds, s.n(S5), {arm: sum(x) / len(x) for arm, x in arms.items()}
+    return arms, seeds, s.n(S5), arm_means(arms)
 
 
 def _on_par_run(s: Study) -> dict:
