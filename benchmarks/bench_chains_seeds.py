@@ -6,8 +6,9 @@ Each seed's model (``models/chains``, ``models/chains_seed1`` ...) decodes the c
 
 - all 1,500 chains (``--n-problems``) once with the history (entropy order, one token per pass, no exit) for the
   regime diagnostics (``mdlm_study.experiments.regime``), overall and by dependency depth: the regime bounds
-  are checked on 1,500 chains per seed;
-- the first 500 (``--n-claims``) with every decoding of :data:`~mdlm_study.experiments.seeds.CHAINS_DECODINGS`
+  are checked on 1,500 chains per seed, or on those of them with at least ``--min-steps`` steps (every chain is
+  still decoded, so the diagnostics by depth show the shallow chains beside the deep ones);
+- the first 500 (``--n-claims``) of the chains the bounds are checked on, with every decoding of :data:`~mdlm_study.experiments.seeds.CHAINS_DECODINGS`
   (the default recipe's fixed decodings), per-chain correctness kept. 500 chains x 5 seeds, paired, detect a
   pooled difference of about 2-4 points (each claim's ``detectable`` in ``claims.json``), well inside the
   paper's effects of 3-18 points; eleven decodings of 1,500 would not fit one seed's 45 minutes on two cores.
@@ -65,6 +66,7 @@ from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
 TASK = get_task("chains")
+SPLIT_MIN_STEPS, SPLIT_MAX_STEPS = TASK.split_configs["test"].min_steps, TASK.split_configs["test"].max_steps
 
 
 def depths_of(problems) -> str:
@@ -72,22 +74,32 @@ def depths_of(problems) -> str:
     return "".join(str(len(p.ops)) for p in problems)
 
 
+def deep_enough(problems, min_steps: int) -> list[bool]:
+    """For each chain, whether it takes at least ``min_steps`` steps: the chains the regime bounds and the claims
+    are measured on (docs/decisions.md, "Two regimes")."""
+    return [len(p.ops) >= min_steps for p in problems]
+
+
 def measure(seed: int, args, problems, n_claims: int) -> None:
-    """One seed: the regime diagnostics on all ``problems``, then every claim's decoding of the first ``n_claims``
+    """One seed: the regime diagnostics of ``problems`` (all of them by depth; overall on the chains of at least
+    ``--min-steps`` steps), then every claim's decoding of the first ``n_claims`` of those chains
     (none with ``--regime-only``, or when the seed is outside the paper's regime bounds,
     :func:`~mdlm_study.experiments.regime.in_regime`: the seed then counts for the regime bounds and the
     recipe's spread, not for the claims)."""
-    claimed = [] if args.regime_only else problems[:n_claims]
+    keep = deep_enough(problems, args.min_steps)
+    deep = [p for p in problems if len(p.ops) >= args.min_steps]
+    claimed = [] if args.regime_only else deep[:n_claims]
     run = open_seed(seed, "chains", claimed, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=TASK.file("test"),
                     evaluator_options={"template": TASK.template, "batch_size": args.batch_size,
                                        "evaluator": lambda *a, **k: evaluate_task(TASK, *a, **k)},
-                    extra={"regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems)},
+                    extra={"regime_problems_sha256": problems_sha256(problems), "regime_n_problems": len(problems),
+                           "regime_min_steps": args.min_steps},
                     renewable=("problems_sha256", "n_problems"))  # the regime stands when only the claims' chains change
     if "regime" not in run.state:
         started = time.perf_counter()
         regime = diagnose(run.model, run.tokenizer, problems, TASK.template, TASK, groups=[len(p.ops) for p in problems],
-                          batch_size=args.batch_size)
-        run.state["depths"] = depths_of(problems)
+                          batch_size=args.batch_size, keep=keep)
+        run.state["depths"] = depths_of(deep)
         run.state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
         run.save()
         print(f"{run.identity['model']}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
@@ -164,23 +176,30 @@ def analyse(args) -> None:
 def main(argv=None) -> None:
     parser = seeds_parser(__doc__, recipe="chains", out_dir="benchmarks/results/seeds_chains")
     parser.add_argument("--n-problems", type=int, default=1500, help="test chains per seed for the regime diagnostics (the split's first N)")
-    parser.add_argument("--n-claims", type=int, default=500, help="of them, the first N decoded for the claims")
+    parser.add_argument("--min-steps", type=int, default=SPLIT_MIN_STEPS,
+                        help="the regime bounds and the claims read the chains of at least this many steps (every chain "
+                             "is decoded for the diagnostics by depth)")
+    parser.add_argument("--n-claims", type=int, default=500, help="of those chains, the first N decoded for the claims")
     parser.add_argument("--regime-only", action="store_true", help="only the regime diagnostics (no claims' decodings)")
     parser.add_argument("--answer-only", default=None, help="the answer-only twin (models/<name>, or a checkpoint folder)")
     parser.add_argument("--analyse-only", action="store_true", help="only the claims across seeds, from the seed records")
     parser.add_argument("--default-dir", type=Path, default=Path("benchmarks/results/seeds"), help="the default regime's seed records")
     parser.add_argument("--figures-root", type=Path, default=Path("."), help="the depth figure goes to <root>/figures/claims_by_depth.png")
     args = parser.parse_args(argv)
+    if not SPLIT_MIN_STEPS <= args.min_steps <= SPLIT_MAX_STEPS:
+        raise ValueError(f"--min-steps {args.min_steps}: the chains test split holds {SPLIT_MIN_STEPS}-{SPLIT_MAX_STEPS} steps")
     torch.set_num_threads(args.threads)
     if not args.analyse_only:
         problems = read_split(TASK, args.data_dir, "test")[: args.n_problems]
         if len(problems) < args.n_problems:
             raise ValueError(f"--n-problems {args.n_problems}: the chains test split has {len(problems)}")
-        if not 0 < args.n_claims <= args.n_problems:
-            raise ValueError(f"--n-claims {args.n_claims} must lie in 1..--n-problems ({args.n_problems})")
+        n_deep = sum(deep_enough(problems, args.min_steps))
+        if not 0 < args.n_claims <= n_deep:
+            raise ValueError(f"--n-claims {args.n_claims} must lie in 1..{n_deep} (the chains of at least --min-steps "
+                             f"{args.min_steps} steps among --n-problems {args.n_problems})")
         started = time.perf_counter()
         if args.answer_only:
-            answer_only(args, problems)
+            answer_only(args, [p for p in problems if len(p.ops) >= args.min_steps])
         for seed in args.seeds:
             folder = resolve(model_name(seed, "chains"), args.models_dir)
             if not folder.is_dir():  # the recipe's seeds join as they are trained and released

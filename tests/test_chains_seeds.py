@@ -124,9 +124,32 @@ def test_in_regime_reads_the_papers_bounds_and_names_the_missed_ones():
 
 
 def test_too_many_claims_chains_is_refused(layout):
-    with pytest.raises(ValueError, match="--n-claims 9 must lie in 1..--n-problems \\(8\\)"):
+    with pytest.raises(ValueError, match="--n-claims 9 must lie in 1..8 \\(the chains of at least --min-steps 2 steps"):
         _bench().main(["--models-dir", str(layout / "runs"), "--data-dir", str(layout / "data"), "--n-problems", "8", "--n-claims", "9",
                        "--out-dir", str(layout / "refused")])
+    with pytest.raises(ValueError, match="--n-claims 5 must lie in 1..4 \\(the chains of at least --min-steps 5 steps"):
+        _bench().main(["--models-dir", str(layout / "runs"), "--data-dir", str(layout / "data"), "--n-problems", "8", "--n-claims", "5",
+                       "--min-steps", "5", "--out-dir", str(layout / "refused")])
+    with pytest.raises(ValueError, match="--min-steps 9: the chains test split holds 2-8 steps"):
+        _bench().main(["--min-steps", "9", "--out-dir", str(layout / "refused")])
+
+
+def test_min_steps_narrows_the_bounds_and_the_claims_to_the_deep_chains(layout, monkeypatch):
+    """With --min-steps 5 (the first 8 test chains take 4, 7, 5, 6, 4, 4, 4, 5 steps): every chain is decoded for the
+    diagnostics by depth, the overall diagnostics, the claims' chains, their depths and the answer-only twin are
+    the four chains of 5 steps or more, and the record says which floor it used."""
+    monkeypatch.setattr(regime_module, "PAPER_REGIME", LAX_REGIME)
+    out = layout / "min_steps"
+    _bench().main(["--models-dir", str(layout / "runs"), "--seeds", "0", "--data-dir", str(layout / "data"), "--n-problems", "8",
+                   "--n-claims", "3", "--min-steps", "5", "--batch-size", "8", "--out-dir", str(out), "--default-dir",
+                   str(layout / "no_default"), "--figures-root", str(layout / "min_steps_figures"), "--answer-only", "chains_answer_only"])
+    record = json.loads((out / "seed0.json").read_text())
+    assert record["regime_min_steps"] == 5 and record["regime_n_problems"] == 8
+    assert record["regime"]["n_problems"] == 4 and sorted(record["regime"]["by_depth"]) == ["4", "5", "6", "7"]
+    assert sum(g["n_problems"] for g in record["regime"]["by_depth"].values()) == 8
+    assert record["depths"] == "7565" and record["n_problems"] == 3
+    assert all(len(d["correct"]) == 3 for d in record["decodings"].values())
+    assert json.loads((out / "answer_only.json").read_text())["n_problems"] == 4
 
 
 def test_the_chains_claims_are_the_papers_claims_on_the_chains_seeds_only():

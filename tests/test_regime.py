@@ -106,6 +106,22 @@ def test_groups_read_off_one_decoding_equal_each_group_decoded_alone(tokenizer, 
         diagnose(late, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, groups=[2, 3])
 
 
+def test_keep_checks_the_kept_problems_and_still_groups_every_problem(tokenizer, problems):
+    """``keep`` narrows the overall diagnostics to the kept problems (here the 3-operation ones, as the deep
+    regime keeps the chains of three steps or more) and leaves ``by_group`` over all of them; a mask of
+    the wrong length is refused."""
+    chosen = [p for p in problems if len(p.ops) == 2][:3] + [p for p in problems if len(p.ops) == 3][:2]
+    gold = build_canvas(tokenizer, [p.question for p in chosen], TEMPLATE, answers=[p.answer for p in chosen], reasonings=[p.reasoning for p in chosen])
+    model = Reasoner(gold.input_ids, gold.special.mask_id, len(tokenizer), gold.span_mask("reasoning"), gold.span_mask("answer"), early=True)
+    depths = [len(p.ops) for p in chosen]
+    d = diagnose(model, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, batch_size=5, groups=depths,
+                 keep=[n >= 3 for n in depths])
+    assert d["n_problems"] == 2 and {g: v["n_problems"] for g, v in d["by_group"].items()} == {"2": 3, "3": 2}
+    assert {k: v for k, v in d.items() if k != "by_group"} == d["by_group"]["3"]
+    with pytest.raises(ValueError, match="one bool per problem: 4 for 5"):
+        diagnose(model, tokenizer, chosen, TEMPLATE, "arithmetic", {"sampler": "l2r"}, keep=[True] * 4)
+
+
 def test_summarise_rows_refuses_an_empty_selection():
     import numpy as np
 

@@ -189,20 +189,24 @@ def describe(diagnostics: dict) -> str:
 
 
 def diagnose(model, tokenizer, problems: Sequence, template, task: str | Task, config=None, *, gamma: float = 0.1,
-             batch_size: int = 256, groups: Sequence | None = None) -> dict:
+             batch_size: int = 256, groups: Sequence | None = None, keep: Sequence[bool] | None = None) -> dict:
     """Decode ``problems`` with ``config`` (default: entropy order, one token per pass, the reference of
     the decoding claims) keeping the history, and return its :func:`regime_diagnostics`. With ``groups``
     (one label per problem, e.g. its dependency depth) also ``"by_group"``: the diagnostics of each
-    label's problems, read off the same decoding."""
+    label's problems, read off the same decoding. With ``keep`` (one bool per problem) the overall
+    diagnostics are those of the kept problems only (the population a regime is checked on, e.g. the
+    chains deeper than a model composes in one pass), while ``"by_group"`` still covers every problem."""
     task = get_task(task)
     config = DecodeConfig.coerce(config, defaults={"sampler": "entropy"})
     if config.exit_gamma is not None:
         raise ValueError(f"diagnose a decoding without an exit (exit_gamma={config.exit_gamma}); the exit's saving is computed from it")
     if groups is not None and len(groups) != len(problems):
         raise ValueError(f"groups must give one label per problem: {len(groups)} labels for {len(problems)} problems")
+    if keep is not None and len(keep) != len(problems):
+        raise ValueError(f"keep must give one bool per problem: {len(keep)} for {len(problems)} problems")
     canvas, decoded = decode_questions_with_history(model, tokenizer, [task.question(p) for p in problems], template, config, batch_size=batch_size)
     rows = regime_rows(task, problems, decoded, canvas, tokenizer, gamma=gamma)
-    out = summarise_rows(rows)
+    out = summarise_rows(rows, None if keep is None else np.asarray(keep, bool))
     if groups is not None:
         labels = np.asarray([str(g) for g in groups])
         out["by_group"] = {g: summarise_rows(rows, labels == g) for g in sorted(set(labels), key=lambda x: (len(x), x))}
