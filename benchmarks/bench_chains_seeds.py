@@ -74,10 +74,11 @@ def depths_of(problems) -> str:
     return "".join(str(len(p.ops)) for p in problems)
 
 
-def deep_enough(problems, min_steps: int) -> list[bool]:
-    """For each chain, whether it takes at least ``min_steps`` steps: the chains the regime bounds and the claims
-    are measured on (docs/decisions.md, "Two regimes")."""
-    return [len(p.ops) >= min_steps for p in problems]
+def deep_chains(problems, min_steps: int) -> tuple[list[bool], list]:
+    """For each chain, whether it takes at least ``min_steps`` steps, and those chains in order: the chains the
+    regime bounds, the answer-only twin and the claims are measured on (docs/decisions.md, "Two regimes")."""
+    keep = [len(p.ops) >= min_steps for p in problems]
+    return keep, [p for p, k in zip(problems, keep, strict=True) if k]
 
 
 def measure(seed: int, args, problems, n_claims: int) -> None:
@@ -86,8 +87,7 @@ def measure(seed: int, args, problems, n_claims: int) -> None:
     (none with ``--regime-only``, or when the seed is outside the paper's regime bounds,
     :func:`~mdlm_study.experiments.regime.in_regime`: the seed then counts for the regime bounds and the
     recipe's spread, not for the claims)."""
-    keep = deep_enough(problems, args.min_steps)
-    deep = [p for p in problems if len(p.ops) >= args.min_steps]
+    keep, deep = deep_chains(problems, args.min_steps)
     claimed = [] if args.regime_only else deep[:n_claims]
     run = open_seed(seed, "chains", claimed, models_dir=args.models_dir, out_dir=args.out_dir, problems_label=TASK.file("test"),
                     evaluator_options={"template": TASK.template, "batch_size": args.batch_size,
@@ -193,13 +193,13 @@ def main(argv=None) -> None:
         problems = read_split(TASK, args.data_dir, "test")[: args.n_problems]
         if len(problems) < args.n_problems:
             raise ValueError(f"--n-problems {args.n_problems}: the chains test split has {len(problems)}")
-        n_deep = sum(deep_enough(problems, args.min_steps))
-        if not 0 < args.n_claims <= n_deep:
-            raise ValueError(f"--n-claims {args.n_claims} must lie in 1..{n_deep} (the chains of at least --min-steps "
+        deep = deep_chains(problems, args.min_steps)[1]
+        if not 0 < args.n_claims <= len(deep):
+            raise ValueError(f"--n-claims {args.n_claims} must lie in 1..{len(deep)} (the chains of at least --min-steps "
                              f"{args.min_steps} steps among --n-problems {args.n_problems})")
         started = time.perf_counter()
         if args.answer_only:
-            answer_only(args, [p for p in problems if len(p.ops) >= args.min_steps])
+            answer_only(args, deep)
         for seed in args.seeds:
             folder = resolve(model_name(seed, "chains"), args.models_dir)
             if not folder.is_dir():  # the recipe's seeds join as they are trained and released
