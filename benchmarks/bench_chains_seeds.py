@@ -5,9 +5,10 @@ Each seed's model (``models/chains``, ``models/chains_seed1`` ...) decodes the c
 2-8 steps; none is in the training split):
 
 - all 1,500 chains (``--n-problems``) once with the history (entropy order, one token per pass, no exit) for the
-  regime diagnostics (``mdlm_study.experiments.regime``), overall and by dependency depth: the regime bounds
-  are checked on 1,500 chains per seed, or on those of them with at least ``--min-steps`` steps (every chain is
-  still decoded, so the diagnostics by depth show the shallow chains beside the deep ones);
+  regime diagnostics (``mdlm_study.experiments.regime``), by dependency depth on every chain and overall on
+  the chains of at least ``--min-steps`` steps (default :data:`~mdlm_study.experiments.regime.DEEP_MIN_STEPS`,
+  3: a seed may compose a two-step chain in one pass, so those are reported by depth and are not the regime);
+  the regime bounds are checked on those 1,276 chains per seed;
 - the first 500 (``--n-claims``) of the chains the bounds are checked on, with every decoding of :data:`~mdlm_study.experiments.seeds.CHAINS_DECODINGS`
   (the default recipe's fixed decodings), per-chain correctness kept. 500 chains x 5 seeds, paired, detect a
   pooled difference of about 2-4 points (each claim's ``detectable`` in ``claims.json``), well inside the
@@ -37,6 +38,7 @@ from mdlm_study.core.records import model_identity, problems_sha256, relative, w
 from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, effects_by_depth
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.regime import (
+    DEEP_MIN_STEPS,
     diagnose,
     in_regime,
     outside_regime_reason,
@@ -100,7 +102,8 @@ def measure(seed: int, args, problems, n_claims: int) -> None:
         regime = diagnose(run.model, run.tokenizer, problems, TASK.template, TASK, groups=[len(p.ops) for p in problems],
                           batch_size=args.batch_size, keep=keep)
         run.state["depths"] = depths_of(deep)
-        run.state["regime"] = {**regime, "by_depth": regime.pop("by_group"), "seconds": time.perf_counter() - started}
+        by_depth = regime.pop("by_group")
+        run.state["regime"] = {**regime, "by_depth": by_depth, "seconds": time.perf_counter() - started}
         run.save()
         print(f"{run.identity['model']}: regime {json.dumps({k: v for k, v in regime.items() if not isinstance(v, dict)})}", flush=True)
     if not args.regime_only and in_regime(run.state["regime"]):
@@ -130,13 +133,34 @@ def answer_only(args, problems) -> dict:
     return state
 
 
+def depth_floor(states) -> int:
+    """The depth floor (``--min-steps``) every seed record's regime was measured with; ``ValueError`` when
+    the records disagree, since their bounds would then be read on different chains."""
+    floors = {s.get("regime_min_steps", SPLIT_MIN_STEPS) for s in states if "regime" in s}
+    if len(floors) > 1:
+        raise ValueError(f"the seed records were measured with different --min-steps {sorted(floors)}; "
+                         "rerun the seeds with one value")
+    return floors.pop() if floors else DEEP_MIN_STEPS
+
+
+BY_DEPTH_KEYS = ("by_depth", "by_group")  # a seed record's diagnostics by depth (older records also keep a copy as by_group)
+
+
+def depth_summary(regime: dict) -> dict:
+    """A seed's exact answers and blank slot at each depth, on every decoded chain (the two-step chains too):
+    ``{depth: {"accuracy", "blank_slot_accuracy", "n_problems"}}``."""
+    return {depth: {k: d[k] for k in ("accuracy", "blank_slot_accuracy", "n_problems")} for depth, d in regime["by_depth"].items()}
+
+
 def regime_summary(states, twin: dict | None) -> dict:
-    """Each seed's regime diagnostics checked against the paper's bounds, and the seeds' accuracy spread."""
-    per_seed = {str(s["seed"]): {"diagnostics": {k: v for k, v in s["regime"].items() if k != "by_depth"},
+    """Each seed's regime diagnostics checked against the paper's bounds, the seeds' accuracy spread, and the
+    depth floor they were read on (``min_steps``: the chains of ``min_steps``-8 steps)."""
+    per_seed = {str(s["seed"]): {"diagnostics": {k: v for k, v in s["regime"].items() if k not in BY_DEPTH_KEYS},
+                                 "by_depth": depth_summary(s["regime"]),
                                  "check": regime_check(s["regime"], twin["accuracy"] if twin else None)} for s in states if "regime" in s}
     accuracies = [d["diagnostics"]["accuracy"] for d in per_seed.values()]
     left_out = {seed: outside_regime_reason(r["diagnostics"]) for seed, r in per_seed.items() if not in_regime(r["diagnostics"])}
-    return {"per_seed": per_seed, "answer_only": twin, "accuracy_range": [min(accuracies), max(accuracies)] if accuracies else None,
+    return {"min_steps": depth_floor(states), "max_steps": SPLIT_MAX_STEPS, "per_seed": per_seed, "answer_only": twin, "accuracy_range": [min(accuracies), max(accuracies)] if accuracies else None,
             "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None,
             "outside_regime": left_out, "claims_seeds": [s["seed"] for s in states if counts_for_claims(s)]}
 
@@ -176,7 +200,7 @@ def analyse(args) -> None:
 def main(argv=None) -> None:
     parser = seeds_parser(__doc__, recipe="chains", out_dir="benchmarks/results/seeds_chains")
     parser.add_argument("--n-problems", type=int, default=1500, help="test chains per seed for the regime diagnostics (the split's first N)")
-    parser.add_argument("--min-steps", type=int, default=SPLIT_MIN_STEPS,
+    parser.add_argument("--min-steps", type=int, default=DEEP_MIN_STEPS,
                         help="the regime bounds and the claims read the chains of at least this many steps (every chain "
                              "is decoded for the diagnostics by depth)")
     parser.add_argument("--n-claims", type=int, default=500, help="of those chains, the first N decoded for the claims")

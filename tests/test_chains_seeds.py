@@ -124,7 +124,7 @@ def test_in_regime_reads_the_papers_bounds_and_names_the_missed_ones():
 
 
 def test_too_many_claims_chains_is_refused(layout):
-    with pytest.raises(ValueError, match="--n-claims 9 must lie in 1..8 \\(the chains of at least --min-steps 2 steps"):
+    with pytest.raises(ValueError, match="--n-claims 9 must lie in 1..8 \\(the chains of at least --min-steps 3 steps"):  # the default floor
         _bench().main(["--models-dir", str(layout / "runs"), "--data-dir", str(layout / "data"), "--n-problems", "8", "--n-claims", "9",
                        "--out-dir", str(layout / "refused")])
     with pytest.raises(ValueError, match="--n-claims 5 must lie in 1..4 \\(the chains of at least --min-steps 5 steps"):
@@ -150,6 +150,21 @@ def test_min_steps_narrows_the_bounds_and_the_claims_to_the_deep_chains(layout, 
     assert record["depths"] == "7565" and record["n_problems"] == 3
     assert all(len(d["correct"]) == 3 for d in record["decodings"].values())
     assert json.loads((out / "answer_only.json").read_text())["n_problems"] == 4
+    assert "by_group" not in record["regime"]  # the depth split is kept once
+    regime = json.loads((out / "claims.json").read_text())["regime"]
+    assert (regime["min_steps"], regime["max_steps"]) == (5, 8)
+    by_depth = regime["per_seed"]["0"]["by_depth"]
+    assert sorted(by_depth) == ["4", "5", "6", "7"] and by_depth["4"]["n_problems"] == 4
+    assert by_depth["4"] == {k: record["regime"]["by_depth"]["4"][k] for k in ("accuracy", "blank_slot_accuracy", "n_problems")}
+
+
+def test_seed_records_read_at_different_depth_floors_are_not_pooled():
+    bench = _bench()
+    assert bench.depth_floor([{"regime": {}, "regime_min_steps": 3}, {"regime": {}, "regime_min_steps": 3}]) == 3
+    assert bench.depth_floor([{"regime": {}}]) == bench.SPLIT_MIN_STEPS  # a record from before the floor: every chain
+    assert bench.depth_floor([]) == regime_module.DEEP_MIN_STEPS
+    with pytest.raises(ValueError, match=r"different --min-steps \[2, 3\]"):
+        bench.depth_floor([{"regime": {}, "regime_min_steps": 3}, {"regime": {}}])
 
 
 def test_the_chains_claims_are_the_papers_claims_on_the_chains_seeds_only():
@@ -231,3 +246,15 @@ def test_the_regime_sentence_names_the_chains_seeds_it_rests_on(tmp_path):
     (tmp_path / CHAINS_SEEDS_DIR / "claims.json").write_text(json.dumps(
         {"regime": {"per_seed": diagnostics, "claims_seeds": [0], "outside_regime": {"4": "accuracy 21.0% not >= 70%"}}}))
     assert chains_seeds_clause(tmp_path) == "its 1 seeds in the regime, of 2 trained; seed 4 answers 21.0% and is left out"
+
+
+def test_the_deep_regime_is_named_by_the_depths_its_record_reads(tmp_path):
+    from mdlm_study.reporting.results_doc import CHAINS_SEEDS_DIR, _depth_rows, chains_depths
+
+    assert chains_depths(tmp_path) == "2-8"  # no record: the test split's own range
+    (tmp_path / CHAINS_SEEDS_DIR).mkdir(parents=True)
+    by_depth = {"2": {"accuracy": 0.91, "blank_slot_accuracy": 0.68, "n_problems": 224}, "3": {"accuracy": 0.9, "blank_slot_accuracy": 0.24, "n_problems": 221}}
+    regime = {"min_steps": 3, "max_steps": 8, "per_seed": {"0": {"by_depth": by_depth}, "1": {"by_depth": {"3": by_depth["3"]}}}}
+    (tmp_path / CHAINS_SEEDS_DIR / "claims.json").write_text(json.dumps({"regime": regime}))
+    assert chains_depths(tmp_path) == "3-8"
+    assert _depth_rows(regime).splitlines() == ["| seed | 2 steps | 3 steps |", "|---|---|---|", "| 0 | 91 / 68 | 90 / 24 |", "| 1 | — | 90 / 24 |"]

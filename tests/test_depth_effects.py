@@ -84,3 +84,5 @@ def test_the_figure_has_a_panel_per_claim_and_both_regimes():
     assert len(lines) == 1 and lines[0].get_ydata()[0] == pytest.approx(100 * CLAIM.paper)
     assert len(visible[0].containers) == 2  # one error-bar series per regime
     assert {t.get_text() for t in fig.legends[0].get_texts()} >= {"the deep regime (chains of 2-8 steps)", "the default regime (its seeds study: 3-operation problems)"}
+    floored = figure(pd.concat([default, deep[deep["depth"] >= 3]]))  # the legend names the depths the deep rows hold
+    assert "the deep regime (chains of 3-8 steps)" in {t.get_text() for t in floored.legends[0].get_texts()}

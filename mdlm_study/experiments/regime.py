@@ -143,6 +143,11 @@ def regime_diagnostics(task: str | Task, problems: Sequence, decoded, canvas, to
 # out of the reasoning (accurate with it, rarely right from the first pass or without a reasoning slot).
 PAPER_REGIME = {"accuracy": (">=", 0.70), "blank_slot_accuracy": ("<=", 0.25), "answer_only_accuracy": ("<=", 0.25)}
 SEED_SPREAD = 0.05  # the recipe's seeds land within 5 points of each other (accuracy)
+# The deep regime's depth floor: its bounds and claims read the test chains of at least this many steps. A
+# trained seed may compose a two-step chain in one pass (blank slot 25-74% on them across the 9,000-step
+# seeds, 13-24% at every depth from three on), so two-step chains are decoded and reported by depth beside
+# the others but are not the regime (docs/decisions.md, "Two regimes"; docs/recipe_history.md).
+DEEP_MIN_STEPS = 3
 
 
 def regime_check(diagnostics: dict, answer_only_accuracy: float | None = None) -> dict:

@@ -430,7 +430,7 @@ def seeds_forest(results: Sequence[dict], *, title: str = "Decoding claims acros
 
 
 REGIME_STYLE = {"default": ("tab:blue", "o", "the default regime (its seeds study: 3-operation problems)"),
-                "deep": ("tab:orange", "s", "the deep regime (chains of 2-8 steps)")}
+                "deep": ("tab:orange", "s", "the deep regime (chains of {depths} steps)")}  # {depths}: the deep rows' own range
 
 
 def effects_by_depth(table: pd.DataFrame, *, title: str = "Each decoding claim's effect by dependency depth, in both regimes") -> plt.Figure:
@@ -442,6 +442,8 @@ def effects_by_depth(table: pd.DataFrame, *, title: str = "Each decoding claim's
     rows = math.ceil(len(claims) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.9 * rows + 0.9), sharex=True, squeeze=False)
     depths = sorted(table["depth"].unique())
+    deep = sorted(table.loc[table["regime"] == "deep", "depth"].unique())
+    deep_range = f"{deep[0]}-{deep[-1]}" if deep else ""
     handles = {}
     for ax, claim in zip(axes.flat, claims, strict=False):
         part = table[table["claim"] == claim]
@@ -453,7 +455,7 @@ def effects_by_depth(table: pd.DataFrame, *, title: str = "Each decoding claim's
             d = 100 * r["difference"].to_numpy()
             h = ax.errorbar(r["depth"] + shift, d, yerr=[d - 100 * r["low"].to_numpy(), 100 * r["high"].to_numpy() - d], fmt=marker + "-",
                             ms=4, lw=1, capsize=2, color=color)
-            handles.setdefault(label, h)
+            handles.setdefault(label.format(depths=deep_range), h)
         paper_value = part["paper"].dropna()
         if len(paper_value):
             handles.setdefault("the paper (GSM8K, LLaDA)", ax.axhline(100 * paper_value.iloc[0], color="tab:red", ls="--", lw=1))
