@@ -219,14 +219,14 @@ def test_the_claims_table_gives_each_decoding_claim_its_deep_regime_verdict():
     study = load_study(ROOT, {k: p for k, p in existing_seed_records(ROOT).items() if not k.startswith("chains")})
     plain = claims_table(study)
     assert set(plain["deep_regime"]) == {""}
-    assert regime_sentence(plain).endswith("is not measured yet.")
+    assert regime_sentence(plain, "3-8").endswith("is not measured yet.")
     study.seed_records.update({f"chains seed {s['seed']}": s for s in _chains_states()})
     table = claims_table(study).set_index("claim")
     whole = "Fixed k = 2 / 4 lose accuracy (Table B): answer slot, whole canvas"
     assert table.loc[whole, "deep_regime"] in verdicts_holding() and "5 chains seeds × 400 chains" in table.loc[whole, "deep_ours"]
     assert table.loc["Step scoring tells correct from flawed traces", "deep_regime"] == ""
-    sentence = regime_sentence(claims_table(study))
-    assert sentence.startswith("**Regime.** Where the answer has to come out of the reasoning")
+    sentence = regime_sentence(claims_table(study), "3-8")
+    assert sentence.startswith("**Regime.** Where the answer has to come out of the reasoning") and "chains of 3-8 steps" in sentence
     changed = [c for c in table.index if table.loc[c, "deep_regime"] and table.loc[c, "deep_regime"] != table.loc[c, "verdict"]]
     assert f"{len(changed)} of the" in sentence and all(short_claim(c) in sentence for c in changed)
     assert short_claim(whole) == "fixed k = 2 / 4 lose accuracy (whole canvas)" and short_claim("MED beats fixed k = 2 (Tables B, C)") == "MED beats fixed k = 2"

@@ -349,7 +349,7 @@ def deep_regime_markdown(root: Path = ROOT) -> str:
                    + "; ".join(f"seed {seed} ({why})" for seed, why in left_out.items()))
     first = record["models"][0]
     n_regime = next(iter(regime["per_seed"].values()))["diagnostics"]["n_problems"]
-    depths = chains_depths(root)
+    depths = regime_depths(regime)
     floor = ("The regime is every test chain." if depths == f"{SPLIT.min_steps}-{SPLIT.max_steps}" else
              f"The regime is the chains of {depths} steps: a seed may compose a shorter chain in one pass, so every test chain "
              "is decoded and reported by depth (below), while the bounds and the claims read the deeper ones.")
@@ -398,12 +398,17 @@ def _depth_rows(regime: dict) -> str:
     return "\n".join(lines)
 
 
-def chains_depths(root: Path = ROOT) -> str:
-    """The depths the deep regime is measured on, e.g. "3-8", from ``claims.json`` (``regime.min_steps``, written by
-    ``bench_chains_seeds.py``); the chains test split's own range without a record or in an older one."""
-    path = root / CHAINS_SEEDS_DIR / "claims.json"
-    regime = json.loads(path.read_text())["regime"] if path.exists() else {}
+def regime_depths(regime: dict) -> str:
+    """The depths a ``claims.json`` regime was read on, e.g. "3-8" (``min_steps``, ``max_steps``, written by
+    ``bench_chains_seeds.py``); the chains test split's own range in a record from before the floor."""
     return f"{regime.get('min_steps', SPLIT.min_steps)}-{regime.get('max_steps', SPLIT.max_steps)}"
+
+
+def chains_depths(root: Path = ROOT) -> str:
+    """The depths the deep regime is measured on (:func:`regime_depths` of ``claims.json``; the test split's
+    range without a record)."""
+    path = root / CHAINS_SEEDS_DIR / "claims.json"
+    return regime_depths(json.loads(path.read_text())["regime"] if path.exists() else {})
 
 
 def headline_markdown(root: Path = ROOT) -> str:
@@ -417,7 +422,7 @@ def headline_markdown(root: Path = ROOT) -> str:
         ours = re.sub(r" \(a new seed:[^)]*\)", "", r.ours)  # the prediction intervals are in docs/results.md
         rows.append(f"| {r.claim}{'' if r.kind == PAPER_CLAIM else f' ({r.kind})'} | {evidence} | {ours} | **{r.verdict}** | "
                     f"{r.deep_regime or '—'} |")
-    return "\n".join(rows) + "\n\n" + regime_sentence(table, chains_seeds_clause(root), chains_depths(root))
+    return "\n".join(rows) + "\n\n" + regime_sentence(table, chains_depths(root), chains_seeds_clause(root))
 
 
 def short_claim(claim: str) -> str:
@@ -440,12 +445,11 @@ def chains_seeds_clause(root: Path = ROOT) -> str:
     return f"its {len(counted)} seeds in the regime, of {len(trained)} trained" + "".join(f"; {o}" for o in out)
 
 
-def regime_sentence(table, seeds_clause: str = "", depths: str | None = None) -> str:
+def regime_sentence(table, depths: str, seeds_clause: str = "") -> str:
     """One sentence: which of the paper's decoding claims change verdict with the regime (the deep regime's
     chains seeds against the default recipe's seeds, each claim's verdict of record in both); ``seeds_clause``
     (:func:`chains_seeds_clause`) says which chains seeds the deep regime rests on, ``depths``
-    (:func:`chains_depths`, by default the study's record) which chains."""
-    depths = depths or chains_depths()
+    (:func:`chains_depths`) which chains."""
     both = table[(table["kind"] == PAPER_CLAIM) & (table["deep_regime"] != "")]
     if both.empty:
         return f"**Regime.** The deep regime (chains of {depths} steps, where the answer has to come out of the reasoning) is not measured yet."
