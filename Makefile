@@ -29,7 +29,8 @@ test: $(STAMP)
 # docs/verdicts.md and the README's headline table from the new records, and results_index rewrites
 # benchmarks/results/INDEX.md (the bookkeeping: after it, `make test` passes; tests/test_results_index.py).
 # The deep regime's seed 0 (`chains`, warm-started from the released `models/steps`) is trained after the notebooks
-# with both threads and its regime checked on the 1,500 test chains (benchmarks/results/machine/reproduce_regime_chains.json;
+# with both threads and its regime checked on the test chains of 3-8 steps, every chain reported by depth
+# (bench_regime.py's floor for chains, experiments.regime.DEEP_MIN_STEPS; benchmarks/results/machine/reproduce_regime_chains.json;
 # the released one was trained with one thread, so its weights are compared but need not be bit-identical).
 reproduce: $(STAMP)
 	$(PY) -m mdlm_study.runner --full --jobs 2

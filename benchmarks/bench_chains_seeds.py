@@ -39,6 +39,7 @@ from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, effects_by
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.regime import (
     DEEP_MIN_STEPS,
+    deep_chains,
     diagnose,
     in_regime,
     outside_regime_reason,
@@ -74,13 +75,6 @@ SPLIT_MIN_STEPS, SPLIT_MAX_STEPS = TASK.split_configs["test"].min_steps, TASK.sp
 def depths_of(problems) -> str:
     """Each chain's dependency depth (its number of steps), one digit per chain, in the problems' order."""
     return "".join(str(len(p.ops)) for p in problems)
-
-
-def deep_chains(problems, min_steps: int) -> tuple[list[bool], list]:
-    """For each chain, whether it takes at least ``min_steps`` steps, and those chains in order: the chains the
-    regime bounds, the answer-only twin and the claims are measured on (docs/decisions.md, "Two regimes")."""
-    keep = [len(p.ops) >= min_steps for p in problems]
-    return keep, [p for p, k in zip(problems, keep, strict=True) if k]
 
 
 def measure(seed: int, args, problems, n_claims: int) -> None:

@@ -150,6 +150,16 @@ SEED_SPREAD = 0.05  # the recipe's seeds land within 5 points of each other (acc
 DEEP_MIN_STEPS = 3
 
 
+def deep_chains(problems: Sequence, min_steps: int) -> tuple[list[bool], list]:
+    """For each problem, whether it takes at least ``min_steps`` steps (its dependency depth, ``len(p.ops)``), and
+    those problems in order: the chains the deep regime's bounds, its answer-only twin and its claims are read on
+    (:data:`DEEP_MIN_STEPS`; docs/decisions.md, "Two regimes")."""
+    if min_steps < 1:
+        raise ValueError(f"min_steps must be >= 1, got {min_steps}")
+    keep = [len(p.ops) >= min_steps for p in problems]
+    return keep, [p for p, k in zip(problems, keep, strict=True) if k]
+
+
 def regime_check(diagnostics: dict, answer_only_accuracy: float | None = None) -> dict:
     """Each bound of :data:`PAPER_REGIME` against a model's diagnostics (and its answer-only twin's
     accuracy): ``{name: {"value", "bound", "holds"}}``; ``holds`` is None for a value not measured."""
