@@ -4,11 +4,11 @@ the answer-only twin on the same problems, and the refusals."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from benchmark_helpers import benchmark_module
 
 from mdlm_study.experiments.regime import DEEP_MIN_STEPS, deep_chains
 from mdlm_study.models import load_model
@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_regime", ROOT / "benchmarks" / "bench_regime.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("bench_regime")
 
 
 @pytest.fixture(scope="module")

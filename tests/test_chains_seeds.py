@@ -4,12 +4,12 @@ first chains; the answer-only twin; the claims across seeds; a rerun resumes wit
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from benchmark_helpers import benchmark_module
 
 from mdlm_study.experiments import regime as regime_module
 from mdlm_study.experiments import seeds
@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_chains_seeds", ROOT / "benchmarks" / "bench_chains_seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("bench_chains_seeds")
 
 
 @pytest.fixture(scope="module")

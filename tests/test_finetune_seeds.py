@@ -4,13 +4,13 @@ random base models with notebook 05's smoke settings."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from argparse import Namespace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmark_helpers import benchmark_module
 
 from mdlm_study.core import verdicts as v
 from mdlm_study.models import load_model
@@ -62,10 +62,7 @@ def test_the_comparisons_pool_over_training_seeds_with_the_seed_as_the_unit():
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_finetune_seeds", ROOT / "benchmarks" / "bench_finetune_seeds.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return benchmark_module("bench_finetune_seeds")
 
 
 def test_the_bench_reads_notebook_05s_settings():

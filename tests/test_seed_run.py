@@ -4,12 +4,12 @@ another model; and the Sudoku and trace seeds benchmarks end to end on tiny rand
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
+from benchmark_helpers import benchmark_module
 
 from mdlm_study.engine.templates import SUDOKU_TEMPLATE
 from mdlm_study.experiments import seeds
@@ -140,10 +140,7 @@ def test_the_sudoku_seeds_benchmark_decodes_every_seed_and_pools_the_claims(runs
 
 
 def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return benchmark_module(name)
 
 
 def test_the_trace_seeds_benchmark_measures_each_seed_once_and_pools_them(runs, tmp_path, capsys):
