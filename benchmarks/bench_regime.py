@@ -50,6 +50,15 @@ def regime_population(task, problems, min_steps: int | None) -> tuple[int | None
     return floor, keep, kept
 
 
+def training_summary(record: dict | None) -> dict | None:
+    """What a study model's training record (``training.json``) says of its run: recipe, seed, steps and training
+    seconds (the recipe's time budget is checked on them); None for a model without one (a hub model)."""
+    if not record:
+        return None
+    return {"recipe": record.get("recipe"), "seed": (record.get("train") or {}).get("seed"),
+            "steps": (record.get("train") or {}).get("steps"), "train_seconds": record.get("train_seconds")}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="released model names (models/)")
@@ -83,7 +92,7 @@ def main(argv=None) -> None:
                         "problems_sha256": problems_sha256(problems), "n_problems": len(problems), "min_steps": min_steps,
                         "decoding": "entropy, one token per pass, no exit",
                         "diagnostics": overall, "by_depth": by_depth, "seconds": time.perf_counter() - started,
-                        "answer_only": answer_only,
+                        "answer_only": answer_only, "training": training_summary(loaded.record),
                         "paper_regime": regime_check(overall, answer_only["accuracy"] if answer_only else None)})
         print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)
     write_record(Path(args.out), records, command=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])

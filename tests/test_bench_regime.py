@@ -70,6 +70,14 @@ def test_the_chains_regime_is_read_on_the_deep_chains_and_reported_on_every_dept
     pooled = sum(g["accuracy"] * g["n_problems"] for g in deep_groups) / n_deep  # the overall reading is the deep groups' pool
     assert record["diagnostics"]["accuracy"] == pytest.approx(pooled)
     assert record["paper_regime"]["blank_slot_accuracy"]["value"] == record["diagnostics"]["blank_slot_accuracy"]
+    assert record["training"] is None  # a snapshot has no training record
+
+
+def test_a_trained_models_record_says_how_long_it_trained():
+    bench = _bench()
+    record = {"recipe": "chains", "train": {"seed": 2, "steps": 9000}, "train_seconds": 2400.5, "history": []}
+    assert bench.training_summary(record) == {"recipe": "chains", "seed": 2, "steps": 9000, "train_seconds": 2400.5}
+    assert bench.training_summary(None) is None
 
 
 def test_bad_floors_are_refused_by_name(layout):
