@@ -18,10 +18,34 @@ class _Problem:
 
 def test_provenance_names_code_software_hardware_time_and_command():
     p = records.provenance(["python", "bench.py", "--out", "a b.json"])
-    assert set(p) >= {"commit", "dirty", "python", "torch", "transformers", "cpu", "threads", "date", "command"}
+    assert set(p) >= {"commit", "dirty", "python", "torch", "transformers", "cpu", "cpu_detail", "threads", "date", "command"}
     assert p["command"] == "python bench.py --out 'a b.json'"
     assert p["commit"] == "unknown" or len(p["commit"]) == 40
     assert p["dirty"] in (True, False, None)
+
+
+ZEN3 = """processor	: 0
+vendor_id	: AuthenticAMD
+cpu family	: 25
+model		: 1
+model name	: AMD EPYC
+stepping	: 1
+flags		: fpu sse2 avx avx2 fma
+
+processor	: 1
+vendor_id	: AuthenticAMD
+cpu family	: 25
+model		: 17
+flags		: avx2 avx512f avx512_bf16
+"""
+
+
+def test_cpu_detail_tells_cpus_apart_that_share_a_model_name():
+    """Zen 3 and Zen 4 both call themselves "AMD EPYC" in a VM; family, model and instruction sets differ."""
+    assert records.cpu_detail(ZEN3) == {"vendor": "AuthenticAMD", "family": 25, "model": 1, "stepping": 1, "isa": ["avx2"]}
+    zen4 = records.cpu_detail(ZEN3.split("\n\n")[1])
+    assert zen4["model"] == 17 and zen4["isa"] == ["avx2", "avx512f", "avx512_bf16"] and zen4["stepping"] is None
+    assert records.cpu_detail("") == {}
 
 
 def test_write_record_wraps_lists_adds_provenance_and_reads_back(tmp_path):

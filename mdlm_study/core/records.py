@@ -65,6 +65,40 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # the instruction sets CPU kernels choose their paths by
+
+
+def cpu_detail(cpuinfo: str | None = None) -> dict:
+    """The CPU beyond its model name, which a virtual machine may shorten to a vendor ("AMD EPYC" covers
+    Zen 3 without AVX-512 and Zen 4 with native bf16): vendor, family, model, stepping and which of
+    :data:`ISA_FLAGS` it has. fp32 training gives bit-identical weights only on the same kernels, and
+    ``bf16=None`` trains in bf16 where ``avx512_bf16`` or ``amx_bf16`` is present (docs/decisions.md,
+    "Numerics across CPUs"). ``cpuinfo``: the text of ``/proc/cpuinfo`` (read when None); an empty dict
+    where there is none."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return {}
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block describes them all
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if not fields:
+        return {}
+    flags = set(fields.get("flags", "").split())
+    numbers = {key: int(fields[key]) if fields.get(key, "").isdigit() else None for key in ("cpu family", "model", "stepping")}
+    return {"vendor": fields.get("vendor_id"), "family": numbers["cpu family"], "model": numbers["model"],
+            "stepping": numbers["stepping"], "isa": [f for f in ISA_FLAGS if f in flags]}
+
+
+@cache
+def _cpu_detail() -> dict:
+    return cpu_detail()
+
+
 def _version(module: str) -> str | None:
     try:
         return __import__(module).__version__
@@ -85,6 +119,7 @@ def provenance(command: str | Iterable[str] | None = None) -> dict:
         "torch": torch.__version__,
         "transformers": _version("transformers"),
         "cpu": _cpu_model(),
+        "cpu_detail": _cpu_detail(),
         "threads": torch.get_num_threads(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
