@@ -136,6 +136,21 @@ def test_training_records_wall_time(trained):
     assert times == sorted(times) and 0 < times[-1] <= record["train_seconds"]
 
 
+def test_a_training_record_names_the_machine_and_the_arithmetic_its_weights_depend_on(trained):
+    """The CPU (model name and family/model/instruction sets), the threads, and what bf16=None and
+    compile=None resolved to: what a retrain must match to repeat the weights bit for bit."""
+    from mdlm_study.core.records import cpu_detail
+    from mdlm_study.training.kernels import native_bf16
+
+    root, _ = trained
+    record = load_model("default", checkpoints_dir=root / "checkpoints").record
+    m = record["machine"]
+    assert m["cpu"] and m["cpu_detail"] == cpu_detail() and m["threads"] >= 1 and m["resumed"] is False
+    smoke = recipe("default", smoke=True).train
+    assert smoke.bf16 is None and m["bf16"] == native_bf16("cpu")  # resolved on this machine
+    assert smoke.compile is False and m["compile"] is False
+
+
 def test_unknown_recipe():
     with pytest.raises(ValueError, match="unknown model 'huge'"):
         recipe("huge")

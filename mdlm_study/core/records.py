@@ -106,6 +106,12 @@ def _version(module: str) -> str | None:
         return None
 
 
+def machine() -> dict:
+    """The hardware a number or a run comes from: the CPU's model name, :func:`cpu_detail` and this
+    process's intra-op threads (both change fp32 kernels' rounding, hence trained weights)."""
+    return {"cpu": _cpu_model(), "cpu_detail": _cpu_detail(), "threads": torch.get_num_threads()}
+
+
 def provenance(command: str | Iterable[str] | None = None) -> dict:
     """Where a record comes from: code (commit, dirty), software, hardware, time and command
     (``sys.argv`` when not given)."""
@@ -118,9 +124,7 @@ def provenance(command: str | Iterable[str] | None = None) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": _version("transformers"),
-        "cpu": _cpu_model(),
-        "cpu_detail": _cpu_detail(),
-        "threads": torch.get_num_threads(),
+        **machine(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
     }

@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mdlm_study.core.records import write_json_atomic
+from mdlm_study.core.records import machine, write_json_atomic
 from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.experiments.evaluate import evaluate_task, summarize
 from mdlm_study.models import load_model, released
@@ -50,7 +50,7 @@ from mdlm_study.tasks.builtin import CHAINS_TEMPLATE
 from mdlm_study.tasks.data import STUDY_TASKS, StudyData, study_data, study_tokenizer, write_study_data
 from mdlm_study.tasks.task import get_task
 from mdlm_study.training.tokenized import TokenizedSet, tokenize_examples, tokenize_pairs
-from mdlm_study.training.train import TrainConfig, train
+from mdlm_study.training.train import TrainConfig, resolved_kernels, train
 
 
 @dataclass(frozen=True)
@@ -285,6 +285,8 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
             "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": prior + time.perf_counter() - started,
             "history": history, "snapshots": [f"step{n}" for n in snapshots], "weights_sha256": weights_sha256(model),
             "init_from": run.get("init_from"),
+            # the machine of the session that finished the run (a resumed run's earlier sessions may have run elsewhere)
+            "machine": {**machine(), **resolved_kernels(config), "resumed": marker is not None},
         }
         write_json_atomic(out_dir / RECORD, record)
     return record

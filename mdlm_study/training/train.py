@@ -89,6 +89,15 @@ class TrainConfig:
             raise ValueError("warmup, eval_every and save_every must be >= 0 and log_every >= 1")
 
 
+def resolved_kernels(config: TrainConfig, device: torch.device | str = "cpu") -> dict:
+    """What ``bf16=None`` and ``compile=None`` resolve to on this machine: bf16 autocast where the device has
+    native bf16 (:func:`native_bf16`), ``torch.compile`` where a C++ compiler is found. The arithmetic a
+    run's weights depend on, so a training record names it."""
+    device = torch.device(device)
+    return {"bf16": native_bf16(device) if config.bf16 is None else config.bf16,
+            "compile": cxx_compiler_available() if config.compile is None else config.compile}
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
     """The generator of one training step: a pure function of (seed, step), for exact resume."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -262,8 +271,8 @@ def train(
     start, history, prior = _resume(model, optimizer, out_dir, config, run) if resume else (0, [], 0.0)
     model.train()
     device = next(model.parameters()).device  # batches and masks are drawn on CPU (reproducible), then moved
-    bf16 = native_bf16(device) if config.bf16 is None else config.bf16
-    use_compile = cxx_compiler_available() if config.compile is None else config.compile
+    kernels = resolved_kernels(config, device)
+    bf16, use_compile = kernels["bf16"], kernels["compile"]
     forward = compiled_forward(model) if use_compile else model
     end = config.steps if stop_after is None else min(config.steps, stop_after)
     timer, tokens = time.perf_counter(), 0
