@@ -139,16 +139,28 @@ def test_training_records_wall_time(trained):
 def test_a_training_record_names_the_machine_and_the_arithmetic_its_weights_depend_on(trained):
     """The CPU (model name and family/model/instruction sets), the threads, and what bf16=None and
     compile=None resolved to: what a retrain must match to repeat the weights bit for bit."""
+    from dataclasses import replace
+
     from mdlm_study.core.records import cpu_detail
-    from mdlm_study.training.kernels import native_bf16
+    from mdlm_study.training.kernels import cxx_compiler_available, native_bf16
+    from mdlm_study.training.train import resolved_kernels
 
     root, _ = trained
     record = load_model("default", checkpoints_dir=root / "checkpoints").record
     m = record["machine"]
     assert m["cpu"] and m["cpu_detail"] == cpu_detail() and m["threads"] >= 1 and m["resumed"] is False
     smoke = recipe("default", smoke=True).train
-    assert smoke.bf16 is None and m["bf16"] == native_bf16("cpu")  # resolved on this machine
-    assert smoke.compile is False and m["compile"] is False
+    assert smoke.bf16 is False and m["bf16"] is False and smoke.compile is False and m["compile"] is False
+    left_to_choose = resolved_kernels(replace(smoke, bf16=None, compile=None))
+    assert left_to_choose["bf16"] == native_bf16("cpu") and left_to_choose["compile"] == cxx_compiler_available()
+
+
+def test_every_recipe_trains_in_fp32_on_every_cpu():
+    """bf16=None would take bf16 autocast on CPUs with native bf16 kernels only: the same recipe would train
+    different arithmetic on different CPUs (docs/decisions.md, "Numerics across CPUs")."""
+    from mdlm_study.training.recipes import RECIPES
+
+    assert {name: r.train.bf16 for name, r in RECIPES.items()} == dict.fromkeys(RECIPES, False)
 
 
 def test_unknown_recipe():
