@@ -35,6 +35,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "variant": "a recipe variant's training curve, blank-slot accuracy and fixed-k loss",
     "seeds": "every decoding claim per training seed, pooled over seeds",
     "memory": "peak memory of decoding per batch row, in logits copies",
+    "reproduce_model": "a retrained model's targets (exact answers, answer-only twin, Sudoku) and the machine it trained on (make reproduce)",
     "reproduce_regime": "the retrained deep-regime model's regime diagnostics on the chains test split (make reproduce)",
     "reproduce": "retrained weights compared bit for bit with the released ones",
     "training": "training throughput of this machine (tokens/s by thread count and batch)",
