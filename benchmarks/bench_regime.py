@@ -30,7 +30,7 @@ from mdlm_study.core.records import model_identity, problems_sha256, write_recor
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.regime import DEEP_MIN_STEPS, deep_chains, diagnose, regime_check
 from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import weights_sha256
+from mdlm_study.models.checkpoints import RECORD, read_record, weights_sha256
 from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
@@ -57,6 +57,14 @@ def training_summary(record: dict | None) -> dict | None:
         return None
     return {"recipe": record.get("recipe"), "seed": (record.get("train") or {}).get("seed"),
             "steps": (record.get("train") or {}).get("steps"), "train_seconds": record.get("train_seconds")}
+
+
+def training_record(name: str, loaded_record: dict | None) -> dict | None:
+    """The model's training record: the loader's (a study model's name), else the ``training.json`` of a run's
+    folder (e.g. ``checkpoints/chains`` after ``make reproduce``), else None."""
+    if loaded_record is not None or not (Path(name) / RECORD).is_file():
+        return loaded_record
+    return read_record(Path(name))
 
 
 def main(argv=None) -> None:
@@ -92,7 +100,7 @@ def main(argv=None) -> None:
                         "problems_sha256": problems_sha256(problems), "n_problems": len(problems), "min_steps": min_steps,
                         "decoding": "entropy, one token per pass, no exit",
                         "diagnostics": overall, "by_depth": by_depth, "seconds": time.perf_counter() - started,
-                        "answer_only": answer_only, "training": training_summary(loaded.record),
+                        "answer_only": answer_only, "training": training_summary(training_record(name, loaded.record)),
                         "paper_regime": regime_check(overall, answer_only["accuracy"] if answer_only else None)})
         print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)
     write_record(Path(args.out), records, command=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])

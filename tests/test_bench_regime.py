@@ -73,8 +73,16 @@ def test_the_chains_regime_is_read_on_the_deep_chains_and_reported_on_every_dept
     assert record["training"] is None  # a snapshot has no training record
 
 
-def test_a_trained_models_record_says_how_long_it_trained():
+def test_a_trained_models_record_says_how_long_it_trained(tmp_path):
+    """From the loader's record (a study model's name) or from a run folder's training.json."""
+    from mdlm_study.training.recipes import prepare_data, recipe, train_recipe
+
     bench = _bench()
+    data = prepare_data(tmp_path / "data", smoke=True)
+    trained = train_recipe(recipe("sudoku", smoke=True), data, tmp_path / "runs", progress=False, report=False)
+    assert bench.training_record(str(tmp_path / "runs" / "sudoku"), None)["weights_sha256"] == trained["weights_sha256"]
+    assert bench.training_record(str(tmp_path / "runs" / "none"), None) is None
+    assert bench.training_record("x", {"recipe": "chains"}) == {"recipe": "chains"}
     record = {"recipe": "chains", "train": {"seed": 2, "steps": 9000}, "train_seconds": 2400.5, "history": []}
     assert bench.training_summary(record) == {"recipe": "chains", "seed": 2, "steps": 9000, "train_seconds": 2400.5}
     assert bench.training_summary(None) is None
