@@ -90,9 +90,7 @@ BASE_STEP = 5000  # the fine-tuning experiment's base model: the default run's w
 # steps its five seeds spread over 64.7 points (seed 4 had not learnt to compose); at 9,000 they land within 3.5
 # points, 88.9-92.4% exact on the 1,500 test chains (docs/recipe_history.md, "Seeds 2 and 3 at 9,000 steps"), so
 # 9,000 steps: the recipe of record (models/chains and its seeds, models/chains_answer_only; every chains seed starts
-# from the same released steps model, so the seed varies the chains training). fp32 everywhere (bf16=False): bf16 autocast is taken where the CPU has
-# native bf16 kernels and not elsewhere, so a run left to choose trains different numerics on different
-# CPUs; pinned, a retrain on another CPU runs the same arithmetic.
+# from the same released steps model, so the seed varies the chains training). fp32, as every recipe (_TRAIN).
 CHAINS_STEPS = 9000
 _CHAINS_MODEL = replace(_MODEL, max_length=192)
 _CHAINS_TRAIN = replace(_TRAIN, steps=CHAINS_STEPS, eval_every=1000, save_every=500)
