@@ -30,7 +30,7 @@ from mdlm_study.core.records import model_identity, problems_sha256, write_recor
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.regime import DEEP_MIN_STEPS, deep_chains, diagnose, regime_check
 from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import RECORD, read_record, weights_sha256
+from mdlm_study.models.checkpoints import weights_sha256
 from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
 
@@ -59,17 +59,9 @@ def training_summary(record: dict | None) -> dict | None:
             "steps": (record.get("train") or {}).get("steps"), "train_seconds": record.get("train_seconds")}
 
 
-def training_record(name: str, loaded_record: dict | None) -> dict | None:
-    """The model's training record: the loader's (a study model's name), else the ``training.json`` of a run's
-    folder (e.g. ``checkpoints/chains`` after ``make reproduce``), else None."""
-    if loaded_record is not None or not (Path(name) / RECORD).is_file():
-        return loaded_record
-    return read_record(Path(name))
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", required=True, help="released model names (models/)")
+    parser.add_argument("--models", nargs="+", required=True, help="released model names (models/) or model folders (a finished run's folder carries its training record)")
     parser.add_argument("--task", default="arithmetic")
     parser.add_argument("--n-problems", type=int, default=None)
     parser.add_argument("--data-dir", default="data")
@@ -90,7 +82,7 @@ def main(argv=None) -> None:
                        "n_problems": len(kept)}
         print("answer-only", answer_only["accuracy"], flush=True)
     for name in args.models:
-        loaded = load_model(name)  # a released model, checked against its manifest
+        loaded = load_model(name)  # a released model or a finished run's folder, checked against its record
         model, tokenizer = loaded.model, loaded.tokenizer
         started = time.perf_counter()
         depths = [len(p.ops) for p in problems] if task.step_labels else None  # dependency depth: the number of operations
@@ -100,7 +92,7 @@ def main(argv=None) -> None:
                         "problems_sha256": problems_sha256(problems), "n_problems": len(problems), "min_steps": min_steps,
                         "decoding": "entropy, one token per pass, no exit",
                         "diagnostics": overall, "by_depth": by_depth, "seconds": time.perf_counter() - started,
-                        "answer_only": answer_only, "training": training_summary(training_record(name, loaded.record)),
+                        "answer_only": answer_only, "training": training_summary(loaded.record),
                         "paper_regime": regime_check(overall, answer_only["accuracy"] if answer_only else None)})
         print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)
     write_record(Path(args.out), records, command=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])

@@ -74,15 +74,20 @@ def test_the_chains_regime_is_read_on_the_deep_chains_and_reported_on_every_dept
 
 
 def test_a_trained_models_record_says_how_long_it_trained(tmp_path):
-    """From the loader's record (a study model's name) or from a run folder's training.json."""
+    """A run's folder (``checkpoints/chains`` after ``make reproduce``) loads with its training.json as the
+    record, and the regime record carries what it says of the run."""
     from mdlm_study.training.recipes import prepare_data, recipe, train_recipe
 
     bench = _bench()
     data = prepare_data(tmp_path / "data", smoke=True)
     trained = train_recipe(recipe("sudoku", smoke=True), data, tmp_path / "runs", progress=False, report=False)
-    assert bench.training_record(str(tmp_path / "runs" / "sudoku"), None)["weights_sha256"] == trained["weights_sha256"]
-    assert bench.training_record(str(tmp_path / "runs" / "none"), None) is None
-    assert bench.training_record("x", {"recipe": "chains"}) == {"recipe": "chains"}
+    out = tmp_path / "regime.json"
+    bench.main(["--task", "sudoku", "--models", str(tmp_path / "runs" / "sudoku"), "--n-problems", "2",
+                "--data-dir", str(tmp_path / "data"), "--out", str(out)])
+    (written,) = json.loads(out.read_text())["records"]
+    assert written["weights_sha256"] == trained["weights_sha256"]
+    assert written["training"] == {"recipe": "sudoku", "seed": trained["train"]["seed"], "steps": trained["train"]["steps"],
+                                   "train_seconds": trained["train_seconds"]}
     record = {"recipe": "chains", "train": {"seed": 2, "steps": 9000}, "train_seconds": 2400.5, "history": []}
     assert bench.training_summary(record) == {"recipe": "chains", "seed": 2, "steps": 9000, "train_seconds": 2400.5}
     assert bench.training_summary(None) is None

@@ -108,6 +108,22 @@ def test_a_trained_model_whose_record_names_other_weights_is_refused(trained, tm
     (copy / "default" / RECORD).write_text(json.dumps({**record, "weights_sha256": "0" * 64}))
     with pytest.raises(ValueError, match=r"default: the weights have SHA-256 [0-9a-f]{64}, but training\.json records 0{64}"):
         load_model("default", checkpoints_dir=copy)
+    with pytest.raises(ValueError, match=r"default: the weights have SHA-256 [0-9a-f]{64}, but training\.json records 0{64}"):
+        load_model(copy / "default")  # by its folder: the same check
+
+
+def test_a_finished_runs_folder_loads_with_its_record(trained):
+    """A run's folder by path (``checkpoints/chains`` after ``make reproduce``) is the trained model it is
+    by name: kind "trained", its training.json as the record; its snapshot (a marker, no record) is a folder."""
+    root, models = trained
+    by_name = load_model("default", checkpoints_dir=root)
+    for value in (root / "default", str(root / "default")):
+        by_path = load_model(value)
+        assert (by_path.kind, by_path.record) == ("trained", by_name.record)
+        assert by_path.weights_sha256() == weights_sha256(models["default"])
+    snapshot = load_model(root / "default" / "step2")
+    assert (snapshot.kind, snapshot.record) == ("folder", None)
+    assert load_model(root / "default", dtype="bfloat16").model.dtype == torch.bfloat16  # checked in the stored dtype, then cast
 
 
 def test_a_tiny_study_checkpoint_folder(tmp_path, tokenizer):

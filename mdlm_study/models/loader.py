@@ -63,7 +63,7 @@ from mdlm_study.core.parameters import parse_bool
 from mdlm_study.core.records import relative
 from mdlm_study.core.special_tokens import SpecialTokens
 from mdlm_study.engine.denoiser import logits_of
-from mdlm_study.models.checkpoints import RECORD, read_record, weights_sha256
+from mdlm_study.models.checkpoints import MARKER, RECORD, read_record, weights_sha256
 from mdlm_study.models.released import (
     MANIFEST,
     RELEASED_DIR,
@@ -382,14 +382,31 @@ def _load_checkpoint(name: str, *, kind: str, device: str, dtype: torch.dtype | 
     config = _config_dict(name)
     family = _resolve_family(config, family, trust_remote_code)
     remote = trust_remote_code if family in REMOTE_CODE_FAMILIES else False
+    record = None
     if family == "tiny":  # strictly: no missing, unexpected or reshaped tensor (a released or trained folder, no marker needed)
-        model, tokenizer = load_tiny(name, dtype=dtype, external=True)
+        model, tokenizer = load_tiny(name, external=True)  # the stored dtype: a run's record is checked on it
+        if kind == "folder" and _is_finished_run(Path(name)):
+            record, kind = read_record(name), "trained"
+            _check_recorded_weights(Path(name), record, weights_sha256(model))
+        model = model.to(dtype=dtype)
     else:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=remote)
     special, eot_id = _special_tokens(tokenizer, config, family)
     declare_mask_token(tokenizer, special.mask_id)
     model, compat = (model, ()) if family == "tiny" else _load_model(name, family, config, dtype, remote)
-    return _assemble(model, tokenizer, special, eot_id, config, family, device=device, compat=compat, kind=kind)
+    return _assemble(model, tokenizer, special, eot_id, config, family, device=device, compat=compat, kind=kind, record=record)
+
+
+def _is_finished_run(folder: Path) -> bool:
+    """Whether ``folder`` is the final checkpoint of a finished study run: the trainer's completion marker
+    and the run's ``training.json`` beside it (a released model's files, copied out, have no marker)."""
+    return (folder / MARKER).is_file() and (folder / RECORD).is_file()
+
+
+def _check_recorded_weights(folder: Path, record: dict, sha: str) -> None:
+    """``ValueError`` unless the loaded weights are the ones the run's ``training.json`` records."""
+    if record.get("weights_sha256") != sha:
+        raise ValueError(f"{folder}: the weights have SHA-256 {sha}, but {RECORD} records {record.get('weights_sha256')}")
 
 
 def study_model_dir(name: str, checkpoints_dir: str | Path) -> Path:
@@ -434,8 +451,8 @@ def _load_study_model(name: str, folder: Path, checkpoints_dir: str | Path, *, d
         record = {"recipe": "base", "source": str(folder)} if name == "base" else read_record(folder)
         model, tokenizer = load_tiny(folder)  # its completion marker, and the weights SHA-256 the marker records
         sha, kind = weights_sha256(model), "trained"
-        if name != "base" and record.get("weights_sha256") != sha:
-            raise ValueError(f"{folder}: the weights have SHA-256 {sha}, but {RECORD} records {record.get('weights_sha256')}")
+        if name != "base":
+            _check_recorded_weights(folder, record, sha)
     config = _config_dict(str(folder))
     special, eot_id = _special_tokens(tokenizer, config, "tiny")
     loaded = _assemble(model.to(dtype=dtype), tokenizer, special, eot_id, config, "tiny", device=device, kind=kind, record=record)
@@ -466,7 +483,9 @@ def load_model(name_or_path: str | Path, *, checkpoints_dir: str | Path | None =
        silently the released one;
     2. an existing local folder: a released model's folder (its parent holds the manifest) is verified
        as in 1; any other needs a ``config.json`` and loads by its family (the tiny study checkpoint
-       strictly, its completion marker verified when it has one; LLaDA, Dream, any masked LM);
+       strictly, its completion marker verified when it has one; LLaDA, Dream, any masked LM). A
+       finished study run's folder (``checkpoints/chains``: a completion marker and a ``training.json``)
+       is kind ``"trained"``, its record read and the weights checked against the SHA-256 it records;
     3. a hub name ``owner/name`` (downloaded, or from the Hugging Face cache).
 
     Anything else (a missing path, a folder that is not a checkpoint, an unknown name) is a
