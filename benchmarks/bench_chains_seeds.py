@@ -44,6 +44,7 @@ from mdlm_study.experiments.regime import (
     in_regime,
     outside_regime_reason,
     regime_check,
+    seed_spread,
     seeds_within,
 )
 from mdlm_study.experiments.seeds import (
@@ -146,9 +147,19 @@ def depth_summary(regime: dict) -> dict:
     return {depth: {k: d[k] for k in ("accuracy", "blank_slot_accuracy", "n_problems")} for depth, d in regime["by_depth"].items()}
 
 
+def spread_of(per_seed: dict) -> dict:
+    """The seeds' accuracy spread with the test set's share split from the recipe's
+    (:func:`~mdlm_study.experiments.regime.seed_spread`); the seeds must be read on as many chains."""
+    counts = {d["diagnostics"]["n_problems"] for d in per_seed.values()}
+    if len(counts) != 1:
+        raise ValueError(f"the seeds' regimes were read on different numbers of chains {sorted(counts)}: measure them alike")
+    return seed_spread([d["diagnostics"]["accuracy"] for d in per_seed.values()], counts.pop())
+
+
 def regime_summary(states, twin: dict | None) -> dict:
-    """Each seed's regime diagnostics checked against the paper's bounds, the seeds' accuracy spread, and the
-    depth floor they were read on (``min_steps``: the chains of ``min_steps``-8 steps)."""
+    """Each seed's regime diagnostics checked against the paper's bounds, the seeds' accuracy spread (with the
+    test set's share of it), and the depth floor they were read on (``min_steps``: the chains of
+    ``min_steps``-8 steps)."""
     per_seed = {str(s["seed"]): {"diagnostics": {k: v for k, v in s["regime"].items() if k not in BY_DEPTH_KEYS},
                                  "by_depth": depth_summary(s["regime"]),
                                  "check": regime_check(s["regime"], twin["accuracy"] if twin else None)} for s in states if "regime" in s}
@@ -156,6 +167,7 @@ def regime_summary(states, twin: dict | None) -> dict:
     left_out = {seed: outside_regime_reason(r["diagnostics"]) for seed, r in per_seed.items() if not in_regime(r["diagnostics"])}
     return {"min_steps": depth_floor(states), "max_steps": SPLIT_MAX_STEPS, "per_seed": per_seed, "answer_only": twin, "accuracy_range": [min(accuracies), max(accuracies)] if accuracies else None,
             "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None,
+            "spread": spread_of(per_seed) if len(accuracies) > 1 else None,
             "outside_regime": left_out, "claims_seeds": [s["seed"] for s in states if counts_for_claims(s)]}
 
 
@@ -186,6 +198,11 @@ def analyse(args) -> None:
                     model={s["model"]: s["weights_sha256"] for s in [*filter(counts_for_claims, states), *default_states]})
     for seed, r in regime["per_seed"].items():
         print(f"seed {seed}: " + ", ".join(f"{k} {c['value']} ({c['bound']}: {c['holds']})" for k, c in r["check"].items()), flush=True)
+    if regime["spread"]:
+        sd = regime["spread"]
+        print(f"spread {sd['range']:.1%} (bound {sd['bound']:.0%}): the seeds differ by sd {sd['between_seed_sd']:.1%} besides the "
+              f"test set's {sd['measurement_sd']:.1%}; {sd['n_seeds']} seeds would span {sd['expected_range']:.1%} on average "
+              f"(within the bound at a total sd of {sd['largest_sd']:.1%} or less)")
     print(f"accuracy range {regime['accuracy_range']}, within 5 points: {regime['seeds_within_5_points']}; "
           f"the claims pool seeds {regime['claims_seeds']}" + "".join(f"; seed {s} left out: {why}" for s, why in regime["outside_regime"].items()))
     print_claims(results, width=32)

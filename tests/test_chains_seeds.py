@@ -64,6 +64,8 @@ def test_every_chains_seed_gets_its_regime_and_every_claims_decoding(layout, mon
     assert set(regime["per_seed"]) == {"0", "1"} and regime["answer_only"]["n_problems"] == 8
     assert regime["per_seed"]["0"]["check"]["answer_only_accuracy"]["value"] == regime["answer_only"]["accuracy"]
     assert isinstance(regime["seeds_within_5_points"], bool)
+    accuracies = [regime["per_seed"][s]["diagnostics"]["accuracy"] for s in ("0", "1")]
+    assert regime["spread"] == regime_module.seed_spread(accuracies, 8) and regime["spread"]["range"] == pytest.approx(abs(accuracies[0] - accuracies[1]))
     assert {r["regime"] for r in claims["by_depth"]} == {"deep"} and {r["depth"] for r in claims["by_depth"]} == {int(d) for d in depths[:5]}
     assert (layout / "figures" / "claims_by_depth.png").is_file() and (layout / "figures" / "claims_by_depth.json").is_file()
     regime_only = out / "regime_only"

@@ -2,6 +2,8 @@
 trajectory are known, and toy denoisers whose answer is known before the reasoning (blank slot
 right, settles at pass 1) or only once the reasoning is written (blank slot wrong, settles late)."""
 
+import math
+
 import pytest
 import torch
 
@@ -151,3 +153,38 @@ def test_regime_check_by_hand():
     assert seeds_within([0.80, 0.84, 0.85]) and not seeds_within([0.80, 0.86])
     with pytest.raises(ValueError, match="at least two seeds"):
         seeds_within([0.8])
+
+
+def test_expected_range_is_the_d2_constant():
+    """The mean spread of k standard normal draws: 2/sqrt(pi) for two (in closed form), 2.326 for five (the
+    quality-control table), and what a seeded simulation gives."""
+    from mdlm_study.experiments.regime import expected_range
+
+    assert expected_range(2) == pytest.approx(2 / math.pi**0.5, abs=1e-6)
+    assert expected_range(5) == pytest.approx(2.326, abs=5e-4)
+    draws = torch.randn(200_000, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    simulated = float((draws.max(1).values - draws.min(1).values).mean())
+    assert expected_range(7) == pytest.approx(simulated, abs=0.01)
+    with pytest.raises(ValueError, match="at least two draws, got k=1"):
+        expected_range(1)
+
+
+def test_seed_spread_splits_the_test_sets_noise_from_the_recipes():
+    """By hand: two seeds at 50% and 60% on 100 problems. Their sample variance 0.005 holds a binomial
+    0.00245 (the mean of 0.25/100 and 0.24/100), so the seeds themselves differ by sqrt(0.00255)."""
+    from mdlm_study.experiments.regime import seed_spread
+
+    spread = seed_spread([0.5, 0.6], 100)
+    assert spread["range"] == pytest.approx(0.1) and spread["within_bound"] is False and spread["n_seeds"] == 2
+    assert spread["measurement_sd"] == pytest.approx(0.00245**0.5)
+    assert spread["between_seed_sd"] == pytest.approx(0.00255**0.5)
+    assert spread["expected_range"] == pytest.approx(2 / math.pi**0.5 * 0.005**0.5, rel=1e-5)
+    assert spread["largest_sd"] == pytest.approx(0.05 / (2 / math.pi**0.5), rel=1e-5)
+    alike = seed_spread([0.9, 0.9, 0.9], 50)  # no spread at all: nothing left for the seeds
+    assert alike["between_seed_sd"] == 0.0 and alike["within_bound"] is True
+    with pytest.raises(ValueError, match="at least two seeds"):
+        seed_spread([0.9], 100)
+    with pytest.raises(ValueError, match="n_problems must be >= 1, got 0"):
+        seed_spread([0.9, 0.8], 0)
+    with pytest.raises(ValueError, match=r"accuracies must lie in \[0, 1\], got \[0.9, 91.0\]"):
+        seed_spread([0.9, 91.0], 100)

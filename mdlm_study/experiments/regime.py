@@ -194,6 +194,41 @@ def seeds_within(accuracies: Sequence[float], spread: float = SEED_SPREAD) -> bo
     return max(accuracies) - min(accuracies) <= spread + 1e-12
 
 
+def expected_range(k: int) -> float:
+    """E[max - min] of ``k`` independent standard normal draws (quality control's d2 constant: 1.128 for two,
+    2.326 for five): the spread ``k`` seeds show on average, in units of one seed's standard deviation."""
+    if k < 2:
+        raise ValueError(f"expected_range needs at least two draws, got k={k}")
+    x = np.linspace(-10.0, 10.0, 20001)
+    cdf = torch.special.ndtr(torch.from_numpy(x)).numpy()
+    return float(np.trapezoid(1.0 - cdf**k - (1.0 - cdf) ** k, x))
+
+
+def seed_spread(accuracies: Sequence[float], n_problems: int, spread: float = SEED_SPREAD) -> dict:
+    """The seeds' accuracy spread, split into the test set's share and the recipe's.
+
+    Each seed's accuracy is read on ``n_problems`` problems, so it carries a binomial variance p(1 - p)/n
+    besides the recipe's own variance between seeds. As in a random-effects model (method of moments,
+    equal weights), the between-seed variance is the seeds' sample variance less the mean binomial one,
+    floored at 0. ``expected_range`` is the spread another set of as many seeds, read the same way, would
+    show on average (:func:`expected_range` times the total standard deviation); ``largest_sd`` is the
+    total standard deviation at which that expected spread equals the bound ``spread``."""
+    accuracies = [float(a) for a in accuracies]
+    if len(accuracies) < 2:
+        raise ValueError(f"seed_spread needs at least two seeds' accuracies, got {accuracies}")
+    if n_problems < 1:
+        raise ValueError(f"n_problems must be >= 1, got {n_problems}")
+    if any(not 0.0 <= a <= 1.0 for a in accuracies):
+        raise ValueError(f"accuracies must lie in [0, 1], got {accuracies}")
+    k = len(accuracies)
+    measurement = float(np.mean([a * (1.0 - a) / n_problems for a in accuracies]))
+    between = max(0.0, float(np.var(accuracies, ddof=1)) - measurement)
+    d2 = expected_range(k)
+    return {"n_seeds": k, "n_problems": n_problems, "range": max(accuracies) - min(accuracies), "bound": spread,
+            "within_bound": seeds_within(accuracies, spread), "measurement_sd": measurement**0.5,
+            "between_seed_sd": between**0.5, "expected_range": d2 * (between + measurement) ** 0.5, "largest_sd": spread / d2}
+
+
 def describe(diagnostics: dict) -> str:
     """One line a notebook prints under its table."""
     d = diagnostics
