@@ -247,6 +247,23 @@ def test_the_regime_sentence_names_the_chains_seeds_it_rests_on(tmp_path):
     assert chains_seeds_clause(tmp_path) == "its 1 seeds in the regime, of 2 trained; seed 4 answers 21.0% and is left out"
 
 
+def test_the_deep_regime_section_splits_the_seeds_spread_by_source(tmp_path):
+    """docs/seeds.md quotes the committed record's split of the spread; a record written before the split
+    (no ``spread``) keeps the range alone."""
+    from mdlm_study.core.records import ROOT
+    from mdlm_study.reporting.results_doc import CHAINS_SEEDS_DIR, deep_regime_markdown
+
+    record = json.loads((ROOT / CHAINS_SEEDS_DIR / "claims.json").read_text())
+    sd = record["regime"]["spread"]
+    assert (f"the seeds differ by a standard deviation of {100 * sd['between_seed_sd']:.1f} points beside the test set's "
+            f"{100 * sd['measurement_sd']:.1f}, so {sd['n_seeds']} seeds of this recipe span {100 * sd['expected_range']:.1f} points") in deep_regime_markdown()
+    del record["regime"]["spread"]
+    (tmp_path / CHAINS_SEEDS_DIR).mkdir(parents=True)
+    (tmp_path / CHAINS_SEEDS_DIR / "claims.json").write_text(json.dumps(record))
+    older = deep_regime_markdown(tmp_path)
+    assert "points apart (not within the 5 points the recipe must hold). Records:" in older and "standard deviation of" not in older
+
+
 def test_the_deep_regime_is_named_by_the_depths_its_record_reads(tmp_path):
     from mdlm_study.reporting.results_doc import CHAINS_SEEDS_DIR, _depth_rows, chains_depths
 

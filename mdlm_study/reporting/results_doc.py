@@ -343,6 +343,11 @@ def deep_regime_markdown(root: Path = ROOT) -> str:
     lo, hi = regime["accuracy_range"]
     spread = ("one seed so far" if regime["seeds_within_5_points"] is None else
               f"{100 * (hi - lo):.1f} points apart ({'within' if regime['seeds_within_5_points'] else 'not within'} the 5 points the recipe must hold)")
+    if regime.get("spread"):
+        sd = regime["spread"]
+        spread += (f"; the seeds differ by a standard deviation of {100 * sd['between_seed_sd']:.1f} points beside the test set's "
+                   f"{100 * sd['measurement_sd']:.1f}, so {sd['n_seeds']} seeds of this recipe span {100 * sd['expected_range']:.1f} points "
+                   f"on average (`regime.seed_spread`)")
     left_out = regime.get("outside_regime") or {}
     if left_out:
         spread += (". Outside the paper's regime, so reported here and not pooled in the claims: "
