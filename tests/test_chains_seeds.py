@@ -274,3 +274,13 @@ def test_the_deep_regime_is_named_by_the_depths_its_record_reads(tmp_path):
     (tmp_path / CHAINS_SEEDS_DIR / "claims.json").write_text(json.dumps({"regime": regime}))
     assert chains_depths(tmp_path) == "3-8"
     assert _depth_rows(regime).splitlines() == ["| seed | 2 steps | 3 steps |", "|---|---|---|", "| 0 | 91 / 68 | 90 / 24 |", "| 1 | — | 90 / 24 |"]
+
+
+def test_the_spread_is_split_only_for_seeds_read_on_as_many_chains():
+    """Seeds read on different numbers of chains carry different binomial noise: refused by name, not averaged."""
+    bench = _bench()
+    alike = {"0": {"diagnostics": {"accuracy": 0.9, "n_problems": 100}}, "1": {"diagnostics": {"accuracy": 0.8, "n_problems": 100}}}
+    assert bench.spread_of(alike) == regime_module.seed_spread([0.9, 0.8], 100)
+    unlike = {**alike, "2": {"diagnostics": {"accuracy": 0.85, "n_problems": 50}}}
+    with pytest.raises(ValueError, match=r"read on different numbers of chains \[50, 100\]"):
+        bench.spread_of(unlike)
