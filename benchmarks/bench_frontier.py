@@ -22,12 +22,17 @@ Cost only (one model, one template, the time per setting and problem):
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from mdlm_study.core.records import model_identity, problems_sha256, result_record, write_record
+from mdlm_study.core.records import (
+    model_identity,
+    problems_sha256,
+    result_record,
+    script_command,
+    write_record,
+)
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.recent_rules import background_frequencies
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE
@@ -87,7 +92,7 @@ def probe_templates(folder: str, problems, out: str) -> None:
         for family, config in (("l2r", DecodeConfig("l2r")), ("entropy_k1", DecodeConfig("entropy"))):
             records.append(run_setting(loaded.model, loaded.tokenizer, problems, template, config, None, {**identity, "template": name}, family))
             print(f"{name} {family}: acc {records[-1]['accuracy']:.3f}", flush=True)
-    write_record(out, records, command=["python", "benchmarks/bench_frontier.py", *sys.argv[1:]])
+    write_record(out, records, command=script_command(__file__))
 
 
 def main() -> None:
@@ -120,7 +125,7 @@ def main() -> None:
                 print(f"{folder} {name} {r['label']}: acc {r['accuracy']:.3f} NFE {r['mean_nfe']:.2f} TPF {r['tokens_per_forward']:.2f} "
                       f"{r['seconds_per_problem'] * 1000:.1f} ms/problem", flush=True)
             # after every (model, template): a run stopped early keeps what it decoded
-            write_record(args.out, records, command=["python", "benchmarks/bench_frontier.py", *sys.argv[1:]])
+            write_record(args.out, records, command=script_command(__file__))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
-from mdlm_study.core.records import problems_sha256, write_record
+from mdlm_study.core.records import problems_sha256, script_command, write_record
 from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE
 from mdlm_study.experiments.evaluate import (
     evaluate_arithmetic,
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         results["weights_sha256"][name] = weights_sha256(loaded.model)  # compare a rerun's models with these bit for bit
         results["trained_on"][name] = loaded.record.get("machine")  # None for a run recorded before training records named it
         results.update(measure(loaded, tests[task]))
-    write_record(args.out, results, command=["benchmarks/bench_model.py", *(sys.argv[1:] if argv is None else argv)])
+    write_record(args.out, results, command=script_command(__file__, argv))
     print(json.dumps(results, indent=2))
 
 

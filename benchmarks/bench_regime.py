@@ -21,12 +21,11 @@ right, the task's template without a reasoning slot) and each model's check agai
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from mdlm_study.core.records import model_identity, problems_sha256, write_record
+from mdlm_study.core.records import model_identity, problems_sha256, script_command, write_record
 from mdlm_study.experiments.evaluate import evaluate_task
 from mdlm_study.experiments.regime import DEEP_MIN_STEPS, deep_chains, diagnose, regime_check
 from mdlm_study.models import load_model
@@ -95,7 +94,7 @@ def main(argv=None) -> None:
                         "answer_only": answer_only, "training": training_summary(loaded.record),
                         "paper_regime": regime_check(overall, answer_only["accuracy"] if answer_only else None)})
         print(name, {k: v for k, v in overall.items() if not isinstance(v, dict)}, flush=True)
-    write_record(Path(args.out), records, command=[Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])
+    write_record(Path(args.out), records, command=script_command(__file__, argv))
 
 
 if __name__ == "__main__":

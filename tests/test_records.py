@@ -24,6 +24,16 @@ def test_provenance_names_code_software_hardware_time_and_command():
     assert p["dirty"] in (True, False, None)
 
 
+def test_a_scripts_command_names_its_own_arguments(monkeypatch):
+    """A benchmark's main(argv) called from Python records argv, not the calling process's; from the shell
+    (argv None), sys.argv; an empty argv stays empty. The script is named from the repository root."""
+    script = records.ROOT / "benchmarks" / "bench_regime.py"
+    monkeypatch.setattr("sys.argv", ["/usr/bin/pytest", "-k", "x"])
+    assert records.script_command(script, ["--out", "a.json"]) == ["benchmarks/bench_regime.py", "--out", "a.json"]
+    assert records.script_command(script) == ["benchmarks/bench_regime.py", "-k", "x"]
+    assert records.script_command(script, []) == ["benchmarks/bench_regime.py"]
+
+
 ZEN3 = """processor	: 0
 vendor_id	: AuthenticAMD
 cpu family	: 25

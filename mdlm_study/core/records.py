@@ -24,7 +24,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -137,6 +137,13 @@ def relative(path: str | Path) -> str:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def script_command(script: str | Path, argv: Sequence[str] | None = None) -> list[str]:
+    """The command a record names for a script's ``main(argv)``: the script relative to the repository root,
+    then ``argv`` (``sys.argv[1:]`` when None: run from the shell), so a call from Python names its own
+    arguments rather than the calling process's."""
+    return [relative(script), *(sys.argv[1:] if argv is None else argv)]
 
 
 def file_sha256(path: str | Path) -> str:
