@@ -17,6 +17,7 @@ from mdlm_study.training.recipes import (
     snapshot_steps,
     train_all,
     train_recipe,
+    trial_recipe,
     with_steps,
 )
 
@@ -399,6 +400,30 @@ def test_a_recipe_trial_trains_for_the_steps_asked_and_records_them(tmp_path):
     assert with_steps(own, None) is own
     with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "trial", smoke=True, steps=0)
+
+
+def test_a_layers_trial_warm_started_from_a_run_folder_records_both(tmp_path):
+    """``layers`` and ``init_from`` (``--layers``, ``--init-from``): a chains run of another depth, warm-started
+    from a finished run's folder of that depth; the record keeps both, the run counts as trained for that trial
+    only, and the chains smoke recipe fits its canvas (192 positions)."""
+    start = train_all(["steps"], tmp_path / "data", tmp_path / "start", smoke=True, progress=False, threads=1, layers=2)
+    assert start["steps"]["model"]["num_layers"] == 2
+    folder = tmp_path / "start" / "steps"
+    records = train_all(["chains"], tmp_path / "data", tmp_path / "trial", smoke=True, progress=False, threads=1, layers=2, init_from=folder)
+    record = records["chains"]
+    assert record["model"]["num_layers"] == 2 and record["model"]["max_length"] == recipe("chains").model.max_length
+    assert record["init_from"] == {"model": str(folder), "weights_sha256": start["steps"]["weights_sha256"]}
+    own = recipe("chains", smoke=True)
+    assert is_trained("chains", tmp_path / "trial", trial_recipe(own, layers=2, init_from=folder))
+    assert not is_trained("chains", tmp_path / "trial", trial_recipe(own, layers=2))
+    assert not is_trained("chains", tmp_path / "trial", trial_recipe(own, init_from=folder))
+    assert trial_recipe(own) is own
+    with pytest.raises(ValueError, match="layers must be a positive integer, got 0"):
+        train_all(["chains"], tmp_path / "data", tmp_path / "trial", smoke=True, layers=0)
+    with pytest.raises(ValueError, match="init_from must name a model or a run folder, got ' '"):
+        trial_recipe(own, init_from=" ")
+    with pytest.raises(ValueError, match="does not fit the recipe's model"):  # a 2-layer start for a 1-layer model
+        train_all(["chains"], tmp_path / "data", tmp_path / "misfit", smoke=True, progress=False, threads=1, init_from=folder)
 
 
 def test_a_run_stopped_until_its_base_step_keeps_the_snapshot_and_finishes_to_the_same_weights(trained, tmp_path):

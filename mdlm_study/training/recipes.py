@@ -123,7 +123,7 @@ def recipe(name: str, *, smoke: bool = False) -> Recipe:
     r = RECIPES[name]
     if smoke:
         # no warm start in a smoke run: the released weights are full size (init_weights is tested on its own)
-        r = replace(r, model=SMOKE_MODEL, init_from=None, train=replace(r.train, steps=30, batch_size=16, warmup=5, eval_every=15, save_every=15, log_every=5,
+        r = replace(r, model=replace(SMOKE_MODEL, max_length=r.model.max_length), init_from=None, train=replace(r.train, steps=30, batch_size=16, warmup=5, eval_every=15, save_every=15, log_every=5,
                                                         compile=False))  # compiling takes longer than a smoke run
     return r
 
@@ -387,16 +387,46 @@ def with_steps(r: Recipe, steps: int | None) -> Recipe:
     return replace(r, train=replace(r.train, steps=steps))
 
 
+def with_layers(r: Recipe, layers: int | None) -> Recipe:
+    """``r`` with a model of ``layers`` transformer layers instead of its own (a recipe trial on the one-pass
+    composition lever: a shallower model composes fewer chain steps without writing them); ``r`` itself when
+    ``layers`` is None. The run's identity and record keep the model config, so the trial never resumes or
+    passes for the recipe's own run."""
+    if layers is None:
+        return r
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+        raise ValueError(f"layers must be a positive integer, got {layers!r}")
+    return replace(r, model=replace(r.model, num_layers=layers))
+
+
+def with_init_from(r: Recipe, init_from: str | Path | None) -> Recipe:
+    """``r`` warm-started from ``init_from`` (a released model's name or a finished run's folder, as
+    :func:`mdlm_study.models.loader.load_model` reads it) instead of its own start; ``r`` itself when None.
+    :func:`init_weights` checks the start fits and the run's identity keeps its weights' SHA-256."""
+    if init_from is None:
+        return r
+    if not str(init_from).strip():
+        raise ValueError(f"init_from must name a model or a run folder, got {init_from!r}")
+    return replace(r, init_from=str(init_from))
+
+
+def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = None, init_from: str | Path | None = None) -> Recipe:
+    """``r`` with a trial's changes (:func:`with_steps`, :func:`with_layers`, :func:`with_init_from`); ``r``
+    itself without any. A trial trains into a checkpoints folder of its own."""
+    return with_init_from(with_layers(with_steps(r, steps), layers), init_from)
+
+
 def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
-                seed: int = 0, steps: int | None = None, until: int | None = None) -> dict:
-    """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads."""
+                seed: int = 0, trial: dict | None = None, until: int | None = None) -> dict:
+    """One worker: train (or resume) its recipes in order with ``threads`` intra-op threads; ``trial`` holds
+    :func:`trial_recipe`'s changes."""
     torch.set_num_threads(threads)
     tasks = sorted({"arithmetic", "sudoku"} | {recipe(name, smoke=smoke).task for name in names})  # the tokenizer's texts + what the lane trains on
     data = study_data(smoke=smoke, tasks=tasks, seed=0)  # the sets prepare_data wrote, regenerated (each split from its own seed)
     tokenizer = study_tokenizer(data)
     records = {}
     for name in names:
-        r = with_steps(recipe(name, smoke=smoke), steps)
+        r = trial_recipe(recipe(name, smoke=smoke), **(trial or {}))
         records[name] = train_recipe(r, data, checkpoints_dir, seed=seed, eval_fn=curve_eval_fn(r, data, tokenizer), force=force,
                                      progress=progress, report=report, until=until)
     return records
@@ -404,7 +434,7 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
 
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
               progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0,
-              steps: int | None = None, until: int | None = None) -> dict:
+              steps: int | None = None, until: int | None = None, layers: int | None = None, init_from: str | Path | None = None) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
     (the main command is idempotent) and resuming unfinished ones from their last checkpoint
     (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
@@ -425,6 +455,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     own, ``CKPT/seed<N>`` (``make seeds-retrain``). ``steps`` trains every named recipe for that many steps
     instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own). ``until``
     stops every run after that step, unfinished (:func:`train_recipe`; its record is the partial one).
+    ``layers`` and ``init_from`` are the other trial changes (:func:`trial_recipe`): a model of that many
+    layers, a warm start from that model or finished run folder.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -432,7 +464,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         raise ValueError(f"threads must be >= 1, got {threads}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    recipes = {n: with_steps(recipe(n, smoke=smoke), steps) for n in names}  # unknown names and bad steps fail before any work
+    trial = {"steps": steps, "layers": layers, "init_from": None if init_from is None else str(init_from)}
+    recipes = {n: trial_recipe(recipe(n, smoke=smoke), **trial) for n in names}  # unknown names and bad changes fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
     for r in recipes.values():
         check_until(until, r.train.steps)
@@ -449,13 +482,13 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         before = torch.get_num_threads()
         try:
             for lane in lanes:
-                trained.update(_train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed, steps, until))
+                trained.update(_train_lane(lane, checkpoints_dir, smoke, progress, threads, force, report, seed, trial, until))
         finally:
             torch.set_num_threads(before)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(len(lanes), mp_context=context) as pool:
-            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed, steps, until)
+            futures = [pool.submit(_train_lane, lane, str(checkpoints_dir), smoke, False, threads, force, report, seed, trial, until)
                        for lane in lanes]
             for future in futures:
                 trained.update(future.result())
@@ -476,9 +509,12 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=None, help="train for this many steps instead of the recipe's (a recipe trial)")
     parser.add_argument("--until", type=int, default=None, help="stop after this step, unfinished, the schedule unchanged (e.g. a "
                                                                   "seed's base snapshot: --until 5000); rerun without it to finish")
+    parser.add_argument("--layers", type=int, default=None, help="a model of this many layers instead of the recipe's (a recipe trial)")
+    parser.add_argument("--init-from", default=None, help="warm-start from this released model or finished run folder instead of the "
+                                                          "recipe's start (a recipe trial)")
     args = parser.parse_args()
     records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
-                        seed=args.seed, steps=args.steps, until=args.until)
+                        seed=args.seed, steps=args.steps, until=args.until, layers=args.layers, init_from=args.init_from)
     for name, record in records.items():
         if record.get("finished") is False:
             print(name, f"{record['train_seconds']:.0f} s", f"stopped after step {record['stopped_at']}, snapshots {record['snapshots']}")
