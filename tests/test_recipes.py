@@ -398,6 +398,8 @@ def test_a_recipe_trial_trains_for_the_steps_asked_and_records_them(tmp_path):
     assert max(h["step"] for h in records["sudoku"]["history"]) == own.train.steps + 3
     assert is_trained("sudoku", tmp_path / "trial", with_steps(own, own.train.steps + 3)) and not is_trained("sudoku", tmp_path / "trial", own)
     assert with_steps(own, None) is own
+    batched = train_all(["sudoku"], tmp_path / "data", tmp_path / "batched", smoke=True, progress=False, threads=1, batch_size=8)
+    assert batched["sudoku"]["train"]["batch_size"] == 8 and own.train.batch_size != 8
     with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "trial", smoke=True, steps=0)
 
@@ -418,6 +420,9 @@ def test_a_layers_trial_warm_started_from_a_run_folder_records_both(tmp_path):
     assert not is_trained("chains", tmp_path / "trial", trial_recipe(own, layers=2))
     assert not is_trained("chains", tmp_path / "trial", trial_recipe(own, init_from=folder))
     assert trial_recipe(own) is own
+    assert trial_recipe(own, batch_size=own.train.batch_size * 2).train.batch_size == own.train.batch_size * 2
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
+        train_all(["chains"], tmp_path / "data", tmp_path / "trial", smoke=True, batch_size=-1)
     with pytest.raises(ValueError, match="layers must be a positive integer, got 0"):
         train_all(["chains"], tmp_path / "data", tmp_path / "trial", smoke=True, layers=0)
     with pytest.raises(ValueError, match="init_from must name a model or a run folder, got ' '"):

@@ -399,6 +399,17 @@ def with_layers(r: Recipe, layers: int | None) -> Recipe:
     return replace(r, model=replace(r.model, num_layers=layers))
 
 
+def with_batch_size(r: Recipe, batch_size: int | None) -> Recipe:
+    """``r`` with ``batch_size`` examples per step instead of its own (a recipe trial on gradient noise: with
+    the steps scaled down as much, the same examples seen with half the noise per step); ``r`` itself when
+    None."""
+    if batch_size is None:
+        return r
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return replace(r, train=replace(r.train, batch_size=batch_size))
+
+
 def with_init_from(r: Recipe, init_from: str | Path | None) -> Recipe:
     """``r`` warm-started from ``init_from`` (a released model's name or a finished run's folder, as
     :func:`mdlm_study.models.loader.load_model` reads it) instead of its own start; ``r`` itself when None.
@@ -410,10 +421,11 @@ def with_init_from(r: Recipe, init_from: str | Path | None) -> Recipe:
     return replace(r, init_from=str(init_from))
 
 
-def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = None, init_from: str | Path | None = None) -> Recipe:
-    """``r`` with a trial's changes (:func:`with_steps`, :func:`with_layers`, :func:`with_init_from`); ``r``
-    itself without any. A trial trains into a checkpoints folder of its own."""
-    return with_init_from(with_layers(with_steps(r, steps), layers), init_from)
+def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
+                 batch_size: int | None = None) -> Recipe:
+    """``r`` with a trial's changes (:func:`with_steps`, :func:`with_layers`, :func:`with_init_from`,
+    :func:`with_batch_size`); ``r`` itself without any. A trial trains into a checkpoints folder of its own."""
+    return with_batch_size(with_init_from(with_layers(with_steps(r, steps), layers), init_from), batch_size)
 
 
 def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
@@ -434,7 +446,8 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
 
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
               progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0,
-              steps: int | None = None, until: int | None = None, layers: int | None = None, init_from: str | Path | None = None) -> dict:
+              steps: int | None = None, until: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
+              batch_size: int | None = None) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
     (the main command is idempotent) and resuming unfinished ones from their last checkpoint
     (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
@@ -455,8 +468,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     own, ``CKPT/seed<N>`` (``make seeds-retrain``). ``steps`` trains every named recipe for that many steps
     instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own). ``until``
     stops every run after that step, unfinished (:func:`train_recipe`; its record is the partial one).
-    ``layers`` and ``init_from`` are the other trial changes (:func:`trial_recipe`): a model of that many
-    layers, a warm start from that model or finished run folder.
+    ``layers``, ``init_from`` and ``batch_size`` are the other trial changes (:func:`trial_recipe`): a model of
+    that many layers, a warm start from that model or finished run folder, that many examples per step.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -464,7 +477,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         raise ValueError(f"threads must be >= 1, got {threads}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    trial = {"steps": steps, "layers": layers, "init_from": None if init_from is None else str(init_from)}
+    trial = {"steps": steps, "layers": layers, "init_from": None if init_from is None else str(init_from), "batch_size": batch_size}
     recipes = {n: trial_recipe(recipe(n, smoke=smoke), **trial) for n in names}  # unknown names and bad changes fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
     for r in recipes.values():
@@ -512,9 +525,11 @@ if __name__ == "__main__":
     parser.add_argument("--layers", type=int, default=None, help="a model of this many layers instead of the recipe's (a recipe trial)")
     parser.add_argument("--init-from", default=None, help="warm-start from this released model or finished run folder instead of the "
                                                           "recipe's start (a recipe trial)")
+    parser.add_argument("--batch-size", type=int, default=None, help="this many examples per step instead of the recipe's (a recipe trial)")
     args = parser.parse_args()
     records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
-                        seed=args.seed, steps=args.steps, until=args.until, layers=args.layers, init_from=args.init_from)
+                        seed=args.seed, steps=args.steps, until=args.until, layers=args.layers, init_from=args.init_from,
+                        batch_size=args.batch_size)
     for name, record in records.items():
         if record.get("finished") is False:
             print(name, f"{record['train_seconds']:.0f} s", f"stopped after step {record['stopped_at']}, snapshots {record['snapshots']}")
