@@ -51,11 +51,13 @@ def regime_population(task, problems, min_steps: int | None) -> tuple[int | None
 
 def training_summary(record: dict | None) -> dict | None:
     """What a study model's training record (``training.json``) says of its run: recipe, seed, steps and training
-    seconds (the recipe's time budget is checked on them); None for a model without one (a hub model)."""
+    seconds (the recipe's time budget is checked on them), and what a recipe trial may change (the model's
+    layers, the batch size, the warm start: ``recipes.trial_recipe``); None for a model without one (a hub model)."""
     if not record:
         return None
-    return {"recipe": record.get("recipe"), "seed": (record.get("train") or {}).get("seed"),
-            "steps": (record.get("train") or {}).get("steps"), "train_seconds": record.get("train_seconds")}
+    train = record.get("train") or {}
+    return {"recipe": record.get("recipe"), "seed": train.get("seed"), "steps": train.get("steps"), "train_seconds": record.get("train_seconds"),
+            "layers": (record.get("model") or {}).get("num_layers"), "batch_size": train.get("batch_size"), "init_from": record.get("init_from")}
 
 
 def main(argv=None) -> None:

@@ -87,9 +87,12 @@ def test_a_trained_models_record_says_how_long_it_trained(tmp_path):
     (written,) = json.loads(out.read_text())["records"]
     assert written["weights_sha256"] == trained["weights_sha256"]
     assert written["training"] == {"recipe": "sudoku", "seed": trained["train"]["seed"], "steps": trained["train"]["steps"],
-                                   "train_seconds": trained["train_seconds"]}
-    record = {"recipe": "chains", "train": {"seed": 2, "steps": 9000}, "train_seconds": 2400.5, "history": []}
-    assert bench.training_summary(record) == {"recipe": "chains", "seed": 2, "steps": 9000, "train_seconds": 2400.5}
+                                   "train_seconds": trained["train_seconds"], "layers": trained["model"]["num_layers"],
+                                   "batch_size": trained["train"]["batch_size"], "init_from": None}
+    record = {"recipe": "chains", "train": {"seed": 2, "steps": 9000, "batch_size": 64}, "model": {"num_layers": 3}, "train_seconds": 2400.5,
+              "init_from": {"model": "steps", "weights_sha256": "ab"}, "history": []}
+    assert bench.training_summary(record) == {"recipe": "chains", "seed": 2, "steps": 9000, "train_seconds": 2400.5, "layers": 3,
+                                              "batch_size": 64, "init_from": {"model": "steps", "weights_sha256": "ab"}}
     assert bench.training_summary(None) is None
 
 
