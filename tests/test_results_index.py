@@ -28,6 +28,17 @@ def test_entry_says_when_provenance_is_missing(tmp_path):
     assert "not described" in row["measures"]
 
 
+def test_entry_names_the_trainer_for_a_training_record(tmp_path):
+    path = tmp_path / "trial_3l12k" / "run_chains_seed0.json"
+    path.parent.mkdir()
+    path.write_text('{"recipe": "chains", "train": {"seed": 0}, "history": [], "weights_sha256": "%s"}' % ("a" * 64))
+    row = results_index.entry(path, root=tmp_path)
+    assert row["command"].startswith("python -m mdlm_study.training.recipes chains") and row["weights"] == "a" * 12
+    assert "training record" in row["measures"]
+    (tmp_path / "not_a_run.json").write_text('{"recipe": "chains"}')
+    assert "not recorded" in results_index.entry(tmp_path / "not_a_run.json", root=tmp_path)["command"]
+
+
 def test_every_result_cited_in_the_documents_exists():
     """README, docs and notebook sources cite result files and figures that exist in the tree."""
     import re

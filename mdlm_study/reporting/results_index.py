@@ -38,6 +38,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "reproduce_model": "a retrained model's targets (exact answers, answer-only twin, Sudoku) and the machine it trained on (make reproduce)",
     "reproduce_regime": "the retrained deep-regime model's regime diagnostics on the chains test split (make reproduce)",
     "reproduce": "retrained weights compared bit for bit with the released ones",
+    "run_": "a recipe trial's training record, as the trainer wrote it (training.json): model and training configs, warm start, greedy curve, loss, machine, weights SHA-256",
     "training": "training throughput of this machine (tokens/s by thread count and batch)",
     "sampling": "decoding throughput of the engine by rule and batch; the cost of the finite-logit check",
     "determinism": "run-to-run bit identity of training",
@@ -87,6 +88,14 @@ def _find(value, key: str):
     return None
 
 
+def _trainer_command(data) -> str | None:
+    """For a training record (the trainer's ``training.json``, which holds its configs rather than a command
+    line): the command that writes one; None for anything else."""
+    if isinstance(data, dict) and {"recipe", "train", "history", "weights_sha256"} <= data.keys():
+        return f"python -m mdlm_study.training.recipes {data['recipe']} (a training record: its configs are in the file)"
+    return None
+
+
 def entry(path: Path, root: Path = RESULTS) -> dict:
     """One index row for a result file under ``root``."""
     data = json.loads(path.read_text())
@@ -97,7 +106,7 @@ def entry(path: Path, root: Path = RESULTS) -> dict:
         "model": path.parent.name if path.parent != root else "(none)",
         "weights": sha[:12] if sha else "not recorded",
         "measures": _describe(path),
-        "command": provenance.get("command") or "not recorded (written before records carried provenance)",
+        "command": provenance.get("command") or _trainer_command(data) or "not recorded (written before records carried provenance)",
         "commit": (provenance.get("commit") or "")[:10] + (" (dirty)" if provenance.get("dirty") else ""),
     }
 
