@@ -377,13 +377,18 @@ def _lanes(names, n_lanes: int, *, smoke: bool) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
+def _positive_or_none(value, name: str) -> int | None:
+    """``value`` when it is None or a positive integer (a trial's change); else a ``ValueError`` naming it."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 def with_steps(r: Recipe, steps: int | None) -> Recipe:
     """``r`` trained for ``steps`` steps instead of its own (a recipe trial: the cosine schedule spans the new
     length and the run's record keeps it); ``r`` itself when ``steps`` is None."""
-    if steps is None:
+    if _positive_or_none(steps, "steps") is None:
         return r
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
     return replace(r, train=replace(r.train, steps=steps))
 
 
@@ -392,10 +397,8 @@ def with_layers(r: Recipe, layers: int | None) -> Recipe:
     composition lever: a shallower model composes fewer chain steps without writing them); ``r`` itself when
     ``layers`` is None. The run's identity and record keep the model config, so the trial never resumes or
     passes for the recipe's own run."""
-    if layers is None:
+    if _positive_or_none(layers, "layers") is None:
         return r
-    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
-        raise ValueError(f"layers must be a positive integer, got {layers!r}")
     return replace(r, model=replace(r.model, num_layers=layers))
 
 
@@ -403,10 +406,8 @@ def with_batch_size(r: Recipe, batch_size: int | None) -> Recipe:
     """``r`` with ``batch_size`` examples per step instead of its own (a recipe trial on gradient noise: with
     the steps scaled down as much, the same examples seen with half the noise per step); ``r`` itself when
     None."""
-    if batch_size is None:
+    if _positive_or_none(batch_size, "batch_size") is None:
         return r
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return replace(r, train=replace(r.train, batch_size=batch_size))
 
 
