@@ -387,46 +387,31 @@ def _positive_or_none(value, name: str) -> int | None:
 def with_steps(r: Recipe, steps: int | None) -> Recipe:
     """``r`` trained for ``steps`` steps instead of its own (a recipe trial: the cosine schedule spans the new
     length and the run's record keeps it); ``r`` itself when ``steps`` is None."""
-    if _positive_or_none(steps, "steps") is None:
-        return r
-    return replace(r, train=replace(r.train, steps=steps))
-
-
-def with_layers(r: Recipe, layers: int | None) -> Recipe:
-    """``r`` with a model of ``layers`` transformer layers instead of its own (a recipe trial on the one-pass
-    composition lever: a shallower model composes fewer chain steps without writing them); ``r`` itself when
-    ``layers`` is None. The run's identity and record keep the model config, so the trial never resumes or
-    passes for the recipe's own run."""
-    if _positive_or_none(layers, "layers") is None:
-        return r
-    return replace(r, model=replace(r.model, num_layers=layers))
-
-
-def with_batch_size(r: Recipe, batch_size: int | None) -> Recipe:
-    """``r`` with ``batch_size`` examples per step instead of its own (a recipe trial on gradient noise: with
-    the steps scaled down as much, the same examples seen with half the noise per step); ``r`` itself when
-    None."""
-    if _positive_or_none(batch_size, "batch_size") is None:
-        return r
-    return replace(r, train=replace(r.train, batch_size=batch_size))
-
-
-def with_init_from(r: Recipe, init_from: str | Path | None) -> Recipe:
-    """``r`` warm-started from ``init_from`` (a released model's name or a finished run's folder, as
-    :func:`mdlm_study.models.loader.load_model` reads it) instead of its own start; ``r`` itself when None.
-    :func:`init_weights` checks the start fits and the run's identity keeps its weights' SHA-256."""
-    if init_from is None:
-        return r
-    if not str(init_from).strip():
-        raise ValueError(f"init_from must name a model or a run folder, got {init_from!r}")
-    return replace(r, init_from=str(init_from))
+    return trial_recipe(r, steps=steps)
 
 
 def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
                  batch_size: int | None = None) -> Recipe:
-    """``r`` with a trial's changes (:func:`with_steps`, :func:`with_layers`, :func:`with_init_from`,
-    :func:`with_batch_size`); ``r`` itself without any. A trial trains into a checkpoints folder of its own."""
-    return with_batch_size(with_init_from(with_layers(with_steps(r, steps), layers), init_from), batch_size)
+    """``r`` with a recipe trial's changes; ``r`` itself without any. Each change left None keeps the recipe's own:
+
+    - ``steps``: the schedule's length (the cosine schedule spans the new one);
+    - ``layers``: the model's depth (the one-pass composition lever: a shallower model composes fewer chain steps
+      without writing them);
+    - ``batch_size``: examples per step (the gradient-noise lever, with the steps scaled down as much);
+    - ``init_from``: the warm start, a released model's name or a finished run's folder as
+      :func:`mdlm_study.models.loader.load_model` reads it (:func:`init_weights` checks that it fits).
+
+    The run's identity and record keep the model and training configs and the start's SHA-256, so a trial never
+    resumes into or passes for the recipe's own run; it trains into a checkpoints folder of its own."""
+    for name, value in (("steps", steps), ("layers", layers), ("batch_size", batch_size)):
+        _positive_or_none(value, name)
+    if init_from is not None and not str(init_from).strip():
+        raise ValueError(f"init_from must name a model or a run folder, got {init_from!r}")
+    if steps is None and layers is None and batch_size is None and init_from is None:
+        return r
+    train = replace(r.train, **{key: value for key, value in (("steps", steps), ("batch_size", batch_size)) if value is not None})
+    model = r.model if layers is None else replace(r.model, num_layers=layers)
+    return replace(r, model=model, train=train, init_from=r.init_from if init_from is None else str(init_from))
 
 
 def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
@@ -478,7 +463,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
         raise ValueError(f"threads must be >= 1, got {threads}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    trial = {"steps": steps, "layers": layers, "init_from": None if init_from is None else str(init_from), "batch_size": batch_size}
+    trial = {"steps": steps, "layers": layers, "init_from": init_from, "batch_size": batch_size}
     recipes = {n: trial_recipe(recipe(n, smoke=smoke), **trial) for n in names}  # unknown names and bad changes fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
     for r in recipes.values():
