@@ -4,7 +4,7 @@ decoding for masked diffusion language models (Horvitz et al., arXiv 2510.19990)
 Subpackages, lowest first; a module imports from its own subpackage and the ones above it in this
 list, never from one below (``tests/test_layers.py`` enforces it, and the layers of the modules):
 
-1. ``core``: the paper's reported numbers, special tokens, records, statistics, pooling, verdict words, AUP and
+1. ``core``: the paper's reported numbers, special tokens, argument checks, records, statistics, pooling, verdict words, AUP and
    Pareto, parameters
 2. ``engine``: ``generate()``, ``DecodeConfig``, the decoding rules, exits and noise, templates (canvases),
    the batched decode, the denoiser protocol, likelihoods

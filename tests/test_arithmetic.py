@@ -205,7 +205,7 @@ def test_check_problem_accepts_generated_problems_and_names_what_is_inconsistent
            (replace(p, steps=(p.steps[1],) + p.steps[1:]), "step 1 .* is not a correct next step"),
            (replace(p, ops=(("pow", 2),) + p.ops[1:]), "unknown operation 'pow'"),
            (replace(p, ops=(("mul", 5),) + p.ops[1:]), "operand 5 of 'mul' must be one of"),
-           (replace(p, ops=()), "ops is empty"), (replace(p, start=-1), "start must be >= 0, got -1")]
+           (replace(p, ops=()), "ops is empty"), (replace(p, start=-1), "start must be an int >= 0, got -1")]
     for problem, match in bad:
         with pytest.raises(ValueError, match=match):
             check_problem(problem)

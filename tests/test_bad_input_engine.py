@@ -131,7 +131,7 @@ CASES = [
     Case("posterior", "numpy sample count", lambda: posterior(n_samples=np.float64(2)), match=r"n_samples must be an int >= 1"),
     Case("posterior", "no problems", lambda: sample_posterior(model(), tokenizer(), [], Template()), match=r"problems is empty"),
     # templates and checkpoints
-    Case("templates", "no answer slot", lambda: Template(answer_len=0), match=r"answer_len must be >= 1, got 0"),
+    Case("templates", "no answer slot", lambda: Template(answer_len=0), match=r"answer_len must be an int >= 1, got 0"),
     Case("templates", "negative reasoning slot", lambda: Template(reasoning_len=-1), match=r"reasoning_len must be >= 0"),
     Case("templates", "no delimiter", lambda: Template(delimiter=""), match=r"delimiter must be non-empty"),
     Case("templates", "answer longer than its slot", lambda: canvas(answers=["123456789"]), match=r"answer .*slot|longer"),

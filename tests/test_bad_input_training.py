@@ -120,7 +120,7 @@ CASES = [
     Case("training", "heads do not divide the width", lambda: ModelConfig(hidden_size=30, num_heads=4),
          match=r"hidden_size=30 must be divisible by num_heads=4"),
     Case("training", "zero workers", lambda: train_all(["sudoku"], _setup()[0] / "d", _setup()[0] / "c", smoke=True, workers=0),
-         match=r"workers must be >= 1, got 0"),
+         match=r"workers must be an int >= 1, got 0"),
     Case("training", "checkpoint without its completion marker", lambda: load_tiny(_copy(lambda d: (d / MARKER).unlink())),
          match=r"run is not a complete checkpoint: no checkpoint\.json"),
     Case("training", "checkpoint missing its weights", lambda: load_tiny(_copy(lambda d: (d / "model.safetensors").unlink())),

@@ -47,7 +47,7 @@ def test_deep_chains_keeps_the_problems_of_at_least_min_steps(layout):
     keep, kept = deep_chains(problems, 5)
     assert keep == [len(p.ops) >= 5 for p in problems] and kept == [p for p in problems if len(p.ops) >= 5]
     assert 0 < len(kept) < len(problems)  # the fixture's chains straddle the floor
-    with pytest.raises(ValueError, match="min_steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="min_steps must be an int >= 1, got 0"):
         deep_chains(problems, 0)
 
 
@@ -100,7 +100,7 @@ def test_bad_floors_are_refused_by_name(layout):
     argv = ["--task", "chains", "--models", str(layout / "chains"), "--data-dir", str(layout / "data"), "--out", str(layout / "refused.json")]
     with pytest.raises(ValueError, match="--min-steps 9: none of the 12 problems takes that many steps"):
         _bench().main([*argv, "--min-steps", "9"])
-    with pytest.raises(ValueError, match="min_steps must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="min_steps must be an int >= 1, got 0"):
         _bench().main([*argv, "--min-steps", "0"])
     assert not (layout / "refused.json").exists()
 

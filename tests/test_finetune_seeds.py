@@ -32,7 +32,7 @@ def test_each_comparison_is_the_difference_of_two_arms_means_with_the_fine_tunin
     assert (out["on_par"]["low"], out["on_par"]["high"]) == pytest.approx((iv.low, iv.high))
     assert out["on_par"]["low"] < out["on_par"]["low90"] < out["on_par"]["high90"] < out["on_par"]["high"]
     assert fs.better_arm({**ARMS, "posterior": [0.7]}) == "posterior" and fs.better_arm({**ARMS, "posterior": [0.61]}) == "gold"
-    with pytest.raises(ValueError, match="n_problems must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="n_problems must be an int >= 1, got 0"):
         fs.seed_comparisons(ARMS, 0)
 
 

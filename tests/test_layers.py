@@ -27,7 +27,7 @@ SUBPACKAGE = {name: level for level, name in enumerate(SUBPACKAGES)}
 
 LAYERS = [
     # 0: foundations, no package imports above them
-    {"core", "core.paper", "core.special_tokens", "core.stats", "core.clustered_stats", "core.pooling", "core.frontier", "core.records", "core.parameters",
+    {"core", "core.checks", "core.paper", "core.special_tokens", "core.stats", "core.clustered_stats", "core.pooling", "core.frontier", "core.records", "core.parameters",
      "engine.denoiser", "engine.likelihood", "engine.rules", "engine.recent_rules", "engine.exit", "engine.noise",
      "models.tiny_tokenizer", "tasks", "tasks.arithmetic", "tasks.sudoku", "tasks.gsm8k", "tasks.graders",
      "experiments", "training", "integrations", "reporting"},

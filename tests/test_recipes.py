@@ -71,7 +71,7 @@ def test_two_workers_give_the_same_weights_as_one(tmp_path):
     a = load_file(tmp_path / "parallel" / "sudoku" / "model.safetensors")
     b = load_file(tmp_path / "serial" / "sudoku" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="workers must be an int >= 1, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, workers=0)
     with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "serial", smoke=True, threads=0)
@@ -400,7 +400,7 @@ def test_a_recipe_trial_trains_for_the_steps_asked_and_records_them(tmp_path):
     assert with_steps(own, None) is own
     batched = train_all(["sudoku"], tmp_path / "data", tmp_path / "batched", smoke=True, progress=False, threads=1, batch_size=8)
     assert batched["sudoku"]["train"]["batch_size"] == 8 and own.train.batch_size != 8
-    with pytest.raises(ValueError, match="steps must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
         train_all(["sudoku"], tmp_path / "data", tmp_path / "trial", smoke=True, steps=0)
 
 
@@ -421,9 +421,9 @@ def test_a_layers_trial_warm_started_from_a_run_folder_records_both(tmp_path):
     assert not is_trained("chains", tmp_path / "trial", trial_recipe(own, init_from=folder))
     assert trial_recipe(own) is own
     assert trial_recipe(own, batch_size=own.train.batch_size * 2).train.batch_size == own.train.batch_size * 2
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got -1"):
         train_all(["chains"], tmp_path / "data", tmp_path / "trial", smoke=True, batch_size=-1)
-    with pytest.raises(ValueError, match="layers must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="layers must be an int >= 1, got 0"):
         train_all(["chains"], tmp_path / "data", tmp_path / "trial", smoke=True, layers=0)
     with pytest.raises(ValueError, match="init_from must name a model or a run folder, got ' '"):
         trial_recipe(own, init_from=" ")

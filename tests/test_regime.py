@@ -184,7 +184,7 @@ def test_seed_spread_splits_the_test_sets_noise_from_the_recipes():
     assert alike["between_seed_sd"] == 0.0 and alike["within_bound"] is True
     with pytest.raises(ValueError, match="at least two seeds"):
         seed_spread([0.9], 100)
-    with pytest.raises(ValueError, match="n_problems must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="n_problems must be an int >= 1, got 0"):
         seed_spread([0.9, 0.8], 0)
     with pytest.raises(ValueError, match=r"accuracies must lie in \[0, 1\], got \[0.9, 91.0\]"):
         seed_spread([0.9, 91.0], 100)

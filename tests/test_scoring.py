@@ -207,7 +207,7 @@ def test_bad_input(tokenizer, problems, tiny_model):
     item = (p.question, p.steps, p.answer)
     with pytest.raises(ValueError, match="'nope'"):
         score_prefixes(tiny_model, tokenizer, [item], TEMPLATE, method="nope")
-    with pytest.raises(ValueError, match="mc_samples must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="mc_samples must be an int >= 1, got 0"):
         score_prefixes(tiny_model, tokenizer, [item], TEMPLATE, method="mc_loglik", mc_samples=0)
     with pytest.raises(ValueError, match="empty"):
         score_prefixes(tiny_model, tokenizer, [], TEMPLATE)
@@ -238,7 +238,7 @@ def test_corruptions_that_overflow_the_slot_are_redrawn_or_left_out(tokenizer, p
     table = evaluate_step_scoring(CountToy(tokenizer, template, problems[0].answer, [0.5] * 4), tokenizer, problems, template,
                                   methods=["answer_loglik"], baseline=False)
     assert set(table["uid"]) == kept
-    with pytest.raises(ValueError, match="max_tries must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_tries must be an int >= 1, got 0"):
         scoring_items(problems, fits=fits, max_tries=0)
 
 

@@ -20,6 +20,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.stats import _chi2_sf
 
 _NORMAL = NormalDist()
@@ -71,8 +72,7 @@ def t_quantile(probability: float, df: int) -> float:
 
 
 def _check_df(df: int) -> None:
-    if isinstance(df, bool) or not isinstance(df, int | np.integer) or df < 1:
-        raise ValueError(f"df must be a positive integer, got {df!r}")
+    int_at_least("df", df)
 
 
 def _level(level: float) -> float:

@@ -21,6 +21,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from mdlm_study.core.checks import int_at_least
+
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile (a two-sided 95% interval)
 
 
@@ -74,8 +76,7 @@ def bootstrap_ci(
     Each sample is resampled with replacement independently of the others (for :func:`auroc` this
     is the stratified bootstrap that keeps both class sizes fixed). Deterministic given ``seed``.
     """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    int_at_least("n_boot", n_boot)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     arrays = [np.asarray(s, dtype=np.float64) for s in samples]
@@ -200,8 +201,7 @@ def _percentile_interval(replicates: np.ndarray, level: float) -> tuple[float, f
 
 
 def _check_resampling(n_boot: int, level: float) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int | np.integer) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    int_at_least("n_boot", n_boot)
     _z(level)
 
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from transformers.modeling_outputs import MaskedLMOutput
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.engine.denoiser import logits_of
 
 
@@ -48,8 +49,7 @@ def bucket_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     order of first appearance, indices ascending), each group cut into batches of at most ``batch_size``.
     ``[5, 3, 5, 2], batch_size=1 -> [[0], [2], [1], [3]]``. Concatenated, the batches are a permutation
     of ``range(len(lengths))``; :func:`restore_order` inverts it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    int_at_least("batch_size", batch_size)
     return [group[i:i + batch_size] for group in length_buckets(lengths) for i in range(0, len(group), batch_size)]
 
 

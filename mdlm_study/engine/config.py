@@ -27,6 +27,7 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from mdlm_study.core.checks import int_at_least, is_int
 from mdlm_study.engine import rules as _rules
 from mdlm_study.engine.exit import EXIT_RULES, PROPHET_THRESHOLDS
 
@@ -56,14 +57,14 @@ class DecodeConfig:
             "sampler": sampler,
             "rule_params": _rule_params(rule, given),
             "tokens_per_step": _count("tokens_per_step", tokens_per_step, rule),
-            "block_size": None if block_size is None else _positive_int("block_size", block_size),
+            "block_size": None if block_size is None else int_at_least("block_size", block_size),
             "temperature": _non_negative("temperature", temperature, allow_inf=False),
             "exit_rule": exit_rule,
             "exit_gamma": exit_gamma,
             "prophet_thresholds": thresholds,
             "answer_last": _bool("answer_last", answer_last),
             "suppress_token_ids": _token_ids(suppress_token_ids),
-            "seed": _non_negative_int("seed", seed),
+            "seed": int_at_least("seed", seed, 0),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)
@@ -209,24 +210,8 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _positive_int(name: str, value) -> int:
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def _non_negative_int(name: str, value) -> int:
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return int(value)
-
-
 def _count(name: str, value, rule: _rules.Rule) -> int:
-    value = _positive_int(name, value)
+    value = int_at_least(name, value)
     if value != 1 and not rule.fixed_count:
         fixed = sorted(r.name for r in _rules.RULES.values() if r.fixed_count)
         raise ValueError(f"{name}={value} only applies to the fixed-count rules {fixed}, not {rule.name!r}")
@@ -248,10 +233,10 @@ def _bool(name: str, value) -> bool:
 def _token_ids(values) -> tuple[int, ...]:
     if values is None:
         return ()
-    if _is_int(values) or isinstance(values, (str, bytes)):
+    if is_int(values) or isinstance(values, (str, bytes)):
         raise ValueError(f"suppress_token_ids must be a sequence of token ids, got {values!r}")
     ids = tuple(values)
-    bad = [v for v in ids if not _is_int(v) or v < 0]
+    bad = [v for v in ids if not is_int(v) or v < 0]
     if bad:
         raise ValueError(f"suppress_token_ids must hold ints >= 0, got {bad}")
     return tuple(sorted({int(v) for v in ids}))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.engine import DecodeConfig, generate, model_device, row_generator
 from mdlm_study.engine.batching import bucket_batches, row_lengths
 from mdlm_study.engine.templates import Canvas
@@ -55,8 +56,7 @@ def decode_rows(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, co
     as :func:`~mdlm_study.engine.generate` (the rules that read a per-token prior)."""
     if not isinstance(config, DecodeConfig):
         raise ValueError(f"config must be a DecodeConfig, got {type(config).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    int_at_least("batch_size", batch_size)
     n = input_ids.shape[0]
     keys = [(i, 0) for i in range(n)] if keys is None else [tuple(k) for k in keys]
     if len(keys) != n:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.special_tokens import SpecialTokens
 
 
@@ -38,8 +39,7 @@ class Template:
     def __post_init__(self) -> None:
         if self.reasoning_len < 0:
             raise ValueError(f"reasoning_len must be >= 0 (0 = answer-only), got {self.reasoning_len}")
-        if self.answer_len < 1:
-            raise ValueError(f"answer_len must be >= 1, got {self.answer_len}")
+        int_at_least("answer_len", self.answer_len)
         if not self.delimiter:
             raise ValueError("delimiter must be non-empty: it separates the reasoning from the answer")
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.clustered_stats import each_cluster_once_ci
 from mdlm_study.core.stats import wilson_interval
 from mdlm_study.engine import DecodeConfig
@@ -56,8 +57,7 @@ def sample_posterior(model, tokenizer, problems: Sequence, template: Template, c
     included); ``n_reasoning_tokens`` counts the non-special tokens of the reasoning slot.
     """
     config = DecodeConfig.coerce(config, defaults=POSTERIOR_DEFAULTS, **settings)
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an int >= 1, got {n_samples!r}")
+    int_at_least("n_samples", n_samples)
     if not problems:
         raise ValueError("problems is empty: nothing to sample")
     if config.exit_rule is not None:

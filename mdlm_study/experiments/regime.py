@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from mdlm_study.core import paper
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.templates import read_canvas
 from mdlm_study.experiments.analysis import decode_questions_with_history
@@ -154,8 +155,7 @@ def deep_chains(problems: Sequence, min_steps: int) -> tuple[list[bool], list]:
     """For each problem, whether it takes at least ``min_steps`` steps (its dependency depth, ``len(p.ops)``), and
     those problems in order: the chains the deep regime's bounds, its answer-only twin and its claims are read on
     (:data:`DEEP_MIN_STEPS`; docs/decisions.md, "Two regimes")."""
-    if min_steps < 1:
-        raise ValueError(f"min_steps must be >= 1, got {min_steps}")
+    int_at_least("min_steps", min_steps)
     keep = [len(p.ops) >= min_steps for p in problems]
     return keep, [p for p, k in zip(problems, keep, strict=True) if k]
 
@@ -216,8 +216,7 @@ def seed_spread(accuracies: Sequence[float], n_problems: int, spread: float = SE
     accuracies = [float(a) for a in accuracies]
     if len(accuracies) < 2:
         raise ValueError(f"seed_spread needs at least two seeds' accuracies, got {accuracies}")
-    if n_problems < 1:
-        raise ValueError(f"n_problems must be >= 1, got {n_problems}")
+    int_at_least("n_problems", n_problems)
     if any(not 0.0 <= a <= 1.0 for a in accuracies):
         raise ValueError(f"accuracies must lie in [0, 1], got {accuracies}")
     k = len(accuracies)

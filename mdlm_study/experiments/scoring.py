@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.stats import auroc, bootstrap_ci, wilson_interval
 from mdlm_study.engine import model_device
 from mdlm_study.engine.denoiser import logits_of
@@ -159,8 +160,7 @@ def mc_prefix_loglik(model, tokenizer, items: Sequence[Item], template: Template
     share the same masks (common random numbers), so the step deltas are less noisy than the
     scores. M forward passes per prefix. ``answer_loglik`` is the k = A term alone.
     """
-    if mc_samples < 1:
-        raise ValueError(f"mc_samples must be >= 1, got {mc_samples}")
+    int_at_least("mc_samples", mc_samples)
     canvas, targets, owner, _ = _prefix_batch(tokenizer, items, template)
     n_rows, answer_len = targets.shape
     masks = stratified_masks(len(items), answer_len, mc_samples, torch.Generator().manual_seed(seed))
@@ -195,8 +195,7 @@ def score_prefixes(model, tokenizer, items: Sequence[Item], template: Template, 
     of :func:`mc_prefix_loglik`, which also gives their standard errors."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    int_at_least("batch_size", batch_size)
     if method == "mc_loglik":
         return mc_prefix_loglik(model, tokenizer, items, template, mc_samples=mc_samples, seed=seed, batch_size=batch_size)[0]
     canvas, targets, owner, _ = _prefix_batch(tokenizer, items, template)
@@ -269,8 +268,7 @@ def scoring_items(problems: Sequence[Problem], *, propagate: bool = True, seed: 
     with no corruption that fits (or whose gold trace does not) is left out, so every scored trace is
     one the template can hold. With ``labels.candidates`` (GSM8K) the step is drawn among the
     candidates, and a problem without any, or whose gold trace does not grade correct, is left out."""
-    if max_tries < 1:
-        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+    int_at_least("max_tries", max_tries)
     rng, rows, items = random.Random(seed), [], []
     for problem in problems:
         if fits is not None and not fits(problem.steps):

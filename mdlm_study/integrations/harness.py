@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.parameters import parse_flags
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.decoding import decode_canvas, decode_rows
@@ -233,10 +234,8 @@ class MDLMHarnessLM(LM):
 
 
 def _positive_int(name: str, value) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or str(number) != str(value).strip():
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return number
+    """A count from lm-eval's model arguments, which arrive as strings (``batch_size=8``) or ints: the
+    string must spell an integer, and the integer is checked as every count is (:func:`int_at_least`)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return int_at_least(name, value)

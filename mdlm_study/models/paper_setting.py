@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from mdlm_study.core import paper
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.engine.grids import rule_grids, rule_sweep_size
 from mdlm_study.engine.templates import GSM8K_TEMPLATE, Template
 
@@ -108,8 +109,7 @@ def estimate_cost(n_problems: int, nfe_per_problem: float, seconds_per_nfe: floa
     for name, value in (("n_problems", n_problems), ("nfe_per_problem", nfe_per_problem), ("seconds_per_nfe", seconds_per_nfe)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
-        raise ValueError(f"n_gpus must be an int >= 1, got {n_gpus!r}")
+    int_at_least("n_gpus", n_gpus)
     nfe = n_problems * nfe_per_problem
     seconds = nfe * seconds_per_nfe
     return {"n_problems": n_problems, "nfe_per_problem": nfe_per_problem, "nfe": nfe, "seconds_per_nfe": seconds_per_nfe,

@@ -47,6 +47,7 @@ from pathlib import Path
 import papermill
 import yaml
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.parameters import Declared, coerce_and_validate, declared_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -403,8 +404,7 @@ def run(jobs: list[Job], *, log_dir: Path, workers: int = 1, log_output: bool = 
     ``<log_dir>/run_times.json`` (``total_seconds``: the sum; ``wall_seconds``: the last run's wall time,
     which covers the notebooks listed in ``ran``),
     also when a notebook fails (the notebooks that finished keep their times)."""
-    if workers < 1:
-        raise ValueError(f"jobs must be >= 1, got {workers}")
+    int_at_least("jobs", workers)
     path = log_dir / "run_times.json"
     previous = json.loads(path.read_text())["seconds"] if path.exists() else {}
     start, times = time.perf_counter(), {}

@@ -24,6 +24,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mdlm_study.core.checks import int_at_least
+
 NAMES = ("Tom", "Ann", "Sam", "Mia", "Leo", "Eva", "Ben", "Zoe")
 PRONOUNS = {"Tom": "He", "Sam": "He", "Leo": "He", "Ben": "He", "Ann": "She", "Mia": "She", "Eva": "She", "Zoe": "She"}
 ITEMS = ("apples", "pens", "cards", "coins", "books", "shells")
@@ -54,8 +56,7 @@ class ArithmeticConfig:
     depth_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.min_steps < 1:
-            raise ValueError(f"min_steps must be >= 1, got {self.min_steps}")
+        int_at_least("min_steps", self.min_steps)
         if self.max_steps < self.min_steps:
             raise ValueError(f"max_steps must be >= min_steps={self.min_steps}, got {self.max_steps}")
         for name in ("start_range", "operand_range"):
@@ -278,8 +279,7 @@ def check_problem(problem: Problem) -> None:
     operation, each a known one with a non-negative operand (``mul`` by a factor the question can word),
     a non-negative start, the answer equal to the value recomputed from ``start`` and ``ops``, and a
     gold trace that :func:`grade_trace` accepts step by step. The message says which part is wrong."""
-    if problem.start < 0:
-        raise ValueError(f"start must be >= 0, got {problem.start}")
+    int_at_least("start", problem.start, 0)
     if not problem.ops:
         raise ValueError("ops is empty: a problem needs at least one operation")
     for op, operand in problem.ops:
@@ -306,8 +306,7 @@ def problem_key(problem: Problem) -> tuple:
 def generate_problems(config: ArithmeticConfig, n: int, *, seed: int, exclude=frozenset()) -> list[Problem]:
     """``n`` distinct problems, deterministic from ``seed``; problems whose :func:`problem_key` is in
     ``exclude`` are skipped (pass the test keys when drawing a training set)."""
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    int_at_least("n", n, 0)
     rng, seen, problems = random.Random(seed), set(exclude), []
     attempts = 0
     while len(problems) < n:

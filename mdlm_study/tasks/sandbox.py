@@ -27,6 +27,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.tasks.graders import quote_value, require_str
 
 
@@ -360,8 +361,7 @@ def humaneval_check(problem: dict, completion: str, *, timeout_s: float = 5.0, m
 
 def humaneval_pass_at_1(problems: list[dict], completions: list[str], *, workers: int = 2, **kwargs) -> list[dict]:
     """Check many completions (:func:`humaneval_check`) on a small thread pool; results in order."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    int_at_least("workers", workers)
     if len(problems) != len(completions):
         raise ValueError(f"{len(problems)} problems but {len(completions)} completions")
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mdlm_study.core import verdicts as v
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.engine import DecodeConfig
 from mdlm_study.engine.templates import Template
 from mdlm_study.experiments.posterior import sample_posterior
@@ -60,8 +61,7 @@ def better_arm(arms: Mapping[str, Sequence[float]]) -> str:
 def seed_comparisons(arms: Mapping[str, Sequence[float]], n_problems: int) -> dict[str, dict]:
     """Each comparison of :data:`COMPARISONS` on one training seed: ``this - reference`` with its 95% and
     90% intervals (:func:`~mdlm_study.core.verdicts.seeded_difference`), ``units`` the held-out problems."""
-    if n_problems < 1:
-        raise ValueError(f"n_problems must be >= 1, got {n_problems}")
+    int_at_least("n_problems", n_problems)
     out = {}
     for name, (reference, this) in COMPARISONS.items():
         reference = better_arm(arms) if reference == BETTER_ARM else reference

@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.records import machine, write_json_atomic
 from mdlm_study.engine.templates import ANSWER_ONLY_TEMPLATE, ARITHMETIC_TEMPLATE, SUDOKU_TEMPLATE, Template
 from mdlm_study.experiments.evaluate import evaluate_task, summarize
@@ -377,13 +378,6 @@ def _lanes(names, n_lanes: int, *, smoke: bool) -> list[list[str]]:
     return [lane for lane in lanes if lane]
 
 
-def _positive_or_none(value, name: str) -> int | None:
-    """``value`` when it is None or a positive integer (a trial's change); else a ``ValueError`` naming it."""
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def with_steps(r: Recipe, steps: int | None) -> Recipe:
     """``r`` trained for ``steps`` steps instead of its own (a recipe trial: the cosine schedule spans the new
     length and the run's record keeps it); ``r`` itself when ``steps`` is None."""
@@ -404,7 +398,8 @@ def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = No
     The run's identity and record keep the model and training configs and the start's SHA-256, so a trial never
     resumes into or passes for the recipe's own run; it trains into a checkpoints folder of its own."""
     for name, value in (("steps", steps), ("layers", layers), ("batch_size", batch_size)):
-        _positive_or_none(value, name)
+        if value is not None:
+            int_at_least(name, value)
     if init_from is not None and not str(init_from).strip():
         raise ValueError(f"init_from must name a model or a run folder, got {init_from!r}")
     if steps is None and layers is None and batch_size is None and init_from is None:
@@ -457,8 +452,7 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     ``layers``, ``init_from`` and ``batch_size`` are the other trial changes (:func:`trial_recipe`): a model of
     that many layers, a warm start from that model or finished run folder, that many examples per step.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    int_at_least("workers", workers)
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm  # plain tqdm: tqdm.auto warns "IProgress not found" in a notebook kernel
 
+from mdlm_study.core.checks import int_at_least
 from mdlm_study.models.checkpoints import (
     HISTORY_FILE,
     MARKER,
@@ -71,8 +72,7 @@ class TrainConfig:
     log_every: int = 25  # steps between loss records
 
     def __post_init__(self) -> None:
-        if self.aux_batch_size < 0:
-            raise ValueError(f"aux_batch_size must be >= 0, got {self.aux_batch_size}")
+        int_at_least("aux_batch_size", self.aux_batch_size, 0)
         positive = ("steps", "batch_size", "lr")
         for name in positive:
             if getattr(self, name) <= 0:
