@@ -62,6 +62,7 @@ class Recipe:
     model: ModelConfig
     train: TrainConfig
     init_from: str | None = None  # a released model (models/<name>) whose weights start the run: a warm start (init_weights)
+    keep_every: int | None = None  # also keep the weights every this many steps (snapshot_steps), e.g. for training.early_stopping
 
 
 # Sized for the 30-minute budget on this 2-core CPU, one run at a time with both threads (README):
@@ -109,12 +110,19 @@ RECIPES = {
 SMOKE_MODEL = ModelConfig(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, arch=_MODEL.arch)
 
 
-def snapshot_steps(name: str, steps: int) -> tuple[int, ...]:
-    """The steps at which a run also keeps its weights: a reasoning recipe's base model for fine-tuning
-    (``default``: :data:`BASE_STEP`; ``chains``: half its schedule); none for the others."""
+def snapshot_steps(name: str, steps: int, keep_every: int | None = None) -> tuple[int, ...]:
+    """The steps at which a run also keeps its weights (``<run>/step<N>``, each a model folder): a reasoning
+    recipe's base model for fine-tuning (``default``: :data:`BASE_STEP`; ``chains``: half its schedule), and with
+    ``keep_every`` every multiple of it before the last step (the candidates of ``training.early_stopping``; the last
+    step's weights are the run's own). Snapshots never change the weights, so they are not part of the run's
+    identity: a run resumed with another ``keep_every`` keeps the new cadence from there on."""
     if name == "default":
-        return (BASE_STEP if BASE_STEP < steps else steps // 2,)
-    return (steps // 2,) if name == "chains" else ()
+        base = {BASE_STEP if BASE_STEP < steps else steps // 2}
+    else:
+        base = {steps // 2} if name == "chains" else set()
+    if keep_every is not None:
+        base |= set(range(int_at_least("keep_every", keep_every), steps, keep_every))
+    return tuple(sorted(base))
 
 
 def recipe(name: str, *, smoke: bool = False) -> Recipe:
@@ -269,7 +277,7 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
         model = build_model(r.model, tokenizer, seed=seed)
         init_sha256 = init_weights(r, model, tokenizer)
         started = time.perf_counter()
-        snapshots = snapshot_steps(r.name, config.steps)
+        snapshots = snapshot_steps(r.name, config.steps, r.keep_every)
         aux = drill_set(r, data, tokenizer) if config.aux_batch_size else None
         examples = training_set(r, data, tokenizer)
         run = run_identity(r, config, _data_sha256(examples, aux), init_sha256)
@@ -385,7 +393,7 @@ def with_steps(r: Recipe, steps: int | None) -> Recipe:
 
 
 def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
-                 batch_size: int | None = None) -> Recipe:
+                 batch_size: int | None = None, keep_every: int | None = None) -> Recipe:
     """``r`` with a recipe trial's changes; ``r`` itself without any. Each change left None keeps the recipe's own:
 
     - ``steps``: the schedule's length (the cosine schedule spans the new one);
@@ -393,20 +401,23 @@ def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = No
       without writing them);
     - ``batch_size``: examples per step (the gradient-noise lever, with the steps scaled down as much);
     - ``init_from``: the warm start, a released model's name or a finished run's folder as
-      :func:`mdlm_study.models.loader.load_model` reads it (:func:`init_weights` checks that it fits).
+      :func:`mdlm_study.models.loader.load_model` reads it (:func:`init_weights` checks that it fits);
+    - ``keep_every``: keep the weights every that many steps as well (:func:`snapshot_steps`; the weights do not
+      change, so neither does the run's identity).
 
     The run's identity and record keep the model and training configs and the start's SHA-256, so a trial never
     resumes into or passes for the recipe's own run; it trains into a checkpoints folder of its own."""
-    for name, value in (("steps", steps), ("layers", layers), ("batch_size", batch_size)):
+    for name, value in (("steps", steps), ("layers", layers), ("batch_size", batch_size), ("keep_every", keep_every)):
         if value is not None:
             int_at_least(name, value)
     if init_from is not None and not str(init_from).strip():
         raise ValueError(f"init_from must name a model or a run folder, got {init_from!r}")
-    if steps is None and layers is None and batch_size is None and init_from is None:
+    if steps is None and layers is None and batch_size is None and init_from is None and keep_every is None:
         return r
     train = replace(r.train, **{key: value for key, value in (("steps", steps), ("batch_size", batch_size)) if value is not None})
     model = r.model if layers is None else replace(r.model, num_layers=layers)
-    return replace(r, model=model, train=train, init_from=r.init_from if init_from is None else str(init_from))
+    return replace(r, model=model, train=train, init_from=r.init_from if init_from is None else str(init_from),
+                   keep_every=r.keep_every if keep_every is None else keep_every)
 
 
 def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: int, force: bool = False, report: bool = True,
@@ -428,7 +439,7 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
               progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0,
               steps: int | None = None, until: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
-              batch_size: int | None = None) -> dict:
+              batch_size: int | None = None, keep_every: int | None = None) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
     (the main command is idempotent) and resuming unfinished ones from their last checkpoint
     (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
@@ -450,14 +461,14 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own). ``until``
     stops every run after that step, unfinished (:func:`train_recipe`; its record is the partial one).
     ``layers``, ``init_from`` and ``batch_size`` are the other trial changes (:func:`trial_recipe`): a model of
-    that many layers, a warm start from that model or finished run folder, that many examples per step.
+    that many layers, a warm start from that model or finished run folder, that many examples per step;
+    ``keep_every`` keeps the weights every that many steps too (the candidates of ``training.early_stopping``).
     """
     int_at_least("workers", workers)
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    trial = {"steps": steps, "layers": layers, "init_from": init_from, "batch_size": batch_size}
+    if threads is not None:
+        int_at_least("threads", threads)
+    int_at_least("seed", seed, 0)
+    trial = {"steps": steps, "layers": layers, "init_from": init_from, "batch_size": batch_size, "keep_every": keep_every}
     recipes = {n: trial_recipe(recipe(n, smoke=smoke), **trial) for n in names}  # unknown names and bad changes fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
     for r in recipes.values():
@@ -506,10 +517,12 @@ if __name__ == "__main__":
     parser.add_argument("--init-from", default=None, help="warm-start from this released model or finished run folder instead of the "
                                                           "recipe's start (a recipe trial)")
     parser.add_argument("--batch-size", type=int, default=None, help="this many examples per step instead of the recipe's (a recipe trial)")
+    parser.add_argument("--keep-every", type=int, default=None, help="also keep the weights every this many steps (<run>/step<N>: the "
+                                                                     "candidates of python -m mdlm_study.training.early_stopping)")
     args = parser.parse_args()
     records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
                         seed=args.seed, steps=args.steps, until=args.until, layers=args.layers, init_from=args.init_from,
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, keep_every=args.keep_every)
     for name, record in records.items():
         if record.get("finished") is False:
             print(name, f"{record['train_seconds']:.0f} s", f"stopped after step {record['stopped_at']}, snapshots {record['snapshots']}")
