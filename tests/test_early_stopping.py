@@ -89,6 +89,7 @@ def test_selection_decodes_every_candidate_on_the_posterior_split_and_keeps_the_
     rule = StoppingRule(max_blank_slot=0.2, min_steps=3)
     selection = choose_weights(run, rule, root / "data", diagnose_fn=fake_diagnose)
     assert selection["chosen"]["step"] == 30 and selection["chosen"]["accuracy"] == 0.88
+    assert selection["weights_sha256"] == selection["chosen"]["weights_sha256"] == selection["run_weights_sha256"]
     assert [c["step"] for c in selection["candidates"]] == [10, 15, 20, 30]
     assert len({c["weights_sha256"] for c in selection["candidates"]}) == 4
     assert selection["split"] == "posterior" and selection["rule"]["max_blank_slot"] == 0.2

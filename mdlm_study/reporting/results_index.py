@@ -62,6 +62,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "seed": "one training seed: every decoding rule on the same held-out problems",
     "claims": "every decoding claim per training seed and pooled with the seed as the unit",
     "regime": "the regime diagnostics: blank-slot accuracy, when the answer settles, exit savings",
+    "early_stopping": "a run's kept weights decoded on the posterior split and the set early stopping chooses (training.early_stopping)",
 }
 
 

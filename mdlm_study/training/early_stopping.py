@@ -127,7 +127,8 @@ def choose_weights(run_dir: str | Path, rule: StoppingRule, data_dir: str | Path
     table, about = score_candidates(run_dir, rule, data_dir, diagnose_fn=diagnose_fn)
     chosen = choose(table, rule)
     record = read_record(run_dir)
-    return {"run": str(run_dir), "run_weights_sha256": record["weights_sha256"], "recipe": record["recipe"], "seed": record["train"]["seed"],
+    # weights_sha256 first: the chosen weights, the ones a record index names this record by
+    return {"weights_sha256": chosen["weights_sha256"], "run": str(run_dir), "run_weights_sha256": record["weights_sha256"], "recipe": record["recipe"], "seed": record["train"]["seed"],
             "steps": record["train"]["steps"], "rule": asdict(rule), **about, "candidates": table.to_dict("records"),
             "chosen": {key: chosen[key].item() if hasattr(chosen[key], "item") else chosen[key] for key in table.columns}}
 
