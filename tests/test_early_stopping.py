@@ -70,6 +70,14 @@ def test_a_run_kept_every_ten_steps_offers_each_kept_set_and_its_own_weights(kep
     assert [step for step, _ in candidates(run, from_step=16)] == [20, 30]
     with pytest.raises(ValueError, match="no kept weights at or after from_step=31"):
         candidates(run, from_step=31)
+    # a listed snapshot that no folder holds is named, where it is a candidate
+    (run / "step10").rename(run / "moved")
+    try:
+        assert [step for step, _ in candidates(run, from_step=11)] == [15, 20, 30]
+        with pytest.raises(ValueError, match=r"lists snapshots that no folder holds: \[.*step10'\]"):
+            candidates(run)
+    finally:
+        (run / "moved").rename(run / "step10")
     # the kept weights do not change the run: the same recipe without keep_every counts it as trained
     assert is_trained("chains", root / "ck", recipe("chains", smoke=True))
 
@@ -108,3 +116,13 @@ def test_the_command_decodes_for_real_and_writes_a_record_with_provenance(kept_r
     assert "provenance" in json.dumps(written)
     for c in selection["candidates"]:
         assert 0 <= c["accuracy"] <= 1 and 0 <= c["blank_slot_accuracy"] <= 1
+
+
+def test_a_run_resumed_with_keep_every_lists_only_the_snapshots_it_kept(tmp_path):
+    """``keep_every`` is not part of a run's identity, so a run may resume with it; its record then lists the
+    snapshots that exist, not those a run with it from the start would have kept."""
+    stopped = train_all(["chains"], tmp_path / "data", tmp_path / "ck", smoke=True, progress=False, threads=1, until=12)
+    assert stopped["chains"]["finished"] is False
+    record = train_all(["chains"], tmp_path / "data", tmp_path / "ck", smoke=True, progress=False, threads=1, keep_every=5)["chains"]
+    assert record["snapshots"] == ["step15", "step20", "step25"]
+    assert [step for step, _ in candidates(tmp_path / "ck" / "chains")] == [15, 20, 25, 30]

@@ -76,13 +76,16 @@ def candidates(run_dir: str | Path, from_step: int = 1) -> list[tuple[int, Path]
     found = []
     for name in record.get("snapshots", []):
         match = SNAPSHOT_DIR.fullmatch(name)
-        if match is None or not (run_dir / name).is_dir():
-            raise ValueError(f"{run_dir}: training.json lists snapshot {name!r}, but no folder {run_dir / name} holds it")
+        if match is None:
+            raise ValueError(f"{run_dir}: training.json lists {name!r}, not a snapshot (step<N>)")
         found.append((int(match.group(1)), run_dir / name))
     found.append((int(record["train"]["steps"]), run_dir))
     kept = sorted((step, folder) for step, folder in found if step >= from_step)
     if not kept:
         raise ValueError(f"{run_dir}: no kept weights at or after from_step={from_step} (steps {sorted(s for s, _ in found)})")
+    missing = [str(folder) for _, folder in kept if not folder.is_dir()]
+    if missing:
+        raise ValueError(f"{run_dir}: training.json lists snapshots that no folder holds: {missing}")
     return kept
 
 

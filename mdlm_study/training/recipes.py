@@ -292,7 +292,8 @@ def train_recipe(r: Recipe, data: StudyData, checkpoints_dir: str | Path, *, see
         record = {
             "recipe": r.name, "task": r.task, "template": dataclasses.asdict(r.template), "model": dataclasses.asdict(r.model),
             "train": dataclasses.asdict(config), "parameters": count_parameters(model), "train_seconds": prior + time.perf_counter() - started,
-            "history": history, "snapshots": [f"step{n}" for n in snapshots], "weights_sha256": weights_sha256(model),
+            # the snapshots kept: a run resumed with a new keep_every has none from before it
+            "history": history, "snapshots": [f"step{n}" for n in snapshots if (out_dir / f"step{n}").is_dir()], "weights_sha256": weights_sha256(model),
             "init_from": run.get("init_from"),
             # the machine of the session that finished the run (a resumed run's earlier sessions may have run elsewhere)
             "machine": {**machine(), **resolved_kernels(config), "resumed": marker is not None},
