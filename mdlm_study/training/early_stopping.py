@@ -25,7 +25,6 @@ provenance of every record) and prints the chosen folder, which any command load
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,11 +35,9 @@ from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.records import problems_sha256, write_record
 from mdlm_study.experiments.regime import DEEP_MIN_STEPS, PAPER_REGIME, deep_chains, diagnose
 from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import read_record
+from mdlm_study.models.checkpoints import SNAPSHOT, read_record
 from mdlm_study.tasks.data import read_split
 from mdlm_study.tasks.task import get_task
-
-SNAPSHOT_DIR = re.compile(r"step(\d+)")
 
 
 @dataclass(frozen=True)
@@ -75,10 +72,9 @@ def candidates(run_dir: str | Path, from_step: int = 1) -> list[tuple[int, Path]
     record = read_record(run_dir)
     found = []
     for name in record.get("snapshots", []):
-        match = SNAPSHOT_DIR.fullmatch(name)
-        if match is None:
+        if SNAPSHOT.fullmatch(name) is None:
             raise ValueError(f"{run_dir}: training.json lists {name!r}, not a snapshot (step<N>)")
-        found.append((int(match.group(1)), run_dir / name))
+        found.append((int(name.removeprefix("step")), run_dir / name))
     found.append((int(record["train"]["steps"]), run_dir))
     kept = sorted((step, folder) for step, folder in found if step >= from_step)
     if not kept:
