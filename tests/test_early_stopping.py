@@ -8,6 +8,8 @@ import json
 import pandas as pd
 import pytest
 
+from mdlm_study.models.checkpoints import read_record
+from mdlm_study.training import early_stopping
 from mdlm_study.training.early_stopping import StoppingRule, candidates, choose, choose_weights, main
 from mdlm_study.training.recipes import is_trained, recipe, snapshot_steps, train_all, trial_recipe
 
@@ -82,8 +84,10 @@ def test_a_run_kept_every_ten_steps_offers_each_kept_set_and_its_own_weights(kep
     assert is_trained("chains", root / "ck", recipe("chains", smoke=True))
 
 
-def test_selection_decodes_every_candidate_on_the_posterior_split_and_keeps_the_rule_s_choice(kept_run):
+def test_selection_decodes_every_candidate_on_the_posterior_split_and_keeps_the_rule_s_choice(kept_run, monkeypatch):
     root, _ = kept_run
+    reads = []
+    monkeypatch.setattr(early_stopping, "read_record", lambda run_dir: reads.append(run_dir) or read_record(run_dir))
     run = root / "ck" / "chains"
     # a stand-in for the regime's diagnostics, one reading per candidate in step order: 10, 15, 20, 30
     readings = iter([(0.50, 0.05), (0.85, 0.12), (0.95, 0.30), (0.88, 0.19)])
@@ -103,6 +107,7 @@ def test_selection_decodes_every_candidate_on_the_posterior_split_and_keeps_the_
     assert selection["split"] == "posterior" and selection["rule"]["max_blank_slot"] == 0.2
     n_problems, n_deep = seen[0]
     assert selection["n_problems"] == n_problems and selection["n_deep"] == n_deep and 0 < n_deep < n_problems
+    assert reads == [run]  # the run's training.json is read once for the whole selection
 
 
 def test_the_command_decodes_for_real_and_writes_a_record_with_provenance(kept_run, tmp_path):

@@ -64,12 +64,13 @@ class StoppingRule:
             raise ValueError("split must not be 'test': the claims are measured there, so a choice made on it would be judged on itself")
 
 
-def candidates(run_dir: str | Path, from_step: int = 1) -> list[tuple[int, Path]]:
+def candidates(run_dir: str | Path, from_step: int = 1, *, record: dict | None = None) -> list[tuple[int, Path]]:
     """A finished run's kept weights as ``(step, folder)``, earliest first: every snapshot its ``training.json``
     lists (``step<N>``) and the run's own final weights (the run folder, at its last step), from ``from_step`` on.
-    A folder that holds no finished run is a ``ValueError`` (``read_record``)."""
+    A folder that holds no finished run is a ``ValueError`` (``read_record``); ``record`` is that file when the
+    caller has read it already."""
     run_dir = Path(run_dir)
-    record = read_record(run_dir)
+    record = read_record(run_dir) if record is None else record
     found = []
     for name in record.get("snapshots", []):
         if SNAPSHOT.fullmatch(name) is None:
@@ -97,18 +98,19 @@ def choose(table: pd.DataFrame, rule: StoppingRule) -> pd.Series:
     return inside.sort_values(["accuracy", "step"], ascending=[False, True]).iloc[0]
 
 
-def score_candidates(run_dir: str | Path, rule: StoppingRule, data_dir: str | Path = "data", *, diagnose_fn=diagnose) -> tuple[pd.DataFrame, dict]:
+def score_candidates(run_dir: str | Path, rule: StoppingRule, data_dir: str | Path = "data", *, diagnose_fn=diagnose,
+                     record: dict | None = None) -> tuple[pd.DataFrame, dict]:
     """Decode every candidate (:func:`candidates`) on the rule's problems; return one row per candidate (step,
     folder, weights SHA-256, accuracy, blank-slot accuracy, exit saving, share right at half the passes) and what
-    the problems were (task, split, count, SHA-256)."""
-    record = read_record(run_dir)
+    the problems were (task, split, count, SHA-256). ``record``: the run's ``training.json``, if already read."""
+    record = read_record(run_dir) if record is None else record
     task = get_task(record["task"])
     problems = read_split(task, data_dir, rule.split)[: rule.n_problems]
     keep, kept = deep_chains(problems, rule.min_steps)
     if not kept:
         raise ValueError(f"min_steps={rule.min_steps}: none of the {len(problems)} {rule.split} problems takes that many steps")
     rows = []
-    for step, folder in candidates(run_dir, rule.from_step):
+    for step, folder in candidates(run_dir, rule.from_step, record=record):
         loaded = load_model(Path(folder))
         found = diagnose_fn(loaded.model, loaded.tokenizer, problems, task.template, task, keep=keep)
         rows.append({"step": step, "folder": str(folder), "weights_sha256": loaded.weights_sha256(), "accuracy": found["accuracy"],
@@ -123,9 +125,9 @@ def score_candidates(run_dir: str | Path, rule: StoppingRule, data_dir: str | Pa
 def choose_weights(run_dir: str | Path, rule: StoppingRule, data_dir: str | Path = "data", *, diagnose_fn=diagnose) -> dict:
     """Score a run's candidates and choose one (:func:`choose`); return the selection record (the rule, the
     problems, every candidate, the chosen one, and the run's training summary)."""
-    table, about = score_candidates(run_dir, rule, data_dir, diagnose_fn=diagnose_fn)
-    chosen = choose(table, rule)
     record = read_record(run_dir)
+    table, about = score_candidates(run_dir, rule, data_dir, diagnose_fn=diagnose_fn, record=record)
+    chosen = choose(table, rule)
     # weights_sha256 first: the chosen weights, the ones a record index names this record by
     return {"weights_sha256": chosen["weights_sha256"], "run": str(run_dir), "run_weights_sha256": record["weights_sha256"], "recipe": record["recipe"], "seed": record["train"]["seed"],
             "steps": record["train"]["steps"], "rule": asdict(rule), **about, "candidates": table.to_dict("records"),

@@ -73,10 +73,13 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         int_at_least("aux_batch_size", self.aux_batch_size, 0)
-        positive = ("steps", "batch_size", "lr")
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        int_at_least("steps", self.steps)
+        int_at_least("batch_size", self.batch_size)
+        for name in ("warmup", "eval_every", "save_every"):
+            int_at_least(name, getattr(self, name), 0)
+        int_at_least("log_every", self.log_every)
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 < self.eps < 1:
             raise ValueError(f"eps must be in (0, 1), got {self.eps}")
         if not 0 <= self.suffix_mask_prob <= 1:
@@ -85,8 +88,6 @@ class TrainConfig:
             raise ValueError(f"copy_rule must be one of {COPY_RULES}, got {self.copy_rule!r}")
         if self.loss_weighting not in ("elbo", "flat"):
             raise ValueError(f"loss_weighting must be 'elbo' or 'flat', got {self.loss_weighting!r}")
-        if self.warmup < 0 or self.eval_every < 0 or self.save_every < 0 or self.log_every < 1:
-            raise ValueError("warmup, eval_every and save_every must be >= 0 and log_every >= 1")
 
 
 def resolved_kernels(config: TrainConfig, device: torch.device | str = "cpu") -> dict:
