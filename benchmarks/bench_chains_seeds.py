@@ -37,6 +37,7 @@ import torch
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
 from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, effects_by_depth
 from mdlm_study.experiments.evaluate import evaluate_task
+from mdlm_study.experiments.faithfulness import answer_anatomy
 from mdlm_study.experiments.regime import (
     DEEP_MIN_STEPS,
     deep_chains,
@@ -61,6 +62,7 @@ from mdlm_study.experiments.seeds import (
     seed_records,
     seed_state,
     seeds_parser,
+    unbits,
 )
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import weights_sha256
@@ -156,10 +158,26 @@ def spread_of(per_seed: dict) -> dict:
     return seed_spread([d["diagnostics"]["accuracy"] for d in per_seed.values()], counts.pop())
 
 
+ANATOMY_ROLE = "entropy_k1"  # the regime's own decoding (entropy order, one token per pass), as the accuracy spread
+
+
+def anatomy_of(states, role: str = ANATOMY_ROLE) -> dict | None:
+    """Where the seeds' answers go wrong, on the claims chains: each seed's :func:`answer_anatomy` of ``role``
+    (its per-chain answers and written conclusions), and how far apart the seeds' answers and their written
+    conclusions land (``answer_range``, ``conclusion_range``: max - min). None when no seed kept conclusions."""
+    per_seed = {str(s["seed"]): answer_anatomy(unbits(entry["correct"]), unbits(entry["conclusion"]))
+                for s in states if "conclusion" in (entry := (s.get("decodings") or {}).get(role) or {})}
+    if not per_seed:
+        return None
+    spread = {key: max(a[key] for a in per_seed.values()) - min(a[key] for a in per_seed.values())
+              for key in ("answer_accuracy", "conclusion_accuracy")}
+    return {"role": role, "per_seed": per_seed, "answer_range": spread["answer_accuracy"], "conclusion_range": spread["conclusion_accuracy"]}
+
+
 def regime_summary(states, twin: dict | None) -> dict:
     """Each seed's regime diagnostics checked against the paper's bounds, the seeds' accuracy spread (with the
-    test set's share of it), and the depth floor they were read on (``min_steps``: the chains of
-    ``min_steps``-8 steps)."""
+    test set's share of it), where the seeds' answers go wrong (:func:`anatomy_of`), and the depth floor they
+    were read on (``min_steps``: the chains of ``min_steps``-8 steps)."""
     per_seed = {str(s["seed"]): {"diagnostics": {k: v for k, v in s["regime"].items() if k not in BY_DEPTH_KEYS},
                                  "by_depth": depth_summary(s["regime"]),
                                  "check": regime_check(s["regime"], twin["accuracy"] if twin else None)} for s in states if "regime" in s}
@@ -168,7 +186,7 @@ def regime_summary(states, twin: dict | None) -> dict:
     return {"min_steps": depth_floor(states), "max_steps": SPLIT_MAX_STEPS, "per_seed": per_seed, "answer_only": twin, "accuracy_range": [min(accuracies), max(accuracies)] if accuracies else None,
             "seeds_within_5_points": seeds_within(accuracies) if len(accuracies) > 1 else None,
             "spread": spread_of(per_seed) if len(accuracies) > 1 else None,
-            "outside_regime": left_out, "claims_seeds": [s["seed"] for s in states if counts_for_claims(s)]}
+            "outside_regime": left_out, "claims_seeds": [s["seed"] for s in states if counts_for_claims(s)], "anatomy": anatomy_of(states)}
 
 
 def depth_table(states, default_states) -> pd.DataFrame:
@@ -203,6 +221,13 @@ def analyse(args) -> None:
         print(f"spread {sd['range']:.1%} (bound {sd['bound']:.0%}): the seeds differ by sd {sd['between_seed_sd']:.1%} besides the "
               f"test set's {sd['measurement_sd']:.1%}; {sd['n_seeds']} seeds would span {sd['expected_range']:.1%} on average "
               f"(within the bound at a total sd of {sd['largest_sd']:.1%} or less)")
+    if regime["anatomy"]:
+        anatomy = regime["anatomy"]
+        for seed, a in anatomy["per_seed"].items():
+            print(f"seed {seed} ({anatomy['role']}, {a['n_problems']} chains): answer {a['answer_accuracy']:.1%}, written conclusion "
+                  f"{a['conclusion_accuracy']:.1%}; answer off right reasoning {a['answer_off_right_reasoning']:.1%}, right answer past wrong "
+                  f"reasoning {a['answer_past_wrong_reasoning']:.1%}, both wrong {a['both_wrong']:.1%}", flush=True)
+        print(f"the answers span {anatomy['answer_range']:.1%}, the written conclusions {anatomy['conclusion_range']:.1%}")
     print(f"accuracy range {regime['accuracy_range']}, within 5 points: {regime['seeds_within_5_points']}; "
           f"the claims pool seeds {regime['claims_seeds']}" + "".join(f"; seed {s} left out: {why}" for s, why in regime["outside_regime"].items()))
     print_claims(results, width=32)

@@ -284,3 +284,29 @@ def test_the_spread_is_split_only_for_seeds_read_on_as_many_chains():
     unlike = {**alike, "2": {"diagnostics": {"accuracy": 0.85, "n_problems": 50}}}
     with pytest.raises(ValueError, match=r"read on different numbers of chains \[50, 100\]"):
         bench.spread_of(unlike)
+
+
+def test_the_anatomy_reads_each_seed_s_answers_against_its_written_conclusions():
+    """From the records alone: seed 0 answers 3 of 4 chains and concludes all 4 right (one answer off a right
+    conclusion), seed 1 answers and concludes 2 of 4 (both wrong twice); a seed without conclusions is skipped."""
+    bench = _bench()
+    states = [{"seed": 0, "decodings": {"entropy_k1": {"correct": "1110", "conclusion": "1111"}}},
+              {"seed": 1, "decodings": {"entropy_k1": {"correct": "1100", "conclusion": "1100"}}},
+              {"seed": 2, "decodings": {"entropy_k1": {"correct": "1111"}}}]
+    anatomy = bench.anatomy_of(states)
+    assert sorted(anatomy["per_seed"]) == ["0", "1"] and anatomy["role"] == "entropy_k1"
+    assert anatomy["per_seed"]["0"]["answer_off_right_reasoning"] == 0.25 and anatomy["per_seed"]["1"]["both_wrong"] == 0.5
+    assert anatomy["answer_range"] == 0.25 and anatomy["conclusion_range"] == 0.5
+    assert bench.anatomy_of([states[2]]) is None and bench.anatomy_of([{"seed": 3, "regime": {}}]) is None
+
+
+def test_the_deep_regime_section_quotes_the_anatomy_when_its_record_has_one():
+    from mdlm_study.reporting.results_doc import anatomy_sentence
+
+    assert anatomy_sentence(None) == ""
+    anatomy = _bench().anatomy_of([{"seed": 0, "decodings": {"entropy_k1": {"correct": "1110", "conclusion": "1111"}}},
+                                   {"seed": 1, "decodings": {"entropy_k1": {"correct": "1100", "conclusion": "1100"}}}])
+    assert anatomy_sentence(anatomy) == (
+        ". On the 4 claims chains (entropy_k1), the seeds' written conclusions (the last equation's result) span 50.0 points "
+        "(50.0-100.0%) and their answers 25.0 (50.0-75.0%); the answer slot contradicts a right conclusion on 0.0-25.0% of the "
+        "chains, and the reasoning and the answer are both wrong on 0.0-50.0% (`experiments.faithfulness.answer_anatomy`)")

@@ -190,3 +190,18 @@ def test_the_faithfulness_cli_names_a_bad_model_spec():
     done = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_faithfulness.py"), "--model", "default"],
                           capture_output=True, text=True, cwd=root)
     assert done.returncode == 2 and "CHECKPOINTS:FOLDER, got 'default'" in done.stderr
+
+
+def test_answer_anatomy_sorts_each_problem_by_its_answer_and_its_written_conclusion():
+    from mdlm_study.experiments.faithfulness import answer_anatomy
+
+    # problems: right/right, right/right, answer off a right conclusion, right answer past a wrong one, both wrong
+    correct = [True, True, False, True, False]
+    conclusion = [True, True, True, False, False]
+    anatomy = answer_anatomy(correct, conclusion)
+    assert anatomy == {"n_problems": 5, "answer_accuracy": 0.6, "conclusion_accuracy": 0.6, "both_right": 0.4,
+                       "answer_off_right_reasoning": 0.2, "answer_past_wrong_reasoning": 0.2, "both_wrong": 0.2}
+    with pytest.raises(ValueError, match="one conclusion per answer, at least one: 2 answers, 3 conclusions"):
+        answer_anatomy([True, False], [True, False, True])
+    with pytest.raises(ValueError, match="0 answers, 0 conclusions"):
+        answer_anatomy([], [])

@@ -91,6 +91,25 @@ def written_reasoning(table: pd.DataFrame) -> dict:
             "trace_accuracy": float(table["trace_correct"].mean()), "n_problems": len(table)}
 
 
+def answer_anatomy(correct: Sequence[bool], conclusion: Sequence[bool]) -> dict:
+    """Where one decoding's wrong answers come from, read off two grades of each problem: its answer slot
+    (``correct``) and its written reasoning's conclusion (``conclusion``: the last equation's result is the right
+    answer, :func:`with_conclusions`). Shares of the problems: ``both_right``; ``answer_off_right_reasoning``
+    (the trace concludes right and the answer slot says otherwise: the answer is not read off the page);
+    ``answer_past_wrong_reasoning`` (the answer is right and the trace is not: the answer was computed without
+    the written steps); ``both_wrong`` (the reasoning went wrong and took the answer with it). Exact, no model: the
+    two 0/1 strings every seed record keeps (``experiments.seeds.decoding_entry``). Lists of different lengths
+    are a ``ValueError``."""
+    correct, conclusion = [bool(c) for c in correct], [bool(c) for c in conclusion]
+    if len(correct) != len(conclusion) or not correct:
+        raise ValueError(f"answer_anatomy needs one conclusion per answer, at least one: {len(correct)} answers, {len(conclusion)} conclusions")
+    n = len(correct)
+    cells = {"both_right": (True, True), "answer_off_right_reasoning": (False, True), "answer_past_wrong_reasoning": (True, False),
+             "both_wrong": (False, False)}
+    shares = {name: sum(a == want_a and c == want_c for a, c in zip(correct, conclusion, strict=True)) / n for name, (want_a, want_c) in cells.items()}
+    return {"n_problems": n, "answer_accuracy": sum(correct) / n, "conclusion_accuracy": sum(conclusion) / n, **shares}
+
+
 def edited_trace(problem: Problem, edit: str, rng: random.Random) -> tuple[str, ...]:
     """The problem's gold trace, or a copy with one result changed (``corrupt_last``: the last step;
     ``corrupt_first``: the first step, later steps recomputed from it; ``corrupt_first_unpropagated``:

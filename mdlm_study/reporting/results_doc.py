@@ -322,6 +322,25 @@ def _claims_rows(claims: list[dict]) -> list[str]:
     return rows
 
 
+def anatomy_sentence(anatomy: dict | None) -> str:
+    """Where the chains seeds' answers go wrong (``bench_chains_seeds.anatomy_of``, on the claims chains): how far
+    apart their written conclusions and their answers land, and the range over seeds of each kind of miss; ""
+    for a record written before the anatomy."""
+    if not anatomy:
+        return ""
+    per_seed = anatomy["per_seed"].values()
+
+    def span(key: str) -> str:
+        values = [100 * a[key] for a in per_seed]
+        return f"{min(values):.1f}-{max(values):.1f}%"
+
+    n = next(iter(per_seed))["n_problems"]
+    return (f". On the {n:,} claims chains ({anatomy['role']}), the seeds' written conclusions (the last equation's result) span "
+            f"{100 * anatomy['conclusion_range']:.1f} points ({span('conclusion_accuracy')}) and their answers {100 * anatomy['answer_range']:.1f} "
+            f"({span('answer_accuracy')}); the answer slot contradicts a right conclusion on {span('answer_off_right_reasoning')} of the "
+            f"chains, and the reasoning and the answer are both wrong on {span('both_wrong')} (`experiments.faithfulness.answer_anatomy`)")
+
+
 def deep_regime_markdown(root: Path = ROOT) -> str:
     """``docs/seeds.md``'s section on the deep regime: each chains seed against the paper's regime bounds, and
     the paper's decoding claims on the chains seeds, from ``benchmarks/bench_chains_seeds.py``'s records."""
@@ -348,6 +367,7 @@ def deep_regime_markdown(root: Path = ROOT) -> str:
         spread += (f"; the seeds differ by a standard deviation of {100 * sd['between_seed_sd']:.1f} points beside the test set's "
                    f"{100 * sd['measurement_sd']:.1f}, so {sd['n_seeds']} seeds of this recipe span {100 * sd['expected_range']:.1f} points "
                    f"on average (`regime.seed_spread`)")
+    spread += anatomy_sentence(regime.get("anatomy"))
     left_out = regime.get("outside_regime") or {}
     if left_out:
         spread += (". Outside the paper's regime, so reported here and not pooled in the claims: "
