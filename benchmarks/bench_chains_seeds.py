@@ -37,7 +37,7 @@ import torch
 from mdlm_study.core.records import model_identity, problems_sha256, relative, write_record
 from mdlm_study.experiments.depth_effects import DEFAULT_SEEDS_DEPTH, effects_by_depth
 from mdlm_study.experiments.evaluate import evaluate_task
-from mdlm_study.experiments.faithfulness import answer_anatomy
+from mdlm_study.experiments.faithfulness import anatomy_span, answer_anatomy
 from mdlm_study.experiments.regime import (
     DEEP_MIN_STEPS,
     deep_chains,
@@ -169,9 +169,9 @@ def anatomy_of(states, role: str = ANATOMY_ROLE) -> dict | None:
                 for s in states if "conclusion" in (entry := (s.get("decodings") or {}).get(role) or {})}
     if not per_seed:
         return None
-    spread = {key: max(a[key] for a in per_seed.values()) - min(a[key] for a in per_seed.values())
-              for key in ("answer_accuracy", "conclusion_accuracy")}
-    return {"role": role, "per_seed": per_seed, "answer_range": spread["answer_accuracy"], "conclusion_range": spread["conclusion_accuracy"]}
+    (answer_low, answer_high), (conclusion_low, conclusion_high) = (anatomy_span(per_seed.values(), key)
+                                                                    for key in ("answer_accuracy", "conclusion_accuracy"))
+    return {"role": role, "per_seed": per_seed, "answer_range": answer_high - answer_low, "conclusion_range": conclusion_high - conclusion_low}
 
 
 def regime_summary(states, twin: dict | None) -> dict:

@@ -205,3 +205,16 @@ def test_answer_anatomy_sorts_each_problem_by_its_answer_and_its_written_conclus
         answer_anatomy([True, False], [True, False, True])
     with pytest.raises(ValueError, match="0 answers, 0 conclusions"):
         answer_anatomy([], [])
+
+
+def test_anatomy_span_is_the_lowest_and_highest_share_over_seeds():
+    from mdlm_study.experiments.faithfulness import anatomy_span, answer_anatomy
+
+    seeds = [answer_anatomy([True, True, False, False], [True, True, True, False]),  # answers 0.5, both wrong 0.25
+             answer_anatomy([True, True, True, False], [True, True, True, False])]  # answers 0.75, both wrong 0.25
+    assert anatomy_span(seeds, "answer_accuracy") == (0.5, 0.75)
+    assert anatomy_span(iter(seeds), "both_wrong") == (0.25, 0.25)
+    with pytest.raises(ValueError, match="each with 'conclusion_rate'; got 2 anatomies"):
+        anatomy_span(seeds, "conclusion_rate")
+    with pytest.raises(ValueError, match="got 0 anatomies"):
+        anatomy_span([], "answer_accuracy")

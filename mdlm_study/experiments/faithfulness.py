@@ -110,6 +110,17 @@ def answer_anatomy(correct: Sequence[bool], conclusion: Sequence[bool]) -> dict:
     return {"n_problems": n, "answer_accuracy": sum(correct) / n, "conclusion_accuracy": sum(conclusion) / n, **shares}
 
 
+def anatomy_span(anatomies: Sequence[Mapping], key: str) -> tuple[float, float]:
+    """The lowest and highest value of one :func:`answer_anatomy` share (``key``) over several seeds' anatomies:
+    the span a seeds study quotes (its range is ``high - low``). No anatomy, or one without ``key``, is a
+    ``ValueError`` naming the key."""
+    anatomies = list(anatomies)
+    if not anatomies or any(key not in a for a in anatomies):
+        raise ValueError(f"anatomy_span needs at least one anatomy, each with {key!r}; got {len(anatomies)} anatomies")
+    values = [a[key] for a in anatomies]
+    return min(values), max(values)
+
+
 def edited_trace(problem: Problem, edit: str, rng: random.Random) -> tuple[str, ...]:
     """The problem's gold trace, or a copy with one result changed (``corrupt_last``: the last step;
     ``corrupt_first``: the first step, later steps recomputed from it; ``corrupt_first_unpropagated``:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mdlm_study.core import verdicts as v
 from mdlm_study.core.records import ROOT
+from mdlm_study.experiments.faithfulness import anatomy_span
 from mdlm_study.experiments.regime import in_regime
 from mdlm_study.reporting.claims import PAPER_CLAIM
 from mdlm_study.reporting.conclusions import NOTEBOOKS, existing_seed_records, render
@@ -328,13 +329,13 @@ def anatomy_sentence(anatomy: dict | None) -> str:
     for a record written before the anatomy."""
     if not anatomy:
         return ""
-    per_seed = anatomy["per_seed"].values()
+    per_seed = list(anatomy["per_seed"].values())
 
     def span(key: str) -> str:
-        values = [100 * a[key] for a in per_seed]
-        return f"{min(values):.1f}-{max(values):.1f}%"
+        low, high = anatomy_span(per_seed, key)
+        return f"{100 * low:.1f}-{100 * high:.1f}%"
 
-    n = next(iter(per_seed))["n_problems"]
+    n = per_seed[0]["n_problems"]
     return (f". On the {n:,} claims chains ({anatomy['role']}), the seeds' written conclusions (the last equation's result) span "
             f"{100 * anatomy['conclusion_range']:.1f} points ({span('conclusion_accuracy')}) and their answers {100 * anatomy['answer_range']:.1f} "
             f"({span('answer_accuracy')}); the answer slot contradicts a right conclusion on {span('answer_off_right_reasoning')} of the "
