@@ -24,7 +24,7 @@ part of what breaks (the study model on 1,500 held-out problems, whole canvas: â
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -110,7 +110,7 @@ def answer_anatomy(correct: Sequence[bool], conclusion: Sequence[bool]) -> dict:
     return {"n_problems": n, "answer_accuracy": sum(correct) / n, "conclusion_accuracy": sum(conclusion) / n, **shares}
 
 
-def anatomy_span(anatomies: Sequence[Mapping], key: str) -> tuple[float, float]:
+def anatomy_span(anatomies: Iterable[Mapping], key: str) -> tuple[float, float]:
     """The lowest and highest value of one :func:`answer_anatomy` share (``key``) over several seeds' anatomies:
     the span a seeds study quotes (its range is ``high - low``). No anatomy, or one without ``key``, is a
     ``ValueError`` naming the key."""
