@@ -41,7 +41,7 @@ LAYERS = [
     {"experiments.evaluate", "experiments.regime", "experiments.decoder_frontier", "experiments.posterior", "experiments.scoring", "experiments.analysis", "experiments.faithfulness",
      "experiments.selection", "training.lora", "training.finetune"},
     # 4: study orchestration
-    {"core.verdicts", "models.paper_setting", "experiments.seeds", "experiments.trace_seeds", "experiments.depth_effects", "training.recipes", "training.early_stopping", "training.finetune_seeds", "integrations.harness",
+    {"core.verdicts", "models.paper_setting", "experiments.seeds", "experiments.trace_seeds", "experiments.depth_effects", "training.recipes", "training.early_stopping", "training.averaging", "training.finetune_seeds", "integrations.harness",
      "integrations.distributed", "reporting.study", "reporting.claims", "reporting.summary", "reporting.figures", "reporting.plots", "reporting.conclusions",
      "reporting.results_doc", "reporting.results_index", "reporting.frontier_report", "reporting.headlines", "runner", "runner.__main__",
      "runner.experiment", "runner.trace_study", "runner.notebook"},

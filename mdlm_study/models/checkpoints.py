@@ -254,10 +254,11 @@ def save_checkpoint(model, optimizer, step: int, history: list, out_dir: str | P
     publish_directory(out_dir, write, marker, keep=SNAPSHOT)
 
 
-def save_snapshot(model, directory: str | Path, step: int, tokenizer=None) -> None:
+def save_snapshot(model, directory: str | Path, step: int, tokenizer=None, *, about: dict | None = None) -> None:
     """Keep the weights (and tokenizer) of step ``step`` in ``directory``, written like a checkpoint
-    (complete or absent) but without optimiser state: a model to load, not to resume."""
-    marker = {"kind": "snapshot", "step": step, "weights_sha256": weights_sha256(model)}
+    (complete or absent) but without optimiser state: a model to load, not to resume. ``about`` adds
+    JSON fields to the completion marker (e.g. the kept weights an average was made of)."""
+    marker = {"kind": "snapshot", "step": step, "weights_sha256": weights_sha256(model), **(about or {})}
     publish_directory(directory, lambda d: _save_model(model, d, tokenizer), marker)
 
 

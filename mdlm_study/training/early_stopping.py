@@ -64,11 +64,14 @@ class StoppingRule:
             raise ValueError("split must not be 'test': the claims are measured there, so a choice made on it would be judged on itself")
 
 
-def candidates(run_dir: str | Path, from_step: int = 1, *, record: dict | None = None) -> list[tuple[int, Path]]:
+def candidates(run_dir: str | Path, from_step: int = 1, *, record: dict | None = None, last: int | None = None) -> list[tuple[int, Path]]:
     """A finished run's kept weights as ``(step, folder)``, earliest first: every snapshot its ``training.json``
-    lists (``step<N>``) and the run's own final weights (the run folder, at its last step), from ``from_step`` on.
-    A folder that holds no finished run is a ``ValueError`` (``read_record``); ``record`` is that file when the
-    caller has read it already."""
+    lists (``step<N>``) and the run's own final weights (the run folder, at its last step), from ``from_step`` on
+    (and only the ``last`` latest of them, when given). A folder that holds no finished run is a ``ValueError``
+    (``read_record``), as is a listed candidate that no folder holds; ``record`` is that file when the caller
+    has read it already."""
+    if last is not None:
+        int_at_least("last", last)
     run_dir = Path(run_dir)
     record = read_record(run_dir) if record is None else record
     found = []
@@ -77,7 +80,7 @@ def candidates(run_dir: str | Path, from_step: int = 1, *, record: dict | None =
             raise ValueError(f"{run_dir}: training.json lists {name!r}, not a snapshot (step<N>)")
         found.append((int(name.removeprefix("step")), run_dir / name))
     found.append((int(record["train"]["steps"]), run_dir))
-    kept = sorted((step, folder) for step, folder in found if step >= from_step)
+    kept = sorted((step, folder) for step, folder in found if step >= from_step)[-(last or 0):]
     if not kept:
         raise ValueError(f"{run_dir}: no kept weights at or after from_step={from_step} (steps {sorted(s for s, _ in found)})")
     missing = [str(folder) for _, folder in kept if not folder.is_dir()]
