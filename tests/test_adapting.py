@@ -39,7 +39,7 @@ def rule_run(tmp_path_factory):
     return folder, rule_file
 
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("notebooks")]
+pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("adapting_run")]  # one worker runs the module: notebook 03 once
 
 
 def test_the_rule_is_in_notebook_03s_table(rule_run):

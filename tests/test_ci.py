@@ -2,6 +2,7 @@
 pre-commit runs ruff and strips notebook sources (never the executed ones), the license is an SPDX
 expression with its file."""
 
+import os
 import re
 import subprocess
 import sys
@@ -69,3 +70,32 @@ def test_license_is_an_spdx_expression_with_its_file():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT"
     assert all((ROOT / name).read_text().startswith("MIT License") for name in project["license-files"])
+
+
+GROUPED_MODULE = '''
+import os, pytest
+pytestmark = pytest.mark.xdist_group("one")
+@pytest.fixture(scope="module")
+def setup_once():
+    with open(os.environ["LOG"], "a") as log:
+        log.write(f"setup {os.getpid()}\\n")
+@pytest.mark.parametrize("i", range(6))
+def test_grouped(setup_once, i):
+    with open(os.environ["LOG"], "a") as log:
+        log.write(f"test {os.getpid()}\\n")
+'''
+
+
+def test_xdist_groups_keep_a_module_fixture_on_one_worker(tmp_path):
+    """`make test` runs `-n 2 --dist loadgroup`: the notebook modules' runs are module fixtures kept on one
+    worker by their xdist_group, so each runs once. pytest 9.2 with pytest-xdist 3.8 lost the group (the
+    fixture ran on both workers, some 9 minutes of CPU more on the suite), hence pyproject's `pytest<9.2`."""
+    (tmp_path / "test_grouped.py").write_text(GROUPED_MODULE)
+    (tmp_path / "test_loose.py").write_text("import pytest\n@pytest.mark.parametrize('i', range(20))\ndef test_loose(i):\n    pass\n")
+    log = tmp_path / "log"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup", str(tmp_path)],
+                          cwd=tmp_path, env={**os.environ, "LOG": str(log)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert [kind for kind, _ in lines].count("setup") == 1 and len(lines) == 7, lines
+    assert len({pid for _, pid in lines}) == 1, f"the grouped tests ran in several workers: {lines}"

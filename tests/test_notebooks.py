@@ -13,7 +13,7 @@ import yaml
 from mdlm_study.core.verdicts import VERDICTS
 from mdlm_study.runner import NOTEBOOKS, main
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("notebooks")]
+pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("smoke_run")]  # one worker runs the module: the smoke run once
 SMOKE_DIR = Path(__file__).resolve().parents[1] / "build" / "smoke"  # kept: CI uploads the executed notebooks from here
 
 

@@ -15,7 +15,7 @@ from fixtures.checkpoints import checkpoint
 
 from mdlm_study.runner import main
 
-pytestmark = [pytest.mark.notebooks, pytest.mark.xdist_group("notebooks")]
+pytestmark = pytest.mark.notebooks  # no group: each test runs its own notebooks, so the two may run side by side
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "real_models.md"

@@ -111,7 +111,6 @@ def _doc_blocks(language: str) -> list[str]:
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("notebooks")
 def test_notebook_02_runs_on_a_task_added_in_one_module(tmp_path):
     """docs/adapting.md's module, written to a file, and its commands: notebook 02's smoke run on the
     released default model evaluates the new task and grades it by the task's own rule."""
