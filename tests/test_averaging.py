@@ -91,6 +91,9 @@ def test_only_the_averaged_weights_need_their_folders(kept_run, tmp_path):
 
 
 def test_the_command_writes_a_folder_every_loader_takes(kept_run, tmp_path, capsys):
-    made = main([str(kept_run), "--last", "2", "--out", str(tmp_path / "tail2")])
+    made = main([str(kept_run), "--last", "2", "--out", str(tmp_path / "tail2"), "--record", str(tmp_path / "tail2.json")])
     assert "[average] steps [20, 30]" in capsys.readouterr().out
     assert load_model(tmp_path / "tail2").weights_sha256() == made["weights_sha256"]
+    record = json.loads((tmp_path / "tail2.json").read_text())
+    assert record["weights_sha256"] == made["weights_sha256"] and record["last"] == 2
+    assert record["averaged_from"] == made["averaged_from"] and record["provenance"]["command"].endswith("tail2.json")

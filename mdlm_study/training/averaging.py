@@ -8,22 +8,26 @@ Training with Latest Weight Averaging"; stochastic weight averaging: Izmailov et
 taken over a run's late iterates) removes part of that noise at no training cost: the weights are kept anyway
 (``python -m mdlm_study.training.recipes chains --keep-every N``).
 
-    python -m mdlm_study.training.averaging CKPT/seed0/chains --last 5 --out CKPT/seed0/chains_tail5
+    python -m mdlm_study.training.averaging CKPT/seed0/chains --last 5 --out CKPT/seed0/chains_tail5 \
+        --record benchmarks/results/machine/tail5_seed0.json
 
 writes the mean of the run's last five kept weights (:func:`mdlm_study.training.early_stopping.candidates`: the
 ``step<N>`` snapshots and the run's final weights) as a snapshot folder that every command loading a model takes;
-its completion marker names the steps and weights' SHA-256 it was made of.
+its completion marker names the steps and weights' SHA-256 it was made of, and ``--record`` writes the same as a
+record with provenance (the averaged weights' SHA-256 first, as every record names its model).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
 from mdlm_study.core.checks import int_at_least
+from mdlm_study.core.records import write_record
 from mdlm_study.models import load_model
 from mdlm_study.models.checkpoints import read_record, save_snapshot
 from mdlm_study.training.early_stopping import candidates
@@ -87,8 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("run", help="a finished run folder trained with --keep-every (e.g. CKPT/seed0/chains)")
     parser.add_argument("--last", type=int, required=True, help="how many of the last kept weights to average (the final weights included)")
     parser.add_argument("--out", required=True, help="the folder to write the averaged model into")
+    parser.add_argument("--record", default=None, help="also write what was averaged as a record with provenance (JSON)")
     args = parser.parse_args(argv)
     made = tail_average(args.run, args.last, args.out)
+    if args.record:
+        body = {"weights_sha256": made["weights_sha256"], "run": str(args.run), "out": str(args.out), "last": args.last,
+                "averaged_from": made["averaged_from"]}
+        write_record(Path(args.record), body, command=["python", "-m", "mdlm_study.training.averaging", *(sys.argv[1:] if argv is None else argv)])
     steps = [source["step"] for source in made["averaged_from"]]
     print(f"[average] steps {steps} -> {args.out} (weights {made['weights_sha256'][:12]})", flush=True)
     return made
