@@ -38,6 +38,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "reproduce_model": "a retrained model's targets (exact answers, answer-only twin, Sudoku) and the machine it trained on (make reproduce)",
     "reproduce_regime": "the retrained deep-regime model's regime diagnostics on the chains test split (make reproduce)",
     "reproduce": "retrained weights compared bit for bit with the released ones",
+    "reproduce_zen3/weights": "retrained weights compared bit for bit with the released ones",
     "run_": "a recipe trial's training record, as the trainer wrote it (training.json): model and training configs, warm start, greedy curve, loss, machine, weights SHA-256",
     "training": "training throughput of this machine (tokens/s by thread count and batch)",
     "sampling": "decoding throughput of the engine by rule and batch; the cost of the finite-logit check",
@@ -63,6 +64,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "claims": "every decoding claim per training seed and pooled with the seed as the unit",
     "regime": "the regime diagnostics: blank-slot accuracy, when the answer settles, exit savings",
     "early_stopping": "a run's kept weights decoded on the posterior split and the set early stopping chooses (training.early_stopping)",
+    "averaging": "the uniform mean of a run's last kept weights: the steps and SHA-256 it was made of (training.averaging)",
 }
 
 
