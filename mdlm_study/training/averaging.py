@@ -28,10 +28,9 @@ from pathlib import Path
 
 import torch
 
-from mdlm_study.core.checks import int_at_least
 from mdlm_study.core.records import write_record
 from mdlm_study.models import load_model
-from mdlm_study.models.checkpoints import read_record, save_snapshot
+from mdlm_study.models.checkpoints import save_snapshot, verify_checkpoint
 from mdlm_study.training.early_stopping import candidates
 
 
@@ -72,20 +71,18 @@ def tail_average(run_dir: str | Path, last: int, out: str | Path) -> dict:
     """Write the mean of the last ``last`` kept weights of the finished run ``run_dir`` (:func:`candidates`) into the
     snapshot folder ``out``; return what its completion marker records of the sources (their steps, folders and
     weights' SHA-256) and the mean's own SHA-256. ``last`` larger than the kept weights is a ``ValueError``."""
-    int_at_least("last", last)
-    run_dir = Path(run_dir)
-    kept = candidates(run_dir, record=read_record(run_dir), last=last)
+    kept = candidates(run_dir, last=last)  # checks ``last`` and that every averaged folder is there
     if last > len(kept):
         raise ValueError(f"last={last}: {run_dir} keeps only {len(kept)} weights (steps {[step for step, _ in kept]})")
     sources, states = [], []
-    for step, folder in kept[-last:]:
+    for step, folder in kept:
         loaded = load_model(Path(folder))
         sources.append({"step": step, "folder": str(folder), "weights_sha256": loaded.weights_sha256()})
         states.append(loaded.model.state_dict())
     loaded.model.load_state_dict(average_state_dicts(states))
     about = {"averaged_from": sources}
     save_snapshot(loaded.model, Path(out), sources[-1]["step"], loaded.tokenizer, about=about)
-    return {**about, "weights_sha256": load_model(Path(out)).weights_sha256()}
+    return {**about, "weights_sha256": verify_checkpoint(out)["weights_sha256"]}  # the SHA-256 the snapshot's marker records
 
 
 def main(argv: list[str] | None = None) -> dict:
