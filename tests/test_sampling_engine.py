@@ -304,3 +304,40 @@ def test_no_mask_and_wrong_model_shape_raise():
         generate(model, torch.ones(1, 8, dtype=torch.long), sampler="entropy", mask_id=MASK)
     with pytest.raises(ValueError, match=r"shape \[B, L, V\]"):
         generate(lambda x, attention_mask=None: torch.zeros(1, 3), canvas(1, 2, 6), sampler="entropy", mask_id=MASK)
+
+
+def _statistics_by_definition(z: torch.Tensor, temperature: float, keys) -> dict:
+    """The per-position statistics written out plainly, one formula each (the engine computes them in fewer passes)."""
+    from mdlm_study.engine.noise import hash_uniform
+
+    probs = torch.softmax(z, dim=-1)
+    logp = torch.log_softmax(z, dim=-1)
+    entropy = -torch.where(probs > 0, probs * logp, torch.zeros_like(probs)).sum(-1)
+    top2 = probs.topk(2, dim=-1).values
+    if keys is None:
+        tokens = z.argmax(-1)
+    else:
+        uniform = hash_uniform(*keys, z.shape[-1])
+        tokens = (z.double() / temperature - torch.log(-torch.log(uniform))).argmax(-1)
+    return {"entropy": entropy, "margin": top2[:, 0] - top2[:, 1], "gap": z.topk(2, dim=-1).values.diff(dim=-1)[:, 0].neg(),
+            "tokens": tokens, "token_logp": logp.gather(-1, tokens[:, None])[:, 0]}
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.7, 0.05])
+def test_position_statistics_are_their_definitions_on_ties_banned_ids_and_underflow(temperature):
+    from mdlm_study.engine.loop import _position_statistics
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(6, 5000, generator=g) * 4
+    z[:, 0] = -torch.inf  # a banned id
+    z[1, 50:] = -torch.inf  # few ids left
+    z[2, 100:400] = -300.0  # probabilities that underflow to 0
+    z[3, 7] = z[3, 9] = z[3].max() + 2  # a tie at the top: the first of the two, as argmax
+    keys = None if temperature == 0 else (torch.randint(2**62, (6,), generator=g), torch.arange(6) * 3, torch.arange(6) + 1)
+    got = _position_statistics(z.clone(), temperature, keys)
+    want = _statistics_by_definition(z, temperature, keys)
+    assert torch.equal(got["tokens"], want["tokens"]) and (temperature > 0 or int(got["tokens"][3]) == 7)
+    for name in ("entropy", "margin", "gap", "token_logp"):
+        torch.testing.assert_close(got[name], want[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert float(got["margin"][3]) == 0.0 and float(got["gap"][3]) == 0.0
+    torch.testing.assert_close(got["confidence"], want["token_logp"].exp())

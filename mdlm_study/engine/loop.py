@@ -274,10 +274,13 @@ def _banned_ids(mask_id: int, suppress: tuple[int, ...], vocab: int) -> list[int
 
 def _check_finite(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
     """NaN or +inf logits at a masked position are a broken model, not a choice: raise naming the
-    first such position (checked at every step, on the positions being decoded only)."""
-    bad = torch.isnan(z) | (z == torch.inf)
+    first such position (checked at every step, on the positions being decoded only). One pass over
+    ``z``: a row's maximum is NaN when the row holds a NaN (``amax`` propagates it) and +inf when it
+    holds a +inf."""
+    top = z.amax(-1)
+    bad = torch.isnan(top) | (top == torch.inf)
     if bad.any():
-        where = int(bad.any(1).nonzero()[0, 0])
+        where = int(bad.nonzero()[0, 0])
         raise ValueError(f"the model returned non-finite logits (NaN or +inf) at row {int(rows[where])}, position "
                          f"{int(cols[where])} of the active batch; check the model and its dtype")
 
@@ -290,15 +293,19 @@ def _keys(noise_keys, rows, cols):
 
 
 def _position_statistics(z: torch.Tensor, temperature: float, keys) -> dict:
-    """Statistics of the rows of ``z`` [c, V] (logits of masked positions, banned ids at -inf)."""
+    """Statistics of the rows of ``z`` [c, V] (logits of masked positions, banned ids at -inf).
+
+    Written for few passes over the vocabulary (the cost of a large-vocabulary model's step): the two
+    largest probabilities are read at the two largest logits (the softmax is monotone, so they are the
+    same values ``probs.topk`` would find), and the entropy's zero-probability terms are dropped in place."""
     logp = torch.log_softmax(z, dim=-1)
-    probs = logp.exp()
-    if not torch.isfinite(logp.max(-1).values).all():
+    if not torch.isfinite(logp.amax(-1)).all():
         raise ValueError("a masked position has no finite logit left once the mask token and suppress_token_ids are removed")
-    entropy = -(probs * torch.where(probs > 0, logp, torch.zeros_like(logp))).sum(-1)
-    top2_logits = z.topk(2, dim=-1).values
-    top2_probs = probs.topk(2, dim=-1).values
-    tokens = z.argmax(-1) if keys is None else _sample(z, temperature, keys)
+    probs = logp.exp()
+    entropy = -(probs * logp).masked_fill_(probs == 0, 0.0).sum(-1)
+    top2_logits, top2_ids = z.topk(2, dim=-1)
+    top2_probs = probs.gather(-1, top2_ids)
+    tokens = z.argmax(-1) if keys is None else _sample(z, temperature, keys)  # argmax: the first of tied logits, as the peers'
     token_logp = logp.gather(-1, tokens[:, None])[:, 0]
     return {"entropy": entropy, "margin": top2_probs[:, 0] - top2_probs[:, 1], "gap": top2_logits[:, 0] - top2_logits[:, 1],
             "tokens": tokens, "token_logp": token_logp, "confidence": token_logp.exp()}
@@ -309,7 +316,7 @@ def _sample(z: torch.Tensor, temperature: float, keys) -> torch.Tensor:
     at low temperature), noise from each row's counter-based stream (``noise.hash_uniform``)."""
     seeds, steps, positions = keys
     uniform = hash_uniform(seeds, steps, positions, z.shape[-1])
-    return (z.to(torch.float64) / temperature + gumbel(uniform)).argmax(-1)
+    return z.to(torch.float64, copy=True).div_(temperature).add_(gumbel(uniform)).argmax(-1)
 
 
 def _uniform_scores(state, rows, length) -> torch.Tensor:

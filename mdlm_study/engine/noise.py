@@ -22,12 +22,14 @@ _MUL = 0x45D9F3B
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:
+    """The mixer, on a copy of ``x`` and in place on that copy (one temporary for the shifts)."""
     x = x & _M32
-    x = x ^ (x >> 16)
-    x = (x * _MUL) & _M32
-    x = x ^ (x >> 16)
-    x = (x * _MUL) & _M32
-    return x ^ (x >> 16)
+    x ^= x >> 16
+    x.mul_(_MUL).bitwise_and_(_M32)
+    x ^= x >> 16
+    x.mul_(_MUL).bitwise_and_(_M32)
+    x ^= x >> 16
+    return x
 
 
 def row_generator(seed: int, row: int, sample: int = 0) -> torch.Generator:
@@ -73,10 +75,10 @@ def hash_uniform(seeds: torch.Tensor, step: torch.Tensor, position: torch.Tensor
     h = _mix(h)
     if vocab is not None:
         h = _mix(h[:, None] ^ torch.arange(vocab, device=h.device)[None, :])
-    return (h.to(torch.float64) + 0.5) / 2.0**32
+    return h.to(torch.float64).add_(0.5).div_(2.0**32)
 
 
 def gumbel(uniform: torch.Tensor) -> torch.Tensor:
     """Gumbel(0, 1) noise from uniforms, in float64 (LLaDA's reason: float32 Gumbel-max is visibly
     biased at low temperature)."""
-    return -torch.log(-torch.log(uniform))
+    return torch.log(uniform).neg_().log_().neg_()
