@@ -16,6 +16,7 @@ from mdlm_study.runner import main as runner
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adapting.md"
+N_PROBLEMS = 8
 
 
 def _section(title: str) -> str:
@@ -28,14 +29,15 @@ def _blocks(title: str, language: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def rule_run(tmp_path_factory):
-    """The rule file written where the doc says, notebook 03's smoke run with the doc's command."""
+    """The rule file written where the doc says, notebook 03's smoke run with the doc's command and fewer problems
+    (the count is all the test changes: what it checks is that the rule is swept, recorded and costed)."""
     folder = tmp_path_factory.mktemp("adapting")
     (rule_file,), (command,) = _blocks("Adding a decoding rule", "python"), _blocks("Adding a decoding rule", "bash")
     (folder / "my_rules.py").write_text(rule_file)
     argv = shlex.split(command.strip())
     assert argv[:3] == ["python", "-m", "mdlm_study.runner"]
     argv = [arg.replace("my_rules.py", str(folder / "my_rules.py")) for arg in argv[3:]]
-    runner([*argv, "--out", str(folder / "out")])
+    runner([*argv, "-p", f"n_problems={N_PROBLEMS}", "--out", str(folder / "out")])
     return folder, rule_file
 
 
@@ -57,7 +59,7 @@ def test_the_figure_sidecar_and_the_cost_estimate_count_it(rule_run):
     params = figure["params"]
     assert params["sweeps"]["near_delta"] == [0.05, 0.2] and params["rule_modules"][0].endswith("my_rules.py")
     table = json.loads((folder / "out" / "figures" / "tables" / "03_parallel_decoding.json").read_text())
-    assert table["params"]["sweeps"] == params["sweeps"]
+    assert table["params"]["sweeps"] == params["sweeps"] and table["params"]["n_problems"] == N_PROBLEMS
     cost, length = params["cost"], params["gen_length"]
     without = {key: value for key, value in params["sweeps"].items() if key != "near_delta"}
     assert cost["nfe_per_problem"] == notebook_nfe_per_problem("03", {**params, "sweeps": without}, gen_length=length) + 2 * length

@@ -61,7 +61,7 @@ def test_registered_under_mdlm_study():
 
 def test_multiple_choice_task_runs_offline_through_the_mc_likelihood(task_dir, tiny):
     lm = MDLMHarnessLM(loaded=tiny, mc_num=4, mc_batch_size=2)
-    results = lm_eval.simple_evaluate(model=lm, tasks=["toy_mc"], task_manager=TaskManager(include_path=str(task_dir)))
+    results = lm_eval.simple_evaluate(model=lm, tasks=["toy_mc"], task_manager=TaskManager(include_path=str(task_dir), include_defaults=False))
     assert results["results"]["toy_mc"]["acc,none"] in (0.0, 1 / 3, 2 / 3, 1.0)
     scores = [r[0][0] for s in results["samples"]["toy_mc"] for r in s["resps"]]
     assert len(scores) == 6 and all(math.isfinite(x) and x < 0 for x in scores)
@@ -69,7 +69,7 @@ def test_multiple_choice_task_runs_offline_through_the_mc_likelihood(task_dir, t
 
 def test_generation_task_runs_offline_through_the_engine(task_dir, tiny):
     lm = MDLMHarnessLM(loaded=tiny, sampler="l2r", gen_length=8, batch_size=2)
-    results = lm_eval.simple_evaluate(model=lm, tasks=["toy_gen"], task_manager=TaskManager(include_path=str(task_dir)))
+    results = lm_eval.simple_evaluate(model=lm, tasks=["toy_gen"], task_manager=TaskManager(include_path=str(task_dir), include_defaults=False))
     assert results["results"]["toy_gen"]["exact_match,none"] in (0.0, 1 / 3, 2 / 3, 1.0)
     assert all("\n" not in s["filtered_resps"][0] for s in results["samples"]["toy_gen"])
 

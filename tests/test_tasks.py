@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from mdlm_study.engine.templates import Template, build_canvas
+from mdlm_study.models.tiny_tokenizer import load_tokenizer
 from mdlm_study.tasks.arithmetic import grade_trace
 from mdlm_study.tasks.builtin import CHAINS, CHAINS_TEMPLATE
-from mdlm_study.tasks.data import read_split, study_data, study_tokenizer, write_study_data
+from mdlm_study.tasks.data import read_split, study_data, write_study_data
 from mdlm_study.tasks.task import TASKS, Task, get_task, register_task, task_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,10 +79,10 @@ def test_each_task_grades_its_answers_by_its_own_rule():
 
 
 def test_chains_is_the_deep_regime():
-    """2-8 operations at every split; every gold trace fits the 64-position reasoning slot in the study's
-    tokenizer, with no unknown piece; the splits are disjoint and their steps grade as correct."""
-    data = study_data(sizes={"chains": {"train": 400, "test": 200, "posterior": 50}}, tasks=("arithmetic", "sudoku", "chains"))
-    tokenizer = study_tokenizer(data)
+    """2-8 operations at every split; every gold trace fits the 64-position reasoning slot in the tokenizer the
+    released chains models carry, with no unknown piece; the splits are disjoint and their steps grade as correct."""
+    data = study_data(sizes={"chains": {"train": 400, "test": 200, "posterior": 50}}, tasks=("chains",))
+    tokenizer = load_tokenizer(ROOT / "models" / "chains")
     test, train = data.split("chains", "test"), data.split("chains", "train")
     assert {len(p.ops) for p in test} == set(range(2, 9))
     assert not {p.question for p in test} & {p.question for p in train}
