@@ -1,13 +1,10 @@
 import random
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from benchmark_helpers import benchmark_module
+from benchmark_helpers import benchmark_module, run_script
 
 from mdlm_study.engine.templates import ARITHMETIC_TEMPLATE, SpecialTokens, Template, answer_ids
 from mdlm_study.experiments.faithfulness import (
@@ -186,9 +183,7 @@ def test_answer_source_two_step_problems_are_held_out_of_every_split(tmp_path):
 
 
 def test_the_faithfulness_cli_names_a_bad_model_spec():
-    root = Path(__file__).parents[1]
-    done = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_faithfulness.py"), "--model", "default"],
-                          capture_output=True, text=True, cwd=root)
+    done = run_script("bench_faithfulness", "--model", "default")
     assert done.returncode == 2 and "CHECKPOINTS:FOLDER, got 'default'" in done.stderr
 
 

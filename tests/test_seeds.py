@@ -3,12 +3,11 @@ setting is known, so the pooled effects, the seeds a claim holds on and the tran
 setting against each seed's own choice are checked against hand computations."""
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmark_helpers import run_script
 from scipy.stats import spearmanr
 
 from mdlm_study.core import paper, verdicts
@@ -243,12 +242,9 @@ def test_resolve_maps_released_names_and_training_layouts(tmp_path):
 
 
 def test_the_seeds_cli_is_a_thin_script_over_the_package():
-    root = Path(__file__).parents[1]
-    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_seeds.py"), "--help"], capture_output=True, text=True,
-                         cwd=root, check=True).stdout
-    assert "--models-dir" in out and "--transfer" in out and "--decode-only" in out
-    both = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_seeds.py"), "--analyse-only", "--decode-only"], capture_output=True,
-                          text=True, cwd=root)
+    out = run_script("bench_seeds", "--help")
+    assert out.returncode == 0 and "--models-dir" in out.stdout and "--transfer" in out.stdout and "--decode-only" in out.stdout
+    both = run_script("bench_seeds", "--analyse-only", "--decode-only")
     assert both.returncode == 2 and "--analyse-only and --decode-only exclude each other" in both.stderr
 
 

@@ -2,12 +2,11 @@
 (lambda, gamma) selection on a development split, the transfer of a choice to another model, the
 held-out development split, and the paired records."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from benchmark_helpers import run_script
 
 from mdlm_study.core.records import read_records
 from mdlm_study.engine import DecodeConfig
@@ -200,7 +199,6 @@ def test_block_records_are_paired_with_one_token_decoding_in_the_same_blocks(tin
 
 
 def test_the_decoding_cli_is_a_thin_script_over_the_package():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_decoding.py"), "--help"], capture_output=True, text=True,
-                         cwd=ROOT, check=True).stdout
-    assert "--transfer" in out and "--select-on" in out
+    run = run_script("bench_decoding", "--help")
+    assert run.returncode == 0 and "--transfer" in run.stdout and "--select-on" in run.stdout
     assert "def " not in (ROOT / "benchmarks" / "bench_decoding.py").read_text().replace("def main", "")
