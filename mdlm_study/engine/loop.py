@@ -305,10 +305,20 @@ def _position_statistics(z: torch.Tensor, temperature: float, keys) -> dict:
     entropy = -(probs * logp).masked_fill_(probs == 0, 0.0).sum(-1)
     top2_logits, top2_ids = z.topk(2, dim=-1)
     top2_probs = probs.gather(-1, top2_ids)
-    tokens = z.argmax(-1) if keys is None else _sample(z, temperature, keys)  # argmax: the first of tied logits, as the peers'
+    tokens = _greedy(z, top2_logits, top2_ids) if keys is None else _sample(z, temperature, keys)
     token_logp = logp.gather(-1, tokens[:, None])[:, 0]
     return {"entropy": entropy, "margin": top2_probs[:, 0] - top2_probs[:, 1], "gap": top2_logits[:, 0] - top2_logits[:, 1],
             "tokens": tokens, "token_logp": token_logp, "confidence": token_logp.exp()}
+
+
+def _greedy(z: torch.Tensor, top2_logits: torch.Tensor, top2_ids: torch.Tensor) -> torch.Tensor:
+    """``z.argmax(-1)`` (the first of tied logits, as the peers' argmax) without another pass over the vocabulary
+    where the top logit is unique: there it is the top-2's first index; only rows with a tie at the top are scanned."""
+    tokens = top2_ids[:, 0].clone()
+    tied = top2_logits[:, 0] == top2_logits[:, 1]
+    if bool(tied.any()):
+        tokens[tied] = z[tied].argmax(-1)
+    return tokens
 
 
 def _sample(z: torch.Tensor, temperature: float, keys) -> torch.Tensor:

@@ -42,6 +42,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "run_": "a recipe trial's training record, as the trainer wrote it (training.json): model and training configs, warm start, greedy curve, loss, machine, weights SHA-256",
     "training": "training throughput of this machine (tokens/s by thread count and batch)",
     "sampling": "decoding throughput of the engine by rule and batch; the cost of the finite-logit check",
+    "statistics": "time of a decoding step's per-position statistics (entropy, margin, token) by vocabulary size, greedy and sampled",
     "determinism": "run-to-run bit identity of training",
     "recipe_search": "the search over training recipes that chose the default",
     "drill_probe": "the effect of drill examples and learning rates on a short run",
