@@ -1,6 +1,11 @@
 """mdlm_study.core.parameters: one reading of booleans, declarations with ranges, coercion and the
 validation cell's checks (without a kernel; tests/test_bad_input_notebooks.py runs one)."""
 
+import ast
+import hashlib
+import json
+import sys
+
 import nbformat
 import pytest
 
@@ -213,3 +218,41 @@ def test_a_notebooks_recorded_parameters_come_from_its_parameters_cell(stem):
     parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
     namespace = _namespace(parameters, **{name: d.default for name, d in declared_in_source(parameters, notebook=stem).items()})
     assert list(check_parameters(namespace, notebook=stem)) == list(declared_in(NOTEBOOKS / f"{stem}.ipynb"))
+
+
+def _parameters_cells() -> dict[str, str]:
+    return {path.name: next(c.source for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+            for path in SOURCES}
+
+
+def test_the_stored_readings_are_papermills_reading_of_every_notebook_as_it_is_now(tmp_path):
+    """notebooks/params/readings.json is what papermill reads in each notebook's parameters cell today, and nothing
+    else (a stale entry, or a notebook edited without `python -m mdlm_study.core.parameters`, fails here)."""
+    from mdlm_study.core.parameters import READINGS, write_readings
+
+    fresh = json.loads(write_readings(out=tmp_path / "readings.json").read_text())["readings"]
+    stored = json.loads(READINGS.read_text())["readings"]
+    assert stored == fresh, "notebooks/params/readings.json is stale: run python -m mdlm_study.core.parameters"
+    assert set(stored) == {hashlib.sha256(source.encode()).hexdigest() for source in _parameters_cells().values()}
+
+
+def test_a_stored_cell_is_read_without_papermill_and_an_edited_one_by_papermill(monkeypatch):
+    from mdlm_study.core.parameters import papermill_reading
+
+    cells = _parameters_cells()
+    with_papermill = {name: papermill_reading(source) for name, source in cells.items()}
+    monkeypatch.setitem(sys.modules, "papermill", None)  # importing papermill now raises ImportError
+    monkeypatch.setitem(sys.modules, "papermill.translators", None)
+    for name, source in cells.items():
+        assert declared_in_source(source, notebook=name) and papermill_reading(source) == with_papermill[name], name
+    with pytest.raises(ImportError):
+        papermill_reading(cells["04_answer_uncertainty_early_exit.ipynb"] + "\nextra: int = 1  # an edit")
+
+
+def test_a_notebook_kernel_imports_no_papermill_with_the_runner():
+    """The runner imports papermill where it runs a notebook, not at the top: the kernel of every notebook imports
+    ``mdlm_study.runner.notebook`` and so the runner package."""
+    tree = ast.parse((NOTEBOOKS.parent / "mdlm_study" / "runner" / "__init__.py").read_text())
+    top = [alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+           for alias in node.names] + [node.module for node in tree.body if isinstance(node, ast.ImportFrom)]
+    assert "papermill" not in top

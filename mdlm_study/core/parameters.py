@@ -26,6 +26,11 @@ A notebook's ``parameters`` cell declares one parameter per line, with an annota
 - a line holds exactly one ``=``: papermill silently skips a line with two, so ``>= 1`` cannot be
   written (the interval notation has no ``=``).
 
+The cell is read by papermill's own parser (:func:`papermill_reading`). Its reading of the study notebooks'
+cells is stored in ``notebooks/params/readings.json`` (``python -m mdlm_study.core.parameters`` writes it after a
+parameters cell changes; ``tests/test_parameters.py`` fails while it is stale), so a kernel finds it there
+without importing papermill.
+
 Values
 ------
 :func:`coerce_and_validate` reads a value the way a command line delivers it and checks it:
@@ -48,6 +53,9 @@ on every job before starting any.
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, MutableMapping
@@ -57,6 +65,7 @@ from pathlib import Path
 import yaml
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+READINGS = NOTEBOOKS / "params" / "readings.json"  # papermill_reading of the study notebooks' parameters cells
 KINDS = ("int", "float", "bool", "str", "list", "dict")
 ELEMENT_KINDS = ("int", "float", "bool", "str")
 BOOL_WORDS = "true/false, yes/no or 1/0"
@@ -197,15 +206,49 @@ def _assigned_names(source: str, *, annotated_only: bool = False) -> list[str] |
     return [t.id for t in targets if isinstance(t, ast.Name)]
 
 
-def declared_in_source(source: str, *, notebook: str) -> dict[str, Declared]:
-    """The parameters a ``parameters`` cell declares, read with papermill's own parser; raises if
-    papermill skipped a line (e.g. a second ``=`` in a comment), since papermill would then treat
-    that parameter as unknown."""
+def papermill_reading(source: str) -> list[tuple[str, str | None, str, str]]:
+    """What papermill reads in a ``parameters`` cell: (name, annotation, default source, comment) per parameter,
+    papermill's own parser (``PythonTranslator.inspect``). A cell whose source is in :data:`READINGS` (the study's
+    notebooks, written by ``python -m mdlm_study.core.parameters``) is answered from there: a notebook's kernel
+    then never imports papermill, whose import (nbformat's JSON-schema checks) takes seconds in every kernel."""
+    cached = _readings().get(hashlib.sha256(source.encode()).hexdigest())
+    if cached is not None:
+        return [tuple(entry) for entry in cached]
     import nbformat  # deferred: notebook tooling, needed only when reading a notebook
     from papermill.translators import PythonTranslator  # deferred: likewise
 
-    found = PythonTranslator.inspect(nbformat.v4.new_code_cell(source))
-    declared = {p.name: declare(p.name, p.inferred_type_name, p.default, p.help, notebook=notebook) for p in found}
+    return [(p.name, p.inferred_type_name, p.default, p.help) for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(source))]
+
+
+@functools.cache
+def _readings() -> dict[str, list]:
+    return json.loads(READINGS.read_text())["readings"] if READINGS.is_file() else {}
+
+
+def write_readings(notebooks_dir: Path = NOTEBOOKS, out: Path | None = None) -> Path:
+    """Write papermill's reading of every notebook's ``parameters`` cell in ``notebooks_dir`` to :data:`READINGS`
+    (keyed by the cell source's SHA-256, so an edited cell is read by papermill again until this runs)."""
+    import nbformat  # deferred: notebook tooling
+    from papermill.translators import PythonTranslator  # deferred: likewise
+
+    readings = {}
+    for path in sorted(notebooks_dir.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if "parameters" in cell.metadata.get("tags", []):
+                readings[hashlib.sha256(cell.source.encode()).hexdigest()] = [
+                    [p.name, p.inferred_type_name, p.default, p.help] for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(cell.source))]
+    out = out or READINGS
+    out.write_text(json.dumps({"about": "papermill's reading of each notebook's parameters cell, by the cell's SHA-256; "
+                                         "written by python -m mdlm_study.core.parameters", "readings": readings}, indent=1) + "\n")
+    _readings.cache_clear()
+    return out
+
+
+def declared_in_source(source: str, *, notebook: str) -> dict[str, Declared]:
+    """The parameters a ``parameters`` cell declares, read with papermill's own parser (:func:`papermill_reading`);
+    raises if papermill skipped a line (e.g. a second ``=`` in a comment), since papermill would then treat
+    that parameter as unknown."""
+    declared = {name: declare(name, type_name, default, help, notebook=notebook) for name, type_name, default, help in papermill_reading(source)}
     skipped = [name for name in _assigned_names(source) or [] if name not in declared]
     if skipped:
         raise ValueError(f"notebook {notebook}: papermill cannot parse the declaration of {skipped} (one '=' per line, "
@@ -381,3 +424,7 @@ def check_parameters(namespace: MutableMapping[str, object], *, notebook: str) -
     given = {name: namespace[name] for name in [*declared, *injected] if name in namespace}
     namespace.update(coerce_and_validate(declared, given, notebook=notebook))
     return {name: namespace[name] for name in declared if name in namespace}
+
+
+if __name__ == "__main__":
+    print("wrote", write_readings())

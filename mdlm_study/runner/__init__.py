@@ -44,7 +44,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import papermill
 import yaml
 
 from mdlm_study.core.checks import int_at_least
@@ -352,6 +351,7 @@ def _streamed(job: Job, log_output: bool):
 
 def _execute(job: Job, threads: int | None = None, log_output: bool = False) -> float:
     """Run one notebook with papermill; return its wall time. ``threads`` caps the kernel's threads."""
+    import papermill  # deferred: every notebook kernel imports this package (runner.notebook), and papermill takes seconds
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)  # inherited by the kernel
     job.target.parent.mkdir(parents=True, exist_ok=True)
