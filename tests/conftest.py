@@ -1,4 +1,4 @@
-"""Shared fixtures: a tokenizer and a tiny model built in seconds, never downloaded."""
+"""Shared fixtures: a tokenizer and a tiny model built in seconds, never downloaded; the longest modules first."""
 
 import os
 
@@ -13,6 +13,16 @@ from mdlm_study.tasks.arithmetic import ArithmeticConfig, generate_problems
 from mdlm_study.tasks.sudoku import generate_puzzles
 
 torch.set_num_threads(1)
+
+# Modules whose tests run notebooks or fresh interpreters for minutes, longest first. They are collected first, so
+# pytest-xdist hands them out at the start and the short tests fill both workers at the end, instead of one worker
+# running a notebook alone while the other has nothing left.
+LONGEST_FIRST = ("test_real_notebooks.py", "test_notebooks.py", "test_adapting.py", "test_kill_resume.py", "test_tasks.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session")
