@@ -212,8 +212,10 @@ def papermill_reading(source: str) -> list[tuple[str, str | None, str, str]]:
     notebooks, written by ``python -m mdlm_study.core.parameters``) is answered from there: a notebook's kernel
     then never imports papermill, whose import (nbformat's JSON-schema checks) takes seconds in every kernel."""
     cached = _readings().get(hashlib.sha256(source.encode()).hexdigest())
-    if cached is not None:
-        return [tuple(entry) for entry in cached]
+    return [tuple(entry) for entry in cached] if cached is not None else _papermill_parse(source)
+
+
+def _papermill_parse(source: str) -> list[tuple[str, str | None, str, str]]:
     import nbformat  # deferred: notebook tooling, needed only when reading a notebook
     from papermill.translators import PythonTranslator  # deferred: likewise
 
@@ -229,14 +231,12 @@ def write_readings(notebooks_dir: Path = NOTEBOOKS, out: Path | None = None) -> 
     """Write papermill's reading of every notebook's ``parameters`` cell in ``notebooks_dir`` to :data:`READINGS`
     (keyed by the cell source's SHA-256, so an edited cell is read by papermill again until this runs)."""
     import nbformat  # deferred: notebook tooling
-    from papermill.translators import PythonTranslator  # deferred: likewise
 
     readings = {}
     for path in sorted(notebooks_dir.glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             if "parameters" in cell.metadata.get("tags", []):
-                readings[hashlib.sha256(cell.source.encode()).hexdigest()] = [
-                    [p.name, p.inferred_type_name, p.default, p.help] for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(cell.source))]
+                readings[hashlib.sha256(cell.source.encode()).hexdigest()] = [list(entry) for entry in _papermill_parse(cell.source)]
     out = out or READINGS
     out.write_text(json.dumps({"about": "papermill's reading of each notebook's parameters cell, by the cell's SHA-256; "
                                          "written by python -m mdlm_study.core.parameters", "readings": readings}, indent=1) + "\n")
