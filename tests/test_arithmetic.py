@@ -9,6 +9,7 @@ from mdlm_study.tasks.arithmetic import (
     corrupt_trace,
     drills,
     final_value,
+    first_wrong_result,
     generate_problems,
     grade_trace,
     parse_step,
@@ -277,3 +278,32 @@ def test_single_steps_refuse_chains_and_too_many_problems():
     n = len(single_steps(config))
     with pytest.raises(ValueError, match=f"n={n + 1} single steps asked for, but .* allows only {n}"):
         single_step_problems(config, n + 1, seed=0)
+
+
+CHAIN = Problem("Ann has 6 pens. She gets 1 more. Then it doubles. How many pens now?", 6, (("add", 1), ("mul", 2)),
+                ("6+1=7", "2*7=14"), "14")
+
+
+@pytest.mark.parametrize(("trace", "expected"), [
+    ("6+1=7\n2*7=14", (None, "none")),
+    ("1+6=7\n7*2=14", (None, "none")),  # commuted operands
+    ("6+2=7\n2*7=14", (None, "none")),  # a miscopied operand under the right result keeps the chain's value
+    ("6+1=8\n2*8=16", (0, "arithmetic slip")),
+    ("6+1=7\n2*7=15", (1, "arithmetic slip")),
+    ("6+2=8\n2*8=16", (0, "follows a miscopied step")),
+    ("6-1=5\n2*5=10", (0, "follows a miscopied step")),  # the wrong operation, its own result
+    ("6+3=5\n2*5=10", (0, "wrong operands and result")),
+    ("6+1=7\nseven", (1, "malformed")),
+    ("6+1=7", (1, "stops early")),
+    ("6+1=7\n2*7=14\n14+1=15", (2, "extra step")),
+])
+def test_the_first_wrong_result_follows_the_values_not_the_tokens(trace, expected):
+    assert first_wrong_result(CHAIN, trace) == expected
+    assert first_wrong_result(CHAIN, trace.split("\n")) == expected
+
+
+def test_commuting_steps_are_followed_in_any_valid_order():
+    problem = Problem("q", 10, (("add", 3), ("sub", 4), ("mul", 2)), ("10+3=13", "13-4=9", "2*9=18"), "18")
+    assert first_wrong_result(problem, "10-4=6\n6+3=9\n9*2=18") == (None, "none")
+    assert first_wrong_result(problem, "10-4=6\n6+3=10\n10*2=20") == (1, "arithmetic slip")
+    assert first_wrong_result(problem, "10*2=20") == (0, "follows a miscopied step")  # mul may not come first

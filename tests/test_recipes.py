@@ -432,6 +432,25 @@ def test_a_layers_trial_warm_started_from_a_run_folder_records_both(tmp_path):
         train_all(["chains"], tmp_path / "data", tmp_path / "misfit", smoke=True, progress=False, threads=1, init_from=folder)
 
 
+def test_a_drills_trial_trains_arithmetic_beside_each_batch_as_a_run_of_its_own(tmp_path):
+    """``aux_batch_size`` (``--aux-batch-size``): the chains recipe with arithmetic drills beside each batch; the record
+    keeps the drills, they change the weights, and the run counts as trained for that trial only."""
+    from mdlm_study.models.checkpoints import weights_sha256
+
+    own = recipe("chains", smoke=True)
+    assert own.train.aux_batch_size == 0
+    drilled = train_all(["chains"], tmp_path / "data", tmp_path / "drills", smoke=True, progress=False, threads=1, aux_batch_size=4)["chains"]
+    plain = train_all(["chains"], tmp_path / "data", tmp_path / "plain", smoke=True, progress=False, threads=1)["chains"]
+    assert drilled["train"]["aux_batch_size"] == 4 and plain["train"]["aux_batch_size"] == 0
+    assert drilled["weights_sha256"] != plain["weights_sha256"]
+    assert drilled["weights_sha256"] == weights_sha256(load_model(tmp_path / "drills" / "chains").model)
+    assert is_trained("chains", tmp_path / "drills", trial_recipe(own, aux_batch_size=4))
+    assert not is_trained("chains", tmp_path / "drills", own)
+    assert trial_recipe(own, aux_batch_size=0) is not own and trial_recipe(own, aux_batch_size=0).train == own.train
+    with pytest.raises(ValueError, match="aux_batch_size must be an int >= 0, got -1"):
+        trial_recipe(own, aux_batch_size=-1)
+
+
 def test_a_run_stopped_until_its_base_step_keeps_the_snapshot_and_finishes_to_the_same_weights(trained, tmp_path):
     """``until`` (``--until``): the run stops after that step with its snapshot and a checkpoint, writes no
     training record (not finished), and a later call without it resumes to the uninterrupted run's weights."""

@@ -385,6 +385,48 @@ def grade_trace(problem: Problem, reasoning: str | list[str]) -> StepGrade:
     return StepGrade(True, None, len(steps), len(steps))
 
 
+RESULT_ERRORS = ("arithmetic slip", "follows a miscopied step", "wrong operands and result", "malformed", "stops early",
+                 "extra step")
+
+
+def _performs(parsed, value: int, op: str, operand: int) -> bool:
+    """Whether an equation applies ``op`` with ``operand`` to ``value`` (in an allowed operand order), whatever its result."""
+    left, written_op, right, _ = parsed
+    return written_op == op and ((left, right) == (value, operand) or (op != "sub" and (left, right) == (operand, value)))
+
+
+def first_wrong_result(problem: Problem, reasoning: str | list[str]) -> tuple[int | None, str]:
+    """The first step whose result is not the chain's value after it, and what went wrong there (one of
+    :data:`RESULT_ERRORS`); ``(None, "none")`` when every result is right and the chain is complete.
+
+    Unlike :func:`grade_trace`, which fails a step for any wrong token, this follows the values: a step that writes a
+    wrong operand under the right result (``4+46=52`` for ``46+6``) keeps the chain's value, so the search goes on.
+    The kinds: ``"arithmetic slip"`` (the right operation and operands, a wrong result), ``"follows a miscopied
+    step"`` (a wrong operation or operand, and the result of what was written), ``"wrong operands and result"``
+    (neither), ``"malformed"`` (not an equation), ``"stops early"`` and ``"extra step"`` (the trace ends before the
+    chain does, or goes on after it)."""
+    steps = split_steps(reasoning) if isinstance(reasoning, str) else list(reasoning)
+    value, remaining = problem.start, list(problem.ops)
+    for i, line in enumerate(steps):
+        if not remaining:
+            return i, "extra step"
+        parsed = parse_step(line)
+        if parsed is None:
+            return i, "malformed"
+        result, candidates = parsed[3], _valid_next(value, remaining)
+        performed = [j for j in candidates if _performs(parsed, value, *remaining[j])]
+        if performed and result != apply(remaining[performed[0]][0], value, remaining[performed[0]][1]):
+            return i, "arithmetic slip"
+        if not performed:
+            performed = [j for j in candidates if result == apply(remaining[j][0], value, remaining[j][1])]
+            if not performed:
+                left, written_op, right, _ = parsed
+                return i, "follows a miscopied step" if result == apply(written_op, left, right) else "wrong operands and result"
+        op, operand = remaining.pop(performed[0])
+        value = apply(op, value, operand)
+    return (len(steps), "stops early") if remaining else (None, "none")
+
+
 def corrupt_trace(
     problem: Problem, steps, *, step: int, rng: random.Random, propagate: bool = True
 ) -> tuple[str, ...]:

@@ -394,13 +394,16 @@ def with_steps(r: Recipe, steps: int | None) -> Recipe:
 
 
 def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
-                 batch_size: int | None = None, keep_every: int | None = None) -> Recipe:
+                 batch_size: int | None = None, keep_every: int | None = None, aux_batch_size: int | None = None) -> Recipe:
     """``r`` with a recipe trial's changes; ``r`` itself without any. Each change left None keeps the recipe's own:
 
     - ``steps``: the schedule's length (the cosine schedule spans the new one);
     - ``layers``: the model's depth (the one-pass composition lever: a shallower model composes fewer chain steps
       without writing them);
     - ``batch_size``: examples per step (the gradient-noise lever, with the steps scaled down as much);
+    - ``aux_batch_size``: that many arithmetic drills beside every batch (:func:`drill_set`: every single step the
+      task allows, ``"47+3="`` -> ``"50"``; the arithmetic-slip lever: a wrong result under right operands is most
+      of the chains seeds' wrong answers, docs/recipe_history.md); 0 takes a recipe's drills away;
     - ``init_from``: the warm start, a released model's name or a finished run's folder as
       :func:`mdlm_study.models.loader.load_model` reads it (:func:`init_weights` checks that it fits);
     - ``keep_every``: keep the weights every that many steps as well (:func:`snapshot_steps`; the weights do not
@@ -411,11 +414,14 @@ def trial_recipe(r: Recipe, *, steps: int | None = None, layers: int | None = No
     for name, value in (("steps", steps), ("layers", layers), ("batch_size", batch_size), ("keep_every", keep_every)):
         if value is not None:
             int_at_least(name, value)
+    if aux_batch_size is not None:
+        int_at_least("aux_batch_size", aux_batch_size, 0)
     if init_from is not None and not str(init_from).strip():
         raise ValueError(f"init_from must name a model or a run folder, got {init_from!r}")
-    if steps is None and layers is None and batch_size is None and init_from is None and keep_every is None:
+    if all(value is None for value in (steps, layers, batch_size, init_from, keep_every, aux_batch_size)):
         return r
-    train = replace(r.train, **{key: value for key, value in (("steps", steps), ("batch_size", batch_size)) if value is not None})
+    changes = (("steps", steps), ("batch_size", batch_size), ("aux_batch_size", aux_batch_size))
+    train = replace(r.train, **{key: value for key, value in changes if value is not None})
     model = r.model if layers is None else replace(r.model, num_layers=layers)
     return replace(r, model=model, train=train, init_from=r.init_from if init_from is None else str(init_from),
                    keep_every=r.keep_every if keep_every is None else keep_every)
@@ -440,7 +446,7 @@ def _train_lane(names, checkpoints_dir, smoke: bool, progress: bool, threads: in
 def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke: bool = False, force: bool = False,
               progress: bool = True, workers: int = 1, threads: int | None = None, report: bool = True, seed: int = 0,
               steps: int | None = None, until: int | None = None, layers: int | None = None, init_from: str | Path | None = None,
-              batch_size: int | None = None, keep_every: int | None = None) -> dict:
+              batch_size: int | None = None, keep_every: int | None = None, aux_batch_size: int | None = None) -> dict:
     """Generate the data and train every named recipe, skipping finished runs of the same recipe
     (the main command is idempotent) and resuming unfinished ones from their last checkpoint
     (:func:`train_recipe`; ``force`` retrains from scratch); return the training records by name.
@@ -449,27 +455,30 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     loss 0.412 acc 0.44 14.7k tok/s 16m left`` to stdout at least every minute, which stream through
     papermill; ``progress`` adds a tqdm bar, only in an interactive terminal.
 
-    ``workers = 1`` (the study's choice) trains the recipes one after another in this process with
-    ``threads`` intra-op threads (default: every core, whatever ``OMP_NUM_THREADS`` the caller was
-    started with), so each run gets the whole CPU: one process with 2 threads trains 1.66x faster
-    than with one (``benchmarks/bench_training.py``), which is what fits 9,750 steps of the default
-    model into the 30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by side
-    (``threads`` each, default ``cpus // workers``): 17% more tokens/s in total, but every single run
-    is slower. Every run is bit-for-bit repeatable given its seed and thread count (compiled runs too:
-    ``kernels.deterministic_kernels``). ``seed`` is the training seed (initialisation, batches, masks;
+    ``workers = 1`` trains the recipes one after another in this process with ``threads`` intra-op threads
+    (default: every core, whatever ``OMP_NUM_THREADS`` the caller was started with), so each run gets the whole
+    CPU and finishes soonest: one process with 2 threads trains 1.66x faster than with one
+    (``benchmarks/bench_training.py``), which is what fits 9,750 steps of the default model into the
+    30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by
+    side (``threads`` each, default ``cpus // workers``): more steps per minute in total, every single run
+    slower (``benchmarks/bench_lanes.py``; ``make reproduce`` runs two such lanes, one thread each, so that its
+    notebooks start while the deep regime's seed still trains). A run's weights depend on its seed, not on its
+    thread count or layout (compiled runs too: ``kernels.deterministic_kernels``; the lanes benchmark checks it). ``seed`` is the training seed (initialisation, batches, masks;
     the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
     own, ``CKPT/seed<N>`` (``make seeds-retrain``). ``steps`` trains every named recipe for that many steps
     instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own). ``until``
     stops every run after that step, unfinished (:func:`train_recipe`; its record is the partial one).
-    ``layers``, ``init_from`` and ``batch_size`` are the other trial changes (:func:`trial_recipe`): a model of
-    that many layers, a warm start from that model or finished run folder, that many examples per step;
+    ``layers``, ``init_from``, ``batch_size`` and ``aux_batch_size`` are the other trial changes (:func:`trial_recipe`):
+    a model of that many layers, a warm start from that model or finished run folder, that many examples per step,
+    that many arithmetic drills beside each batch;
     ``keep_every`` keeps the weights every that many steps too (the candidates of ``training.early_stopping``).
     """
     int_at_least("workers", workers)
     if threads is not None:
         int_at_least("threads", threads)
     int_at_least("seed", seed, 0)
-    trial = {"steps": steps, "layers": layers, "init_from": init_from, "batch_size": batch_size, "keep_every": keep_every}
+    trial = {"steps": steps, "layers": layers, "init_from": init_from, "batch_size": batch_size, "keep_every": keep_every,
+             "aux_batch_size": aux_batch_size}
     recipes = {n: trial_recipe(recipe(n, smoke=smoke), **trial) for n in names}  # unknown names and bad changes fail before any work
     recipes = {n: replace(r, train=replace(r.train, seed=seed)) for n, r in recipes.items()}  # what train_recipe records
     for r in recipes.values():
@@ -518,12 +527,13 @@ if __name__ == "__main__":
     parser.add_argument("--init-from", default=None, help="warm-start from this released model or finished run folder instead of the "
                                                           "recipe's start (a recipe trial)")
     parser.add_argument("--batch-size", type=int, default=None, help="this many examples per step instead of the recipe's (a recipe trial)")
+    parser.add_argument("--aux-batch-size", type=int, default=None, help="this many arithmetic drills beside every batch (a recipe trial)")
     parser.add_argument("--keep-every", type=int, default=None, help="also keep the weights every this many steps (<run>/step<N>: the "
                                                                      "candidates of python -m mdlm_study.training.early_stopping)")
     args = parser.parse_args()
     records = train_all(args.names, args.data, args.checkpoints, smoke=args.smoke, force=args.force, workers=args.workers, threads=args.threads,
                         seed=args.seed, steps=args.steps, until=args.until, layers=args.layers, init_from=args.init_from,
-                        batch_size=args.batch_size, keep_every=args.keep_every)
+                        batch_size=args.batch_size, keep_every=args.keep_every, aux_batch_size=args.aux_batch_size)
     for name, record in records.items():
         if record.get("finished") is False:
             print(name, f"{record['train_seconds']:.0f} s", f"stopped after step {record['stopped_at']}, snapshots {record['snapshots']}")
