@@ -22,26 +22,20 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
-# The models are trained in two lanes (below); bench_model.py then writes the default model's targets
+# Training happens inside notebook 01; bench_model.py then writes the default model's targets
 # (exact-answer accuracy, answer-only accuracy, training seconds) into benchmarks/results/default/model.json;
 # the retrained weights are compared with the released ones (models/MANIFEST.json), model by model, bit for bit
 # (a record with provenance: weights may differ across CPU types); results_doc rewrites docs/results.md,
 # docs/verdicts.md and the README's headline table from the new records, and results_index rewrites
 # benchmarks/results/INDEX.md (the bookkeeping: after it, `make test` passes; tests/test_results_index.py).
-# Two lanes of one thread each: two one-thread processes side by side trained about 1.4x the steps of one process
-# with both threads on a 2-core AMD EPYC Zen 3 (docs/benchmarks.md); one and two threads gave the same weights.
-# Lane A trains the deep regime's seed 0 (`chains`, warm-started from the released `models/steps`) and checks its
-# regime on the test chains of 3-8 steps, every chain reported by depth (bench_regime.py's floor for chains,
-# experiments.regime.DEEP_MIN_STEPS; benchmarks/results/machine/reproduce_regime_chains.json). Lane B trains the
-# default regime's models (notebook 01 then finds them trained and reports them) and runs every notebook, two kernels
-# at a time: while lane A still trains, three one-thread processes share the two cores, none of them idle.
+# The deep regime's seed 0 (`chains`, warm-started from the released `models/steps`) is trained after the notebooks
+# with both threads and its regime checked on the test chains of 3-8 steps, every chain reported by depth
+# (bench_regime.py's floor for chains, experiments.regime.DEEP_MIN_STEPS; benchmarks/results/machine/reproduce_regime_chains.json;
+# the released one was trained with one thread, so its weights are compared but need not be bit-identical).
 reproduce: $(STAMP)
-	( OMP_NUM_THREADS=1 $(PY) -m mdlm_study.training.recipes chains --checkpoints checkpoints --threads 1 && \
-	  OMP_NUM_THREADS=1 $(PY) benchmarks/bench_regime.py --task chains --models checkpoints/chains \
-	    --out benchmarks/results/machine/reproduce_regime_chains.json ) & lane_a=$$!; \
-	OMP_NUM_THREADS=1 $(PY) -m mdlm_study.training.recipes default answer_only sudoku --checkpoints checkpoints --threads 1 && \
-	  $(PY) -m mdlm_study.runner --full --jobs 2; lane_b=$$?; wait $$lane_a; lane_a=$$?; \
-	  if [ $$lane_b -ne 0 ]; then exit $$lane_b; fi; exit $$lane_a
+	$(PY) -m mdlm_study.runner --full --jobs 2
+	$(PY) -m mdlm_study.training.recipes chains --checkpoints checkpoints --threads 2
+	$(PY) benchmarks/bench_regime.py --task chains --models checkpoints/chains --out benchmarks/results/machine/reproduce_regime_chains.json
 	$(PY) benchmarks/bench_model.py --checkpoints checkpoints --data-dir data
 	$(PY) -m mdlm_study.models.released compare --checkpoints checkpoints --out benchmarks/results/machine/reproduce_weights.json
 	$(PY) -m mdlm_study.reporting.results_doc
