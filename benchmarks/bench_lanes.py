@@ -1,8 +1,9 @@
 """Training lanes on this CPU: one process with every thread, or one-thread processes side by side.
 
-``make reproduce`` trains the deep regime's seed 0 in one lane and the default regime's models (then the
-notebooks) in another, each process with one thread, instead of one run after another with both threads. This
-measures what that choice rests on, for the study's own recipes as they train (``training.train.train``: the
+``make reproduce`` trains its models one after another, each with every thread. Two lanes (the deep regime's seed 0
+in one, the default regime's models in the other, each process with one thread) would let the notebooks start while
+the seed still trains, if two one-thread processes did more steps per minute than one process with both threads.
+This measures that, for the study's own recipes as they train (``training.train.train``: the
 recipe's config and warm start, compiled where a C++ compiler is found, deterministic kernels):
 
 - seconds per step of each recipe alone with every thread (the layout before), and of the recipes side by side,

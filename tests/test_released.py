@@ -197,6 +197,11 @@ def test_retrained_weights_are_compared_bit_for_bit(fake_release):
     assert record["different"] == ["answer_only"] and record["bit_identical"] == ["default"]
     assert record["provenance"]["cpu"] and record["provenance"]["commit"]
 
+    (retrained / "answer_only" / "training.json").unlink()  # the run stopped before its last step: a checkpoint
+    rows = {r["model"]: r for r in compare_with_release(retrained, fake_release / "models")}
+    assert rows["answer_only"]["status"] == "unfinished" and rows["answer_only"]["bit_identical"] is None
+    assert rows["answer_only"]["retrained_weights_sha256"] is None and rows["default"]["bit_identical"] is True
+
 
 def test_a_plain_folder_of_the_tiny_family_loads_strictly(tmp_path):
     """A released model's files outside a release (no manifest beside them): a plain folder, its tensors

@@ -261,7 +261,9 @@ def _retrained_sha(path: Path) -> str:
 def compare_with_release(checkpoints_dir: str | Path, released_dir: str | Path = RELEASED_DIR) -> list[dict]:
     """One row per released model: whether the run retrained in ``checkpoints_dir`` (the study's layout,
     ``<recipe>`` and ``default/step<N>``, seed 0) has bit-identical weights (``weights_sha256``) to
-    the released one. Models ``checkpoints_dir`` does not hold (other seeds) are ``"not retrained"``."""
+    the released one. Models ``checkpoints_dir`` does not hold (other seeds) are ``"not retrained"``; a run whose
+    folder has no training record (stopped before its last step, e.g. an interrupted ``make reproduce``) is
+    ``"unfinished"``: its weights are a checkpoint's, not the run's."""
     checkpoints_dir, manifest = Path(checkpoints_dir), read_manifest(released_dir)
     rows = []
     for name, entry in manifest["models"].items():
@@ -271,6 +273,8 @@ def compare_with_release(checkpoints_dir: str | Path, released_dir: str | Path =
                "released_weights_sha256": entry["weights_sha256"], "retrained": relative(path), "retrained_weights_sha256": None}
         if release.seed != 0 or not path.is_dir():
             row.update(status="not retrained", bit_identical=None)
+        elif release.snapshot is None and not (path / RECORD).is_file():  # a run stopped before its last step (no training record)
+            row.update(status="unfinished", bit_identical=None)
         else:
             try:
                 row["retrained_weights_sha256"] = _retrained_sha(path)
