@@ -39,6 +39,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "reproduce_regime": "the retrained deep-regime model's regime diagnostics on the chains test split (make reproduce)",
     "reproduce": "retrained weights compared bit for bit with the released ones",
     "reproduce_zen3/weights": "retrained weights compared bit for bit with the released ones",
+    "lanes_zen3/run_": "the default recipe's training record from make reproduce's lanes trial (one thread beside another run; bit-identical to the release)",
     "run_": "a recipe trial's training record, as the trainer wrote it (training.json): model and training configs, warm start, greedy curve, loss, machine, weights SHA-256",
     "training": "training throughput of this machine (tokens/s by thread count and batch)",
     "lanes": "training layouts: the study's recipes alone with every thread against side by side with one thread each (make reproduce's lanes); same weights",
