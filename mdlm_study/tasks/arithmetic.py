@@ -348,14 +348,16 @@ def _step_ok(parsed, value: int, remaining: list[tuple[str, int]]) -> int | None
     """Index into ``remaining`` of the operation this step correctly performs, else ``None``."""
     if parsed is None:
         return None
-    left, op, right, result = parsed
     for i in _valid_next(value, remaining):
-        want_op, operand = remaining[i]
-        if op != want_op or result != apply(op, value, operand):
-            continue
-        if (left, right) == (value, operand) or (op != "sub" and (left, right) == (operand, value)):
+        if _performs(parsed, value, *remaining[i]) and parsed[3] == apply(remaining[i][0], value, remaining[i][1]):
             return i
     return None
+
+
+def _performs(parsed, value: int, op: str, operand: int) -> bool:
+    """Whether an equation applies ``op`` with ``operand`` to ``value`` (in an allowed operand order), whatever its result."""
+    left, written_op, right, _ = parsed
+    return written_op == op and ((left, right) == (value, operand) or (op != "sub" and (left, right) == (operand, value)))
 
 
 def split_steps(reasoning: str) -> list[str]:
@@ -389,12 +391,6 @@ RESULT_ERRORS = ("arithmetic slip", "follows a miscopied step", "wrong operands 
                  "extra step")
 
 
-def _performs(parsed, value: int, op: str, operand: int) -> bool:
-    """Whether an equation applies ``op`` with ``operand`` to ``value`` (in an allowed operand order), whatever its result."""
-    left, written_op, right, _ = parsed
-    return written_op == op and ((left, right) == (value, operand) or (op != "sub" and (left, right) == (operand, value)))
-
-
 def first_wrong_result(problem: Problem, reasoning: str | list[str]) -> tuple[int | None, str]:
     """The first step whose result is not the chain's value after it, and what went wrong there (one of
     :data:`RESULT_ERRORS`); ``(None, "none")`` when every result is right and the chain is complete.
@@ -413,17 +409,16 @@ def first_wrong_result(problem: Problem, reasoning: str | list[str]) -> tuple[in
         parsed = parse_step(line)
         if parsed is None:
             return i, "malformed"
-        result, candidates = parsed[3], _valid_next(value, remaining)
-        performed = [j for j in candidates if _performs(parsed, value, *remaining[j])]
-        if performed and result != apply(remaining[performed[0]][0], value, remaining[performed[0]][1]):
+        left, written_op, right, result = parsed
+        truth = {j: apply(remaining[j][0], value, remaining[j][1]) for j in _valid_next(value, remaining)}
+        performed = [j for j in truth if _performs(parsed, value, *remaining[j])]
+        if performed and result != truth[performed[0]]:
             return i, "arithmetic slip"
-        if not performed:
-            performed = [j for j in candidates if result == apply(remaining[j][0], value, remaining[j][1])]
-            if not performed:
-                left, written_op, right, _ = parsed
-                return i, "follows a miscopied step" if result == apply(written_op, left, right) else "wrong operands and result"
-        op, operand = remaining.pop(performed[0])
-        value = apply(op, value, operand)
+        taken = performed or [j for j in truth if result == truth[j]]  # a miscopied operand under the right result
+        if not taken:
+            return i, "follows a miscopied step" if result == apply(written_op, left, right) else "wrong operands and result"
+        value = truth[taken[0]]
+        remaining.pop(taken[0])
     return (len(steps), "stops early") if remaining else (None, "none")
 
 
