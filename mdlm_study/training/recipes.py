@@ -463,8 +463,8 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     side (``threads`` each, default ``cpus // workers``): every single run slower, and on a 2-core AMD EPYC Zen 3
     about as many steps per minute in total (``benchmarks/bench_lanes.py``; docs/benchmarks.md). A run's weights
     depend on its seed, not on its thread count or layout (compiled runs too: ``kernels.deterministic_kernels``; the
-    default trained with one thread beside another run came out bit-identical to its two-thread release). ``seed`` is the training seed (initialisation, batches, masks;
-    the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
+    default trained with one thread beside another run came out bit-identical to its two-thread release).
+    ``seed`` is the training seed (initialisation, batches, masks; the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
     own, ``CKPT/seed<N>`` (``make seeds-retrain``). ``steps`` trains every named recipe for that many steps
     instead of its own (:func:`with_steps`; a recipe trial, into a checkpoints folder of its own). ``until``
     stops every run after that step, unfinished (:func:`train_recipe`; its record is the partial one).
