@@ -60,6 +60,7 @@ MEASURES = {  # file-name prefix -> what the file measures (first match wins)
     "seeds_chains/seed": "one chains training seed (the deep regime): its regime diagnostics by depth and every decoding claim's decodings",
     "seeds_chains/claims": "the decoding claims in the deep regime per chains seed, pooled with the seed as the unit; each seed's regime bounds",
     "seeds_chains/errors": "each chains seed's wrongly answered deep test chains by their first wrong result (an arithmetic slip, a miscopied step, ...)",
+    "errors": "a recipe trial's wrongly answered deep test chains by their first wrong result, beside its accuracy on them",
     "seeds_chains/answer_only": "the deep regime's answer-only twin on the chains test split",
     "seeds_chains_6k/seed": "one chains training seed of the 6,000-step recipe (before 9,000 steps were adopted), on every test chain",
     "seeds_chains_6k/claims": "the deep regime's claims on the 6,000-step recipe's seeds (before 9,000 steps were adopted)",
