@@ -460,8 +460,9 @@ def train_all(names, data_dir: str | Path, checkpoints_dir: str | Path, *, smoke
     CPU and finishes soonest: one process with 2 threads trains 1.66x faster than with one
     (``benchmarks/bench_training.py``), which is what fits 9,750 steps of the default model into the
     30-minute budget (19.1 minutes alone, README). ``workers > 1`` trains them in that many processes side by
-    side (``threads`` each, default ``cpus // workers``): every single run slower, and on a 2-core AMD EPYC Zen 3
-    about as many steps per minute in total (``benchmarks/bench_lanes.py``; docs/benchmarks.md). A run's weights
+    side (``threads`` each, default ``cpus // workers``): every single run slower; whether more steps per minute in total is not settled on a 2-core AMD EPYC
+    Zen 3 (1.23x in ``benchmarks/bench_lanes.py``'s record, about 1.05x in an interrupted ``make reproduce``;
+    docs/benchmarks.md). A run's weights
     depend on its seed, not on its thread count or layout (compiled runs too: ``kernels.deterministic_kernels``; the
     default trained with one thread beside another run came out bit-identical to its two-thread release).
     ``seed`` is the training seed (initialisation, batches, masks; the data stay seed 0's): the seeds study trains ``default`` with seeds 1-4 into folders of their
